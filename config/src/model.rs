@@ -1,0 +1,407 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ConfigError;
+
+/// Key types the HSM can generate for CA keys, as written in the config.
+pub const KEY_KINDS: &[&str] = &["rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"];
+
+/// The whole configuration of a mandate node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the node keeps its files (SQLite database, SoftHSM dev token, bootstrap admin key).
+    pub data_dir: PathBuf,
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Database URL; empty means a SQLite file `mandate.db` in the data dir.
+    pub database_url: String,
+    /// `tracing` filter directive, e.g. `info` or `mandate=debug,info`.
+    pub log: String,
+    /// The PKCS#11 token holding the CA keys.
+    pub hsm: HsmConfig,
+    /// The CA hierarchy and the certificate profile.
+    pub ca: CaConfig,
+    /// HTTP server limits.
+    pub http: HttpConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./.mandate"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: String::new(),
+            log: "info".to_owned(),
+            hsm: HsmConfig::default(),
+            ca: CaConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+/// Which PKCS#11 module and token hold the CA keys, and how to log in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HsmConfig {
+    /// Path of the PKCS#11 module; empty means SoftHSM2 at its usual install paths.
+    pub module: PathBuf,
+    /// Label of the token (slot numbers move; labels do not).
+    pub token_label: String,
+    /// Name of an environment variable holding the user PIN; it wins over `pin_file`.
+    pub pin_env: String,
+    /// File holding the user PIN; empty means `<data_dir>/softhsm/user.pin` when `dev_token` is on.
+    pub pin_file: PathBuf,
+    /// Create a SoftHSM2 token under `<data_dir>/softhsm` on first start (development only).
+    pub dev_token: bool,
+    /// Number of PKCS#11 sessions kept open for signing.
+    pub pool_size: usize,
+}
+
+impl Default for HsmConfig {
+    fn default() -> Self {
+        HsmConfig {
+            module: PathBuf::new(),
+            token_label: "mandate-dev".to_owned(),
+            pin_env: "MANDATE_HSM_PIN".to_owned(),
+            pin_file: PathBuf::new(),
+            dev_token: true,
+            pool_size: 4,
+        }
+    }
+}
+
+/// The CA hierarchy and the agent certificate profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaConfig {
+    /// Organization (O) of the CA certificates.
+    pub organization: String,
+    /// Common name of the root certificate.
+    pub root_common_name: String,
+    /// Common name of the intermediate certificate.
+    pub intermediate_common_name: String,
+    /// Key type of the root key (one of [`KEY_KINDS`]).
+    pub root_key: String,
+    /// Key type of the intermediate key (one of [`KEY_KINDS`]).
+    pub intermediate_key: String,
+    /// Validity of the root certificate, in days.
+    pub root_validity_days: u32,
+    /// Validity of the intermediate certificate, in days.
+    pub intermediate_validity_days: u32,
+    /// DNS suffix under which agents are named: `<agent>.<organization>.<agent_domain>`.
+    pub agent_domain: String,
+    /// Base URL by which relying parties reach this node; used for AIA and CRL URLs.
+    pub public_url: String,
+    /// OCSP responder URL put in AIA; empty means `<public_url>/ocsp`.
+    pub ocsp_url: String,
+    /// URL of the issuing CA certificate put in AIA; empty means `<public_url>/ca/intermediate.der`.
+    pub ca_issuers_url: String,
+    /// CRL distribution point; empty means `<public_url>/crl/intermediate.crl`.
+    pub crl_url: String,
+    /// Validity of an agent certificate when the request names none, in days.
+    pub default_validity_days: u32,
+    /// Largest validity an agent certificate may have, in days (at most 365).
+    pub max_validity_days: u32,
+}
+
+impl Default for CaConfig {
+    fn default() -> Self {
+        CaConfig {
+            organization: "Mandate Development CA".to_owned(),
+            root_common_name: "Mandate Root CA".to_owned(),
+            intermediate_common_name: "Mandate Issuing CA 1".to_owned(),
+            root_key: "ec-p384".to_owned(),
+            intermediate_key: "ec-p256".to_owned(),
+            root_validity_days: 7305,
+            intermediate_validity_days: 1826,
+            agent_domain: "agents.example".to_owned(),
+            public_url: String::new(),
+            ocsp_url: String::new(),
+            ca_issuers_url: String::new(),
+            crl_url: String::new(),
+            default_validity_days: 365,
+            max_validity_days: 365,
+        }
+    }
+}
+
+/// HTTP server limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Applies the `MANDATE_*` environment overrides.
+    pub(crate) fn apply_env(
+        &mut self,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let get = |name: &str| env(name).filter(|v| !v.is_empty());
+        if let Some(v) = get("MANDATE_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("MANDATE_LISTEN") {
+            self.listen = v.parse().map_err(|e| ConfigError::Env {
+                name: "MANDATE_LISTEN",
+                message: format!("{v:?} is not a socket address ({e})"),
+            })?;
+        }
+        if let Some(v) = get("MANDATE_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("MANDATE_LOG") {
+            self.log = v;
+        }
+        if let Some(v) = get("MANDATE_PUBLIC_URL") {
+            self.ca.public_url = v;
+        }
+        if let Some(v) = get("MANDATE_HSM_MODULE") {
+            self.hsm.module = PathBuf::from(v);
+        }
+        if let Some(v) = get("MANDATE_HSM_TOKEN_LABEL") {
+            self.hsm.token_label = v;
+        }
+        if let Some(v) = get("MANDATE_HSM_PIN_FILE") {
+            self.hsm.pin_file = PathBuf::from(v);
+        }
+        if let Some(v) = get("MANDATE_HSM_DEV_TOKEN") {
+            self.hsm.dev_token = match v.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "MANDATE_HSM_DEV_TOKEN",
+                        message: format!("{v:?} is not a boolean (true/false)"),
+                    });
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Fills derived defaults and checks ranges and consistency.
+    pub(crate) fn resolve(&mut self) -> Result<(), ConfigError> {
+        if self.database_url.is_empty() {
+            self.database_url = format!("sqlite://{}", self.data_dir.join("mandate.db").display());
+        }
+        if self.hsm.dev_token && self.hsm.pin_file.as_os_str().is_empty() {
+            self.hsm.pin_file = self.softhsm_dir().join("user.pin");
+        }
+        let ca = &mut self.ca;
+        if ca.public_url.is_empty() {
+            ca.public_url = format!("http://{}", self.listen);
+        }
+        ca.public_url = ca.public_url.trim_end_matches('/').to_owned();
+        if !(ca.public_url.starts_with("http://") || ca.public_url.starts_with("https://")) {
+            return Err(invalid(
+                "ca.public_url",
+                "must start with http:// or https://",
+            ));
+        }
+        if ca.ocsp_url.is_empty() {
+            ca.ocsp_url = format!("{}/ocsp", ca.public_url);
+        }
+        if ca.ca_issuers_url.is_empty() {
+            ca.ca_issuers_url = format!("{}/ca/intermediate.der", ca.public_url);
+        }
+        if ca.crl_url.is_empty() {
+            ca.crl_url = format!("{}/crl/intermediate.crl", ca.public_url);
+        }
+        self.check()
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.hsm.token_label.is_empty() || self.hsm.token_label.len() > 32 {
+            return Err(invalid(
+                "hsm.token_label",
+                "must be 1 to 32 bytes (PKCS#11 label)",
+            ));
+        }
+        if self.hsm.pool_size == 0 || self.hsm.pool_size > 64 {
+            return Err(invalid("hsm.pool_size", "must be between 1 and 64"));
+        }
+        if self.hsm.pin_env.is_empty() && self.hsm.pin_file.as_os_str().is_empty() {
+            return Err(invalid(
+                "hsm.pin_file",
+                "set hsm.pin_file or hsm.pin_env, or enable hsm.dev_token",
+            ));
+        }
+        let ca = &self.ca;
+        for (field, value) in [
+            ("ca.root_key", &ca.root_key),
+            ("ca.intermediate_key", &ca.intermediate_key),
+        ] {
+            if !KEY_KINDS.contains(&value.as_str()) {
+                return Err(invalid(
+                    field,
+                    &format!("{value:?} is not one of {}", KEY_KINDS.join(", ")),
+                ));
+            }
+        }
+        for (field, value) in [
+            ("ca.organization", &ca.organization),
+            ("ca.root_common_name", &ca.root_common_name),
+            ("ca.intermediate_common_name", &ca.intermediate_common_name),
+        ] {
+            if value.trim().is_empty() || value.len() > 64 {
+                return Err(invalid(field, "must be 1 to 64 characters"));
+            }
+        }
+        if !(1..=36525).contains(&ca.root_validity_days) {
+            return Err(invalid("ca.root_validity_days", "must be 1 to 36525"));
+        }
+        if !(1..=ca.root_validity_days).contains(&ca.intermediate_validity_days) {
+            return Err(invalid(
+                "ca.intermediate_validity_days",
+                "must be at least 1 and at most the root's validity",
+            ));
+        }
+        if !(1..=365).contains(&ca.max_validity_days) {
+            return Err(invalid("ca.max_validity_days", "must be 1 to 365"));
+        }
+        if !(1..=ca.max_validity_days).contains(&ca.default_validity_days) {
+            return Err(invalid(
+                "ca.default_validity_days",
+                "must be at least 1 and at most ca.max_validity_days",
+            ));
+        }
+        let labels_ok = !ca.agent_domain.is_empty()
+            && ca.agent_domain.len() <= 200
+            && ca.agent_domain.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            });
+        if !labels_ok {
+            return Err(invalid(
+                "ca.agent_domain",
+                "must be a lowercase DNS name, e.g. agents.example.com",
+            ));
+        }
+        if self.http.max_body_bytes < 1024 || self.http.max_body_bytes > 16 * 1024 * 1024 {
+            return Err(invalid("http.max_body_bytes", "must be 1 KiB to 16 MiB"));
+        }
+        Ok(())
+    }
+
+    /// Directory of the SoftHSM2 dev token (config and token files).
+    pub fn softhsm_dir(&self) -> PathBuf {
+        self.data_dir.join("softhsm")
+    }
+
+    /// File the bootstrap admin API key is written to on first start.
+    pub fn admin_key_path(&self) -> PathBuf {
+        self.data_dir.join("admin.key")
+    }
+}
+
+fn invalid(field: &'static str, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        message: message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::{ConfigError, load_with_env};
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn embedded_defaults_run_on_one_machine() {
+        let c = load_with_env(None, env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://./.mandate/mandate.db");
+        assert_eq!(c.ca.ocsp_url, "http://127.0.0.1:8080/ocsp");
+        assert_eq!(
+            c.hsm.pin_file,
+            std::path::Path::new("./.mandate/softhsm/user.pin")
+        );
+        assert!(c.hsm.dev_token);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\n[ca]\nagent_domain = \"bots.example.com\"\n",
+        )
+        .unwrap();
+        let c = load_with_env(
+            Some(&path),
+            env(&[
+                ("MANDATE_LISTEN", "127.0.0.1:9100"),
+                ("MANDATE_DATA_DIR", "/srv/m"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.ca.agent_domain, "bots.example.com");
+        assert_eq!(c.database_url, "sqlite:///srv/m/mandate.db");
+        assert_eq!(c.ca.public_url, "http://127.0.0.1:9100");
+    }
+
+    #[test]
+    fn unknown_field_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, "[ca]\nagent_domian = \"x\"\n").unwrap();
+        let err = load_with_env(Some(&path), env(&[])).unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+        assert!(err.to_string().contains("agent_domian"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        for (text, field) in [
+            ("[ca]\nroot_key = \"dsa-1024\"\n", "ca.root_key"),
+            ("[ca]\nmax_validity_days = 400\n", "ca.max_validity_days"),
+            ("[ca]\nagent_domain = \"Agents..x\"\n", "ca.agent_domain"),
+            ("[hsm]\npool_size = 0\n", "hsm.pool_size"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            match load_with_env(Some(&path), env(&[])) {
+                Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        let err = load_with_env(None, env(&[("MANDATE_LISTEN", "nowhere")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Env {
+                name: "MANDATE_LISTEN",
+                ..
+            }
+        ));
+    }
+}

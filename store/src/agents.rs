@@ -1,0 +1,267 @@
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::audit::append;
+use crate::{
+    AgentRow, AgentStatus, AuditEvent, MandateRow, MandateStatus, NewAgent, Store, StoreError,
+    now_unix,
+};
+
+macro_rules! agent_columns {
+    () => {
+        "id, name, organization, status, created_by, created_at, updated_at"
+    };
+}
+macro_rules! mandate_columns {
+    () => {
+        "agent_id, version, mandate, status, created_by, created_at, decided_by, decided_at"
+    };
+}
+
+fn agent_row(r: &SqliteRow) -> Result<AgentRow, StoreError> {
+    let status: String = r.try_get("status")?;
+    Ok(AgentRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        organization: r.try_get("organization")?,
+        status: status.parse()?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn mandate_row(r: &SqliteRow) -> Result<MandateRow, StoreError> {
+    let status: String = r.try_get("status")?;
+    Ok(MandateRow {
+        agent_id: r.try_get("agent_id")?,
+        version: r.try_get("version")?,
+        mandate_json: r.try_get("mandate")?,
+        status: status.parse()?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get("decided_at")?,
+    })
+}
+
+impl Store {
+    /// Registers an agent with its requested mandate as version 1, pending approval.
+    pub async fn create_agent(
+        &self,
+        agent: &NewAgent,
+        event: &AuditEvent,
+    ) -> Result<AgentRow, StoreError> {
+        let now = now_unix();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO agents (id, name, organization, status, created_by, created_at, updated_at)
+             VALUES ($1, $2, $3, 'pending_approval', $4, $5, $5)",
+        )
+        .bind(&agent.id)
+        .bind(&agent.name)
+        .bind(&agent.organization)
+        .bind(&agent.created_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| crate::error::conflict_or(e, format!("agent {}", agent.id)))?;
+        sqlx::query(
+            "INSERT INTO mandates (agent_id, version, mandate, status, created_by, created_at)
+             VALUES ($1, 1, $2, 'pending_approval', $3, $4)",
+        )
+        .bind(&agent.id)
+        .bind(&agent.mandate_json)
+        .bind(&agent.created_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(AgentRow {
+            id: agent.id.clone(),
+            name: agent.name.clone(),
+            organization: agent.organization.clone(),
+            status: AgentStatus::PendingApproval,
+            created_by: agent.created_by.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// Submits a changed mandate as a new version, pending approval. An earlier pending version
+    /// is rejected implicitly: only the newest request can be approved.
+    pub async fn submit_mandate(
+        &self,
+        agent_id: &str,
+        mandate_json: &str,
+        submitted_by: &str,
+        event: &AuditEvent,
+    ) -> Result<MandateRow, StoreError> {
+        let now = now_unix();
+        let mut tx = self.begin().await?;
+        let latest: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM mandates WHERE agent_id = $1")
+                .bind(agent_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let Some(latest) = latest else {
+            return Err(StoreError::NotFound(format!("agent {agent_id}")));
+        };
+        sqlx::query(
+            "UPDATE mandates SET status = 'rejected', decided_by = $2, decided_at = $3
+             WHERE agent_id = $1 AND status = 'pending_approval'",
+        )
+        .bind(agent_id)
+        .bind(submitted_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let version = latest + 1;
+        sqlx::query(
+            "INSERT INTO mandates (agent_id, version, mandate, status, created_by, created_at)
+             VALUES ($1, $2, $3, 'pending_approval', $4, $5)",
+        )
+        .bind(agent_id)
+        .bind(version)
+        .bind(mandate_json)
+        .bind(submitted_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(MandateRow {
+            agent_id: agent_id.to_owned(),
+            version,
+            mandate_json: mandate_json.to_owned(),
+            status: MandateStatus::PendingApproval,
+            created_by: submitted_by.to_owned(),
+            created_at: now,
+            decided_by: None,
+            decided_at: None,
+        })
+    }
+
+    /// Approves or rejects a pending mandate version. Approval supersedes the previously approved
+    /// version and makes the agent active. The caller checks segregation of duties; the store
+    /// makes the decision happen once (a second decision finds the version no longer pending).
+    pub async fn decide_mandate(
+        &self,
+        agent_id: &str,
+        version: i64,
+        approve: bool,
+        decided_by: &str,
+        comment: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let now = now_unix();
+        let mut tx = self.begin().await?;
+        if approve {
+            sqlx::query(
+                "UPDATE mandates SET status = 'superseded'
+                 WHERE agent_id = $1 AND status = 'approved'",
+            )
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let decision = if approve { "approved" } else { "rejected" };
+        let changed = sqlx::query(
+            "UPDATE mandates SET status = $3, decided_by = $4, decided_at = $5
+             WHERE agent_id = $1 AND version = $2 AND status = 'pending_approval'",
+        )
+        .bind(agent_id)
+        .bind(version)
+        .bind(decision)
+        .bind(decided_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            return Err(StoreError::WrongState(format!(
+                "mandate version {version} of agent {agent_id} is not pending approval"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO approvals (agent_id, mandate_version, decision, decided_by, comment, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(agent_id)
+        .bind(version)
+        .bind(decision)
+        .bind(decided_by)
+        .bind(comment)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if approve {
+            sqlx::query("UPDATE agents SET status = 'active', updated_at = $2 WHERE id = $1")
+                .bind(agent_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An agent by id.
+    pub async fn agent(&self, id: &str) -> Result<Option<AgentRow>, StoreError> {
+        let sql = concat!("SELECT ", agent_columns!(), " FROM agents WHERE id = $1");
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(agent_row).transpose()
+    }
+
+    /// Agents ordered by id, after `after` (exclusive), at most `limit`.
+    pub async fn list_agents(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AgentRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE id > $1 ORDER BY id LIMIT $2"
+        );
+        let rows = sqlx::query(sql)
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(agent_row).collect()
+    }
+
+    /// Every mandate version of an agent, newest first.
+    pub async fn mandates(&self, agent_id: &str) -> Result<Vec<MandateRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            mandate_columns!(),
+            " FROM mandates WHERE agent_id = $1 ORDER BY version DESC"
+        );
+        let rows = sqlx::query(sql)
+            .bind(agent_id)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(mandate_row).collect()
+    }
+
+    /// The approved mandate version of an agent, if any.
+    pub async fn approved_mandate(&self, agent_id: &str) -> Result<Option<MandateRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            mandate_columns!(),
+            " FROM mandates WHERE agent_id = $1 AND status = 'approved'"
+        );
+        let row = sqlx::query(sql)
+            .bind(agent_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(mandate_row).transpose()
+    }
+}

@@ -1,0 +1,73 @@
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+
+use crate::audit::append;
+use crate::{ApiKeyRow, AuditEvent, NewApiKey, Store, StoreError, now_unix};
+
+pub(crate) async fn insert(conn: &mut SqliteConnection, key: &NewApiKey) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, secret_hash, role, agent_id, label, created_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&key.id)
+    .bind(&key.secret_hash)
+    .bind(key.role.as_str())
+    .bind(&key.agent_id)
+    .bind(&key.label)
+    .bind(&key.created_by)
+    .bind(now_unix())
+    .execute(conn)
+    .await
+    .map_err(|e| crate::error::conflict_or(e, format!("API key {}", key.id)))?;
+    Ok(())
+}
+
+fn key_row(r: &SqliteRow) -> Result<ApiKeyRow, StoreError> {
+    let role: String = r.try_get("role")?;
+    Ok(ApiKeyRow {
+        id: r.try_get("id")?,
+        secret_hash: r.try_get("secret_hash")?,
+        role: role.parse()?,
+        agent_id: r.try_get("agent_id")?,
+        label: r.try_get("label")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+impl Store {
+    /// Stores a new API key (its hash) with its audit event. An agent key needs an existing agent.
+    pub async fn insert_api_key(
+        &self,
+        key: &NewApiKey,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        if let Some(agent) = &key.agent_id {
+            let found: Option<String> = sqlx::query_scalar("SELECT id FROM agents WHERE id = $1")
+                .bind(agent)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound(format!("agent {agent}")));
+            }
+        }
+        insert(&mut tx, key).await?;
+        append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An API key by its public id.
+    pub async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, secret_hash, role, agent_id, label, created_by, created_at, revoked_at
+             FROM api_keys WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(key_row).transpose()
+    }
+}

@@ -1,0 +1,128 @@
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::audit::append;
+use crate::{AuditEvent, CertificateRow, NewCertificate, Store, StoreError, now_unix};
+
+macro_rules! cert_columns {
+    () => {
+        "serial, agent_id, mandate_version, issuer_id, status, der, sha256, \
+     not_before, not_after, requested_by, created_at, issued_at, revoked_at, revocation_reason"
+    };
+}
+
+fn cert_row(r: &SqliteRow) -> Result<CertificateRow, StoreError> {
+    let status: String = r.try_get("status")?;
+    Ok(CertificateRow {
+        serial: r.try_get("serial")?,
+        agent_id: r.try_get("agent_id")?,
+        mandate_version: r.try_get("mandate_version")?,
+        issuer_id: r.try_get("issuer_id")?,
+        status: status.parse()?,
+        der: r.try_get("der")?,
+        sha256: r.try_get("sha256")?,
+        not_before: r.try_get("not_before")?,
+        not_after: r.try_get("not_after")?,
+        requested_by: r.try_get("requested_by")?,
+        created_at: r.try_get("created_at")?,
+        issued_at: r.try_get("issued_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+        revocation_reason: r.try_get("revocation_reason")?,
+    })
+}
+
+impl Store {
+    /// Reserves a serial and stores the exact to-be-signed certificate, before the HSM signs.
+    /// A serial that exists already is a [`StoreError::Conflict`] (the caller draws another).
+    pub async fn reserve_certificate(
+        &self,
+        cert: &NewCertificate,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO certificates (serial, agent_id, mandate_version, issuer_id, status, tbs,
+                 not_before, not_after, requested_by, created_at)
+             VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7, $8, $9)",
+        )
+        .bind(&cert.serial)
+        .bind(&cert.agent_id)
+        .bind(cert.mandate_version)
+        .bind(cert.issuer_id)
+        .bind(&cert.tbs)
+        .bind(cert.not_before)
+        .bind(cert.not_after)
+        .bind(&cert.requested_by)
+        .bind(now_unix())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| crate::error::conflict_or(e, format!("serial {}", cert.serial)))?;
+        append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores the signed certificate for a reserved serial, with its audit event.
+    pub async fn complete_certificate(
+        &self,
+        serial: &str,
+        der: &[u8],
+        sha256_hex: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE certificates SET status = 'issued', der = $2, sha256 = $3, issued_at = $4
+             WHERE serial = $1 AND status = 'reserved'",
+        )
+        .bind(serial)
+        .bind(der)
+        .bind(sha256_hex)
+        .bind(now_unix())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            return Err(StoreError::WrongState(format!(
+                "serial {serial} is not reserved"
+            )));
+        }
+        append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A certificate by serial (lowercase hex).
+    pub async fn certificate(&self, serial: &str) -> Result<Option<CertificateRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            cert_columns!(),
+            " FROM certificates WHERE serial = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(serial)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(cert_row).transpose()
+    }
+
+    /// An agent's certificates, newest first, at most `limit`.
+    pub async fn agent_certificates(
+        &self,
+        agent_id: &str,
+        limit: i64,
+    ) -> Result<Vec<CertificateRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            cert_columns!(),
+            " FROM certificates WHERE agent_id = $1
+             ORDER BY created_at DESC, serial LIMIT $2"
+        );
+        let rows = sqlx::query(sql)
+            .bind(agent_id)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(cert_row).collect()
+    }
+}

@@ -1,0 +1,39 @@
+//! The only crate of mandate that speaks SQL.
+//!
+//! SQLite now (one file, WAL), written so PostgreSQL can follow as a second backend: portable SQL,
+//! numbered parameters, times as unix seconds. Writes go through one connection so SQLite never
+//! has to upgrade a read transaction to a write one (which fails under WAL, whatever the timeout);
+//! reads use a pool of their own. Every state change writes its audit event in the same
+//! transaction.
+
+mod agents;
+mod api_keys;
+mod audit;
+mod ca;
+mod certificates;
+mod db;
+mod error;
+mod model;
+
+pub use db::Store;
+pub use error::StoreError;
+pub use model::{
+    AgentRow, AgentStatus, ApiKeyRow, AuditEvent, AuditRow, CaCertRow, CaRole, CertStatus,
+    CertificateRow, MandateRow, MandateStatus, NewAgent, NewApiKey, NewCaCert, NewCertificate,
+    Role,
+};
+
+/// The current time in unix seconds, as the store records it.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

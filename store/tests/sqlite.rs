@@ -1,0 +1,288 @@
+//! The store against a real SQLite file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use mandate_store::{
+    AgentStatus, AuditEvent, CaRole, CertStatus, MandateStatus, NewAgent, NewApiKey, NewCaCert,
+    NewCertificate, Role, Store, StoreError,
+};
+use serde_json::json;
+
+async fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sub/m.db").display());
+    let store = Store::open(&url).await.unwrap();
+    (dir, store)
+}
+
+fn ev(action: &str, subject: &str) -> AuditEvent {
+    AuditEvent::new("test", action, subject, json!({}))
+}
+
+fn ca_cert(role: CaRole, key: &str) -> NewCaCert {
+    NewCaCert {
+        key_id: key.into(),
+        key_label: format!("label-{key}"),
+        key_kind: "ec-p256".into(),
+        role,
+        spki: vec![1, 2, 3],
+        subject: format!("CN={key}"),
+        serial: key.into(),
+        der: key.as_bytes().to_vec(),
+        sha256: format!("sha-{key}"),
+        ski: vec![9],
+        not_before: 0,
+        not_after: 10,
+    }
+}
+
+fn admin_key() -> NewApiKey {
+    NewApiKey {
+        id: "admin1".into(),
+        secret_hash: vec![0; 32],
+        role: Role::Admin,
+        agent_id: None,
+        label: "bootstrap".into(),
+        created_by: None,
+    }
+}
+
+async fn init_ca(store: &Store) -> i64 {
+    store
+        .insert_ca_hierarchy(
+            &ca_cert(CaRole::Root, "aa"),
+            &ca_cert(CaRole::Intermediate, "bb"),
+            &admin_key(),
+            &[ev("ca.initialised", "ca")],
+        )
+        .await
+        .unwrap();
+    store
+        .active_ca(CaRole::Intermediate)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn agent(id: &str) -> NewAgent {
+    NewAgent {
+        id: id.into(),
+        name: "Bot".into(),
+        organization: "acme".into(),
+        created_by: "op1".into(),
+        mandate_json: r#"{"agentId":"x"}"#.into(),
+    }
+}
+
+#[tokio::test]
+async fn ca_hierarchy_is_stored_once() {
+    let (_d, store) = open().await;
+    assert!(!store.ca_initialised().await.unwrap());
+    init_ca(&store).await;
+    assert!(store.ca_initialised().await.unwrap());
+    let again = store
+        .insert_ca_hierarchy(
+            &ca_cert(CaRole::Root, "cc"),
+            &ca_cert(CaRole::Intermediate, "dd"),
+            &admin_key(),
+            &[],
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(store.ca_certificates().await.unwrap().len(), 2);
+    assert_eq!(
+        store.api_key("admin1").await.unwrap().unwrap().role,
+        Role::Admin
+    );
+}
+
+#[tokio::test]
+async fn agent_lifecycle_and_versions() {
+    let (_d, store) = open().await;
+    init_ca(&store).await;
+    let a = store
+        .create_agent(&agent("bot-1"), &ev("agent.registered", "bot-1"))
+        .await
+        .unwrap();
+    assert_eq!(a.status, AgentStatus::PendingApproval);
+    let dup = store
+        .create_agent(&agent("bot-1"), &ev("agent.registered", "bot-1"))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    assert!(store.approved_mandate("bot-1").await.unwrap().is_none());
+
+    store
+        .decide_mandate(
+            "bot-1",
+            1,
+            true,
+            "comp1",
+            Some("ok"),
+            &ev("mandate.approved", "bot-1"),
+        )
+        .await
+        .unwrap();
+    let twice = store
+        .decide_mandate(
+            "bot-1",
+            1,
+            true,
+            "comp1",
+            None,
+            &ev("mandate.approved", "bot-1"),
+        )
+        .await;
+    assert!(matches!(twice, Err(StoreError::WrongState(_))), "{twice:?}");
+    assert_eq!(
+        store.agent("bot-1").await.unwrap().unwrap().status,
+        AgentStatus::Active
+    );
+    assert_eq!(
+        store
+            .approved_mandate("bot-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
+
+    let v2 = store
+        .submit_mandate(
+            "bot-1",
+            r#"{"agentId":"y"}"#,
+            "op1",
+            &ev("mandate.submitted", "bot-1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    // Until v2 is approved, v1 stays the approved one.
+    assert_eq!(
+        store
+            .approved_mandate("bot-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
+    store
+        .decide_mandate(
+            "bot-1",
+            2,
+            true,
+            "comp1",
+            None,
+            &ev("mandate.approved", "bot-1"),
+        )
+        .await
+        .unwrap();
+    let all = store.mandates("bot-1").await.unwrap();
+    assert_eq!(all[0].status, MandateStatus::Approved);
+    assert_eq!(all[1].status, MandateStatus::Superseded);
+
+    store
+        .create_agent(&agent("bot-2"), &ev("agent.registered", "bot-2"))
+        .await
+        .unwrap();
+    let page = store.list_agents(None, 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+    let next = store.list_agents(Some(&page[0].id), 10).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].id, "bot-2");
+}
+
+#[tokio::test]
+async fn certificate_reserve_then_complete() {
+    let (_d, store) = open().await;
+    let issuer = init_ca(&store).await;
+    store
+        .create_agent(&agent("bot-1"), &ev("agent.registered", "bot-1"))
+        .await
+        .unwrap();
+    let cert = NewCertificate {
+        serial: "4f00".into(),
+        agent_id: "bot-1".into(),
+        mandate_version: 1,
+        issuer_id: issuer,
+        tbs: vec![1],
+        not_before: 1,
+        not_after: 2,
+        requested_by: "op1".into(),
+    };
+    store
+        .reserve_certificate(&cert, &ev("certificate.reserved", "4f00"))
+        .await
+        .unwrap();
+    let dup = store
+        .reserve_certificate(&cert, &ev("certificate.reserved", "4f00"))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    assert_eq!(
+        store.certificate("4f00").await.unwrap().unwrap().status,
+        CertStatus::Reserved
+    );
+    store
+        .complete_certificate("4f00", b"der", "abc", &ev("certificate.issued", "4f00"))
+        .await
+        .unwrap();
+    let row = store.certificate("4f00").await.unwrap().unwrap();
+    assert_eq!(row.status, CertStatus::Issued);
+    assert_eq!(row.der.as_deref(), Some(&b"der"[..]));
+    let again = store
+        .complete_certificate("4f00", b"der", "abc", &ev("certificate.issued", "4f00"))
+        .await;
+    assert!(matches!(again, Err(StoreError::WrongState(_))), "{again:?}");
+    assert_eq!(
+        store.agent_certificates("bot-1", 10).await.unwrap().len(),
+        1
+    );
+
+    let events = store.audit_events(0, 100).await.unwrap();
+    let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "ca.initialised",
+            "agent.registered",
+            "certificate.reserved",
+            "certificate.issued"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn audit_events_refuse_update_and_delete() {
+    let (dir, store) = open().await;
+    init_ca(&store).await;
+    // A second, independent connection: the refusal must come from the database itself.
+    let url = format!("sqlite://{}", dir.path().join("sub/m.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for sql in [
+        "UPDATE audit_events SET actor = 'mallory'",
+        "DELETE FROM audit_events",
+    ] {
+        let err = sqlx::query(sql).execute(&pool).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(store.audit_events(0, 10).await.unwrap()[0].actor, "test");
+}
+
+#[tokio::test]
+async fn agent_key_needs_an_agent() {
+    let (_d, store) = open().await;
+    init_ca(&store).await;
+    let key = NewApiKey {
+        id: "k2".into(),
+        secret_hash: vec![0; 32],
+        role: Role::Agent,
+        agent_id: Some("ghost".into()),
+        label: "x".into(),
+        created_by: Some("admin1".into()),
+    };
+    let r = store
+        .insert_api_key(&key, &ev("api_key.created", "k2"))
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+}
