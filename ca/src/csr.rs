@@ -1,0 +1,248 @@
+//! Certificate signing requests: parse, verify the self-signature, check key strength and names.
+
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc4519::COMMON_NAME;
+use const_oid::db::rfc5912::{
+    ECDSA_WITH_SHA_256, ECDSA_WITH_SHA_384, ECDSA_WITH_SHA_512, ID_EC_PUBLIC_KEY, RSA_ENCRYPTION,
+    SECP_256_R_1, SECP_384_R_1, SHA_256_WITH_RSA_ENCRYPTION, SHA_384_WITH_RSA_ENCRYPTION,
+    SHA_512_WITH_RSA_ENCRYPTION,
+};
+use der::asn1::{Ia5StringRef, PrintableStringRef, Utf8StringRef};
+use der::{Decode, DecodePem, Encode};
+use sha2::Digest;
+use spki::DecodePublicKey;
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::request::{CertReq, ExtensionReq};
+
+/// Largest CSR accepted, PEM or DER.
+pub const MAX_CSR_BYTES: usize = 16 * 1024;
+
+/// Why a CSR was refused; each maps to one documented problem type.
+#[derive(Debug, thiserror::Error)]
+pub enum CsrError {
+    /// Not a PEM or DER PKCS#10 request, or over the size limit.
+    #[error("the CSR cannot be parsed: {0}")]
+    Malformed(String),
+    /// The self-signature does not verify with the request's own key.
+    #[error("the CSR's signature does not verify")]
+    BadSignature,
+    /// RSA shorter than 2048 bits (or longer than 8192).
+    #[error("{0}")]
+    WeakKey(String),
+    /// A key type or curve outside the profile (RSA, P-256, P-384), or a signature algorithm we
+    /// do not accept.
+    #[error("{0}")]
+    UnsupportedKey(String),
+    /// A subject or SAN name that is not the agent's.
+    #[error("{0}")]
+    WrongName(String),
+}
+
+/// A request that passed every check: only its key is used; names come from the registry.
+pub struct ValidCsr {
+    /// The key to certify.
+    pub spki: SubjectPublicKeyInfoOwned,
+    /// `rsa-2048`, `ec-p256`, ... for logs and audit.
+    pub key_type: String,
+}
+
+/// Parses and checks a CSR for the agent `agent_id` whose certificate will name `dns_name`.
+pub fn validate(pem_or_der: &str, agent_id: &str, dns_name: &str) -> Result<ValidCsr, CsrError> {
+    if pem_or_der.len() > MAX_CSR_BYTES {
+        return Err(CsrError::Malformed(format!(
+            "larger than {MAX_CSR_BYTES} bytes"
+        )));
+    }
+    let req = CertReq::from_pem(pem_or_der.trim().as_bytes())
+        .map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let info_der = req
+        .info
+        .to_der()
+        .map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let spki_der = req
+        .info
+        .public_key
+        .to_der()
+        .map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let signature = req.signature.as_bytes().ok_or(CsrError::BadSignature)?;
+    let key_type = verify(
+        &spki_der,
+        &req.info.public_key,
+        req.algorithm.oid,
+        &info_der,
+        signature,
+    )?;
+    check_names(&req, agent_id, dns_name)?;
+    Ok(ValidCsr {
+        spki: req.info.public_key,
+        key_type,
+    })
+}
+
+fn verify(
+    spki_der: &[u8],
+    spki: &SubjectPublicKeyInfoOwned,
+    alg: ObjectIdentifier,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<String, CsrError> {
+    match spki.algorithm.oid {
+        RSA_ENCRYPTION => verify_rsa(spki_der, alg, message, signature),
+        ID_EC_PUBLIC_KEY => {
+            let curve: ObjectIdentifier = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.decode_as().ok())
+                .ok_or_else(|| CsrError::UnsupportedKey("EC key without a named curve".into()))?;
+            let digest = match alg {
+                ECDSA_WITH_SHA_256 => sha2::Sha256::digest(message).to_vec(),
+                ECDSA_WITH_SHA_384 => sha2::Sha384::digest(message).to_vec(),
+                ECDSA_WITH_SHA_512 => sha2::Sha512::digest(message).to_vec(),
+                other => {
+                    return Err(CsrError::UnsupportedKey(format!(
+                        "signature algorithm {other} does not fit an EC key"
+                    )));
+                }
+            };
+            use p256::ecdsa::signature::hazmat::PrehashVerifier;
+            match curve {
+                SECP_256_R_1 => {
+                    let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki_der)
+                        .map_err(|_| CsrError::UnsupportedKey("invalid P-256 key".into()))?;
+                    let sig = p256::ecdsa::Signature::from_der(signature)
+                        .map_err(|_| CsrError::BadSignature)?;
+                    key.verify_prehash(&digest, &sig)
+                        .map_err(|_| CsrError::BadSignature)?;
+                    Ok("ec-p256".into())
+                }
+                SECP_384_R_1 => {
+                    let key = p384::ecdsa::VerifyingKey::from_public_key_der(spki_der)
+                        .map_err(|_| CsrError::UnsupportedKey("invalid P-384 key".into()))?;
+                    let sig = p384::ecdsa::Signature::from_der(signature)
+                        .map_err(|_| CsrError::BadSignature)?;
+                    key.verify_prehash(&digest, &sig)
+                        .map_err(|_| CsrError::BadSignature)?;
+                    Ok("ec-p384".into())
+                }
+                other => Err(CsrError::UnsupportedKey(format!(
+                    "curve {other} is not accepted; use P-256 or P-384"
+                ))),
+            }
+        }
+        other => Err(CsrError::UnsupportedKey(format!(
+            "key algorithm {other} is not accepted; use RSA (2048 bits or more), P-256 or P-384"
+        ))),
+    }
+}
+
+fn verify_rsa(
+    spki_der: &[u8],
+    alg: ObjectIdentifier,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<String, CsrError> {
+    use rsa::pkcs1v15::{Signature, VerifyingKey};
+    use rsa::signature::Verifier;
+    use rsa::traits::PublicKeyParts;
+    let key = rsa::RsaPublicKey::from_public_key_der(spki_der)
+        .map_err(|e| CsrError::UnsupportedKey(format!("invalid RSA key: {e}")))?;
+    let bits = key.n().bits();
+    if bits < 2048 {
+        return Err(CsrError::WeakKey(format!(
+            "RSA key of {bits} bits is too weak; at least 2048 bits are required"
+        )));
+    }
+    if bits > 8192 {
+        return Err(CsrError::WeakKey(format!(
+            "RSA key of {bits} bits is larger than the 8192 accepted"
+        )));
+    }
+    let sig = Signature::try_from(signature).map_err(|_| CsrError::BadSignature)?;
+    let ok = match alg {
+        SHA_256_WITH_RSA_ENCRYPTION => VerifyingKey::<sha2::Sha256>::new(key).verify(message, &sig),
+        SHA_384_WITH_RSA_ENCRYPTION => VerifyingKey::<sha2::Sha384>::new(key).verify(message, &sig),
+        SHA_512_WITH_RSA_ENCRYPTION => VerifyingKey::<sha2::Sha512>::new(key).verify(message, &sig),
+        other => {
+            return Err(CsrError::UnsupportedKey(format!(
+                "signature algorithm {other} is not accepted for RSA; use PKCS#1 v1.5 with SHA-256/384/512"
+            )));
+        }
+    };
+    ok.map_err(|_| CsrError::BadSignature)?;
+    Ok(format!("rsa-{bits}"))
+}
+
+/// The subject may be empty or hold only a CN equal to the agent id or its DNS name; requested
+/// SANs may only be that DNS name. The certificate's names come from the registry either way:
+/// this refuses requests that ask for something else rather than silently ignoring them.
+fn check_names(req: &CertReq, agent_id: &str, dns_name: &str) -> Result<(), CsrError> {
+    for rdn in req.info.subject.0.iter() {
+        for atv in rdn.0.iter() {
+            if atv.oid != COMMON_NAME {
+                return Err(CsrError::WrongName(format!(
+                    "subject attribute {} is not accepted; the subject may only hold CN={agent_id}",
+                    atv.oid
+                )));
+            }
+            let cn = directory_string(&atv.value)
+                .ok_or_else(|| CsrError::WrongName("subject CN is not a readable string".into()))?;
+            if cn != agent_id && !cn.eq_ignore_ascii_case(dns_name) {
+                return Err(CsrError::WrongName(format!(
+                    "subject CN {cn:?} is not this agent (expected {agent_id:?} or {dns_name:?})"
+                )));
+            }
+        }
+    }
+    for attr in req.info.attributes.iter() {
+        if attr.oid != <ExtensionReq as const_oid::AssociatedOid>::OID {
+            continue;
+        }
+        for value in attr.values.iter() {
+            let der = value
+                .to_der()
+                .map_err(|e| CsrError::Malformed(e.to_string()))?;
+            let exts = ExtensionReq::from_der(&der)
+                .map_err(|e| CsrError::Malformed(format!("extensionRequest: {e}")))?;
+            for ext in exts.0.iter() {
+                if ext.extn_id != <SubjectAltName as const_oid::AssociatedOid>::OID {
+                    continue;
+                }
+                let san = SubjectAltName::from_der(ext.extn_value.as_bytes())
+                    .map_err(|e| CsrError::Malformed(format!("subjectAltName: {e}")))?;
+                for name in san.0.iter() {
+                    match name {
+                        GeneralName::DnsName(d) if d.as_str().eq_ignore_ascii_case(dns_name) => {}
+                        GeneralName::DnsName(d) => {
+                            return Err(CsrError::WrongName(format!(
+                                "requested DNS name {:?} is not this agent's ({dns_name:?})",
+                                d.as_str()
+                            )));
+                        }
+                        _ => {
+                            return Err(CsrError::WrongName(format!(
+                                "only the DNS name {dns_name:?} may be requested"
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn directory_string(value: &der::asn1::Any) -> Option<String> {
+    if let Ok(s) = value.decode_as::<Utf8StringRef<'_>>() {
+        return Some(s.as_str().to_owned());
+    }
+    if let Ok(s) = value.decode_as::<PrintableStringRef<'_>>() {
+        return Some(s.as_str().to_owned());
+    }
+    value
+        .decode_as::<Ia5StringRef<'_>>()
+        .ok()
+        .map(|s| s.as_str().to_owned())
+}

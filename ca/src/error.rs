@@ -1,0 +1,70 @@
+use mandate_config::ConfigError;
+use mandate_hsm::HsmError;
+use mandate_policy::PolicyError;
+use mandate_store::StoreError;
+
+use crate::csr::CsrError;
+
+/// Why a CA operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// The HSM refused or failed an operation.
+    #[error("HSM: {0}")]
+    Hsm(#[from] HsmError),
+    /// The store refused or failed an operation.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The configuration is invalid.
+    #[error("config: {0}")]
+    Config(#[from] ConfigError),
+    /// A mandate is invalid.
+    #[error("invalid mandate: {0}")]
+    Mandate(#[from] PolicyError),
+    /// A CSR was refused.
+    #[error(transparent)]
+    Csr(#[from] CsrError),
+    /// DER encoding or decoding failed on our own data.
+    #[error("DER: {0}")]
+    Der(#[from] der::Error),
+    /// The key ceremony ran already on this store.
+    #[error(
+        "the CA is already initialised: a root and intermediate exist in this store; refusing to create another hierarchy"
+    )]
+    AlreadyInitialised,
+    /// No CA hierarchy exists yet.
+    #[error("the CA is not initialised: run `mandate init` (or start `mandate serve` once)")]
+    NotInitialised,
+    /// The agent has no approved mandate, or is not active.
+    #[error("{0}")]
+    NotApproved(String),
+    /// The request is well-formed JSON but asks for something invalid.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The caller may not do this (beyond its role), e.g. approving its own registration.
+    #[error("{0}")]
+    Forbidden(String),
+    /// What the request names does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A file could not be read or written.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, naming the file.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A bug or an impossible state; logged, answered with 500.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CaError {
+    /// An I/O error with its context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        CaError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

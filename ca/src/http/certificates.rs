@@ -1,0 +1,170 @@
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mandate_store::{CaRole, CertStatus, CertificateRow, Role};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiJson, AppState, Caller, page_limit};
+use crate::issuance::Issued;
+use crate::{CaError, x509};
+
+const READERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Auditor, Role::Admin];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertifyRequest {
+    csr: String,
+    validity_days: Option<u32>,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    limit: Option<u32>,
+}
+
+/// A stored certificate as the API shows it.
+#[derive(Serialize)]
+pub struct CertificateView {
+    serial_number: String,
+    agent_id: String,
+    mandate_version: i64,
+    status: CertStatus,
+    not_before: String,
+    not_after: String,
+    sha256_fingerprint: Option<String>,
+    revoked_at: Option<String>,
+    revocation_reason: Option<i64>,
+    certificate_pem: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct CertificateList {
+    certificates: Vec<CertificateView>,
+}
+
+/// `POST /v1/agents/{id}/certify` (operator, or the agent's own key).
+pub async fn certify(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CertifyRequest>,
+) -> Result<(StatusCode, Json<Issued>), ApiError> {
+    caller.require_or_own_agent(&[Role::Operator], &id)?;
+    let issued = state
+        .node
+        .issuer
+        .certify(&id, &req.csr, req.validity_days, &caller.key_id)
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// `GET /v1/agents/{id}/certificates`: newest first.
+pub async fn list_for_agent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<CertificateList>, ApiError> {
+    caller.require_or_own_agent(READERS, &id)?;
+    let rows = state
+        .node
+        .store
+        .agent_certificates(&id, page_limit(q.limit)?)
+        .await
+        .map_err(CaError::from)?;
+    let certificates = rows.into_iter().map(view).collect::<Result<_, _>>()?;
+    Ok(Json(CertificateList { certificates }))
+}
+
+/// `GET /v1/certificates/{serial}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(serial): Path<String>,
+) -> Result<Json<CertificateView>, ApiError> {
+    let serial = serial.to_ascii_lowercase();
+    if serial.is_empty() || serial.len() > 42 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request("serial must be hexadecimal"));
+    }
+    let row = state
+        .node
+        .store
+        .certificate(&serial)
+        .await
+        .map_err(CaError::from)?
+        .ok_or_else(|| CaError::NotFound(format!("certificate {serial}")))?;
+    caller.require_or_own_agent(READERS, &row.agent_id)?;
+    Ok(Json(view(row)?))
+}
+
+fn view(row: CertificateRow) -> Result<CertificateView, ApiError> {
+    Ok(CertificateView {
+        certificate_pem: row.der.as_deref().map(x509::cert_pem).transpose()?,
+        serial_number: row.serial,
+        agent_id: row.agent_id,
+        mandate_version: row.mandate_version,
+        status: row.status,
+        not_before: crate::rfc3339(row.not_before),
+        not_after: crate::rfc3339(row.not_after),
+        sha256_fingerprint: row.sha256,
+        revoked_at: row.revoked_at.map(crate::rfc3339),
+        revocation_reason: row.revocation_reason,
+    })
+}
+
+// CA certificates are public PKI material (the AIA caIssuers URL points here): no API key.
+
+async fn ca_der(state: &AppState, role: CaRole) -> Result<Vec<u8>, ApiError> {
+    Ok(state
+        .node
+        .store
+        .active_ca(role)
+        .await
+        .map_err(CaError::from)?
+        .ok_or(CaError::NotInitialised)?
+        .der)
+}
+
+fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
+    let mut resp = body.into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// `GET /ca/root.pem`.
+pub async fn root_pem(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let pem = x509::cert_pem(&ca_der(&state, CaRole::Root).await?)?;
+    Ok(with_type(pem, "application/x-pem-file"))
+}
+
+/// `GET /ca/root.der`.
+pub async fn root_der(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(with_type(
+        ca_der(&state, CaRole::Root).await?,
+        "application/pkix-cert",
+    ))
+}
+
+/// `GET /ca/intermediate.pem`.
+pub async fn intermediate_pem(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let pem = x509::cert_pem(&ca_der(&state, CaRole::Intermediate).await?)?;
+    Ok(with_type(pem, "application/x-pem-file"))
+}
+
+/// `GET /ca/intermediate.der`.
+pub async fn intermediate_der(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(with_type(
+        ca_der(&state, CaRole::Intermediate).await?,
+        "application/pkix-cert",
+    ))
+}
+
+/// `GET /ca/chain.pem`: intermediate then root.
+pub async fn chain_pem(State(state): State<AppState>) -> Response {
+    with_type(
+        state.node.issuer.chain_pem().to_owned(),
+        "application/x-pem-file",
+    )
+}

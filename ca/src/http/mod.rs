@@ -1,0 +1,116 @@
+//! The HTTP API: routes, shared state, JSON in and problem+json out.
+
+mod agents;
+mod api_keys;
+pub use api_keys::create_key;
+mod auth;
+mod certificates;
+mod health;
+mod problem;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+
+pub use auth::Caller;
+pub use problem::ApiError;
+
+use crate::Node;
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The node: config, store, HSM, issuer.
+    pub node: Arc<Node>,
+}
+
+/// The whole router.
+pub fn router(node: Arc<Node>) -> Router {
+    let max_body = node.cfg.http.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/ca/root.pem", get(certificates::root_pem))
+        .route("/ca/root.der", get(certificates::root_der))
+        .route("/ca/intermediate.pem", get(certificates::intermediate_pem))
+        .route("/ca/intermediate.der", get(certificates::intermediate_der))
+        .route("/ca/chain.pem", get(certificates::chain_pem))
+        .route("/v1/api-keys", post(api_keys::create))
+        .route("/v1/agents", post(agents::register).get(agents::list))
+        .route("/v1/agents/{id}", get(agents::get_one))
+        .route("/v1/agents/{id}/mandate", post(agents::submit_mandate))
+        .route("/v1/agents/{id}/approve", post(agents::approve))
+        .route("/v1/agents/{id}/reject", post(agents::reject))
+        .route("/v1/agents/{id}/certify", post(certificates::certify))
+        .route(
+            "/v1/agents/{id}/certificates",
+            get(certificates::list_for_agent),
+        )
+        .route("/v1/certificates/{serial}", get(certificates::get_one))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(AppState { node })
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "method not allowed on this endpoint",
+    )
+}
+
+/// A JSON body whose every rejection (syntax, type, size, content type) is a problem document.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(json_rejection(rej)),
+        }
+    }
+}
+
+fn json_rejection(rej: JsonRejection) -> ApiError {
+    let status = rej.status();
+    let kind = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body-too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        _ => "invalid-json",
+    };
+    ApiError::new(status, kind, rej.body_text())
+}
+
+/// A body that may be empty (→ `T::default()`) or JSON.
+pub fn optional_json<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-json", e.to_string()))
+}
+
+/// Reads `limit` from a query: default 50, at most 100.
+pub fn page_limit(limit: Option<u32>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n @ 1..=100) => Ok(i64::from(n)),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "limit must be between 1 and 100 (got {n})"
+        ))),
+    }
+}

@@ -1,0 +1,191 @@
+//! A running node: configuration, store, HSM and issuer, and the start-up that wires them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mandate_config::Config;
+use mandate_hsm::{Hsm, HsmConfig, Pin, softhsm};
+use mandate_store::Store;
+
+use crate::CaError;
+use crate::ceremony::{CeremonyReport, init_ca};
+use crate::issuance::Issuer;
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct Node {
+    /// The resolved configuration.
+    pub cfg: Arc<Config>,
+    /// The database.
+    pub store: Store,
+    /// The HSM holding the CA keys.
+    pub hsm: Hsm,
+    /// Issues agent certificates.
+    pub issuer: Issuer,
+}
+
+/// The SoftHSM2 config file of the dev token, written if missing. The caller must export it as
+/// `SOFTHSM2_CONF` before anything loads the module (SoftHSM reads it once, at C_Initialize).
+pub fn prepare_dev_token(cfg: &Config) -> Result<Option<PathBuf>, CaError> {
+    if !cfg.hsm.dev_token {
+        return Ok(None);
+    }
+    Ok(Some(softhsm::write_config(&cfg.softhsm_dir())?))
+}
+
+/// Creates the dev token with random PINs on first start; a no-op once it exists.
+/// Needs `SOFTHSM2_CONF` exported (see [`prepare_dev_token`]).
+pub fn ensure_dev_token(cfg: &Config) -> Result<(), CaError> {
+    if !cfg.hsm.dev_token {
+        return Ok(());
+    }
+    let dir = cfg.softhsm_dir();
+    let user_pin = read_or_create_secret(&cfg.hsm.pin_file)?;
+    let so_pin = read_or_create_secret(&dir.join("so.pin"))?;
+    let module = module_path(cfg)?;
+    if softhsm::ensure_token(&module, &cfg.hsm.token_label, &so_pin, &user_pin)? {
+        tracing::info!(token = %cfg.hsm.token_label, dir = %dir.display(), "created SoftHSM dev token");
+    }
+    Ok(())
+}
+
+fn module_path(cfg: &Config) -> Result<PathBuf, CaError> {
+    if !cfg.hsm.module.as_os_str().is_empty() {
+        return Ok(cfg.hsm.module.clone());
+    }
+    softhsm::find_module().ok_or_else(|| {
+        CaError::InvalidRequest(
+            "no PKCS#11 module configured and SoftHSM2 not found; install softhsm2 or set hsm.module / MANDATE_HSM_MODULE".into(),
+        )
+    })
+}
+
+/// A PIN file's content, creating it (mode 0600, 128 random bits) if missing.
+fn read_or_create_secret(path: &Path) -> Result<Pin, CaError> {
+    if path.exists() {
+        return Ok(Pin::from_file(path)?);
+    }
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| CaError::Internal(format!("no randomness: {e}")))?;
+    let secret = hex::encode(bytes);
+    write_private(path, secret.as_bytes())?;
+    Ok(Pin::new(secret))
+}
+
+/// Writes a file only its owner can read, atomically (temp file + rename).
+pub fn write_private(path: &Path, content: &[u8]) -> Result<(), CaError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CaError::io(format!("create {}", dir.display()), e))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| CaError::io(format!("create {}", tmp.display()), e))?;
+    f.write_all(content)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| CaError::io(format!("write {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| CaError::io(format!("rename to {}", path.display()), e))
+}
+
+/// Opens the store named by the config.
+pub async fn open_store(cfg: &Config) -> Result<Store, CaError> {
+    Ok(Store::open(&cfg.database_url).await?)
+}
+
+/// Connects to the configured token and logs in. The PIN comes from the `hsm.pin_env` variable
+/// when it is set, else from `hsm.pin_file`.
+pub async fn connect_hsm(cfg: &Config) -> Result<Hsm, CaError> {
+    let pin = match std::env::var(&cfg.hsm.pin_env) {
+        Ok(v) if !cfg.hsm.pin_env.is_empty() && !v.is_empty() => Pin::new(v),
+        _ if !cfg.hsm.pin_file.as_os_str().is_empty() => Pin::from_file(&cfg.hsm.pin_file)?,
+        _ => {
+            return Err(CaError::InvalidRequest(format!(
+                "no HSM PIN: set {} or hsm.pin_file",
+                cfg.hsm.pin_env
+            )));
+        }
+    };
+    Ok(Hsm::connect(HsmConfig {
+        module_path: module_path(cfg)?,
+        token_label: cfg.hsm.token_label.clone(),
+        pin,
+        pool_size: cfg.hsm.pool_size,
+    })
+    .await?)
+}
+
+impl Node {
+    /// Opens store and HSM, runs the key ceremony on first start (writing the bootstrap admin
+    /// key to `<data_dir>/admin.key`), and loads the issuer.
+    pub async fn start(cfg: Config) -> Result<Node, CaError> {
+        let cfg = Arc::new(cfg);
+        let store = open_store(&cfg).await?;
+        let hsm = connect_hsm(&cfg).await?;
+        if !store.ca_initialised().await? {
+            let report = init_ca(&hsm, &store, &cfg, "system:first-start").await?;
+            write_admin_key(&cfg, &report)?;
+        }
+        let issuer = Issuer::load(&hsm, &store, cfg.clone()).await?;
+        Ok(Node {
+            cfg,
+            store,
+            hsm,
+            issuer,
+        })
+    }
+}
+
+fn write_admin_key(cfg: &Config, report: &CeremonyReport) -> Result<(), CaError> {
+    let path = cfg.admin_key_path();
+    write_private(&path, format!("{}\n", report.admin_api_key).as_bytes())?;
+    tracing::info!(
+        path = %path.display(),
+        root_sha256 = %report.root.sha256_fingerprint,
+        intermediate_sha256 = %report.intermediate.sha256_fingerprint,
+        "CA initialised on first start; bootstrap admin API key written (mode 0600)"
+    );
+    Ok(())
+}
+
+/// Serves the HTTP API until SIGINT or SIGTERM.
+pub async fn serve(cfg: Config) -> Result<(), CaError> {
+    let listen = cfg.listen;
+    let node = Arc::new(Node::start(cfg).await?);
+    let app = crate::http::router(node.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CaError::io(format!("listen on {listen}"), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CaError::io("listener address", e))?;
+    tracing::info!(%local, "mandate listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| CaError::io("HTTP server", e))?;
+    node.store.close().await;
+    tracing::info!("mandate stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}

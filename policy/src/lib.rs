@@ -1,0 +1,33 @@
+//! Pure policy types for `mandate`: the agent mandate (its authority limits),
+//! its JSON form and its DER encoding as a private X.509 certificate extension.
+//!
+//! The crate does no I/O. Its entry point is [`Mandate`]: deserialize it from
+//! JSON (which validates), encode it with [`Mandate::to_der`] into the value of
+//! the extension identified by [`MANDATE_EXTENSION_OID`], and read it back from
+//! a certificate with [`Mandate::from_der`]. The ASN.1 module is in
+//! `docs/mandate-extension.asn1`; field semantics in `docs/MANDATE.md`.
+
+mod amount;
+mod der_codec;
+mod error;
+mod mandate;
+mod schedule;
+mod threshold;
+
+use const_oid::ObjectIdentifier;
+
+pub use amount::{Amount, Currency, Money};
+pub use der_codec::MAX_DER_LEN;
+pub use error::PolicyError;
+pub use mandate::{Action, MAX_LIST_ENTRIES, Mandate, is_dns_label};
+pub use schedule::{TimeOfDay, TradingHours, Weekday};
+pub use threshold::Threshold;
+
+/// OID of the mandate certificate extension: `1.3.6.1.4.1.99999.1.1`.
+///
+/// **Provisional.** It sits under a placeholder private-enterprise arc
+/// (`1.3.6.1.4.1.99999`) until an IANA Private Enterprise Number is assigned
+/// to the project; relying parties must match on this constant, never on the
+/// literal, so the switch is a one-line change. The extension is non-critical.
+pub const MANDATE_EXTENSION_OID: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.99999.1.1");

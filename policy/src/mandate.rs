@@ -1,0 +1,563 @@
+//! The [`Mandate`] itself, its [`Action`]s and its validation rules.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Money, PolicyError, Threshold, TradingHours};
+
+/// Most entries an `allowedMarkets`/`allowedCounterparties`/`allowedRegions` list may hold.
+pub const MAX_LIST_ENTRIES: usize = 256;
+const MAX_DNS_LABEL_LEN: usize = 63;
+const MAX_OPERATOR_CHARS: usize = 256;
+const MAX_REGULATOR_ID_LEN: usize = 64;
+const MAX_LIST_ENTRY_LEN: usize = 64;
+const MAX_CONSECUTIVE_FAILURES: u32 = 1_000;
+const MAX_REVOCATION_TIMEOUT_SECS: u32 = 86_400;
+
+/// Whether `s` is a lowercase DNS label: 1 to 63 characters of `[a-z0-9-]`,
+/// neither starting nor ending with `-`.
+///
+/// This is the rule for `agentId`, which becomes the leftmost label of the
+/// agent's DNS SAN; it is equally suitable for other slugs.
+pub fn is_dns_label(s: &str) -> bool {
+    (1..=MAX_DNS_LABEL_LEN).contains(&s.len())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Something an agent may be permitted to do.
+///
+/// JSON and text form is snake_case: `"trade_execution"`, `"data_access"`, …
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Placing, amending or cancelling orders.
+    TradeExecution,
+    /// Reading market or account data.
+    DataAccess,
+    /// Calling third-party APIs.
+    ApiCall,
+    /// Running model inference.
+    ModelInference,
+    /// Authenticating to other services.
+    Authentication,
+    /// Changing stored data.
+    DataMutation,
+}
+
+impl Action {
+    /// Every action, in ASN.1 enumeration order.
+    pub const ALL: [Action; 6] = [
+        Action::TradeExecution,
+        Action::DataAccess,
+        Action::ApiCall,
+        Action::ModelInference,
+        Action::Authentication,
+        Action::DataMutation,
+    ];
+
+    /// The JSON/text name, e.g. `"trade_execution"`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::TradeExecution => "trade_execution",
+            Action::DataAccess => "data_access",
+            Action::ApiCall => "api_call",
+            Action::ModelInference => "model_inference",
+            Action::Authentication => "authentication",
+            Action::DataMutation => "data_mutation",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Action {
+    type Err = PolicyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                PolicyError::invalid("permittedActions", format!("unknown action {s:?}"))
+            })
+    }
+}
+
+/// An agent's authority limits, carried in its certificate.
+///
+/// A mandate is immutable once issued: changing it means issuing a new
+/// certificate. Every `Option` field is a restriction when present and "no
+/// restriction" when absent; an empty list (`Some(vec![])`) allows nothing.
+/// Lists keep the order given (it is preserved through JSON and DER).
+///
+/// Deserializing from JSON runs [`Mandate::validate`], so a deserialized value
+/// is always valid; values built in code should be validated before use
+/// ([`Mandate::to_der`] does so itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", try_from = "RawMandate")]
+pub struct Mandate {
+    /// The agent's identifier; a DNS label (see [`is_dns_label`]).
+    pub agent_id: String,
+    /// Legal entity operating the agent: 1 to 256 characters, no control characters.
+    pub operator: String,
+    /// The operator's regulator registration, e.g. `ESMA-001234`: 1 to 64
+    /// printable ASCII characters (space allowed, but not at either end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator_regulator_id: Option<String>,
+    /// Largest single transaction. Must not exceed `max_daily_volume` when both
+    /// are in the same currency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_transaction_size: Option<Money>,
+    /// Largest total traded per day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_daily_volume: Option<Money>,
+    /// Markets the agent may trade, e.g. `EUR_USD`. Entries: 1 to 64 characters
+    /// of `[A-Za-z0-9_.:/-]`; at most 256 entries; no duplicates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_markets: Option<Vec<String>>,
+    /// Counterparties the agent may deal with, e.g. `exchange_a`; same bounds as markets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_counterparties: Option<Vec<String>>,
+    /// Regions the agent may operate in, e.g. `eu-west-1`; same bounds as markets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_regions: Option<Vec<String>>,
+    /// When the agent may act.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trading_hours: Option<TradingHours>,
+    /// What the agent may do; no duplicates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permitted_actions: Option<Vec<Action>>,
+    /// Loss/error ratio at which the agent's activity is halted (default 0.75).
+    pub circuit_breaker_threshold: Threshold,
+    /// Ratio at which the certificate is revoked automatically (default 0.85);
+    /// must be at least `circuit_breaker_threshold`.
+    pub auto_revoke_threshold: Threshold,
+    /// Consecutive failures tolerated before the circuit breaker trips (default 3, 1 to 1000).
+    pub max_consecutive_failures: u32,
+    /// Seconds within which a triggered revocation must take effect (default 15,
+    /// 1 to 86400). JSON name `revocationTimeout`.
+    #[serde(rename = "revocationTimeout")]
+    pub revocation_timeout_secs: u32,
+}
+
+impl Mandate {
+    /// Default `maxConsecutiveFailures`.
+    pub const DEFAULT_MAX_CONSECUTIVE_FAILURES: u32 = 3;
+    /// Default `revocationTimeout`, in seconds.
+    pub const DEFAULT_REVOCATION_TIMEOUT_SECS: u32 = 15;
+
+    /// A mandate with no restrictions beyond the default risk controls.
+    ///
+    /// Not validated: call [`Mandate::validate`] after filling it in.
+    pub fn new(agent_id: impl Into<String>, operator: impl Into<String>) -> Mandate {
+        Mandate {
+            agent_id: agent_id.into(),
+            operator: operator.into(),
+            operator_regulator_id: None,
+            max_transaction_size: None,
+            max_daily_volume: None,
+            allowed_markets: None,
+            allowed_counterparties: None,
+            allowed_regions: None,
+            trading_hours: None,
+            permitted_actions: None,
+            circuit_breaker_threshold: Threshold::DEFAULT_CIRCUIT_BREAKER,
+            auto_revoke_threshold: Threshold::DEFAULT_AUTO_REVOKE,
+            max_consecutive_failures: Self::DEFAULT_MAX_CONSECUTIVE_FAILURES,
+            revocation_timeout_secs: Self::DEFAULT_REVOCATION_TIMEOUT_SECS,
+        }
+    }
+
+    /// Checks every bound documented on the fields; reports the first violation.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if !is_dns_label(&self.agent_id) {
+            return Err(PolicyError::invalid(
+                "agentId",
+                "expected 1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'",
+            ));
+        }
+        validate_operator(&self.operator)?;
+        if let Some(id) = &self.operator_regulator_id {
+            validate_regulator_id(id)?;
+        }
+        if let (Some(tx), Some(daily)) = (&self.max_transaction_size, &self.max_daily_volume)
+            && tx.currency == daily.currency
+            && tx.amount > daily.amount
+        {
+            return Err(PolicyError::invalid(
+                "maxTransactionSize",
+                format!("{tx} exceeds maxDailyVolume {daily}"),
+            ));
+        }
+        validate_list("allowedMarkets", self.allowed_markets.as_deref())?;
+        validate_list(
+            "allowedCounterparties",
+            self.allowed_counterparties.as_deref(),
+        )?;
+        validate_list("allowedRegions", self.allowed_regions.as_deref())?;
+        if let Some(hours) = &self.trading_hours {
+            hours.validate()?;
+        }
+        if let Some(actions) = &self.permitted_actions {
+            let mut seen = BTreeSet::new();
+            if let Some(action) = actions.iter().find(|a| !seen.insert(**a)) {
+                return Err(PolicyError::invalid(
+                    "permittedActions",
+                    format!("duplicate action {action}"),
+                ));
+            }
+        }
+        if self.auto_revoke_threshold < self.circuit_breaker_threshold {
+            return Err(PolicyError::invalid(
+                "autoRevokeThreshold",
+                format!(
+                    "{} is below circuitBreakerThreshold {}",
+                    self.auto_revoke_threshold, self.circuit_breaker_threshold
+                ),
+            ));
+        }
+        if !(1..=MAX_CONSECUTIVE_FAILURES).contains(&self.max_consecutive_failures) {
+            return Err(PolicyError::invalid(
+                "maxConsecutiveFailures",
+                "must be between 1 and 1000",
+            ));
+        }
+        if !(1..=MAX_REVOCATION_TIMEOUT_SECS).contains(&self.revocation_timeout_secs) {
+            return Err(PolicyError::invalid(
+                "revocationTimeout",
+                "must be between 1 and 86400 seconds",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The DER encoding of the `Mandate` ASN.1 type (the extension's `extnValue`
+    /// contents); validates first.
+    pub fn to_der(&self) -> Result<Vec<u8>, PolicyError> {
+        self.validate()?;
+        crate::der_codec::encode(self)
+    }
+
+    /// Parses a DER-encoded mandate, accepting only the canonical encoding of a
+    /// valid mandate: at most [`crate::MAX_DER_LEN`] bytes, no trailing data,
+    /// no unknown or reordered fields, and [`Mandate::validate`] must pass.
+    pub fn from_der(bytes: &[u8]) -> Result<Mandate, PolicyError> {
+        crate::der_codec::decode(bytes)
+    }
+}
+
+fn validate_operator(operator: &str) -> Result<(), PolicyError> {
+    let chars = operator.chars().count();
+    if !(1..=MAX_OPERATOR_CHARS).contains(&chars) {
+        return Err(PolicyError::invalid(
+            "operator",
+            "must be 1 to 256 characters",
+        ));
+    }
+    if operator.chars().any(char::is_control) {
+        return Err(PolicyError::invalid(
+            "operator",
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_regulator_id(id: &str) -> Result<(), PolicyError> {
+    let printable = id.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+    if !(1..=MAX_REGULATOR_ID_LEN).contains(&id.len())
+        || !printable
+        || id.starts_with(' ')
+        || id.ends_with(' ')
+    {
+        return Err(PolicyError::invalid(
+            "operatorRegulatorId",
+            "expected 1 to 64 printable ASCII characters, not starting or ending with a space",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_list(field: &'static str, list: Option<&[String]>) -> Result<(), PolicyError> {
+    let Some(list) = list else {
+        return Ok(());
+    };
+    if list.len() > MAX_LIST_ENTRIES {
+        return Err(PolicyError::invalid(
+            field,
+            format!(
+                "{} entries; at most {MAX_LIST_ENTRIES} are allowed",
+                list.len()
+            ),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for (index, entry) in list.iter().enumerate() {
+        let well_formed = (1..=MAX_LIST_ENTRY_LEN).contains(&entry.len())
+            && entry.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'/' | b'-')
+            });
+        if !well_formed {
+            return Err(PolicyError::invalid(
+                field,
+                format!(
+                    "entry {index}: expected 1 to 64 characters of A-Z, a-z, 0-9 and _ . : / -"
+                ),
+            ));
+        }
+        if !seen.insert(entry.as_str()) {
+            return Err(PolicyError::invalid(
+                field,
+                format!("duplicate entry {entry:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn default_circuit_breaker() -> Threshold {
+    Threshold::DEFAULT_CIRCUIT_BREAKER
+}
+
+fn default_auto_revoke() -> Threshold {
+    Threshold::DEFAULT_AUTO_REVOKE
+}
+
+fn default_max_consecutive_failures() -> u32 {
+    Mandate::DEFAULT_MAX_CONSECUTIVE_FAILURES
+}
+
+fn default_revocation_timeout() -> u32 {
+    Mandate::DEFAULT_REVOCATION_TIMEOUT_SECS
+}
+
+/// The unchecked JSON shape; `TryFrom` runs [`Mandate::validate`] so that
+/// deserialization alone can never produce an invalid [`Mandate`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawMandate {
+    agent_id: String,
+    operator: String,
+    operator_regulator_id: Option<String>,
+    max_transaction_size: Option<Money>,
+    max_daily_volume: Option<Money>,
+    allowed_markets: Option<Vec<String>>,
+    allowed_counterparties: Option<Vec<String>>,
+    allowed_regions: Option<Vec<String>>,
+    trading_hours: Option<TradingHours>,
+    permitted_actions: Option<Vec<Action>>,
+    #[serde(default = "default_circuit_breaker")]
+    circuit_breaker_threshold: Threshold,
+    #[serde(default = "default_auto_revoke")]
+    auto_revoke_threshold: Threshold,
+    #[serde(default = "default_max_consecutive_failures")]
+    max_consecutive_failures: u32,
+    #[serde(default = "default_revocation_timeout", rename = "revocationTimeout")]
+    revocation_timeout_secs: u32,
+}
+
+impl TryFrom<RawMandate> for Mandate {
+    type Error = PolicyError;
+
+    fn try_from(raw: RawMandate) -> Result<Self, Self::Error> {
+        let mandate = Mandate {
+            agent_id: raw.agent_id,
+            operator: raw.operator,
+            operator_regulator_id: raw.operator_regulator_id,
+            max_transaction_size: raw.max_transaction_size,
+            max_daily_volume: raw.max_daily_volume,
+            allowed_markets: raw.allowed_markets,
+            allowed_counterparties: raw.allowed_counterparties,
+            allowed_regions: raw.allowed_regions,
+            trading_hours: raw.trading_hours,
+            permitted_actions: raw.permitted_actions,
+            circuit_breaker_threshold: raw.circuit_breaker_threshold,
+            auto_revoke_threshold: raw.auto_revoke_threshold,
+            max_consecutive_failures: raw.max_consecutive_failures,
+            revocation_timeout_secs: raw.revocation_timeout_secs,
+        };
+        mandate.validate()?;
+        Ok(mandate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_labels() {
+        for good in ["a", "0", "trading-bot-v2", "a-b", &"a".repeat(63)] {
+            assert!(is_dns_label(good), "{good}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "-",
+            "Trading",
+            "a_b",
+            "a.b",
+            "a b",
+            "ä",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_dns_label(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn actions_text_and_json() {
+        for action in Action::ALL {
+            assert_eq!(action.to_string().parse::<Action>().unwrap(), action);
+            assert_eq!(
+                serde_json::to_string(&action).unwrap(),
+                format!("\"{action}\"")
+            );
+        }
+        assert_eq!(Action::TradeExecution.as_str(), "trade_execution");
+        assert!("TradeExecution".parse::<Action>().is_err());
+        assert!(serde_json::from_str::<Action>("\"trade\"").is_err());
+    }
+
+    fn field_of(m: &Mandate) -> &'static str {
+        match m.validate() {
+            Err(PolicyError::Invalid { field, .. }) => field,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn new_is_valid_with_defaults() {
+        let m = Mandate::new("bot", "Acme Trading GmbH");
+        m.validate().unwrap();
+        assert_eq!(m.circuit_breaker_threshold.basis_points(), 7_500);
+        assert_eq!(m.auto_revoke_threshold.basis_points(), 8_500);
+        assert_eq!(m.max_consecutive_failures, 3);
+        assert_eq!(m.revocation_timeout_secs, 15);
+    }
+
+    #[test]
+    fn validate_bounds() {
+        let base = Mandate::new("bot", "Acme");
+        let with = |f: &dyn Fn(&mut Mandate)| {
+            let mut m = base.clone();
+            f(&mut m);
+            m
+        };
+        let cases: Vec<(Mandate, &str)> = vec![
+            (with(&|m| m.agent_id = "Bot".into()), "agentId"),
+            (with(&|m| m.operator = String::new()), "operator"),
+            (with(&|m| m.operator = "a".repeat(257)), "operator"),
+            (with(&|m| m.operator = "Acme\nEvil".into()), "operator"),
+            (
+                with(&|m| m.operator_regulator_id = Some(String::new())),
+                "operatorRegulatorId",
+            ),
+            (
+                with(&|m| m.operator_regulator_id = Some("x".repeat(65))),
+                "operatorRegulatorId",
+            ),
+            (
+                with(&|m| m.operator_regulator_id = Some("ESMA\t1".into())),
+                "operatorRegulatorId",
+            ),
+            (
+                with(&|m| m.operator_regulator_id = Some("ÉSMA".into())),
+                "operatorRegulatorId",
+            ),
+            (
+                with(&|m| m.operator_regulator_id = Some(" ESMA".into())),
+                "operatorRegulatorId",
+            ),
+            (
+                with(&|m| m.allowed_markets = Some(vec!["EUR_USD".into(), "EUR_USD".into()])),
+                "allowedMarkets",
+            ),
+            (
+                with(&|m| m.allowed_markets = Some(vec![String::new()])),
+                "allowedMarkets",
+            ),
+            (
+                with(&|m| m.allowed_markets = Some(vec!["EUR USD".into()])),
+                "allowedMarkets",
+            ),
+            (
+                with(&|m| m.allowed_counterparties = Some(vec!["x".repeat(65)])),
+                "allowedCounterparties",
+            ),
+            (
+                with(&|m| m.allowed_regions = Some((0..257).map(|i| format!("r{i}")).collect())),
+                "allowedRegions",
+            ),
+            (
+                with(&|m| m.permitted_actions = Some(vec![Action::ApiCall, Action::ApiCall])),
+                "permittedActions",
+            ),
+            (
+                with(&|m| m.auto_revoke_threshold = Threshold::from_basis_points(7_499).unwrap()),
+                "autoRevokeThreshold",
+            ),
+            (
+                with(&|m| m.max_consecutive_failures = 0),
+                "maxConsecutiveFailures",
+            ),
+            (
+                with(&|m| m.max_consecutive_failures = 1_001),
+                "maxConsecutiveFailures",
+            ),
+            (
+                with(&|m| m.revocation_timeout_secs = 0),
+                "revocationTimeout",
+            ),
+            (
+                with(&|m| m.revocation_timeout_secs = 86_401),
+                "revocationTimeout",
+            ),
+        ];
+        for (m, field) in &cases {
+            assert_eq!(field_of(m), *field, "{m:?}");
+        }
+
+        let edges = [
+            with(&|m| m.operator = "ü".repeat(256)),
+            with(&|m| m.operator_regulator_id = Some("ESMA-001234 (FR)".into())),
+            with(&|m| m.allowed_markets = Some(vec![])),
+            with(&|m| m.allowed_regions = Some((0..256).map(|i| format!("r{i}")).collect())),
+            with(&|m| m.allowed_markets = Some(vec!["x".repeat(64), "BTC/EUR:spot-1.0".into()])),
+            with(&|m| m.auto_revoke_threshold = m.circuit_breaker_threshold),
+            with(&|m| m.max_consecutive_failures = 1_000),
+            with(&|m| m.revocation_timeout_secs = 86_400),
+        ];
+        for m in &edges {
+            m.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn transaction_size_within_daily_volume() {
+        let money = |s: &str, c: &str| Money {
+            amount: s.parse().unwrap(),
+            currency: c.parse().unwrap(),
+        };
+        let mut m = Mandate::new("bot", "Acme");
+        m.max_transaction_size = Some(money("100", "EUR"));
+        m.max_daily_volume = Some(money("99.99", "EUR"));
+        assert_eq!(field_of(&m), "maxTransactionSize");
+        m.max_daily_volume = Some(money("100", "EUR"));
+        m.validate().unwrap();
+        // Different currencies cannot be compared without a rate, so both stand.
+        m.max_daily_volume = Some(money("1", "USD"));
+        m.validate().unwrap();
+    }
+}

@@ -1,0 +1,149 @@
+//! Shared test helpers: a strategy for arbitrary valid mandates and hex decoding.
+
+#![allow(dead_code)]
+
+use mandate_policy::{Action, Amount, Mandate, Money, Threshold, TimeOfDay, TradingHours, Weekday};
+use proptest::collection::btree_set;
+use proptest::option;
+use proptest::prelude::*;
+use proptest::sample::subsequence;
+
+/// Decodes whitespace-separated hex, so test vectors can be laid out by field.
+pub fn hex(s: &str) -> Vec<u8> {
+    let digits: String = s.split_whitespace().collect();
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn arb_amount() -> impl Strategy<Value = Amount> {
+    prop_oneof![
+        (0u64..1_000_000).prop_map(|whole| u128::from(whole) * 100_000_000),
+        0u128..100_000_000,
+        0u128..10u128.pow(26),
+    ]
+    .prop_map(|units| Amount::from_minor_units(units).unwrap())
+}
+
+fn arb_money() -> impl Strategy<Value = Money> {
+    (arb_amount(), prop_oneof!["EUR", "USD", "[A-Z]{3}"]).prop_map(|(amount, currency)| Money {
+        amount,
+        currency: currency.parse().unwrap(),
+    })
+}
+
+fn arb_list() -> impl Strategy<Value = Vec<String>> {
+    btree_set("[A-Za-z0-9_.:/-]{1,64}", 0..12)
+        .prop_map(Vec::from_iter)
+        .prop_shuffle()
+}
+
+fn arb_hours() -> impl Strategy<Value = TradingHours> {
+    (
+        (0u16..1440, 0u16..1440).prop_filter("start must differ from end", |(s, e)| s != e),
+        "[A-Za-z0-9_+-]{1,20}(/[A-Za-z0-9_+-]{1,20}){0,2}",
+        subsequence(Weekday::ALL.to_vec(), 1..=7).prop_shuffle(),
+    )
+        .prop_map(|((start, end), time_zone, weekdays)| TradingHours {
+            start: TimeOfDay::from_minutes(start).unwrap(),
+            end: TimeOfDay::from_minutes(end).unwrap(),
+            time_zone,
+            weekdays,
+        })
+}
+
+fn arb_actions() -> impl Strategy<Value = Vec<Action>> {
+    subsequence(Action::ALL.to_vec(), 0..=6).prop_shuffle()
+}
+
+fn arb_risk() -> impl Strategy<Value = (Threshold, Threshold, u32, u32)> {
+    (
+        (0u16..=10_000).prop_flat_map(|cb| (Just(cb), cb..=10_000)),
+        1u32..=1_000,
+        1u32..=86_400,
+    )
+        .prop_map(|((cb, auto), failures, timeout)| {
+            (
+                Threshold::from_basis_points(cb).unwrap(),
+                Threshold::from_basis_points(auto).unwrap(),
+                failures,
+                timeout,
+            )
+        })
+}
+
+/// Any valid mandate, with every optional field sometimes present and sometimes absent.
+pub fn arb_mandate() -> impl Strategy<Value = Mandate> {
+    (
+        (
+            "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+            "[^\\p{Cc}]{1,40}",
+            option::of("[!-~]([ -~]{0,62}[!-~])?"),
+        ),
+        (option::of(arb_money()), option::of(arb_money())),
+        (
+            option::of(arb_list()),
+            option::of(arb_list()),
+            option::of(arb_list()),
+        ),
+        (option::of(arb_hours()), option::of(arb_actions())),
+        arb_risk(),
+    )
+        .prop_map(
+            |(
+                (agent_id, operator, regulator),
+                (mut tx, mut daily),
+                (markets, counterparties, regions),
+                (hours, actions),
+                (cb, auto, failures, timeout),
+            )| {
+                if let (Some(t), Some(d)) = (&tx, &daily)
+                    && t.currency == d.currency
+                    && t.amount > d.amount
+                {
+                    std::mem::swap(&mut tx, &mut daily);
+                }
+                Mandate {
+                    agent_id,
+                    operator,
+                    operator_regulator_id: regulator,
+                    max_transaction_size: tx,
+                    max_daily_volume: daily,
+                    allowed_markets: markets,
+                    allowed_counterparties: counterparties,
+                    allowed_regions: regions,
+                    trading_hours: hours,
+                    permitted_actions: actions,
+                    circuit_breaker_threshold: cb,
+                    auto_revoke_threshold: auto,
+                    max_consecutive_failures: failures,
+                    revocation_timeout_secs: timeout,
+                }
+            },
+        )
+}
+
+/// A mandate with every optional field set, for deterministic tests.
+pub fn full_mandate() -> Mandate {
+    serde_json::from_str(FULL_JSON).unwrap()
+}
+
+/// The example from the product description, with every field present.
+pub const FULL_JSON: &str = r#"{
+  "agentId": "trading-bot-v2",
+  "operator": "Acme Trading GmbH",
+  "operatorRegulatorId": "ESMA-001234",
+  "maxTransactionSize": {"amount": "50000", "currency": "EUR"},
+  "maxDailyVolume": {"amount": "1000000.50", "currency": "EUR"},
+  "allowedMarkets": ["EUR_USD", "BTC_EUR"],
+  "allowedCounterparties": ["exchange_a"],
+  "allowedRegions": ["eu-west-1"],
+  "tradingHours": {"start": "08:00", "end": "17:00", "timeZone": "UTC",
+                   "weekdays": ["mon", "tue", "wed", "thu", "fri"]},
+  "permittedActions": ["trade_execution", "data_access"],
+  "circuitBreakerThreshold": 0.75,
+  "autoRevokeThreshold": 0.85,
+  "maxConsecutiveFailures": 3,
+  "revocationTimeout": 15
+}"#;
