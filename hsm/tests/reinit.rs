@@ -1,7 +1,6 @@
 //! C_Initialize / C_Finalize are process-wide, so this lives in its own test binary (its own
 //! process) where nothing else holds the module: `ensure_token` must finalise on return, and
 //! `Hsm::connect` must then be able to initialise the library again, more than once.
-#![cfg(feature = "test-harness")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mandate_hsm::testing::SoftHsmHarness;

@@ -1,6 +1,5 @@
 //! Functional tests against a real SoftHSM2 token (no mocks). Signatures are checked with
 //! RustCrypto's verifiers, which parse the SubjectPublicKeyInfo independently.
-#![cfg(feature = "test-harness")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;

@@ -1,1 +1,8 @@
-//! e2e
+//! End-to-end tests: the real `mandate` binary on loopback with a SoftHSM token and SQLite,
+//! results checked with openssl, python `cryptography`, pkilint and pkcs11-tool.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod harness;
+mod issuance;
+mod lifecycle;
+mod refusals;

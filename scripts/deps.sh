@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what mandate needs when it is missing. Usage: scripts/deps.sh run|test
+# run:  SoftHSM2 (the dev token's PKCS#11 module).
+# test: also opensc (pkcs11-tool), openssl, and python `cryptography` + `pkilint` (independent
+#       checkers the end-to-end tests call).
+set -euo pipefail
+what="${1:-run}"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+  echo "need root to install: $*" >&2; exit 1; fi; }
+
+missing=()
+softhsm_found() {
+  for p in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so \
+           /usr/lib64/softhsm/libsofthsm2.so /usr/lib64/pkcs11/libsofthsm2.so \
+           /usr/local/lib/softhsm/libsofthsm2.so; do [ -e "$p" ] && return 0; done
+  return 1
+}
+softhsm_found || missing+=(softhsm2)
+if [ "$what" = test ]; then
+  command -v pkcs11-tool >/dev/null || missing+=(opensc)
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v python3 >/dev/null || missing+=(python3 python3-pip)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]} ..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$what" = test ]; then
+  if ! python3 -c 'import cryptography, pkilint' 2>/dev/null || ! command -v lint_pkix_cert >/dev/null; then
+    echo "installing python cryptography and pkilint ..." >&2
+    python3 -m pip install -q cryptography pkilint 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages cryptography pkilint
+  fi
+fi

@@ -1,0 +1,381 @@
+//! Starts the real daemon on loopback in a private data dir and talks to it over HTTP.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mandate");
+const READY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running `mandate serve` with its own data dir (SQLite file and SoftHSM dev token).
+pub struct Daemon {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub base: String,
+    port: u16,
+    http: reqwest::Client,
+}
+
+/// The answer to one request.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts an RFC 9457 problem of this status and type suffix.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, kind: &str) {
+        assert_eq!(self.status.as_u16(), status, "{self:?}");
+        assert_eq!(self.content_type, "application/problem+json", "{self:?}");
+        assert_eq!(
+            self.body["type"],
+            format!("urn:mandate:problem:{kind}"),
+            "{self:?}"
+        );
+        assert_eq!(self.body["status"], status, "{self:?}");
+        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Daemon {
+    /// Starts a daemon on the embedded defaults, in a fresh data dir.
+    pub async fn start() -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut d = Daemon {
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            child: None,
+            port,
+            http: reqwest::Client::new(),
+        };
+        d.spawn().await;
+        d
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The environment every `mandate` command of this daemon runs with.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env("MANDATE_DATA_DIR", self.dir.path())
+            .env("MANDATE_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("MANDATE_LOG", "info")
+            .env_remove("MANDATE_CONFIG")
+            .env_remove("MANDATE_HSM_PIN");
+        cmd
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .unwrap();
+        let child = self
+            .command()
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + READY_DEADLINE;
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("daemon exited with {status} before ready:\n{}", self.log());
+            }
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon not ready within {READY_DEADLINE:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Stops the daemon with SIGTERM and waits for it to exit.
+    pub async fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "daemon exit {status}:\n{}", self.log());
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("daemon did not stop on SIGTERM:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.spawn().await;
+    }
+
+    pub fn admin_key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("admin.key"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    pub fn softhsm_conf(&self) -> PathBuf {
+        self.dir.path().join("softhsm/softhsm2.conf")
+    }
+
+    pub fn user_pin(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("softhsm/user.pin"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        key: Option<&str>,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        reply(req.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: &Value) -> Reply {
+        self.request(reqwest::Method::POST, Some(key), path, Some(body))
+            .await
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> Reply {
+        self.request(reqwest::Method::GET, Some(key), path, None)
+            .await
+    }
+
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub fn raw(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// A new API key of `role` (for `agent`, bound to `agent_id`).
+    pub async fn key(&self, role: &str, agent_id: Option<&str>) -> String {
+        let mut body = json!({"role": role, "label": format!("{role} key")});
+        if let Some(a) = agent_id {
+            body["agent_id"] = json!(a);
+        }
+        let r = self.post(&self.admin_key(), "/v1/api-keys", &body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        r.body["api_key"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub async fn reply(r: reqwest::Response) -> Reply {
+    let status = r.status();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Reply {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// A daemon with an operator and a compliance officer.
+pub struct Ca {
+    pub d: Daemon,
+    pub operator: String,
+    pub compliance: String,
+}
+
+impl Ca {
+    pub async fn start() -> Ca {
+        let d = Daemon::start().await;
+        let operator = d.key("operator", None).await;
+        let compliance = d.key("compliance", None).await;
+        Ca {
+            d,
+            operator,
+            compliance,
+        }
+    }
+
+    pub async fn register(&self, agent_id: &str, mandate: Value) -> Reply {
+        self.d
+            .post(
+                &self.operator,
+                "/v1/agents",
+                &json!({"agent_id": agent_id, "name": format!("Agent {agent_id}"),
+                        "organization": "acme-trading", "mandate": mandate}),
+            )
+            .await
+    }
+
+    /// Registers and approves an agent.
+    pub async fn approved_agent(&self, agent_id: &str, mandate: Value) {
+        let r = self.register(agent_id, mandate).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        let r = self
+            .d
+            .post(
+                &self.compliance,
+                &format!("/v1/agents/{agent_id}/approve"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        assert_eq!(r.body["status"], "active");
+    }
+
+    pub async fn certify(&self, key: &str, agent_id: &str, csr: &str) -> Reply {
+        self.d
+            .post(
+                key,
+                &format!("/v1/agents/{agent_id}/certify"),
+                &json!({ "csr": csr }),
+            )
+            .await
+    }
+}
+
+/// A mandate with every field set.
+pub fn full_mandate() -> Value {
+    json!({
+        "operator": "Acme Trading GmbH",
+        "operatorRegulatorId": "ESMA-001234",
+        "maxTransactionSize": {"amount": "50000", "currency": "EUR"},
+        "maxDailyVolume": {"amount": "1000000.50", "currency": "EUR"},
+        "allowedMarkets": ["EUR_USD", "BTC_EUR"],
+        "allowedCounterparties": ["exchange_a"],
+        "allowedRegions": ["eu-west-1"],
+        "tradingHours": {"start": "08:00", "end": "17:00", "timeZone": "Europe/Berlin",
+                          "weekdays": ["mon", "tue", "wed", "thu", "fri"]},
+        "permittedActions": ["trade_execution", "data_access"],
+        "circuitBreakerThreshold": 0.7,
+        "autoRevokeThreshold": 0.9,
+        "maxConsecutiveFailures": 5,
+        "revocationTimeout": 10
+    })
+}
+
+/// Runs a command, asserting success; returns stdout.
+#[track_caller]
+pub fn run(cmd: &mut Command) -> String {
+    let out: Output = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh key and a CSR for it, made by openssl. `kind`: ec-p256, ec-p384, secp256k1, rsa-N.
+pub fn csr(dir: &Path, kind: &str, subject: &str, san: Option<&str>) -> String {
+    let key = dir.join(format!("{kind}-{}.key", rand_suffix()));
+    let csr = key.with_extension("csr");
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-new", "-nodes", "-subj", subject, "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr);
+    match kind {
+        "ec-p256" => cmd.args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+        "ec-p384" => cmd.args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"]),
+        "secp256k1" => cmd.args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp256k1"]),
+        rsa => {
+            let bits = rsa.strip_prefix("rsa-").unwrap();
+            cmd.args(["-newkey", &format!("rsa:{bits}")])
+        }
+    };
+    if let Some(san) = san {
+        cmd.args(["-addext", &format!("subjectAltName={san}")]);
+    }
+    run(&mut cmd);
+    std::fs::read_to_string(csr).unwrap()
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Path of a file beside these tests.
+pub fn here(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/e2e")
+        .join(name)
+}

@@ -1,0 +1,171 @@
+//! Issuance: the chain verifies, independent parsers read the profile and the mandate, pkilint
+//! finds nothing wrong, and the CA keys are never-extractable in the token.
+
+use std::process::Command;
+
+use mandate_policy::Mandate;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::harness::{Ca, csr, full_mandate, here, run};
+
+#[tokio::test]
+async fn issued_chain_verifies_and_carries_the_approved_mandate() {
+    let ca = Ca::start().await;
+    ca.approved_agent("trading-bot-v2", full_mandate()).await;
+    let work = tempfile::tempdir().unwrap();
+    let root_pem = ca.d.get_text("/ca/root.pem").await;
+    let root = work.path().join("root.pem");
+    std::fs::write(&root, &root_pem).unwrap();
+    let int = work.path().join("intermediate.pem");
+    std::fs::write(&int, ca.d.get_text("/ca/intermediate.pem").await).unwrap();
+
+    for kind in ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"] {
+        let req = csr(work.path(), kind, "/CN=trading-bot-v2", None);
+        let r = ca.certify(&ca.operator, "trading-bot-v2", &req).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{kind}: {r:?}");
+        let cert = work.path().join(format!("{kind}.pem"));
+        let chain = work.path().join(format!("{kind}-chain.pem"));
+        std::fs::write(&cert, r.body["certificate_pem"].as_str().unwrap()).unwrap();
+        std::fs::write(&chain, r.body["chain_pem"].as_str().unwrap()).unwrap();
+        assert!(
+            r.body["chain_pem"]
+                .as_str()
+                .unwrap()
+                .ends_with(root_pem.as_str())
+        );
+
+        let out = run(Command::new("openssl")
+            .args(["verify", "-x509_strict", "-purpose", "sslclient", "-CAfile"])
+            .arg(&root)
+            .arg("-untrusted")
+            .arg(&chain)
+            .arg(&cert));
+        assert!(out.trim().ends_with(": OK"), "{kind}: {out}");
+
+        let parsed: Value = serde_json::from_str(&run(Command::new("python3")
+            .arg(here("check_cert.py"))
+            .arg(&cert)))
+        .unwrap();
+        assert_eq!(parsed["version"], "v3");
+        assert_eq!(parsed["serial"], r.body["serial_number"]);
+        assert!(
+            parsed["serial"].as_str().unwrap().len() >= 16,
+            "serial under 64 bits"
+        );
+        assert_eq!(parsed["cn"], "trading-bot-v2");
+        assert_eq!(parsed["o"], "Acme Trading GmbH");
+        assert_eq!(parsed["key_usage_critical"], true);
+        assert_eq!(parsed["digital_signature"], true);
+        assert_eq!(parsed["key_cert_sign"], false);
+        assert_eq!(parsed["eku"], serde_json::json!(["1.3.6.1.5.5.7.3.2"]));
+        assert_eq!(
+            parsed["san_dns"],
+            serde_json::json!(["trading-bot-v2.acme-trading.agents.example"])
+        );
+        assert_eq!(
+            parsed["ocsp"],
+            serde_json::json!([format!("{}/ocsp", ca.d.base)])
+        );
+        assert_eq!(
+            parsed["ca_issuers"],
+            serde_json::json!([format!("{}/ca/intermediate.der", ca.d.base)])
+        );
+        assert_eq!(
+            parsed["crl"],
+            serde_json::json!([format!("{}/crl/intermediate.crl", ca.d.base)])
+        );
+        assert!(parsed["validity_days"].as_f64().unwrap() <= 365.0);
+        assert_eq!(parsed["mandate_critical"], false);
+
+        // The extension, as cryptography extracted it, decodes to the approved mandate.
+        let der = hex::decode(parsed["mandate_der_hex"].as_str().unwrap()).unwrap();
+        let in_cert = Mandate::from_der(&der).unwrap();
+        let mut approved = full_mandate();
+        approved["agentId"] = "trading-bot-v2".into();
+        let approved: Mandate = serde_json::from_value(approved).unwrap();
+        assert_eq!(in_cert, approved, "{kind}");
+
+        let lint = Command::new("lint_pkix_cert")
+            .arg("lint")
+            .arg(&cert)
+            .output()
+            .expect("pkilint's lint_pkix_cert must be installed (pip install pkilint)");
+        let text = String::from_utf8_lossy(&lint.stdout);
+        assert!(
+            !text.contains("(ERROR)") && !text.contains("(FATAL)"),
+            "{kind}: pkilint:\n{text}"
+        );
+    }
+    for ca_cert in [&root, &int] {
+        let lint = Command::new("lint_pkix_cert")
+            .arg("lint")
+            .arg(ca_cert)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&lint.stdout);
+        assert!(
+            !text.contains("(ERROR)") && !text.contains("(FATAL)"),
+            "{}: pkilint:\n{text}",
+            ca_cert.display()
+        );
+    }
+    // openssl reads the intermediate's path length and CA flag as we meant them.
+    let text = run(Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&int));
+    assert!(text.contains("CA:TRUE, pathlen:0"), "{text}");
+    assert!(text.contains("Certificate Sign, CRL Sign"), "{text}");
+}
+
+#[tokio::test]
+async fn agent_key_certifies_its_own_agent_with_a_san_request() {
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-a", full_mandate()).await;
+    let key = ca.d.key("agent", Some("bot-a")).await;
+    let work = tempfile::tempdir().unwrap();
+    let req = csr(
+        work.path(),
+        "ec-p256",
+        "/CN=bot-a",
+        Some("DNS:bot-a.acme-trading.agents.example"),
+    );
+    let r = ca.certify(&key, "bot-a", &req).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let serial = r.body["serial_number"].as_str().unwrap();
+    let got = ca.d.get(&key, &format!("/v1/certificates/{serial}")).await;
+    assert_eq!(got.status, StatusCode::OK, "{got:?}");
+    assert_eq!(got.body["status"], "issued");
+    assert_eq!(got.body["certificate_pem"], r.body["certificate_pem"]);
+}
+
+#[tokio::test]
+async fn ca_private_keys_are_never_extractable() {
+    let ca = Ca::start().await;
+    let out = run(Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", ca.d.softhsm_conf())
+        .args([
+            "--module",
+            &softhsm_module(),
+            "--token-label",
+            "mandate-dev",
+            "--login",
+            "--pin",
+        ])
+        .arg(ca.d.user_pin())
+        .args(["--list-objects", "--type", "privkey"]));
+    let keys: Vec<&str> = out.split("Private Key Object").skip(1).collect();
+    assert_eq!(keys.len(), 2, "root and intermediate expected:\n{out}");
+    for key in keys {
+        assert!(key.contains("never extractable"), "{out}");
+        assert!(key.contains("always sensitive"), "{out}");
+        assert!(key.contains("mandate-"), "{out}");
+    }
+}
+
+pub fn softhsm_module() -> String {
+    mandate_hsm::softhsm::find_module()
+        .expect("SoftHSM2 module not found")
+        .display()
+        .to_string()
+}

@@ -1,0 +1,259 @@
+//! Every refusal is a documented problem+json answer and changes nothing.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{Ca, csr, full_mandate};
+
+#[tokio::test]
+async fn bad_certification_requests_are_refused_and_store_nothing() {
+    let ca = Ca::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let good = csr(work.path(), "ec-p256", "/CN=bot-r", None);
+
+    // Not yet approved.
+    assert_eq!(
+        ca.register("bot-r", full_mandate()).await.status,
+        StatusCode::CREATED
+    );
+    ca.certify(&ca.operator, "bot-r", &good)
+        .await
+        .assert_problem(409, "mandate-not-approved");
+    let r =
+        ca.d.post(&ca.compliance, "/v1/agents/bot-r/approve", &json!({}))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    // A CSR whose signature does not verify: flip a bit inside the signature value.
+    let der = pem_body(&good);
+    let mut bad = der.clone();
+    let n = bad.len();
+    bad[n - 5] ^= 0x01;
+    let tampered = pem("CERTIFICATE REQUEST", &bad);
+    let cases = [
+        (tampered, "bad-csr-signature"),
+        (csr(work.path(), "rsa-1024", "/CN=bot-r", None), "weak-key"),
+        (
+            csr(work.path(), "secp256k1", "/CN=bot-r", None),
+            "unsupported-key",
+        ),
+        (
+            csr(work.path(), "ec-p256", "/CN=someone-else", None),
+            "name-not-allowed",
+        ),
+        (
+            csr(work.path(), "ec-p256", "/CN=bot-r/O=Evil Corp", None),
+            "name-not-allowed",
+        ),
+        (
+            csr(
+                work.path(),
+                "ec-p256",
+                "/CN=bot-r",
+                Some("DNS:bank.example"),
+            ),
+            "name-not-allowed",
+        ),
+        (
+            "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+                .to_owned(),
+            "bad-csr",
+        ),
+        ("hello".to_owned(), "bad-csr"),
+    ];
+    for (req, kind) in &cases {
+        ca.certify(&ca.operator, "bot-r", req)
+            .await
+            .assert_problem(400, kind);
+    }
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-r/certify",
+            &json!({"csr": good, "validity_days": 366}),
+        )
+        .await;
+    r.assert_problem(400, "invalid-request");
+    ca.certify(&ca.operator, "no-such-bot", &good)
+        .await
+        .assert_problem(404, "not-found");
+
+    let list =
+        ca.d.get(&ca.operator, "/v1/agents/bot-r/certificates")
+            .await;
+    assert_eq!(
+        list.body["certificates"],
+        json!([]),
+        "refusals stored something"
+    );
+
+    // The good one still works, with the asked-for validity.
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-r/certify",
+            &json!({"csr": good, "validity_days": 30}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+}
+
+#[tokio::test]
+async fn bad_registrations_are_refused() {
+    let ca = Ca::start().await;
+    let mut wrong_id = full_mandate();
+    wrong_id["agentId"] = json!("other-bot");
+    let mut bad_currency = full_mandate();
+    bad_currency["maxTransactionSize"]["currency"] = json!("euro");
+    let mut unknown = full_mandate();
+    unknown["maxLeverage"] = json!(10);
+    for m in [wrong_id, bad_currency, unknown] {
+        ca.register("bot-x", m)
+            .await
+            .assert_problem(400, "invalid-mandate");
+    }
+    ca.register("Bad_Id", full_mandate())
+        .await
+        .assert_problem(400, "invalid-request");
+    assert_eq!(
+        ca.register("bot-x", full_mandate()).await.status,
+        StatusCode::CREATED
+    );
+    ca.register("bot-x", full_mandate())
+        .await
+        .assert_problem(409, "conflict");
+    let r = ca.d.get(&ca.operator, "/v1/agents").await;
+    assert_eq!(r.body["agents"].as_array().unwrap().len(), 1, "{r:?}");
+
+    // Transport-level refusals are problems too.
+    let huge = "x".repeat(100 * 1024);
+    ca.d.post(&ca.operator, "/v1/agents", &json!({"agent_id": huge}))
+        .await
+        .assert_problem(413, "body-too-large");
+    let r =
+        ca.d.raw()
+            .post(format!("{}/v1/agents", ca.d.base))
+            .bearer_auth(&ca.operator)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+    crate::harness::reply(r)
+        .await
+        .assert_problem(400, "invalid-json");
+    let r =
+        ca.d.raw()
+            .post(format!("{}/v1/agents", ca.d.base))
+            .bearer_auth(&ca.operator)
+            .body("agent_id=x")
+            .send()
+            .await
+            .unwrap();
+    crate::harness::reply(r)
+        .await
+        .assert_problem(415, "unsupported-media-type");
+    ca.d.get(&ca.operator, "/v1/nothing-here")
+        .await
+        .assert_problem(404, "not-found");
+}
+
+#[tokio::test]
+async fn every_endpoint_checks_authentication_and_role() {
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-1", full_mandate()).await;
+    assert_eq!(
+        ca.register("bot-2", full_mandate()).await.status,
+        StatusCode::CREATED
+    );
+    let auditor = ca.d.key("auditor", None).await;
+    let agent1 = ca.d.key("agent", Some("bot-1")).await;
+    let admin = ca.d.admin_key();
+    let work = tempfile::tempdir().unwrap();
+    let csr2 = csr(work.path(), "ec-p256", "/CN=bot-2", None);
+    let csr1 = csr(work.path(), "ec-p256", "/CN=bot-1", None);
+    let register = json!({"agent_id": "bot-3", "name": "n", "organization": "acme-trading",
+                          "mandate": {"operator": "Acme"}});
+    let new_key = json!({"role": "operator", "label": "x"});
+
+    // (key, method, path, body) that must be refused with 403.
+    let forbidden = [
+        (&ca.operator, "/v1/agents/bot-2/approve", json!({})),
+        (&admin, "/v1/agents/bot-2/approve", json!({})),
+        (&agent1, "/v1/agents/bot-2/approve", json!({})),
+        (&ca.compliance, "/v1/agents", register.clone()),
+        (&auditor, "/v1/agents", register.clone()),
+        (&admin, "/v1/agents", register.clone()),
+        (
+            &ca.compliance,
+            "/v1/agents/bot-1/certify",
+            json!({"csr": csr1}),
+        ),
+        (&auditor, "/v1/agents/bot-1/certify", json!({"csr": csr1})),
+        (&agent1, "/v1/agents/bot-2/certify", json!({"csr": csr2})),
+        (&ca.operator, "/v1/api-keys", new_key.clone()),
+        (&ca.compliance, "/v1/api-keys", new_key.clone()),
+        (&agent1, "/v1/api-keys", new_key.clone()),
+    ];
+    for (key, path, body) in &forbidden {
+        ca.d.post(key, path, body)
+            .await
+            .assert_problem(403, "forbidden");
+    }
+    for path in ["/v1/agents", "/v1/agents/bot-2"] {
+        ca.d.get(&agent1, path)
+            .await
+            .assert_problem(403, "forbidden");
+    }
+    assert_eq!(
+        ca.d.get(&agent1, "/v1/agents/bot-1").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        ca.d.get(&auditor, "/v1/agents").await.status,
+        StatusCode::OK
+    );
+
+    // No key, a malformed key, an unknown key: 401 with WWW-Authenticate.
+    let bogus = "mk_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    for key in [None, Some("not-a-key"), Some(bogus)] {
+        let r =
+            ca.d.request(Method::POST, key, "/v1/agents", Some(&register))
+                .await;
+        r.assert_problem(401, "unauthorized");
+        let r =
+            ca.d.request(Method::GET, key, "/v1/agents/bot-1", None)
+                .await;
+        r.assert_problem(401, "unauthorized");
+    }
+    // Nothing was changed by any of it.
+    assert_eq!(
+        ca.d.get(&auditor, "/v1/agents/bot-2").await.body["status"],
+        "pending_approval"
+    );
+    ca.d.get(&auditor, "/v1/agents/bot-3")
+        .await
+        .assert_problem(404, "not-found");
+}
+
+fn pem_body(pem: &str) -> Vec<u8> {
+    use base64::Engine;
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
