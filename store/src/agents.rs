@@ -53,40 +53,47 @@ impl Store {
         event: &AuditEvent,
     ) -> Result<AgentRow, StoreError> {
         let now = now_unix();
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO agents (id, name, organization, status, created_by, created_at, updated_at)
-             VALUES ($1, $2, $3, 'pending_approval', $4, $5, $5)",
-        )
-        .bind(&agent.id)
-        .bind(&agent.name)
-        .bind(&agent.organization)
-        .bind(&agent.created_by)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| crate::error::conflict_or(e, format!("agent {}", agent.id)))?;
-        sqlx::query(
-            "INSERT INTO mandates (agent_id, version, mandate, status, created_by, created_at)
-             VALUES ($1, 1, $2, 'pending_approval', $3, $4)",
-        )
-        .bind(&agent.id)
-        .bind(&agent.mandate_json)
-        .bind(&agent.created_by)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(AgentRow {
-            id: agent.id.clone(),
-            name: agent.name.clone(),
-            organization: agent.organization.clone(),
-            status: AgentStatus::PendingApproval,
-            created_by: agent.created_by.clone(),
-            created_at: now,
-            updated_at: now,
-        })
+        let (agent, event) = (agent.clone(), event.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO agents
+                             (id, name, organization, status, created_by, created_at, updated_at)
+                         VALUES ($1, $2, $3, 'pending_approval', $4, $5, $5)",
+                    )
+                    .bind(&agent.id)
+                    .bind(&agent.name)
+                    .bind(&agent.organization)
+                    .bind(&agent.created_by)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| crate::error::conflict_or(e, format!("agent {}", agent.id)))?;
+                    sqlx::query(
+                        "INSERT INTO mandates
+                             (agent_id, version, mandate, status, created_by, created_at)
+                         VALUES ($1, 1, $2, 'pending_approval', $3, $4)",
+                    )
+                    .bind(&agent.id)
+                    .bind(&agent.mandate_json)
+                    .bind(&agent.created_by)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    append(conn, &event).await?;
+                    Ok(AgentRow {
+                        id: agent.id,
+                        name: agent.name,
+                        organization: agent.organization,
+                        status: AgentStatus::PendingApproval,
+                        created_by: agent.created_by,
+                        created_at: now,
+                        updated_at: now,
+                    })
+                })
+            })
+            .await
     }
 
     /// Submits a changed mandate as a new version, pending approval. An earlier pending version
@@ -99,48 +106,59 @@ impl Store {
         event: &AuditEvent,
     ) -> Result<MandateRow, StoreError> {
         let now = now_unix();
-        let mut tx = self.begin().await?;
-        let latest: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM mandates WHERE agent_id = $1")
-                .bind(agent_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let Some(latest) = latest else {
-            return Err(StoreError::NotFound(format!("agent {agent_id}")));
-        };
-        sqlx::query(
-            "UPDATE mandates SET status = 'rejected', decided_by = $2, decided_at = $3
-             WHERE agent_id = $1 AND status = 'pending_approval'",
-        )
-        .bind(agent_id)
-        .bind(submitted_by)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let version = latest + 1;
-        sqlx::query(
-            "INSERT INTO mandates (agent_id, version, mandate, status, created_by, created_at)
-             VALUES ($1, $2, $3, 'pending_approval', $4, $5)",
-        )
-        .bind(agent_id)
-        .bind(version)
-        .bind(mandate_json)
-        .bind(submitted_by)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(MandateRow {
-            agent_id: agent_id.to_owned(),
-            version,
-            mandate_json: mandate_json.to_owned(),
-            status: MandateStatus::PendingApproval,
-            created_by: submitted_by.to_owned(),
-            created_at: now,
-            decided_by: None,
-            decided_at: None,
-        })
+        let (agent_id, mandate_json, submitted_by, event) = (
+            agent_id.to_owned(),
+            mandate_json.to_owned(),
+            submitted_by.to_owned(),
+            event.clone(),
+        );
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let latest: Option<i64> =
+                        sqlx::query_scalar("SELECT MAX(version) FROM mandates WHERE agent_id = $1")
+                            .bind(&agent_id)
+                            .fetch_one(&mut *conn)
+                            .await?;
+                    let Some(latest) = latest else {
+                        return Err(StoreError::NotFound(format!("agent {agent_id}")));
+                    };
+                    sqlx::query(
+                        "UPDATE mandates SET status = 'rejected', decided_by = $2, decided_at = $3
+                         WHERE agent_id = $1 AND status = 'pending_approval'",
+                    )
+                    .bind(&agent_id)
+                    .bind(&submitted_by)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    let version = latest + 1;
+                    sqlx::query(
+                        "INSERT INTO mandates
+                             (agent_id, version, mandate, status, created_by, created_at)
+                         VALUES ($1, $2, $3, 'pending_approval', $4, $5)",
+                    )
+                    .bind(&agent_id)
+                    .bind(version)
+                    .bind(&mandate_json)
+                    .bind(&submitted_by)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    append(conn, &event).await?;
+                    Ok(MandateRow {
+                        agent_id,
+                        version,
+                        mandate_json,
+                        status: MandateStatus::PendingApproval,
+                        created_by: submitted_by,
+                        created_at: now,
+                        decided_by: None,
+                        decided_at: None,
+                    })
+                })
+            })
+            .await
     }
 
     /// Approves or rejects a pending mandate version. Approval supersedes the previously approved
@@ -156,56 +174,68 @@ impl Store {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let now = now_unix();
-        let mut tx = self.begin().await?;
-        if approve {
-            sqlx::query(
-                "UPDATE mandates SET status = 'superseded'
-                 WHERE agent_id = $1 AND status = 'approved'",
-            )
-            .bind(agent_id)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let (agent_id, decided_by, comment, event) = (
+            agent_id.to_owned(),
+            decided_by.to_owned(),
+            comment.map(str::to_owned),
+            event.clone(),
+        );
         let decision = if approve { "approved" } else { "rejected" };
-        let changed = sqlx::query(
-            "UPDATE mandates SET status = $3, decided_by = $4, decided_at = $5
-             WHERE agent_id = $1 AND version = $2 AND status = 'pending_approval'",
-        )
-        .bind(agent_id)
-        .bind(version)
-        .bind(decision)
-        .bind(decided_by)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed != 1 {
-            return Err(StoreError::WrongState(format!(
-                "mandate version {version} of agent {agent_id} is not pending approval"
-            )));
-        }
-        sqlx::query(
-            "INSERT INTO approvals (agent_id, mandate_version, decision, decided_by, comment, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(agent_id)
-        .bind(version)
-        .bind(decision)
-        .bind(decided_by)
-        .bind(comment)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if approve {
-            sqlx::query("UPDATE agents SET status = 'active', updated_at = $2 WHERE id = $1")
-                .bind(agent_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    if approve {
+                        sqlx::query(
+                            "UPDATE mandates SET status = 'superseded'
+                             WHERE agent_id = $1 AND status = 'approved'",
+                        )
+                        .bind(&agent_id)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    let changed = sqlx::query(
+                        "UPDATE mandates SET status = $3, decided_by = $4, decided_at = $5
+                         WHERE agent_id = $1 AND version = $2 AND status = 'pending_approval'",
+                    )
+                    .bind(&agent_id)
+                    .bind(version)
+                    .bind(decision)
+                    .bind(&decided_by)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    if changed != 1 {
+                        return Err(StoreError::WrongState(format!(
+                            "mandate version {version} of agent {agent_id} is not pending approval"
+                        )));
+                    }
+                    sqlx::query(
+                        "INSERT INTO approvals
+                             (agent_id, mandate_version, decision, decided_by, comment, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&agent_id)
+                    .bind(version)
+                    .bind(decision)
+                    .bind(&decided_by)
+                    .bind(&comment)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    if approve {
+                        sqlx::query(
+                            "UPDATE agents SET status = 'active', updated_at = $2 WHERE id = $1",
+                        )
+                        .bind(&agent_id)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    append(conn, &event).await
+                })
+            })
+            .await
     }
 
     /// An agent by id.

@@ -43,20 +43,25 @@ impl Store {
         key: &NewApiKey,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        if let Some(agent) = &key.agent_id {
-            let found: Option<String> = sqlx::query_scalar("SELECT id FROM agents WHERE id = $1")
-                .bind(agent)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if found.is_none() {
-                return Err(StoreError::NotFound(format!("agent {agent}")));
-            }
-        }
-        insert(&mut tx, key).await?;
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        let (key, event) = (key.clone(), event.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    if let Some(agent) = &key.agent_id {
+                        let found: Option<String> =
+                            sqlx::query_scalar("SELECT id FROM agents WHERE id = $1")
+                                .bind(agent)
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                        if found.is_none() {
+                            return Err(StoreError::NotFound(format!("agent {agent}")));
+                        }
+                    }
+                    insert(conn, &key).await?;
+                    append(conn, &event).await
+                })
+            })
+            .await
     }
 
     /// An API key by its public id.

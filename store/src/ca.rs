@@ -86,21 +86,33 @@ impl Store {
         admin_key: &NewApiKey,
         events: &[AuditEvent],
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ca_certificates WHERE role = 'root'")
-            .fetch_one(&mut *tx)
-            .await?;
-        if n > 0 {
-            return Err(StoreError::Conflict("CA hierarchy".to_owned()));
-        }
-        insert_ca_cert(&mut tx, root).await?;
-        insert_ca_cert(&mut tx, intermediate).await?;
-        crate::api_keys::insert(&mut tx, admin_key).await?;
-        for event in events {
-            append(&mut tx, event).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let (root, intermediate, admin_key, events) = (
+            root.clone(),
+            intermediate.clone(),
+            admin_key.clone(),
+            events.to_vec(),
+        );
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let n: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM ca_certificates WHERE role = 'root'",
+                    )
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    if n > 0 {
+                        return Err(StoreError::Conflict("CA hierarchy".to_owned()));
+                    }
+                    insert_ca_cert(conn, &root).await?;
+                    insert_ca_cert(conn, &intermediate).await?;
+                    crate::api_keys::insert(conn, &admin_key).await?;
+                    for event in &events {
+                        append(conn, event).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// The active CA certificate of a role (the root, or the intermediate new issuance uses).

@@ -39,27 +39,31 @@ impl Store {
         cert: &NewCertificate,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO certificates (serial, agent_id, mandate_version, issuer_id, status, tbs,
-                 not_before, not_after, requested_by, created_at)
-             VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7, $8, $9)",
-        )
-        .bind(&cert.serial)
-        .bind(&cert.agent_id)
-        .bind(cert.mandate_version)
-        .bind(cert.issuer_id)
-        .bind(&cert.tbs)
-        .bind(cert.not_before)
-        .bind(cert.not_after)
-        .bind(&cert.requested_by)
-        .bind(now_unix())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| crate::error::conflict_or(e, format!("serial {}", cert.serial)))?;
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        let (cert, event) = (cert.clone(), event.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO certificates (serial, agent_id, mandate_version, issuer_id,
+                             status, tbs, not_before, not_after, requested_by, created_at)
+                         VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7, $8, $9)",
+                    )
+                    .bind(&cert.serial)
+                    .bind(&cert.agent_id)
+                    .bind(cert.mandate_version)
+                    .bind(cert.issuer_id)
+                    .bind(&cert.tbs)
+                    .bind(cert.not_before)
+                    .bind(cert.not_after)
+                    .bind(&cert.requested_by)
+                    .bind(now_unix())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| crate::error::conflict_or(e, format!("serial {}", cert.serial)))?;
+                    append(conn, &event).await
+                })
+            })
+            .await
     }
 
     /// Stores the signed certificate for a reserved serial, with its audit event.
@@ -70,26 +74,36 @@ impl Store {
         sha256_hex: &str,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE certificates SET status = 'issued', der = $2, sha256 = $3, issued_at = $4
-             WHERE serial = $1 AND status = 'reserved'",
-        )
-        .bind(serial)
-        .bind(der)
-        .bind(sha256_hex)
-        .bind(now_unix())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed != 1 {
-            return Err(StoreError::WrongState(format!(
-                "serial {serial} is not reserved"
-            )));
-        }
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        let (serial, der, sha256, event) = (
+            serial.to_owned(),
+            der.to_vec(),
+            sha256_hex.to_owned(),
+            event.clone(),
+        );
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let changed = sqlx::query(
+                        "UPDATE certificates SET status = 'issued', der = $2, sha256 = $3,
+                             issued_at = $4
+                         WHERE serial = $1 AND status = 'reserved'",
+                    )
+                    .bind(&serial)
+                    .bind(&der)
+                    .bind(&sha256)
+                    .bind(now_unix())
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    if changed != 1 {
+                        return Err(StoreError::WrongState(format!(
+                            "serial {serial} is not reserved"
+                        )));
+                    }
+                    append(conn, &event).await
+                })
+            })
+            .await
     }
 
     /// A certificate by serial (lowercase hex).

@@ -1,16 +1,19 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use crate::StoreError;
+use crate::writer::Writer;
 
 /// Handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    /// One connection: all writes queue here, in process, instead of fighting over SQLite's lock.
-    pub(crate) writer: SqlitePool,
+    /// The group-commit task owning the one writing connection: all writes queue here, in
+    /// process, instead of fighting over SQLite's lock.
+    pub(crate) writer: Writer,
+    write_pool: SqlitePool,
     /// Several connections for reads, which WAL lets run beside the writer.
     pub(crate) reader: SqlitePool,
 }
@@ -38,18 +41,22 @@ impl Store {
                 source,
             })?;
         }
-        let writer = SqlitePoolOptions::new()
+        let write_pool = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
-        MIGRATOR.run(&writer).await?;
+        MIGRATOR.run(&write_pool).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Store { writer, reader })
+        Ok(Store {
+            writer: Writer::start(write_pool.clone()),
+            write_pool,
+            reader,
+        })
     }
 
     /// Checks that the database answers (for `/readyz`).
@@ -58,13 +65,10 @@ impl Store {
         Ok(())
     }
 
-    /// Closes both pools, waiting for queued writes.
+    /// Commits the queued writes, then closes every connection.
     pub async fn close(&self) {
         self.writer.close().await;
+        self.write_pool.close().await;
         self.reader.close().await;
-    }
-
-    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.writer.begin().await?)
     }
 }

@@ -27,6 +27,12 @@ pub enum StoreError {
     /// The row is not in the state the change requires (e.g. approving an approved mandate).
     #[error("{0}")]
     WrongState(String),
+    /// The store was closed (or its writer task stopped) before the write completed.
+    #[error("the store is closed")]
+    Closed,
+    /// The transaction holding this write failed to commit; nothing of it was stored.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
     /// A stored value cannot be read back (an unknown enum string, bad JSON).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -36,7 +42,13 @@ impl StoreError {
     /// True when the database itself failed (as opposed to a refused change): callers map it to
     /// 503 rather than 4xx.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Database(_) | StoreError::Migrate(_))
+        matches!(
+            self,
+            StoreError::Database(_)
+                | StoreError::Migrate(_)
+                | StoreError::Closed
+                | StoreError::CommitFailed(_)
+        )
     }
 }
 

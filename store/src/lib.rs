@@ -1,9 +1,10 @@
 //! The only crate of mandate that speaks SQL.
 //!
 //! SQLite now (one file, WAL), written so PostgreSQL can follow as a second backend: portable SQL,
-//! numbered parameters, times as unix seconds. Writes go through one connection so SQLite never
-//! has to upgrade a read transaction to a write one (which fails under WAL, whatever the timeout);
-//! reads use a pool of their own. Every state change writes its audit event in the same
+//! numbered parameters, times as unix seconds. Writes go through one connection owned by a
+//! group-commit task (see `writer`): SQLite never has to upgrade a read transaction to a write one
+//! (which fails under WAL, whatever the timeout), and one fsync covers every write that queued up
+//! meanwhile. Reads use a pool of their own. Every state change writes its audit event in the same
 //! transaction.
 
 mod agents;
@@ -14,6 +15,7 @@ mod certificates;
 mod db;
 mod error;
 mod model;
+mod writer;
 
 pub use db::Store;
 pub use error::StoreError;

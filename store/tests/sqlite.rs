@@ -286,3 +286,58 @@ async fn agent_key_needs_an_agent() {
         .await;
     assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
 }
+
+#[tokio::test]
+async fn concurrent_writes_commit_together_and_failures_stay_isolated() {
+    let (dir, store) = open().await;
+    init_ca(&store).await;
+    // 200 registrations at once, every id twice: the group-commit writer batches them; each
+    // duplicate must fail alone (its savepoint rolled back) without taking its batch with it.
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("bot-{}", i % 100);
+            store
+                .create_agent(&agent(&id), &ev("agent.registered", &id))
+                .await
+        }));
+    }
+    let mut ok = 0;
+    let mut conflicts = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict(_)) => conflicts += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (100, 100));
+    assert_eq!(store.list_agents(None, 1000).await.unwrap().len(), 100);
+    let registered = store
+        .audit_events(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "agent.registered")
+        .count();
+    assert_eq!(
+        registered, 100,
+        "a failed write left its audit event behind"
+    );
+    // Everything acknowledged is in the file: a fresh handle sees it.
+    store.close().await;
+    let url = format!("sqlite://{}", dir.path().join("sub/m.db").display());
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(again.list_agents(None, 1000).await.unwrap().len(), 100);
+}
+
+#[tokio::test]
+async fn writes_after_close_fail_cleanly() {
+    let (_d, store) = open().await;
+    store.close().await;
+    let r = store
+        .create_agent(&agent("late"), &ev("agent.registered", "late"))
+        .await;
+    assert!(r.is_err());
+}

@@ -1,0 +1,230 @@
+//! Issuance throughput and latency of the real daemon on loopback, beside the raw signing rate of
+//! the same key type on a SoftHSM token measured in the same run.
+//!
+//! `cargo bench -p mandate-ca --bench issuance -- [KIND] [SECONDS] [CONCURRENCY]`
+//! KIND: ec-p256 (default), ec-p384, rsa-2048, ...; SECONDS: per phase (default 10);
+//! CONCURRENCY: client tasks and signing tasks (default 16).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mandate_hsm::testing::SoftHsmHarness;
+use mandate_hsm::{Hsm, KeyKind};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mandate");
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let kind: KeyKind = args
+        .first()
+        .map_or("ec-p256", String::as_str)
+        .parse()
+        .unwrap();
+    let secs: u64 = args.get(1).map_or(10, |s| s.parse().unwrap());
+    let conc: usize = args.get(2).map_or(16, |s| s.parse().unwrap());
+    let pool = 4; // the daemon's default hsm.pool_size
+
+    let raw = raw_sign_rate(kind, pool, conc, Duration::from_secs(secs)).await;
+    let (rate, p50, p99, n) = issuance(kind, conc, Duration::from_secs(secs)).await;
+    println!("key={kind} sessions={pool} concurrency={conc} seconds={secs}");
+    println!("raw HSM signing:   {raw:.0} signs/s");
+    println!(
+        "issuance:          {rate:.0} certs/s ({n} certificates), p50 {:.2} ms, p99 {:.2} ms",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+    println!(
+        "ratio:             {:.0}% of the raw signing rate",
+        100.0 * rate / raw
+    );
+}
+
+/// Signs a 700-byte message (about a TBSCertificate) as fast as `conc` tasks can.
+async fn raw_sign_rate(kind: KeyKind, pool: usize, conc: usize, dur: Duration) -> f64 {
+    let harness = SoftHsmHarness::new("bench-raw").unwrap();
+    let mut cfg = harness.hsm_config();
+    cfg.pool_size = pool;
+    let hsm = Hsm::connect(cfg).await.unwrap();
+    let key = hsm.generate_key(kind, "bench").await.unwrap();
+    let alg = kind.default_signature_algorithm();
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let msg = vec![0x5a_u8; 700];
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..conc)
+        .map(|_| {
+            let (hsm, id, count, stop, msg) = (
+                hsm.clone(),
+                key.id.clone(),
+                count.clone(),
+                stop.clone(),
+                msg.clone(),
+            );
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    hsm.sign(&id, alg, &msg).await.unwrap();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(dur).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rate = count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+    hsm.shutdown().await;
+    rate
+}
+
+async fn issuance(kind: KeyKind, conc: usize, dur: Duration) -> (f64, Duration, Duration, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("mandate.toml");
+    std::fs::write(
+        &cfg,
+        format!("log = \"warn\"\n[ca]\nroot_key = \"{kind}\"\nintermediate_key = \"{kind}\"\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("serve")
+        .env("MANDATE_DATA_DIR", dir.path())
+        .env("MANDATE_LISTEN", format!("127.0.0.1:{port}"))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .ok()
+        != Some(200)
+    {
+        assert!(Instant::now() < deadline, "daemon not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let admin = std::fs::read_to_string(dir.path().join("admin.key")).unwrap();
+    let admin = admin.trim();
+    let post = |key: String, path: String, body: Value| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let r = http
+                .post(format!("{base}{path}"))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let mk = |role: &str| {
+        post(
+            admin.to_owned(),
+            "/v1/api-keys".into(),
+            json!({"role": role, "label": role}),
+        )
+    };
+    let op = mk("operator").await["api_key"].as_str().unwrap().to_owned();
+    let co = mk("compliance").await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(
+        op.clone(),
+        "/v1/agents".into(),
+        json!({"agent_id": "bench-bot", "name": "bench", "organization": "bench",
+               "mandate": {"operator": "Bench Ltd", "allowedMarkets": ["EUR_USD"]}}),
+    )
+    .await;
+    post(co, "/v1/agents/bench-bot/approve".into(), json!({})).await;
+
+    // One CSR reused: each request still gets its own serial, TBS, signature and rows.
+    let key = dir.path().join("bot.key");
+    let csr = dir.path().join("bot.csr");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-subj", "/CN=bench-bot", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let body = Arc::new(json!({"csr": std::fs::read_to_string(&csr).unwrap()}));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..conc)
+        .map(|_| {
+            let (http, base, op, body, stop) = (
+                http.clone(),
+                base.clone(),
+                op.clone(),
+                body.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let r = http
+                        .post(format!("{base}/v1/agents/bench-bot/certify"))
+                        .bearer_auth(&op)
+                        .json(&*body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status().as_u16(), 201);
+                    r.bytes().await.unwrap();
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    tokio::time::sleep(dur).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let elapsed = start.elapsed();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    lat.sort();
+    let n = lat.len();
+    let pct = |p: f64| lat[((n as f64 * p) as usize).min(n - 1)];
+    (n as f64 / elapsed.as_secs_f64(), pct(0.50), pct(0.99), n)
+}

@@ -1,0 +1,163 @@
+//! Group commit: one task owns the writing connection and commits the write jobs that queued up
+//! meanwhile in one transaction, each inside its own savepoint. A job's caller hears back only
+//! after the COMMIT (so a reply always means "durable"), and a failing job rolls back to its
+//! savepoint without touching the others. One fsync then covers many certificates.
+
+use futures_core::future::BoxFuture;
+use sqlx::pool::PoolConnection;
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::StoreError;
+
+/// Most jobs committed in one transaction.
+const MAX_BATCH: usize = 128;
+
+/// Called once the batch's fate is known: `Ok` after COMMIT, `Err` if the COMMIT failed.
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A write job: runs inside the batch's transaction; `Err(())` means it failed and has already
+/// told its caller, so its savepoint is rolled back.
+type Job = Box<
+    dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Completion, ()>> + Send,
+>;
+
+pub(crate) enum Message {
+    Job(Job),
+    Close(oneshot::Sender<()>),
+}
+
+/// Handle on the writer task.
+#[derive(Clone, Debug)]
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Message>,
+}
+
+impl Writer {
+    pub(crate) fn start(pool: SqlitePool) -> Writer {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(pool, rx));
+        Writer { tx }
+    }
+
+    /// Runs `f` in the next batch's transaction and returns its value once committed.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        let (done_tx, done_rx) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |conn| {
+            Box::pin(async move {
+                match f(conn).await {
+                    Ok(value) => Ok(Box::new(move |committed: Result<(), StoreError>| {
+                        let _ = done_tx.send(committed.map(|()| value));
+                    }) as Completion),
+                    Err(e) => {
+                        let _ = done_tx.send(Err(e));
+                        Err(())
+                    }
+                }
+            })
+        });
+        self.tx
+            .send(Message::Job(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        done_rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Finishes the queued jobs and stops the task.
+    pub(crate) async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Message::Close(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Message>) {
+    let mut conn: Option<PoolConnection<Sqlite>> = None;
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut closing = None;
+    while closing.is_none() {
+        match rx.recv().await {
+            Some(Message::Job(job)) => batch.push(job),
+            Some(Message::Close(done)) => closing = Some(done),
+            None => break,
+        }
+        while batch.len() < MAX_BATCH && closing.is_none() {
+            match rx.try_recv() {
+                Ok(Message::Job(job)) => batch.push(job),
+                Ok(Message::Close(done)) => closing = Some(done),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match pool.acquire().await {
+                Ok(c) => conn.insert(c),
+                Err(e) => {
+                    // Dropping the jobs drops their reply channels: each caller gets `Closed`.
+                    tracing::error!(error = %e, "cannot get the database connection for writing");
+                    batch.clear();
+                    continue;
+                }
+            },
+        };
+        if let Err(e) = commit_batch(c, &mut batch).await {
+            tracing::error!(error = %e, "write batch failed; reconnecting");
+            // The connection may be in an unknown transaction state: drop it, take a fresh one.
+            if let Some(c) = conn.take() {
+                c.detach();
+            }
+        }
+    }
+    drop(conn);
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
+async fn commit_batch(
+    conn: &mut SqliteConnection,
+    batch: &mut Vec<Job>,
+) -> Result<(), sqlx::Error> {
+    let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+        batch.clear();
+        return Err(e);
+    }
+    for job in batch.drain(..) {
+        sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+        match job(conn).await {
+            Ok(done) => {
+                sqlx::query("RELEASE job").execute(&mut *conn).await?;
+                completions.push(done);
+            }
+            Err(()) => {
+                sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
+                sqlx::query("RELEASE job").execute(&mut *conn).await?;
+            }
+        }
+    }
+    match sqlx::query("COMMIT").execute(&mut *conn).await {
+        Ok(_) => {
+            for done in completions {
+                done(Ok(()));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            for done in completions {
+                done(Err(StoreError::CommitFailed(e.to_string())));
+            }
+            Err(e)
+        }
+    }
+}
