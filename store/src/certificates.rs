@@ -40,8 +40,9 @@ impl Store {
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let (cert, event) = (cert.clone(), event.clone());
+        // Only the INSERT can be refused (serial taken), and then it wrote nothing.
         self.writer
-            .write(move |conn| {
+            .write_first_statement(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
                         "INSERT INTO certificates (serial, agent_id, mandate_version, issuer_id,
@@ -80,8 +81,9 @@ impl Store {
             sha256_hex.to_owned(),
             event.clone(),
         );
+        // Only the UPDATE can be refused (not reserved: it then changed no row).
         self.writer
-            .write(move |conn| {
+            .write_first_statement(move |conn| {
                 Box::pin(async move {
                     let changed = sqlx::query(
                         "UPDATE certificates SET status = 'issued', der = $2, sha256 = $3,

@@ -15,11 +15,37 @@ const MAX_BATCH: usize = 128;
 
 /// Called once the batch's fate is known: `Ok` after COMMIT, `Err` if the COMMIT failed.
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// A write job: runs inside the batch's transaction; `Err(())` means it failed and has already
-/// told its caller, so its savepoint is rolled back.
-type Job = Box<
-    dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Completion, ()>> + Send,
+
+/// How a job failed. It has already told its caller.
+enum JobFailed {
+    /// Refused for a reason of the data (a conflict, a wrong state): the batch goes on.
+    Refused,
+    /// The database failed under it: the whole batch is rolled back.
+    Broken,
+}
+
+type RunJob = Box<
+    dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Completion, JobFailed>>
+        + Send,
 >;
+
+/// How a failing job is kept from leaving part of its writes in the batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Guard {
+    /// The job runs inside its own savepoint, rolled back if it fails: for jobs that may be
+    /// refused after they wrote something.
+    Savepoint,
+    /// No savepoint: the job promises that only its first write can be refused (SQLite undoes a
+    /// failed statement by itself), so a refusal leaves nothing behind. Any other failure breaks
+    /// the whole batch. Saves two round trips per job on the hot path (reserve and complete).
+    FirstStatement,
+}
+
+/// A write job and how it is guarded.
+pub(crate) struct Job {
+    guard: Guard,
+    run: RunJob,
+}
 
 pub(crate) enum Message {
     Job(Job),
@@ -39,7 +65,8 @@ impl Writer {
         Writer { tx }
     }
 
-    /// Runs `f` in the next batch's transaction and returns its value once committed.
+    /// Runs `f` in the next batch's transaction, guarded by a savepoint, and returns its value
+    /// once committed.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -47,20 +74,48 @@ impl Writer {
             + Send
             + 'static,
     {
+        self.submit(Guard::Savepoint, f).await
+    }
+
+    /// Like [`Writer::write`] for a job that can only be refused by its first statement (see
+    /// [`Guard::FirstStatement`]).
+    pub(crate) async fn write_first_statement<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        self.submit(Guard::FirstStatement, f).await
+    }
+
+    async fn submit<T, F>(&self, guard: Guard, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
         let (done_tx, done_rx) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn| {
+        let run: RunJob = Box::new(move |conn| {
             Box::pin(async move {
                 match f(conn).await {
                     Ok(value) => Ok(Box::new(move |committed: Result<(), StoreError>| {
                         let _ = done_tx.send(committed.map(|()| value));
                     }) as Completion),
                     Err(e) => {
+                        let failed = if e.is_unavailable() || matches!(e, StoreError::Corrupt(_)) {
+                            JobFailed::Broken
+                        } else {
+                            JobFailed::Refused
+                        };
                         let _ = done_tx.send(Err(e));
-                        Err(())
+                        Err(failed)
                     }
                 }
             })
         });
+        let job = Job { guard, run };
         self.tx
             .send(Message::Job(job))
             .await
@@ -132,18 +187,39 @@ async fn commit_batch(
         batch.clear();
         return Err(e);
     }
+    let mut broken = false;
     for job in batch.drain(..) {
-        sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
-        match job(conn).await {
+        if broken {
+            // Dropped unrun: its caller's reply channel closes, which it reports as an error.
+            continue;
+        }
+        let savepoint = job.guard == Guard::Savepoint;
+        if savepoint {
+            sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+        }
+        match (job.run)(conn).await {
             Ok(done) => {
-                sqlx::query("RELEASE job").execute(&mut *conn).await?;
+                if savepoint {
+                    sqlx::query("RELEASE job").execute(&mut *conn).await?;
+                }
                 completions.push(done);
             }
-            Err(()) => {
+            Err(JobFailed::Refused) if savepoint => {
                 sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
                 sqlx::query("RELEASE job").execute(&mut *conn).await?;
             }
+            Err(JobFailed::Refused) => {}
+            Err(JobFailed::Broken) => broken = true,
         }
+    }
+    if broken {
+        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        for done in completions {
+            done(Err(StoreError::CommitFailed(
+                "another write in the same transaction failed; nothing was stored".into(),
+            )));
+        }
+        return Ok(());
     }
     match sqlx::query("COMMIT").execute(&mut *conn).await {
         Ok(_) => {

@@ -341,3 +341,57 @@ async fn writes_after_close_fail_cleanly() {
         .await;
     assert!(r.is_err());
 }
+
+#[tokio::test]
+async fn batched_reservations_with_collisions_leave_no_trace_of_the_refused() {
+    let (_d, store) = open().await;
+    let issuer = init_ca(&store).await;
+    store
+        .create_agent(&agent("bot-1"), &ev("agent.registered", "bot-1"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let serial = format!("{:04x}", 0x4000 + i % 150);
+            let cert = NewCertificate {
+                serial: serial.clone(),
+                agent_id: "bot-1".into(),
+                mandate_version: 1,
+                issuer_id: issuer,
+                tbs: vec![1],
+                not_before: 1,
+                not_after: 2,
+                requested_by: "op1".into(),
+            };
+            let r = store
+                .reserve_certificate(&cert, &ev("certificate.reserved", &serial))
+                .await;
+            // Completing twice: the second is refused by its first statement.
+            if r.is_ok() {
+                let done = store
+                    .complete_certificate(&serial, b"d", "h", &ev("certificate.issued", &serial))
+                    .await;
+                let twice = store
+                    .complete_certificate(&serial, b"d", "h", &ev("certificate.issued", &serial))
+                    .await;
+                assert!(done.is_ok() && matches!(twice, Err(StoreError::WrongState(_))));
+            }
+            r.is_ok()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += usize::from(t.await.unwrap());
+    }
+    assert_eq!(ok, 150);
+    assert_eq!(
+        store.agent_certificates("bot-1", 1000).await.unwrap().len(),
+        150
+    );
+    let events = store.audit_events(0, 10_000).await.unwrap();
+    let count = |a: &str| events.iter().filter(|e| e.action == a).count();
+    assert_eq!(count("certificate.reserved"), 150);
+    assert_eq!(count("certificate.issued"), 150);
+}
