@@ -120,16 +120,14 @@ impl Issuer {
                 ca.max_validity_days
             )));
         }
-        let agent = self
+        let (agent, approved) = self
             .store
-            .agent(agent_id)
+            .agent_with_approved_mandate(agent_id)
             .await?
             .ok_or_else(|| CaError::NotFound(format!("agent {agent_id}")))?;
-        let mandate_row = match agent.status {
-            AgentStatus::Active => self.store.approved_mandate(agent_id).await?,
-            _ => None,
-        }
-        .ok_or_else(|| {
+        let mandate_row = approved
+            .filter(|_| agent.status == AgentStatus::Active)
+            .ok_or_else(|| {
             CaError::NotApproved(format!(
                 "agent {agent_id} has no approved mandate (status {}); a compliance officer must approve it first",
                 agent.status

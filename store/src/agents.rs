@@ -267,6 +267,47 @@ impl Store {
         rows.iter().map(agent_row).collect()
     }
 
+    /// An agent and its approved mandate version (if any) in one read: what issuance needs.
+    pub async fn agent_with_approved_mandate(
+        &self,
+        id: &str,
+    ) -> Result<Option<(AgentRow, Option<MandateRow>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.id, a.name, a.organization, a.status, a.created_by, a.created_at,
+                    a.updated_at, m.version, m.mandate, m.status AS m_status,
+                    m.created_by AS m_created_by, m.created_at AS m_created_at, m.decided_by,
+                    m.decided_at
+             FROM agents a
+             LEFT JOIN mandates m ON m.agent_id = a.id AND m.status = 'approved'
+             WHERE a.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let agent = agent_row(&r)?;
+        let version: Option<i64> = r.try_get("version")?;
+        let mandate = match version {
+            None => None,
+            Some(version) => {
+                let status: String = r.try_get("m_status")?;
+                Some(MandateRow {
+                    agent_id: agent.id.clone(),
+                    version,
+                    mandate_json: r.try_get("mandate")?,
+                    status: status.parse()?,
+                    created_by: r.try_get("m_created_by")?,
+                    created_at: r.try_get("m_created_at")?,
+                    decided_by: r.try_get("decided_by")?,
+                    decided_at: r.try_get("decided_at")?,
+                })
+            }
+        };
+        Ok(Some((agent, mandate)))
+    }
+
     /// Every mandate version of an agent, newest first.
     pub async fn mandates(&self, agent_id: &str) -> Result<Vec<MandateRow>, StoreError> {
         let sql = concat!(
@@ -279,19 +320,5 @@ impl Store {
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(mandate_row).collect()
-    }
-
-    /// The approved mandate version of an agent, if any.
-    pub async fn approved_mandate(&self, agent_id: &str) -> Result<Option<MandateRow>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            mandate_columns!(),
-            " FROM mandates WHERE agent_id = $1 AND status = 'approved'"
-        );
-        let row = sqlx::query(sql)
-            .bind(agent_id)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(mandate_row).transpose()
     }
 }

@@ -109,7 +109,15 @@ async fn agent_lifecycle_and_versions() {
         .create_agent(&agent("bot-1"), &ev("agent.registered", "bot-1"))
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
-    assert!(store.approved_mandate("bot-1").await.unwrap().is_none());
+    assert!(
+        store
+            .agent_with_approved_mandate("bot-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .1
+            .is_none()
+    );
 
     store
         .decide_mandate(
@@ -139,9 +147,11 @@ async fn agent_lifecycle_and_versions() {
     );
     assert_eq!(
         store
-            .approved_mandate("bot-1")
+            .agent_with_approved_mandate("bot-1")
             .await
             .unwrap()
+            .unwrap()
+            .1
             .unwrap()
             .version,
         1
@@ -160,9 +170,11 @@ async fn agent_lifecycle_and_versions() {
     // Until v2 is approved, v1 stays the approved one.
     assert_eq!(
         store
-            .approved_mandate("bot-1")
+            .agent_with_approved_mandate("bot-1")
             .await
             .unwrap()
+            .unwrap()
+            .1
             .unwrap()
             .version,
         1
