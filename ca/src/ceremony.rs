@@ -59,6 +59,18 @@ pub async fn init_ca(
     if store.ca_initialised().await? {
         return Err(CaError::AlreadyInitialised);
     }
+    // A token that already holds CA keys while the database has no CA means a lost or wrong
+    // database (or an interrupted ceremony): a silent second hierarchy would hide that.
+    let existing: Vec<String> = hsm
+        .list_keys()
+        .await?
+        .into_iter()
+        .map(|k| k.label)
+        .filter(|l| l.starts_with("mandate-root-") || l.starts_with("mandate-intermediate-"))
+        .collect();
+    if !existing.is_empty() {
+        return Err(CaError::TokenHasCaKeys(existing.join(", ")));
+    }
     let ca = &cfg.ca;
     let root_kind: KeyKind = parse_kind(&ca.root_key)?;
     let int_kind: KeyKind = parse_kind(&ca.intermediate_key)?;

@@ -14,13 +14,13 @@ use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::request::{CertReq, ExtensionReq};
 
-/// Largest CSR accepted, PEM or DER.
+/// Largest CSR accepted (PEM).
 pub const MAX_CSR_BYTES: usize = 16 * 1024;
 
 /// Why a CSR was refused; each maps to one documented problem type.
 #[derive(Debug, thiserror::Error)]
 pub enum CsrError {
-    /// Not a PEM or DER PKCS#10 request, or over the size limit.
+    /// Not a PEM PKCS#10 request, or over the size limit.
     #[error("the CSR cannot be parsed: {0}")]
     Malformed(String),
     /// The self-signature does not verify with the request's own key.
@@ -47,14 +47,19 @@ pub struct ValidCsr {
 }
 
 /// Parses and checks a CSR for the agent `agent_id` whose certificate will name `dns_name`.
-pub fn validate(pem_or_der: &str, agent_id: &str, dns_name: &str) -> Result<ValidCsr, CsrError> {
-    if pem_or_der.len() > MAX_CSR_BYTES {
+pub fn validate(pem: &str, agent_id: &str, dns_name: &str) -> Result<ValidCsr, CsrError> {
+    if pem.len() > MAX_CSR_BYTES {
         return Err(CsrError::Malformed(format!(
             "larger than {MAX_CSR_BYTES} bytes"
         )));
     }
-    let req = CertReq::from_pem(pem_or_der.trim().as_bytes())
-        .map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let pem = pem.trim();
+    if !pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----") {
+        return Err(CsrError::Malformed(
+            "expected a PEM block starting with -----BEGIN CERTIFICATE REQUEST-----".into(),
+        ));
+    }
+    let req = CertReq::from_pem(pem.as_bytes()).map_err(|e| CsrError::Malformed(e.to_string()))?;
     let info_der = req
         .info
         .to_der()

@@ -9,28 +9,33 @@ use crate::csr::CsrError;
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
     /// The HSM refused or failed an operation.
-    #[error("HSM: {0}")]
+    #[error(transparent)]
     Hsm(#[from] HsmError),
     /// The store refused or failed an operation.
-    #[error("store: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// The configuration is invalid.
-    #[error("config: {0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// A mandate is invalid.
-    #[error("invalid mandate: {0}")]
+    #[error(transparent)]
     Mandate(#[from] PolicyError),
     /// A CSR was refused.
     #[error(transparent)]
     Csr(#[from] CsrError),
     /// DER encoding or decoding failed on our own data.
-    #[error("DER: {0}")]
+    #[error(transparent)]
     Der(#[from] der::Error),
     /// The key ceremony ran already on this store.
     #[error(
         "the CA is already initialised: a root and intermediate exist in this store; refusing to create another hierarchy"
     )]
     AlreadyInitialised,
+    /// The token holds CA keys but the database has no CA: refuse to make a second hierarchy.
+    #[error(
+        "the HSM token already holds CA keys ({0}) but the database has no CA: restore the database that belongs to this token, or use a new token; refusing to run a second key ceremony"
+    )]
+    TokenHasCaKeys(String),
     /// No CA hierarchy exists yet.
     #[error("the CA is not initialised: run `mandate init` (or start `mandate serve` once)")]
     NotInitialised,
@@ -40,9 +45,6 @@ pub enum CaError {
     /// The request is well-formed JSON but asks for something invalid.
     #[error("{0}")]
     InvalidRequest(String),
-    /// The caller may not do this (beyond its role), e.g. approving its own registration.
-    #[error("{0}")]
-    Forbidden(String),
     /// What the request names does not exist.
     #[error("{0} not found")]
     NotFound(String),

@@ -12,7 +12,7 @@ use mandate_store::{
 };
 use serde::Serialize;
 use serde_json::json;
-use spki::SubjectPublicKeyInfoOwned;
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::name::Name;
 
 use crate::x509::{self, CaSigner, CertFields, PublicUrls};
@@ -43,6 +43,7 @@ struct ActiveIssuer {
     row: CaCertRow,
     name: Name,
     signer: CaSigner,
+    alg_id: AlgorithmIdentifierOwned,
     chain_pem: String,
 }
 
@@ -86,6 +87,7 @@ impl Issuer {
             store: store.clone(),
             cfg,
             active: Arc::new(ActiveIssuer {
+                alg_id: signer.algorithm_identifier()?,
                 name: crate::ceremony::subject_of(&int.der)?,
                 row: int,
                 signer,
@@ -156,7 +158,6 @@ impl Issuer {
             mandate.to_der()?,
         )?;
         let subject = x509::name(&mandate.operator, agent_id)?;
-        let alg_id = issuer.signer.algorithm_identifier()?;
 
         // A serial collision at 126 random bits means a broken RNG rather than bad luck; retry a
         // couple of times anyway so the store's uniqueness, not chance, is what guarantees it.
@@ -173,7 +174,7 @@ impl Issuer {
                 not_after,
                 extensions: extensions.clone(),
             };
-            let (tbs, tbs_der) = x509::tbs(fields, alg_id.clone())?;
+            let (tbs, tbs_der) = x509::tbs(fields, issuer.alg_id.clone())?;
             let reserved = self
                 .store
                 .reserve_certificate(

@@ -12,10 +12,9 @@ mod x509;
 
 pub use ceremony::{CaCertSummary, CeremonyReport, init_ca};
 pub use error::CaError;
-pub use http::router;
-pub use node::{
-    Node, connect_hsm, ensure_dev_token, open_store, prepare_dev_token, serve, write_private,
-};
+pub use node::{connect_hsm, ensure_dev_token, open_store, prepare_dev_token, serve};
+
+use node::Node;
 
 /// Creates an API key from the command line (same checks as `POST /v1/api-keys`).
 pub async fn create_api_key(

@@ -66,16 +66,57 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
 }
 
+/// The error and its causes, each said once (wrapped errors often repeat their cause's text).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = s.source();
+    }
+    text
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = mandate_config::load(cli.config.as_deref()).context("loading configuration")?;
     init_tracing(&cfg);
-    if let Some(conf) = mandate_ca::prepare_dev_token(&cfg)? {
+    create_data_dir(&cfg)?;
+    // Only the commands that use the HSM touch it: reading the store must not create a token.
+    if matches!(cli.command, Command::Serve | Command::Init) {
+        prepare_hsm(&cfg)?;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(dispatch(cli.command, cfg))
+}
+
+/// The data dir holds the database (API-key hashes, the audit log) and the dev token: owner only.
+fn create_data_dir(cfg: &Config) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !cfg.data_dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&cfg.data_dir)
+            .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    }
+    Ok(())
+}
+
+fn prepare_hsm(cfg: &Config) -> anyhow::Result<()> {
+    if let Some(conf) = mandate_ca::prepare_dev_token(cfg)? {
         // SoftHSM reads SOFTHSM2_CONF once, when the module initialises. Set here, before the
         // runtime starts any thread, where changing the environment is sound.
         #[allow(unsafe_code)]
@@ -84,12 +125,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::env::set_var("SOFTHSM2_CONF", &conf);
         }
     }
-    mandate_ca::ensure_dev_token(&cfg)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    rt.block_on(dispatch(cli.command, cfg))
+    mandate_ca::ensure_dev_token(cfg)?;
+    Ok(())
 }
 
 async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
@@ -127,6 +164,9 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             let store = mandate_ca::open_store(&cfg).await?;
             let certs = store.ca_certificates().await?;
             store.close().await;
+            if certs.is_empty() {
+                anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
+            }
             println!("{}", serde_json::to_string_pretty(&certs)?);
             Ok(())
         }
@@ -136,8 +176,10 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
 fn init_tracing(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

@@ -74,7 +74,7 @@ fn read_or_create_secret(path: &Path) -> Result<Pin, CaError> {
 }
 
 /// Writes a file only its owner can read, atomically (temp file + rename).
-pub fn write_private(path: &Path, content: &[u8]) -> Result<(), CaError> {
+fn write_private(path: &Path, content: &[u8]) -> Result<(), CaError> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -100,10 +100,17 @@ pub async fn open_store(cfg: &Config) -> Result<Store, CaError> {
 }
 
 /// Connects to the configured token and logs in. The PIN comes from the `hsm.pin_env` variable
-/// when it is set, else from `hsm.pin_file`.
+/// when it is set, else from `hsm.pin_file`; the dev token always uses the PIN file it made.
 pub async fn connect_hsm(cfg: &Config) -> Result<Hsm, CaError> {
-    let pin = match std::env::var(&cfg.hsm.pin_env) {
-        Ok(v) if !cfg.hsm.pin_env.is_empty() && !v.is_empty() => Pin::new(v),
+    let from_env = if cfg.hsm.dev_token || cfg.hsm.pin_env.is_empty() {
+        None
+    } else {
+        std::env::var(&cfg.hsm.pin_env)
+            .ok()
+            .filter(|v| !v.is_empty())
+    };
+    let pin = match from_env {
+        Some(v) => Pin::new(v),
         _ if !cfg.hsm.pin_file.as_os_str().is_empty() => Pin::from_file(&cfg.hsm.pin_file)?,
         _ => {
             return Err(CaError::InvalidRequest(format!(

@@ -203,6 +203,12 @@ impl Config {
         }
         let ca = &mut self.ca;
         if ca.public_url.is_empty() {
+            if self.listen.ip().is_unspecified() {
+                return Err(invalid(
+                    "ca.public_url",
+                    "must be set when listening on an unspecified address: it goes into every certificate (AIA, CRL distribution point)",
+                ));
+            }
             ca.public_url = format!("http://{}", self.listen);
         }
         ca.public_url = ca.public_url.trim_end_matches('/').to_owned();
@@ -211,6 +217,19 @@ impl Config {
                 "ca.public_url",
                 "must start with http:// or https://",
             ));
+        }
+        for (field, url) in [
+            ("ca.public_url", &ca.public_url),
+            ("ca.ocsp_url", &ca.ocsp_url),
+            ("ca.ca_issuers_url", &ca.ca_issuers_url),
+            ("ca.crl_url", &ca.crl_url),
+        ] {
+            if !url.is_empty() && !is_plain_url(url) {
+                return Err(invalid(
+                    field,
+                    "must be an http:// or https:// URL of printable ASCII without spaces",
+                ));
+            }
         }
         if ca.ocsp_url.is_empty() {
             ca.ocsp_url = format!("{}/ocsp", ca.public_url);
@@ -257,7 +276,7 @@ impl Config {
             ("ca.root_common_name", &ca.root_common_name),
             ("ca.intermediate_common_name", &ca.intermediate_common_name),
         ] {
-            if value.trim().is_empty() || value.len() > 64 {
+            if value.trim().is_empty() || value.chars().count() > 64 {
                 return Err(invalid(field, "must be 1 to 64 characters"));
             }
         }
@@ -310,6 +329,13 @@ impl Config {
     pub fn admin_key_path(&self) -> PathBuf {
         self.data_dir.join("admin.key")
     }
+}
+
+/// URLs go into certificates as IA5String: ASCII only, and nothing a parser could split on.
+fn is_plain_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= 512
+        && url.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn invalid(field: &'static str, message: &str) -> ConfigError {
@@ -388,6 +414,9 @@ mod tests {
             ("[ca]\nmax_validity_days = 400\n", "ca.max_validity_days"),
             ("[ca]\nagent_domain = \"Agents..x\"\n", "ca.agent_domain"),
             ("[hsm]\npool_size = 0\n", "hsm.pool_size"),
+            ("listen = \"0.0.0.0:8080\"\n", "ca.public_url"),
+            ("[ca]\npublic_url = \"ftp://x\"\n", "ca.public_url"),
+            ("[ca]\nocsp_url = \"http://ocsp.exämple\"\n", "ca.ocsp_url"),
         ] {
             std::fs::write(&path, text).unwrap();
             match load_with_env(Some(&path), env(&[])) {

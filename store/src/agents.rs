@@ -96,21 +96,20 @@ impl Store {
             .await
     }
 
-    /// Submits a changed mandate as a new version, pending approval. An earlier pending version
-    /// is rejected implicitly: only the newest request can be approved.
+    /// Submits a changed mandate as a new version, pending approval. A version still pending is
+    /// withdrawn (only the newest request can be approved). Writes the audit events itself, as
+    /// the version number is only known inside the transaction.
     pub async fn submit_mandate(
         &self,
         agent_id: &str,
         mandate_json: &str,
         submitted_by: &str,
-        event: &AuditEvent,
     ) -> Result<MandateRow, StoreError> {
         let now = now_unix();
-        let (agent_id, mandate_json, submitted_by, event) = (
+        let (agent_id, mandate_json, submitted_by) = (
             agent_id.to_owned(),
             mandate_json.to_owned(),
             submitted_by.to_owned(),
-            event.clone(),
         );
         self.writer
             .write(move |conn| {
@@ -123,15 +122,30 @@ impl Store {
                     let Some(latest) = latest else {
                         return Err(StoreError::NotFound(format!("agent {agent_id}")));
                     };
-                    sqlx::query(
-                        "UPDATE mandates SET status = 'rejected', decided_by = $2, decided_at = $3
+                    let withdrawn: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM mandates
                          WHERE agent_id = $1 AND status = 'pending_approval'",
                     )
                     .bind(&agent_id)
-                    .bind(&submitted_by)
-                    .bind(now)
-                    .execute(&mut *conn)
+                    .fetch_optional(&mut *conn)
                     .await?;
+                    if let Some(old) = withdrawn {
+                        sqlx::query(
+                            "UPDATE mandates SET status = 'withdrawn'
+                             WHERE agent_id = $1 AND version = $2",
+                        )
+                        .bind(&agent_id)
+                        .bind(old)
+                        .execute(&mut *conn)
+                        .await?;
+                        let event = AuditEvent::new(
+                            &submitted_by,
+                            "mandate.withdrawn",
+                            &agent_id,
+                            serde_json::json!({"version": old, "replaced_by": latest + 1}),
+                        );
+                        append(conn, &event).await?;
+                    }
                     let version = latest + 1;
                     sqlx::query(
                         "INSERT INTO mandates
@@ -145,6 +159,17 @@ impl Store {
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
+                    sqlx::query("UPDATE agents SET updated_at = $2 WHERE id = $1")
+                        .bind(&agent_id)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                    let event = AuditEvent::new(
+                        &submitted_by,
+                        "mandate.submitted",
+                        &agent_id,
+                        serde_json::json!({"version": version}),
+                    );
                     append(conn, &event).await?;
                     Ok(MandateRow {
                         agent_id,

@@ -122,20 +122,25 @@ impl Store {
         row.as_ref().map(cert_row).transpose()
     }
 
-    /// An agent's certificates, newest first, at most `limit`.
+    /// An agent's certificates, newest first, at most `limit`, starting after the certificate
+    /// `after` (a serial from the previous page).
     pub async fn agent_certificates(
         &self,
         agent_id: &str,
+        after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<CertificateRow>, StoreError> {
         let sql = concat!(
             "SELECT ",
             cert_columns!(),
             " FROM certificates WHERE agent_id = $1
-             ORDER BY created_at DESC, serial LIMIT $2"
+              AND ($2 = '' OR (created_at, serial) <
+                   (SELECT created_at, serial FROM certificates WHERE serial = $2))
+             ORDER BY created_at DESC, serial DESC LIMIT $3"
         );
         let rows = sqlx::query(sql)
             .bind(agent_id)
+            .bind(after.unwrap_or(""))
             .bind(limit)
             .fetch_all(&self.reader)
             .await?;

@@ -76,6 +76,8 @@ text_enum! {
         Rejected = "rejected",
         /// Was approved; a later version replaced it.
         Superseded = "superseded",
+        /// Was pending; a later request replaced it before anyone decided.
+        Withdrawn = "withdrawn",
     }
 }
 

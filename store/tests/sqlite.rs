@@ -158,12 +158,7 @@ async fn agent_lifecycle_and_versions() {
     );
 
     let v2 = store
-        .submit_mandate(
-            "bot-1",
-            r#"{"agentId":"y"}"#,
-            "op1",
-            &ev("mandate.submitted", "bot-1"),
-        )
+        .submit_mandate("bot-1", r#"{"agentId":"y"}"#, "op1")
         .await
         .unwrap();
     assert_eq!(v2.version, 2);
@@ -247,7 +242,11 @@ async fn certificate_reserve_then_complete() {
         .await;
     assert!(matches!(again, Err(StoreError::WrongState(_))), "{again:?}");
     assert_eq!(
-        store.agent_certificates("bot-1", 10).await.unwrap().len(),
+        store
+            .agent_certificates("bot-1", None, 10)
+            .await
+            .unwrap()
+            .len(),
         1
     );
 
@@ -399,7 +398,11 @@ async fn batched_reservations_with_collisions_leave_no_trace_of_the_refused() {
     }
     assert_eq!(ok, 150);
     assert_eq!(
-        store.agent_certificates("bot-1", 1000).await.unwrap().len(),
+        store
+            .agent_certificates("bot-1", None, 1000)
+            .await
+            .unwrap()
+            .len(),
         150
     );
     let events = store.audit_events(0, 10_000).await.unwrap();

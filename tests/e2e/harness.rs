@@ -294,6 +294,10 @@ impl Ca {
         assert_eq!(r.body["status"], "active");
     }
 
+    pub async fn auditor(&self) -> String {
+        self.d.key("auditor", None).await
+    }
+
     pub async fn certify(&self, key: &str, agent_id: &str, csr: &str) -> Reply {
         self.d
             .post(

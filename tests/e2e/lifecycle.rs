@@ -165,3 +165,109 @@ async fn a_bad_config_is_refused_with_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ca.max_validity_days"), "{err}");
 }
+
+#[tokio::test]
+async fn a_lost_database_never_leads_to_a_silent_second_ceremony() {
+    let mut d = Daemon::start().await;
+    d.stop().await;
+    for f in ["mandate.db", "mandate.db-wal", "mandate.db-shm"] {
+        let _ = std::fs::remove_file(d.data_dir().join(f));
+    }
+    let out = d.command().arg("serve").output().unwrap();
+    assert!(!out.status.success(), "serve started a second CA");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already holds CA keys"), "{err}");
+}
+
+#[tokio::test]
+async fn the_dev_token_ignores_a_stray_pin_variable_and_reads_do_not_create_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mandate = || {
+        let mut c = Command::new(BIN);
+        c.env("MANDATE_DATA_DIR", dir.path().join("data"))
+            .env_remove("MANDATE_CONFIG")
+            .env("MANDATE_HSM_PIN", "not-the-pin");
+        c
+    };
+    let show = mandate().args(["ca", "show"]).output().unwrap();
+    assert!(!show.status.success());
+    assert!(String::from_utf8_lossy(&show.stderr).contains("not initialised"));
+    assert!(
+        !dir.path().join("data/softhsm").exists(),
+        "a read-only command created an HSM token"
+    );
+    let out: Value = serde_json::from_str(&run(mandate().arg("init"))).unwrap();
+    assert!(out["admin_api_key"].as_str().is_some());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("data"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "data dir must be private");
+}
+
+#[tokio::test]
+async fn a_new_mandate_version_needs_its_own_approval() {
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-v", full_mandate()).await;
+    let work = tempfile::tempdir().unwrap();
+    let req = csr(work.path(), "ec-p256", "/CN=bot-v", None);
+
+    let mut v2 = full_mandate();
+    v2["maxTransactionSize"]["amount"] = "20000".into();
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-v/mandate",
+            &serde_json::json!({"mandate": v2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(r.body["mandate_version"], 2);
+    assert_eq!(r.body["mandate_status"], "pending_approval");
+    assert_eq!(r.body["approved_mandate_version"], 1);
+    // Until v2 is approved, certificates carry v1.
+    let c = ca.certify(&ca.operator, "bot-v", &req).await;
+    assert_eq!(c.body["mandate_version"], 1, "{c:?}");
+
+    // A v3 request replaces the pending v2, which is withdrawn, not "rejected".
+    let mut v3 = full_mandate();
+    v3["maxTransactionSize"]["amount"] = "10000".into();
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-v/mandate",
+            &serde_json::json!({"mandate": v3}),
+        )
+        .await;
+    assert_eq!(r.body["mandate_version"], 3);
+    ca.d.post(
+        &ca.compliance,
+        "/v1/agents/bot-v/approve",
+        &serde_json::json!({"version": 2}),
+    )
+    .await
+    .assert_problem(409, "wrong-state");
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/bot-v/approve",
+            &serde_json::json!({"version": 3}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let c = ca.certify(&ca.operator, "bot-v", &req).await;
+    assert_eq!(c.body["mandate_version"], 3, "{c:?}");
+    let pem = c.body["certificate_pem"].as_str().unwrap();
+    let path = work.path().join("v3.pem");
+    std::fs::write(&path, pem).unwrap();
+    let parsed: Value = serde_json::from_str(&run(Command::new("python3")
+        .arg(crate::harness::here("check_cert.py"))
+        .arg(&path)))
+    .unwrap();
+    let m = mandate_policy::Mandate::from_der(
+        &hex::decode(parsed["mandate_der_hex"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m.max_transaction_size.unwrap().amount.to_string(), "10000");
+}

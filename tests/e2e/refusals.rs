@@ -257,3 +257,114 @@ fn pem(label: &str, der: &[u8]) -> String {
         lines.join("\n")
     )
 }
+
+#[tokio::test]
+async fn query_and_optional_body_rejections_are_problems_too() {
+    let ca = Ca::start().await;
+    assert_eq!(
+        ca.register("bot-q", full_mandate()).await.status,
+        StatusCode::CREATED
+    );
+    ca.d.get(&ca.operator, "/v1/agents?limit=abc")
+        .await
+        .assert_problem(400, "invalid-request");
+    ca.d.get(&ca.operator, "/v1/agents?limit=500")
+        .await
+        .assert_problem(400, "invalid-request");
+    let huge = json!({"comment": "x".repeat(100 * 1024)});
+    ca.d.post(&ca.compliance, "/v1/agents/bot-q/approve", &huge)
+        .await
+        .assert_problem(413, "body-too-large");
+    ca.d.post(
+        &ca.compliance,
+        "/v1/agents/bot-q/approve",
+        &json!({"version": "one"}),
+    )
+    .await
+    .assert_problem(422, "invalid-json");
+    let r =
+        ca.d.raw()
+            .post(format!("{}/v1/agents/bot-q/approve", ca.d.base))
+            .bearer_auth(&ca.compliance)
+            .body("version=1")
+            .send()
+            .await
+            .unwrap();
+    crate::harness::reply(r)
+        .await
+        .assert_problem(415, "unsupported-media-type");
+    ca.d.post(
+        &ca.compliance,
+        "/v1/agents/bot-q/approve",
+        &json!({"version": 7}),
+    )
+    .await
+    .assert_problem(409, "wrong-state");
+    ca.d.post(&ca.operator, "/v1/agents/bot-q/certify", &json!({"csr": 5}))
+        .await
+        .assert_problem(422, "invalid-json");
+    // Still pending: none of it changed anything.
+    let r = ca.d.get(&ca.operator, "/v1/agents/bot-q").await;
+    assert_eq!(r.body["status"], "pending_approval");
+    // An empty body approves the pending version.
+    let r =
+        ca.d.raw()
+            .post(format!("{}/v1/agents/bot-q/approve", ca.d.base))
+            .bearer_auth(&ca.compliance)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn certificate_listing_pages_and_hides_other_agents_serials() {
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-p", full_mandate()).await;
+    ca.approved_agent("bot-o", full_mandate()).await;
+    let work = tempfile::tempdir().unwrap();
+    let req = csr(work.path(), "ec-p256", "/CN=bot-p", None);
+    let mut serials = Vec::new();
+    for _ in 0..5 {
+        let r = ca.certify(&ca.operator, "bot-p", &req).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        serials.push(r.body["serial_number"].as_str().unwrap().to_owned());
+    }
+    let mut seen = Vec::new();
+    let mut path = "/v1/agents/bot-p/certificates?limit=2".to_owned();
+    loop {
+        let r = ca.d.get(&ca.auditor().await, &path).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        for c in r.body["certificates"].as_array().unwrap() {
+            seen.push(c["serial_number"].as_str().unwrap().to_owned());
+        }
+        match r.body.get("next_after").and_then(|v| v.as_str()) {
+            Some(next) => path = format!("/v1/agents/bot-p/certificates?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    let mut a = seen.clone();
+    a.sort();
+    let mut b = serials.clone();
+    b.sort();
+    assert_eq!(a, b, "paging must return every certificate once");
+    ca.d.get(&ca.operator, "/v1/agents/nobody/certificates")
+        .await
+        .assert_problem(404, "not-found");
+
+    // Another agent's key cannot tell an existing serial from a missing one.
+    let other = ca.d.key("agent", Some("bot-o")).await;
+    ca.d.get(&other, &format!("/v1/certificates/{}", serials[0]))
+        .await
+        .assert_problem(404, "not-found");
+    ca.d.get(&other, "/v1/certificates/4fffffffffffffff")
+        .await
+        .assert_problem(404, "not-found");
+    let own = ca.d.key("agent", Some("bot-p")).await;
+    assert_eq!(
+        ca.d.get(&own, &format!("/v1/certificates/{}", serials[0]))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

@@ -1,13 +1,12 @@
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mandate_policy::{Mandate, is_dns_label};
 use mandate_store::{AgentRow, AuditEvent, MandateStatus, NewAgent, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiJson, AppState, Caller, optional_json, page_limit};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, page_limit};
 use crate::CaError;
 
 /// Roles that may read any agent.
@@ -66,6 +65,7 @@ pub struct AgentView {
 pub struct AgentList {
     agents: Vec<AgentView>,
     /// Pass as `after` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_after: Option<String>,
 }
 
@@ -139,12 +139,7 @@ pub async fn submit_mandate(
     state
         .node
         .store
-        .submit_mandate(
-            &id,
-            &json,
-            &caller.key_id,
-            &AuditEvent::new(&caller.key_id, "mandate.submitted", &id, json!({})),
-        )
+        .submit_mandate(&id, &json, &caller.key_id)
         .await
         .map_err(CaError::from)?;
     Ok((StatusCode::CREATED, Json(view(&state, &id).await?)))
@@ -155,7 +150,7 @@ pub async fn approve(
     state: State<AppState>,
     caller: Caller,
     id: Path<String>,
-    body: Bytes,
+    body: OptionalJson<Decision>,
 ) -> Result<Json<AgentView>, ApiError> {
     decide(state, caller, id, body, true).await
 }
@@ -165,7 +160,7 @@ pub async fn reject(
     state: State<AppState>,
     caller: Caller,
     id: Path<String>,
-    body: Bytes,
+    body: OptionalJson<Decision>,
 ) -> Result<Json<AgentView>, ApiError> {
     decide(state, caller, id, body, false).await
 }
@@ -174,11 +169,10 @@ async fn decide(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    OptionalJson(req): OptionalJson<Decision>,
     approve: bool,
 ) -> Result<Json<AgentView>, ApiError> {
     caller.require(&[Role::Compliance])?;
-    let req: Decision = optional_json(&body)?;
     if let Some(c) = &req.comment
         && c.chars().count() > 1000
     {
@@ -258,7 +252,7 @@ pub async fn get_one(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<AgentList>, ApiError> {
     caller.require(READERS)?;
     let limit = page_limit(q.limit)?;
@@ -279,11 +273,16 @@ pub async fn list(
 }
 
 fn parse_mandate(mut value: Value, agent_id: &str) -> Result<Mandate, ApiError> {
+    let Value::Object(map) = &mut value else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-mandate",
+            "mandate must be a JSON object (see docs/MANDATE.md)",
+        ));
+    };
     // The agent id is already in the request; the mandate may leave it out.
-    if let Value::Object(map) = &mut value {
-        map.entry("agentId")
-            .or_insert_with(|| Value::String(agent_id.to_owned()));
-    }
+    map.entry("agentId")
+        .or_insert_with(|| Value::String(agent_id.to_owned()));
     let mandate: Mandate = serde_json::from_value(value)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-mandate", e.to_string()))?;
     if mandate.agent_id != agent_id {

@@ -86,7 +86,11 @@ impl FromRequestParts<AppState> for Caller {
                     agent_id: row.agent_id,
                 })
             }
-            _ => Err(unauthorized("invalid API key")),
+            _ => {
+                // The id is public (it only finds the row); the secret is never logged.
+                tracing::warn!(key_id = id, "authentication failed");
+                Err(unauthorized("invalid API key"))
+            }
         }
     }
 }

@@ -1,11 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mandate_store::{CaRole, CertStatus, CertificateRow, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiJson, AppState, Caller, page_limit};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, page_limit};
 use crate::issuance::Issued;
 use crate::{CaError, x509};
 
@@ -21,6 +21,7 @@ pub struct CertifyRequest {
 #[derive(Deserialize)]
 pub struct ListQuery {
     limit: Option<u32>,
+    after: Option<String>,
 }
 
 /// A stored certificate as the API shows it.
@@ -41,6 +42,9 @@ pub struct CertificateView {
 #[derive(Serialize)]
 pub struct CertificateList {
     certificates: Vec<CertificateView>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_after: Option<String>,
 }
 
 /// `POST /v1/agents/{id}/certify` (operator, or the agent's own key).
@@ -59,22 +63,31 @@ pub async fn certify(
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
-/// `GET /v1/agents/{id}/certificates`: newest first.
+/// `GET /v1/agents/{id}/certificates?limit=&after=`: newest first.
 pub async fn list_for_agent(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<CertificateList>, ApiError> {
     caller.require_or_own_agent(READERS, &id)?;
-    let rows = state
-        .node
-        .store
-        .agent_certificates(&id, page_limit(q.limit)?)
+    let limit = page_limit(q.limit)?;
+    let store = &state.node.store;
+    if store.agent(&id).await.map_err(CaError::from)?.is_none() {
+        return Err(CaError::NotFound(format!("agent {id}")).into());
+    }
+    let rows = store
+        .agent_certificates(&id, q.after.as_deref(), limit)
         .await
         .map_err(CaError::from)?;
+    let next_after = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.serial.clone()))
+        .flatten();
     let certificates = rows.into_iter().map(view).collect::<Result<_, _>>()?;
-    Ok(Json(CertificateList { certificates }))
+    Ok(Json(CertificateList {
+        certificates,
+        next_after,
+    }))
 }
 
 /// `GET /v1/certificates/{serial}`.
@@ -83,18 +96,26 @@ pub async fn get_one(
     caller: Caller,
     Path(serial): Path<String>,
 ) -> Result<Json<CertificateView>, ApiError> {
+    if caller.role != Role::Agent {
+        caller.require(READERS)?;
+    }
     let serial = serial.to_ascii_lowercase();
     if serial.is_empty() || serial.len() > 42 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request("serial must be hexadecimal"));
     }
+    let not_found = || ApiError::from(CaError::NotFound(format!("certificate {serial}")));
     let row = state
         .node
         .store
         .certificate(&serial)
         .await
         .map_err(CaError::from)?
-        .ok_or_else(|| CaError::NotFound(format!("certificate {serial}")))?;
-    caller.require_or_own_agent(READERS, &row.agent_id)?;
+        .ok_or_else(not_found)?;
+    // An agent key sees its own certificates; another agent's look exactly like missing ones,
+    // so a key cannot probe which serials exist.
+    if caller.role == Role::Agent && caller.agent_id.as_deref() != Some(row.agent_id.as_str()) {
+        return Err(not_found());
+    }
     Ok(Json(view(row)?))
 }
 

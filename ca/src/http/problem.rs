@@ -2,7 +2,6 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mandate_hsm::HsmError;
 use mandate_store::StoreError;
 use serde::Serialize;
 
@@ -88,7 +87,6 @@ impl From<CaError> for ApiError {
             CaError::Mandate(p) => ApiError::new(S::BAD_REQUEST, "invalid-mandate", p.to_string()),
             CaError::NotApproved(d) => ApiError::new(S::CONFLICT, "mandate-not-approved", d),
             CaError::InvalidRequest(d) => ApiError::bad_request(d),
-            CaError::Forbidden(d) => ApiError::new(S::FORBIDDEN, "forbidden", d),
             CaError::NotFound(what) => {
                 ApiError::new(S::NOT_FOUND, "not-found", format!("{what} not found"))
             }
@@ -115,7 +113,7 @@ impl From<CaError> for ApiError {
             },
             CaError::Hsm(h) => {
                 tracing::error!(error = %h, "HSM operation failed");
-                if is_temporary(&h) {
+                if h.is_temporary() {
                     ApiError::new(
                         S::SERVICE_UNAVAILABLE,
                         "hsm-unavailable",
@@ -128,10 +126,6 @@ impl From<CaError> for ApiError {
             other => internal(other.to_string()),
         }
     }
-}
-
-fn is_temporary(e: &HsmError) -> bool {
-    e.is_temporary()
 }
 
 fn internal(detail: String) -> ApiError {

@@ -42,7 +42,7 @@ CREATE TABLE mandates (
     agent_id     TEXT NOT NULL REFERENCES agents(id),
     version      BIGINT NOT NULL,
     mandate      TEXT NOT NULL,             -- canonical JSON
-    status       TEXT NOT NULL CHECK (status IN ('pending_approval', 'approved', 'rejected', 'superseded')),
+    status       TEXT NOT NULL CHECK (status IN ('pending_approval', 'approved', 'rejected', 'superseded', 'withdrawn')),
     created_by   TEXT NOT NULL,
     created_at   BIGINT NOT NULL,
     decided_by   TEXT,
