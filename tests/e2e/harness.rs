@@ -54,7 +54,13 @@ fn free_port() -> u16 {
 impl Daemon {
     /// Starts a daemon on the embedded defaults, in a fresh data dir.
     pub async fn start() -> Daemon {
+        Self::start_with_config("").await
+    }
+
+    /// Starts a daemon with this TOML as its config file (`--config`), in a fresh data dir.
+    pub async fn start_with_config(toml: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mandate.toml"), toml).unwrap();
         let port = free_port();
         let mut d = Daemon {
             base: format!("http://127.0.0.1:{port}"),
@@ -74,7 +80,9 @@ impl Daemon {
     /// The environment every `mandate` command of this daemon runs with.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.env("MANDATE_DATA_DIR", self.dir.path())
+        cmd.arg("--config")
+            .arg(self.dir.path().join("mandate.toml"))
+            .env("MANDATE_DATA_DIR", self.dir.path())
             .env("MANDATE_LISTEN", format!("127.0.0.1:{}", self.port))
             .env("MANDATE_LOG", "info")
             .env_remove("MANDATE_CONFIG")
@@ -257,7 +265,11 @@ pub struct Ca {
 
 impl Ca {
     pub async fn start() -> Ca {
-        let d = Daemon::start().await;
+        Self::start_with_config("").await
+    }
+
+    pub async fn start_with_config(toml: &str) -> Ca {
+        let d = Daemon::start_with_config(toml).await;
         let operator = d.key("operator", None).await;
         let compliance = d.key("compliance", None).await;
         Ca {

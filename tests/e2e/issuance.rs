@@ -11,7 +11,30 @@ use crate::harness::{Ca, csr, full_mandate, here, run};
 
 #[tokio::test]
 async fn issued_chain_verifies_and_carries_the_approved_mandate() {
-    let ca = Ca::start().await;
+    check_issuance(Ca::start().await).await;
+}
+
+#[tokio::test]
+async fn rsa_ca_keys_sign_chains_that_verify_too() {
+    let ca =
+        Ca::start_with_config("[ca]\nroot_key = \"rsa-3072\"\nintermediate_key = \"rsa-2048\"\n")
+            .await;
+    let int = ca.d.get_text("/ca/intermediate.pem").await;
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("int.pem");
+    std::fs::write(&path, int).unwrap();
+    let text = run(Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&path));
+    assert!(
+        text.contains("Signature Algorithm: sha256WithRSAEncryption"),
+        "{text}"
+    );
+    assert!(text.contains("Public-Key: (2048 bit)"), "{text}");
+    check_issuance(ca).await;
+}
+
+async fn check_issuance(ca: Ca) {
     ca.approved_agent("trading-bot-v2", full_mandate()).await;
     let work = tempfile::tempdir().unwrap();
     let root_pem = ca.d.get_text("/ca/root.pem").await;
