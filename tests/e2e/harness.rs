@@ -198,6 +198,25 @@ impl Daemon {
             .await
     }
 
+    /// POSTs `body` as is, with a content type only if one is given.
+    pub async fn post_raw(
+        &self,
+        key: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &'static str,
+    ) -> Reply {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        reply(req.send().await.unwrap()).await
+    }
+
     pub async fn get(&self, key: &str, path: &str) -> Reply {
         self.request(reqwest::Method::GET, Some(key), path, None)
             .await

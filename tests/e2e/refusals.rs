@@ -130,27 +130,15 @@ async fn bad_registrations_are_refused() {
     ca.d.post(&ca.operator, "/v1/agents", &json!({"agent_id": huge}))
         .await
         .assert_problem(413, "body-too-large");
-    let r =
-        ca.d.raw()
-            .post(format!("{}/v1/agents", ca.d.base))
-            .bearer_auth(&ca.operator)
-            .header("content-type", "application/json")
-            .body("{not json")
-            .send()
-            .await
-            .unwrap();
-    crate::harness::reply(r)
-        .await
-        .assert_problem(400, "invalid-json");
-    let r =
-        ca.d.raw()
-            .post(format!("{}/v1/agents", ca.d.base))
-            .bearer_auth(&ca.operator)
-            .body("agent_id=x")
-            .send()
-            .await
-            .unwrap();
-    crate::harness::reply(r)
+    ca.d.post_raw(
+        &ca.operator,
+        "/v1/agents",
+        Some("application/json"),
+        "{not json",
+    )
+    .await
+    .assert_problem(400, "invalid-json");
+    ca.d.post_raw(&ca.operator, "/v1/agents", None, "agent_id=x")
         .await
         .assert_problem(415, "unsupported-media-type");
     ca.d.get(&ca.operator, "/v1/nothing-here")
@@ -282,17 +270,14 @@ async fn query_and_optional_body_rejections_are_problems_too() {
     )
     .await
     .assert_problem(422, "invalid-json");
-    let r =
-        ca.d.raw()
-            .post(format!("{}/v1/agents/bot-q/approve", ca.d.base))
-            .bearer_auth(&ca.compliance)
-            .body("version=1")
-            .send()
-            .await
-            .unwrap();
-    crate::harness::reply(r)
-        .await
-        .assert_problem(415, "unsupported-media-type");
+    ca.d.post_raw(
+        &ca.compliance,
+        "/v1/agents/bot-q/approve",
+        None,
+        "version=1",
+    )
+    .await
+    .assert_problem(415, "unsupported-media-type");
     ca.d.post(
         &ca.compliance,
         "/v1/agents/bot-q/approve",
