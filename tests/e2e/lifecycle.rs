@@ -154,16 +154,29 @@ async fn a_bad_config_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("m.toml");
     std::fs::write(&cfg, "[ca]\nmax_validity_days = 900\n").unwrap();
-    let out = Command::new(BIN)
+    // The same file named by the flag and by MANDATE_CONFIG.
+    let by_flag = Command::new(BIN)
         .arg("--config")
         .arg(&cfg)
         .env("MANDATE_DATA_DIR", dir.path())
         .arg("serve")
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("ca.max_validity_days"), "{err}");
+    let by_env = Command::new(BIN)
+        .env("MANDATE_CONFIG", &cfg)
+        .env("MANDATE_DATA_DIR", dir.path())
+        .arg("serve")
+        .output()
+        .unwrap();
+    for out in [by_flag, by_env] {
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("ca.max_validity_days"), "{err}");
+    }
+    assert!(
+        !dir.path().join("mandate.db").exists(),
+        "a refused config still created a database"
+    );
 }
 
 #[tokio::test]
