@@ -47,8 +47,6 @@ pub struct CaCertSummary {
     pub pem: String,
 }
 
-const DAY: i64 = 86_400;
-
 /// Runs the key ceremony. Refuses if the store already holds a hierarchy.
 pub async fn init_ca(
     hsm: &Hsm,
@@ -79,7 +77,7 @@ pub async fn init_ca(
     let root_key = hsm
         .generate_key(root_kind, &format!("mandate-root-{stamp}"))
         .await?;
-    let root_signer = signer(hsm, &root_key, root_kind);
+    let root_signer = CaSigner::new(hsm, root_key.id.clone(), root_kind);
     let root_spki = SubjectPublicKeyInfoOwned::from_der(&root_key.spki_der)?;
     let root_ski = x509::key_identifier(&root_spki);
     let root_name = x509::name(&ca.organization, &ca.root_common_name)?;
@@ -91,7 +89,7 @@ pub async fn init_ca(
         subject: root_name.clone(),
         spki: root_spki,
         not_before,
-        not_after: not_before + i64::from(ca.root_validity_days) * DAY - 1,
+        not_after: x509::not_after(not_before, ca.root_validity_days, i64::MAX),
         extensions: x509::root_extensions(&root_ski)?,
     };
     let (root_nb, root_na) = (root_fields.not_before, root_fields.not_after);
@@ -111,7 +109,7 @@ pub async fn init_ca(
         subject: int_name.clone(),
         spki: int_spki,
         not_before,
-        not_after: (not_before + i64::from(ca.intermediate_validity_days) * DAY - 1).min(root_na),
+        not_after: x509::not_after(not_before, ca.intermediate_validity_days, root_na),
         extensions: x509::intermediate_extensions(&int_ski, &root_ski)?,
     };
     let (int_nb, int_na) = (int_fields.not_before, int_fields.not_after);
@@ -191,14 +189,6 @@ pub async fn init_ca(
 fn parse_kind(s: &str) -> Result<KeyKind, CaError> {
     s.parse()
         .map_err(|_| CaError::InvalidRequest(format!("unknown key type {s:?}")))
-}
-
-fn signer(hsm: &Hsm, key: &KeyInfo, kind: KeyKind) -> CaSigner {
-    CaSigner {
-        hsm: hsm.clone(),
-        key_id: key.id.clone(),
-        alg: kind.default_signature_algorithm(),
-    }
 }
 
 fn key_event(actor: &str, key: &KeyInfo, role: &str) -> AuditEvent {

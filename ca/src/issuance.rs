@@ -18,8 +18,6 @@ use x509_cert::name::Name;
 use crate::x509::{self, CaSigner, CertFields, PublicUrls};
 use crate::{CaError, csr};
 
-const DAY: i64 = 86_400;
-
 /// What a successful issuance returns to the client.
 #[derive(Debug, Serialize)]
 pub struct Issued {
@@ -70,14 +68,11 @@ impl Issuer {
             .key_kind
             .parse()
             .map_err(|_| CaError::Internal(format!("stored key kind {:?}", int.key_kind)))?;
-        let signer = CaSigner {
-            hsm: hsm.clone(),
-            key_id: int
-                .key_id
-                .parse()
-                .map_err(|_| CaError::Internal(format!("stored key id {:?}", int.key_id)))?,
-            alg: kind.default_signature_algorithm(),
-        };
+        let key_id = int
+            .key_id
+            .parse()
+            .map_err(|_| CaError::Internal(format!("stored key id {:?}", int.key_id)))?;
+        let signer = CaSigner::new(hsm, key_id, kind);
         let chain_pem = format!(
             "{}{}",
             x509::cert_pem(&int.der)?,
@@ -143,7 +138,7 @@ impl Issuer {
         let issuer = &self.active;
         let now = mandate_store::now_unix();
         let not_before = now - 60;
-        let not_after = (not_before + i64::from(days) * DAY - 1).min(issuer.row.not_after);
+        let not_after = x509::not_after(not_before, days, issuer.row.not_after);
         let spki: SubjectPublicKeyInfoOwned = valid.spki;
         let ski = x509::key_identifier(&spki);
         let extensions = x509::agent_extensions(

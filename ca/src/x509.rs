@@ -8,7 +8,7 @@ use der::asn1::{
     Any, BitString, GeneralizedTime, Ia5String, OctetString, SetOfVec, UtcTime, Utf8StringRef,
 };
 use der::{Decode, Encode};
-use mandate_hsm::{Hsm, KeyId, SignatureAlgorithm};
+use mandate_hsm::{Hsm, KeyId, KeyKind, SignatureAlgorithm};
 use sha1::Digest as _;
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::attr::AttributeTypeAndValue;
@@ -39,6 +39,15 @@ pub struct CaSigner {
 }
 
 impl CaSigner {
+    /// The key `key_id` of type `kind`, signing with that type's default algorithm.
+    pub fn new(hsm: &Hsm, key_id: KeyId, kind: KeyKind) -> CaSigner {
+        CaSigner {
+            hsm: hsm.clone(),
+            key_id,
+            alg: kind.default_signature_algorithm(),
+        }
+    }
+
     /// The AlgorithmIdentifier put in `signature` and `signatureAlgorithm`.
     pub fn algorithm_identifier(&self) -> Result<AlgorithmIdentifierOwned, CaError> {
         Ok(AlgorithmIdentifierOwned::from_der(
@@ -98,6 +107,12 @@ pub fn tbs(
     };
     let der = tbs.to_der()?;
     Ok((tbs, der))
+}
+
+/// The last second of a validity of `days` days starting at `not_before` (RFC 5280 validity is
+/// inclusive at both ends), but never after `cap` (the issuer's own end).
+pub fn not_after(not_before: i64, days: u32, cap: i64) -> i64 {
+    (not_before + i64::from(days) * 86_400 - 1).min(cap)
 }
 
 /// UTCTime through 2049, GeneralizedTime after, as RFC 5280 §4.1.2.5 requires.
@@ -254,4 +269,33 @@ pub fn cert_pem(der: &[u8]) -> Result<String, CaError> {
 /// Lowercase hex SHA-256 of DER bytes: the fingerprint used everywhere.
 pub fn sha256_hex(der: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(der))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_time_through_2049_generalized_after() {
+        // 2049-12-31T23:59:59Z and 2050-01-01T00:00:00Z.
+        assert!(matches!(x509_time(2_524_607_999).unwrap(), Time::UtcTime(_)));
+        assert!(matches!(x509_time(2_524_608_000).unwrap(), Time::GeneralTime(_)));
+        assert!(x509_time(-1).is_err());
+    }
+
+    #[test]
+    fn validity_is_inclusive_and_capped() {
+        assert_eq!(not_after(1_000, 1, i64::MAX), 1_000 + 86_399);
+        assert_eq!(not_after(1_000, 365, 5_000), 5_000);
+    }
+
+    #[test]
+    fn serials_are_positive_minimal_and_128_bits() {
+        for _ in 0..200 {
+            let (serial, hex) = random_serial().unwrap();
+            assert_eq!(serial.as_bytes().len(), 16);
+            assert!((0x40..=0x7f).contains(&serial.as_bytes()[0]));
+            assert_eq!(hex.len(), 32);
+        }
+    }
 }
