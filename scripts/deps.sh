@@ -30,7 +30,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 if [ "$what" = test ]; then
-  if ! python3 -c 'import cryptography, pkilint' 2>/dev/null || ! command -v lint_pkix_cert >/dev/null; then
+  if ! python3 -c 'import cryptography, pkilint' 2>/dev/null; then
     echo "installing python cryptography and pkilint ..." >&2
     python3 -m pip install -q cryptography pkilint 2>/dev/null \
       || python3 -m pip install -q --break-system-packages cryptography pkilint
