@@ -64,6 +64,20 @@ async fn init_ca(store: &Store) -> i64 {
         .id
 }
 
+/// A reservation of `serial` for bot-1 (mandate version 1), issued by `issuer`.
+fn new_cert(serial: &str, issuer: i64) -> NewCertificate {
+    NewCertificate {
+        serial: serial.into(),
+        agent_id: "bot-1".into(),
+        mandate_version: 1,
+        issuer_id: issuer,
+        tbs: vec![1],
+        not_before: 1,
+        not_after: 2,
+        requested_by: "op1".into(),
+    }
+}
+
 fn agent(id: &str) -> NewAgent {
     NewAgent {
         id: id.into(),
@@ -208,16 +222,7 @@ async fn certificate_reserve_then_complete() {
         .create_agent(&agent("bot-1"), &ev("agent.registered", "bot-1"))
         .await
         .unwrap();
-    let cert = NewCertificate {
-        serial: "4f00".into(),
-        agent_id: "bot-1".into(),
-        mandate_version: 1,
-        issuer_id: issuer,
-        tbs: vec![1],
-        not_before: 1,
-        not_after: 2,
-        requested_by: "op1".into(),
-    };
+    let cert = new_cert("4f00", issuer);
     store
         .reserve_certificate(&cert, &ev("certificate.reserved", "4f00"))
         .await
@@ -366,16 +371,7 @@ async fn batched_reservations_with_collisions_leave_no_trace_of_the_refused() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let serial = format!("{:04x}", 0x4000 + i % 150);
-            let cert = NewCertificate {
-                serial: serial.clone(),
-                agent_id: "bot-1".into(),
-                mandate_version: 1,
-                issuer_id: issuer,
-                tbs: vec![1],
-                not_before: 1,
-                not_after: 2,
-                requested_by: "op1".into(),
-            };
+            let cert = new_cert(&serial, issuer);
             let r = store
                 .reserve_certificate(&cert, &ev("certificate.reserved", &serial))
                 .await;

@@ -6,7 +6,7 @@ use mandate_store::{AgentRow, AuditEvent, MandateStatus, NewAgent, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, page_limit};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, next_cursor, page_limit};
 use crate::CaError;
 
 /// Roles that may read any agent.
@@ -262,9 +262,7 @@ pub async fn list(
         .list_agents(q.after.as_deref(), limit)
         .await
         .map_err(CaError::from)?;
-    let next_after = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id.clone()))
-        .flatten();
+    let next_after = next_cursor(&rows, limit, |r| &r.id);
     let mut agents = Vec::with_capacity(rows.len());
     for row in rows {
         agents.push(view_of(&state, row).await?);

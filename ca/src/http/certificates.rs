@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use mandate_store::{CaRole, CertStatus, CertificateRow, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, page_limit};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, next_cursor, page_limit};
 use crate::issuance::Issued;
 use crate::{CaError, x509};
 
@@ -80,9 +80,7 @@ pub async fn list_for_agent(
         .agent_certificates(&id, q.after.as_deref(), limit)
         .await
         .map_err(CaError::from)?;
-    let next_after = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.serial.clone()))
-        .flatten();
+    let next_after = next_cursor(&rows, limit, |r| &r.serial);
     let certificates = rows.into_iter().map(view).collect::<Result<_, _>>()?;
     Ok(Json(CertificateList {
         certificates,

@@ -155,6 +155,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// The cursor for the next page: the key of the last row of a full page, none after a short one.
+pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &str) -> Option<String> {
+    if usize::try_from(limit).is_ok_and(|l| rows.len() == l) {
+        rows.last().map(|r| key(r).to_owned())
+    } else {
+        None
+    }
+}
+
 /// Reads `limit` from a query: default 50, at most 100.
 pub fn page_limit(limit: Option<u32>) -> Result<i64, ApiError> {
     match limit {
