@@ -177,6 +177,14 @@ async fn a_bad_config_is_refused_with_a_clear_error() {
         !dir.path().join("mandate.db").exists(),
         "a refused config still created a database"
     );
+    let bad_log = Command::new(BIN)
+        .env("MANDATE_DATA_DIR", dir.path())
+        .env("MANDATE_LOG", "info,[[[")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!bad_log.status.success());
+    assert!(String::from_utf8_lossy(&bad_log.stderr).contains("invalid log filter"));
 }
 
 #[tokio::test]
