@@ -247,3 +247,47 @@ fn directory_string(value: &der::asn1::Any) -> Option<String> {
         .ok()
         .map(|s| s.as_str().to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A real P-256 CSR for CN=bot-1 (made with openssl), to mutate.
+    const CSR: &str = "-----BEGIN CERTIFICATE REQUEST-----
+MIHJMHICAQAwEDEOMAwGA1UEAwwFYm90LTEwWTATBgcqhkjOPQIBBggqhkjOPQMB
+BwNCAATfCsjvI8QVhyIWbO3yGPtoXYfcm5Mve73ZfrX8/od23WWtAFPAjWhLlqAW
+LAxlBUySY80ABCM/i+467NbByYw/oAAwCgYIKoZIzj0EAwIDRwAwRAIgNzbKbZhd
+BrzIT75Q30k95nk1yTJtAI34ZIdQ+ZZcjL0CIASOUcRmN+4+6BooT4Qvsim7NfTT
+FO0eiI4q069mHFpg
+-----END CERTIFICATE REQUEST-----
+";
+
+    #[test]
+    fn the_sample_is_valid() {
+        let v = validate(CSR, "bot-1", "bot-1.acme.agents.example").unwrap();
+        assert_eq!(v.key_type, "ec-p256");
+    }
+
+    proptest! {
+        #[test]
+        fn random_text_is_refused_without_panicking(s in ".{0,2000}") {
+            prop_assert!(validate(&s, "bot-1", "bot-1.acme.agents.example").is_err());
+        }
+
+        #[test]
+        fn mutated_csrs_never_panic(pos in 0usize..400, byte in any::<u8>()) {
+            use base64::Engine;
+            let b64: String = CSR.lines().filter(|l| !l.starts_with("-----")).collect();
+            let mut der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+            let i = pos % der.len();
+            der[i] = byte;
+            let pem = der::pem::encode_string(
+                "CERTIFICATE REQUEST", der::pem::LineEnding::LF, &der,
+            ).unwrap();
+            // Either refused with a typed error, or (a mutation that kept it valid) accepted.
+            let _ = validate(&pem, "bot-1", "bot-1.acme.agents.example");
+        }
+    }
+}

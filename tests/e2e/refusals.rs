@@ -144,6 +144,9 @@ async fn bad_registrations_are_refused() {
     ca.d.get(&ca.operator, "/v1/nothing-here")
         .await
         .assert_problem(404, "not-found");
+    ca.d.request(Method::DELETE, Some(&ca.operator), "/v1/agents", None)
+        .await
+        .assert_problem(405, "method-not-allowed");
 }
 
 #[tokio::test]
