@@ -3,8 +3,8 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::audit::append;
 use crate::{
-    AgentRow, AgentStatus, AuditEvent, MandateRow, MandateStatus, NewAgent, Store, StoreError,
-    now_unix,
+    AgentOverview, AgentRow, AgentStatus, AuditEvent, MandateRow, MandateStatus, NewAgent, Store,
+    StoreError, now_unix,
 };
 
 macro_rules! agent_columns {
@@ -12,6 +12,21 @@ macro_rules! agent_columns {
         "id, name, organization, status, created_by, created_at, updated_at"
     };
 }
+/// Agent columns, the newest mandate version (`m`) and the approved version's number.
+macro_rules! overview_select {
+    () => {
+        "SELECT a.id, a.name, a.organization, a.status, a.created_by, a.created_at, a.updated_at,
+                m.agent_id AS m_agent_id, m.version, m.mandate, m.status AS m_status,
+                m.created_by AS m_created_by, m.created_at AS m_created_at, m.decided_by,
+                m.decided_at,
+                (SELECT p.version FROM mandates p
+                 WHERE p.agent_id = a.id AND p.status = 'approved') AS approved_version
+         FROM agents a
+         JOIN mandates m ON m.agent_id = a.id
+          AND m.version = (SELECT MAX(x.version) FROM mandates x WHERE x.agent_id = a.id)"
+    };
+}
+
 macro_rules! mandate_columns {
     () => {
         "agent_id, version, mandate, status, created_by, created_at, decided_by, decided_at"
@@ -28,6 +43,24 @@ fn agent_row(r: &SqliteRow) -> Result<AgentRow, StoreError> {
         created_by: r.try_get("created_by")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn overview_row(r: &SqliteRow) -> Result<AgentOverview, StoreError> {
+    let status: String = r.try_get("m_status")?;
+    Ok(AgentOverview {
+        agent: agent_row(r)?,
+        latest: MandateRow {
+            agent_id: r.try_get("m_agent_id")?,
+            version: r.try_get("version")?,
+            mandate_json: r.try_get("mandate")?,
+            status: status.parse()?,
+            created_by: r.try_get("m_created_by")?,
+            created_at: r.try_get("m_created_at")?,
+            decided_by: r.try_get("decided_by")?,
+            decided_at: r.try_get("decided_at")?,
+        },
+        approved_version: r.try_get("approved_version")?,
     })
 }
 
@@ -273,25 +306,6 @@ impl Store {
         row.as_ref().map(agent_row).transpose()
     }
 
-    /// Agents ordered by id, after `after` (exclusive), at most `limit`.
-    pub async fn list_agents(
-        &self,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<AgentRow>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            agent_columns!(),
-            " FROM agents WHERE id > $1 ORDER BY id LIMIT $2"
-        );
-        let rows = sqlx::query(sql)
-            .bind(after.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(agent_row).collect()
-    }
-
     /// An agent and its approved mandate version (if any) in one read: what issuance needs.
     pub async fn agent_with_approved_mandate(
         &self,
@@ -331,6 +345,35 @@ impl Store {
             }
         };
         Ok(Some((agent, mandate)))
+    }
+
+    /// An agent with its newest mandate version and the number of its approved one.
+    pub async fn agent_overview(&self, id: &str) -> Result<Option<AgentOverview>, StoreError> {
+        let sql = concat!(overview_select!(), " WHERE a.id = $1");
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(overview_row).transpose()
+    }
+
+    /// Agents ordered by id, after `after` (exclusive), at most `limit`, each with its newest
+    /// mandate version and the number of its approved one: one query for the whole page.
+    pub async fn list_agent_overviews(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AgentOverview>, StoreError> {
+        let sql = concat!(
+            overview_select!(),
+            " WHERE a.id > $1 ORDER BY a.id LIMIT $2"
+        );
+        let rows = sqlx::query(sql)
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(overview_row).collect()
     }
 
     /// Every mandate version of an agent, newest first.

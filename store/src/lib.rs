@@ -20,9 +20,9 @@ mod writer;
 pub use db::Store;
 pub use error::StoreError;
 pub use model::{
-    AgentRow, AgentStatus, ApiKeyRow, AuditEvent, AuditRow, CaCertRow, CaRole, CertStatus,
-    CertificateRow, MandateRow, MandateStatus, NewAgent, NewApiKey, NewCaCert, NewCertificate,
-    Role,
+    AgentOverview, AgentRow, AgentStatus, ApiKeyRow, AuditEvent, AuditRow, CaCertRow, CaRole,
+    CertStatus, CertificateRow, MandateRow, MandateStatus, NewAgent, NewApiKey, NewCaCert,
+    NewCertificate, Role,
 };
 
 /// The current time in unix seconds, as the store records it.

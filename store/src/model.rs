@@ -238,6 +238,17 @@ pub struct AgentRow {
     pub updated_at: i64,
 }
 
+/// An agent as lists show it: its newest mandate version and which version is approved.
+#[derive(Debug, Clone)]
+pub struct AgentOverview {
+    /// The agent.
+    pub agent: AgentRow,
+    /// The newest mandate version (pending or decided).
+    pub latest: MandateRow,
+    /// The version certificates are issued with, if any.
+    pub approved_version: Option<i64>,
+}
+
 /// A stored mandate version.
 #[derive(Debug, Clone, Serialize)]
 pub struct MandateRow {

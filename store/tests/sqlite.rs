@@ -207,11 +207,18 @@ async fn agent_lifecycle_and_versions() {
         .create_agent(&agent("bot-2"), &ev("agent.registered", "bot-2"))
         .await
         .unwrap();
-    let page = store.list_agents(None, 1).await.unwrap();
+    let page = store.list_agent_overviews(None, 1).await.unwrap();
     assert_eq!(page.len(), 1);
-    let next = store.list_agents(Some(&page[0].id), 10).await.unwrap();
+    let next = store
+        .list_agent_overviews(Some(&page[0].agent.id), 10)
+        .await
+        .unwrap();
     assert_eq!(next.len(), 1);
-    assert_eq!(next[0].id, "bot-2");
+    assert_eq!(next[0].agent.id, "bot-2");
+    assert_eq!(next[0].latest.version, 1);
+    assert_eq!(next[0].approved_version, None);
+    let one = store.agent_overview("bot-1").await.unwrap().unwrap();
+    assert_eq!((one.latest.version, one.approved_version), (2, Some(2)));
 }
 
 #[tokio::test]
@@ -329,7 +336,10 @@ async fn concurrent_writes_commit_together_and_failures_stay_isolated() {
         }
     }
     assert_eq!((ok, conflicts), (100, 100));
-    assert_eq!(store.list_agents(None, 1000).await.unwrap().len(), 100);
+    assert_eq!(
+        store.list_agent_overviews(None, 1000).await.unwrap().len(),
+        100
+    );
     let registered = store
         .audit_events(0, 1000)
         .await
@@ -345,7 +355,10 @@ async fn concurrent_writes_commit_together_and_failures_stay_isolated() {
     store.close().await;
     let url = format!("sqlite://{}", dir.path().join("sub/m.db").display());
     let again = Store::open(&url).await.unwrap();
-    assert_eq!(again.list_agents(None, 1000).await.unwrap().len(), 100);
+    assert_eq!(
+        again.list_agent_overviews(None, 1000).await.unwrap().len(),
+        100
+    );
 }
 
 #[tokio::test]

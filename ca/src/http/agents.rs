@@ -2,7 +2,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mandate_policy::{Mandate, is_dns_label};
-use mandate_store::{AgentRow, AuditEvent, MandateStatus, NewAgent, Role};
+use mandate_store::{AgentOverview, AgentRow, AuditEvent, MandateStatus, NewAgent, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -259,14 +259,14 @@ pub async fn list(
     let rows = state
         .node
         .store
-        .list_agents(q.after.as_deref(), limit)
+        .list_agent_overviews(q.after.as_deref(), limit)
         .await
         .map_err(CaError::from)?;
-    let next_after = next_cursor(&rows, limit, |r| &r.id);
-    let mut agents = Vec::with_capacity(rows.len());
-    for row in rows {
-        agents.push(view_of(&state, row).await?);
-    }
+    let next_after = next_cursor(&rows, limit, |r| &r.agent.id);
+    let agents = rows
+        .into_iter()
+        .map(|o| view_of(&state, o))
+        .collect::<Result<_, _>>()?;
     Ok(Json(AgentList { agents, next_after }))
 }
 
@@ -320,26 +320,20 @@ async fn find_agent(state: &AppState, id: &str) -> Result<AgentRow, ApiError> {
 }
 
 async fn view(state: &AppState, id: &str) -> Result<AgentView, ApiError> {
-    let row = find_agent(state, id).await?;
-    view_of(state, row).await
-}
-
-async fn view_of(state: &AppState, row: AgentRow) -> Result<AgentView, ApiError> {
-    let mandates = state
+    let overview = state
         .node
         .store
-        .mandates(&row.id)
+        .agent_overview(id)
         .await
-        .map_err(CaError::from)?;
-    let latest = mandates
-        .first()
-        .ok_or_else(|| CaError::Internal(format!("agent {} has no mandate", row.id)))?;
-    let mandate: Value = serde_json::from_str(&latest.mandate_json)
+        .map_err(CaError::from)?
+        .ok_or_else(|| ApiError::from(CaError::NotFound(format!("agent {id}"))))?;
+    view_of(state, overview)
+}
+
+fn view_of(state: &AppState, o: AgentOverview) -> Result<AgentView, ApiError> {
+    let mandate: Value = serde_json::from_str(&o.latest.mandate_json)
         .map_err(|e| CaError::Internal(format!("stored mandate: {e}")))?;
-    let approved = mandates
-        .iter()
-        .find(|m| m.status == MandateStatus::Approved)
-        .map(|m| m.version);
+    let row = o.agent;
     Ok(AgentView {
         dns_name: state.node.issuer.dns_name(&row.id, &row.organization),
         agent_id: row.id,
@@ -347,9 +341,9 @@ async fn view_of(state: &AppState, row: AgentRow) -> Result<AgentView, ApiError>
         organization: row.organization,
         status: row.status,
         mandate,
-        mandate_version: latest.version,
-        mandate_status: latest.status,
-        approved_mandate_version: approved,
+        mandate_version: o.latest.version,
+        mandate_status: o.latest.status,
+        approved_mandate_version: o.approved_version,
         registered_by: row.created_by,
         created_at: crate::rfc3339(row.created_at),
         updated_at: crate::rfc3339(row.updated_at),
