@@ -7,7 +7,8 @@ use crate::{AuditEvent, CertificateRow, NewCertificate, Store, StoreError, now_u
 macro_rules! cert_columns {
     () => {
         "serial, agent_id, mandate_version, issuer_id, status, der, sha256, \
-     not_before, not_after, requested_by, created_at, issued_at, revoked_at, revocation_reason"
+     not_before, not_after, requested_by, created_at, issued_at, revoked_at, revocation_reason, \
+     revoked_by"
     };
 }
 
@@ -28,7 +29,22 @@ fn cert_row(r: &SqliteRow) -> Result<CertificateRow, StoreError> {
         issued_at: r.try_get("issued_at")?,
         revoked_at: r.try_get("revoked_at")?,
         revocation_reason: r.try_get("revocation_reason")?,
+        revoked_by: r.try_get("revoked_by")?,
     })
+}
+
+/// A certificate by serial, inside a write job.
+pub(crate) async fn fetch(
+    conn: &mut sqlx::SqliteConnection,
+    serial: &str,
+) -> Result<CertificateRow, StoreError> {
+    let sql = concat!(
+        "SELECT ",
+        cert_columns!(),
+        " FROM certificates WHERE serial = $1"
+    );
+    let row = sqlx::query(sql).bind(serial).fetch_one(conn).await?;
+    cert_row(&row)
 }
 
 impl Store {

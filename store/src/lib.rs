@@ -15,6 +15,7 @@ mod certificates;
 mod db;
 mod error;
 mod model;
+mod revocation;
 mod writer;
 
 pub use db::Store;
@@ -24,6 +25,7 @@ pub use model::{
     CertStatus, CertificateRow, MandateRow, MandateStatus, NewAgent, NewApiKey, NewCaCert,
     NewCertificate, Role,
 };
+pub use revocation::{KillScope, KillSwitch, Revocation};
 
 /// The current time in unix seconds, as the store records it.
 pub fn now_unix() -> i64 {

@@ -323,6 +323,8 @@ pub struct CertificateRow {
     pub revoked_at: Option<i64>,
     /// RFC 5280 CRLReason code.
     pub revocation_reason: Option<i64>,
+    /// Who revoked it: an API key id, or `cli:<command>`.
+    pub revoked_by: Option<String>,
 }
 
 /// One audit record to append.

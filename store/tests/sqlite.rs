@@ -419,3 +419,117 @@ async fn batched_reservations_with_collisions_leave_no_trace_of_the_refused() {
     assert_eq!(count("certificate.reserved"), 150);
     assert_eq!(count("certificate.issued"), 150);
 }
+
+#[tokio::test]
+async fn revocation_is_idempotent_and_the_kill_switch_suspends_and_revokes() {
+    use mandate_store::{KillScope, Revocation};
+    let (_d, store) = open().await;
+    let issuer = init_ca(&store).await;
+    for id in ["bot-1", "bot-2"] {
+        store
+            .create_agent(&agent(id), &ev("agent.registered", id))
+            .await
+            .unwrap();
+        store
+            .decide_mandate(id, 1, true, "comp1", None, &ev("mandate.approved", id))
+            .await
+            .unwrap();
+    }
+    for serial in ["5001", "5002", "5003"] {
+        store
+            .reserve_certificate(
+                &new_cert(serial, issuer),
+                &ev("certificate.reserved", serial),
+            )
+            .await
+            .unwrap();
+        store
+            .complete_certificate(serial, b"d", serial, &ev("certificate.issued", serial))
+            .await
+            .unwrap();
+    }
+    let first = store
+        .revoke_certificate("5001", 1, "op1", json!({"reason": 1}))
+        .await
+        .unwrap();
+    let Revocation::Revoked(row) = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        (row.status, row.revocation_reason, row.revoked_by.as_deref()),
+        (CertStatus::Revoked, Some(1), Some("op1"))
+    );
+    let again = store
+        .revoke_certificate("5001", 4, "op2", json!({"reason": 4}))
+        .await
+        .unwrap();
+    let Revocation::AlreadyRevoked(row) = again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(
+        row.revocation_reason,
+        Some(1),
+        "the first revocation stands"
+    );
+    let missing = store.revoke_certificate("dead", 1, "op1", json!({})).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+
+    // bot-1 and bot-2 are both organization "acme"; the certificates all belong to bot-1.
+    let k = store
+        .pull_kill_switch(KillScope::Operator, "acme", "comp1", "rogue desk")
+        .await
+        .unwrap();
+    assert_eq!(k.agents, ["bot-1", "bot-2"]);
+    assert_eq!(
+        k.certificates_revoked,
+        ["5002", "5003"],
+        "5001 was revoked already"
+    );
+    for id in ["bot-1", "bot-2"] {
+        assert_eq!(
+            store.agent(id).await.unwrap().unwrap().status,
+            AgentStatus::Suspended
+        );
+    }
+    assert_eq!(
+        store
+            .certificate("5002")
+            .await
+            .unwrap()
+            .unwrap()
+            .revocation_reason,
+        Some(9)
+    );
+    let nobody = store
+        .pull_kill_switch(KillScope::Agent, "ghost", "comp1", "x")
+        .await;
+    assert!(matches!(nobody, Err(StoreError::NotFound(_))), "{nobody:?}");
+
+    store
+        .reinstate_agent("bot-2", &ev("agent.reinstated", "bot-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.agent("bot-2").await.unwrap().unwrap().status,
+        AgentStatus::Active
+    );
+    let twice = store
+        .reinstate_agent("bot-2", &ev("agent.reinstated", "bot-2"))
+        .await;
+    assert!(matches!(twice, Err(StoreError::WrongState(_))), "{twice:?}");
+
+    let events = store.audit_events(0, 1000).await.unwrap();
+    let count = |a: &str| events.iter().filter(|e| e.action == a).count();
+    assert_eq!(count("certificate.revoked"), 3);
+    assert_eq!(count("agent.suspended"), 2);
+    assert_eq!(count("kill_switch.pulled"), 1);
+    assert_eq!(count("agent.reinstated"), 1);
+    let revoked = events
+        .iter()
+        .find(|e| e.action == "certificate.revoked")
+        .unwrap();
+    assert_eq!(revoked.cert_fingerprint.as_deref(), Some("5001"));
+}

@@ -1,0 +1,15 @@
+-- Revocation: who revoked a certificate, and the kill switch record (who pulled it, why, on what).
+
+ALTER TABLE certificates ADD COLUMN revoked_by TEXT;
+CREATE INDEX certificates_revoked ON certificates(issuer_id, status);
+
+CREATE TABLE kill_switches (
+    id                    INTEGER PRIMARY KEY,
+    scope                 TEXT NOT NULL CHECK (scope IN ('agent', 'operator')),
+    target                TEXT NOT NULL,     -- agent id, or operator organization
+    pulled_by             TEXT NOT NULL,     -- API key id or cli:<command>
+    reason                TEXT NOT NULL,
+    agents_suspended      BIGINT NOT NULL,
+    certificates_revoked  BIGINT NOT NULL,
+    created_at            BIGINT NOT NULL
+);

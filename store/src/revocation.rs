@@ -1,0 +1,255 @@
+use serde_json::json;
+use sqlx::{Row, SqliteConnection};
+
+use crate::audit::append;
+use crate::{AuditEvent, CertStatus, CertificateRow, Store, StoreError, now_unix};
+
+/// What a revocation request did.
+#[derive(Debug, Clone)]
+pub enum Revocation {
+    /// The certificate is now revoked.
+    Revoked(CertificateRow),
+    /// It was revoked before; nothing changed (the first revocation's time and reason stand).
+    AlreadyRevoked(CertificateRow),
+}
+
+/// What a kill switch acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillScope {
+    /// One agent.
+    Agent,
+    /// Every agent of an operator organization.
+    Operator,
+}
+
+impl KillScope {
+    fn as_str(self) -> &'static str {
+        match self {
+            KillScope::Agent => "agent",
+            KillScope::Operator => "operator",
+        }
+    }
+}
+
+/// What a kill switch did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KillSwitch {
+    /// Row id of the kill switch record.
+    pub id: i64,
+    /// Agents now suspended (issuance blocked until a compliance officer re-approves).
+    pub agents: Vec<String>,
+    /// Serials revoked by it (those already revoked are not counted again).
+    pub certificates_revoked: Vec<String>,
+}
+
+/// RFC 5280 CRLReason privilegeWithdrawn: the kill switch's reason code.
+const PRIVILEGE_WITHDRAWN: i64 = 9;
+
+async fn revoke_one(
+    conn: &mut SqliteConnection,
+    serial: &str,
+    reason: i64,
+    actor: &str,
+    now: i64,
+    details: serde_json::Value,
+) -> Result<(), StoreError> {
+    let fingerprint: Option<String> = sqlx::query_scalar(
+        "UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3,
+             revoked_by = $4
+         WHERE serial = $1 AND status <> 'revoked' RETURNING sha256",
+    )
+    .bind(serial)
+    .bind(now)
+    .bind(reason)
+    .bind(actor)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut event = AuditEvent::new(actor, "certificate.revoked", serial, details);
+    event.cert_fingerprint = fingerprint;
+    append(conn, &event).await
+}
+
+impl Store {
+    /// Revokes one certificate (issued, or reserved and never returned) with an RFC 5280 reason
+    /// code. Idempotent: a second call changes nothing and says so.
+    pub async fn revoke_certificate(
+        &self,
+        serial: &str,
+        reason: i64,
+        actor: &str,
+        details: serde_json::Value,
+    ) -> Result<Revocation, StoreError> {
+        let (serial, actor) = (serial.to_owned(), actor.to_owned());
+        let now = now_unix();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let status: Option<String> =
+                        sqlx::query_scalar("SELECT status FROM certificates WHERE serial = $1")
+                            .bind(&serial)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    let status: CertStatus = status
+                        .ok_or_else(|| StoreError::NotFound(format!("certificate {serial}")))?
+                        .parse()?;
+                    let revoked = status != CertStatus::Revoked;
+                    if revoked {
+                        revoke_one(conn, &serial, reason, &actor, now, details).await?;
+                    }
+                    let row = crate::certificates::fetch(conn, &serial).await?;
+                    Ok(if revoked {
+                        Revocation::Revoked(row)
+                    } else {
+                        Revocation::AlreadyRevoked(row)
+                    })
+                })
+            })
+            .await
+    }
+
+    /// The kill switch: suspends the agent (or every agent of the organization) and revokes each
+    /// of their certificates not yet revoked, with reason privilegeWithdrawn, all in one
+    /// transaction with the record of who pulled it and why.
+    pub async fn pull_kill_switch(
+        &self,
+        scope: KillScope,
+        target: &str,
+        actor: &str,
+        reason: &str,
+    ) -> Result<KillSwitch, StoreError> {
+        let (target, actor, reason) = (target.to_owned(), actor.to_owned(), reason.to_owned());
+        let now = now_unix();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let agents: Vec<String> = match scope {
+                        KillScope::Agent => {
+                            sqlx::query_scalar("SELECT id FROM agents WHERE id = $1")
+                                .bind(&target)
+                                .fetch_all(&mut *conn)
+                                .await?
+                        }
+                        KillScope::Operator => {
+                            sqlx::query_scalar(
+                                "SELECT id FROM agents WHERE organization = $1 ORDER BY id",
+                            )
+                            .bind(&target)
+                            .fetch_all(&mut *conn)
+                            .await?
+                        }
+                    };
+                    if agents.is_empty() {
+                        return Err(StoreError::NotFound(format!("{} {target}", scope.as_str())));
+                    }
+                    let mut serials = Vec::new();
+                    for agent in &agents {
+                        let rows = sqlx::query(
+                            "SELECT serial FROM certificates
+                             WHERE agent_id = $1 AND status <> 'revoked' ORDER BY serial",
+                        )
+                        .bind(agent)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                        for r in rows {
+                            serials.push(r.try_get::<String, _>("serial")?);
+                        }
+                    }
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO kill_switches (scope, target, pulled_by, reason,
+                             agents_suspended, certificates_revoked, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    )
+                    .bind(scope.as_str())
+                    .bind(&target)
+                    .bind(&actor)
+                    .bind(&reason)
+                    .bind(i64::try_from(agents.len()).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(serials.len()).unwrap_or(i64::MAX))
+                    .bind(now)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    append(
+                        conn,
+                        &AuditEvent::new(
+                            &actor,
+                            "kill_switch.pulled",
+                            &target,
+                            json!({"kill_switch": id, "scope": scope.as_str(), "reason": reason,
+                                   "agents": agents, "certificates": serials.len()}),
+                        ),
+                    )
+                    .await?;
+                    for agent in &agents {
+                        sqlx::query(
+                            "UPDATE agents SET status = 'suspended', updated_at = $2 WHERE id = $1",
+                        )
+                        .bind(agent)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                        append(
+                            conn,
+                            &AuditEvent::new(
+                                &actor,
+                                "agent.suspended",
+                                agent,
+                                json!({"kill_switch": id, "reason": reason}),
+                            ),
+                        )
+                        .await?;
+                    }
+                    for serial in &serials {
+                        revoke_one(
+                            conn,
+                            serial,
+                            PRIVILEGE_WITHDRAWN,
+                            &actor,
+                            now,
+                            json!({"reason": PRIVILEGE_WITHDRAWN, "kill_switch": id,
+                                   "comment": reason}),
+                        )
+                        .await?;
+                    }
+                    Ok(KillSwitch {
+                        id,
+                        agents,
+                        certificates_revoked: serials,
+                    })
+                })
+            })
+            .await
+    }
+
+    /// Lifts a suspension: the agent is active again with its approved mandate. Refused unless
+    /// the agent is suspended and has an approved version.
+    pub async fn reinstate_agent(
+        &self,
+        agent_id: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (agent_id, event) = (agent_id.to_owned(), event.clone());
+        let now = now_unix();
+        self.writer
+            .write_first_statement(move |conn| {
+                Box::pin(async move {
+                    let changed = sqlx::query(
+                        "UPDATE agents SET status = 'active', updated_at = $2
+                         WHERE id = $1 AND status = 'suspended' AND EXISTS (
+                             SELECT 1 FROM mandates WHERE agent_id = $1 AND status = 'approved')",
+                    )
+                    .bind(&agent_id)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    if changed != 1 {
+                        return Err(StoreError::WrongState(format!(
+                            "agent {agent_id} is not suspended with an approved mandate"
+                        )));
+                    }
+                    append(conn, &event).await
+                })
+            })
+            .await
+    }
+}
