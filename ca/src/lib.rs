@@ -8,6 +8,7 @@ mod error;
 mod http;
 mod issuance;
 mod node;
+mod revocation;
 mod x509;
 
 pub use ceremony::{CaCertSummary, CeremonyReport, init_ca};
@@ -26,6 +27,57 @@ pub async fn create_api_key(
 ) -> Result<serde_json::Value, CaError> {
     let created = http::create_key(store, role, label, agent_id, actor).await?;
     serde_json::to_value(created).map_err(|e| CaError::Internal(e.to_string()))
+}
+
+/// Revokes a certificate from the command line: idempotent, like the API.
+pub async fn revoke_certificate(
+    store: &mandate_store::Store,
+    serial: &str,
+    reason: &str,
+    comment: Option<&str>,
+    actor: &str,
+) -> Result<serde_json::Value, CaError> {
+    let reason: revocation::RevocationReason = reason.parse()?;
+    let outcome = store
+        .revoke_certificate(
+            &serial.to_ascii_lowercase(),
+            reason.code(),
+            actor,
+            serde_json::json!({"reason": reason.code(), "reason_name": reason.name(),
+                               "comment": comment}),
+        )
+        .await?;
+    let (row, newly_revoked) = match outcome {
+        mandate_store::Revocation::Revoked(row) => (row, true),
+        mandate_store::Revocation::AlreadyRevoked(row) => (row, false),
+    };
+    Ok(serde_json::json!({
+        "serial_number": row.serial,
+        "agent_id": row.agent_id,
+        "status": row.status,
+        "revocation_reason": row.revocation_reason
+            .and_then(revocation::RevocationReason::from_code)
+            .map(|r| r.name()),
+        "revoked_at": row.revoked_at.map(rfc3339),
+        "newly_revoked": newly_revoked,
+    }))
+}
+
+/// Pulls the kill switch from the command line (`mandate revoke agent|operator`).
+pub async fn pull_kill_switch(
+    store: &mandate_store::Store,
+    scope: mandate_store::KillScope,
+    target: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<serde_json::Value, CaError> {
+    if reason.trim().is_empty() || reason.chars().count() > 500 {
+        return Err(CaError::InvalidRequest(
+            "--reason is required (1 to 500 characters)".into(),
+        ));
+    }
+    let k = http::pull(store, scope, target, actor, reason.trim()).await?;
+    serde_json::to_value(k).map_err(|e| CaError::Internal(e.to_string()))
 }
 
 /// RFC 3339 UTC text for unix seconds.

@@ -37,6 +37,41 @@ enum Command {
     /// Show the CA certificates, as JSON.
     #[command(name = "ca", subcommand)]
     Ca(CaCommand),
+    /// Revoke a certificate, or pull the kill switch on an agent or a whole operator.
+    #[command(subcommand)]
+    Revoke(RevokeCommand),
+}
+
+#[derive(Subcommand)]
+enum RevokeCommand {
+    /// Revoke one certificate (idempotent).
+    Certificate {
+        /// Serial number, hex.
+        serial: String,
+        /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded,
+        /// cessationOfOperation or privilegeWithdrawn.
+        #[arg(long)]
+        reason: String,
+        /// Free text kept in the audit log.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Kill switch: suspend the agent and revoke all its certificates.
+    Agent {
+        /// Agent id.
+        id: String,
+        /// Why (kept with the record of who pulled it).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Kill switch for every agent of an operator organization.
+    Operator {
+        /// Organization slug.
+        organization: String,
+        /// Why (kept with the record of who pulled it).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -158,6 +193,54 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 mandate_ca::create_api_key(&store, role, &label, agent_id, "cli:api-keys").await?;
             store.close().await;
             println!("{}", serde_json::to_string_pretty(&created)?);
+            Ok(())
+        }
+        Command::Revoke(cmd) => {
+            let store = mandate_ca::open_store(&cfg).await?;
+            if !store.ca_initialised().await? {
+                anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
+            }
+            let out = match cmd {
+                RevokeCommand::Certificate {
+                    serial,
+                    reason,
+                    comment,
+                } => {
+                    mandate_ca::revoke_certificate(
+                        &store,
+                        &serial,
+                        &reason,
+                        comment.as_deref(),
+                        "cli:revoke",
+                    )
+                    .await
+                }
+                RevokeCommand::Agent { id, reason } => {
+                    mandate_ca::pull_kill_switch(
+                        &store,
+                        mandate_store::KillScope::Agent,
+                        &id,
+                        &reason,
+                        "cli:revoke",
+                    )
+                    .await
+                }
+                RevokeCommand::Operator {
+                    organization,
+                    reason,
+                } => {
+                    mandate_ca::pull_kill_switch(
+                        &store,
+                        mandate_store::KillScope::Operator,
+                        &organization,
+                        &reason,
+                        "cli:revoke",
+                    )
+                    .await
+                }
+            };
+            store.close().await;
+            println!("{}", serde_json::to_string_pretty(&out?)?);
             Ok(())
         }
         Command::Ca(CaCommand::Show) => {

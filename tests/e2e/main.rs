@@ -7,3 +7,4 @@ mod harness;
 mod issuance;
 mod lifecycle;
 mod refusals;
+mod revocation;

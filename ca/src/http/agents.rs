@@ -2,7 +2,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mandate_policy::{Mandate, is_dns_label};
-use mandate_store::{AgentOverview, AgentRow, AuditEvent, MandateStatus, NewAgent, Role};
+use mandate_store::{
+    AgentOverview, AgentRow, AgentStatus, AuditEvent, MandateStatus, NewAgent, Role,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -185,14 +187,31 @@ async fn decide(
     let mandates = store.mandates(&id).await.map_err(CaError::from)?;
     let pending = mandates
         .iter()
-        .find(|m| m.status == MandateStatus::PendingApproval)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "wrong-state",
-                format!("agent {id} has no mandate pending approval"),
-            )
-        })?;
+        .find(|m| m.status == MandateStatus::PendingApproval);
+    let Some(pending) = pending else {
+        // A suspended agent (kill switch) with nothing pending: approving reinstates it with
+        // its approved mandate. This is the compliance officer's re-approval.
+        if approve && agent.status == AgentStatus::Suspended && req.version.is_none() {
+            store
+                .reinstate_agent(
+                    &id,
+                    &AuditEvent::new(
+                        &caller.key_id,
+                        "agent.reinstated",
+                        &id,
+                        json!({"comment": req.comment}),
+                    ),
+                )
+                .await
+                .map_err(CaError::from)?;
+            return Ok(Json(view(&state, &id).await?));
+        }
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "wrong-state",
+            format!("agent {id} has no mandate pending approval"),
+        ));
+    };
     if let Some(v) = req.version
         && v != pending.version
     {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, next_cursor, page_limit};
 use crate::issuance::Issued;
+use crate::revocation::RevocationReason;
 use crate::{CaError, x509};
 
 const READERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Auditor, Role::Admin];
@@ -26,7 +27,7 @@ pub struct ListQuery {
 
 /// A stored certificate as the API shows it.
 #[derive(Serialize)]
-pub struct CertificateView {
+pub(super) struct CertificateView {
     serial_number: String,
     agent_id: String,
     mandate_version: i64,
@@ -35,7 +36,10 @@ pub struct CertificateView {
     not_after: String,
     sha256_fingerprint: Option<String>,
     revoked_at: Option<String>,
-    revocation_reason: Option<i64>,
+    /// RFC 5280 name of the reason, e.g. `keyCompromise`.
+    revocation_reason: Option<String>,
+    /// API key id (or `cli:...`) that revoked it.
+    revoked_by: Option<String>,
     certificate_pem: Option<String>,
 }
 
@@ -97,10 +101,7 @@ pub async fn get_one(
     if caller.role != Role::Agent {
         caller.require(READERS)?;
     }
-    let serial = serial.to_ascii_lowercase();
-    if serial.is_empty() || serial.len() > 42 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::bad_request("serial must be hexadecimal"));
-    }
+    let serial = parse_serial(&serial)?;
     let not_found = || ApiError::from(CaError::NotFound(format!("certificate {serial}")));
     let row = state
         .node
@@ -117,7 +118,16 @@ pub async fn get_one(
     Ok(Json(view(row)?))
 }
 
-fn view(row: CertificateRow) -> Result<CertificateView, ApiError> {
+/// A serial from a path: hex, any case, at most 21 bytes; returned lowercase as stored.
+pub(super) fn parse_serial(serial: &str) -> Result<String, ApiError> {
+    let serial = serial.to_ascii_lowercase();
+    if serial.is_empty() || serial.len() > 42 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request("serial must be hexadecimal"));
+    }
+    Ok(serial)
+}
+
+pub(super) fn view(row: CertificateRow) -> Result<CertificateView, ApiError> {
     Ok(CertificateView {
         certificate_pem: row.der.as_deref().map(x509::cert_pem).transpose()?,
         serial_number: row.serial,
@@ -128,7 +138,10 @@ fn view(row: CertificateRow) -> Result<CertificateView, ApiError> {
         not_after: crate::rfc3339(row.not_after),
         sha256_fingerprint: row.sha256,
         revoked_at: row.revoked_at.map(crate::rfc3339),
-        revocation_reason: row.revocation_reason,
+        revocation_reason: row.revocation_reason.map(|c| {
+            RevocationReason::from_code(c).map_or_else(|| c.to_string(), |r| r.name().to_owned())
+        }),
+        revoked_by: row.revoked_by,
     })
 }
 

@@ -3,10 +3,12 @@
 mod agents;
 mod api_keys;
 pub use api_keys::create_key;
+pub use revocation::pull;
 mod auth;
 mod certificates;
 mod health;
 mod problem;
+mod revocation;
 
 use std::sync::Arc;
 
@@ -54,6 +56,15 @@ pub fn router(node: Arc<Node>) -> Router {
             get(certificates::list_for_agent),
         )
         .route("/v1/certificates/{serial}", get(certificates::get_one))
+        .route(
+            "/v1/certificates/{serial}/revoke",
+            post(revocation::revoke_certificate),
+        )
+        .route("/v1/agents/{id}/revoke", post(revocation::kill_agent))
+        .route(
+            "/v1/operators/{org}/revoke",
+            post(revocation::kill_operator),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -1,0 +1,236 @@
+//! Revocation and the kill switch through the API and the CLI, on the running daemon.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{Ca, csr, full_mandate, run};
+
+async fn issue(ca: &Ca, agent: &str, work: &std::path::Path) -> String {
+    let r = ca
+        .certify(
+            &ca.operator,
+            agent,
+            &csr(work, "ec-p256", &format!("/CN={agent}"), None),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    r.body["serial_number"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn revocation_is_idempotent_and_checks_reason_and_role() {
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-a", full_mandate()).await;
+    ca.approved_agent("bot-b", full_mandate()).await;
+    let work = tempfile::tempdir().unwrap();
+    let s1 = issue(&ca, "bot-a", work.path()).await;
+    let s2 = issue(&ca, "bot-a", work.path()).await;
+    let sb = issue(&ca, "bot-b", work.path()).await;
+    let path = |s: &str| format!("/v1/certificates/{s}/revoke");
+
+    let r =
+        ca.d.post(
+            &ca.operator,
+            &path(&s1),
+            &json!({"reason": "keyCompromise", "comment": "leaked"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["status"], "revoked");
+    assert_eq!(r.body["revocation_reason"], "keyCompromise");
+    assert_eq!(r.body["newly_revoked"], true);
+    let again =
+        ca.d.post(
+            &ca.compliance,
+            &path(&s1.to_uppercase()),
+            &json!({"reason": 4}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{again:?}");
+    assert_eq!(again.body["newly_revoked"], false);
+    assert_eq!(
+        again.body["revocation_reason"], "keyCompromise",
+        "the first reason stands"
+    );
+    assert_eq!(again.body["revoked_at"], r.body["revoked_at"]);
+
+    for bad in [
+        json!({"reason": "certificateHold"}),
+        json!({"reason": 8}),
+        json!({}),
+    ] {
+        let r = ca.d.post(&ca.operator, &path(&s2), &bad).await;
+        assert!(r.status.is_client_error(), "{bad}: {r:?}");
+    }
+    ca.d.post(
+        &ca.operator,
+        &path("4fffffffffffffff"),
+        &json!({"reason": "unspecified"}),
+    )
+    .await
+    .assert_problem(404, "not-found");
+    let auditor = ca.auditor().await;
+    ca.d.post(&auditor, &path(&s2), &json!({"reason": "unspecified"}))
+        .await
+        .assert_problem(403, "forbidden");
+
+    // An agent key: its own certificate, with the reasons open to agents; never another's.
+    let key_a = ca.d.key("agent", Some("bot-a")).await;
+    ca.d.post(&key_a, &path(&s2), &json!({"reason": "privilegeWithdrawn"}))
+        .await
+        .assert_problem(403, "forbidden");
+    ca.d.post(&key_a, &path(&sb), &json!({"reason": "keyCompromise"}))
+        .await
+        .assert_problem(404, "not-found");
+    let own =
+        ca.d.post(&key_a, &path(&s2), &json!({"reason": "keyCompromise"}))
+            .await;
+    assert_eq!(own.status, StatusCode::OK, "{own:?}");
+    let got =
+        ca.d.get(&ca.operator, &format!("/v1/certificates/{sb}"))
+            .await;
+    assert_eq!(
+        got.body["status"], "issued",
+        "bot-b's certificate was touched"
+    );
+
+    // The CLI on the same data, while the daemon runs: idempotent too.
+    let out: Value = serde_json::from_str(&run(ca.d.command().args([
+        "revoke",
+        "certificate",
+        &sb,
+        "--reason",
+        "superseded",
+    ])))
+    .unwrap();
+    assert_eq!(out["newly_revoked"], true);
+    let out: Value = serde_json::from_str(&run(ca.d.command().args([
+        "revoke",
+        "certificate",
+        &sb,
+        "--reason",
+        "superseded",
+    ])))
+    .unwrap();
+    assert_eq!(out["newly_revoked"], false);
+    let got =
+        ca.d.get(&ca.operator, &format!("/v1/certificates/{sb}"))
+            .await;
+    assert_eq!(got.body["revoked_by"], "cli:revoke");
+}
+
+#[tokio::test]
+async fn the_kill_switch_revokes_everything_and_blocks_issuance_until_reapproval() {
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-k", full_mandate()).await;
+    let work = tempfile::tempdir().unwrap();
+    let serials = [
+        issue(&ca, "bot-k", work.path()).await,
+        issue(&ca, "bot-k", work.path()).await,
+    ];
+    ca.d.post(
+        &ca.operator,
+        "/v1/agents/bot-k/revoke",
+        &json!({"reason": " "}),
+    )
+    .await
+    .assert_problem(400, "invalid-request");
+    let auditor = ca.auditor().await;
+    ca.d.post(&auditor, "/v1/agents/bot-k/revoke", &json!({"reason": "x"}))
+        .await
+        .assert_problem(403, "forbidden");
+    ca.d.post(
+        &ca.operator,
+        "/v1/agents/nobody/revoke",
+        &json!({"reason": "x"}),
+    )
+    .await
+    .assert_problem(404, "not-found");
+
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-k/revoke",
+            &json!({"reason": "orders outside the desk's hours"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["agents_suspended"], json!(["bot-k"]));
+    let mut revoked: Vec<String> =
+        serde_json::from_value(r.body["certificates_revoked"].clone()).unwrap();
+    revoked.sort();
+    let mut expected = serials.to_vec();
+    expected.sort();
+    assert_eq!(revoked, expected);
+    for s in &serials {
+        let c =
+            ca.d.get(&ca.operator, &format!("/v1/certificates/{s}"))
+                .await;
+        assert_eq!(c.body["status"], "revoked");
+        assert_eq!(c.body["revocation_reason"], "privilegeWithdrawn");
+    }
+    assert_eq!(
+        ca.d.get(&ca.operator, "/v1/agents/bot-k").await.body["status"],
+        "suspended"
+    );
+    ca.certify(
+        &ca.operator,
+        "bot-k",
+        &csr(work.path(), "ec-p256", "/CN=bot-k", None),
+    )
+    .await
+    .assert_problem(409, "mandate-not-approved");
+
+    // Only compliance re-approves; then issuance works again.
+    ca.d.post(&ca.operator, "/v1/agents/bot-k/approve", &json!({}))
+        .await
+        .assert_problem(403, "forbidden");
+    let r =
+        ca.d.post(&ca.compliance, "/v1/agents/bot-k/approve", &json!({}))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["status"], "active");
+    issue(&ca, "bot-k", work.path()).await;
+}
+
+#[tokio::test]
+async fn the_operator_kill_switch_from_the_cli_covers_every_agent_of_the_organization() {
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-1", full_mandate()).await;
+    ca.approved_agent("bot-2", full_mandate()).await;
+    let work = tempfile::tempdir().unwrap();
+    issue(&ca, "bot-1", work.path()).await;
+    issue(&ca, "bot-2", work.path()).await;
+
+    let out: Value = serde_json::from_str(&run(ca.d.command().args([
+        "revoke",
+        "operator",
+        "acme-trading",
+        "--reason",
+        "regulator order",
+    ])))
+    .unwrap();
+    assert_eq!(out["agents_suspended"], json!(["bot-1", "bot-2"]));
+    assert_eq!(out["certificates_revoked"].as_array().unwrap().len(), 2);
+    for id in ["bot-1", "bot-2"] {
+        let a = ca.d.get(&ca.operator, &format!("/v1/agents/{id}")).await;
+        assert_eq!(a.body["status"], "suspended");
+        let certs =
+            ca.d.get(&ca.operator, &format!("/v1/agents/{id}/certificates"))
+                .await;
+        assert_eq!(certs.body["certificates"][0]["status"], "revoked");
+    }
+    let none =
+        ca.d.command()
+            .args(["revoke", "operator", "nobody-corp", "--reason", "x"])
+            .output()
+            .unwrap();
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("not found"));
+    let no_reason =
+        ca.d.command()
+            .args(["revoke", "agent", "bot-1", "--reason", " "])
+            .output()
+            .unwrap();
+    assert!(!no_reason.status.success());
+}
