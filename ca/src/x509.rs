@@ -4,9 +4,7 @@
 use const_oid::AssociatedOid;
 use const_oid::db::rfc4519::{COMMON_NAME, ORGANIZATION_NAME};
 use const_oid::db::rfc5280::{ID_AD_CA_ISSUERS, ID_AD_OCSP, ID_KP_CLIENT_AUTH};
-use der::asn1::{
-    Any, BitString, GeneralizedTime, Ia5String, OctetString, SetOfVec, UtcTime, Utf8StringRef,
-};
+use der::asn1::{Any, BitString, Ia5String, OctetString, SetOfVec, Utf8StringRef};
 use der::{Decode, Encode};
 use mandate_hsm::{Hsm, KeyId, KeyKind, SignatureAlgorithm};
 use sha1::Digest as _;
@@ -22,7 +20,7 @@ use x509_cert::ext::pkix::{
 };
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::serial_number::SerialNumber;
-use x509_cert::time::{Time, Validity};
+use x509_cert::time::Validity;
 use x509_cert::{Certificate, TbsCertificate, Version};
 
 use crate::CaError;
@@ -96,8 +94,8 @@ pub fn tbs(
         signature,
         issuer: fields.issuer,
         validity: Validity {
-            not_before: x509_time(fields.not_before)?,
-            not_after: x509_time(fields.not_after)?,
+            not_before: mandate_crl::x509_time(fields.not_before)?,
+            not_after: mandate_crl::x509_time(fields.not_after)?,
         },
         subject: fields.subject,
         subject_public_key_info: fields.spki,
@@ -113,18 +111,6 @@ pub fn tbs(
 /// inclusive at both ends), but never after `cap` (the issuer's own end).
 pub fn not_after(not_before: i64, days: u32, cap: i64) -> i64 {
     (not_before + i64::from(days) * 86_400 - 1).min(cap)
-}
-
-/// UTCTime through 2049, GeneralizedTime after, as RFC 5280 §4.1.2.5 requires.
-fn x509_time(unix: i64) -> Result<Time, CaError> {
-    let secs = u64::try_from(unix).map_err(|_| CaError::Internal("time before 1970".into()))?;
-    let d = std::time::Duration::from_secs(secs);
-    // 2050-01-01T00:00:00Z: the first instant UTCTime cannot express.
-    if secs < 2_524_608_000 {
-        Ok(Time::UtcTime(UtcTime::from_unix_duration(d)?))
-    } else {
-        Ok(Time::GeneralTime(GeneralizedTime::from_unix_duration(d)?))
-    }
 }
 
 /// A fresh random serial: 16 bytes, the first in 0x40..=0x7f so the INTEGER is positive and

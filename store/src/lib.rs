@@ -12,12 +12,14 @@ mod api_keys;
 mod audit;
 mod ca;
 mod certificates;
+mod crls;
 mod db;
 mod error;
 mod model;
 mod revocation;
 mod writer;
 
+pub use crls::{RevokedRow, StoredCrl};
 pub use db::Store;
 pub use error::StoreError;
 pub use model::{

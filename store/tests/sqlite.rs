@@ -533,3 +533,52 @@ async fn revocation_is_idempotent_and_the_kill_switch_suspends_and_revokes() {
         .unwrap();
     assert_eq!(revoked.cert_fingerprint.as_deref(), Some("5001"));
 }
+
+#[tokio::test]
+async fn crl_numbers_only_grow_and_an_older_crl_never_replaces_a_newer_one() {
+    use mandate_store::StoredCrl;
+    let (_d, store) = open().await;
+    let issuer = init_ca(&store).await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.reserve_crl_number(issuer).await.unwrap()
+        }));
+    }
+    let mut numbers = Vec::new();
+    for t in tasks {
+        numbers.push(t.await.unwrap());
+    }
+    numbers.sort();
+    assert_eq!(
+        numbers,
+        (1..=20).collect::<Vec<i64>>(),
+        "each number handed out once"
+    );
+    let crl = |n: i64| StoredCrl {
+        number: n,
+        this_update: n,
+        next_update: n + 10,
+        der: vec![n as u8],
+    };
+    assert!(store.save_crl(issuer, crl(7), 0, "h7").await.unwrap());
+    assert!(
+        !store.save_crl(issuer, crl(5), 0, "h5").await.unwrap(),
+        "older lost the race"
+    );
+    assert_eq!(
+        store.published_crl(issuer).await.unwrap().unwrap().number,
+        7
+    );
+    assert!(store.save_crl(issuer, crl(9), 0, "h9").await.unwrap());
+    assert_eq!(
+        store.published_crl(issuer).await.unwrap().unwrap().der,
+        vec![9]
+    );
+    let events = store.audit_events(0, 100).await.unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.action == "crl.issued").count(),
+        2
+    );
+}

@@ -13,3 +13,14 @@ CREATE TABLE kill_switches (
     certificates_revoked  BIGINT NOT NULL,
     created_at            BIGINT NOT NULL
 );
+
+-- One CRL stream per issuer. The number is reserved (last_number) before the HSM signs, so two
+-- publishers never sign the same number; a CRL is stored only if it is newer than the one held.
+CREATE TABLE crl_state (
+    issuer_id         INTEGER PRIMARY KEY REFERENCES ca_certificates(id),
+    last_number       BIGINT NOT NULL,
+    published_number  BIGINT NOT NULL,
+    this_update       BIGINT,
+    next_update       BIGINT,
+    der               BLOB
+);
