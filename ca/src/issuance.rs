@@ -43,6 +43,8 @@ struct ActiveIssuer {
     signer: CaSigner,
     alg_id: AlgorithmIdentifierOwned,
     chain_pem: String,
+    /// This issuer's CRL distribution point.
+    crl_url: String,
 }
 
 /// Issues agent certificates with the active intermediate.
@@ -78,10 +80,12 @@ impl Issuer {
             x509::cert_pem(&int.der)?,
             x509::cert_pem(&root.der)?
         );
+        let crl_url = cfg.ca.crl_url.replace("{issuer}", &hex::encode(&int.ski));
         Ok(Issuer {
             store: store.clone(),
             cfg,
             active: Arc::new(ActiveIssuer {
+                crl_url,
                 alg_id: signer.algorithm_identifier()?,
                 name: crate::ceremony::subject_of(&int.der)?,
                 row: int,
@@ -148,7 +152,7 @@ impl Issuer {
             &PublicUrls {
                 ocsp: &ca.ocsp_url,
                 ca_issuers: &ca.ca_issuers_url,
-                crl: &ca.crl_url,
+                crl: &issuer.crl_url,
             },
             mandate.to_der()?,
         )?;

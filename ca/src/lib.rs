@@ -3,6 +3,7 @@
 
 mod api_key;
 mod ceremony;
+mod crl_publisher;
 mod csr;
 mod error;
 mod http;

@@ -10,6 +10,7 @@ use mandate_store::Store;
 
 use crate::CaError;
 use crate::ceremony::{CeremonyReport, init_ca};
+use crate::crl_publisher::CrlPublisher;
 use crate::issuance::Issuer;
 
 /// Everything a request handler needs.
@@ -23,6 +24,8 @@ pub struct Node {
     pub hsm: Hsm,
     /// Issues agent certificates.
     pub issuer: Issuer,
+    /// Keeps the CRLs fresh.
+    pub crls: CrlPublisher,
 }
 
 /// The SoftHSM2 config file of the dev token, written if missing. The caller must export it as
@@ -140,11 +143,13 @@ impl Node {
             write_admin_key(&cfg, &report)?;
         }
         let issuer = Issuer::load(&hsm, &store, cfg.clone()).await?;
+        let crls = CrlPublisher::start(&store, &hsm, cfg.ca.crl_validity_secs).await?;
         Ok(Node {
             cfg,
             store,
             hsm,
             issuer,
+            crls,
         })
     }
 }

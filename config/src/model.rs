@@ -99,8 +99,12 @@ pub struct CaConfig {
     pub ocsp_url: String,
     /// URL of the issuing CA certificate put in AIA; empty means `<public_url>/ca/intermediate.der`.
     pub ca_issuers_url: String,
-    /// CRL distribution point; empty means `<public_url>/crl/intermediate.crl`.
+    /// CRL distribution point; `{issuer}` is replaced by the issuing CA's key identifier (hex),
+    /// so each intermediate has its own CRL. Empty means `<public_url>/crl/{issuer}.crl`.
     pub crl_url: String,
+    /// How long a CRL is valid (nextUpdate − thisUpdate), in seconds; it is re-issued after half
+    /// of that at the latest, and at once after every revocation.
+    pub crl_validity_secs: u32,
     /// Validity of an agent certificate when the request names none, in days.
     pub default_validity_days: u32,
     /// Largest validity an agent certificate may have, in days (at most 365).
@@ -122,6 +126,7 @@ impl Default for CaConfig {
             ocsp_url: String::new(),
             ca_issuers_url: String::new(),
             crl_url: String::new(),
+            crl_validity_secs: 86_400,
             default_validity_days: 365,
             max_validity_days: 365,
         }
@@ -238,7 +243,7 @@ impl Config {
             ca.ca_issuers_url = format!("{}/ca/intermediate.der", ca.public_url);
         }
         if ca.crl_url.is_empty() {
-            ca.crl_url = format!("{}/crl/intermediate.crl", ca.public_url);
+            ca.crl_url = format!("{}/crl/{{issuer}}.crl", ca.public_url);
         }
         self.check()
     }
@@ -287,6 +292,12 @@ impl Config {
             return Err(invalid(
                 "ca.intermediate_validity_days",
                 "must be at least 1 and at most the root's validity",
+            ));
+        }
+        if !(60..=7 * 86_400).contains(&ca.crl_validity_secs) {
+            return Err(invalid(
+                "ca.crl_validity_secs",
+                "must be 60 to 604800 (one minute to seven days)",
             ));
         }
         if !(1..=365).contains(&ca.max_validity_days) {

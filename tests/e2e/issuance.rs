@@ -94,9 +94,14 @@ async fn check_issuance(ca: Ca) {
             parsed["ca_issuers"],
             serde_json::json!([format!("{}/ca/intermediate.der", ca.d.base)])
         );
+        // One CRL per issuer, named by the issuer's key identifier (= this certificate's AKI).
         assert_eq!(
             parsed["crl"],
-            serde_json::json!([format!("{}/crl/intermediate.crl", ca.d.base)])
+            serde_json::json!([format!(
+                "{}/crl/{}.crl",
+                ca.d.base,
+                parsed["aki"].as_str().unwrap()
+            )])
         );
         assert!(parsed["validity_days"].as_f64().unwrap() <= 365.0);
         assert_eq!(parsed["mandate_critical"], false);

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod audit;
+mod crl;
 mod harness;
 mod issuance;
 mod lifecycle;

@@ -6,6 +6,7 @@ pub use api_keys::create_key;
 pub use revocation::pull;
 mod auth;
 mod certificates;
+mod crl;
 mod health;
 mod problem;
 mod revocation;
@@ -44,6 +45,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/ca/intermediate.pem", get(certificates::intermediate_pem))
         .route("/ca/intermediate.der", get(certificates::intermediate_der))
         .route("/ca/chain.pem", get(certificates::chain_pem))
+        .route("/crl/{file}", get(crl::get))
         .route("/v1/api-keys", post(api_keys::create))
         .route("/v1/agents", post(agents::register).get(agents::list))
         .route("/v1/agents/{id}", get(agents::get_one))

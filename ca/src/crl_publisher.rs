@@ -1,0 +1,222 @@
+//! Keeps a fresh, signed CRL for every intermediate: issued at start, again as soon as a
+//! revocation lands (bursts coalesce into one rebuild: a wake-up during a rebuild causes exactly
+//! one more), again before nextUpdate, and at least every second the revocation count in the
+//! store is compared, so revocations made by another process (the CLI, later other nodes)
+//! are published too.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use der::Decode;
+use mandate_crl::{CrlIssuer, RevokedEntry};
+use mandate_hsm::{Hsm, KeyKind};
+use mandate_store::{CaRole, Store, StoredCrl};
+use sha2::Digest;
+use tokio::sync::Notify;
+
+use crate::CaError;
+
+/// How often the store is asked whether revocations changed, at most this long apart.
+const POLL: Duration = Duration::from_secs(1);
+
+/// A CRL ready to serve.
+#[derive(Debug)]
+pub struct PublishedCrl {
+    /// The CRL, DER.
+    pub der: Vec<u8>,
+    /// thisUpdate, unix seconds.
+    pub this_update: i64,
+    /// nextUpdate, unix seconds.
+    pub next_update: i64,
+    /// Strong validator for HTTP caches.
+    pub etag: String,
+}
+
+#[derive(Debug)]
+struct Issuer {
+    id: i64,
+    /// Lowercase hex SubjectKeyIdentifier: names the CRL in its URL.
+    ski_hex: String,
+    crl: CrlIssuer,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    hsm: Hsm,
+    issuers: Vec<Issuer>,
+    validity: i64,
+    published: RwLock<HashMap<String, Arc<PublishedCrl>>>,
+    wake: Notify,
+}
+
+/// Handle on the CRL publisher; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CrlPublisher {
+    inner: Arc<Inner>,
+}
+
+impl CrlPublisher {
+    /// Publishes a CRL for every intermediate (so the distribution points answer from the first
+    /// request) and starts the background task.
+    pub async fn start(store: &Store, hsm: &Hsm, validity_secs: u32) -> Result<Self, CaError> {
+        let mut issuers = Vec::new();
+        for row in store.ca_certificates().await? {
+            if row.role != CaRole::Intermediate {
+                continue;
+            }
+            let kind: KeyKind = row
+                .key_kind
+                .parse()
+                .map_err(|_| CaError::Internal(format!("stored key kind {:?}", row.key_kind)))?;
+            let cert = x509_cert::Certificate::from_der(&row.der)?;
+            issuers.push(Issuer {
+                id: row.id,
+                ski_hex: hex::encode(&row.ski),
+                crl: CrlIssuer {
+                    name: cert.tbs_certificate.subject,
+                    key_identifier: row.ski.clone(),
+                    key_id: row.key_id.parse().map_err(|_| {
+                        CaError::Internal(format!("stored key id {:?}", row.key_id))
+                    })?,
+                    algorithm: kind.default_signature_algorithm(),
+                },
+            });
+        }
+        let publisher = CrlPublisher {
+            inner: Arc::new(Inner {
+                store: store.clone(),
+                hsm: hsm.clone(),
+                issuers,
+                validity: i64::from(validity_secs),
+                published: RwLock::new(HashMap::new()),
+                wake: Notify::new(),
+            }),
+        };
+        let count = store.revocation_count().await?;
+        publisher.publish_all().await?;
+        tokio::spawn(publisher.clone().run(count));
+        Ok(publisher)
+    }
+
+    /// Says a revocation was committed: the CRLs are rebuilt at once.
+    pub fn revoked(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// The CRL of the issuer with this SubjectKeyIdentifier (lowercase hex).
+    pub fn get(&self, ski_hex: &str) -> Option<Arc<PublishedCrl>> {
+        self.inner
+            .published
+            .read()
+            .ok()
+            .and_then(|m| m.get(ski_hex).cloned())
+    }
+
+    async fn run(self, mut seen: i64) {
+        loop {
+            tokio::select! {
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+            let count = match self.inner.store.revocation_count().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "CRL publisher cannot read the store");
+                    continue;
+                }
+            };
+            let now = mandate_store::now_unix();
+            // Re-issue when half the validity has passed, well before nextUpdate.
+            let due = self.inner.published.read().is_ok_and(|m| {
+                m.values()
+                    .any(|c| now >= c.this_update + (c.next_update - c.this_update) / 2)
+            });
+            if count == seen && !due {
+                continue;
+            }
+            match self.publish_all().await {
+                Ok(()) => seen = count,
+                Err(e) => tracing::error!(error = %e, "CRL not published; retrying"),
+            }
+        }
+    }
+
+    async fn publish_all(&self) -> Result<(), CaError> {
+        for issuer in &self.inner.issuers {
+            self.publish(issuer).await?;
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, issuer: &Issuer) -> Result<(), CaError> {
+        let store = &self.inner.store;
+        let entries = store
+            .revoked_by_issuer(issuer.id)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(RevokedEntry {
+                    serial: hex::decode(&r.serial).map_err(|e| {
+                        CaError::Internal(format!("stored serial {}: {e}", r.serial))
+                    })?,
+                    revoked_at: r.revoked_at,
+                    reason: r.reason,
+                })
+            })
+            .collect::<Result<Vec<_>, CaError>>()?;
+        let number = store.reserve_crl_number(issuer.id).await?;
+        let this_update = mandate_store::now_unix();
+        let next_update = this_update + self.inner.validity;
+        let number_u64 =
+            u64::try_from(number).map_err(|_| CaError::Internal("negative CRL number".into()))?;
+        let der = mandate_crl::sign(
+            &self.inner.hsm,
+            &issuer.crl,
+            number_u64,
+            this_update,
+            next_update,
+            &entries,
+        )
+        .await
+        .map_err(|e| CaError::Internal(format!("CRL signing: {e}")))?;
+        let sha = hex::encode(sha2::Sha256::digest(&der));
+        let stored = StoredCrl {
+            number,
+            this_update,
+            next_update,
+            der,
+        };
+        let crl = if store
+            .save_crl(issuer.id, stored.clone(), entries.len(), &sha)
+            .await?
+        {
+            stored
+        } else {
+            // Another publisher stored a newer one meanwhile: serve that.
+            store
+                .published_crl(issuer.id)
+                .await?
+                .ok_or_else(|| CaError::Internal("published CRL vanished".into()))?
+        };
+        let etag = format!(
+            "\"{}-{}\"",
+            crl.number,
+            hex::encode(&sha2::Sha256::digest(&crl.der)[..8])
+        );
+        tracing::debug!(issuer = %issuer.ski_hex, number = crl.number, entries = entries.len(), "CRL published");
+        if let Ok(mut m) = self.inner.published.write() {
+            m.insert(
+                issuer.ski_hex.clone(),
+                Arc::new(PublishedCrl {
+                    der: crl.der,
+                    this_update: crl.this_update,
+                    next_update: crl.next_update,
+                    etag,
+                }),
+            );
+        }
+        Ok(())
+    }
+}
