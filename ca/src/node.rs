@@ -26,6 +26,8 @@ pub struct Node {
     pub issuer: Issuer,
     /// Keeps the CRLs fresh.
     pub crls: CrlPublisher,
+    /// The issuers OCSP answers for.
+    pub ocsp_issuers: Vec<mandate_ocsp::OcspIssuer>,
 }
 
 /// The SoftHSM2 config file of the dev token, written if missing. The caller must export it as
@@ -144,14 +146,41 @@ impl Node {
         }
         let issuer = Issuer::load(&hsm, &store, cfg.clone()).await?;
         let crls = CrlPublisher::start(&store, &hsm, cfg.ca.crl_validity_secs).await?;
+        let ocsp_issuers = ocsp_issuers(&store).await?;
         Ok(Node {
             cfg,
             store,
             hsm,
             issuer,
             crls,
+            ocsp_issuers,
         })
     }
+}
+
+/// Every intermediate, current or retired: OCSP answers for what any of them issued.
+async fn ocsp_issuers(store: &Store) -> Result<Vec<mandate_ocsp::OcspIssuer>, CaError> {
+    let mut out = Vec::new();
+    for row in store.ca_certificates().await? {
+        if row.role != mandate_store::CaRole::Intermediate {
+            continue;
+        }
+        let kind: mandate_hsm::KeyKind = row
+            .key_kind
+            .parse()
+            .map_err(|_| CaError::Internal(format!("stored key kind {:?}", row.key_kind)))?;
+        let key_id = row
+            .key_id
+            .parse()
+            .map_err(|_| CaError::Internal(format!("stored key id {:?}", row.key_id)))?;
+        out.push(mandate_ocsp::OcspIssuer::new(
+            row.id,
+            &row.der,
+            key_id,
+            kind.default_signature_algorithm(),
+        )?);
+    }
+    Ok(out)
 }
 
 fn write_admin_key(cfg: &Config, report: &CeremonyReport) -> Result<(), CaError> {

@@ -105,6 +105,8 @@ pub struct CaConfig {
     /// How long a CRL is valid (nextUpdate − thisUpdate), in seconds; it is re-issued after half
     /// of that at the latest, and at once after every revocation.
     pub crl_validity_secs: u32,
+    /// nextUpdate − thisUpdate of OCSP responses, in seconds.
+    pub ocsp_validity_secs: u32,
     /// Validity of an agent certificate when the request names none, in days.
     pub default_validity_days: u32,
     /// Largest validity an agent certificate may have, in days (at most 365).
@@ -127,6 +129,7 @@ impl Default for CaConfig {
             ca_issuers_url: String::new(),
             crl_url: String::new(),
             crl_validity_secs: 86_400,
+            ocsp_validity_secs: 3_600,
             default_validity_days: 365,
             max_validity_days: 365,
         }
@@ -297,6 +300,12 @@ impl Config {
         if !(60..=7 * 86_400).contains(&ca.crl_validity_secs) {
             return Err(invalid(
                 "ca.crl_validity_secs",
+                "must be 60 to 604800 (one minute to seven days)",
+            ));
+        }
+        if !(60..=7 * 86_400).contains(&ca.ocsp_validity_secs) {
+            return Err(invalid(
+                "ca.ocsp_validity_secs",
                 "must be 60 to 604800 (one minute to seven days)",
             ));
         }

@@ -7,5 +7,6 @@ mod crl;
 mod harness;
 mod issuance;
 mod lifecycle;
+mod ocsp;
 mod refusals;
 mod revocation;

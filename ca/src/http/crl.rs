@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, http_date};
 
 /// Longest time an HTTP cache may keep a CRL: short, so a revocation is seen within seconds
 /// even through caches; never past nextUpdate.
@@ -48,15 +48,4 @@ pub async fn get(
     }
     put(header::CONTENT_TYPE, "application/pkix-crl".to_owned());
     Ok((StatusCode::OK, out, crl.der.clone()).into_response())
-}
-
-/// RFC 9110 IMF-fixdate, e.g. `Sun, 22 Nov 2026 00:30:00 GMT`.
-fn http_date(unix: i64) -> String {
-    const FORMAT: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(FORMAT).ok())
-        .unwrap_or_default()
 }

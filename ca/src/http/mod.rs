@@ -8,6 +8,7 @@ mod auth;
 mod certificates;
 mod crl;
 mod health;
+mod ocsp;
 mod problem;
 mod revocation;
 
@@ -46,6 +47,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/ca/intermediate.der", get(certificates::intermediate_der))
         .route("/ca/chain.pem", get(certificates::chain_pem))
         .route("/crl/{file}", get(crl::get))
+        .route("/ocsp", post(ocsp::post))
+        .route("/ocsp/{*request}", get(ocsp::get))
         .route("/v1/api-keys", post(api_keys::create))
         .route("/v1/agents", post(agents::register).get(agents::list))
         .route("/v1/agents/{id}", get(agents::get_one))
@@ -175,6 +178,17 @@ pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &str) -> Optio
     } else {
         None
     }
+}
+
+/// RFC 9110 IMF-fixdate, e.g. `Sun, 22 Nov 2026 00:30:00 GMT`.
+pub fn http_date(unix: i64) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_default()
 }
 
 /// Reads `limit` from a query: default 50, at most 100.

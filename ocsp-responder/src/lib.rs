@@ -1,0 +1,26 @@
+//! OCSP for mandate's issuers: strict request parsing (RFC 6960, RFC 5019 profile) and
+//! responses signed with the issuer's key inside the HSM.
+//!
+//! What a responder must get right and this crate pins down: CertIDs hashed with SHA-1 *and*
+//! SHA-256 are both answered, the CertID is echoed exactly as asked, the responder is named by
+//! the SHA-1 hash of its key, a nonce is echoed (RFC 8954), and anything malformed, oversized or
+//! asking for several certificates gets `malformedRequest`, never an error page.
+
+mod issuer;
+mod request;
+mod response;
+
+pub use issuer::OcspIssuer;
+pub use request::{MAX_REQUEST_BYTES, Query, parse_request};
+pub use response::{OcspError, Status, refusal, sign_response};
+
+/// Why a request gets no status: the OCSP response statuses of RFC 6960 §4.2.1 we answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not a well-formed, single-certificate OCSP request we can read.
+    MalformedRequest,
+    /// Not about a certificate of an issuer we answer for.
+    Unauthorized,
+    /// We could not answer now (HSM or database down); the client may retry.
+    TryLater,
+}

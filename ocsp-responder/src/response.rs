@@ -1,0 +1,131 @@
+use der::asn1::{BitString, GeneralizedTime, OctetString};
+use der::{Decode, Encode};
+use mandate_hsm::Hsm;
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::CrlReason;
+use x509_ocsp::{
+    BasicOcspResponse, CertStatus, OcspGeneralizedTime, OcspResponse, ResponderId, ResponseData,
+    RevokedInfo, SingleResponse, Version,
+};
+
+use crate::{OcspIssuer, Query, Refusal};
+
+/// Why a response could not be produced (the caller answers `tryLater` or `internalError`).
+#[derive(Debug, thiserror::Error)]
+pub enum OcspError {
+    /// DER encoding failed.
+    #[error("OCSP encoding: {0}")]
+    Der(#[from] der::Error),
+    /// The HSM refused or failed to sign.
+    #[error(transparent)]
+    Hsm(#[from] mandate_hsm::HsmError),
+    /// A stored revocation reason RFC 5280 does not define.
+    #[error("revocation reason code {0} is not an RFC 5280 CRLReason")]
+    UnknownReason(i64),
+}
+
+/// What the responder knows of the certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Issued by this issuer and not revoked.
+    Good,
+    /// Revoked at this unix time, with this RFC 5280 reason code.
+    Revoked {
+        /// Unix seconds.
+        at: i64,
+        /// CRLReason code; `unspecified` (0) is left out of the response.
+        reason: i64,
+    },
+    /// Not a certificate this issuer issued.
+    Unknown,
+}
+
+fn gtime(unix: i64) -> Result<OcspGeneralizedTime, der::Error> {
+    let secs = u64::try_from(unix).map_err(|_| der::ErrorKind::DateTime)?;
+    Ok(OcspGeneralizedTime(GeneralizedTime::from_unix_duration(
+        std::time::Duration::from_secs(secs),
+    )?))
+}
+
+fn crl_reason(code: i64) -> Result<Option<CrlReason>, OcspError> {
+    Ok(Some(match code {
+        0 => return Ok(None),
+        1 => CrlReason::KeyCompromise,
+        2 => CrlReason::CaCompromise,
+        3 => CrlReason::AffiliationChanged,
+        4 => CrlReason::Superseded,
+        5 => CrlReason::CessationOfOperation,
+        6 => CrlReason::CertificateHold,
+        8 => CrlReason::RemoveFromCRL,
+        9 => CrlReason::PrivilegeWithdrawn,
+        10 => CrlReason::AaCompromise,
+        other => return Err(OcspError::UnknownReason(other)),
+    }))
+}
+
+/// A successful response about `query`'s certificate, signed by the issuer's key in the HSM:
+/// responder id by key hash, producedAt = thisUpdate = `now`, nextUpdate = `next_update`, the
+/// CertID echoed as asked, the nonce echoed if there was one.
+pub async fn sign_response(
+    hsm: &Hsm,
+    issuer: &OcspIssuer,
+    query: &Query,
+    status: Status,
+    now: i64,
+    next_update: i64,
+) -> Result<Vec<u8>, OcspError> {
+    let cert_status = match status {
+        Status::Good => CertStatus::good(),
+        Status::Unknown => CertStatus::unknown(),
+        Status::Revoked { at, reason } => CertStatus::revoked(RevokedInfo {
+            revocation_time: gtime(at)?,
+            revocation_reason: crl_reason(reason)?,
+        }),
+    };
+    let response_extensions = match &query.nonce {
+        Some(n) => Some(vec![Extension {
+            extn_id: const_oid::db::rfc6960::ID_PKIX_OCSP_NONCE,
+            critical: false,
+            extn_value: OctetString::new(OctetString::new(n.clone())?.to_der()?)?,
+        }]),
+        None => None,
+    };
+    let data = ResponseData {
+        version: Version::V1,
+        responder_id: ResponderId::ByKey(OctetString::new(issuer.key_hash_sha1())?),
+        produced_at: gtime(now)?,
+        responses: vec![SingleResponse {
+            cert_id: query.cert_id.clone(),
+            cert_status,
+            this_update: gtime(now)?,
+            next_update: Some(gtime(next_update)?),
+            single_extensions: None,
+        }],
+        response_extensions,
+    };
+    let tbs = data.to_der()?;
+    let signature = hsm.sign(&issuer.key_id, issuer.algorithm, &tbs).await?;
+    let basic = BasicOcspResponse {
+        tbs_response_data: data,
+        signature_algorithm: AlgorithmIdentifierOwned::from_der(
+            &issuer.algorithm.algorithm_identifier_der(),
+        )?,
+        signature: BitString::from_bytes(&signature)?,
+        certs: None,
+    };
+    Ok(OcspResponse::successful(basic)?.to_der()?)
+}
+
+/// The unsigned response for a refusal (RFC 6960 §4.2.1: no responseBytes).
+pub fn refusal(why: Refusal) -> Vec<u8> {
+    let response = match why {
+        Refusal::MalformedRequest => OcspResponse::malformed_request(),
+        Refusal::Unauthorized => OcspResponse::unauthorized(),
+        Refusal::TryLater => OcspResponse::try_later(),
+    };
+    // These fixed structures always encode; the fallback is the same malformedRequest bytes.
+    response
+        .to_der()
+        .unwrap_or_else(|_| vec![0x30, 0x03, 0x0a, 0x01, 0x01])
+}
