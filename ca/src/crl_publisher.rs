@@ -1,4 +1,5 @@
-//! Keeps a fresh, signed CRL for every intermediate: issued at start, again as soon as a
+//! Watches revocations: drops the cached OCSP responses and keeps a fresh, signed CRL for every
+//! intermediate: issued at start, again as soon as a
 //! revocation lands (bursts coalesce into one rebuild: a wake-up during a rebuild causes exactly
 //! one more), again before nextUpdate, and at least every second the revocation count in the
 //! store is compared, so revocations made by another process (the CLI, later other nodes)
@@ -16,6 +17,7 @@ use sha2::Digest;
 use tokio::sync::Notify;
 
 use crate::CaError;
+use crate::ocsp_cache::OcspCache;
 
 /// How often the store is asked whether revocations changed, at most this long apart.
 const POLL: Duration = Duration::from_secs(1);
@@ -49,6 +51,7 @@ struct Inner {
     validity: i64,
     published: RwLock<HashMap<String, Arc<PublishedCrl>>>,
     wake: Notify,
+    ocsp: OcspCache,
 }
 
 /// Handle on the CRL publisher; cheap to clone.
@@ -60,7 +63,12 @@ pub struct CrlPublisher {
 impl CrlPublisher {
     /// Publishes a CRL for every intermediate (so the distribution points answer from the first
     /// request) and starts the background task.
-    pub async fn start(store: &Store, hsm: &Hsm, validity_secs: u32) -> Result<Self, CaError> {
+    pub async fn start(
+        store: &Store,
+        hsm: &Hsm,
+        validity_secs: u32,
+        ocsp: OcspCache,
+    ) -> Result<Self, CaError> {
         let mut issuers = Vec::new();
         for row in store.ca_certificates().await? {
             if row.role != CaRole::Intermediate {
@@ -92,6 +100,7 @@ impl CrlPublisher {
                 validity: i64::from(validity_secs),
                 published: RwLock::new(HashMap::new()),
                 wake: Notify::new(),
+                ocsp,
             }),
         };
         let count = store.revocation_count().await?;
@@ -100,8 +109,10 @@ impl CrlPublisher {
         Ok(publisher)
     }
 
-    /// Says a revocation was committed: the CRLs are rebuilt at once.
+    /// Says a revocation was committed: cached OCSP answers are dropped and the CRLs rebuilt
+    /// at once.
     pub fn revoked(&self) {
+        self.inner.ocsp.invalidate();
         self.inner.wake.notify_one();
     }
 
@@ -133,6 +144,10 @@ impl CrlPublisher {
                 m.values()
                     .any(|c| now >= c.this_update + (c.next_update - c.this_update) / 2)
             });
+            if count != seen {
+                // Possibly a revocation by another process: no OCSP answer may predate it.
+                self.inner.ocsp.invalidate();
+            }
             if count == seen && !due {
                 continue;
             }

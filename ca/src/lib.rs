@@ -9,6 +9,7 @@ mod error;
 mod http;
 mod issuance;
 mod node;
+mod ocsp_cache;
 mod revocation;
 mod x509;
 

@@ -12,6 +12,7 @@ use crate::CaError;
 use crate::ceremony::{CeremonyReport, init_ca};
 use crate::crl_publisher::CrlPublisher;
 use crate::issuance::Issuer;
+use crate::ocsp_cache::OcspCache;
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -28,6 +29,8 @@ pub struct Node {
     pub crls: CrlPublisher,
     /// The issuers OCSP answers for.
     pub ocsp_issuers: Vec<mandate_ocsp::OcspIssuer>,
+    /// Signed OCSP responses, dropped on every revocation.
+    pub ocsp_cache: OcspCache,
 }
 
 /// The SoftHSM2 config file of the dev token, written if missing. The caller must export it as
@@ -145,7 +148,9 @@ impl Node {
             write_admin_key(&cfg, &report)?;
         }
         let issuer = Issuer::load(&hsm, &store, cfg.clone()).await?;
-        let crls = CrlPublisher::start(&store, &hsm, cfg.ca.crl_validity_secs).await?;
+        let ocsp_cache = OcspCache::default();
+        let crls =
+            CrlPublisher::start(&store, &hsm, cfg.ca.crl_validity_secs, ocsp_cache.clone()).await?;
         let ocsp_issuers = ocsp_issuers(&store).await?;
         Ok(Node {
             cfg,
@@ -154,6 +159,7 @@ impl Node {
             issuer,
             crls,
             ocsp_issuers,
+            ocsp_cache,
         })
     }
 }

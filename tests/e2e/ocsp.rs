@@ -178,7 +178,8 @@ async fn openssl_sees_good_then_revoked_with_sha1_sha256_nonce_and_get() {
     let deadline = Instant::now() + VISIBLE_WITHIN;
     let revoked = d.join("revoked.der");
     loop {
-        let out = openssl_ocsp(&s, &["-respout", revoked.to_str().unwrap()]);
+        // No nonce: the cached "good" from above must have been dropped by the revocation.
+        let out = openssl_ocsp(&s, &["-no_nonce", "-respout", revoked.to_str().unwrap()]);
         if says(&out, "revoked") {
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(text.contains("Reason: keyCompromise"), "{text}");
@@ -199,6 +200,34 @@ async fn openssl_sees_good_then_revoked_with_sha1_sha256_nonce_and_get() {
         &openssl_ocsp(&s, &["-sha256", "-no_nonce"]),
         "revoked"
     ));
+}
+
+#[tokio::test]
+async fn a_revocation_by_the_cli_reaches_cached_ocsp_answers_too() {
+    let s = setup().await;
+    // Prime the cache with a nonce-less "good".
+    assert!(says(&openssl_ocsp(&s, &["-no_nonce"]), "good"));
+    assert!(says(&openssl_ocsp(&s, &["-no_nonce"]), "good"));
+    run(s.ca.d.command().args([
+        "revoke",
+        "certificate",
+        &s.serial,
+        "--reason",
+        "cessationOfOperation",
+    ]));
+    let deadline = Instant::now() + VISIBLE_WITHIN;
+    loop {
+        let out = openssl_ocsp(&s, &["-no_nonce"]);
+        if says(&out, "revoked") {
+            break;
+        }
+        assert!(says(&out, "good"), "{out:?}");
+        assert!(
+            Instant::now() < deadline,
+            "CLI revocation not in OCSP within {VISIBLE_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

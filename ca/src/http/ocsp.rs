@@ -12,7 +12,12 @@ use mandate_ocsp::{OcspIssuer, Query, Refusal, Status, parse_request, refusal, s
 use mandate_store::CertStatus;
 use sha2::Digest;
 
+use std::sync::Arc;
+
+use der::Encode;
+
 use super::{AppState, http_date};
+use crate::ocsp_cache::CachedResponse;
 
 /// Longest time an HTTP cache may keep a response: a revocation must show within seconds.
 const MAX_AGE: i64 = 10;
@@ -56,8 +61,19 @@ async fn respond(
     issuer: &OcspIssuer,
     query: &Query,
 ) -> Result<Response, Refusal> {
+    let node = &state.node;
+    let now = mandate_store::now_unix();
+    // A nonce asks for a response made for this request alone: never cached.
+    let key = match query.nonce {
+        None => query.cert_id.to_der().ok(),
+        Some(_) => None,
+    };
+    if let Some(hit) = key.as_deref().and_then(|k| node.ocsp_cache.get(k, now)) {
+        return Ok(cacheable(&hit, now));
+    }
+    let generation = node.ocsp_cache.generation();
     let serial = hex::encode(query.cert_id.serial_number.as_bytes());
-    let row = state.node.store.certificate(&serial).await.map_err(|e| {
+    let row = node.store.certificate(&serial).await.map_err(|e| {
         tracing::warn!(error = %e, "OCSP: store unavailable");
         Refusal::TryLater
     })?;
@@ -73,14 +89,37 @@ async fn respond(
         },
         _ => Status::Unknown,
     };
-    let now = mandate_store::now_unix();
-    let next_update = now + i64::from(state.node.cfg.ca.ocsp_validity_secs);
-    let der = sign_response(&state.node.hsm, issuer, query, status, now, next_update)
+    let next_update = now + i64::from(node.cfg.ca.ocsp_validity_secs);
+    let der = sign_response(&node.hsm, issuer, query, status, now, next_update)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "OCSP response not signed");
             Refusal::TryLater
         })?;
+    let Some(key) = key else {
+        return Ok((
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/ocsp-response"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            der,
+        )
+            .into_response());
+    };
+    let response = Arc::new(CachedResponse {
+        etag: format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&der)[..12])),
+        der,
+        this_update: now,
+        next_update,
+    });
+    node.ocsp_cache.insert(key, response.clone(), generation);
+    Ok(cacheable(&response, now))
+}
+
+/// A response any HTTP cache may keep for a few seconds (RFC 5019 §6).
+fn cacheable(r: &CachedResponse, now: i64) -> Response {
+    let max_age = MAX_AGE.min(r.next_update - now).max(0);
     let mut headers = HeaderMap::new();
     let mut put = |name, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -88,23 +127,14 @@ async fn respond(
         }
     };
     put(header::CONTENT_TYPE, "application/ocsp-response".to_owned());
-    if query.nonce.is_some() {
-        // Made for this request alone.
-        put(header::CACHE_CONTROL, "no-store".to_owned());
-    } else {
-        let max_age = MAX_AGE.min(next_update - now);
-        put(
-            header::CACHE_CONTROL,
-            format!("public, max-age={max_age}, no-transform, must-revalidate"),
-        );
-        put(header::LAST_MODIFIED, http_date(now));
-        put(header::EXPIRES, http_date(now + max_age));
-        put(
-            header::ETAG,
-            format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&der)[..12])),
-        );
-    }
-    Ok((StatusCode::OK, headers, der).into_response())
+    put(
+        header::CACHE_CONTROL,
+        format!("public, max-age={max_age}, no-transform, must-revalidate"),
+    );
+    put(header::LAST_MODIFIED, http_date(r.this_update));
+    put(header::EXPIRES, http_date(now + max_age));
+    put(header::ETAG, r.etag.clone());
+    (StatusCode::OK, headers, r.der.clone()).into_response()
 }
 
 fn refused(why: Refusal) -> Response {
