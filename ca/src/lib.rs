@@ -10,6 +10,7 @@ mod http;
 mod issuance;
 mod node;
 mod ocsp_cache;
+mod ocsp_signer;
 mod revocation;
 mod x509;
 

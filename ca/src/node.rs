@@ -27,8 +27,8 @@ pub struct Node {
     pub issuer: Issuer,
     /// Keeps the CRLs fresh.
     pub crls: CrlPublisher,
-    /// The issuers OCSP answers for.
-    pub ocsp_issuers: Vec<mandate_ocsp::OcspIssuer>,
+    /// The issuers OCSP answers for, each with its current delegated signer.
+    pub ocsp_issuers: Arc<Vec<mandate_ocsp::OcspIssuer>>,
     /// Signed OCSP responses, dropped on every revocation.
     pub ocsp_cache: OcspCache,
 }
@@ -151,7 +151,8 @@ impl Node {
         let ocsp_cache = OcspCache::default();
         let crls =
             CrlPublisher::start(&store, &hsm, cfg.ca.crl_validity_secs, ocsp_cache.clone()).await?;
-        let ocsp_issuers = ocsp_issuers(&store).await?;
+        let ocsp_issuers = Arc::new(ocsp_issuers(&store).await?);
+        crate::ocsp_signer::start(&hsm, &store, cfg.clone(), ocsp_issuers.clone()).await?;
         Ok(Node {
             cfg,
             store,

@@ -187,6 +187,30 @@ pub fn intermediate_extensions(ski: &[u8], root_ski: &[u8]) -> Result<Vec<Extens
     ca_extensions(ski, root_ski, Some(0))
 }
 
+/// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): relying parties need not check the delegated
+/// OCSP signer's own revocation status; its short life is the safeguard.
+const OCSP_NOCHECK: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.5");
+
+/// Extensions of a delegated OCSP signing certificate: digitalSignature (critical),
+/// id-kp-OCSPSigning only, ocsp-nocheck, SKI, AKI.
+pub fn ocsp_signer_extensions(ski: &[u8], issuer_ski: &[u8]) -> Result<Vec<Extension>, CaError> {
+    Ok(vec![
+        extension(true, &KeyUsage(KeyUsages::DigitalSignature.into()))?,
+        extension(
+            false,
+            &ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_OCSP_SIGNING]),
+        )?,
+        Extension {
+            extn_id: OCSP_NOCHECK,
+            critical: false,
+            extn_value: OctetString::new(der::asn1::Null.to_der()?)?,
+        },
+        extension(false, &SubjectKeyIdentifier(OctetString::new(ski)?))?,
+        extension(false, &authority_key_id(issuer_ski)?)?,
+    ])
+}
+
 /// Where relying parties find status and the issuer, as put into agent certificates.
 pub struct PublicUrls<'a> {
     /// OCSP responder.

@@ -107,6 +107,9 @@ pub struct CaConfig {
     pub crl_validity_secs: u32,
     /// nextUpdate − thisUpdate of OCSP responses, in seconds.
     pub ocsp_validity_secs: u32,
+    /// Validity of the delegated OCSP signing certificates, in days; each is replaced when half
+    /// of it has passed.
+    pub ocsp_signer_validity_days: u32,
     /// Validity of an agent certificate when the request names none, in days.
     pub default_validity_days: u32,
     /// Largest validity an agent certificate may have, in days (at most 365).
@@ -130,6 +133,7 @@ impl Default for CaConfig {
             crl_url: String::new(),
             crl_validity_secs: 86_400,
             ocsp_validity_secs: 3_600,
+            ocsp_signer_validity_days: 7,
             default_validity_days: 365,
             max_validity_days: 365,
         }
@@ -307,6 +311,15 @@ impl Config {
             return Err(invalid(
                 "ca.ocsp_validity_secs",
                 "must be 60 to 604800 (one minute to seven days)",
+            ));
+        }
+        if !(1..=30).contains(&ca.ocsp_signer_validity_days) {
+            return Err(invalid("ca.ocsp_signer_validity_days", "must be 1 to 30"));
+        }
+        if i64::from(ca.ocsp_validity_secs) * 2 > i64::from(ca.ocsp_signer_validity_days) * 86_400 {
+            return Err(invalid(
+                "ca.ocsp_validity_secs",
+                "must be at most half of ca.ocsp_signer_validity_days, so no response outlives its signer",
             ));
         }
         if !(1..=365).contains(&ca.max_validity_days) {

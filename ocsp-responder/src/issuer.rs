@@ -1,3 +1,5 @@
+use std::sync::{Arc, RwLock};
+
 use der::{Decode, Encode};
 use mandate_hsm::{KeyId, SignatureAlgorithm};
 use sha1::Digest as _;
@@ -10,15 +12,48 @@ const SHA1: const_oid::ObjectIdentifier = const_oid::db::rfc5912::ID_SHA_1;
 /// SHA-256, what `openssl ocsp -sha256` sends.
 const SHA256: const_oid::ObjectIdentifier = const_oid::db::rfc5912::ID_SHA_256;
 
+/// The key that signs an issuer's responses: the issuer's own, or a delegated OCSP signer whose
+/// certificate (issued by the issuer, id-kp-OCSPSigning) is sent along in every response.
+#[derive(Debug)]
+pub struct OcspSigner {
+    /// The key in the HSM.
+    pub key_id: KeyId,
+    /// How it signs.
+    pub algorithm: SignatureAlgorithm,
+    /// The responder id: SHA-1 of the key's subjectPublicKey bits (RFC 6960 §4.2.1).
+    pub(crate) key_hash_sha1: Vec<u8>,
+    /// The delegated signer's certificate, included in responses; none for the issuer itself.
+    pub(crate) certificate: Option<x509_cert::Certificate>,
+}
+
+impl OcspSigner {
+    /// A delegated signer from its DER certificate and its key.
+    pub fn delegated(
+        cert_der: &[u8],
+        key_id: KeyId,
+        algorithm: SignatureAlgorithm,
+    ) -> Result<Self, der::Error> {
+        let cert = x509_cert::Certificate::from_der(cert_der)?;
+        let key = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        Ok(OcspSigner {
+            key_id,
+            algorithm,
+            key_hash_sha1: sha1::Sha1::digest(key).to_vec(),
+            certificate: Some(cert),
+        })
+    }
+}
+
 /// An issuer this responder answers for, with the hashes a CertID names it by.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct OcspIssuer {
     /// The store's id of the issuing CA certificate.
     pub id: i64,
-    /// Its key in the HSM, which signs the responses.
-    pub key_id: KeyId,
-    /// How that key signs.
-    pub algorithm: SignatureAlgorithm,
+    signer: RwLock<Arc<OcspSigner>>,
     name_sha1: Vec<u8>,
     key_sha1: Vec<u8>,
     name_sha256: Vec<u8>,
@@ -26,7 +61,8 @@ pub struct OcspIssuer {
 }
 
 impl OcspIssuer {
-    /// From the issuer's DER certificate.
+    /// From the issuer's DER certificate; it signs its own responses until
+    /// [`OcspIssuer::set_signer`] names a delegated signer.
     pub fn new(
         id: i64,
         cert_der: &[u8],
@@ -43,8 +79,12 @@ impl OcspIssuer {
             .to_vec();
         Ok(OcspIssuer {
             id,
-            key_id,
-            algorithm,
+            signer: RwLock::new(Arc::new(OcspSigner {
+                key_id,
+                algorithm,
+                key_hash_sha1: sha1::Sha1::digest(&key).to_vec(),
+                certificate: None,
+            })),
             name_sha1: sha1::Sha1::digest(&name).to_vec(),
             key_sha1: sha1::Sha1::digest(&key).to_vec(),
             name_sha256: sha2::Sha256::digest(&name).to_vec(),
@@ -52,9 +92,22 @@ impl OcspIssuer {
         })
     }
 
-    /// The responder id: SHA-1 of the signing key's subjectPublicKey bits (RFC 6960 §4.2.1).
-    pub(crate) fn key_hash_sha1(&self) -> &[u8] {
-        &self.key_sha1
+    /// The key that signs this issuer's responses now.
+    pub fn signer(&self) -> Arc<OcspSigner> {
+        match self.signer.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Hands signing over to another key (a new delegated signer); responses signed from now on
+    /// use it.
+    pub fn set_signer(&self, signer: OcspSigner) {
+        let signer = Arc::new(signer);
+        match self.signer.write() {
+            Ok(mut s) => *s = signer,
+            Err(poisoned) => *poisoned.into_inner() = signer,
+        }
     }
 
     fn names(&self, id: &CertId) -> Result<bool, Refusal> {

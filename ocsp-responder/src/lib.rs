@@ -10,7 +10,7 @@ mod issuer;
 mod request;
 mod response;
 
-pub use issuer::OcspIssuer;
+pub use issuer::{OcspIssuer, OcspSigner};
 pub use request::{MAX_REQUEST_BYTES, Query, parse_request};
 pub use response::{OcspError, Status, refusal, sign_response};
 

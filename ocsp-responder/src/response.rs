@@ -64,7 +64,8 @@ fn crl_reason(code: i64) -> Result<Option<CrlReason>, OcspError> {
     }))
 }
 
-/// A successful response about `query`'s certificate, signed by the issuer's key in the HSM:
+/// A successful response about `query`'s certificate, signed in the HSM by the issuer's current
+/// signer (its own key, or a delegated signer whose certificate goes along):
 /// responder id by key hash, producedAt = thisUpdate = `now`, nextUpdate = `next_update`, the
 /// CertID echoed as asked, the nonce echoed if there was one.
 pub async fn sign_response(
@@ -91,9 +92,10 @@ pub async fn sign_response(
         }]),
         None => None,
     };
+    let signer = issuer.signer();
     let data = ResponseData {
         version: Version::V1,
-        responder_id: ResponderId::ByKey(OctetString::new(issuer.key_hash_sha1())?),
+        responder_id: ResponderId::ByKey(OctetString::new(signer.key_hash_sha1.clone())?),
         produced_at: gtime(now)?,
         responses: vec![SingleResponse {
             cert_id: query.cert_id.clone(),
@@ -105,14 +107,14 @@ pub async fn sign_response(
         response_extensions,
     };
     let tbs = data.to_der()?;
-    let signature = hsm.sign(&issuer.key_id, issuer.algorithm, &tbs).await?;
+    let signature = hsm.sign(&signer.key_id, signer.algorithm, &tbs).await?;
     let basic = BasicOcspResponse {
         tbs_response_data: data,
         signature_algorithm: AlgorithmIdentifierOwned::from_der(
-            &issuer.algorithm.algorithm_identifier_der(),
+            &signer.algorithm.algorithm_identifier_der(),
         )?,
         signature: BitString::from_bytes(&signature)?,
-        certs: None,
+        certs: signer.certificate.clone().map(|c| vec![c]),
     };
     Ok(OcspResponse::successful(basic)?.to_der()?)
 }

@@ -16,6 +16,7 @@ mod crls;
 mod db;
 mod error;
 mod model;
+mod ocsp_signers;
 mod revocation;
 mod writer;
 
@@ -27,6 +28,7 @@ pub use model::{
     CertStatus, CertificateRow, MandateRow, MandateStatus, NewAgent, NewApiKey, NewCaCert,
     NewCertificate, Role,
 };
+pub use ocsp_signers::OcspSignerRow;
 pub use revocation::{KillScope, KillSwitch, Revocation};
 
 /// The current time in unix seconds, as the store records it.

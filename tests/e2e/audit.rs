@@ -62,9 +62,10 @@ async fn every_state_change_is_in_the_audit_log_which_cannot_be_rewritten() {
             "hsm.key_generated",
             "hsm.key_generated",
             "ca.initialised",
-            "api_key.created", // bootstrap admin
-            "api_key.created", // operator
-            "api_key.created", // compliance
+            "api_key.created",    // bootstrap admin
+            "ocsp_signer.issued", // delegated OCSP signer, at start-up
+            "api_key.created",    // operator
+            "api_key.created",    // compliance
             "agent.registered",
             "mandate.approved",
             "certificate.reserved",

@@ -173,7 +173,14 @@ async fn ca_private_keys_are_never_extractable() {
         .arg(ca.d.user_pin())
         .args(["--list-objects", "--type", "privkey"]));
     let keys: Vec<&str> = out.split("Private Key Object").skip(1).collect();
-    assert_eq!(keys.len(), 2, "root and intermediate expected:\n{out}");
+    assert_eq!(
+        keys.len(),
+        3,
+        "root, intermediate and OCSP signer expected:\n{out}"
+    );
+    for role in ["mandate-root-", "mandate-intermediate-", "mandate-ocsp-"] {
+        assert!(out.contains(role), "no {role} key:\n{out}");
+    }
     for key in keys {
         assert!(key.contains("never extractable"), "{out}");
         assert!(key.contains("always sensitive"), "{out}");

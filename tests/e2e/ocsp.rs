@@ -132,6 +132,10 @@ async fn openssl_sees_good_then_revoked_with_sha1_sha256_nonce_and_get() {
     let py = check_with_python(&s, &resp);
     assert_eq!(py["response_status"], "SUCCESSFUL");
     assert_eq!(py["signature_verified"], true);
+    assert_eq!(
+        py["delegated"], true,
+        "signed by the delegated OCSP signer: {py}"
+    );
     assert_eq!(py["cert_status"], "GOOD");
     assert_eq!(py["serial"], s.serial.trim_start_matches('0'));
     assert_eq!(py["has_next_update"], true);

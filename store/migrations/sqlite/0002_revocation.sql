@@ -24,3 +24,17 @@ CREATE TABLE crl_state (
     next_update       BIGINT,
     der               BLOB
 );
+
+-- Delegated OCSP signers: a short-lived key per intermediate, certified by it for OCSP signing
+-- only (id-kp-OCSPSigning, ocsp-nocheck), renewed before it expires.
+CREATE TABLE ocsp_signers (
+    id          INTEGER PRIMARY KEY,
+    issuer_id   INTEGER NOT NULL REFERENCES ca_certificates(id),
+    key_id      TEXT NOT NULL,
+    key_kind    TEXT NOT NULL,
+    der         BLOB NOT NULL,
+    not_before  BIGINT NOT NULL,
+    not_after   BIGINT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX ocsp_signers_issuer ON ocsp_signers(issuer_id, not_after);
