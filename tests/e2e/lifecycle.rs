@@ -54,6 +54,13 @@ async fn a_restart_keeps_everything() {
         "admin key was logged"
     );
     assert!(!ca.d.log().contains(&ca.d.user_pin()), "HSM PIN was logged");
+    // The delegated OCSP signer made at first start is reused, not re-made on every start.
+    assert_eq!(
+        ca.d.log().matches("delegated OCSP signer issued").count(),
+        1,
+        "{}",
+        ca.d.log()
+    );
 }
 
 #[tokio::test]
