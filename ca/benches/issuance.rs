@@ -6,16 +6,17 @@
 //! CONCURRENCY: client tasks and signing tasks (default 16).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mandate_hsm::testing::SoftHsmHarness;
 use mandate_hsm::{Hsm, KeyKind};
-use serde_json::{Value, json};
+use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mandate");
+mod common;
+
+use common::Bench;
 
 #[tokio::main]
 async fn main() {
@@ -87,101 +88,18 @@ async fn raw_sign_rate(kind: KeyKind, pool: usize, conc: usize, dur: Duration) -
 }
 
 async fn issuance(kind: KeyKind, conc: usize, dur: Duration) -> (f64, Duration, Duration, usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let cfg = dir.path().join("mandate.toml");
-    std::fs::write(
-        &cfg,
-        format!("log = \"warn\"\n[ca]\nroot_key = \"{kind}\"\nintermediate_key = \"{kind}\"\n"),
-    )
-    .unwrap();
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("serve")
-        .env("MANDATE_DATA_DIR", dir.path())
-        .env("MANDATE_LISTEN", format!("127.0.0.1:{port}"))
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .ok()
-        != Some(200)
-    {
-        assert!(Instant::now() < deadline, "daemon not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let admin = std::fs::read_to_string(dir.path().join("admin.key")).unwrap();
-    let admin = admin.trim();
-    let post = |key: String, path: String, body: Value| {
-        let http = http.clone();
-        let base = base.clone();
-        async move {
-            let r = http
-                .post(format!("{base}{path}"))
-                .bearer_auth(key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{path}: {}", r.status());
-            r.json::<Value>().await.unwrap()
-        }
-    };
-    let mk = |role: &str| {
-        post(
-            admin.to_owned(),
-            "/v1/api-keys".into(),
-            json!({"role": role, "label": role}),
-        )
-    };
-    let op = mk("operator").await["api_key"].as_str().unwrap().to_owned();
-    let co = mk("compliance").await["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    post(
-        op.clone(),
-        "/v1/agents".into(),
-        json!({"agent_id": "bench-bot", "name": "bench", "organization": "bench",
-               "mandate": {"operator": "Bench Ltd", "allowedMarkets": ["EUR_USD"]}}),
+    let bench = Bench::start(
+        &format!("log = \"warn\"\n[ca]\nroot_key = \"{kind}\"\nintermediate_key = \"{kind}\"\n"),
+        "bench-bot",
     )
     .await;
-    post(co, "/v1/agents/bench-bot/approve".into(), json!({})).await;
-
     // One CSR reused: each request still gets its own serial, TBS, signature and rows.
-    let key = dir.path().join("bot.key");
-    let csr = dir.path().join("bot.csr");
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-subj", "/CN=bench-bot", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&csr)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let body = Arc::new(json!({"csr": std::fs::read_to_string(&csr).unwrap()}));
-
+    let body = Arc::new(json!({"csr": bench.csr}));
+    let (http, base, op) = (
+        bench.http.clone(),
+        bench.base.clone(),
+        bench.operator.clone(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let tasks: Vec<_> = (0..conc)
@@ -219,10 +137,7 @@ async fn issuance(kind: KeyKind, conc: usize, dur: Duration) -> (f64, Duration, 
         lat.extend(t.await.unwrap());
     }
     let elapsed = start.elapsed();
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    bench.stop();
     lat.sort();
     let n = lat.len();
     let pct = |p: f64| lat[((n as f64 * p) as usize).min(n - 1)];

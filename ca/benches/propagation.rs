@@ -4,19 +4,20 @@
 //! `cargo bench -p mandate-ca --bench propagation -- [N]`
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use der::asn1::OctetString;
 use der::{Decode, Encode};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha1::Digest;
 use x509_cert::serial_number::SerialNumber;
 use x509_ocsp::{
     BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, Request, TbsRequest, Version,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_mandate");
+mod common;
+
+use common::Bench;
 
 #[tokio::main]
 async fn main() {
@@ -24,100 +25,8 @@ async fn main() {
         .skip(1)
         .find(|a| !a.starts_with("--"))
         .map_or(500, |a| a.parse().unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(dir.path().join("m.toml"), "log = \"warn\"\n").unwrap();
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(dir.path().join("m.toml"))
-        .arg("serve")
-        .env("MANDATE_DATA_DIR", dir.path())
-        .env("MANDATE_LISTEN", format!("127.0.0.1:{port}"))
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .ok()
-        != Some(200)
-    {
-        assert!(Instant::now() < deadline, "daemon not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let admin = std::fs::read_to_string(dir.path().join("admin.key"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let post = |key: &str, path: &str, body: Value| {
-        let req = http
-            .post(format!("{base}{path}"))
-            .bearer_auth(key)
-            .json(&body);
-        async move {
-            let r = req.send().await.unwrap();
-            assert!(r.status().is_success(), "{}", r.status());
-            r.json::<Value>().await.unwrap()
-        }
-    };
-    let op = post(
-        &admin,
-        "/v1/api-keys",
-        json!({"role": "operator", "label": "op"}),
-    )
-    .await["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let co = post(
-        &admin,
-        "/v1/api-keys",
-        json!({"role": "compliance", "label": "co"}),
-    )
-    .await["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    post(
-        &op,
-        "/v1/agents",
-        json!({"agent_id": "prop-bot", "name": "p", "organization": "bench",
-        "mandate": {"operator": "Bench Ltd"}}),
-    )
-    .await;
-    post(&co, "/v1/agents/prop-bot/approve", json!({})).await;
-    let csr_path = dir.path().join("bot.csr");
-    assert!(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-new",
-                "-nodes",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-subj",
-                "/CN=prop-bot",
-                "-keyout"
-            ])
-            .arg(dir.path().join("bot.key"))
-            .arg("-out")
-            .arg(&csr_path)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let csr = std::fs::read_to_string(&csr_path).unwrap();
+    let bench = Bench::start("log = \"warn\"\n", "prop-bot").await;
+    let (http, base, op) = (&bench.http, &bench.base, &bench.operator);
 
     // The issuer's CertID hashes (SHA-1, as RFC 5019 clients send).
     let int_der = http
@@ -144,7 +53,9 @@ async fn main() {
 
     let mut serials = Vec::with_capacity(n);
     for _ in 0..n {
-        let r = post(&op, "/v1/agents/prop-bot/certify", json!({"csr": csr})).await;
+        let r = bench
+            .post(op, "/v1/agents/prop-bot/certify", json!({"csr": bench.csr}))
+            .await;
         serials.push(r["serial_number"].as_str().unwrap().to_owned());
     }
     let mut latencies = Vec::with_capacity(n);
@@ -170,17 +81,18 @@ async fn main() {
         .to_der()
         .unwrap();
         // Ask once first, so a cached "good" exists that the revocation must replace.
-        assert!(!is_revoked(&http, &base, &req).await);
-        post(
-            &op,
-            &format!("/v1/certificates/{serial}/revoke"),
-            json!({"reason": "keyCompromise"}),
-        )
-        .await;
+        assert!(!is_revoked(http, base, &req).await);
+        bench
+            .post(
+                op,
+                &format!("/v1/certificates/{serial}/revoke"),
+                json!({"reason": "keyCompromise"}),
+            )
+            .await;
         let returned = Instant::now();
         loop {
             polls += 1;
-            if is_revoked(&http, &base, &req).await {
+            if is_revoked(http, base, &req).await {
                 break;
             }
             assert!(
@@ -190,10 +102,7 @@ async fn main() {
         }
         latencies.push(returned.elapsed());
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    bench.stop();
     latencies.sort();
     let pct = |p: f64| latencies[((n as f64 * p) as usize).min(n - 1)];
     println!(

@@ -51,8 +51,9 @@ pub struct RevokedEntry {
     pub reason: i64,
 }
 
-fn reason(code: i64) -> Result<CrlReason, CrlError> {
-    Ok(match code {
+/// The RFC 5280 CRLReason for a stored code; `None` for a code RFC 5280 does not define.
+pub fn crl_reason(code: i64) -> Option<CrlReason> {
+    Some(match code {
         0 => CrlReason::Unspecified,
         1 => CrlReason::KeyCompromise,
         2 => CrlReason::CaCompromise,
@@ -63,7 +64,7 @@ fn reason(code: i64) -> Result<CrlReason, CrlError> {
         8 => CrlReason::RemoveFromCRL,
         9 => CrlReason::PrivilegeWithdrawn,
         10 => CrlReason::AaCompromise,
-        other => return Err(CrlError::UnknownReason(other)),
+        _ => return None,
     })
 }
 
@@ -88,7 +89,8 @@ pub fn build_tbs(
     let revoked = entries
         .iter()
         .map(|e| {
-            let extensions = match reason(e.reason)? {
+            let reason = crl_reason(e.reason).ok_or(CrlError::UnknownReason(e.reason))?;
+            let extensions = match reason {
                 CrlReason::Unspecified => None,
                 r => Some(vec![extension(false, &r)?]),
             };

@@ -7,5 +7,5 @@
 mod build;
 mod time;
 
-pub use build::{CrlError, CrlIssuer, RevokedEntry, build_tbs, sign};
+pub use build::{CrlError, CrlIssuer, RevokedEntry, build_tbs, crl_reason, sign};
 pub use time::x509_time;

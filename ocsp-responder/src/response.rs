@@ -48,20 +48,13 @@ fn gtime(unix: i64) -> Result<OcspGeneralizedTime, der::Error> {
     )?))
 }
 
-fn crl_reason(code: i64) -> Result<Option<CrlReason>, OcspError> {
-    Ok(Some(match code {
-        0 => return Ok(None),
-        1 => CrlReason::KeyCompromise,
-        2 => CrlReason::CaCompromise,
-        3 => CrlReason::AffiliationChanged,
-        4 => CrlReason::Superseded,
-        5 => CrlReason::CessationOfOperation,
-        6 => CrlReason::CertificateHold,
-        8 => CrlReason::RemoveFromCRL,
-        9 => CrlReason::PrivilegeWithdrawn,
-        10 => CrlReason::AaCompromise,
-        other => return Err(OcspError::UnknownReason(other)),
-    }))
+/// The reason to put in RevokedInfo: none for `unspecified` (as in CRL entries).
+fn revocation_reason(code: i64) -> Result<Option<CrlReason>, OcspError> {
+    match mandate_crl::crl_reason(code) {
+        Some(CrlReason::Unspecified) => Ok(None),
+        Some(r) => Ok(Some(r)),
+        None => Err(OcspError::UnknownReason(code)),
+    }
 }
 
 /// A successful response about `query`'s certificate, signed in the HSM by the issuer's current
@@ -81,7 +74,7 @@ pub async fn sign_response(
         Status::Unknown => CertStatus::unknown(),
         Status::Revoked { at, reason } => CertStatus::revoked(RevokedInfo {
             revocation_time: gtime(at)?,
-            revocation_reason: crl_reason(reason)?,
+            revocation_reason: revocation_reason(reason)?,
         }),
     };
     let response_extensions = match &query.nonce {

@@ -408,6 +408,30 @@ fn rand_suffix() -> String {
     )
 }
 
+/// Runs one of pkilint's linters (`lint_pkix_cert`, `lint_crl`, `lint_ocsp_response`) on `file`
+/// as a python module (so a fresh pip install works without its scripts on PATH); fails on a
+/// missing pkilint and on any ERROR or FATAL finding; returns the findings.
+pub fn pkilint(linter: &str, options: &[&str], file: &Path) -> String {
+    let out = Command::new("python3")
+        .args(["-m", &format!("pkilint.bin.{linter}"), "lint"])
+        .args(options)
+        .arg(file)
+        .output()
+        .unwrap();
+    let findings = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named"),
+        "pkilint is not installed (pip install pkilint): {stderr}"
+    );
+    assert!(
+        !findings.contains("(ERROR)") && !findings.contains("(FATAL)"),
+        "{linter} {}:\n{findings}{stderr}",
+        file.display()
+    );
+    findings
+}
+
 /// Path of a file beside these tests.
 pub fn here(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

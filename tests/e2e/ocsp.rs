@@ -96,21 +96,7 @@ fn check_with_python(s: &Setup, resp: &Path) -> Value {
 }
 
 fn lint(resp: &Path) {
-    let out = Command::new("python3")
-        .args(["-m", "pkilint.bin.lint_ocsp_response", "lint"])
-        .arg(resp)
-        .output()
-        .unwrap();
-    let findings = String::from_utf8_lossy(&out.stdout);
-    let errors = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !errors.contains("No module named"),
-        "pkilint missing: {errors}"
-    );
-    assert!(
-        !findings.contains("(ERROR)") && !findings.contains("(FATAL)"),
-        "pkilint:\n{findings}{errors}"
-    );
+    crate::harness::pkilint("lint_ocsp_response", &[], resp);
 }
 
 #[tokio::test]

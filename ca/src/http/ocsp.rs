@@ -3,18 +3,17 @@
 //! is an OCSP response with HTTP 200: refusals are `malformedRequest`, `unauthorized` or
 //! `tryLater`, never an error page.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use der::Encode;
 use mandate_ocsp::{OcspIssuer, Query, Refusal, Status, parse_request, refusal, sign_response};
 use mandate_store::CertStatus;
 use sha2::Digest;
-
-use std::sync::Arc;
-
-use der::Encode;
 
 use super::{AppState, http_date};
 use crate::ocsp_cache::CachedResponse;
