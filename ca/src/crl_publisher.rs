@@ -25,8 +25,8 @@ const POLL: Duration = Duration::from_secs(1);
 /// A CRL ready to serve.
 #[derive(Debug)]
 pub struct PublishedCrl {
-    /// The CRL, DER.
-    pub der: Vec<u8>,
+    /// The CRL, DER; shared, so serving it copies no bytes (a CRL can be megabytes).
+    pub der: axum::body::Bytes,
     /// thisUpdate, unix seconds.
     pub this_update: i64,
     /// nextUpdate, unix seconds.
@@ -225,7 +225,7 @@ impl CrlPublisher {
             m.insert(
                 issuer.ski_hex.clone(),
                 Arc::new(PublishedCrl {
-                    der: crl.der,
+                    der: crl.der.into(),
                     this_update: crl.this_update,
                     next_update: crl.next_update,
                     etag,

@@ -11,8 +11,8 @@ const MAX_ENTRIES: usize = 100_000;
 /// A signed response ready to serve.
 #[derive(Debug)]
 pub struct CachedResponse {
-    /// The OCSP response, DER.
-    pub der: Vec<u8>,
+    /// The OCSP response, DER; shared, so a cache hit copies no bytes.
+    pub der: axum::body::Bytes,
     /// thisUpdate, unix seconds.
     pub this_update: i64,
     /// nextUpdate, unix seconds.
@@ -79,7 +79,7 @@ mod tests {
 
     fn resp(this_update: i64) -> Arc<CachedResponse> {
         Arc::new(CachedResponse {
-            der: vec![1],
+            der: vec![1].into(),
             this_update,
             next_update: this_update + 100,
             etag: "e".into(),

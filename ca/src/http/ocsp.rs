@@ -108,7 +108,7 @@ async fn respond(
     };
     let response = Arc::new(CachedResponse {
         etag: format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&der)[..12])),
-        der,
+        der: der.into(),
         this_update: now,
         next_update,
     });
