@@ -103,7 +103,7 @@ impl Store {
                 Box::pin(async move {
                     let changed = sqlx::query(
                         "UPDATE certificates SET status = 'issued', der = $2, sha256 = $3,
-                             issued_at = $4
+                             issued_at = $4, ocsp_refresh_at = $4
                          WHERE serial = $1 AND status = 'reserved'",
                     )
                     .bind(&serial)

@@ -16,6 +16,7 @@ mod crls;
 mod db;
 mod error;
 mod model;
+mod ocsp_responses;
 mod ocsp_signers;
 mod revocation;
 mod writer;
@@ -28,6 +29,7 @@ pub use model::{
     CertStatus, CertificateRow, MandateRow, MandateStatus, NewAgent, NewApiKey, NewCaCert,
     NewCertificate, Role,
 };
+pub use ocsp_responses::{FeedCursor, OcspDue, PresignedResponse, PresignedSet};
 pub use ocsp_signers::OcspSignerRow;
 pub use revocation::{KillScope, KillSwitch, Revocation};
 

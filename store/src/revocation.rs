@@ -55,7 +55,7 @@ async fn revoke_one(
 ) -> Result<(), StoreError> {
     let fingerprint: Option<String> = sqlx::query_scalar(
         "UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3,
-             revoked_by = $4
+             revoked_by = $4, ocsp_refresh_at = 0
          WHERE serial = $1 AND status <> 'revoked' RETURNING sha256",
     )
     .bind(serial)

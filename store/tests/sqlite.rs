@@ -582,3 +582,125 @@ async fn crl_numbers_only_grow_and_an_older_crl_never_replaces_a_newer_one() {
         2
     );
 }
+
+#[tokio::test]
+async fn presigned_responses_follow_revocations_and_the_feed_misses_nothing() {
+    use mandate_store::{FeedCursor, PresignedSet};
+    let (_d, store) = open().await;
+    let issuer = init_ca(&store).await;
+    store
+        .create_agent(&agent("bot-1"), &ev("agent.registered", "bot-1"))
+        .await
+        .unwrap();
+    let now = mandate_store::now_unix();
+    assert!(store.ocsp_due(now, 10).await.unwrap().is_empty());
+    for serial in ["6001", "6002", "6003"] {
+        store
+            .reserve_certificate(
+                &new_cert(serial, issuer),
+                &ev("certificate.reserved", serial),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(
+        store.ocsp_due(now + 5, 10).await.unwrap().is_empty(),
+        "reserved certificates get no responses"
+    );
+    for serial in ["6001", "6002", "6003"] {
+        store
+            .complete_certificate(serial, b"d", serial, &ev("certificate.issued", serial))
+            .await
+            .unwrap();
+    }
+    let start = store.presigned_feed_end().await.unwrap();
+    assert_eq!(start, FeedCursor::default());
+    let due = store.ocsp_due(now + 5, 10).await.unwrap();
+    assert_eq!(due.len(), 3);
+    assert!(due.iter().all(|d| d.status == CertStatus::Issued));
+    let sign = |d: &mandate_store::OcspDue, tag: u8, refresh: Option<i64>| PresignedSet {
+        due: d.clone(),
+        this_update: now,
+        next_update: now + 100,
+        refresh_at: refresh,
+        responses: vec![("sha1", vec![tag, 1]), ("sha256", vec![tag, 2])],
+    };
+    // 6001 is revoked between reading it (good) and saving its responses.
+    store
+        .revoke_certificate("6001", 1, "op1", json!({}))
+        .await
+        .unwrap();
+    let saved = store
+        .save_presigned(due.iter().map(|d| sign(d, 1, Some(now + 50))).collect())
+        .await
+        .unwrap();
+    assert_eq!(saved, 2, "the stale good answer for 6001 is not stored");
+    assert!(
+        store
+            .presigned_response("6001", "sha1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let good = store
+        .presigned_response("6002", "sha256")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((good.status, good.der), (CertStatus::Issued, vec![1, 2]));
+    // Only the revocation is due now, and first.
+    let due = store.ocsp_due(now + 5, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].serial.as_str(), due[0].status),
+        ("6001", CertStatus::Revoked)
+    );
+    assert_eq!(
+        store
+            .save_presigned(vec![sign(&due[0], 2, None)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store.ocsp_due(now + 60, 10).await.unwrap().len() == 2,
+        "refresh at +50"
+    );
+    // Read the feed two rows at a time: nothing skipped, nothing twice, in commit order.
+    let mut cursor = start;
+    let mut seen = Vec::new();
+    loop {
+        let page = store.presigned_changes(&cursor, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = FeedCursor {
+            seq: last.seq,
+            serial: last.serial.clone(),
+            hash: last.hash.clone(),
+        };
+        seen.extend(page.into_iter().map(|r| (r.serial, r.hash, r.status)));
+    }
+    assert_eq!(seen.len(), 6);
+    assert_eq!(
+        seen[4..],
+        [
+            ("6001".into(), "sha1".into(), CertStatus::Revoked),
+            ("6001".into(), "sha256".into(), CertStatus::Revoked)
+        ]
+    );
+    assert_eq!(cursor, store.presigned_feed_end().await.unwrap());
+    // A good answer signed before the revocation can never replace the revoked one.
+    let stale = mandate_store::OcspDue {
+        status: CertStatus::Issued,
+        ..due[0].clone()
+    };
+    store
+        .save_presigned(vec![sign(&stale, 3, None)])
+        .await
+        .unwrap();
+    let still = store
+        .presigned_response("6001", "sha1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((still.status, still.der), (CertStatus::Revoked, vec![2, 1]));
+}
