@@ -26,6 +26,9 @@ pub enum CaError {
     /// DER encoding or decoding failed on our own data.
     #[error(transparent)]
     Der(#[from] der::Error),
+    /// An OCSP response could not be produced.
+    #[error(transparent)]
+    Ocsp(#[from] mandate_ocsp::OcspError),
     /// The key ceremony ran already on this store.
     #[error(
         "the CA is already initialised: a root and intermediate exist in this store; refusing to create another hierarchy"

@@ -10,13 +10,17 @@ mod http;
 mod issuance;
 mod node;
 mod ocsp_cache;
+mod ocsp_presigner;
 mod ocsp_signer;
 mod revocation;
 mod x509;
 
 pub use ceremony::{CaCertSummary, CeremonyReport, init_ca};
 pub use error::CaError;
-pub use node::{connect_hsm, ensure_dev_token, open_store, prepare_dev_token, serve};
+pub use node::{
+    connect_hsm, ensure_dev_token, init_logging, open_store, prepare_dev_token, serve,
+    shutdown_signal,
+};
 
 use node::Node;
 

@@ -124,7 +124,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = mandate_config::load(cli.config.as_deref()).context("loading configuration")?;
-    init_tracing(&cfg)?;
+    mandate_ca::init_logging(&cfg)?;
     create_data_dir(&cfg)?;
     // Only the commands that use the HSM touch it: reading the store must not create a token.
     if matches!(cli.command, Command::Serve | Command::Init) {
@@ -254,20 +254,4 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn init_tracing(cfg: &Config) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log).with_context(|| {
-        format!(
-            "invalid log filter {:?} (log / MANDATE_LOG), e.g. \"info\" or \"mandate_ca=debug,info\"",
-            cfg.log
-        )
-    })?;
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
-    Ok(())
 }

@@ -13,6 +13,7 @@ use crate::ceremony::{CeremonyReport, init_ca};
 use crate::crl_publisher::CrlPublisher;
 use crate::issuance::Issuer;
 use crate::ocsp_cache::OcspCache;
+use crate::ocsp_presigner::Presigner;
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -31,6 +32,17 @@ pub struct Node {
     pub ocsp_issuers: Arc<Vec<mandate_ocsp::OcspIssuer>>,
     /// Signed OCSP responses, dropped on every revocation.
     pub ocsp_cache: OcspCache,
+    /// Keeps pre-signed responses in the store for stand-alone responders.
+    pub presigner: Presigner,
+}
+
+impl Node {
+    /// Says a revocation was committed: cached OCSP answers are dropped, the CRLs rebuilt and
+    /// the pre-signed responses replaced, all at once.
+    pub fn revoked(&self) {
+        self.crls.revoked();
+        self.presigner.wake();
+    }
 }
 
 /// The SoftHSM2 config file of the dev token, written if missing. The caller must export it as
@@ -151,8 +163,14 @@ impl Node {
         let ocsp_cache = OcspCache::default();
         let crls =
             CrlPublisher::start(&store, &hsm, cfg.ca.crl_validity_secs, ocsp_cache.clone()).await?;
-        let ocsp_issuers = Arc::new(ocsp_issuers(&store).await?);
+        let ocsp_issuers = Arc::new(mandate_ocsp::load_issuers(&store).await?);
         crate::ocsp_signer::start(&hsm, &store, cfg.clone(), ocsp_issuers.clone()).await?;
+        let presigner = Presigner::start(
+            &hsm,
+            &store,
+            ocsp_issuers.clone(),
+            cfg.ca.ocsp_validity_secs,
+        );
         Ok(Node {
             cfg,
             store,
@@ -161,33 +179,9 @@ impl Node {
             crls,
             ocsp_issuers,
             ocsp_cache,
+            presigner,
         })
     }
-}
-
-/// Every intermediate, current or retired: OCSP answers for what any of them issued.
-async fn ocsp_issuers(store: &Store) -> Result<Vec<mandate_ocsp::OcspIssuer>, CaError> {
-    let mut out = Vec::new();
-    for row in store.ca_certificates().await? {
-        if row.role != mandate_store::CaRole::Intermediate {
-            continue;
-        }
-        let kind: mandate_hsm::KeyKind = row
-            .key_kind
-            .parse()
-            .map_err(|_| CaError::Internal(format!("stored key kind {:?}", row.key_kind)))?;
-        let key_id = row
-            .key_id
-            .parse()
-            .map_err(|_| CaError::Internal(format!("stored key id {:?}", row.key_id)))?;
-        out.push(mandate_ocsp::OcspIssuer::new(
-            row.id,
-            &row.der,
-            key_id,
-            kind.default_signature_algorithm(),
-        )?);
-    }
-    Ok(out)
 }
 
 fn write_admin_key(cfg: &Config, report: &CeremonyReport) -> Result<(), CaError> {
@@ -223,7 +217,25 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Logs to stderr with the configured filter (`log` / `MANDATE_LOG`); colours on a terminal only.
+pub fn init_logging(cfg: &Config) -> Result<(), CaError> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log).map_err(|e| {
+        CaError::InvalidRequest(format!(
+            "invalid log filter {:?} (log / MANDATE_LOG), e.g. \"info\" or \"mandate_ca=debug,info\": {e}",
+            cfg.log
+        ))
+    })?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(mut term) => {

@@ -5,26 +5,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use mandate_ocsp::http::ReadyResponse;
+
 /// Beyond this many entries the cache starts over (bounded memory under a flood of serials).
 const MAX_ENTRIES: usize = 100_000;
-
-/// A signed response ready to serve.
-#[derive(Debug)]
-pub struct CachedResponse {
-    /// The OCSP response, DER; shared, so a cache hit copies no bytes.
-    pub der: axum::body::Bytes,
-    /// thisUpdate, unix seconds.
-    pub this_update: i64,
-    /// nextUpdate, unix seconds.
-    pub next_update: i64,
-    /// Strong validator for HTTP caches.
-    pub etag: String,
-}
 
 #[derive(Debug, Default)]
 struct State {
     generation: u64,
-    entries: HashMap<Vec<u8>, Arc<CachedResponse>>,
+    entries: HashMap<Vec<u8>, Arc<ReadyResponse>>,
 }
 
 /// Handle on the cache; cheap to clone.
@@ -36,7 +25,7 @@ pub struct OcspCache {
 impl OcspCache {
     /// The cached response for this CertID (DER), if it is still in the first half of its
     /// validity: after that a fresh one is signed, well before nextUpdate.
-    pub fn get(&self, cert_id: &[u8], now: i64) -> Option<Arc<CachedResponse>> {
+    pub fn get(&self, cert_id: &[u8], now: i64) -> Option<Arc<ReadyResponse>> {
         let state = self.state.lock().ok()?;
         state
             .entries
@@ -53,7 +42,7 @@ impl OcspCache {
 
     /// Keeps a response, unless a revocation happened since `generation` was read (the status
     /// it was built from may be stale then).
-    pub fn insert(&self, cert_id: Vec<u8>, response: Arc<CachedResponse>, generation: u64) {
+    pub fn insert(&self, cert_id: Vec<u8>, response: Arc<ReadyResponse>, generation: u64) {
         if let Ok(mut state) = self.state.lock()
             && state.generation == generation
         {
@@ -77,13 +66,8 @@ impl OcspCache {
 mod tests {
     use super::*;
 
-    fn resp(this_update: i64) -> Arc<CachedResponse> {
-        Arc::new(CachedResponse {
-            der: vec![1].into(),
-            this_update,
-            next_update: this_update + 100,
-            etag: "e".into(),
-        })
+    fn resp(this_update: i64) -> Arc<ReadyResponse> {
+        Arc::new(ReadyResponse::new(vec![1], this_update, this_update + 100))
     }
 
     #[test]

@@ -5,12 +5,43 @@ use mandate_hsm::{KeyId, SignatureAlgorithm};
 use sha1::Digest as _;
 use x509_ocsp::CertId;
 
-use crate::Refusal;
+use crate::{OcspError, Refusal};
 
 /// SHA-1 (1.3.14.3.2.26), the CertID hash RFC 5019 clients send by default.
 const SHA1: const_oid::ObjectIdentifier = const_oid::db::rfc5912::ID_SHA_1;
 /// SHA-256, what `openssl ocsp -sha256` sends.
 const SHA256: const_oid::ObjectIdentifier = const_oid::db::rfc5912::ID_SHA_256;
+
+/// A CertID hash algorithm this responder answers for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertIdHash {
+    /// SHA-1, what RFC 5019 clients send by default.
+    Sha1,
+    /// SHA-256.
+    Sha256,
+}
+
+impl CertIdHash {
+    /// Both, in the order responses are pre-signed.
+    pub const ALL: [CertIdHash; 2] = [CertIdHash::Sha1, CertIdHash::Sha256];
+
+    /// The name the store keeps it under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertIdHash::Sha1 => "sha1",
+            CertIdHash::Sha256 => "sha256",
+        }
+    }
+
+    /// The algorithm a CertID was hashed with, if one we answer for.
+    pub fn of(id: &CertId) -> Option<CertIdHash> {
+        match id.hash_algorithm.oid {
+            SHA1 => Some(CertIdHash::Sha1),
+            SHA256 => Some(CertIdHash::Sha256),
+            _ => None,
+        }
+    }
+}
 
 /// The key that signs an issuer's responses: the issuer's own, or a delegated OCSP signer whose
 /// certificate (issued by the issuer, id-kp-OCSPSigning) is sent along in every response.
@@ -110,14 +141,36 @@ impl OcspIssuer {
         }
     }
 
+    fn hashes(&self, hash: CertIdHash) -> (&[u8], &[u8]) {
+        match hash {
+            CertIdHash::Sha1 => (&self.name_sha1, &self.key_sha1),
+            CertIdHash::Sha256 => (&self.name_sha256, &self.key_sha256),
+        }
+    }
+
     fn names(&self, id: &CertId) -> Result<bool, Refusal> {
-        let (name, key) = match id.hash_algorithm.oid {
-            SHA1 => (&self.name_sha1, &self.key_sha1),
-            SHA256 => (&self.name_sha256, &self.key_sha256),
-            _ => return Err(Refusal::MalformedRequest),
+        let (name, key) = self.hashes(CertIdHash::of(id).ok_or(Refusal::MalformedRequest)?);
+        Ok(id.issuer_name_hash.as_bytes() == name && id.issuer_key_hash.as_bytes() == key)
+    }
+
+    /// The CertID of one of this issuer's certificates (`serial`: the INTEGER's content octets),
+    /// hashed with `hash`, with NULL algorithm parameters as openssl and most clients send it:
+    /// what a pre-signed response echoes.
+    pub fn cert_id(&self, hash: CertIdHash, serial: &[u8]) -> Result<CertId, der::Error> {
+        let (name, key) = self.hashes(hash);
+        let oid = match hash {
+            CertIdHash::Sha1 => SHA1,
+            CertIdHash::Sha256 => SHA256,
         };
-        Ok(id.issuer_name_hash.as_bytes() == name.as_slice()
-            && id.issuer_key_hash.as_bytes() == key.as_slice())
+        Ok(CertId {
+            hash_algorithm: spki::AlgorithmIdentifierOwned {
+                oid,
+                parameters: Some(der::asn1::Null.into()),
+            },
+            issuer_name_hash: der::asn1::OctetString::new(name)?,
+            issuer_key_hash: der::asn1::OctetString::new(key)?,
+            serial_number: x509_cert::serial_number::SerialNumber::new(serial)?,
+        })
     }
 
     /// The issuer a CertID names, among `issuers`: `unauthorized` if none, `malformedRequest`
@@ -130,4 +183,31 @@ impl OcspIssuer {
         }
         Err(Refusal::Unauthorized)
     }
+}
+
+/// Every intermediate in the store, current or retired, as an issuer OCSP answers for (each
+/// signing its own responses until a delegated signer is set).
+pub async fn load_issuers(store: &mandate_store::Store) -> Result<Vec<OcspIssuer>, OcspError> {
+    let mut out = Vec::new();
+    for row in store.ca_certificates().await? {
+        if row.role != mandate_store::CaRole::Intermediate {
+            continue;
+        }
+        let bad = |what: String| OcspError::BadCaRecord { id: row.id, what };
+        let kind: mandate_hsm::KeyKind = row
+            .key_kind
+            .parse()
+            .map_err(|_| bad(format!("key kind {:?}", row.key_kind)))?;
+        let key_id = row
+            .key_id
+            .parse()
+            .map_err(|_| bad(format!("key id {:?}", row.key_id)))?;
+        out.push(OcspIssuer::new(
+            row.id,
+            &row.der,
+            key_id,
+            kind.default_signature_algorithm(),
+        )?);
+    }
+    Ok(out)
 }

@@ -1,16 +1,20 @@
-//! OCSP for mandate's issuers: strict request parsing (RFC 6960, RFC 5019 profile) and
-//! responses signed with the issuer's key inside the HSM.
+//! OCSP for mandate's issuers: strict request parsing (RFC 6960, RFC 5019 profile), responses
+//! signed inside the HSM, the HTTP side both responders share, and the stand-alone responder
+//! ([`standalone`]) that serves pre-signed responses from the store and holds no key.
 //!
 //! What a responder must get right and this crate pins down: CertIDs hashed with SHA-1 *and*
 //! SHA-256 are both answered, the CertID is echoed exactly as asked, the responder is named by
 //! the SHA-1 hash of its key, a nonce is echoed (RFC 8954), and anything malformed, oversized or
 //! asking for several certificates gets `malformedRequest`, never an error page.
 
+pub mod http;
 mod issuer;
+mod presigned_cache;
 mod request;
 mod response;
+pub mod standalone;
 
-pub use issuer::{OcspIssuer, OcspSigner};
+pub use issuer::{CertIdHash, OcspIssuer, OcspSigner, load_issuers};
 pub use request::{MAX_REQUEST_BYTES, Query, parse_request};
 pub use response::{OcspError, Status, refusal, sign_response};
 

@@ -5,15 +5,38 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::CrlReason;
 use x509_ocsp::{
-    BasicOcspResponse, CertStatus, OcspGeneralizedTime, OcspResponse, ResponderId, ResponseData,
-    RevokedInfo, SingleResponse, Version,
+    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspResponse, ResponderId,
+    ResponseData, RevokedInfo, SingleResponse, Version,
 };
 
-use crate::{OcspIssuer, Query, Refusal};
+use crate::{OcspIssuer, Refusal};
 
-/// Why a response could not be produced (the caller answers `tryLater` or `internalError`).
+/// What went wrong in this crate: a response that could not be produced (the caller answers
+/// `tryLater`), or a stand-alone responder that cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum OcspError {
+    /// The store failed or cannot be opened.
+    #[error(transparent)]
+    Store(#[from] mandate_store::StoreError),
+    /// The database holds no CA: nothing to answer for.
+    #[error("no CA in the database {0}: start `mandate serve` (or run `mandate init`) on it first")]
+    NoCa(String),
+    /// A CA certificate in the store names a key or key type this build cannot read.
+    #[error("stored CA certificate {id}: {what}")]
+    BadCaRecord {
+        /// Its row id.
+        id: i64,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// Listening or serving HTTP failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// DER encoding failed.
     #[error("OCSP encoding: {0}")]
     Der(#[from] der::Error),
@@ -57,14 +80,15 @@ fn revocation_reason(code: i64) -> Result<Option<CrlReason>, OcspError> {
     }
 }
 
-/// A successful response about `query`'s certificate, signed in the HSM by the issuer's current
-/// signer (its own key, or a delegated signer whose certificate goes along):
+/// A successful response about the certificate `cert_id` names, signed in the HSM by the
+/// issuer's current signer (its own key, or a delegated signer whose certificate goes along):
 /// responder id by key hash, producedAt = thisUpdate = `now`, nextUpdate = `next_update`, the
-/// CertID echoed as asked, the nonce echoed if there was one.
+/// CertID echoed as given, the nonce echoed if there is one.
 pub async fn sign_response(
     hsm: &Hsm,
     issuer: &OcspIssuer,
-    query: &Query,
+    cert_id: &CertId,
+    nonce: Option<&[u8]>,
     status: Status,
     now: i64,
     next_update: i64,
@@ -77,11 +101,11 @@ pub async fn sign_response(
             revocation_reason: revocation_reason(reason)?,
         }),
     };
-    let response_extensions = match &query.nonce {
+    let response_extensions = match nonce {
         Some(n) => Some(vec![Extension {
             extn_id: const_oid::db::rfc6960::ID_PKIX_OCSP_NONCE,
             critical: false,
-            extn_value: OctetString::new(OctetString::new(n.clone())?.to_der()?)?,
+            extn_value: OctetString::new(OctetString::new(n)?.to_der()?)?,
         }]),
         None => None,
     };
@@ -91,7 +115,7 @@ pub async fn sign_response(
         responder_id: ResponderId::ByKey(OctetString::new(signer.key_hash_sha1.clone())?),
         produced_at: gtime(now)?,
         responses: vec![SingleResponse {
-            cert_id: query.cert_id.clone(),
+            cert_id: cert_id.clone(),
             cert_status,
             this_update: gtime(now)?,
             next_update: Some(gtime(next_update)?),

@@ -23,16 +23,32 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 impl Store {
     /// Opens (creating if missing) the database at `url` and applies the migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, true).await
+    }
+
+    /// Opens the database at `url`, which must exist (for processes that only serve what
+    /// another one wrote), and applies the migrations.
+    pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, false).await
+    }
+
+    async fn open_with(url: &str, create: bool) -> Result<Store, StoreError> {
         if !url.starts_with("sqlite:") {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         }
         let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a certificate returned to a client must survive a power cut, not only a crash.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        if !create && !options.get_filename().exists() {
+            return Err(StoreError::NotFound(format!(
+                "database {}",
+                options.get_filename().display()
+            )));
+        }
         if let Some(dir) = options.get_filename().parent()
             && !dir.as_os_str().is_empty()
         {

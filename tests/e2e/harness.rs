@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mandate");
+pub const OCSP_BIN: &str = env!("CARGO_BIN_EXE_mandate-ocsp");
 const READY_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A running `mandate serve` with its own data dir (SQLite file and SoftHSM dev token).
@@ -255,6 +256,77 @@ impl Drop for Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A running stand-alone `mandate-ocsp` on a daemon's data dir (same config and env), with its
+/// own port and log.
+pub struct Responder {
+    child: Child,
+    log: PathBuf,
+    /// `http://127.0.0.1:PORT/ocsp`.
+    pub url: String,
+}
+
+impl Responder {
+    /// The stand-alone responder's command for this daemon's data: its config and data dir,
+    /// and an HSM module that does not exist, since the responder must never need one.
+    pub fn command(d: &Daemon) -> Command {
+        let mut cmd = Command::new(OCSP_BIN);
+        cmd.arg("--config")
+            .arg(d.dir.path().join("mandate.toml"))
+            .env("MANDATE_DATA_DIR", d.dir.path())
+            .env("MANDATE_LOG", "info")
+            .env("MANDATE_HSM_MODULE", "/nonexistent/libpkcs11.so")
+            .env_remove("MANDATE_CONFIG")
+            .env_remove("SOFTHSM2_CONF");
+        cmd
+    }
+
+    /// Starts one and waits until `/readyz` says so.
+    pub async fn start(d: &Daemon) -> Responder {
+        let port = free_port();
+        let log = d.dir.path().join(format!("ocsp-{port}.log"));
+        let child = Self::command(d)
+            .env("MANDATE_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut r = Responder {
+            child,
+            log,
+            url: format!("http://127.0.0.1:{port}/ocsp"),
+        };
+        let ready = format!("http://127.0.0.1:{port}/readyz");
+        let deadline = Instant::now() + READY_DEADLINE;
+        loop {
+            if let Some(status) = r.child.try_wait().unwrap() {
+                panic!("mandate-ocsp exited with {status}:\n{}", r.log());
+            }
+            if let Ok(resp) = d.http.get(&ready).send().await
+                && resp.status() == StatusCode::OK
+            {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mandate-ocsp not ready:\n{}",
+                r.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

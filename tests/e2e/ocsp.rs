@@ -10,7 +10,7 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Ca, csr, full_mandate, here, run};
+use crate::harness::{Ca, Responder, csr, full_mandate, here, run};
 
 const VISIBLE_WITHIN: Duration = Duration::from_secs(15);
 
@@ -61,6 +61,11 @@ async fn setup() -> Setup {
 
 /// `openssl ocsp` as a relying party would run it, verifying the response against the root.
 fn openssl_ocsp(s: &Setup, extra: &[&str]) -> Output {
+    openssl_ocsp_at(s, &s.ocsp_url, extra)
+}
+
+/// The same against another responder.
+fn openssl_ocsp_at(s: &Setup, url: &str, extra: &[&str]) -> Output {
     let d = s.dir.path();
     // openssl wants the digest option before -cert.
     Command::new("openssl")
@@ -70,7 +75,7 @@ fn openssl_ocsp(s: &Setup, extra: &[&str]) -> Output {
         .arg(d.join("int.pem"))
         .arg("-cert")
         .arg(&s.cert)
-        .args(["-url", &s.ocsp_url, "-CAfile"])
+        .args(["-url", url, "-CAfile"])
         .arg(d.join("root.pem"))
         .arg("-verify_other")
         .arg(d.join("int.pem"))
@@ -291,4 +296,167 @@ async fn garbage_oversize_multi_certificate_and_foreign_issuers_get_ocsp_refusal
     std::fs::write(&resp, post(std::fs::read(&req).unwrap()).await).unwrap();
     let py = check_with_python(&s, &resp);
     assert_eq!(py["cert_status"], "UNKNOWN", "{py}");
+}
+
+/// Waits until `openssl ocsp` against `url` says `want`, allowing only `also` meanwhile.
+async fn wait_for(s: &Setup, url: &str, want: &str, also: &str, resp: &Path) -> Output {
+    let deadline = Instant::now() + VISIBLE_WITHIN;
+    loop {
+        let out = openssl_ocsp_at(s, url, &["-no_nonce", "-respout", resp.to_str().unwrap()]);
+        if says(&out, want) {
+            return out;
+        }
+        // Before the first pre-signed response is stored: unauthorized.
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(says(&out, also) || text.contains("unauthorized"), "{out:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not say {want} within {VISIBLE_WITHIN:?}: {out:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_stand_alone_responder_serves_presigned_answers_and_follows_revocations() {
+    let s = setup().await;
+    let d = s.dir.path();
+    let r = Responder::start(&s.ca.d).await;
+
+    // The daemon pre-signs the new certificate's responses; the responder, with no HSM at all,
+    // serves them.
+    let good = d.join("sa-good.der");
+    wait_for(&s, &r.url, "good", "good", &good).await;
+    let py = check_with_python(&s, &good);
+    assert_eq!(py["signature_verified"], true, "{py}");
+    assert_eq!(py["delegated"], true, "{py}");
+    assert_eq!(py["cert_status"], "GOOD");
+    assert_eq!(py["has_next_update"], true);
+    lint(&good);
+    assert!(says(
+        &openssl_ocsp_at(&s, &r.url, &["-sha256", "-no_nonce"]),
+        "good"
+    ));
+    // A nonce cannot be echoed by a pre-signed response: openssl warns and still accepts it.
+    let out = openssl_ocsp_at(&s, &r.url, &[]);
+    assert!(says(&out, "good"), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING: no nonce in response"));
+
+    // POST and GET give the same pre-signed bytes, with cache headers.
+    let req = d.join("sa-req.der");
+    run(Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(d.join("int.pem"))
+        .arg("-cert")
+        .arg(&s.cert)
+        .arg("-reqout")
+        .arg(&req));
+    let req = std::fs::read(&req).unwrap();
+    let http = s.ca.d.raw();
+    let posted = http
+        .post(&r.url)
+        .header("content-type", "application/ocsp-request")
+        .body(req.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::OK);
+    for h in ["etag", "last-modified", "expires", "cache-control"] {
+        assert!(posted.headers().contains_key(h), "missing {h}");
+    }
+    let posted = posted.bytes().await.unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&req);
+    let got = http
+        .get(format!(
+            "{}/{}",
+            r.url,
+            b64.replace('/', "%2F").replace('+', "%2B")
+        ))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(posted, got);
+
+    // Refusals: garbage, a foreign issuer, a serial with no pre-signed response.
+    let malformed = vec![0x30, 0x03, 0x0a, 0x01, 0x01];
+    let unauthorized = vec![0x30, 0x03, 0x0a, 0x01, 0x06];
+    let post = |body: Vec<u8>| {
+        let (http, url) = (http.clone(), r.url.clone());
+        async move {
+            let resp = http.post(url).body(body).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.bytes().await.unwrap().to_vec()
+        }
+    };
+    assert_eq!(post(b"garbage".to_vec()).await, malformed);
+    assert_eq!(post(vec![0x30; 10_000]).await, malformed);
+    let unknown = d.join("sa-unknown.der");
+    run(Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(d.join("int.pem"))
+        .args(["-serial", "0x4fffffffffffffffffffffffffffffff", "-reqout"])
+        .arg(&unknown));
+    assert_eq!(post(std::fs::read(&unknown).unwrap()).await, unauthorized);
+    let foreign = d.join("sa-foreign.der");
+    run(Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(d.join("root.pem"))
+        .arg("-cert")
+        .arg(&s.cert)
+        .arg("-reqout")
+        .arg(&foreign));
+    assert_eq!(post(std::fs::read(&foreign).unwrap()).await, unauthorized);
+
+    // Revoke on the daemon: the stand-alone responder says revoked within the target.
+    let revoked_at = Instant::now();
+    let rv =
+        s.ca.d
+            .post(
+                &s.ca.operator,
+                &format!("/v1/certificates/{}/revoke", s.serial),
+                &json!({"reason": "keyCompromise"}),
+            )
+            .await;
+    assert_eq!(rv.status, StatusCode::OK, "{rv:?}");
+    let revoked = d.join("sa-revoked.der");
+    let out = wait_for(&s, &r.url, "revoked", "good", &revoked).await;
+    eprintln!(
+        "stand-alone responder saw the revocation after {:?}",
+        revoked_at.elapsed()
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Reason: keyCompromise"));
+    let py = check_with_python(&s, &revoked);
+    assert_eq!(py["cert_status"], "REVOKED", "{py}");
+    assert_eq!(py["revocation_reason"], "key_compromise");
+    lint(&revoked);
+    assert!(says(
+        &openssl_ocsp_at(&s, &r.url, &["-sha256", "-no_nonce"]),
+        "revoked"
+    ));
+}
+
+#[tokio::test]
+async fn the_stand_alone_responder_refuses_to_start_without_a_ca() {
+    let s = setup().await;
+    // Point it at a data dir with no database: a clear error, and no database file created.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Responder::command(&s.ca.d)
+        .env("MANDATE_DATA_DIR", empty.path())
+        .env("MANDATE_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mandate-ocsp:") && err.contains("not found"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(empty.path()).unwrap().count(),
+        0,
+        "nothing created"
+    );
 }

@@ -180,16 +180,7 @@ pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &str) -> Optio
     }
 }
 
-/// RFC 9110 IMF-fixdate, e.g. `Sun, 22 Nov 2026 00:30:00 GMT`.
-pub fn http_date(unix: i64) -> String {
-    const FORMAT: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(FORMAT).ok())
-        .unwrap_or_default()
-}
+pub use mandate_ocsp::http::http_date;
 
 /// Reads `limit` from a query: default 50, at most 100.
 pub fn page_limit(limit: Option<u32>) -> Result<i64, ApiError> {

@@ -104,7 +104,7 @@ pub async fn revoke_certificate(
         Revocation::AlreadyRevoked(row) => (row, false),
     };
     if newly_revoked {
-        state.node.crls.revoked();
+        state.node.revoked();
         tracing::info!(serial = %serial, reason = reason.name(), "certificate revoked");
     }
     Ok(Json(Revoked {
@@ -149,7 +149,7 @@ async fn kill(
     }
     check_comment(Some(reason), 500)?;
     let k = pull(&state.node.store, scope, &target, &caller.key_id, reason).await?;
-    state.node.crls.revoked();
+    state.node.revoked();
     Ok(Json(k))
 }
 

@@ -1,0 +1,147 @@
+//! What the embedded and the stand-alone responder share on the wire: reading a request from
+//! POST or GET (RFC 6960 appendix A), and the HTTP answers of RFC 5019 §6 — every answer is an
+//! OCSP response with HTTP 200, refusals included, never an error page.
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use sha2::Digest;
+
+use crate::{MAX_REQUEST_BYTES, Refusal, refusal};
+
+/// Longest time an HTTP cache may keep a response: a revocation must show within seconds.
+pub const MAX_AGE_SECS: i64 = 10;
+
+/// A signed response ready to serve, with what HTTP caches need to know about it.
+#[derive(Debug)]
+pub struct ReadyResponse {
+    /// The OCSP response, DER; shared, so serving it copies no bytes.
+    pub der: Bytes,
+    /// thisUpdate, unix seconds.
+    pub this_update: i64,
+    /// nextUpdate, unix seconds.
+    pub next_update: i64,
+    /// Strong validator for HTTP caches.
+    pub etag: String,
+}
+
+impl ReadyResponse {
+    /// Wraps a signed response.
+    pub fn new(der: impl Into<Bytes>, this_update: i64, next_update: i64) -> ReadyResponse {
+        let der = der.into();
+        ReadyResponse {
+            etag: format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&der)[..12])),
+            der,
+            this_update,
+            next_update,
+        }
+    }
+
+    /// The response as any HTTP cache may keep it for a few seconds (never past nextUpdate).
+    pub fn to_http(&self, now: i64) -> Response {
+        let max_age = MAX_AGE_SECS.min(self.next_update - now).max(0);
+        let mut headers = HeaderMap::new();
+        let mut put = |name, value: String| {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        };
+        put(header::CONTENT_TYPE, "application/ocsp-response".to_owned());
+        put(
+            header::CACHE_CONTROL,
+            format!("public, max-age={max_age}, no-transform, must-revalidate"),
+        );
+        put(header::LAST_MODIFIED, http_date(self.this_update));
+        put(header::EXPIRES, http_date(now + max_age));
+        put(header::ETAG, self.etag.clone());
+        (StatusCode::OK, headers, self.der.clone()).into_response()
+    }
+}
+
+/// A response made for one request (it echoes a nonce): no cache may keep it.
+pub fn uncacheable(der: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/ocsp-response"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        der,
+    )
+        .into_response()
+}
+
+/// The unsigned refusal (`malformedRequest`, `unauthorized`, `tryLater`).
+pub fn refused(why: Refusal) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/ocsp-response")],
+        refusal(why),
+    )
+        .into_response()
+}
+
+/// The body of `POST /ocsp`; past [`MAX_REQUEST_BYTES`] it is not read further and the request
+/// is malformed.
+pub async fn read_post(body: Body) -> Result<Bytes, Refusal> {
+    axum::body::to_bytes(body, MAX_REQUEST_BYTES)
+        .await
+        .map_err(|_| Refusal::MalformedRequest)
+}
+
+/// The request of `GET /ocsp/{base64}`: the DER request, base64 (standard or URL-safe
+/// alphabet), the URL encoding already undone by the router.
+pub fn decode_get(path: &str) -> Result<Vec<u8>, Refusal> {
+    if path.len() > 2 * MAX_REQUEST_BYTES {
+        return Err(Refusal::MalformedRequest);
+    }
+    let b64: String = path.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(&b64)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(&b64))
+        .map_err(|_| Refusal::MalformedRequest)
+}
+
+/// An HTTP-date (RFC 9110 §5.6.7) for Last-Modified and Expires.
+pub fn http_date(unix: i64) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_and_get_paths() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(decode_get("MAM=").ok(), Some(vec![0x30, 0x03]));
+        assert_eq!(decode_get("-_8=").ok(), Some(vec![0xfb, 0xff]));
+        assert_eq!(decode_get("%%%"), Err(Refusal::MalformedRequest));
+        assert_eq!(
+            decode_get(&"A".repeat(3 * MAX_REQUEST_BYTES)),
+            Err(Refusal::MalformedRequest)
+        );
+    }
+
+    #[test]
+    fn cache_headers_never_outlive_next_update() {
+        let r = ReadyResponse::new(vec![1, 2, 3], 1000, 1004);
+        let http = r.to_http(1000);
+        let cc = http
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .map(|v| v.to_str().ok());
+        assert_eq!(
+            cc,
+            Some(Some("public, max-age=4, no-transform, must-revalidate"))
+        );
+        assert!(r.etag.starts_with('"') && r.etag.len() == 26);
+    }
+}

@@ -1,0 +1,218 @@
+//! The stand-alone responder: serves the responses the daemon pre-signed into the shared store,
+//! and holds no key at all. Run as many as OCSP traffic needs, beside or far from the daemon.
+//!
+//! It follows the store's change feed (a read every [`POLL`]) into its cache, so a revocation
+//! reaches it a poll interval after the daemon stored the revoked response. A certificate with
+//! no pre-signed response gets `unauthorized`, as RFC 5019 §2.2.3 asks of responders that serve
+//! pre-produced responses only; a nonce is not echoed (the response is pre-produced), which
+//! RFC 8954 allows and clients accept.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use mandate_store::{FeedCursor, Store, now_unix};
+
+use crate::http::{decode_get, read_post, refused};
+use crate::presigned_cache::PresignedCache;
+use crate::{CertIdHash, OcspError, OcspIssuer, Refusal, load_issuers, parse_request};
+
+/// How often the feed is read.
+pub const POLL: Duration = Duration::from_millis(100);
+/// Rows read from the feed at once.
+const FEED_PAGE: i64 = 1024;
+/// `/readyz` fails when the feed has not been read for this long.
+const STALE_AFTER_MS: i64 = 5_000;
+
+/// A running stand-alone responder.
+#[derive(Debug)]
+pub struct Responder {
+    store: Store,
+    issuers: Vec<OcspIssuer>,
+    cache: PresignedCache,
+    /// Unix milliseconds of the last successful feed read.
+    synced_ms: AtomicI64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Responder {
+    /// Loads the issuers from the store and starts following the feed from its current end.
+    pub async fn start(store: Store, database: &str) -> Result<Arc<Responder>, OcspError> {
+        let issuers = load_issuers(&store).await?;
+        if issuers.is_empty() {
+            return Err(OcspError::NoCa(database.to_owned()));
+        }
+        // Read the end before serving anything: every later change then comes through the feed.
+        let cursor = store.presigned_feed_end().await?;
+        let responder = Arc::new(Responder {
+            store,
+            issuers,
+            cache: PresignedCache::default(),
+            synced_ms: AtomicI64::new(now_ms()),
+        });
+        tokio::spawn(responder.clone().follow(cursor));
+        Ok(responder)
+    }
+
+    /// `POST /ocsp`, `GET /ocsp/{base64}`, `/healthz` and `/readyz`.
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/ocsp", post(post_ocsp))
+            .route("/ocsp/{*request}", get(get_ocsp))
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz))
+            .fallback(not_found)
+            .with_state(self)
+    }
+
+    async fn follow(self: Arc<Self>, mut cursor: FeedCursor) {
+        loop {
+            match self.store.presigned_changes(&cursor, FEED_PAGE).await {
+                Ok(rows) => {
+                    self.synced_ms.store(now_ms(), Ordering::Relaxed);
+                    let full = i64::try_from(rows.len()).is_ok_and(|n| n == FEED_PAGE);
+                    if let Some(last) = rows.last() {
+                        cursor = FeedCursor {
+                            seq: last.seq,
+                            serial: last.serial.clone(),
+                            hash: last.hash.clone(),
+                        };
+                    }
+                    for row in rows {
+                        self.cache.offer(row, None);
+                    }
+                    if full {
+                        continue;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "OCSP feed not read; retrying"),
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn answer(&self, der: &[u8]) -> Result<Response, Refusal> {
+        let query = parse_request(der)?;
+        let issuer = OcspIssuer::find(&self.issuers, &query.cert_id)?;
+        let hash = CertIdHash::of(&query.cert_id).ok_or(Refusal::MalformedRequest)?;
+        let serial = hex::encode(query.cert_id.serial_number.as_bytes());
+        let now = now_unix();
+        let entry = match self.cache.get(&serial, hash, now) {
+            Some(hit) => hit,
+            None => {
+                let epoch = self.cache.epoch();
+                let row = self
+                    .store
+                    .presigned_response(&serial, hash.as_str())
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "OCSP: store unavailable");
+                        Refusal::TryLater
+                    })?
+                    .ok_or(Refusal::Unauthorized)?;
+                if row.next_update <= now {
+                    tracing::warn!(%serial, "pre-signed OCSP response expired: is the daemon signing?");
+                    return Err(Refusal::TryLater);
+                }
+                self.cache
+                    .offer(row, Some(epoch))
+                    .ok_or(Refusal::TryLater)?
+            }
+        };
+        if entry.issuer_id != issuer.id {
+            return Err(Refusal::Unauthorized);
+        }
+        Ok(entry.response.to_http(now))
+    }
+}
+
+async fn post_ocsp(State(r): State<Arc<Responder>>, body: Body) -> Response {
+    let answer = match read_post(body).await {
+        Ok(der) => r.answer(&der).await,
+        Err(why) => Err(why),
+    };
+    answer.unwrap_or_else(refused)
+}
+
+async fn get_ocsp(State(r): State<Arc<Responder>>, Path(request): Path<String>) -> Response {
+    let answer = match decode_get(&request) {
+        Ok(der) => r.answer(&der).await,
+        Err(why) => Err(why),
+    };
+    answer.unwrap_or_else(refused)
+}
+
+async fn readyz(State(r): State<Arc<Responder>>) -> Response {
+    let lag = now_ms() - r.synced_ms.load(Ordering::Relaxed);
+    if lag <= STALE_AFTER_MS && r.store.ping().await.is_ok() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the store has not been readable for {lag} ms"),
+        )
+    }
+}
+
+async fn not_found() -> Response {
+    problem(StatusCode::NOT_FOUND, "this responder serves /ocsp only")
+}
+
+fn problem(status: StatusCode, detail: &str) -> Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or(""),
+        "status": status.as_u16(),
+        "detail": detail,
+    })
+    .to_string();
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body,
+    )
+        .into_response()
+}
+
+/// Opens the store named by the config (it must exist and hold a CA), and serves on
+/// `cfg.listen` until `shutdown` completes.
+pub async fn serve(
+    cfg: &mandate_config::Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), OcspError> {
+    let store = Store::open_existing(&cfg.database_url).await?;
+    let responder = Responder::start(store.clone(), &cfg.database_url).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| OcspError::Io {
+            context: format!("listen on {}", cfg.listen),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| OcspError::Io {
+        context: "listener address".into(),
+        source,
+    })?;
+    tracing::info!(%local, issuers = responder.issuers.len(), "stand-alone OCSP responder listening");
+    axum::serve(listener, responder.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| OcspError::Io {
+            context: "HTTP server".into(),
+            source,
+        })?;
+    store.close().await;
+    tracing::info!("stand-alone OCSP responder stopped");
+    Ok(())
+}
