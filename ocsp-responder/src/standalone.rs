@@ -24,7 +24,7 @@ use crate::presigned_cache::PresignedCache;
 use crate::{CertIdHash, OcspError, OcspIssuer, Refusal, load_issuers, parse_request};
 
 /// How often the feed is read.
-pub const POLL: Duration = Duration::from_millis(100);
+pub const POLL: Duration = Duration::from_millis(25);
 /// Rows read from the feed at once.
 const FEED_PAGE: i64 = 1024;
 /// `/readyz` fails when the feed has not been read for this long.

@@ -120,6 +120,40 @@ impl Bench {
         r.json().await.unwrap()
     }
 
+    /// Starts a stand-alone `mandate-ocsp` on this daemon's data dir; returns it and its
+    /// `/ocsp` URL once it is ready.
+    #[allow(dead_code)] // only the propagation bench uses it
+    pub async fn start_responder(&self) -> (Child, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_mandate-ocsp"))
+            .arg("--config")
+            .arg(self._dir.path().join("mandate.toml"))
+            .env("MANDATE_DATA_DIR", self._dir.path())
+            .env("MANDATE_LISTEN", format!("127.0.0.1:{port}"))
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self
+            .http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .ok()
+            != Some(200)
+        {
+            assert!(Instant::now() < deadline, "mandate-ocsp not ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (child, format!("{base}/ocsp"))
+    }
+
     /// Stops the daemon (SIGTERM) and waits for it.
     pub fn stop(mut self) {
         let _ = Command::new("kill")
