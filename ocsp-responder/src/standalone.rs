@@ -3,9 +3,9 @@
 //!
 //! It follows the store's change feed (a read every [`POLL`]) into its cache, so a revocation
 //! reaches it a poll interval after the daemon stored the revoked response. A certificate with
-//! no pre-signed response gets `unauthorized`, as RFC 5019 §2.2.3 asks of responders that serve
-//! pre-produced responses only; a nonce is not echoed (the response is pre-produced), which
-//! RFC 8954 allows and clients accept.
+//! no pre-signed response gets `unauthorized`, as responders serving only pre-produced responses
+//! answer (RFC 5019); a nonce is not echoed (the response is pre-produced): RFC 5019 clients
+//! then fall back to time-based freshness, and openssl warns but accepts it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
