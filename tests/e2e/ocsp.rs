@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 use crate::harness::{Ca, Responder, csr, full_mandate, here, run};
 
 const VISIBLE_WITHIN: Duration = Duration::from_secs(15);
+/// A serial this CA never issued.
+const UNKNOWN_SERIAL: &str = "0x4fffffffffffffffffffffffffffffff";
 
 struct Setup {
     ca: Ca,
@@ -83,6 +85,22 @@ fn openssl_ocsp_at(s: &Setup, url: &str, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A nonce-less DER request from `openssl ocsp -reqout`, naming `issuer` (a PEM file in the
+/// setup's dir) and either the setup's certificate or, given one, a serial (`0x...`).
+fn request_der(s: &Setup, issuer: &str, serial: Option<&str>) -> Vec<u8> {
+    let d = s.dir.path();
+    let out = d.join(format!("req-{issuer}-{}.der", serial.unwrap_or("cert")));
+    let mut cmd = Command::new("openssl");
+    cmd.args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(d.join(issuer));
+    match serial {
+        Some(serial) => cmd.args(["-serial", serial]),
+        None => cmd.arg("-cert").arg(&s.cert),
+    };
+    run(cmd.arg("-reqout").arg(&out));
+    std::fs::read(&out).unwrap()
+}
+
 fn says(out: &Output, status: &str) -> bool {
     let text = format!(
         "{}{}",
@@ -134,15 +152,7 @@ async fn openssl_sees_good_then_revoked_with_sha1_sha256_nonce_and_get() {
     lint(&resp);
 
     // RFC 5019 GET with the base64 request in the path, cacheable.
-    let req = d.join("req.der");
-    run(Command::new("openssl")
-        .args(["ocsp", "-no_nonce", "-issuer"])
-        .arg(d.join("int.pem"))
-        .arg("-cert")
-        .arg(&s.cert)
-        .arg("-reqout")
-        .arg(&req));
-    let b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&req).unwrap());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(request_der(&s, "int.pem", None));
     let url = format!(
         "{}/{}",
         s.ocsp_url,
@@ -210,19 +220,8 @@ async fn a_revocation_by_the_cli_reaches_cached_ocsp_answers_too() {
         "--reason",
         "cessationOfOperation",
     ]));
-    let deadline = Instant::now() + VISIBLE_WITHIN;
-    loop {
-        let out = openssl_ocsp(&s, &["-no_nonce"]);
-        if says(&out, "revoked") {
-            break;
-        }
-        assert!(says(&out, "good"), "{out:?}");
-        assert!(
-            Instant::now() < deadline,
-            "CLI revocation not in OCSP within {VISIBLE_WITHIN:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let resp = s.dir.path().join("cli-revoked.der");
+    wait_for(&s, &s.ocsp_url, "revoked", "good", &resp).await;
 }
 
 #[tokio::test]
@@ -265,15 +264,8 @@ async fn garbage_oversize_multi_certificate_and_foreign_issuers_get_ocsp_refusal
     assert_eq!(post(std::fs::read(&req2).unwrap()).await, malformed);
 
     // A CertID naming an issuer we do not answer for (the root).
-    let foreign = d.join("foreign.der");
-    run(Command::new("openssl")
-        .args(["ocsp", "-no_nonce", "-issuer"])
-        .arg(d.join("root.pem"))
-        .arg("-cert")
-        .arg(&s.cert)
-        .arg("-reqout")
-        .arg(&foreign));
-    assert_eq!(post(std::fs::read(&foreign).unwrap()).await, unauthorized);
+    let foreign = request_der(&s, "root.pem", None);
+    assert_eq!(post(foreign).await, unauthorized);
 
     // Bad base64 on GET.
     let r =
@@ -286,14 +278,9 @@ async fn garbage_oversize_multi_certificate_and_foreign_issuers_get_ocsp_refusal
     assert_eq!(r.bytes().await.unwrap().to_vec(), malformed);
 
     // An unknown serial from our issuer: a signed "unknown".
-    let req = d.join("unknown.der");
-    run(Command::new("openssl")
-        .args(["ocsp", "-no_nonce", "-issuer"])
-        .arg(d.join("int.pem"))
-        .args(["-serial", "0x4fffffffffffffffffffffffffffffff", "-reqout"])
-        .arg(&req));
+    let req = request_der(&s, "int.pem", Some(UNKNOWN_SERIAL));
     let resp = d.join("unknown-resp.der");
-    std::fs::write(&resp, post(std::fs::read(&req).unwrap()).await).unwrap();
+    std::fs::write(&resp, post(req).await).unwrap();
     let py = check_with_python(&s, &resp);
     assert_eq!(py["cert_status"], "UNKNOWN", "{py}");
 }
@@ -343,15 +330,7 @@ async fn the_stand_alone_responder_serves_presigned_answers_and_follows_revocati
     assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING: no nonce in response"));
 
     // POST and GET give the same pre-signed bytes, with cache headers.
-    let req = d.join("sa-req.der");
-    run(Command::new("openssl")
-        .args(["ocsp", "-no_nonce", "-issuer"])
-        .arg(d.join("int.pem"))
-        .arg("-cert")
-        .arg(&s.cert)
-        .arg("-reqout")
-        .arg(&req));
-    let req = std::fs::read(&req).unwrap();
+    let req = request_der(&s, "int.pem", None);
     let http = s.ca.d.raw();
     let posted = http
         .post(&r.url)
@@ -393,22 +372,9 @@ async fn the_stand_alone_responder_serves_presigned_answers_and_follows_revocati
     };
     assert_eq!(post(b"garbage".to_vec()).await, malformed);
     assert_eq!(post(vec![0x30; 10_000]).await, malformed);
-    let unknown = d.join("sa-unknown.der");
-    run(Command::new("openssl")
-        .args(["ocsp", "-no_nonce", "-issuer"])
-        .arg(d.join("int.pem"))
-        .args(["-serial", "0x4fffffffffffffffffffffffffffffff", "-reqout"])
-        .arg(&unknown));
-    assert_eq!(post(std::fs::read(&unknown).unwrap()).await, unauthorized);
-    let foreign = d.join("sa-foreign.der");
-    run(Command::new("openssl")
-        .args(["ocsp", "-no_nonce", "-issuer"])
-        .arg(d.join("root.pem"))
-        .arg("-cert")
-        .arg(&s.cert)
-        .arg("-reqout")
-        .arg(&foreign));
-    assert_eq!(post(std::fs::read(&foreign).unwrap()).await, unauthorized);
+    let unknown = request_der(&s, "int.pem", Some(UNKNOWN_SERIAL));
+    assert_eq!(post(unknown).await, unauthorized);
+    assert_eq!(post(request_der(&s, "root.pem", None)).await, unauthorized);
 
     // Revoke on the daemon: the stand-alone responder says revoked within the target.
     let revoked_at = Instant::now();

@@ -44,18 +44,7 @@ impl Bench {
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .ok()
-            != Some(200)
-        {
-            assert!(Instant::now() < deadline, "daemon not ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready(&http, &base, "daemon").await;
         let admin = std::fs::read_to_string(dir.path().join("admin.key")).unwrap();
         let csr_path = dir.path().join("bot.csr");
         let made = Command::new("openssl")
@@ -138,19 +127,7 @@ impl Bench {
             .spawn()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self
-            .http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .ok()
-            != Some(200)
-        {
-            assert!(Instant::now() < deadline, "mandate-ocsp not ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_ready(&self.http, &base, "mandate-ocsp").await;
         (child, format!("{base}/ocsp"))
     }
 
@@ -160,5 +137,21 @@ impl Bench {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits (60 s at most) until `{base}/readyz` answers 200.
+async fn wait_ready(http: &reqwest::Client, base: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .ok()
+        != Some(200)
+    {
+        assert!(Instant::now() < deadline, "{what} not ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
