@@ -1,9 +1,10 @@
 //! Issuance throughput and latency of the real daemon on loopback, beside the raw signing rate of
 //! the same key type on a SoftHSM token measured in the same run.
 //!
-//! `cargo bench -p mandate-ca --bench issuance -- [KIND] [SECONDS] [CONCURRENCY]`
+//! `cargo bench -p mandate-ca --bench issuance -- [KIND] [SECONDS] [CONCURRENCY] [PRESIGN]`
 //! KIND: ec-p256 (default), ec-p384, rsa-2048, ...; SECONDS: per phase (default 10);
-//! CONCURRENCY: client tasks and signing tasks (default 16).
+//! CONCURRENCY: client tasks and signing tasks (default 16); PRESIGN: `presign` (default, the
+//! daemon pre-signs OCSP responses for stand-alone responders as it issues) or `no-presign`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
@@ -31,11 +32,12 @@ async fn main() {
         .unwrap();
     let secs: u64 = args.get(1).map_or(10, |s| s.parse().unwrap());
     let conc: usize = args.get(2).map_or(16, |s| s.parse().unwrap());
+    let presign = args.get(3).is_none_or(|a| a != "no-presign");
     let pool = 4; // the daemon's default hsm.pool_size
 
     let raw = raw_sign_rate(kind, pool, conc, Duration::from_secs(secs)).await;
-    let (rate, p50, p99, n) = issuance(kind, conc, Duration::from_secs(secs)).await;
-    println!("key={kind} sessions={pool} concurrency={conc} seconds={secs}");
+    let (rate, p50, p99, n) = issuance(kind, conc, Duration::from_secs(secs), presign).await;
+    println!("key={kind} sessions={pool} concurrency={conc} seconds={secs} ocsp_presign={presign}");
     println!("raw HSM signing:   {raw:.0} signs/s");
     println!(
         "issuance:          {rate:.0} certs/s ({n} certificates), p50 {:.2} ms, p99 {:.2} ms",
@@ -87,9 +89,17 @@ async fn raw_sign_rate(kind: KeyKind, pool: usize, conc: usize, dur: Duration) -
     rate
 }
 
-async fn issuance(kind: KeyKind, conc: usize, dur: Duration) -> (f64, Duration, Duration, usize) {
+async fn issuance(
+    kind: KeyKind,
+    conc: usize,
+    dur: Duration,
+    presign: bool,
+) -> (f64, Duration, Duration, usize) {
     let bench = Bench::start(
-        &format!("log = \"warn\"\n[ca]\nroot_key = \"{kind}\"\nintermediate_key = \"{kind}\"\n"),
+        &format!(
+            "log = \"warn\"\n[ca]\nroot_key = \"{kind}\"\nintermediate_key = \"{kind}\"\n\
+             ocsp_presign = {presign}\n"
+        ),
         "bench-bot",
     )
     .await;

@@ -32,8 +32,8 @@ pub struct Node {
     pub ocsp_issuers: Arc<Vec<mandate_ocsp::OcspIssuer>>,
     /// Signed OCSP responses, dropped on every revocation.
     pub ocsp_cache: OcspCache,
-    /// Keeps pre-signed responses in the store for stand-alone responders.
-    pub presigner: Presigner,
+    /// Keeps pre-signed responses in the store for stand-alone responders (`ca.ocsp_presign`).
+    pub presigner: Option<Presigner>,
 }
 
 impl Node {
@@ -41,7 +41,9 @@ impl Node {
     /// the pre-signed responses replaced, all at once.
     pub fn revoked(&self) {
         self.crls.revoked();
-        self.presigner.wake();
+        if let Some(p) = &self.presigner {
+            p.wake();
+        }
     }
 }
 
@@ -165,12 +167,14 @@ impl Node {
             CrlPublisher::start(&store, &hsm, cfg.ca.crl_validity_secs, ocsp_cache.clone()).await?;
         let ocsp_issuers = Arc::new(mandate_ocsp::load_issuers(&store).await?);
         crate::ocsp_signer::start(&hsm, &store, cfg.clone(), ocsp_issuers.clone()).await?;
-        let presigner = Presigner::start(
-            &hsm,
-            &store,
-            ocsp_issuers.clone(),
-            cfg.ca.ocsp_validity_secs,
-        );
+        let presigner = cfg.ca.ocsp_presign.then(|| {
+            Presigner::start(
+                &hsm,
+                &store,
+                ocsp_issuers.clone(),
+                cfg.ca.ocsp_validity_secs,
+            )
+        });
         Ok(Node {
             cfg,
             store,

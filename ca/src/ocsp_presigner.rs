@@ -18,8 +18,11 @@ use crate::CaError;
 
 /// How often the store is asked for due certificates, at most this long apart.
 const POLL: Duration = Duration::from_secs(1);
-/// Certificates signed and stored per transaction.
-const BATCH: i64 = 128;
+/// Certificates signed and stored per transaction: small, so issuance's writes interleave.
+const BATCH: i64 = 32;
+/// Certificates signed at once: at most half the default HSM session pool (4), so issuance
+/// always finds a session.
+const IN_FLIGHT: usize = 2;
 
 /// Handle on the pre-signer; cheap to clone.
 #[derive(Debug, Clone)]
@@ -89,11 +92,17 @@ impl Worker {
             return Ok(0);
         }
         let mut tasks = JoinSet::new();
-        for d in due {
-            tasks.spawn(self.clone().sign(d, now));
-        }
-        let mut sets = Vec::with_capacity(tasks.len());
-        while let Some(joined) = tasks.join_next().await {
+        let mut sets = Vec::with_capacity(due.len());
+        let mut due = due.into_iter();
+        loop {
+            while tasks.len() < IN_FLIGHT
+                && let Some(d) = due.next()
+            {
+                tasks.spawn(self.clone().sign(d, now));
+            }
+            let Some(joined) = tasks.join_next().await else {
+                break;
+            };
             let set = joined.map_err(|e| CaError::Internal(format!("pre-signing task: {e}")))??;
             sets.push(set);
         }

@@ -110,6 +110,9 @@ pub struct CaConfig {
     /// Validity of the delegated OCSP signing certificates, in days; each is replaced when half
     /// of it has passed.
     pub ocsp_signer_validity_days: u32,
+    /// Pre-sign OCSP responses into the store for stand-alone `mandate-ocsp` responders (costs
+    /// two signatures and a write per certificate and refresh; off when none run).
+    pub ocsp_presign: bool,
     /// Validity of an agent certificate when the request names none, in days.
     pub default_validity_days: u32,
     /// Largest validity an agent certificate may have, in days (at most 365).
@@ -134,6 +137,7 @@ impl Default for CaConfig {
             crl_validity_secs: 86_400,
             ocsp_validity_secs: 3_600,
             ocsp_signer_validity_days: 7,
+            ocsp_presign: true,
             default_validity_days: 365,
             max_validity_days: 365,
         }
