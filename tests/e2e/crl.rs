@@ -43,7 +43,7 @@ async fn issue(ca: &Ca, agent: &str, dir: &Path) -> Issued {
 }
 
 /// Fetches the CRL and writes it as DER and PEM; returns the PEM path.
-async fn fetch_crl(ca: &Ca, url: &str, dir: &Path) -> PathBuf {
+pub(crate) async fn fetch_crl(ca: &Ca, url: &str, dir: &Path) -> PathBuf {
     let der =
         ca.d.raw()
             .get(url)
@@ -64,7 +64,8 @@ async fn fetch_crl(ca: &Ca, url: &str, dir: &Path) -> PathBuf {
     pem
 }
 
-fn verify_with_crl(dir: &Path, crl: &Path, cert: &Path) -> std::process::Output {
+/// `openssl verify -crl_check` with the root and intermediate in `dir`.
+pub(crate) fn verify_with_crl(dir: &Path, crl: &Path, cert: &Path) -> std::process::Output {
     Command::new("openssl")
         .args(["verify", "-x509_strict", "-crl_check", "-CAfile"])
         .arg(dir.join("root.pem"))

@@ -22,6 +22,7 @@ struct Setup {
     cert: PathBuf,
     serial: String,
     ocsp_url: String,
+    crl_url: String,
 }
 
 async fn setup() -> Setup {
@@ -55,6 +56,7 @@ async fn setup() -> Setup {
     Setup {
         serial: r.body["serial_number"].as_str().unwrap().to_owned(),
         ocsp_url: parsed["ocsp"][0].as_str().unwrap().to_owned(),
+        crl_url: parsed["crl"][0].as_str().unwrap().to_owned(),
         ca,
         dir,
         cert,
@@ -376,7 +378,8 @@ async fn the_stand_alone_responder_serves_presigned_answers_and_follows_revocati
     assert_eq!(post(unknown).await, unauthorized);
     assert_eq!(post(request_der(&s, "root.pem", None)).await, unauthorized);
 
-    // Revoke on the daemon: the stand-alone responder says revoked within the target.
+    // Revoke on the daemon: the stand-alone responder, the daemon's own OCSP and the CRL all
+    // say so within the target, each waited on.
     let revoked_at = Instant::now();
     let rv =
         s.ca.d
@@ -402,6 +405,27 @@ async fn the_stand_alone_responder_serves_presigned_answers_and_follows_revocati
         &openssl_ocsp_at(&s, &r.url, &["-sha256", "-no_nonce"]),
         "revoked"
     ));
+    wait_for(&s, &s.ocsp_url, "revoked", "good", &d.join("embedded.der")).await;
+    let deadline = Instant::now() + VISIBLE_WITHIN;
+    loop {
+        let crl = crate::crl::fetch_crl(&s.ca, &s.crl_url, d).await;
+        let v = crate::crl::verify_with_crl(d, &crl, &s.cert);
+        if String::from_utf8_lossy(&v.stderr).contains("certificate revoked")
+            || String::from_utf8_lossy(&v.stdout).contains("certificate revoked")
+        {
+            break;
+        }
+        assert!(v.status.success(), "{v:?}");
+        assert!(
+            Instant::now() < deadline,
+            "not in the CRL within {VISIBLE_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "stand-alone, embedded OCSP and CRL all revoked after {:?}",
+        revoked_at.elapsed()
+    );
 }
 
 #[tokio::test]
