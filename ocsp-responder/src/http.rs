@@ -38,25 +38,54 @@ impl ReadyResponse {
         }
     }
 
-    /// The response as any HTTP cache may keep it for a few seconds (never past nextUpdate).
-    pub fn to_http(&self, now: i64) -> Response {
-        let max_age = MAX_AGE_SECS.min(self.next_update - now).max(0);
-        let mut headers = HeaderMap::new();
-        let mut put = |name, value: String| {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert(name, v);
-            }
-        };
-        put(header::CONTENT_TYPE, "application/ocsp-response".to_owned());
-        put(
-            header::CACHE_CONTROL,
-            format!("public, max-age={max_age}, no-transform, must-revalidate"),
-        );
-        put(header::LAST_MODIFIED, http_date(self.this_update));
-        put(header::EXPIRES, http_date(now + max_age));
-        put(header::ETAG, self.etag.clone());
-        (StatusCode::OK, headers, self.der.clone()).into_response()
+    /// The response as any HTTP cache may keep it for a few seconds (never past nextUpdate);
+    /// `304 Not Modified` when the request's If-None-Match names it.
+    pub fn to_http(&self, now: i64, request: &HeaderMap) -> Response {
+        cacheable(
+            &self.der,
+            "application/ocsp-response",
+            (self.this_update, self.next_update),
+            &self.etag,
+            now,
+            request,
+        )
     }
+}
+
+/// A signed document (OCSP response, CRL) as HTTP caches may keep it: `Cache-Control` max-age
+/// at most [`MAX_AGE_SECS`] and never past nextUpdate, `ETag`, `Last-Modified` (thisUpdate),
+/// `Expires`; `304 Not Modified` (no body) for a matching `If-None-Match`.
+pub fn cacheable(
+    der: &Bytes,
+    content_type: &str,
+    (this_update, next_update): (i64, i64),
+    etag: &str,
+    now: i64,
+    request: &HeaderMap,
+) -> Response {
+    let max_age = MAX_AGE_SECS.min(next_update - now).max(0);
+    let mut headers = HeaderMap::new();
+    let mut put = |name, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    put(
+        header::CACHE_CONTROL,
+        format!("public, max-age={max_age}, no-transform, must-revalidate"),
+    );
+    put(header::LAST_MODIFIED, http_date(this_update));
+    put(header::EXPIRES, http_date(now + max_age));
+    put(header::ETAG, etag.to_owned());
+    let not_modified = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    put(header::CONTENT_TYPE, content_type.to_owned());
+    (StatusCode::OK, headers, der.clone()).into_response()
 }
 
 /// A response made for one request (it echoes a nonce): no cache may keep it.
@@ -133,7 +162,8 @@ mod tests {
     #[test]
     fn cache_headers_never_outlive_next_update() {
         let r = ReadyResponse::new(vec![1, 2, 3], 1000, 1004);
-        let http = r.to_http(1000);
+        let http = r.to_http(1000, &HeaderMap::new());
+        assert_eq!(http.status(), StatusCode::OK);
         let cc = http
             .headers()
             .get(header::CACHE_CONTROL)
@@ -143,5 +173,12 @@ mod tests {
             Some(Some("public, max-age=4, no-transform, must-revalidate"))
         );
         assert!(r.etag.starts_with('"') && r.etag.len() == 26);
+        let mut conditional = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&format!("\"other\", {}", r.etag)) {
+            conditional.insert(header::IF_NONE_MATCH, v);
+        }
+        let cached = r.to_http(1000, &conditional);
+        assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+        assert!(cached.headers().contains_key(header::ETAG));
     }
 }

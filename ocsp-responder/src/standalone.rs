@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mandate_store::{FeedCursor, Store, now_unix};
@@ -103,7 +103,7 @@ impl Responder {
         }
     }
 
-    async fn answer(&self, der: &[u8]) -> Result<Response, Refusal> {
+    async fn answer(&self, der: &[u8], headers: &HeaderMap) -> Result<Response, Refusal> {
         let query = parse_request(der)?;
         let issuer = OcspIssuer::find(&self.issuers, &query.cert_id)?;
         let hash = CertIdHash::of(&query.cert_id).ok_or(Refusal::MalformedRequest)?;
@@ -134,21 +134,25 @@ impl Responder {
         if entry.issuer_id != issuer.id {
             return Err(Refusal::Unauthorized);
         }
-        Ok(entry.response.to_http(now))
+        Ok(entry.response.to_http(now, headers))
     }
 }
 
-async fn post_ocsp(State(r): State<Arc<Responder>>, body: Body) -> Response {
+async fn post_ocsp(State(r): State<Arc<Responder>>, headers: HeaderMap, body: Body) -> Response {
     let answer = match read_post(body).await {
-        Ok(der) => r.answer(&der).await,
+        Ok(der) => r.answer(&der, &headers).await,
         Err(why) => Err(why),
     };
     answer.unwrap_or_else(refused)
 }
 
-async fn get_ocsp(State(r): State<Arc<Responder>>, Path(request): Path<String>) -> Response {
+async fn get_ocsp(
+    State(r): State<Arc<Responder>>,
+    Path(request): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let answer = match decode_get(&request) {
-        Ok(der) => r.answer(&der).await,
+        Ok(der) => r.answer(&der, &headers).await,
         Err(why) => Err(why),
     };
     answer.unwrap_or_else(refused)

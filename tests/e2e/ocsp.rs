@@ -345,21 +345,22 @@ async fn the_stand_alone_responder_serves_presigned_answers_and_follows_revocati
     for h in ["etag", "last-modified", "expires", "cache-control"] {
         assert!(posted.headers().contains_key(h), "missing {h}");
     }
+    let etag = posted.headers()["etag"].clone();
     let posted = posted.bytes().await.unwrap();
     let b64 = base64::engine::general_purpose::STANDARD.encode(&req);
-    let got = http
-        .get(format!(
-            "{}/{}",
-            r.url,
-            b64.replace('/', "%2F").replace('+', "%2B")
-        ))
+    let get_url = format!("{}/{}", r.url, b64.replace('/', "%2F").replace('+', "%2B"));
+    let got = http.get(&get_url).send().await.unwrap();
+    assert_eq!(got.headers()["etag"], etag);
+    assert_eq!(posted, got.bytes().await.unwrap());
+    // An HTTP cache revalidating with the ETag gets 304 and no body.
+    let revalidated = http
+        .get(&get_url)
+        .header("if-none-match", &etag)
         .send()
         .await
-        .unwrap()
-        .bytes()
-        .await
         .unwrap();
-    assert_eq!(posted, got);
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+    assert!(revalidated.bytes().await.unwrap().is_empty());
 
     // Refusals: garbage, a foreign issuer, a serial with no pre-signed response.
     let malformed = vec![0x30, 0x03, 0x0a, 0x01, 0x01];

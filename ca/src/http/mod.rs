@@ -180,8 +180,6 @@ pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &str) -> Optio
     }
 }
 
-pub use mandate_ocsp::http::http_date;
-
 /// Reads `limit` from a query: default 50, at most 100.
 pub fn page_limit(limit: Option<u32>) -> Result<i64, ApiError> {
     match limit {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use der::Encode;
 use mandate_ocsp::http::{ReadyResponse, decode_get, read_post, refused, uncacheable};
@@ -16,22 +17,26 @@ use mandate_store::CertStatus;
 use super::AppState;
 
 /// `POST /ocsp`.
-pub async fn post(State(state): State<AppState>, body: Body) -> Response {
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match read_post(body).await {
-        Ok(der) => answer(&state, &der).await,
+        Ok(der) => answer(&state, &der, &headers).await,
         Err(why) => refused(why),
     }
 }
 
 /// `GET /ocsp/{base64}`.
-pub async fn get(State(state): State<AppState>, Path(request): Path<String>) -> Response {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(request): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     match decode_get(&request) {
-        Ok(der) => answer(&state, &der).await,
+        Ok(der) => answer(&state, &der, &headers).await,
         Err(why) => refused(why),
     }
 }
 
-async fn answer(state: &AppState, der: &[u8]) -> Response {
+async fn answer(state: &AppState, der: &[u8], headers: &HeaderMap) -> Response {
     let query = match parse_request(der) {
         Ok(q) => q,
         Err(why) => return refused(why),
@@ -40,7 +45,7 @@ async fn answer(state: &AppState, der: &[u8]) -> Response {
         Ok(i) => i,
         Err(why) => return refused(why),
     };
-    match respond(state, issuer, &query).await {
+    match respond(state, issuer, &query, headers).await {
         Ok(resp) => resp,
         Err(why) => refused(why),
     }
@@ -50,6 +55,7 @@ async fn respond(
     state: &AppState,
     issuer: &OcspIssuer,
     query: &Query,
+    headers: &HeaderMap,
 ) -> Result<Response, Refusal> {
     let node = &state.node;
     let now = mandate_store::now_unix();
@@ -59,7 +65,7 @@ async fn respond(
         Some(_) => None,
     };
     if let Some(hit) = key.as_deref().and_then(|k| node.ocsp_cache.get(k, now)) {
-        return Ok(hit.to_http(now));
+        return Ok(hit.to_http(now, headers));
     }
     let generation = node.ocsp_cache.generation();
     let serial = hex::encode(query.cert_id.serial_number.as_bytes());
@@ -99,5 +105,5 @@ async fn respond(
     };
     let response = Arc::new(ReadyResponse::new(der, now, next_update));
     node.ocsp_cache.insert(key, response.clone(), generation);
-    Ok(response.to_http(now))
+    Ok(response.to_http(now, headers))
 }
