@@ -411,6 +411,33 @@ impl Hsm {
         .await
     }
 
+    /// Generates a 256-bit HMAC-SHA256 secret key inside the token (sensitive, never
+    /// extractable) and returns its CKA_ID.
+    pub async fn generate_hmac_key(&self, label: &str) -> Result<KeyId, HsmError> {
+        let label = label.to_owned();
+        let id = self
+            .run("generate HMAC key", move |_, session| {
+                keys::generate_hmac_key(session, &label, "generate HMAC key")
+            })
+            .await?;
+        info!(token = %self.shared.token_label, key_id = %id, "generated HMAC key in HSM");
+        Ok(id)
+    }
+
+    /// HMAC-SHA256 of `message` under the secret key with this CKA_ID, computed in the token.
+    pub async fn hmac_sha256(&self, id: &KeyId, message: &[u8]) -> Result<Vec<u8>, HsmError> {
+        const OP: &str = "HMAC";
+        let (id, message) = (id.clone(), message.to_vec());
+        self.run(OP, move |_, session| {
+            // Found every time: MACs are rare (EAB), and a fresh handle is never stale.
+            let key = keys::find_hmac_key(session, &id, OP)?;
+            session
+                .sign(&Mechanism::Sha256Hmac, key, &message)
+                .map_err(|e| OpError::from_cryptoki(OP, e))
+        })
+        .await
+    }
+
     /// Cheap liveness check for readiness probes: asks a pooled session for its state, and
     /// replaces the session if it is lost or logged out.
     pub async fn ping(&self) -> Result<(), HsmError> {

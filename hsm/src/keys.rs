@@ -340,6 +340,69 @@ pub(crate) fn list(session: &Session, op: &'static str) -> Result<Vec<KeyInfo>, 
     Ok(keys)
 }
 
+/// Length of the HMAC secret keys generated in the token, in bytes (HMAC-SHA256's block-size
+/// recommendation is at least the output size).
+const HMAC_KEY_LEN: usize = 32;
+
+/// Generates a generic secret key for HMAC-SHA256 inside the token: sensitive, never
+/// extractable, usable only to sign and verify (MACs), with `label` and a random CKA_ID.
+pub(crate) fn generate_hmac_key(
+    session: &Session,
+    label: &str,
+    op: &'static str,
+) -> Result<KeyId, OpError> {
+    let mut id = vec![0u8; KEY_ID_LEN];
+    getrandom::fill(&mut id).map_err(|e| HsmError::Internal {
+        reason: format!("OS random generator: {e}"),
+    })?;
+    let len = Ulong::try_from(HMAC_KEY_LEN).map_err(|_| HsmError::Internal {
+        reason: "key length does not fit CK_ULONG".into(),
+    })?;
+    let template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::ValueLen(len),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::Verify(true),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Wrap(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+        Attribute::Id(id.clone()),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ];
+    session
+        .generate_key(&Mechanism::GenericSecretKeyGen, &template)
+        .map_err(ck(op))?;
+    Ok(KeyId::new(id))
+}
+
+/// Finds the HMAC secret key with this CKA_ID.
+pub(crate) fn find_hmac_key(
+    session: &Session,
+    id: &KeyId,
+    op: &'static str,
+) -> Result<ObjectHandle, OpError> {
+    let handles = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Id(id.as_bytes().to_vec()),
+        ])
+        .map_err(ck(op))?;
+    match handles.first() {
+        Some(&handle) => Ok(handle),
+        None => {
+            ensure_logged_in(session, op)?;
+            Err(HsmError::KeyNotFound { id: id.clone() }.into())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -379,3 +379,29 @@ fn harness_shares_one_config_per_process() {
     );
     assert!(a.conf_path().is_file());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hmac_keys_stay_in_the_token_and_mac_deterministically() {
+    let (_h, hsm) = connect("hmac").await;
+    let a = hsm.generate_hmac_key("eab-master").await.unwrap();
+    let b = hsm.generate_hmac_key("eab-master").await.unwrap();
+    assert_ne!(a, b, "each key gets its own random CKA_ID");
+    let m1 = hsm.hmac_sha256(&a, b"kid-1").await.unwrap();
+    assert_eq!(m1.len(), 32);
+    assert_eq!(m1, hsm.hmac_sha256(&a, b"kid-1").await.unwrap());
+    assert_ne!(m1, hsm.hmac_sha256(&a, b"kid-2").await.unwrap());
+    assert_ne!(m1, hsm.hmac_sha256(&b, b"kid-1").await.unwrap());
+    // Secret keys are not key pairs: they never show up as signing keys.
+    assert!(hsm.list_keys().await.unwrap().is_empty());
+    let missing = hsm
+        .hmac_sha256(&KeyId::new(vec![7; 16]), b"x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, HsmError::KeyNotFound { .. }),
+        "{missing:?}"
+    );
+    // After every session is dropped (an HSM restart), the key is still there.
+    hsm.drop_all_sessions().await.unwrap();
+    assert_eq!(m1, hsm.hmac_sha256(&a, b"kid-1").await.unwrap());
+}
