@@ -7,6 +7,7 @@
 //! meanwhile. Reads use a pool of their own. Every state change writes its audit event in the same
 //! transaction.
 
+mod acme;
 mod agents;
 mod api_keys;
 mod audit;
@@ -21,6 +22,7 @@ mod ocsp_signers;
 mod revocation;
 mod writer;
 
+pub use acme::EabRow;
 pub use crls::{RevokedRow, StoredCrl};
 pub use db::Store;
 pub use error::StoreError;

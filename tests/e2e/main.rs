@@ -4,6 +4,7 @@
 
 mod audit;
 mod crl;
+mod eab;
 mod harness;
 mod issuance;
 mod lifecycle;

@@ -1,5 +1,7 @@
 //! ACME (RFC 8555) with external account binding. Being built (issue 4): so far the JWS and
-//! EAB checks and the problem documents; the endpoints come next.
+//! EAB checks, the problem documents and the EAB credentials (`POST /v1/agents/{id}/eab`); the
+//! ACME endpoints come next.
 
+pub mod eab;
 pub mod jws;
 pub mod problem;

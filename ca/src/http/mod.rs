@@ -7,6 +7,7 @@ pub use revocation::pull;
 mod auth;
 mod certificates;
 mod crl;
+mod eab;
 mod health;
 mod ocsp;
 mod problem;
@@ -66,6 +67,7 @@ pub fn router(node: Arc<Node>) -> Router {
             post(revocation::revoke_certificate),
         )
         .route("/v1/agents/{id}/revoke", post(revocation::kill_agent))
+        .route("/v1/agents/{id}/eab", post(eab::create))
         .route(
             "/v1/operators/{org}/revoke",
             post(revocation::kill_operator),

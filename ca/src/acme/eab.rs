@@ -1,0 +1,116 @@
+//! External account binding credentials (RFC 8555 §7.3.4): a key id and an HMAC key, single
+//! use, bound to one agent, valid for [`VALIDITY_SECS`].
+//!
+//! The HMAC key is never stored: it is HMAC-SHA256(`eab-master`, "mandate-eab-v1:" ‖ key id),
+//! computed inside the HSM with a secret key that never leaves it, when the credentials are
+//! made (to hand them out once) and again when a client uses them (to check its MAC).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use mandate_hsm::{Hsm, KeyId};
+use mandate_store::{AuditEvent, EabRow, Store, now_unix};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::CaError;
+
+/// How long new credentials can be used.
+pub const VALIDITY_SECS: i64 = 7 * 86_400;
+/// The role of the HSM secret the HMAC keys are derived from.
+const MASTER_ROLE: &str = "eab-master";
+
+/// New credentials: `hmac_key` is shown once and can be derived again only inside the HSM.
+#[derive(Debug, Serialize)]
+pub struct EabCredentials {
+    /// The `kid` of the EAB JWS.
+    pub key_id: String,
+    /// The HMAC-SHA256 key, base64url without padding (what certbot's `--eab-hmac-key` takes).
+    pub hmac_key: String,
+    /// The agent an account made with it may order for.
+    pub agent_id: String,
+    /// Unix seconds; unusable after.
+    pub expires_at: i64,
+}
+
+fn derivation_input(key_id: &str) -> Vec<u8> {
+    format!("mandate-eab-v1:{key_id}").into_bytes()
+}
+
+/// The master key, made in the HSM on first use.
+async fn master(hsm: &Hsm, store: &Store) -> Result<KeyId, CaError> {
+    let parse = |hex: &str| {
+        hex.parse::<KeyId>()
+            .map_err(|_| CaError::Internal(format!("stored HSM key id {hex:?}")))
+    };
+    if let Some(id) = store.hsm_secret(MASTER_ROLE).await? {
+        return parse(&id);
+    }
+    let made = hsm.generate_hmac_key("mandate-eab-master").await?;
+    let event = AuditEvent::new(
+        "system",
+        "hsm.key_generated",
+        MASTER_ROLE,
+        json!({"key_id": made.to_string(), "role": MASTER_ROLE, "kind": "hmac-sha256"}),
+    );
+    let recorded = store
+        .record_hsm_secret(MASTER_ROLE, &made.to_string(), &event)
+        .await?;
+    if recorded != made.to_string() {
+        tracing::warn!(unused = %made, "another process made the EAB master key first; ours stays unused in the token");
+    }
+    parse(&recorded)
+}
+
+/// Makes credentials for `agent_id` (which must exist), recording who asked.
+pub async fn create(
+    hsm: &Hsm,
+    store: &Store,
+    agent_id: &str,
+    actor: &str,
+) -> Result<EabCredentials, CaError> {
+    let master = master(hsm, store).await?;
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).map_err(|e| CaError::Internal(format!("no randomness: {e}")))?;
+    let key_id = format!("eab_{}", B64.encode(random));
+    let hmac = hsm.hmac_sha256(&master, &derivation_input(&key_id)).await?;
+    let now = now_unix();
+    let row = EabRow {
+        key_id: key_id.clone(),
+        agent_id: agent_id.to_owned(),
+        created_by: actor.to_owned(),
+        created_at: now,
+        expires_at: now + VALIDITY_SECS,
+        used_at: None,
+    };
+    let event = AuditEvent::new(
+        actor,
+        "acme.eab_created",
+        agent_id,
+        json!({"key_id": key_id, "expires_at": row.expires_at}),
+    );
+    store.insert_eab(&row, &event).await?;
+    Ok(EabCredentials {
+        key_id,
+        hmac_key: B64.encode(hmac),
+        agent_id: agent_id.to_owned(),
+        expires_at: row.expires_at,
+    })
+}
+
+/// The HMAC key of usable credentials (known, unused, unexpired), derived again in the HSM;
+/// `None` otherwise.
+pub async fn hmac_key(
+    hsm: &Hsm,
+    store: &Store,
+    key_id: &str,
+) -> Result<Option<(EabRow, Vec<u8>)>, CaError> {
+    let Some(row) = store.eab(key_id).await? else {
+        return Ok(None);
+    };
+    if row.used_at.is_some() || row.expires_at <= now_unix() {
+        return Ok(None);
+    }
+    let master = master(hsm, store).await?;
+    let key = hsm.hmac_sha256(&master, &derivation_input(key_id)).await?;
+    Ok(Some((row, key)))
+}

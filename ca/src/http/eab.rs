@@ -1,0 +1,29 @@
+//! `POST /v1/agents/{id}/eab`: ACME external account binding credentials for one agent.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mandate_store::Role;
+
+use super::{ApiError, AppState, Caller};
+use crate::acme::eab;
+
+/// Creates single-use credentials (operator or admin). The HMAC key is in this answer only,
+/// which no cache may keep.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(agent_id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Operator, Role::Admin])?;
+    let node = &state.node;
+    let creds = eab::create(&node.hsm, &node.store, &agent_id, &caller.key_id).await?;
+    tracing::info!(agent = %agent_id, key_id = %creds.key_id, "EAB credentials created");
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(creds),
+    )
+        .into_response())
+}
