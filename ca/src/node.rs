@@ -34,6 +34,8 @@ pub struct Node {
     pub ocsp_cache: OcspCache,
     /// Keeps pre-signed responses in the store for stand-alone responders (`ca.ocsp_presign`).
     pub presigner: Option<Presigner>,
+    /// ACME anti-replay nonces.
+    pub acme_nonces: crate::acme::nonce::NonceStore,
 }
 
 impl Node {
@@ -184,6 +186,7 @@ impl Node {
             ocsp_issuers,
             ocsp_cache,
             presigner,
+            acme_nonces: Default::default(),
         })
     }
 }

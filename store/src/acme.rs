@@ -124,3 +124,129 @@ impl Store {
         .transpose()
     }
 }
+
+/// An ACME account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeAccountRow {
+    /// Last segment of the account URL.
+    pub id: String,
+    /// RFC 7638 thumbprint of its key.
+    pub thumbprint: String,
+    /// Its public key, JSON.
+    pub jwk: String,
+    /// The agent it may order for.
+    pub agent_id: String,
+    /// The external account binding it was made with.
+    pub eab_key_id: String,
+    /// `valid`, `deactivated` or `revoked`.
+    pub status: String,
+    /// JSON array of contact URLs.
+    pub contact: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+macro_rules! account_columns {
+    () => {
+        "id, thumbprint, jwk, agent_id, eab_key_id, status, contact, created_at"
+    };
+}
+
+fn account_row(r: &sqlx::sqlite::SqliteRow) -> Result<AcmeAccountRow, StoreError> {
+    Ok(AcmeAccountRow {
+        id: r.try_get("id")?,
+        thumbprint: r.try_get("thumbprint")?,
+        jwk: r.try_get("jwk")?,
+        agent_id: r.try_get("agent_id")?,
+        eab_key_id: r.try_get("eab_key_id")?,
+        status: r.try_get("status")?,
+        contact: r.try_get("contact")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Creates an account and uses up its external account binding, in one transaction: the
+    /// binding must exist, be unused and unexpired, and belong to `account.agent_id`
+    /// ([`StoreError::WrongState`] otherwise); a key with an account already is a
+    /// [`StoreError::Conflict`].
+    pub async fn create_acme_account(
+        &self,
+        account: &AcmeAccountRow,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (account, event) = (account.clone(), event.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let used = sqlx::query(
+                        "UPDATE acme_eab SET used_at = $2, account_id = $3
+                         WHERE key_id = $1 AND used_at IS NULL AND expires_at > $2
+                             AND agent_id = $4",
+                    )
+                    .bind(&account.eab_key_id)
+                    .bind(now_unix())
+                    .bind(&account.id)
+                    .bind(&account.agent_id)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    if used != 1 {
+                        return Err(StoreError::WrongState(format!(
+                            "external account binding {} is unknown, used or expired",
+                            account.eab_key_id
+                        )));
+                    }
+                    sqlx::query(concat!(
+                        "INSERT INTO acme_accounts (",
+                        account_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    ))
+                    .bind(&account.id)
+                    .bind(&account.thumbprint)
+                    .bind(&account.jwk)
+                    .bind(&account.agent_id)
+                    .bind(&account.eab_key_id)
+                    .bind(&account.status)
+                    .bind(&account.contact)
+                    .bind(account.created_at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| crate::error::conflict_or(e, "an account for this key"))?;
+                    append(conn, &event).await
+                })
+            })
+            .await
+    }
+
+    /// The account with this key thumbprint.
+    pub async fn acme_account_by_thumbprint(
+        &self,
+        thumbprint: &str,
+    ) -> Result<Option<AcmeAccountRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM acme_accounts WHERE thumbprint = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(thumbprint)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(account_row).transpose()
+    }
+
+    /// The account with this id.
+    pub async fn acme_account(&self, id: &str) -> Result<Option<AcmeAccountRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM acme_accounts WHERE id = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(account_row).transpose()
+    }
+}

@@ -2,6 +2,7 @@
 //! results checked with openssl, python `cryptography`, pkilint and pkcs11-tool.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod acme;
 mod audit;
 mod crl;
 mod eab;

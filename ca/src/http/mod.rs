@@ -72,6 +72,7 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1/operators/{org}/revoke",
             post(revocation::kill_operator),
         )
+        .merge(crate::acme::server::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

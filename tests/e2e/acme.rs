@@ -1,0 +1,271 @@
+//! ACME (RFC 8555) against the real daemon, with a small JWS client made here (ring): the
+//! directory, nonces, and accounts that require external account binding — and each way a
+//! request can be refused.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use reqwest::StatusCode;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde_json::{Value, json};
+
+use crate::harness::{Ca, full_mandate};
+
+/// An ACME client key (P-256) and, once registered, its account URL.
+struct Client {
+    http: reqwest::Client,
+    dir: Value,
+    key: EcdsaKeyPair,
+    jwk: Value,
+    kid: Option<String>,
+}
+
+/// An answer: status, headers we check, JSON body.
+struct Answer {
+    status: StatusCode,
+    nonce: Option<String>,
+    location: Option<String>,
+    body: Value,
+}
+
+impl Answer {
+    #[track_caller]
+    fn problem(&self, status: u16, kind: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(
+            self.body["type"],
+            format!("urn:ietf:params:acme:error:{kind}"),
+            "{}",
+            self.body
+        );
+        assert!(
+            self.nonce.is_some(),
+            "errors carry a fresh Replay-Nonce too"
+        );
+    }
+}
+
+impl Client {
+    async fn new(base: &str) -> Client {
+        let http = reqwest::Client::new();
+        let dir: Value = http
+            .get(format!("{base}/acme/directory"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let p = key.public_key().as_ref().to_vec();
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": B64.encode(&p[1..33]), "y": B64.encode(&p[33..])});
+        Client {
+            http,
+            dir,
+            key,
+            jwk,
+            kid: None,
+        }
+    }
+
+    fn url(&self, name: &str) -> String {
+        self.dir[name].as_str().unwrap().to_owned()
+    }
+
+    async fn nonce(&self) -> String {
+        let r = self.http.head(self.url("newNonce")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.headers()["replay-nonce"].to_str().unwrap().to_owned()
+    }
+
+    /// A flattened JWS over `payload` (None: POST-as-GET) with this header.
+    fn sign(&self, header: &Value, payload: Option<&Value>) -> Value {
+        let protected = B64.encode(header.to_string());
+        let payload = payload.map_or(String::new(), |p| B64.encode(p.to_string()));
+        let sig = self
+            .key
+            .sign(
+                &SystemRandom::new(),
+                format!("{protected}.{payload}").as_bytes(),
+            )
+            .unwrap();
+        json!({"protected": protected, "payload": payload, "signature": B64.encode(sig.as_ref())})
+    }
+
+    /// The usual header: ES256, a fresh nonce, the URL, and kid once registered (else jwk).
+    async fn header(&self, url: &str) -> Value {
+        let mut h = json!({"alg": "ES256", "nonce": self.nonce().await, "url": url});
+        match &self.kid {
+            Some(kid) => h["kid"] = json!(kid),
+            None => h["jwk"] = self.jwk.clone(),
+        }
+        h
+    }
+
+    async fn send(&self, url: &str, jws: &Value) -> Answer {
+        let r = self
+            .http
+            .post(url)
+            .header("content-type", "application/jose+json")
+            .body(jws.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let header = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+        let (nonce, location) = (header("replay-nonce"), header("location"));
+        let bytes = r.bytes().await.unwrap();
+        Answer {
+            status,
+            nonce,
+            location,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn post(&self, url: &str, payload: Option<&Value>) -> Answer {
+        let jws = self.sign(&self.header(url).await, payload);
+        self.send(url, &jws).await
+    }
+
+    /// The externalAccountBinding member for this client's key.
+    fn eab(&self, kid: &str, hmac_b64: &str, url: &str) -> Value {
+        let protected = B64.encode(json!({"alg": "HS256", "kid": kid, "url": url}).to_string());
+        let payload = B64.encode(self.jwk.to_string());
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &B64.decode(hmac_b64).unwrap());
+        let tag = ring::hmac::sign(&key, format!("{protected}.{payload}").as_bytes());
+        json!({"protected": protected, "payload": payload, "signature": B64.encode(tag.as_ref())})
+    }
+}
+
+async fn eab_for(ca: &Ca, agent: &str) -> (String, String) {
+    let r =
+        ca.d.post(&ca.operator, &format!("/v1/agents/{agent}/eab"), &json!({}))
+            .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    (
+        r.body["key_id"].as_str().unwrap().to_owned(),
+        r.body["hmac_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn directory_and_nonces() {
+    let ca = Ca::start().await;
+    let c = Client::new(&ca.d.base).await;
+    assert_eq!(c.dir["meta"]["externalAccountRequired"], true);
+    for name in [
+        "newNonce",
+        "newAccount",
+        "newOrder",
+        "revokeCert",
+        "keyChange",
+    ] {
+        assert!(
+            c.url(name).starts_with(&format!("{}/acme/", ca.d.base)),
+            "{name}: {}",
+            c.dir
+        );
+    }
+    let head = c.http.head(c.url("newNonce")).send().await.unwrap();
+    assert_eq!(head.headers()["cache-control"], "no-store");
+    assert!(
+        head.headers()["link"]
+            .to_str()
+            .unwrap()
+            .contains("rel=\"index\"")
+    );
+    let get = c.http.get(c.url("newNonce")).send().await.unwrap();
+    assert_eq!(get.status(), StatusCode::NO_CONTENT);
+    assert_ne!(
+        get.headers()["replay-nonce"],
+        head.headers()["replay-nonce"]
+    );
+}
+
+#[tokio::test]
+async fn accounts_need_a_valid_single_use_eab_and_every_bad_request_gets_its_problem() {
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-acme", full_mandate()).await;
+    let (kid, hmac) = eab_for(&ca, "bot-acme").await;
+    let mut c = Client::new(&ca.d.base).await;
+    let new_account = c.url("newAccount");
+    let payload = |eab: Option<Value>| {
+        let mut p = json!({"termsOfServiceAgreed": true, "contact": ["mailto:ops@example.com"]});
+        if let Some(e) = eab {
+            p["externalAccountBinding"] = e;
+        }
+        p
+    };
+
+    // No binding.
+    c.post(&new_account, Some(&payload(None)))
+        .await
+        .problem(400, "externalAccountRequired");
+    // A binding MACed with the wrong key, and one for a key id that does not exist.
+    let wrong = c.eab(&kid, &B64.encode([7u8; 32]), &new_account);
+    c.post(&new_account, Some(&payload(Some(wrong))))
+        .await
+        .problem(403, "unauthorized");
+    let unknown = c.eab("eab_nope", &hmac, &new_account);
+    c.post(&new_account, Some(&payload(Some(unknown))))
+        .await
+        .problem(403, "unauthorized");
+    // Protocol errors: a replayed nonce, the wrong url header, alg none, wrong content type.
+    let good = payload(Some(c.eab(&kid, &hmac, &new_account)));
+    let header = c.header(&new_account).await;
+    let jws = c.sign(&header, Some(&good));
+    let replay = c.sign(&header, Some(&good));
+    let first = c.send(&new_account, &jws).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let account_url = first.location.clone().unwrap();
+    assert_eq!(first.body["status"], "valid");
+    c.send(&new_account, &replay).await.problem(400, "badNonce");
+    let mut elsewhere = c.header(&new_account).await;
+    elsewhere["url"] = json!(c.url("newOrder"));
+    c.send(&new_account, &c.sign(&elsewhere, Some(&payload(None))))
+        .await
+        .problem(403, "unauthorized");
+    let mut none = c.header(&new_account).await;
+    none["alg"] = json!("none");
+    c.send(&new_account, &c.sign(&none, Some(&payload(None))))
+        .await
+        .problem(400, "badSignatureAlgorithm");
+    let plain = c
+        .http
+        .post(&new_account)
+        .header("content-type", "application/json")
+        .body(jws.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::BAD_REQUEST);
+
+    // The same key again: the same account, no binding needed.
+    let again = c.post(&new_account, Some(&payload(None))).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.location.as_deref(), Some(account_url.as_str()));
+    // The used binding cannot make a second account with another key.
+    let other = Client::new(&ca.d.base).await;
+    let reuse = payload(Some(other.eab(&kid, &hmac, &new_account)));
+    other
+        .post(&new_account, Some(&reuse))
+        .await
+        .problem(403, "unauthorized");
+    // onlyReturnExisting for a key without an account.
+    other
+        .post(&new_account, Some(&json!({"onlyReturnExisting": true})))
+        .await
+        .problem(400, "accountDoesNotExist");
+
+    // The account reads itself with its kid (POST-as-GET); a jwk-signed request may not.
+    let jwk_signed = c.post(&account_url, None).await;
+    jwk_signed.problem(400, "malformed");
+    c.kid = Some(account_url.clone());
+    let me = c.post(&account_url, None).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert_eq!(me.body["contact"], json!(["mailto:ops@example.com"]));
+}
