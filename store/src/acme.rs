@@ -250,3 +250,156 @@ impl Store {
         row.as_ref().map(account_row).transpose()
     }
 }
+
+/// An ACME order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeOrderRow {
+    /// Last segment of the order URL.
+    pub id: String,
+    /// The account that placed it.
+    pub account_id: String,
+    /// The agent it is for.
+    pub agent_id: String,
+    /// The agent's DNS name.
+    pub identifier: String,
+    /// `ready`, `processing`, `valid` or `invalid`.
+    pub status: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// The certificate, once issued.
+    pub cert_serial: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+macro_rules! order_columns {
+    () => {
+        "id, account_id, agent_id, identifier, status, expires_at, cert_serial, created_at"
+    };
+}
+
+fn order_row(r: &sqlx::sqlite::SqliteRow) -> Result<AcmeOrderRow, StoreError> {
+    Ok(AcmeOrderRow {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        agent_id: r.try_get("agent_id")?,
+        identifier: r.try_get("identifier")?,
+        status: r.try_get("status")?,
+        expires_at: r.try_get("expires_at")?,
+        cert_serial: r.try_get("cert_serial")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Stores a new order.
+    pub async fn create_acme_order(&self, order: &AcmeOrderRow) -> Result<(), StoreError> {
+        let order = order.clone();
+        self.writer
+            .write_first_statement(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(concat!(
+                        "INSERT INTO acme_orders (",
+                        order_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    ))
+                    .bind(&order.id)
+                    .bind(&order.account_id)
+                    .bind(&order.agent_id)
+                    .bind(&order.identifier)
+                    .bind(&order.status)
+                    .bind(order.expires_at)
+                    .bind(&order.cert_serial)
+                    .bind(order.created_at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| crate::error::conflict_or(e, format!("order {}", order.id)))?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// An order by id.
+    pub async fn acme_order(&self, id: &str) -> Result<Option<AcmeOrderRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM acme_orders WHERE id = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(order_row).transpose()
+    }
+
+    /// The order that produced a certificate.
+    pub async fn acme_order_by_serial(
+        &self,
+        serial: &str,
+    ) -> Result<Option<AcmeOrderRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM acme_orders WHERE cert_serial = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(serial)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(order_row).transpose()
+    }
+
+    /// Up to `limit` order ids of an account, newest first.
+    pub async fn acme_order_ids(
+        &self,
+        account_id: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM acme_orders WHERE account_id = $1
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(account_id)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    /// Moves an order from status `from` to `to` (and records its certificate); false if it
+    /// was not in `from` (another request moved it first).
+    pub async fn move_acme_order(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        cert_serial: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let (id, from, to, serial) = (
+            id.to_owned(),
+            from.to_owned(),
+            to.to_owned(),
+            cert_serial.map(str::to_owned),
+        );
+        self.writer
+            .write_first_statement(move |conn| {
+                Box::pin(async move {
+                    let n = sqlx::query(
+                        "UPDATE acme_orders SET status = $3,
+                             cert_serial = COALESCE($4, cert_serial)
+                         WHERE id = $1 AND status = $2",
+                    )
+                    .bind(&id)
+                    .bind(&from)
+                    .bind(&to)
+                    .bind(&serial)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    Ok(n == 1)
+                })
+            })
+            .await
+    }
+}

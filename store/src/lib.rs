@@ -22,7 +22,7 @@ mod ocsp_signers;
 mod revocation;
 mod writer;
 
-pub use acme::{AcmeAccountRow, EabRow};
+pub use acme::{AcmeAccountRow, AcmeOrderRow, EabRow};
 pub use crls::{RevokedRow, StoredCrl};
 pub use db::Store;
 pub use error::StoreError;

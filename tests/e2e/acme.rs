@@ -269,3 +269,192 @@ async fn accounts_need_a_valid_single_use_eab_and_every_bad_request_gets_its_pro
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
     assert_eq!(me.body["contact"], json!(["mailto:ops@example.com"]));
 }
+
+/// A registered client (account made with fresh EAB credentials for `agent`).
+async fn registered(ca: &Ca, agent: &str) -> Client {
+    let (kid, hmac) = eab_for(ca, agent).await;
+    let mut c = Client::new(&ca.d.base).await;
+    let url = c.url("newAccount");
+    let eab = c.eab(&kid, &hmac, &url);
+    let r = c
+        .post(
+            &url,
+            Some(&json!({"termsOfServiceAgreed": true, "externalAccountBinding": eab})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    c.kid = r.location;
+    c
+}
+
+fn der_of(csr_pem: &str) -> String {
+    let b64: String = csr_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    B64.encode(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn order_finalize_download_and_every_refusal() {
+    use std::process::Command;
+
+    use crate::harness::{csr, here, run};
+
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-ord", full_mandate()).await;
+    let c = registered(&ca, "bot-ord").await;
+    let dns = "bot-ord.acme-trading.agents.example";
+    let new_order = c.url("newOrder");
+
+    // Only the agent's own name, alone.
+    for ids in [
+        json!([{"type": "dns", "value": "other.acme-trading.agents.example"}]),
+        json!([{"type": "dns", "value": dns}, {"type": "dns", "value": "x.example"}]),
+        json!([{"type": "ip", "value": "127.0.0.1"}]),
+    ] {
+        c.post(&new_order, Some(&json!({"identifiers": ids})))
+            .await
+            .problem(400, "rejectedIdentifier");
+    }
+    let made = c
+        .post(
+            &new_order,
+            Some(&json!({"identifiers": [{"type": "dns", "value": dns}]})),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(
+        made.body["status"], "ready",
+        "valid at once: the binding is the proof"
+    );
+    let order_url = made.location.unwrap();
+    let authz = c
+        .post(made.body["authorizations"][0].as_str().unwrap(), None)
+        .await;
+    assert_eq!(authz.body["status"], "valid", "{}", authz.body);
+    let finalize = made.body["finalize"].as_str().unwrap().to_owned();
+
+    // Bad CSRs: another agent's name, a weak key. The order stays ready.
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    for bad in [
+        csr(
+            d,
+            "ec-p256",
+            "/CN=someone-else",
+            Some("DNS:someone-else.acme-trading.agents.example"),
+        ),
+        csr(d, "rsa-1024", "/CN=bot-ord", Some(&format!("DNS:{dns}"))),
+    ] {
+        c.post(&finalize, Some(&json!({"csr": der_of(&bad)})))
+            .await
+            .problem(400, "badCSR");
+    }
+    assert_eq!(c.post(&order_url, None).await.body["status"], "ready");
+
+    // A good CSR: the order becomes valid with a certificate that carries the mandate.
+    let good = csr(d, "ec-p256", "/CN=bot-ord", Some(&format!("DNS:{dns}")));
+    let done = c
+        .post(&finalize, Some(&json!({"csr": der_of(&good)})))
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.body["status"], "valid");
+    c.post(&finalize, Some(&json!({"csr": der_of(&good)})))
+        .await
+        .problem(403, "orderNotReady");
+    let cert_url = done.body["certificate"].as_str().unwrap();
+    let jws = c.sign(&c.header(cert_url).await, None);
+    let got = c
+        .http
+        .post(cert_url)
+        .header("content-type", "application/jose+json")
+        .body(jws.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.headers()["content-type"],
+        "application/pem-certificate-chain"
+    );
+    let chain = got.text().await.unwrap();
+    assert_eq!(
+        chain.matches("BEGIN CERTIFICATE").count(),
+        3,
+        "leaf, intermediate, root"
+    );
+    let leaf = chain
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .unwrap();
+    std::fs::write(d.join("leaf.pem"), leaf).unwrap();
+    std::fs::write(d.join("chain.pem"), &chain).unwrap();
+    std::fs::write(d.join("root.pem"), ca.d.get_text("/ca/root.pem").await).unwrap();
+    run(Command::new("openssl")
+        .args(["verify", "-x509_strict", "-CAfile"])
+        .arg(d.join("root.pem"))
+        .arg("-untrusted")
+        .arg(d.join("chain.pem"))
+        .arg(d.join("leaf.pem")));
+    let parsed: Value = serde_json::from_str(&run(Command::new("python3")
+        .arg(here("check_cert.py"))
+        .arg(d.join("leaf.pem"))))
+    .unwrap();
+    assert_eq!(parsed["san_dns"], json!([dns]), "{parsed}");
+    assert!(
+        parsed["mandate_der_hex"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty()),
+        "{parsed}"
+    );
+
+    // The certificate is this account's alone.
+    let stranger = registered(&ca, "bot-ord").await;
+    stranger
+        .post(cert_url, None)
+        .await
+        .problem(400, "malformed");
+    stranger
+        .post(&order_url, None)
+        .await
+        .problem(400, "malformed");
+    let listed = c
+        .post(&format!("{}/orders", c.kid.clone().unwrap()), None)
+        .await;
+    assert_eq!(listed.body["orders"], json!([order_url]));
+
+    // Kill switch: no new orders for the agent.
+    let k =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-ord/revoke",
+            &json!({"reason": "test"}),
+        )
+        .await;
+    assert_eq!(k.status, StatusCode::OK, "{k:?}");
+    c.post(
+        &new_order,
+        Some(&json!({"identifiers": [{"type": "dns", "value": dns}]})),
+    )
+    .await
+    .problem(403, "unauthorized");
+}
+
+#[tokio::test]
+async fn an_unapproved_agent_gets_an_account_but_no_order() {
+    let ca = Ca::start().await;
+    let r = ca.register("bot-pending", full_mandate()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let c = registered(&ca, "bot-pending").await;
+    c.post(
+        &c.url("newOrder"),
+        Some(&json!({"identifiers": [{"type": "dns",
+                     "value": "bot-pending.acme-trading.agents.example"}]})),
+    )
+    .await
+    .problem(403, "unauthorized");
+}

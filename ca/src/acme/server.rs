@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use mandate_store::{AcmeAccountRow, AuditEvent, StoreError, now_unix};
+use mandate_store::{AcmeAccountRow, AcmeOrderRow, AuditEvent, StoreError, now_unix};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/acme/new-nonce", get(new_nonce).head(new_nonce))
         .route("/acme/new-account", post(new_account))
         .route("/acme/acct/{id}", post(account))
+        .merge(order_routes())
 }
 
 fn base(node: &Node) -> String {
@@ -365,4 +366,343 @@ async fn account(
     }
     .await;
     finish(&node, answer.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// How long an order stays usable.
+const ORDER_LIFETIME_SECS: i64 = 7 * 86_400;
+
+/// The order, authorization, finalize and certificate routes.
+pub fn order_routes() -> Router<AppState> {
+    Router::new()
+        .route("/acme/new-order", post(new_order))
+        .route("/acme/order/{id}", post(order))
+        .route("/acme/order/{id}/finalize", post(finalize))
+        .route("/acme/authz/{id}", post(authz))
+        .route("/acme/cert/{serial}", post(certificate))
+        .route("/acme/acct/{id}/orders", post(orders))
+}
+
+fn order_body(node: &Node, o: &AcmeOrderRow) -> Value {
+    let b = base(node);
+    let mut body = json!({
+        "status": o.status,
+        "expires": crate::rfc3339(o.expires_at),
+        "identifiers": [{"type": "dns", "value": o.identifier}],
+        "authorizations": [format!("{b}/authz/{}", o.id)],
+        "finalize": format!("{b}/order/{}/finalize", o.id),
+    });
+    if let Some(serial) = &o.cert_serial {
+        body["certificate"] = json!(format!("{b}/cert/{serial}"));
+    }
+    body
+}
+
+/// Runs `f` on a verified kid-signed request to `url` and finishes the answer.
+async fn with_account<F, Fut>(
+    state: &AppState,
+    headers: HeaderMap,
+    body: Body,
+    url: String,
+    f: F,
+) -> Response
+where
+    F: FnOnce(Arc<Node>, Verified, AcmeAccountRow) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, AcmeError>>,
+{
+    let node = Arc::clone(&state.node);
+    let answer = async {
+        let v = verify(&node, &headers, body, &url, false).await?;
+        let account = v
+            .account
+            .clone()
+            .ok_or_else(|| AcmeError::new(AcmeErrorType::Unauthorized, "no account"))?;
+        f(Arc::clone(&node), v, account).await
+    }
+    .await;
+    finish(&node, answer.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// The account's order with this id, or `malformed` (no such order for this account).
+async fn own_order(
+    node: &Node,
+    account: &AcmeAccountRow,
+    id: &str,
+) -> Result<AcmeOrderRow, AcmeError> {
+    node.store
+        .acme_order(id)
+        .await
+        .map_err(|e| internal(e.into()))?
+        .filter(|o| o.account_id == account.id)
+        .ok_or_else(|| AcmeError::malformed("no such order for this account"))
+}
+
+/// Checks the agent may get a certificate now: approved mandate, not suspended.
+async fn agent_dns_name(node: &Node, agent_id: &str) -> Result<String, AcmeError> {
+    let (agent, approved) = node
+        .store
+        .agent_with_approved_mandate(agent_id)
+        .await
+        .map_err(|e| internal(e.into()))?
+        .ok_or_else(|| {
+            AcmeError::new(AcmeErrorType::Unauthorized, "the account's agent is gone")
+        })?;
+    if approved.is_none() || agent.status != mandate_store::AgentStatus::Active {
+        return Err(AcmeError::new(
+            AcmeErrorType::Unauthorized,
+            format!(
+                "agent {agent_id} may not get certificates now (status {}); a compliance officer must approve its mandate",
+                agent.status
+            ),
+        ));
+    }
+    Ok(node.issuer.dns_name(agent_id, &agent.organization))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewOrder {
+    identifiers: Vec<Identifier>,
+    not_before: Option<String>,
+    not_after: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Identifier {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+/// `POST /acme/new-order`: only the account's agent's own DNS name.
+async fn new_order(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let url = format!("{}/new-order", base(&state.node));
+    with_account(&state, headers, body, url, |node, v, account| async move {
+        let req: NewOrder = serde_json::from_value(v.jws.json_payload()?)
+            .map_err(|e| AcmeError::malformed(format!("newOrder payload: {e}")))?;
+        if req.not_before.is_some() || req.not_after.is_some() {
+            return Err(AcmeError::malformed(
+                "notBefore/notAfter are not supported: the validity comes from the CA's policy",
+            ));
+        }
+        let dns = agent_dns_name(&node, &account.agent_id).await?;
+        match req.identifiers.as_slice() {
+            [one] if one.kind == "dns" && one.value.eq_ignore_ascii_case(&dns) => {}
+            _ => {
+                return Err(AcmeError::new(
+                    AcmeErrorType::RejectedIdentifier,
+                    format!("this account may order exactly one identifier: dns {dns}"),
+                ));
+            }
+        }
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id)
+            .map_err(|e| internal(CaError::Internal(format!("no randomness: {e}"))))?;
+        let now = now_unix();
+        let order = AcmeOrderRow {
+            id: B64.encode(id),
+            account_id: account.id.clone(),
+            agent_id: account.agent_id.clone(),
+            identifier: dns,
+            status: "ready".into(),
+            expires_at: now + ORDER_LIFETIME_SECS,
+            cert_serial: None,
+            created_at: now,
+        };
+        node.store
+            .create_acme_order(&order)
+            .await
+            .map_err(|e| internal(e.into()))?;
+        let location = format!("{}/order/{}", base(&node), order.id);
+        Ok((
+            StatusCode::CREATED,
+            [(header::LOCATION, location)],
+            axum::Json(order_body(&node, &order)),
+        )
+            .into_response())
+    })
+    .await
+}
+
+/// `POST /acme/order/{id}` (POST-as-GET).
+async fn order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let url = format!("{}/order/{id}", base(&state.node));
+    with_account(&state, headers, body, url, |node, _, account| async move {
+        let o = own_order(&node, &account, &id).await?;
+        Ok((StatusCode::OK, axum::Json(order_body(&node, &o))).into_response())
+    })
+    .await
+}
+
+/// `POST /acme/authz/{id}` (POST-as-GET): valid from the start, with no challenge to solve —
+/// the external account binding proved that the account speaks for this agent.
+async fn authz(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let url = format!("{}/authz/{id}", base(&state.node));
+    with_account(&state, headers, body, url, |node, _, account| async move {
+        let o = own_order(&node, &account, &id).await?;
+        Ok((
+            StatusCode::OK,
+            axum::Json(json!({
+                "status": "valid",
+                "expires": crate::rfc3339(o.expires_at),
+                "identifier": {"type": "dns", "value": o.identifier},
+                "challenges": [],
+            })),
+        )
+            .into_response())
+    })
+    .await
+}
+
+/// `POST /acme/order/{id}/finalize` `{csr}`: issues through the same pipeline as the REST API
+/// (approved mandate, CSR checks, HSM), so the certificate carries the agent's mandate.
+async fn finalize(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let url = format!("{}/order/{id}/finalize", base(&state.node));
+    with_account(&state, headers, body, url, |node, v, account| async move {
+        let o = own_order(&node, &account, &id).await?;
+        let payload = v.jws.json_payload()?;
+        let csr_b64 = payload
+            .get("csr")
+            .and_then(Value::as_str)
+            .ok_or_else(|| AcmeError::malformed("finalize payload needs csr"))?;
+        let csr_der = B64
+            .decode(csr_b64)
+            .map_err(|_| AcmeError::new(AcmeErrorType::BadCsr, "csr is not base64url DER"))?;
+        if o.expires_at <= now_unix() {
+            return Err(AcmeError::new(
+                AcmeErrorType::OrderNotReady,
+                "the order expired",
+            ));
+        }
+        agent_dns_name(&node, &o.agent_id).await?;
+        let store = &node.store;
+        if !store
+            .move_acme_order(&o.id, "ready", "processing", None)
+            .await
+            .map_err(|e| internal(e.into()))?
+        {
+            return Err(AcmeError::new(
+                AcmeErrorType::OrderNotReady,
+                format!("the order is {}, not ready", o.status),
+            ));
+        }
+        // The pipeline takes PEM, which wants lines of 64 characters.
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&csr_der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .filter_map(|c| std::str::from_utf8(c).ok())
+            .collect();
+        let pem = format!(
+            "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+            lines.join("\n")
+        );
+        let issued = node
+            .issuer
+            .certify(&o.agent_id, &pem, None, &format!("acme:{}", account.id))
+            .await;
+        let issued = match issued {
+            Ok(i) => i,
+            Err(e) => {
+                // Back to ready: the client may send a better CSR.
+                let _ = store
+                    .move_acme_order(&o.id, "processing", "ready", None)
+                    .await;
+                return Err(match e {
+                    CaError::Csr(c) => AcmeError::new(AcmeErrorType::BadCsr, c.to_string()),
+                    CaError::NotApproved(d) => AcmeError::new(AcmeErrorType::Unauthorized, d),
+                    CaError::InvalidRequest(d) => AcmeError::new(AcmeErrorType::BadCsr, d),
+                    other => internal(other),
+                });
+            }
+        };
+        store
+            .move_acme_order(&o.id, "processing", "valid", Some(&issued.serial_number))
+            .await
+            .map_err(|e| internal(e.into()))?;
+        let done = own_order(&node, &account, &id).await?;
+        tracing::info!(order = %o.id, serial = %issued.serial_number, "ACME order finalized");
+        Ok((
+            StatusCode::OK,
+            [(header::LOCATION, format!("{}/order/{}", base(&node), o.id))],
+            axum::Json(order_body(&node, &done)),
+        )
+            .into_response())
+    })
+    .await
+}
+
+/// `POST /acme/cert/{serial}` (POST-as-GET): the certificate and its chain, PEM.
+async fn certificate(
+    State(state): State<AppState>,
+    Path(serial): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let url = format!("{}/cert/{serial}", base(&state.node));
+    with_account(&state, headers, body, url, |node, _, account| async move {
+        let store = &node.store;
+        let mine = store
+            .acme_order_by_serial(&serial)
+            .await
+            .map_err(|e| internal(e.into()))?
+            .is_some_and(|o| o.account_id == account.id);
+        let der = store
+            .certificate(&serial)
+            .await
+            .map_err(|e| internal(e.into()))?
+            .and_then(|c| c.der)
+            .filter(|_| mine)
+            .ok_or_else(|| AcmeError::malformed("no such certificate for this account"))?;
+        let pem = crate::x509::cert_pem(&der).map_err(internal)?;
+        Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
+            format!("{pem}{}", node.issuer.chain_pem()),
+        )
+            .into_response())
+    })
+    .await
+}
+
+/// `POST /acme/acct/{id}/orders` (POST-as-GET): the account's orders, newest first (up to 100).
+async fn orders(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let url = format!("{}/acct/{id}/orders", base(&state.node));
+    with_account(&state, headers, body, url, |node, _, account| async move {
+        if account.id != id {
+            return Err(AcmeError::new(
+                AcmeErrorType::Unauthorized,
+                "not this account's orders",
+            ));
+        }
+        let ids = node
+            .store
+            .acme_order_ids(&account.id, 100)
+            .await
+            .map_err(|e| internal(e.into()))?;
+        let b = base(&node);
+        let urls: Vec<String> = ids.iter().map(|i| format!("{b}/order/{i}")).collect();
+        Ok((StatusCode::OK, axum::Json(json!({"orders": urls}))).into_response())
+    })
+    .await
 }
