@@ -287,11 +287,9 @@ async fn registered(ca: &Ca, agent: &str) -> Client {
     c
 }
 
-fn der_of(csr_pem: &str) -> String {
-    let b64: String = csr_pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
+/// The DER inside one PEM block (CSR or certificate), base64url as ACME carries it.
+fn der_of(pem: &str) -> String {
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     B64.encode(
         base64::engine::general_purpose::STANDARD
             .decode(b64)
@@ -426,6 +424,53 @@ async fn order_finalize_download_and_every_refusal() {
         .post(&format!("{}/orders", c.kid.clone().unwrap()), None)
         .await;
     assert_eq!(listed.body["orders"], json!([order_url]));
+
+    // revokeCert by the account: a reason for operators only is refused, then OCSP says
+    // revoked, and a second revocation is alreadyRevoked.
+    let revoke = c.url("revokeCert");
+    let leaf_b64 = der_of(&leaf.replace("CERTIFICATE-----", "CERTIFICATE REQUEST-----"));
+    c.post(
+        &revoke,
+        Some(&json!({"certificate": leaf_b64, "reason": 9})),
+    )
+    .await
+    .problem(400, "badRevocationReason");
+    let other_agent = {
+        ca.approved_agent("bot-other", full_mandate()).await;
+        registered(&ca, "bot-other").await
+    };
+    other_agent
+        .post(&revoke, Some(&json!({"certificate": leaf_b64})))
+        .await
+        .problem(403, "unauthorized");
+    let r = c
+        .post(
+            &revoke,
+            Some(&json!({"certificate": leaf_b64, "reason": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    std::fs::write(
+        d.join("int.pem"),
+        ca.d.get_text("/ca/intermediate.pem").await,
+    )
+    .unwrap();
+    let ocsp = run(Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(d.join("int.pem"))
+        .arg("-cert")
+        .arg(d.join("leaf.pem"))
+        .args(["-url", &format!("{}/ocsp", ca.d.base), "-CAfile"])
+        .arg(d.join("root.pem"))
+        .arg("-verify_other")
+        .arg(d.join("int.pem")));
+    assert!(
+        ocsp.contains(": revoked") && ocsp.contains("keyCompromise"),
+        "{ocsp}"
+    );
+    c.post(&revoke, Some(&json!({"certificate": leaf_b64})))
+        .await
+        .problem(400, "alreadyRevoked");
 
     // Kill switch: no new orders for the agent.
     let k =

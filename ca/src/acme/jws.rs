@@ -249,6 +249,30 @@ impl Jwk {
         Value::Object(self.members.clone())
     }
 
+    /// True if this is the key of a certificate with this SubjectPublicKeyInfo (revocation by
+    /// the certificate's own key, RFC 8555 §7.6).
+    pub fn is_key_of(&self, spki: &spki::SubjectPublicKeyInfoOwned) -> bool {
+        let bits = spki.subject_public_key.raw_bytes();
+        match &self.kind {
+            JwkKind::P256(point) | JwkKind::P384(point) => bits == point.as_slice(),
+            JwkKind::Ed25519(x) => bits == x.as_slice(),
+            JwkKind::Rsa { n, e } => {
+                use der::Decode;
+                #[derive(der::Sequence)]
+                struct RsaPublicKey<'a> {
+                    modulus: der::asn1::UintRef<'a>,
+                    exponent: der::asn1::UintRef<'a>,
+                }
+                let strip =
+                    |b: &[u8]| -> Vec<u8> { b.iter().copied().skip_while(|x| *x == 0).collect() };
+                RsaPublicKey::from_der(bits).is_ok_and(|k| {
+                    strip(k.modulus.as_bytes()) == strip(n)
+                        && strip(k.exponent.as_bytes()) == strip(e)
+                })
+            }
+        }
+    }
+
     fn verify(&self, alg: &str, msg: &[u8], sig: &[u8]) -> Result<(), AcmeError> {
         let bad_sig = || AcmeError::malformed("JWS signature does not verify");
         let wrong = || {

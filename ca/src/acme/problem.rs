@@ -27,6 +27,10 @@ pub enum AcmeErrorType {
     RejectedIdentifier,
     /// The request attempted to finalize an order that is not ready.
     OrderNotReady,
+    /// The revocation reason is not allowed by the server.
+    BadRevocationReason,
+    /// The certificate is already revoked.
+    AlreadyRevoked,
     /// The server experienced an internal error.
     ServerInternal,
 }
@@ -45,6 +49,8 @@ impl AcmeErrorType {
             AcmeErrorType::BadCsr => "badCSR",
             AcmeErrorType::RejectedIdentifier => "rejectedIdentifier",
             AcmeErrorType::OrderNotReady => "orderNotReady",
+            AcmeErrorType::BadRevocationReason => "badRevocationReason",
+            AcmeErrorType::AlreadyRevoked => "alreadyRevoked",
             AcmeErrorType::ServerInternal => "serverInternal",
         }
     }

@@ -380,6 +380,7 @@ pub fn order_routes() -> Router<AppState> {
         .route("/acme/authz/{id}", post(authz))
         .route("/acme/cert/{serial}", post(certificate))
         .route("/acme/acct/{id}/orders", post(orders))
+        .route("/acme/revoke-cert", post(revoke_cert))
 }
 
 fn order_body(node: &Node, o: &AcmeOrderRow) -> Value {
@@ -705,4 +706,109 @@ async fn orders(
         Ok((StatusCode::OK, axum::Json(json!({"orders": urls}))).into_response())
     })
     .await
+}
+
+/// `POST /acme/revoke-cert` `{certificate, reason?}`: signed by an account of the certificate's
+/// agent (kid), or by the certificate's own key (jwk). Visible in OCSP and the CRL at once,
+/// like every revocation.
+async fn revoke_cert(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let node = Arc::clone(&state.node);
+    let answer = async {
+        let url = format!("{}/revoke-cert", base(&node));
+        // Either kind of signer: try as an account first when the header names a kid.
+        let v = verify_any(&node, &headers, body, &url).await?;
+        let payload = v.jws.json_payload()?;
+        let der = payload
+            .get("certificate")
+            .and_then(Value::as_str)
+            .and_then(|c| B64.decode(c).ok())
+            .ok_or_else(|| AcmeError::malformed("revokeCert needs certificate (base64url DER)"))?;
+        let reason = match payload.get("reason") {
+            None => crate::revocation::RevocationReason::Unspecified,
+            Some(r) => r
+                .as_i64()
+                .and_then(crate::revocation::RevocationReason::from_code)
+                .ok_or_else(|| {
+                    AcmeError::new(
+                        AcmeErrorType::BadRevocationReason,
+                        "reason must be 0, 1, 3, 4, 5 or 9 (RFC 5280 CRLReason)",
+                    )
+                })?,
+        };
+        if !reason.open_to_agents() {
+            return Err(AcmeError::new(
+                AcmeErrorType::BadRevocationReason,
+                format!(
+                    "{} is for operators and compliance officers (REST API), not for the agent",
+                    reason.name()
+                ),
+            ));
+        }
+        let cert = {
+            use der::Decode;
+            x509_cert::Certificate::from_der(&der)
+                .map_err(|_| AcmeError::malformed("certificate is not DER X.509"))?
+        };
+        let serial = hex::encode(cert.tbs_certificate.serial_number.as_bytes());
+        let stored = node
+            .store
+            .certificate(&serial)
+            .await
+            .map_err(|e| internal(e.into()))?
+            .filter(|c| c.der.as_deref() == Some(der.as_slice()))
+            .ok_or_else(|| {
+                AcmeError::new(AcmeErrorType::Unauthorized, "not a certificate this CA issued")
+            })?;
+        let allowed = match &v.account {
+            Some(account) => account.agent_id == stored.agent_id,
+            None => v.key.is_key_of(&cert.tbs_certificate.subject_public_key_info),
+        };
+        if !allowed {
+            return Err(AcmeError::new(
+                AcmeErrorType::Unauthorized,
+                "only an account of the certificate's agent, or the certificate's own key, may revoke it",
+            ));
+        }
+        let actor = match &v.account {
+            Some(a) => format!("acme:{}", a.id),
+            None => "acme:certificate-key".to_owned(),
+        };
+        let outcome = node
+            .store
+            .revoke_certificate(
+                &serial,
+                reason.code(),
+                &actor,
+                json!({"reason": reason.code(), "reason_name": reason.name(), "via": "acme"}),
+            )
+            .await
+            .map_err(|e| internal(e.into()))?;
+        match outcome {
+            mandate_store::Revocation::Revoked(_) => {
+                node.revoked();
+                tracing::info!(serial = %serial, reason = reason.name(), "certificate revoked over ACME");
+                Ok(StatusCode::OK.into_response())
+            }
+            mandate_store::Revocation::AlreadyRevoked(_) => Err(AcmeError::new(
+                AcmeErrorType::AlreadyRevoked,
+                "the certificate was revoked before",
+            )),
+        }
+    }
+    .await;
+    finish(&node, answer.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// [`verify`] for endpoints that take either an account (kid) or a bare key (jwk).
+async fn verify_any(
+    node: &Node,
+    headers: &HeaderMap,
+    body: Body,
+    url: &str,
+) -> Result<Verified, AcmeError> {
+    let body = axum::body::to_bytes(body, MAX_JWS_BYTES)
+        .await
+        .map_err(|_| AcmeError::malformed(format!("request body over {MAX_JWS_BYTES} bytes")))?;
+    let by_account = matches!(jws::parse(&body)?.header.key, KeyRef::Kid(_));
+    verify(node, headers, Body::from(body), url, !by_account).await
 }
