@@ -403,3 +403,95 @@ impl Store {
             .await
     }
 }
+
+impl Store {
+    /// Changes an account's contact list and/or status (`deactivated`), with its audit event.
+    /// Only a `valid` account changes.
+    pub async fn update_acme_account(
+        &self,
+        id: &str,
+        contact: Option<&str>,
+        status: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<AcmeAccountRow, StoreError> {
+        let (id, contact, status, event) = (
+            id.to_owned(),
+            contact.map(str::to_owned),
+            status.map(str::to_owned),
+            event.clone(),
+        );
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let n = sqlx::query(
+                        "UPDATE acme_accounts SET contact = COALESCE($2, contact),
+                             status = COALESCE($3, status)
+                         WHERE id = $1 AND status = 'valid'",
+                    )
+                    .bind(&id)
+                    .bind(&contact)
+                    .bind(&status)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    if n != 1 {
+                        return Err(StoreError::WrongState(format!("account {id} is not valid")));
+                    }
+                    append(conn, &event).await?;
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        account_columns!(),
+                        " FROM acme_accounts WHERE id = $1"
+                    ))
+                    .bind(&id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    account_row(&row)
+                })
+            })
+            .await
+    }
+
+    /// Replaces an account's key (keyChange), if it still has `old_thumbprint`; a key another
+    /// account uses is a [`StoreError::Conflict`].
+    pub async fn change_acme_account_key(
+        &self,
+        id: &str,
+        old_thumbprint: &str,
+        new_thumbprint: &str,
+        new_jwk: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (id, old, new, jwk, event) = (
+            id.to_owned(),
+            old_thumbprint.to_owned(),
+            new_thumbprint.to_owned(),
+            new_jwk.to_owned(),
+            event.clone(),
+        );
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let n = sqlx::query(
+                        "UPDATE acme_accounts SET thumbprint = $3, jwk = $4
+                         WHERE id = $1 AND thumbprint = $2 AND status = 'valid'",
+                    )
+                    .bind(&id)
+                    .bind(&old)
+                    .bind(&new)
+                    .bind(&jwk)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| crate::error::conflict_or(e, "an account for the new key"))?
+                    .rows_affected();
+                    if n != 1 {
+                        return Err(StoreError::WrongState(format!(
+                            "account {id} changed meanwhile"
+                        )));
+                    }
+                    append(conn, &event).await
+                })
+            })
+            .await
+    }
+}

@@ -503,3 +503,148 @@ async fn an_unapproved_agent_gets_an_account_but_no_order() {
     .await
     .problem(403, "unauthorized");
 }
+
+/// Orders and downloads a certificate for `dns` with client `c`; returns the leaf PEM.
+async fn issue(c: &Client, dns: &str, dir: &std::path::Path) -> String {
+    let made = c
+        .post(
+            &c.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "dns", "value": dns}]})),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let agent = dns.split('.').next().unwrap();
+    let csr = crate::harness::csr(
+        dir,
+        "ec-p256",
+        &format!("/CN={agent}"),
+        Some(&format!("DNS:{dns}")),
+    );
+    let done = c
+        .post(
+            made.body["finalize"].as_str().unwrap(),
+            Some(&json!({"csr": der_of(&csr)})),
+        )
+        .await;
+    assert_eq!(done.body["status"], "valid", "{}", done.body);
+    let cert_url = done.body["certificate"].as_str().unwrap();
+    let jws = c.sign(&c.header(cert_url).await, None);
+    let chain = c
+        .http
+        .post(cert_url)
+        .header("content-type", "application/jose+json")
+        .body(jws.to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    chain
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The RFC 9773 certID of a PEM certificate.
+fn cert_id(pem: &str) -> String {
+    use der::{Decode, DecodePem};
+    let cert = x509_cert::Certificate::from_pem(pem.as_bytes()).unwrap();
+    let aki = cert
+        .tbs_certificate
+        .extensions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER)
+        .unwrap();
+    let aki =
+        x509_cert::ext::pkix::AuthorityKeyIdentifier::from_der(aki.extn_value.as_bytes()).unwrap();
+    format!(
+        "{}.{}",
+        B64.encode(aki.key_identifier.unwrap().as_bytes()),
+        B64.encode(cert.tbs_certificate.serial_number.as_bytes())
+    )
+}
+
+#[tokio::test]
+async fn renewal_info_replaces_key_change_and_deactivation() {
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-ari", full_mandate()).await;
+    let c = registered(&ca, "bot-ari").await;
+    let dns = "bot-ari.acme-trading.agents.example";
+    let work = tempfile::tempdir().unwrap();
+    let leaf = issue(&c, dns, work.path()).await;
+
+    // ARI: a window inside the validity, with Retry-After; unknown certIDs are refused.
+    let id = cert_id(&leaf);
+    let ari = c.url("renewalInfo");
+    let r = c.http.get(format!("{ari}/{id}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().contains_key("retry-after"));
+    let window: Value = r.json().await.unwrap();
+    let start = window["suggestedWindow"]["start"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let end = window["suggestedWindow"]["end"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(start < end, "{window}");
+    let bogus = c.http.get(format!("{ari}/AAAA.AAAA")).send().await.unwrap();
+    assert_eq!(bogus.status(), StatusCode::BAD_REQUEST);
+
+    // Renewal: a new order that replaces the old certificate, issued with the current mandate.
+    let renewed = c
+        .post(
+            &c.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "dns", "value": dns}], "replaces": id})),
+        )
+        .await;
+    assert_eq!(renewed.status, StatusCode::CREATED, "{}", renewed.body);
+
+    // keyChange: the account moves to a new key; the old one no longer signs for it.
+    let key_change = c.url("keyChange");
+    let mut fresh = Client::new(&ca.d.base).await;
+    let inner = fresh.sign(
+        &json!({"alg": "ES256", "jwk": fresh.jwk, "url": key_change}),
+        Some(&json!({"account": c.kid.clone().unwrap(), "oldKey": c.jwk})),
+    );
+    let changed = c.post(&key_change, Some(&inner)).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let account_url = c.kid.clone().unwrap();
+    c.post(&account_url, None).await.problem(400, "malformed");
+    fresh.kid = Some(account_url.clone());
+    assert_eq!(fresh.post(&account_url, None).await.status, StatusCode::OK);
+
+    // Contact update, then deactivation: after it the account can do nothing.
+    let upd = fresh
+        .post(
+            &account_url,
+            Some(&json!({"contact": ["mailto:desk@example.com"]})),
+        )
+        .await;
+    assert_eq!(
+        upd.body["contact"],
+        json!(["mailto:desk@example.com"]),
+        "{}",
+        upd.body
+    );
+    let off = fresh
+        .post(&account_url, Some(&json!({"status": "deactivated"})))
+        .await;
+    assert_eq!(off.body["status"], "deactivated", "{}", off.body);
+    fresh
+        .post(&account_url, None)
+        .await
+        .problem(403, "unauthorized");
+    fresh
+        .post(
+            &fresh.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "dns", "value": dns}]})),
+        )
+        .await
+        .problem(403, "unauthorized");
+}

@@ -72,6 +72,7 @@ async fn directory(State(state): State<AppState>) -> Response {
         "newOrder": format!("{b}/new-order"),
         "revokeCert": format!("{b}/revoke-cert"),
         "keyChange": format!("{b}/key-change"),
+        "renewalInfo": format!("{b}/renewal-info"),
         "meta": {
             "externalAccountRequired": true,
             "website": state.node.cfg.ca.public_url,
@@ -185,6 +186,27 @@ async fn verify(
     Ok(Verified { jws, key, account })
 }
 
+/// Contact URLs: a few `mailto:` addresses of reasonable length.
+fn check_contacts(contact: &[String]) -> Result<(), AcmeError> {
+    if contact.len() > MAX_CONTACTS
+        || contact
+            .iter()
+            .any(|c| c.len() > MAX_CONTACT_LEN || !c.starts_with("mailto:"))
+    {
+        return Err(AcmeError::malformed(format!(
+            "contact: at most {MAX_CONTACTS} mailto: URLs of at most {MAX_CONTACT_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountUpdate {
+    contact: Option<Vec<String>>,
+    status: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NewAccount {
@@ -259,19 +281,8 @@ async fn create_account(
             "newAccount without termsOfServiceAgreed (this CA has no terms to agree to)"
         );
     }
-    if req.contact.len() > MAX_CONTACTS
-        || req
-            .contact
-            .iter()
-            .any(|c| c.len() > MAX_CONTACT_LEN || !c.starts_with("mailto:"))
-    {
-        return Err(AcmeError::new(
-            AcmeErrorType::Malformed,
-            format!(
-                "contact: at most {MAX_CONTACTS} mailto: URLs of at most {MAX_CONTACT_LEN} characters"
-            ),
-        ));
-    }
+    check_contacts(&req.contact)?;
+
     let kid = binding
         .get("protected")
         .and_then(Value::as_str)
@@ -357,12 +368,49 @@ async fn account(
                 "an account may only read itself",
             ));
         }
-        if !v.jws.payload.is_empty() && v.jws.json_payload()? != json!({}) {
-            return Err(AcmeError::malformed(
-                "account updates (contact, deactivation) are not supported yet",
-            ));
+        if v.jws.payload.is_empty() {
+            return Ok(with_location(&node, StatusCode::OK, &account));
         }
-        Ok(with_location(&node, StatusCode::OK, &account))
+        let req: AccountUpdate = serde_json::from_value(v.jws.json_payload()?)
+            .map_err(|e| AcmeError::malformed(format!("account update: {e}")))?;
+        let status = match req.status.as_deref() {
+            None => None,
+            Some("deactivated") => Some("deactivated"),
+            Some(other) => {
+                return Err(AcmeError::malformed(format!(
+                    "an account can only be set to deactivated (not {other:?})"
+                )));
+            }
+        };
+        let contact = match &req.contact {
+            Some(c) => {
+                check_contacts(c)?;
+                Some(json!(c).to_string())
+            }
+            None => None,
+        };
+        if status.is_none() && contact.is_none() {
+            return Ok(with_location(&node, StatusCode::OK, &account));
+        }
+        let event = AuditEvent::new(
+            format!("acme:{}", account.id),
+            if status.is_some() {
+                "acme.account_deactivated"
+            } else {
+                "acme.account_updated"
+            },
+            &account.agent_id,
+            json!({"account": account.id, "contact": req.contact}),
+        );
+        let updated = node
+            .store
+            .update_acme_account(&account.id, contact.as_deref(), status, &event)
+            .await
+            .map_err(|e| match e {
+                StoreError::WrongState(d) => AcmeError::new(AcmeErrorType::Unauthorized, d),
+                other => internal(other.into()),
+            })?;
+        Ok(with_location(&node, StatusCode::OK, &updated))
     }
     .await;
     finish(&node, answer.unwrap_or_else(IntoResponse::into_response))
@@ -381,6 +429,8 @@ pub fn order_routes() -> Router<AppState> {
         .route("/acme/cert/{serial}", post(certificate))
         .route("/acme/acct/{id}/orders", post(orders))
         .route("/acme/revoke-cert", post(revoke_cert))
+        .route("/acme/key-change", post(key_change))
+        .route("/acme/renewal-info/{cert_id}", get(renewal_info))
 }
 
 fn order_body(node: &Node, o: &AcmeOrderRow) -> Value {
@@ -463,6 +513,8 @@ async fn agent_dns_name(node: &Node, agent_id: &str) -> Result<String, AcmeError
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewOrder {
     identifiers: Vec<Identifier>,
+    /// RFC 9773: the certID of the certificate this order renews.
+    replaces: Option<String>,
     not_before: Option<String>,
     not_after: Option<String>,
 }
@@ -487,6 +539,14 @@ async fn new_order(State(state): State<AppState>, headers: HeaderMap, body: Body
             ));
         }
         let dns = agent_dns_name(&node, &account.agent_id).await?;
+        if let Some(replaced) = &req.replaces {
+            let old = certificate_by_cert_id(&node, replaced).await?;
+            if old.agent_id != account.agent_id {
+                return Err(AcmeError::malformed(
+                    "replaces names a certificate of another agent",
+                ));
+            }
+        }
         match req.identifiers.as_slice() {
             [one] if one.kind == "dns" && one.value.eq_ignore_ascii_case(&dns) => {}
             _ => {
@@ -811,4 +871,174 @@ async fn verify_any(
         .map_err(|_| AcmeError::malformed(format!("request body over {MAX_JWS_BYTES} bytes")))?;
     let by_account = matches!(jws::parse(&body)?.header.key, KeyRef::Kid(_));
     verify(node, headers, Body::from(body), url, !by_account).await
+}
+
+/// `POST /acme/key-change` (RFC 8555 §7.3.5): the outer JWS is signed by the account's key, the
+/// inner one (its payload) by the new key, and names the account and the old key.
+async fn key_change(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let url = format!("{}/key-change", base(&state.node));
+    let outer_url = url.clone();
+    with_account(&state, headers, body, url, |node, v, account| async move {
+        let inner = jws::parse(&v.jws.payload)?;
+        let KeyRef::Jwk(new_key) = &inner.header.key else {
+            return Err(AcmeError::malformed(
+                "the inner JWS must carry the new key as jwk",
+            ));
+        };
+        if inner.header.nonce.is_some() {
+            return Err(AcmeError::malformed("the inner JWS must not have a nonce"));
+        }
+        if inner.header.url != outer_url {
+            return Err(AcmeError::malformed(
+                "the inner JWS url must be the keyChange URL",
+            ));
+        }
+        inner.verify(new_key)?;
+        let payload = inner.json_payload()?;
+        let kid = format!("{}/acct/{}", base(&node), account.id);
+        if payload.get("account").and_then(Value::as_str) != Some(kid.as_str()) {
+            return Err(AcmeError::malformed(
+                "inner payload account is not the signing account",
+            ));
+        }
+        let old = Jwk::from_json(payload.get("oldKey").unwrap_or(&Value::Null))?;
+        if old != v.key {
+            return Err(AcmeError::malformed(
+                "inner payload oldKey is not the account's key",
+            ));
+        }
+        let new_thumbprint = new_key.thumbprint();
+        let in_use = |node: &Node, tp: String| {
+            let node_base = base(node);
+            let store = node.store.clone();
+            async move {
+                let other = store
+                    .acme_account_by_thumbprint(&tp)
+                    .await
+                    .map_err(|e| internal(e.into()))?;
+                Ok::<_, AcmeError>(other.map(|o| {
+                    (
+                        StatusCode::CONFLICT,
+                        [
+                            (header::LOCATION, format!("{node_base}/acct/{}", o.id)),
+                            (header::CONTENT_TYPE, "application/problem+json".to_owned()),
+                        ],
+                        json!({"type": "urn:ietf:params:acme:error:malformed", "status": 409,
+                               "detail": "another account uses the new key"})
+                        .to_string(),
+                    )
+                        .into_response()
+                }))
+            }
+        };
+        if let Some(conflict) = in_use(&node, new_thumbprint.clone()).await? {
+            return Ok(conflict);
+        }
+        let event = AuditEvent::new(
+            format!("acme:{}", account.id),
+            "acme.key_changed",
+            &account.agent_id,
+            json!({"account": account.id, "old_thumbprint": account.thumbprint,
+                   "new_thumbprint": new_thumbprint}),
+        );
+        match node
+            .store
+            .change_acme_account_key(
+                &account.id,
+                &account.thumbprint,
+                &new_thumbprint,
+                &new_key.to_json().to_string(),
+                &event,
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                if let Some(conflict) = in_use(&node, new_thumbprint).await? {
+                    return Ok(conflict);
+                }
+                return Err(internal(CaError::Internal("key conflict vanished".into())));
+            }
+            Err(StoreError::WrongState(d)) => {
+                return Err(AcmeError::new(AcmeErrorType::Unauthorized, d));
+            }
+            Err(e) => return Err(internal(e.into())),
+        }
+        tracing::info!(account = %account.id, "ACME account key changed");
+        let updated = node
+            .store
+            .acme_account(&account.id)
+            .await
+            .map_err(|e| internal(e.into()))?
+            .ok_or_else(|| internal(CaError::Internal("account vanished".into())))?;
+        Ok(with_location(&node, StatusCode::OK, &updated))
+    })
+    .await
+}
+
+/// The certificate an RFC 9773 certID names: base64url(AKI keyIdentifier) "."
+/// base64url(serial), checked against the issuer's key identifier.
+async fn certificate_by_cert_id(
+    node: &Node,
+    cert_id: &str,
+) -> Result<mandate_store::CertificateRow, AcmeError> {
+    let (aki, serial) = cert_id
+        .split_once('.')
+        .and_then(|(a, s)| Some((B64.decode(a).ok()?, B64.decode(s).ok()?)))
+        .ok_or_else(|| {
+            AcmeError::malformed("certID must be base64url(AKI keyIdentifier).base64url(serial)")
+        })?;
+    let not_found = || AcmeError::malformed("no certificate of this CA has that certID");
+    let cert = node
+        .store
+        .certificate(&hex::encode(&serial))
+        .await
+        .map_err(|e| internal(e.into()))?
+        .ok_or_else(not_found)?;
+    let issuer = node
+        .store
+        .ca_certificate(cert.issuer_id)
+        .await
+        .map_err(|e| internal(e.into()))?
+        .ok_or_else(not_found)?;
+    if issuer.ski != aki {
+        return Err(not_found());
+    }
+    Ok(cert)
+}
+
+/// How often clients should ask for renewal information again (RFC 9773 Retry-After).
+const ARI_RETRY_AFTER_SECS: i64 = 6 * 3600;
+
+/// `GET /acme/renewal-info/{certID}` (RFC 9773): when to renew. The window runs from two
+/// thirds to five sixths of the validity; for a revoked certificate it is already past, so the
+/// client renews at once.
+async fn renewal_info(State(state): State<AppState>, Path(cert_id): Path<String>) -> Response {
+    let node = Arc::clone(&state.node);
+    let answer = async {
+        let cert = certificate_by_cert_id(&node, &cert_id).await?;
+        let (start, end) = if cert.status == mandate_store::CertStatus::Revoked {
+            let now = now_unix();
+            (now - 3600, now - 60)
+        } else {
+            let life = cert.not_after - cert.not_before;
+            (
+                cert.not_before + life * 2 / 3,
+                cert.not_before + life * 5 / 6,
+            )
+        };
+        Ok::<_, AcmeError>(
+            (
+                StatusCode::OK,
+                [(header::RETRY_AFTER, ARI_RETRY_AFTER_SECS.to_string())],
+                axum::Json(json!({"suggestedWindow": {
+                    "start": crate::rfc3339(start),
+                    "end": crate::rfc3339(end),
+                }})),
+            )
+                .into_response(),
+        )
+    }
+    .await;
+    answer.unwrap_or_else(IntoResponse::into_response)
 }
