@@ -105,6 +105,47 @@ impl Issuer {
         &self.active.chain_pem
     }
 
+    /// Signs the daemon's own HTTPS server certificate for `host` (valid `days`) with the active
+    /// intermediate, and records it in the audit log. It is not an agent certificate, so it is
+    /// not in the certificate table; its serial and fingerprint are in the audit event.
+    pub async fn server_certificate(
+        &self,
+        spki: SubjectPublicKeyInfoOwned,
+        host: &str,
+        days: u32,
+    ) -> Result<Vec<u8>, CaError> {
+        let issuer = &self.active;
+        let now = mandate_store::now_unix();
+        let not_before = now - 60;
+        let (serial, serial_hex) = x509::random_serial()?;
+        let ski = x509::key_identifier(&spki);
+        let fields = CertFields {
+            serial,
+            issuer: issuer.name.clone(),
+            subject: x509::name(&self.cfg.ca.organization, host)?,
+            spki,
+            not_before,
+            not_after: x509::not_after(not_before, days, issuer.row.not_after),
+            extensions: x509::server_extensions(&ski, &issuer.row.ski, host)?,
+        };
+        let (tbs, tbs_der) = x509::tbs(fields, issuer.alg_id.clone())?;
+        let der = issuer.signer.sign_tbs(tbs, &tbs_der).await?;
+        let sha256 = x509::sha256_hex(&der);
+        self.store
+            .record_audit_event(
+                &AuditEvent::new(
+                    "system",
+                    "tls.certificate_issued",
+                    &serial_hex,
+                    json!({"host": host, "days": days}),
+                )
+                .with_fingerprint(&sha256),
+            )
+            .await?;
+        tracing::info!(%host, serial = %serial_hex, "HTTPS server certificate issued");
+        Ok(der)
+    }
+
     /// Issues a certificate for `agent_id` with the key of `csr_pem`.
     pub async fn certify(
         &self,

@@ -16,6 +16,7 @@ mod ocsp_cache;
 mod ocsp_presigner;
 mod ocsp_signer;
 mod revocation;
+mod tls;
 mod x509;
 
 pub use ceremony::{CaCertSummary, CeremonyReport, init_ca};

@@ -98,7 +98,7 @@ fn read_or_create_secret(path: &Path) -> Result<Pin, CaError> {
 }
 
 /// Writes a file only its owner can read, atomically (temp file + rename).
-fn write_private(path: &Path, content: &[u8]) -> Result<(), CaError> {
+pub(crate) fn write_private(path: &Path, content: &[u8]) -> Result<(), CaError> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -203,7 +203,8 @@ fn write_admin_key(cfg: &Config, report: &CeremonyReport) -> Result<(), CaError>
     Ok(())
 }
 
-/// Serves the HTTP API until SIGINT or SIGTERM.
+/// Serves the HTTP API until SIGINT or SIGTERM: on `listen` (plain HTTP), and on
+/// `http.tls_listen` (HTTPS) when set.
 pub async fn serve(cfg: Config) -> Result<(), CaError> {
     let listen = cfg.listen;
     let node = Arc::new(Node::start(cfg).await?);
@@ -214,11 +215,39 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
     let local = listener
         .local_addr()
         .map_err(|e| CaError::io("listener address", e))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let tls = match node.cfg.http.tls_listen {
+        Some(addr) => {
+            let config = crate::tls::server_config(&node.cfg, &node.issuer).await?;
+            let tls = crate::tls::TlsListener::bind(addr, config).await?;
+            let tls_local = axum::serve::Listener::local_addr(&tls)
+                .map_err(|e| CaError::io("TLS listener address", e))?;
+            tracing::info!(%tls_local, url = %node.cfg.http.tls_public_url, "mandate listening (HTTPS)");
+            let server = axum::serve(tls, app.clone())
+                .with_graceful_shutdown(until_stopped(stopped.clone()));
+            Some(tokio::spawn(server.into_future()))
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
     tracing::info!(%local, "mandate listening");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(until_stopped(stopped))
         .await
         .map_err(|e| CaError::io("HTTP server", e))?;
+    if let Some(task) = tls {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "HTTPS server failed"),
+            Err(e) => tracing::error!(error = %e, "HTTPS server task failed"),
+        }
+    }
     node.store.close().await;
     tracing::info!("mandate stopped");
     Ok(())

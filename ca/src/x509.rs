@@ -211,6 +211,33 @@ pub fn ocsp_signer_extensions(ski: &[u8], issuer_ski: &[u8]) -> Result<Vec<Exten
     ])
 }
 
+/// Extensions of the daemon's own HTTPS server certificate: serverAuth for `host` (an IP
+/// address or a DNS name).
+pub fn server_extensions(
+    ski: &[u8],
+    issuer_ski: &[u8],
+    host: &str,
+) -> Result<Vec<Extension>, CaError> {
+    let san = match host
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(std::net::IpAddr::V4(ip)) => GeneralName::IpAddress(OctetString::new(ip.octets())?),
+        Ok(std::net::IpAddr::V6(ip)) => GeneralName::IpAddress(OctetString::new(ip.octets())?),
+        Err(_) => GeneralName::DnsName(Ia5String::new(host)?),
+    };
+    Ok(vec![
+        extension(true, &KeyUsage(KeyUsages::DigitalSignature.into()))?,
+        extension(
+            false,
+            &ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH]),
+        )?,
+        extension(false, &SubjectKeyIdentifier(OctetString::new(ski)?))?,
+        extension(false, &authority_key_id(issuer_ski)?)?,
+        extension(false, &SubjectAltName(vec![san]))?,
+    ])
+}
+
 /// Where relying parties find status and the issuer, as put into agent certificates.
 pub struct PublicUrls<'a> {
     /// OCSP responder.

@@ -150,12 +150,25 @@ impl Default for CaConfig {
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Address of the HTTPS listener (everything `listen` serves, for ACME clients and the REST
+    /// API); none by default. OCSP and CRLs keep being served on `listen` over plain HTTP.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for HTTPS; empty: the daemon issues itself one from its own CA.
+    pub tls_cert_file: PathBuf,
+    /// PEM private key (PKCS#8) for `tls_cert_file`.
+    pub tls_key_file: PathBuf,
+    /// Base URL of the HTTPS listener, for ACME; empty means `https://<tls_listen>`.
+    pub tls_public_url: String,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             max_body_bytes: 64 * 1024,
+            tls_listen: None,
+            tls_cert_file: PathBuf::new(),
+            tls_key_file: PathBuf::new(),
+            tls_public_url: String::new(),
         }
     }
 }
@@ -175,6 +188,12 @@ impl Config {
                 name: "MANDATE_LISTEN",
                 message: format!("{v:?} is not a socket address ({e})"),
             })?;
+        }
+        if let Some(v) = get("MANDATE_TLS_LISTEN") {
+            self.http.tls_listen = Some(v.parse().map_err(|e| ConfigError::Env {
+                name: "MANDATE_TLS_LISTEN",
+                message: format!("{v:?} is not a socket address ({e})"),
+            })?);
         }
         if let Some(v) = get("MANDATE_DATABASE_URL") {
             self.database_url = v;
@@ -216,6 +235,28 @@ impl Config {
         }
         if self.hsm.dev_token && self.hsm.pin_file.as_os_str().is_empty() {
             self.hsm.pin_file = self.softhsm_dir().join("user.pin");
+        }
+        let http = &mut self.http;
+        if http.tls_cert_file.as_os_str().is_empty() != http.tls_key_file.as_os_str().is_empty() {
+            return Err(invalid(
+                "http.tls_cert_file",
+                "give both tls_cert_file and tls_key_file, or neither (self-issued)",
+            ));
+        }
+        if let Some(tls) = http.tls_listen {
+            if http.tls_public_url.is_empty() {
+                if tls.ip().is_unspecified() {
+                    return Err(invalid(
+                        "http.tls_public_url",
+                        "must be set when tls_listen is an unspecified address",
+                    ));
+                }
+                http.tls_public_url = format!("https://{tls}");
+            }
+            http.tls_public_url = http.tls_public_url.trim_end_matches('/').to_owned();
+            if !http.tls_public_url.starts_with("https://") || !is_plain_url(&http.tls_public_url) {
+                return Err(invalid("http.tls_public_url", "must be an https:// URL"));
+            }
         }
         let ca = &mut self.ca;
         if ca.public_url.is_empty() {

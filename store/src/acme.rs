@@ -270,11 +270,14 @@ pub struct AcmeOrderRow {
     pub cert_serial: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// RFC 9773 certID of the certificate it renews.
+    pub replaces: Option<String>,
 }
 
 macro_rules! order_columns {
     () => {
-        "id, account_id, agent_id, identifier, status, expires_at, cert_serial, created_at"
+        "id, account_id, agent_id, identifier, status, expires_at, cert_serial, created_at, \
+         replaces"
     };
 }
 
@@ -288,6 +291,7 @@ fn order_row(r: &sqlx::sqlite::SqliteRow) -> Result<AcmeOrderRow, StoreError> {
         expires_at: r.try_get("expires_at")?,
         cert_serial: r.try_get("cert_serial")?,
         created_at: r.try_get("created_at")?,
+        replaces: r.try_get("replaces")?,
     })
 }
 
@@ -301,7 +305,7 @@ impl Store {
                     sqlx::query(concat!(
                         "INSERT INTO acme_orders (",
                         order_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                     ))
                     .bind(&order.id)
                     .bind(&order.account_id)
@@ -311,6 +315,7 @@ impl Store {
                     .bind(order.expires_at)
                     .bind(&order.cert_serial)
                     .bind(order.created_at)
+                    .bind(&order.replaces)
                     .execute(&mut *conn)
                     .await
                     .map_err(|e| crate::error::conflict_or(e, format!("order {}", order.id)))?;

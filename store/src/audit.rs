@@ -23,6 +23,15 @@ pub(crate) async fn append(
 }
 
 impl Store {
+    /// Records an event that comes with no other change (e.g. a certificate issued outside the
+    /// agent certificate table).
+    pub async fn record_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let event = event.clone();
+        self.writer
+            .write_first_statement(move |conn| Box::pin(async move { append(conn, &event).await }))
+            .await
+    }
+
     /// Audit records after `after_seq`, oldest first, at most `limit`.
     pub async fn audit_events(
         &self,

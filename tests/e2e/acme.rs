@@ -548,7 +548,7 @@ async fn issue(c: &Client, dns: &str, dir: &std::path::Path) -> String {
 }
 
 /// The RFC 9773 certID of a PEM certificate.
-fn cert_id(pem: &str) -> String {
+pub fn cert_id(pem: &str) -> String {
     use der::{Decode, DecodePem};
     let cert = x509_cert::Certificate::from_pem(pem.as_bytes()).unwrap();
     let aki = cert

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod acme;
+mod acme_client;
 mod audit;
 mod crl;
 mod eab;

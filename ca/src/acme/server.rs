@@ -37,8 +37,15 @@ pub fn routes() -> Router<AppState> {
         .merge(order_routes())
 }
 
+/// Where ACME lives: on the HTTPS listener when there is one (ACME clients want HTTPS).
 fn base(node: &Node) -> String {
-    format!("{}/acme", node.cfg.ca.public_url.trim_end_matches('/'))
+    let http = &node.cfg.http;
+    let root = if http.tls_listen.is_some() {
+        &http.tls_public_url
+    } else {
+        &node.cfg.ca.public_url
+    };
+    format!("{}/acme", root.trim_end_matches('/'))
 }
 
 /// Adds what every ACME answer carries: a fresh nonce and the directory link.
@@ -445,6 +452,9 @@ fn order_body(node: &Node, o: &AcmeOrderRow) -> Value {
     if let Some(serial) = &o.cert_serial {
         body["certificate"] = json!(format!("{b}/cert/{serial}"));
     }
+    if let Some(replaces) = &o.replaces {
+        body["replaces"] = json!(replaces);
+    }
     body
 }
 
@@ -569,6 +579,7 @@ async fn new_order(State(state): State<AppState>, headers: HeaderMap, body: Body
             expires_at: now + ORDER_LIFETIME_SECS,
             cert_serial: None,
             created_at: now,
+            replaces: req.replaces.clone(),
         };
         node.store
             .create_acme_order(&order)
