@@ -19,6 +19,7 @@ mod revocation;
 mod tls;
 mod x509;
 
+pub use acme::eab::create as create_eab;
 pub use ceremony::{CaCertSummary, CeremonyReport, init_ca};
 pub use error::CaError;
 pub use node::{

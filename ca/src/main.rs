@@ -40,6 +40,19 @@ enum Command {
     /// Revoke a certificate, or pull the kill switch on an agent or a whole operator.
     #[command(subcommand)]
     Revoke(RevokeCommand),
+    /// Agents: ACME credentials.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+}
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// Make single-use ACME external account binding credentials for an agent and print them
+    /// once, as JSON (key_id, hmac_key). Uses the HSM.
+    Eab {
+        /// Agent id.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -127,7 +140,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     mandate_ca::init_logging(&cfg)?;
     create_data_dir(&cfg)?;
     // Only the commands that use the HSM touch it: reading the store must not create a token.
-    if matches!(cli.command, Command::Serve | Command::Init) {
+    if matches!(
+        cli.command,
+        Command::Serve | Command::Init | Command::Agents(AgentsCommand::Eab { .. })
+    ) {
         prepare_hsm(&cfg)?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -193,6 +209,18 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 mandate_ca::create_api_key(&store, role, &label, agent_id, "cli:api-keys").await?;
             store.close().await;
             println!("{}", serde_json::to_string_pretty(&created)?);
+            Ok(())
+        }
+        Command::Agents(AgentsCommand::Eab { id }) => {
+            let store = mandate_ca::open_store(&cfg).await?;
+            if !store.ca_initialised().await? {
+                anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
+            }
+            let hsm = mandate_ca::connect_hsm(&cfg).await?;
+            let made = mandate_ca::create_eab(&hsm, &store, &id, "cli:agents-eab").await;
+            hsm.shutdown().await;
+            store.close().await;
+            println!("{}", serde_json::to_string_pretty(&made?)?);
             Ok(())
         }
         Command::Revoke(cmd) => {

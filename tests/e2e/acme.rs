@@ -648,3 +648,42 @@ async fn renewal_info_replaces_key_change_and_deactivation() {
         .await
         .problem(403, "unauthorized");
 }
+
+#[tokio::test]
+async fn eab_credentials_from_the_cli_work_against_the_running_daemon() {
+    use crate::harness::run;
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-cli", full_mandate()).await;
+    // The CLI makes the HSM master key (another process than the daemon): the daemon must find it.
+    let out = run(ca.d.command().args(["agents", "eab", "bot-cli"]));
+    let made: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(made["agent_id"], "bot-cli", "{made}");
+    let c = Client::new(&ca.d.base).await;
+    let url = c.url("newAccount");
+    let eab = c.eab(
+        made["key_id"].as_str().unwrap(),
+        made["hmac_key"].as_str().unwrap(),
+        &url,
+    );
+    let r = c
+        .post(&url, Some(&json!({"externalAccountBinding": eab})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // And the other way round: credentials from the daemon, then from the CLI again.
+    let (kid, _) = eab_for(&ca, "bot-cli").await;
+    assert!(kid.starts_with("eab_"));
+    let again: Value =
+        serde_json::from_str(&run(ca.d.command().args(["agents", "eab", "bot-cli"]))).unwrap();
+    assert_ne!(again["key_id"], made["key_id"]);
+    // Unknown agents are refused with a message and a non-zero exit.
+    let bad =
+        ca.d.command()
+            .args(["agents", "eab", "nobody"])
+            .output()
+            .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("nobody"),
+        "{bad:?}"
+    );
+}
