@@ -36,6 +36,20 @@ fn key_row(r: &SqliteRow) -> Result<ApiKeyRow, StoreError> {
     })
 }
 
+async fn fetch_key(conn: &mut SqliteConnection, id: &str) -> Result<ApiKeyRow, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, secret_hash, role, agent_id, label, created_by, created_at, revoked_at
+         FROM api_keys WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref()
+        .map(key_row)
+        .transpose()?
+        .ok_or_else(|| StoreError::NotFound(format!("API key {id}")))
+}
+
 impl Store {
     /// Stores a new API key (its hash) with its audit event. An agent key needs an existing agent.
     pub async fn insert_api_key(
@@ -74,5 +88,62 @@ impl Store {
         .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(key_row).transpose()
+    }
+
+    /// API keys ordered by id, after `after` (exclusive), at most `limit`.
+    pub async fn api_keys(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, secret_hash, role, agent_id, label, created_by, created_at, revoked_at
+             FROM api_keys WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(key_row).collect()
+    }
+
+    /// Revokes an API key, with its audit event. Refused ([`StoreError::WrongState`]) for the
+    /// last unrevoked admin key, so the CA cannot lock its administrators out. Returns the row
+    /// and whether this call revoked it (false: it was revoked before).
+    pub async fn revoke_api_key(
+        &self,
+        id: &str,
+        event: &AuditEvent,
+    ) -> Result<(ApiKeyRow, bool), StoreError> {
+        let (id, event) = (id.to_owned(), event.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = fetch_key(&mut *conn, &id).await?;
+                    if row.revoked_at.is_some() {
+                        return Ok((row, false));
+                    }
+                    if row.role == crate::Role::Admin {
+                        let admins: i64 = sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL",
+                        )
+                        .fetch_one(&mut *conn)
+                        .await?;
+                        if admins <= 1 {
+                            return Err(StoreError::WrongState(
+                                "this is the last admin key: create another admin key first".into(),
+                            ));
+                        }
+                    }
+                    sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1")
+                        .bind(&id)
+                        .bind(now_unix())
+                        .execute(&mut *conn)
+                        .await?;
+                    append(conn, &event).await?;
+                    Ok((fetch_key(&mut *conn, &id).await?, true))
+                })
+            })
+            .await
     }
 }

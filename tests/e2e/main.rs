@@ -4,6 +4,7 @@
 
 mod acme;
 mod acme_client;
+mod api_keys;
 mod audit;
 mod crl;
 mod eab;

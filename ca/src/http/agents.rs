@@ -38,12 +38,6 @@ pub struct Decision {
     comment: Option<String>,
 }
 
-#[derive(Deserialize)]
-pub struct ListQuery {
-    limit: Option<u32>,
-    after: Option<String>,
-}
-
 /// An agent as the API shows it.
 #[derive(Serialize)]
 pub struct AgentView {
@@ -271,7 +265,7 @@ pub async fn get_one(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<super::PageQuery>,
 ) -> Result<Json<AgentList>, ApiError> {
     caller.require(READERS)?;
     let limit = page_limit(q.limit)?;

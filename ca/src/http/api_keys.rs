@@ -100,3 +100,90 @@ pub async fn create_key(
         label: label.to_owned(),
     })
 }
+
+/// An API key as listed: never its secret or hash.
+#[derive(Serialize)]
+pub struct KeyView {
+    id: String,
+    role: Role,
+    agent_id: Option<String>,
+    label: String,
+    created_by: Option<String>,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
+impl From<mandate_store::ApiKeyRow> for KeyView {
+    fn from(r: mandate_store::ApiKeyRow) -> Self {
+        KeyView {
+            id: r.id,
+            role: r.role,
+            agent_id: r.agent_id,
+            label: r.label,
+            created_by: r.created_by,
+            created_at: crate::rfc3339(r.created_at),
+            revoked_at: r.revoked_at.map(crate::rfc3339),
+        }
+    }
+}
+
+/// A page of keys.
+#[derive(Serialize)]
+pub struct KeyList {
+    api_keys: Vec<KeyView>,
+    next_after: Option<String>,
+}
+
+/// `GET /v1/api-keys?after=&limit=` (admin): every key, revoked ones included, by id.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::ApiQuery(q): super::ApiQuery<super::PageQuery>,
+) -> Result<Json<KeyList>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let limit = super::page_limit(q.limit)?;
+    let rows = state
+        .node
+        .store
+        .api_keys(q.after.as_deref(), limit)
+        .await
+        .map_err(CaError::from)?;
+    let next_after = super::next_cursor(&rows, limit, |r| &r.id);
+    Ok(Json(KeyList {
+        api_keys: rows.into_iter().map(KeyView::from).collect(),
+        next_after,
+    }))
+}
+
+/// What a revocation did.
+#[derive(Serialize)]
+pub struct RevokedKey {
+    api_key: KeyView,
+    newly_revoked: bool,
+}
+
+/// `POST /v1/api-keys/{id}/revoke` (admin): the key stops working at once. Idempotent; the
+/// last admin key cannot be revoked (`409 wrong-state`).
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<RevokedKey>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let (row, newly_revoked) = state
+        .node
+        .store
+        .revoke_api_key(
+            &id,
+            &AuditEvent::new(&caller.key_id, "api_key.revoked", &id, json!({})),
+        )
+        .await
+        .map_err(CaError::from)?;
+    if newly_revoked {
+        tracing::info!(key_id = %id, by = %caller.key_id, "API key revoked");
+    }
+    Ok(Json(RevokedKey {
+        api_key: row.into(),
+        newly_revoked,
+    }))
+}

@@ -19,12 +19,6 @@ pub struct CertifyRequest {
     validity_days: Option<u32>,
 }
 
-#[derive(Deserialize)]
-pub struct ListQuery {
-    limit: Option<u32>,
-    after: Option<String>,
-}
-
 /// A stored certificate as the API shows it.
 #[derive(Serialize)]
 pub(super) struct CertificateView {
@@ -72,7 +66,7 @@ pub async fn list_for_agent(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<super::PageQuery>,
 ) -> Result<Json<CertificateList>, ApiError> {
     caller.require_or_own_agent(READERS, &id)?;
     let limit = page_limit(q.limit)?;

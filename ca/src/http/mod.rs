@@ -50,7 +50,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/crl/{file}", get(crl::get))
         .route("/ocsp", post(ocsp::post))
         .route("/ocsp/{*request}", get(ocsp::get))
-        .route("/v1/api-keys", post(api_keys::create))
+        .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
+        .route("/v1/api-keys/{id}/revoke", post(api_keys::revoke))
         .route("/v1/agents", post(agents::register).get(agents::list))
         .route("/v1/agents/{id}", get(agents::get_one))
         .route("/v1/agents/{id}/mandate", post(agents::submit_mandate))
@@ -181,6 +182,16 @@ pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &str) -> Optio
     } else {
         None
     }
+}
+
+/// `?after=&limit=` of the paged lists: `after` is the last key of the previous page.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Page size (default 50, at most 100).
+    pub limit: Option<u32>,
+    /// Cursor: the `next_after` of the previous page.
+    pub after: Option<String>,
 }
 
 /// Reads `limit` from a query: default 50, at most 100.

@@ -1,0 +1,91 @@
+//! API keys: an admin lists them (never their secrets) and revokes them; a revoked key stops
+//! working at once, and the last admin key cannot be revoked.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::Ca;
+
+#[tokio::test]
+async fn admins_list_and_revoke_keys_and_revoked_keys_stop_working() {
+    let ca = Ca::start().await;
+    let admin = ca.d.admin_key();
+    let listed = ca.d.get(&admin, "/v1/api-keys?limit=100").await;
+    assert_eq!(listed.status, StatusCode::OK, "{listed:?}");
+    let keys = listed.body["api_keys"].as_array().unwrap().clone();
+    assert!(keys.len() >= 3, "admin, operator, compliance: {keys:?}");
+    let text = listed.body.to_string();
+    assert!(
+        !text.contains("secret") && !text.contains(&ca.operator),
+        "no secrets in lists"
+    );
+    // Paging: one at a time visits every key once.
+    let mut seen = vec![];
+    let mut after = String::new();
+    loop {
+        let q = if after.is_empty() {
+            "/v1/api-keys?limit=1".to_owned()
+        } else {
+            format!("/v1/api-keys?limit=1&after={after}")
+        };
+        let page = ca.d.get(&admin, &q).await;
+        seen.extend(
+            page.body["api_keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["id"].clone()),
+        );
+        match page.body["next_after"].as_str() {
+            Some(n) => after = n.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), keys.len());
+
+    // Only admins.
+    ca.d.get(&ca.operator, "/v1/api-keys")
+        .await
+        .assert_problem(403, "forbidden");
+
+    // Revoke the operator key: it stops working; a second call changes nothing.
+    // Keys read `mk_<id>_<secret>`.
+    let op_id = ca
+        .operator
+        .strip_prefix("mk_")
+        .unwrap()
+        .split('_')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(keys.iter().any(|k| k["id"] == op_id.as_str()));
+    let r =
+        ca.d.post(&admin, &format!("/v1/api-keys/{op_id}/revoke"), &json!({}))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["newly_revoked"], true);
+    assert!(r.body["api_key"]["revoked_at"].is_string());
+    ca.d.get(&ca.operator, "/v1/agents")
+        .await
+        .assert_problem(401, "unauthorized");
+    let again =
+        ca.d.post(&admin, &format!("/v1/api-keys/{op_id}/revoke"), &json!({}))
+            .await;
+    assert_eq!(again.body["newly_revoked"], false, "{again:?}");
+    ca.d.post(&admin, "/v1/api-keys/nope/revoke", &json!({}))
+        .await
+        .assert_problem(404, "not-found");
+
+    // The last admin key stays.
+    let admin_id = keys.iter().find(|k| k["role"] == "admin").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ca.d.post(
+        &admin,
+        &format!("/v1/api-keys/{admin_id}/revoke"),
+        &json!({}),
+    )
+    .await
+    .assert_problem(409, "wrong-state");
+}
