@@ -98,7 +98,7 @@ async fn issuance(
     let bench = Bench::start(
         &format!(
             "log = \"warn\"\n[ca]\nroot_key = \"{kind}\"\nintermediate_key = \"{kind}\"\n\
-             ocsp_presign = {presign}\n"
+             ocsp_presign = {presign}\n[http]\nrate_limit_per_minute = 0\n"
         ),
         "bench-bot",
     )

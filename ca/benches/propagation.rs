@@ -28,7 +28,11 @@ async fn main() {
         .skip(1)
         .find(|a| !a.starts_with("--"))
         .map_or(500, |a| a.parse().unwrap());
-    let bench = Bench::start("log = \"warn\"\n", "prop-bot").await;
+    let bench = Bench::start(
+        "log = \"warn\"\n[http]\nrate_limit_per_minute = 0\n",
+        "prop-bot",
+    )
+    .await;
     let (http, base, op) = (&bench.http, &bench.base, &bench.operator);
 
     // The issuer's CertID hashes (SHA-1, as RFC 5019 clients send).

@@ -15,6 +15,7 @@ mod node;
 mod ocsp_cache;
 mod ocsp_presigner;
 mod ocsp_signer;
+mod rate_limit;
 mod revocation;
 mod tls;
 mod x509;

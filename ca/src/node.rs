@@ -36,6 +36,8 @@ pub struct Node {
     pub presigner: Option<Presigner>,
     /// ACME anti-replay nonces.
     pub acme_nonces: crate::acme::nonce::NonceStore,
+    /// Per-API-key request budgets.
+    pub rate_limits: crate::rate_limit::RateLimiter,
 }
 
 impl Node {
@@ -178,7 +180,6 @@ impl Node {
             )
         });
         Ok(Node {
-            cfg,
             store,
             hsm,
             issuer,
@@ -187,6 +188,11 @@ impl Node {
             ocsp_cache,
             presigner,
             acme_nonces: Default::default(),
+            rate_limits: crate::rate_limit::RateLimiter::new(
+                cfg.http.rate_limit_per_minute,
+                cfg.http.rate_limit_burst,
+            ),
+            cfg,
         })
     }
 }

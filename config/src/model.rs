@@ -159,6 +159,10 @@ pub struct HttpConfig {
     pub tls_key_file: PathBuf,
     /// Base URL of the HTTPS listener, for ACME; empty means `https://<tls_listen>`.
     pub tls_public_url: String,
+    /// Requests per minute each API key may make on average (0: no limit).
+    pub rate_limit_per_minute: u32,
+    /// Requests an API key may make at once before the per-minute rate applies.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for HttpConfig {
@@ -169,6 +173,8 @@ impl Default for HttpConfig {
             tls_cert_file: PathBuf::new(),
             tls_key_file: PathBuf::new(),
             tls_public_url: String::new(),
+            rate_limit_per_minute: 6000,
+            rate_limit_burst: 600,
         }
     }
 }

@@ -89,3 +89,41 @@ async fn admins_list_and_revoke_keys_and_revoked_keys_stop_working() {
     .await
     .assert_problem(409, "wrong-state");
 }
+
+#[tokio::test]
+async fn each_key_has_its_own_request_budget() {
+    let ca =
+        Ca::start_with_config("[http]\nrate_limit_per_minute = 60\nrate_limit_burst = 5\n").await;
+    // Ca::start_with_config made keys with a few requests already; use fresh ones.
+    let a = ca.d.key("auditor", None).await;
+    let b = ca.d.key("auditor", None).await;
+    for _ in 0..5 {
+        assert_eq!(ca.d.get(&a, "/v1/agents").await.status, StatusCode::OK);
+    }
+    let limited =
+        ca.d.raw()
+            .get(format!("{}/v1/agents", ca.d.base))
+            .bearer_auth(&a)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    crate::harness::reply(limited)
+        .await
+        .assert_problem(429, "rate-limited");
+    assert_eq!(
+        ca.d.get(&b, "/v1/agents").await.status,
+        StatusCode::OK,
+        "another key"
+    );
+    // Public endpoints need no key and have no key budget.
+    for _ in 0..10 {
+        assert!(!ca.d.get_text("/ca/root.pem").await.is_empty());
+    }
+}

@@ -80,6 +80,11 @@ impl FromRequestParts<AppState> for Caller {
         // One answer for unknown, wrong and revoked keys: no oracle for which ids exist.
         match row {
             Some(row) if row.revoked_at.is_none() && api_key::matches(&row.secret_hash, secret) => {
+                state
+                    .node
+                    .rate_limits
+                    .check(&row.id)
+                    .map_err(ApiError::rate_limited)?;
                 Ok(Caller {
                     key_id: row.id,
                     role: row.role,

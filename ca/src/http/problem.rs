@@ -20,6 +20,8 @@ pub struct ApiError {
     pub kind: &'static str,
     /// Human-readable explanation of this occurrence.
     pub detail: String,
+    /// Seconds to wait before trying again (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -38,6 +40,19 @@ impl ApiError {
             status,
             kind,
             detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 `rate-limited`, with `Retry-After`.
+    pub fn rate_limited(retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                format!("too many requests with this API key; retry in {retry_after} s"),
+            )
         }
     }
 
@@ -62,6 +77,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
