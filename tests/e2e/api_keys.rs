@@ -122,8 +122,12 @@ async fn each_key_has_its_own_request_budget() {
         StatusCode::OK,
         "another key"
     );
-    // Public endpoints need no key and have no key budget.
+    // Public endpoints need no key and have no key budget; the OpenAPI document is one.
     for _ in 0..10 {
         assert!(!ca.d.get_text("/ca/root.pem").await.is_empty());
+        let doc: serde_json::Value =
+            serde_json::from_str(&ca.d.get_text("/v1/openapi.json").await).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert!(doc["paths"]["/v1/agents/{id}/eab"]["post"].is_object());
     }
 }

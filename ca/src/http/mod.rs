@@ -10,6 +10,7 @@ mod crl;
 mod eab;
 mod health;
 mod ocsp;
+mod openapi;
 mod problem;
 mod revocation;
 
@@ -50,6 +51,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/crl/{file}", get(crl::get))
         .route("/ocsp", post(ocsp::post))
         .route("/ocsp/{*request}", get(ocsp::get))
+        .route("/v1/openapi.json", get(openapi::get))
         .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/v1/api-keys/{id}/revoke", post(api_keys::revoke))
         .route("/v1/agents", post(agents::register).get(agents::list))
