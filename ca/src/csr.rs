@@ -39,6 +39,7 @@ pub enum CsrError {
 }
 
 /// A request that passed every check: only its key is used; names come from the registry.
+#[derive(Debug)]
 pub struct ValidCsr {
     /// The key to certify.
     pub spki: SubjectPublicKeyInfoOwned,

@@ -35,6 +35,15 @@ pub struct Issued {
     pub mandate_version: i64,
 }
 
+/// The key an agent certificate certifies.
+#[derive(Debug)]
+pub enum AgentKey<'a> {
+    /// From a PEM CSR, checked (signature, names, key strength).
+    Csr(&'a str),
+    /// A key generated in our HSM for the agent: nothing to check.
+    Generated(csr::ValidCsr),
+}
+
 /// The issuing CA as loaded at start-up.
 #[derive(Debug)]
 struct ActiveIssuer {
@@ -146,11 +155,11 @@ impl Issuer {
         Ok(der)
     }
 
-    /// Issues a certificate for `agent_id` with the key of `csr_pem`.
+    /// Issues a certificate for `agent_id` with the key of a CSR, or with a key the HSM generated.
     pub async fn certify(
         &self,
         agent_id: &str,
-        csr_pem: &str,
+        key: AgentKey<'_>,
         validity_days: Option<u32>,
         requested_by: &str,
     ) -> Result<Issued, CaError> {
@@ -178,7 +187,10 @@ impl Issuer {
         let mandate: Mandate = serde_json::from_str(&mandate_row.mandate_json)
             .map_err(|e| CaError::Internal(format!("stored mandate unreadable: {e}")))?;
         let dns_name = self.dns_name(agent_id, &agent.organization);
-        let valid = csr::validate(csr_pem, agent_id, &dns_name)?;
+        let valid = match key {
+            AgentKey::Csr(pem) => csr::validate(pem, agent_id, &dns_name)?,
+            AgentKey::Generated(k) => k,
+        };
 
         let issuer = &self.active;
         let now = mandate_store::now_unix();

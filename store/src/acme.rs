@@ -500,3 +500,43 @@ impl Store {
             .await
     }
 }
+
+impl Store {
+    /// Records an agent key generated in the HSM, with its audit event.
+    pub async fn insert_agent_key(
+        &self,
+        key_id: &str,
+        agent_id: &str,
+        key_kind: &str,
+        label: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (key_id, agent_id, key_kind, label, event) = (
+            key_id.to_owned(),
+            agent_id.to_owned(),
+            key_kind.to_owned(),
+            label.to_owned(),
+            event.clone(),
+        );
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO agent_keys (key_id, agent_id, key_kind, label, created_by,
+                             created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&key_id)
+                    .bind(&agent_id)
+                    .bind(&key_kind)
+                    .bind(&label)
+                    .bind(&event.actor)
+                    .bind(now_unix())
+                    .execute(&mut *conn)
+                    .await?;
+                    append(conn, &event).await
+                })
+            })
+            .await
+    }
+}

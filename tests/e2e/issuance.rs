@@ -197,3 +197,92 @@ pub fn softhsm_module() -> String {
         .display()
         .to_string()
 }
+
+#[tokio::test]
+async fn certify_without_a_csr_keeps_the_agent_key_in_the_hsm() {
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-hsm", crate::harness::full_mandate())
+        .await;
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-hsm/certify",
+            &serde_json::json!({"hsm_key_type": "ec-p256"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let key_ref = r.body["key_ref"].as_str().unwrap();
+    assert!(key_ref.starts_with("hsm:"), "{key_ref}");
+    // The certificate's key is that HSM key: pkcs11-tool finds it, sensitive and never
+    // extractable, labelled for the agent.
+    let out = run(Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", ca.d.softhsm_conf())
+        .args([
+            "--module",
+            &softhsm_module(),
+            "--token-label",
+            "mandate-dev",
+            "--login",
+            "--pin",
+        ])
+        .arg(ca.d.user_pin())
+        .args(["--list-objects", "--type", "privkey", "--id"])
+        .arg(key_ref.trim_start_matches("hsm:")));
+    assert!(out.contains("mandate-agent-bot-hsm-"), "{out}");
+    assert!(
+        out.contains("never extractable") && out.contains("always sensitive"),
+        "{out}"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let pem = work.path().join("c.pem");
+    std::fs::write(&pem, r.body["certificate_pem"].as_str().unwrap()).unwrap();
+    let pubkey = run(Command::new("openssl")
+        .args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(&pem));
+    run(Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", ca.d.softhsm_conf())
+        .args([
+            "--module",
+            &softhsm_module(),
+            "--token-label",
+            "mandate-dev",
+            "--login",
+            "--pin",
+        ])
+        .arg(ca.d.user_pin())
+        .args(["--read-object", "--type", "pubkey", "--id"])
+        .arg(key_ref.trim_start_matches("hsm:"))
+        .args(["--output-file"])
+        .arg(work.path().join("pub.der")));
+    let from_hsm = run(Command::new("openssl")
+        .args(["pkey", "-pubin", "-inform", "DER", "-in"])
+        .arg(work.path().join("pub.der")));
+    assert_eq!(
+        pubkey.trim(),
+        from_hsm.trim(),
+        "the certificate certifies the HSM key"
+    );
+
+    // Exactly one of csr and hsm_key_type; a known key type; no key for an unapproved agent.
+    for body in [
+        serde_json::json!({}),
+        serde_json::json!({"hsm_key_type": "ec-p256", "csr": "x"}),
+        serde_json::json!({"hsm_key_type": "dsa-1024"}),
+    ] {
+        ca.d.post(&ca.operator, "/v1/agents/bot-hsm/certify", &body)
+            .await
+            .assert_problem(400, "invalid-request");
+    }
+    let r = ca
+        .register("bot-unapproved", crate::harness::full_mandate())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let refused =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-unapproved/certify",
+            &serde_json::json!({"hsm_key_type": "ec-p256"}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{refused:?}");
+}

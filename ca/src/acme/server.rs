@@ -686,7 +686,12 @@ async fn finalize(
         );
         let issued = node
             .issuer
-            .certify(&o.agent_id, &pem, None, &format!("acme:{}", account.id))
+            .certify(
+                &o.agent_id,
+                crate::issuance::AgentKey::Csr(&pem),
+                None,
+                &format!("acme:{}", account.id),
+            )
             .await;
         let issued = match issued {
             Ok(i) => i,

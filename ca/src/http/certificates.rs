@@ -6,7 +6,7 @@ use mandate_store::{CaRole, CertStatus, CertificateRow, Role};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, next_cursor, page_limit};
-use crate::issuance::Issued;
+use crate::issuance::{AgentKey, Issued};
 use crate::revocation::RevocationReason;
 use crate::{CaError, x509};
 
@@ -15,8 +15,21 @@ const READERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Auditor, Role
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertifyRequest {
-    csr: String,
+    /// PEM CSR made by the agent, which keeps its key...
+    csr: Option<String>,
+    /// ...or the type of a key to generate inside the HSM for the agent (`ec-p256`, ...).
+    hsm_key_type: Option<String>,
     validity_days: Option<u32>,
+}
+
+/// What certify answers: the certificate, and the reference of an HSM-generated key.
+#[derive(Serialize)]
+pub struct Certified {
+    #[serde(flatten)]
+    issued: Issued,
+    /// `hsm:<CKA_ID hex>` when the key was generated in the HSM (it never leaves it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_ref: Option<String>,
 }
 
 /// A stored certificate as the API shows it.
@@ -51,14 +64,85 @@ pub async fn certify(
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CertifyRequest>,
-) -> Result<(StatusCode, Json<Issued>), ApiError> {
+) -> Result<(StatusCode, Json<Certified>), ApiError> {
     caller.require_or_own_agent(&[Role::Operator], &id)?;
-    let issued = state
-        .node
+    let node = &state.node;
+    let (key, key_ref) = match (&req.csr, &req.hsm_key_type) {
+        (Some(pem), None) => (AgentKey::Csr(pem), None),
+        (None, Some(kind)) => {
+            let (valid, key_ref) = generate_agent_key(node, &id, kind, &caller.key_id).await?;
+            (AgentKey::Generated(valid), Some(key_ref))
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of csr (the agent keeps its key) and hsm_key_type (a key generated in the HSM)",
+            ));
+        }
+    };
+    let issued = node
         .issuer
-        .certify(&id, &req.csr, req.validity_days, &caller.key_id)
+        .certify(&id, key, req.validity_days, &caller.key_id)
         .await?;
-    Ok((StatusCode::CREATED, Json(issued)))
+    Ok((StatusCode::CREATED, Json(Certified { issued, key_ref })))
+}
+
+/// Generates a key for the agent inside the HSM (sensitive, never extractable) and records it.
+async fn generate_agent_key(
+    node: &crate::node::Node,
+    agent_id: &str,
+    kind: &str,
+    actor: &str,
+) -> Result<(crate::csr::ValidCsr, String), ApiError> {
+    use der::Decode;
+    let kind: mandate_hsm::KeyKind = kind.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "hsm_key_type {kind:?} is not one of rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384"
+        ))
+    })?;
+    // Only for an agent that may get a certificate now: no key is made for a refusal.
+    let (agent, approved) = node
+        .store
+        .agent_with_approved_mandate(agent_id)
+        .await
+        .map_err(CaError::from)?
+        .ok_or_else(|| CaError::NotFound(format!("agent {agent_id}")))?;
+    if approved.is_none() || agent.status != mandate_store::AgentStatus::Active {
+        return Err(CaError::NotApproved(format!(
+            "agent {agent_id} has no approved mandate (status {}); a compliance officer must approve it first",
+            agent.status
+        ))
+        .into());
+    }
+    let label = format!("mandate-agent-{agent_id}-{}", mandate_store::now_unix());
+    let info = node
+        .hsm
+        .generate_key(kind, &label)
+        .await
+        .map_err(CaError::from)?;
+    let key_id = info.id.to_string();
+    node.store
+        .insert_agent_key(
+            &key_id,
+            agent_id,
+            &kind.to_string(),
+            &label,
+            &mandate_store::AuditEvent::new(
+                actor,
+                "agent_key.generated",
+                agent_id,
+                serde_json::json!({"key_id": key_id, "key_type": kind.to_string()}),
+            ),
+        )
+        .await
+        .map_err(CaError::from)?;
+    let spki = spki::SubjectPublicKeyInfoOwned::from_der(&info.spki_der).map_err(CaError::from)?;
+    Ok((
+        crate::csr::ValidCsr {
+            spki,
+            key_type: kind.to_string(),
+        },
+        format!("hsm:{key_id}"),
+    ))
 }
 
 /// `GET /v1/agents/{id}/certificates?limit=&after=`: newest first.
