@@ -176,10 +176,42 @@ pub async fn get_one(
     caller: Caller,
     Path(serial): Path<String>,
 ) -> Result<Json<CertificateView>, ApiError> {
+    Ok(Json(view(readable(&state, &caller, &serial).await?)?))
+}
+
+/// `GET /v1/certificates/{serial}/pem`: the certificate then its chain (intermediate, root),
+/// `application/pem-certificate-chain`, for tools that want the file itself.
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(serial): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = readable(&state, &caller, &serial).await?;
+    let der = row.der.ok_or_else(|| {
+        ApiError::from(CaError::NotFound(format!(
+            "certificate {} (reserved, never issued)",
+            row.serial
+        )))
+    })?;
+    let pem = format!("{}{}", x509::cert_pem(&der)?, state.node.issuer.chain_pem());
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
+        pem,
+    )
+        .into_response())
+}
+
+/// The certificate with this serial, if `caller` may read it.
+async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    serial: &str,
+) -> Result<CertificateRow, ApiError> {
     if caller.role != Role::Agent {
         caller.require(READERS)?;
     }
-    let serial = parse_serial(&serial)?;
+    let serial = parse_serial(serial)?;
     let not_found = || ApiError::from(CaError::NotFound(format!("certificate {serial}")));
     let row = state
         .node
@@ -193,7 +225,7 @@ pub async fn get_one(
     if caller.role == Role::Agent && caller.agent_id.as_deref() != Some(row.agent_id.as_str()) {
         return Err(not_found());
     }
-    Ok(Json(view(row)?))
+    Ok(row)
 }
 
 /// A serial from a path: hex, any case, at most 21 bytes; returned lowercase as stored.

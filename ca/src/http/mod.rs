@@ -65,6 +65,7 @@ pub fn router(node: Arc<Node>) -> Router {
             get(certificates::list_for_agent),
         )
         .route("/v1/certificates/{serial}", get(certificates::get_one))
+        .route("/v1/certificates/{serial}/pem", get(certificates::download))
         .route(
             "/v1/certificates/{serial}/revoke",
             post(revocation::revoke_certificate),
