@@ -270,6 +270,37 @@ async fn accounts_need_a_valid_single_use_eab_and_every_bad_request_gets_its_pro
     assert_eq!(me.body["contact"], json!(["mailto:ops@example.com"]));
 }
 
+/// Checks an ACME PEM chain: `openssl verify` from `root` accepts it, and the leaf (written to
+/// `dir/leaf.pem`) names `dns` and carries the mandate.
+pub fn check_chain(dir: &std::path::Path, root: &std::path::Path, chain: &str, dns: &str) {
+    use std::process::Command;
+
+    use crate::harness::{here, run};
+    let leaf = chain
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .unwrap();
+    std::fs::write(dir.join("leaf.pem"), leaf).unwrap();
+    std::fs::write(dir.join("chain.pem"), chain).unwrap();
+    run(Command::new("openssl")
+        .args(["verify", "-x509_strict", "-CAfile"])
+        .arg(root)
+        .arg("-untrusted")
+        .arg(dir.join("chain.pem"))
+        .arg(dir.join("leaf.pem")));
+    let parsed: Value = serde_json::from_str(&run(Command::new("python3")
+        .arg(here("check_cert.py"))
+        .arg(dir.join("leaf.pem"))))
+    .unwrap();
+    assert_eq!(parsed["san_dns"], json!([dns]), "{parsed}");
+    assert!(
+        parsed["mandate_der_hex"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty()),
+        "{parsed}"
+    );
+}
+
 /// A registered client (account made with fresh EAB credentials for `agent`).
 async fn registered(ca: &Ca, agent: &str) -> Client {
     let (kid, hmac) = eab_for(ca, agent).await;
@@ -301,7 +332,7 @@ fn der_of(pem: &str) -> String {
 async fn order_finalize_download_and_every_refusal() {
     use std::process::Command;
 
-    use crate::harness::{csr, here, run};
+    use crate::harness::{csr, run};
 
     let ca = Ca::start().await;
     ca.approved_agent("bot-ord", full_mandate()).await;
@@ -389,26 +420,8 @@ async fn order_finalize_download_and_every_refusal() {
         .split_inclusive("-----END CERTIFICATE-----\n")
         .next()
         .unwrap();
-    std::fs::write(d.join("leaf.pem"), leaf).unwrap();
-    std::fs::write(d.join("chain.pem"), &chain).unwrap();
     std::fs::write(d.join("root.pem"), ca.d.get_text("/ca/root.pem").await).unwrap();
-    run(Command::new("openssl")
-        .args(["verify", "-x509_strict", "-CAfile"])
-        .arg(d.join("root.pem"))
-        .arg("-untrusted")
-        .arg(d.join("chain.pem"))
-        .arg(d.join("leaf.pem")));
-    let parsed: Value = serde_json::from_str(&run(Command::new("python3")
-        .arg(here("check_cert.py"))
-        .arg(d.join("leaf.pem"))))
-    .unwrap();
-    assert_eq!(parsed["san_dns"], json!([dns]), "{parsed}");
-    assert!(
-        parsed["mandate_der_hex"]
-            .as_str()
-            .is_some_and(|h| !h.is_empty()),
-        "{parsed}"
-    );
+    check_chain(d, &d.join("root.pem"), &chain, dns);
 
     // The certificate is this account's alone.
     let stranger = registered(&ca, "bot-ord").await;

@@ -458,6 +458,17 @@ fn order_body(node: &Node, o: &AcmeOrderRow) -> Value {
     body
 }
 
+/// An order object with its URL in `Location`.
+fn order_response(node: &Node, status: StatusCode, o: &AcmeOrderRow) -> Response {
+    let location = format!("{}/order/{}", base(node), o.id);
+    (
+        status,
+        [(header::LOCATION, location)],
+        axum::Json(order_body(node, o)),
+    )
+        .into_response()
+}
+
 /// Runs `f` on a verified kid-signed request to `url` and finishes the answer.
 async fn with_account<F, Fut>(
     state: &AppState,
@@ -585,13 +596,7 @@ async fn new_order(State(state): State<AppState>, headers: HeaderMap, body: Body
             .create_acme_order(&order)
             .await
             .map_err(|e| internal(e.into()))?;
-        let location = format!("{}/order/{}", base(&node), order.id);
-        Ok((
-            StatusCode::CREATED,
-            [(header::LOCATION, location)],
-            axum::Json(order_body(&node, &order)),
-        )
-            .into_response())
+        Ok(order_response(&node, StatusCode::CREATED, &order))
     })
     .await
 }
@@ -714,12 +719,7 @@ async fn finalize(
             .map_err(|e| internal(e.into()))?;
         let done = own_order(&node, &account, &id).await?;
         tracing::info!(order = %o.id, serial = %issued.serial_number, "ACME order finalized");
-        Ok((
-            StatusCode::OK,
-            [(header::LOCATION, format!("{}/order/{}", base(&node), o.id))],
-            axum::Json(order_body(&node, &done)),
-        )
-            .into_response())
+        Ok(order_response(&node, StatusCode::OK, &done))
     })
     .await
 }
