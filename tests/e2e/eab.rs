@@ -1,13 +1,12 @@
 //! ACME external account binding credentials: made by an operator for one agent, the HMAC key
 //! shown once and kept nowhere (derived in the HSM from a secret key that never leaves it).
 
-use std::process::Command;
-
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::harness::{Ca, full_mandate, run};
+use crate::issuance::pkcs11_tool;
 
 #[tokio::test]
 async fn operators_get_single_agent_eab_credentials_whose_key_is_stored_nowhere() {
@@ -73,16 +72,7 @@ async fn operators_get_single_agent_eab_credentials_whose_key_is_stored_nowhere(
 
     // The master key it was derived from is a secret key in the token: sensitive, never
     // extractable.
-    let out = run(Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", ca.d.softhsm_conf())
-        .args([
-            "--module",
-            &crate::issuance::softhsm_module(),
-            "--token-label",
-        ])
-        .args(["mandate-dev", "--login", "--pin"])
-        .arg(ca.d.user_pin())
-        .args(["--list-objects", "--type", "secrkey"]));
+    let out = run(pkcs11_tool(&ca).args(["--list-objects", "--type", "secrkey"]));
     assert!(out.contains("mandate-eab-master"), "{out}");
     assert!(
         out.contains("never extractable") && out.contains("always sensitive"),

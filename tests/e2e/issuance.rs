@@ -151,18 +151,7 @@ async fn agent_key_certifies_its_own_agent_with_a_san_request() {
 #[tokio::test]
 async fn ca_private_keys_are_never_extractable() {
     let ca = Ca::start().await;
-    let out = run(Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", ca.d.softhsm_conf())
-        .args([
-            "--module",
-            &softhsm_module(),
-            "--token-label",
-            "mandate-dev",
-            "--login",
-            "--pin",
-        ])
-        .arg(ca.d.user_pin())
-        .args(["--list-objects", "--type", "privkey"]));
+    let out = run(pkcs11_tool(&ca).args(["--list-objects", "--type", "privkey"]));
     let keys: Vec<&str> = out.split("Private Key Object").skip(1).collect();
     assert_eq!(
         keys.len(),
@@ -191,6 +180,21 @@ fn pkilint(cert: &std::path::Path) {
     );
 }
 
+/// `pkcs11-tool` logged in to the daemon's dev token; add the operation's arguments.
+pub fn pkcs11_tool(ca: &Ca) -> Command {
+    let mut cmd = Command::new("pkcs11-tool");
+    cmd.env("SOFTHSM2_CONF", ca.d.softhsm_conf())
+        .args([
+            "--module",
+            &softhsm_module(),
+            "--token-label",
+            "mandate-dev",
+        ])
+        .args(["--login", "--pin"])
+        .arg(ca.d.user_pin());
+    cmd
+}
+
 pub fn softhsm_module() -> String {
     mandate_hsm::softhsm::find_module()
         .expect("SoftHSM2 module not found")
@@ -215,17 +219,7 @@ async fn certify_without_a_csr_keeps_the_agent_key_in_the_hsm() {
     assert!(key_ref.starts_with("hsm:"), "{key_ref}");
     // The certificate's key is that HSM key: pkcs11-tool finds it, sensitive and never
     // extractable, labelled for the agent.
-    let out = run(Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", ca.d.softhsm_conf())
-        .args([
-            "--module",
-            &softhsm_module(),
-            "--token-label",
-            "mandate-dev",
-            "--login",
-            "--pin",
-        ])
-        .arg(ca.d.user_pin())
+    let out = run(pkcs11_tool(&ca)
         .args(["--list-objects", "--type", "privkey", "--id"])
         .arg(key_ref.trim_start_matches("hsm:")));
     assert!(out.contains("mandate-agent-bot-hsm-"), "{out}");
@@ -239,17 +233,7 @@ async fn certify_without_a_csr_keeps_the_agent_key_in_the_hsm() {
     let pubkey = run(Command::new("openssl")
         .args(["x509", "-noout", "-pubkey", "-in"])
         .arg(&pem));
-    run(Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", ca.d.softhsm_conf())
-        .args([
-            "--module",
-            &softhsm_module(),
-            "--token-label",
-            "mandate-dev",
-            "--login",
-            "--pin",
-        ])
-        .arg(ca.d.user_pin())
+    run(pkcs11_tool(&ca)
         .args(["--read-object", "--type", "pubkey", "--id"])
         .arg(key_ref.trim_start_matches("hsm:"))
         .args(["--output-file"])
