@@ -11,6 +11,7 @@ mod amount;
 mod der_codec;
 mod error;
 mod mandate;
+mod preflight;
 mod schedule;
 mod threshold;
 
@@ -20,6 +21,7 @@ pub use amount::{Amount, Currency, Money};
 pub use der_codec::MAX_DER_LEN;
 pub use error::PolicyError;
 pub use mandate::{Action, MAX_LIST_ENTRIES, Mandate, is_dns_label};
+pub use preflight::{AgentState, Denial, Order, decide, trading_day_start, within_hours};
 pub use schedule::{TimeOfDay, TradingHours, Weekday};
 pub use threshold::Threshold;
 

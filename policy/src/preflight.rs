@@ -1,0 +1,218 @@
+//! Pre-trade decisions: is this order inside the agent's mandate, now? Pure: the caller brings
+//! the agent's state (daily volume so far, failures in a row, risk score, revocation) from the
+//! store, and gets every reason for a refusal, each with the limit and what was asked.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::{Action, Amount, Mandate, Money, TradingHours, Weekday};
+
+/// What the agent wants to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// The kind of action.
+    pub action: Action,
+    /// Instrument or market, e.g. `EUR_USD`.
+    pub market: Option<String>,
+    /// Counterparty or venue.
+    pub counterparty: Option<String>,
+    /// Jurisdiction, e.g. `EU`.
+    pub region: Option<String>,
+    /// Size of this order.
+    pub size: Option<Money>,
+    /// When, unix seconds.
+    pub at: i64,
+}
+
+/// What the store knows of the agent right now.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AgentState {
+    /// Volume the agent reported for the current trading day (see [`trading_day_start`]), in
+    /// the currency of the mandate's `maxDailyVolume`.
+    pub daily_volume: Option<Amount>,
+    /// Failed actions in a row, as events reported them.
+    pub consecutive_failures: u32,
+    /// The latest anomaly score, 0 to 1, once a baseline is approved.
+    pub risk_score: Option<f64>,
+    /// The agent's certificate is revoked (or the kill switch pulled).
+    pub certificate_revoked: bool,
+}
+
+/// One reason for a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// Machine-readable code, e.g. `exceeds_scope_size`.
+    pub code: &'static str,
+    /// The limit, as text, e.g. `50000 EUR`.
+    pub limit: String,
+    /// What was asked, as text.
+    pub requested: String,
+}
+
+fn deny(code: &'static str, limit: impl ToString, requested: impl ToString) -> Denial {
+    Denial {
+        code,
+        limit: limit.to_string(),
+        requested: requested.to_string(),
+    }
+}
+
+fn listed(allowed: &Option<Vec<String>>, asked: &Option<String>) -> bool {
+    match (allowed, asked) {
+        (None, _) => true,
+        (Some(list), Some(v)) => list.iter().any(|a| a.eq_ignore_ascii_case(v)),
+        (Some(_), None) => false,
+    }
+}
+
+/// Every reason `order` is out of `mandate` given `state`; empty: allowed.
+pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denial> {
+    let mut out = Vec::new();
+    if state.certificate_revoked {
+        out.push(deny("certificate_revoked", "valid certificate", "revoked"));
+    }
+    if let Some(actions) = &mandate.permitted_actions
+        && !actions.contains(&order.action)
+    {
+        let names: Vec<&str> = actions.iter().map(Action::as_str).collect();
+        out.push(deny(
+            "action_not_permitted",
+            names.join(","),
+            order.action.as_str(),
+        ));
+    }
+    if let (Some(max), Some(size)) = (&mandate.max_transaction_size, &order.size)
+        && (max.currency != size.currency || size.amount > max.amount)
+    {
+        out.push(deny("exceeds_scope_size", max, size));
+    }
+    if !listed(&mandate.allowed_markets, &order.market) {
+        out.push(deny(
+            "market_not_allowed",
+            mandate
+                .allowed_markets
+                .as_deref()
+                .unwrap_or_default()
+                .join(","),
+            order.market.as_deref().unwrap_or("(none)"),
+        ));
+    }
+    if !listed(&mandate.allowed_counterparties, &order.counterparty) {
+        out.push(deny(
+            "counterparty_not_allowed",
+            mandate
+                .allowed_counterparties
+                .as_deref()
+                .unwrap_or_default()
+                .join(","),
+            order.counterparty.as_deref().unwrap_or("(none)"),
+        ));
+    }
+    if !listed(&mandate.allowed_regions, &order.region) {
+        out.push(deny(
+            "region_not_allowed",
+            mandate
+                .allowed_regions
+                .as_deref()
+                .unwrap_or_default()
+                .join(","),
+            order.region.as_deref().unwrap_or("(none)"),
+        ));
+    }
+    if let (Some(cap), Some(size)) = (&mandate.max_daily_volume, &order.size) {
+        let so_far = state.daily_volume.unwrap_or_default();
+        let total = so_far.checked_add(size.amount);
+        if cap.currency != size.currency || total.is_none_or(|t| t > cap.amount) {
+            let requested = match total {
+                Some(t) => format!("{t} {}", size.currency),
+                None => format!("more than {cap}"),
+            };
+            out.push(deny("daily_volume_cap_exceeded", cap, requested));
+        }
+    }
+    if let Some(hours) = &mandate.trading_hours {
+        match within_hours(hours, order.at) {
+            Ok(true) => {}
+            Ok(false) => out.push(deny(
+                "outside_trading_hours",
+                window_text(hours),
+                local_text(hours, order.at),
+            )),
+            Err(why) => out.push(deny("outside_trading_hours", window_text(hours), why)),
+        }
+    }
+    if let Some(score) = state.risk_score
+        && score >= mandate.circuit_breaker_threshold.as_f64()
+    {
+        out.push(deny(
+            "circuit_breaker_active",
+            mandate.circuit_breaker_threshold.as_f64(),
+            format!("{score:.4}"),
+        ));
+    }
+    if state.consecutive_failures >= mandate.max_consecutive_failures {
+        out.push(deny(
+            "too_many_consecutive_failures",
+            mandate.max_consecutive_failures,
+            state.consecutive_failures,
+        ));
+    }
+    out
+}
+
+fn window_text(h: &TradingHours) -> String {
+    let days: Vec<&str> = h.weekdays.iter().map(Weekday::as_str).collect();
+    format!("{}-{} {} {}", h.start, h.end, h.time_zone, days.join(","))
+}
+
+fn local_text(h: &TradingHours, at: i64) -> String {
+    match local(h, at) {
+        Ok((day, minutes)) => format!(
+            "{} {:02}:{:02} {}",
+            day,
+            minutes / 60,
+            minutes % 60,
+            h.time_zone
+        ),
+        Err(e) => e,
+    }
+}
+
+/// The weekday and minute of the day of `at` in the window's time zone.
+fn local(h: &TradingHours, at: i64) -> Result<(Weekday, u16), String> {
+    let tz =
+        TimeZone::get(&h.time_zone).map_err(|_| format!("unknown time zone {:?}", h.time_zone))?;
+    let ts = Timestamp::from_second(at).map_err(|_| format!("time {at} out of range"))?;
+    let dt = ts.to_zoned(tz).datetime();
+    let day = Weekday::ALL[usize::from(dt.weekday().to_monday_zero_offset().unsigned_abs())];
+    let minutes = u16::try_from(i32::from(dt.hour()) * 60 + i32::from(dt.minute())).unwrap_or(0);
+    Ok((day, minutes))
+}
+
+/// True if `at` falls in a window: on a listed weekday between start and end, where a window
+/// that crosses midnight belongs to the day it opens.
+pub fn within_hours(h: &TradingHours, at: i64) -> Result<bool, String> {
+    let (day, m) = local(h, at)?;
+    let (start, end) = (h.start.minutes(), h.end.minutes());
+    let open_on = |d: Weekday| h.weekdays.contains(&d);
+    let previous = Weekday::ALL[(Weekday::ALL.iter().position(|d| *d == day).unwrap_or(0) + 6) % 7];
+    Ok(if start < end {
+        open_on(day) && start <= m && m < end
+    } else {
+        (open_on(day) && m >= start) || (open_on(previous) && m < end)
+    })
+}
+
+/// Unix seconds of the start of the trading day `at` falls in: local midnight in the mandate's
+/// time zone (UTC without trading hours). Daily volume counts events from there.
+pub fn trading_day_start(mandate: &Mandate, at: i64) -> i64 {
+    let tz = mandate
+        .trading_hours
+        .as_ref()
+        .and_then(|h| TimeZone::get(&h.time_zone).ok())
+        .unwrap_or(TimeZone::UTC);
+    Timestamp::from_second(at)
+        .ok()
+        .and_then(|ts| ts.to_zoned(tz).start_of_day().ok())
+        .map_or(at - at.rem_euclid(86_400), |z| z.timestamp().as_second())
+}
