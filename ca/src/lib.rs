@@ -1,8 +1,6 @@
 //! The mandate daemon: key ceremony, issuance of mandate-carrying agent certificates, and the
 //! REST API; composed from the config, hsm, store and policy crates.
 
-// Partly built (issue 4): some problem types and helpers wait for the order endpoints.
-#[allow(dead_code)]
 mod acme;
 mod api_key;
 mod ceremony;

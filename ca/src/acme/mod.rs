@@ -1,7 +1,6 @@
-//! ACME (RFC 8555) with external account binding. Being built (issue 4): so far the JWS and
-//! EAB checks, the problem documents, the EAB credentials (`POST /v1/agents/{id}/eab`), and the
-//! directory, nonces and accounts; orders, finalize, certificates, revokeCert, keyChange and ARI
-//! come next.
+//! ACME (RFC 8555, with RFC 9773 renewal information) with external account binding: JWS and
+//! EAB checks (`jws`), RFC 8555 problems (`problem`), nonces (`nonce`), EAB credentials (`eab`)
+//! and the endpoints (`server`).
 
 pub mod eab;
 pub mod jws;
