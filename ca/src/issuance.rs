@@ -8,7 +8,8 @@ use mandate_config::Config;
 use mandate_hsm::{Hsm, KeyKind};
 use mandate_policy::Mandate;
 use mandate_store::{
-    AgentStatus, AuditEvent, CaCertRow, CaRole, NewCertificate, Store, StoreError,
+    AgentRow, AgentStatus, AuditEvent, CaCertRow, CaRole, MandateRow, NewCertificate, Store,
+    StoreError,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -114,6 +115,25 @@ impl Issuer {
         &self.active.chain_pem
     }
 
+    /// The agent and its approved mandate, if it may get a certificate now: it exists
+    /// (`NotFound`), is active and has an approved mandate (`NotApproved`).
+    pub async fn eligible(&self, agent_id: &str) -> Result<(AgentRow, MandateRow), CaError> {
+        let (agent, approved) = self
+            .store
+            .agent_with_approved_mandate(agent_id)
+            .await?
+            .ok_or_else(|| CaError::NotFound(format!("agent {agent_id}")))?;
+        let mandate = approved
+            .filter(|_| agent.status == AgentStatus::Active)
+            .ok_or_else(|| {
+                CaError::NotApproved(format!(
+                    "agent {agent_id} has no approved mandate (status {}); a compliance officer must approve it first",
+                    agent.status
+                ))
+            })?;
+        Ok((agent, mandate))
+    }
+
     /// Signs the daemon's own HTTPS server certificate for `host` (valid `days`) with the active
     /// intermediate, and records it in the audit log. It is not an agent certificate, so it is
     /// not in the certificate table; its serial and fingerprint are in the audit event.
@@ -171,19 +191,7 @@ impl Issuer {
                 ca.max_validity_days
             )));
         }
-        let (agent, approved) = self
-            .store
-            .agent_with_approved_mandate(agent_id)
-            .await?
-            .ok_or_else(|| CaError::NotFound(format!("agent {agent_id}")))?;
-        let mandate_row = approved
-            .filter(|_| agent.status == AgentStatus::Active)
-            .ok_or_else(|| {
-            CaError::NotApproved(format!(
-                "agent {agent_id} has no approved mandate (status {}); a compliance officer must approve it first",
-                agent.status
-            ))
-        })?;
+        let (agent, mandate_row) = self.eligible(agent_id).await?;
         let mandate: Mandate = serde_json::from_str(&mandate_row.mandate_json)
             .map_err(|e| CaError::Internal(format!("stored mandate unreadable: {e}")))?;
         let dns_name = self.dns_name(agent_id, &agent.organization);

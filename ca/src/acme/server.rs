@@ -510,24 +510,15 @@ async fn own_order(
 
 /// Checks the agent may get a certificate now: approved mandate, not suspended.
 async fn agent_dns_name(node: &Node, agent_id: &str) -> Result<String, AcmeError> {
-    let (agent, approved) = node
-        .store
-        .agent_with_approved_mandate(agent_id)
-        .await
-        .map_err(|e| internal(e.into()))?
-        .ok_or_else(|| {
-            AcmeError::new(AcmeErrorType::Unauthorized, "the account's agent is gone")
-        })?;
-    if approved.is_none() || agent.status != mandate_store::AgentStatus::Active {
-        return Err(AcmeError::new(
+    match node.issuer.eligible(agent_id).await {
+        Ok((agent, _)) => Ok(node.issuer.dns_name(agent_id, &agent.organization)),
+        Err(CaError::NotApproved(d)) => Err(AcmeError::new(AcmeErrorType::Unauthorized, d)),
+        Err(CaError::NotFound(_)) => Err(AcmeError::new(
             AcmeErrorType::Unauthorized,
-            format!(
-                "agent {agent_id} may not get certificates now (status {}); a compliance officer must approve its mandate",
-                agent.status
-            ),
-        ));
+            "the account's agent is gone",
+        )),
+        Err(e) => Err(internal(e)),
     }
-    Ok(node.issuer.dns_name(agent_id, &agent.organization))
 }
 
 #[derive(Deserialize)]

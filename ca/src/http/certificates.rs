@@ -100,19 +100,7 @@ async fn generate_agent_key(
         ))
     })?;
     // Only for an agent that may get a certificate now: no key is made for a refusal.
-    let (agent, approved) = node
-        .store
-        .agent_with_approved_mandate(agent_id)
-        .await
-        .map_err(CaError::from)?
-        .ok_or_else(|| CaError::NotFound(format!("agent {agent_id}")))?;
-    if approved.is_none() || agent.status != mandate_store::AgentStatus::Active {
-        return Err(CaError::NotApproved(format!(
-            "agent {agent_id} has no approved mandate (status {}); a compliance officer must approve it first",
-            agent.status
-        ))
-        .into());
-    }
+    node.issuer.eligible(agent_id).await?;
     let label = format!("mandate-agent-{agent_id}-{}", mandate_store::now_unix());
     let info = node
         .hsm
