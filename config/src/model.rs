@@ -9,7 +9,7 @@ use crate::ConfigError;
 pub const KEY_KINDS: &[&str] = &["rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"];
 
 /// The whole configuration of a mandate node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where the node keeps its files (SQLite database, SoftHSM dev token, bootstrap admin key).
@@ -26,6 +26,10 @@ pub struct Config {
     pub ca: CaConfig,
     /// HTTP server limits.
     pub http: HttpConfig,
+    /// Behavioural baselines and anomaly scoring.
+    pub scoring: ScoringConfig,
+    /// Webhook delivery.
+    pub webhooks: WebhookConfig,
 }
 
 impl Default for Config {
@@ -38,6 +42,8 @@ impl Default for Config {
             hsm: HsmConfig::default(),
             ca: CaConfig::default(),
             http: HttpConfig::default(),
+            scoring: ScoringConfig::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -175,6 +181,95 @@ impl Default for HttpConfig {
             tls_public_url: String::new(),
             rate_limit_per_minute: 6000,
             rate_limit_burst: 600,
+        }
+    }
+}
+
+/// Behavioural baselines and the anomaly score (see docs/SCORING.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoringConfig {
+    /// How far back a baseline looks when it is learnt, in seconds (default 7 days).
+    pub observation_window_secs: u64,
+    /// Fewest events a baseline is learnt from.
+    pub min_baseline_events: u32,
+    /// Learn a baseline by itself for an agent whose first event is a whole window old and that
+    /// has none yet (it still needs a compliance officer's approval).
+    pub auto_learn: bool,
+    /// How often the learner looks for such agents, in seconds.
+    pub learn_interval_secs: u64,
+    /// Half-life of an agent's risk score, in seconds: a score decays towards 0 as time passes
+    /// without a higher one.
+    pub risk_half_life_secs: u64,
+    /// Weight of each feature, 0 to 0.999: the score one fully anomalous feature reaches alone.
+    pub weights: ScoringWeights,
+}
+
+/// Weights of the anomaly model's five features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoringWeights {
+    /// Order size against the baseline's p50/p99.
+    pub size: f64,
+    /// Events in the last hour against the baseline's hourly mean and spread.
+    pub frequency: f64,
+    /// The market's share in the baseline.
+    pub instrument: f64,
+    /// The hour of day's share in the baseline.
+    pub time_of_day: f64,
+    /// The region's share in the baseline.
+    pub geography: f64,
+}
+
+impl Default for ScoringWeights {
+    fn default() -> Self {
+        ScoringWeights {
+            size: 0.95,
+            frequency: 0.9,
+            instrument: 0.9,
+            time_of_day: 0.8,
+            geography: 0.9,
+        }
+    }
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            observation_window_secs: 7 * 86_400,
+            min_baseline_events: 20,
+            auto_learn: true,
+            learn_interval_secs: 60,
+            risk_half_life_secs: 3600,
+            weights: ScoringWeights::default(),
+        }
+    }
+}
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// First retry delay in milliseconds; each later one doubles, with jitter.
+    pub retry_base_ms: u64,
+    /// Longest delay between two attempts, in milliseconds.
+    pub retry_max_ms: u64,
+    /// Attempts before a delivery is given up (marked failed).
+    pub max_attempts: u32,
+    /// Time allowed for one attempt (connect and answer), in milliseconds.
+    pub timeout_ms: u64,
+    /// Accept `http://` endpoint URLs (else only `https://`).
+    pub allow_http: bool,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            retry_base_ms: 1000,
+            retry_max_ms: 3_600_000,
+            max_attempts: 20,
+            timeout_ms: 10_000,
+            allow_http: true,
         }
     }
 }
@@ -321,6 +416,41 @@ impl Config {
                 "hsm.pin_file",
                 "set hsm.pin_file or hsm.pin_env, or enable hsm.dev_token",
             ));
+        }
+        let w = &self.scoring.weights;
+        for (field, v) in [
+            ("scoring.weights.size", w.size),
+            ("scoring.weights.frequency", w.frequency),
+            ("scoring.weights.instrument", w.instrument),
+            ("scoring.weights.time_of_day", w.time_of_day),
+            ("scoring.weights.geography", w.geography),
+        ] {
+            if !(0.0..=0.999).contains(&v) {
+                return Err(invalid(field, "must be between 0 and 0.999"));
+            }
+        }
+        let sc = &self.scoring;
+        if sc.observation_window_secs < 60 || sc.min_baseline_events == 0 {
+            return Err(invalid(
+                "scoring.observation_window_secs",
+                "the window must be at least 60 s and min_baseline_events at least 1",
+            ));
+        }
+        if sc.learn_interval_secs == 0 || sc.risk_half_life_secs == 0 {
+            return Err(invalid(
+                "scoring.learn_interval_secs",
+                "learn_interval_secs and risk_half_life_secs must be positive",
+            ));
+        }
+        let wh = &self.webhooks;
+        if wh.retry_base_ms == 0 || wh.retry_max_ms < wh.retry_base_ms || wh.max_attempts == 0 {
+            return Err(invalid(
+                "webhooks.retry_base_ms",
+                "retry_base_ms must be positive and at most retry_max_ms; max_attempts at least 1",
+            ));
+        }
+        if wh.timeout_ms == 0 {
+            return Err(invalid("webhooks.timeout_ms", "must be positive"));
         }
         let ca = &self.ca;
         for (field, value) in [

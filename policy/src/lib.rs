@@ -8,9 +8,12 @@
 //! `docs/mandate-extension.asn1`; field semantics in `docs/MANDATE.md`.
 
 mod amount;
+mod anomaly;
+mod baseline;
 mod der_codec;
 mod error;
 mod mandate;
+mod order_json;
 mod preflight;
 mod schedule;
 mod threshold;
@@ -18,9 +21,12 @@ mod threshold;
 use const_oid::ObjectIdentifier;
 
 pub use amount::{Amount, Currency, Money};
+pub use anomaly::{Contribution, Score, Weights, score};
+pub use baseline::{Baseline, Observation, utc_hour};
 pub use der_codec::MAX_DER_LEN;
 pub use error::PolicyError;
 pub use mandate::{Action, MAX_LIST_ENTRIES, Mandate, is_dns_label};
+pub use order_json::{MAX_NAME_LEN, OrderJson, Side};
 pub use preflight::{AgentState, Denial, Order, decide, trading_day_start, within_hours};
 pub use schedule::{TimeOfDay, TradingHours, Weekday};
 pub use threshold::Threshold;

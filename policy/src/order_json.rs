@@ -1,0 +1,134 @@
+//! The order as JSON: the body of a pre-trade check, the payload the custodial signer signs and
+//! the payload an exchange verifies. One type, so the three can never disagree.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::{Action, Amount, Currency, Money, Order, PolicyError};
+
+/// Longest market, counterparty or region name accepted.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Buy or sell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Buying.
+    Buy,
+    /// Selling.
+    Sell,
+}
+
+impl Side {
+    /// `"buy"` or `"sell"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+}
+
+/// An order as clients send it:
+/// `{action, market, counterparty, region, size, currency, side, timestamp}`, all but `action`
+/// optional. `size` is a decimal (string or number), `timestamp` unix seconds or RFC 3339 text.
+/// Serialized, the fields come in a fixed order and `timestamp` as unix seconds: that is the
+/// canonical payload the custodial signer signs ([`OrderJson::canonical_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderJson {
+    /// What the agent wants to do.
+    pub action: Action,
+    /// Instrument, e.g. `BTC_EUR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<String>,
+    /// Counterparty or venue, e.g. `exchange_a`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<String>,
+    /// Region, e.g. `eu-west-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Order size (needs `currency`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Amount>,
+    /// ISO 4217 currency of `size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+    /// Buy or sell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<Side>,
+    /// When the order is (to be) placed, unix seconds; the time of the check when absent.
+    #[serde(
+        default,
+        deserialize_with = "unix_or_rfc3339",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timestamp: Option<i64>,
+}
+
+fn unix_or_rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Unix(i64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Unix(s)) => Ok(Some(s)),
+        Some(Raw::Text(t)) => t
+            .parse::<Timestamp>()
+            .map(|ts| Some(ts.as_second()))
+            .map_err(|e| serde::de::Error::custom(format!("timestamp {t:?} is not RFC 3339: {e}"))),
+    }
+}
+
+fn check_name(field: &'static str, v: &Option<String>) -> Result<(), PolicyError> {
+    match v {
+        Some(s) if s.is_empty() || s.len() > MAX_NAME_LEN => Err(PolicyError::invalid(
+            field,
+            format!("must be 1 to {MAX_NAME_LEN} characters"),
+        )),
+        Some(s) if s.chars().any(|c| c.is_control() || c.is_whitespace()) => Err(
+            PolicyError::invalid(field, "must not contain spaces or control characters"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+impl OrderJson {
+    /// Checks the bounds and builds the [`Order`] the decision engine takes; `now` stands in
+    /// for a missing timestamp.
+    pub fn to_order(&self, now: i64) -> Result<Order, PolicyError> {
+        check_name("market", &self.market)?;
+        check_name("counterparty", &self.counterparty)?;
+        check_name("region", &self.region)?;
+        let size = match (&self.size, &self.currency) {
+            (Some(amount), Some(currency)) => Some(Money {
+                amount: *amount,
+                currency: currency.clone(),
+            }),
+            (Some(_), None) => return Err(PolicyError::invalid("currency", "size needs currency")),
+            (None, _) => None,
+        };
+        let at = self.timestamp.unwrap_or(now);
+        if Timestamp::from_second(at).is_err() {
+            return Err(PolicyError::invalid("timestamp", "out of range"));
+        }
+        Ok(Order {
+            action: self.action,
+            market: self.market.clone(),
+            counterparty: self.counterparty.clone(),
+            region: self.region.clone(),
+            size,
+            at,
+        })
+    }
+
+    /// The canonical JSON bytes (fixed field order, no spaces, unix-second timestamp): what the
+    /// custodial signer signs.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        // Serializing a struct of strings, numbers and enums into a Vec cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
