@@ -63,6 +63,8 @@ pub struct Issuer {
     store: Store,
     cfg: Arc<Config>,
     active: Arc<ActiveIssuer>,
+    /// Bumped after each issuance: live agent states reload their certificate status.
+    pub(crate) changes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Issuer {
@@ -93,6 +95,7 @@ impl Issuer {
         let crl_url = cfg.ca.crl_url.replace("{issuer}", &hex::encode(&int.ski));
         Ok(Issuer {
             store: store.clone(),
+            changes: Default::default(),
             cfg,
             active: Arc::new(ActiveIssuer {
                 crl_url,
@@ -281,6 +284,8 @@ impl Issuer {
                 .with_fingerprint(&sha256),
             )
             .await?;
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(agent = agent_id, serial = %serial_hex, "certificate issued");
         Ok(Issued {
             certificate_pem: x509::cert_pem(&der)?,

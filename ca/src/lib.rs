@@ -3,10 +3,12 @@
 
 mod acme;
 mod api_key;
+mod behaviour;
 mod ceremony;
 mod crl_publisher;
 mod csr;
 mod error;
+mod hsm_secret;
 mod http;
 mod issuance;
 mod node;
@@ -16,6 +18,7 @@ mod ocsp_signer;
 mod rate_limit;
 mod revocation;
 mod tls;
+mod webhooks;
 mod x509;
 
 pub use acme::eab::create as create_eab;
@@ -25,6 +28,7 @@ pub use node::{
     connect_hsm, ensure_dev_token, init_logging, open_store, prepare_dev_token, serve,
     shutdown_signal,
 };
+pub use webhooks::signature as webhook_signature;
 
 use node::Node;
 
@@ -87,7 +91,7 @@ pub async fn pull_kill_switch(
             "--reason is required (1 to 500 characters)".into(),
         ));
     }
-    let k = http::pull(store, scope, target, actor, reason.trim()).await?;
+    let k = http::pull(store, scope, target, actor, reason.trim(), None).await?;
     serde_json::to_value(k).map_err(|e| CaError::Internal(e.to_string()))
 }
 
@@ -100,4 +104,12 @@ pub fn rfc3339(unix: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| unix.to_string())
+}
+
+/// Now, unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

@@ -38,6 +38,10 @@ pub struct Node {
     pub acme_nonces: crate::acme::nonce::NonceStore,
     /// Per-API-key request budgets.
     pub rate_limits: crate::rate_limit::RateLimiter,
+    /// Agents' live state, the anomaly score and the thresholds.
+    pub behaviour: crate::behaviour::Behaviour,
+    /// Webhook delivery.
+    pub webhooks: crate::webhooks::Dispatcher,
 }
 
 impl Node {
@@ -48,6 +52,14 @@ impl Node {
         if let Some(p) = &self.presigner {
             p.wake();
         }
+        self.changed();
+    }
+
+    /// Says an agent's mandate, certificates or baseline changed, or the outbox grew: live
+    /// agent states reload, and the webhook worker looks at the outbox.
+    pub fn changed(&self) {
+        self.behaviour.changed();
+        self.webhooks.wake();
     }
 }
 
@@ -179,7 +191,13 @@ impl Node {
                 cfg.ca.ocsp_validity_secs,
             )
         });
+        let behaviour =
+            crate::behaviour::Behaviour::new(store.clone(), cfg.clone(), issuer.changes.clone());
+        let webhooks =
+            crate::webhooks::Dispatcher::start(store.clone(), hsm.clone(), cfg.webhooks.clone())?;
         Ok(Node {
+            behaviour,
+            webhooks,
             store,
             hsm,
             issuer,
@@ -214,6 +232,7 @@ fn write_admin_key(cfg: &Config, report: &CeremonyReport) -> Result<(), CaError>
 pub async fn serve(cfg: Config) -> Result<(), CaError> {
     let listen = cfg.listen;
     let node = Arc::new(Node::start(cfg).await?);
+    crate::behaviour::start_learner(node.clone());
     let app = crate::http::router(node.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -9,7 +9,10 @@ mod error;
 mod model;
 
 pub use error::ConfigError;
-pub use model::{CaConfig, Config, HsmConfig, HttpConfig, KEY_KINDS};
+pub use model::{
+    CaConfig, Config, HsmConfig, HttpConfig, KEY_KINDS, ScoringConfig, ScoringWeights,
+    WebhookConfig,
+};
 
 use std::path::Path;
 

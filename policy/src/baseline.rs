@@ -101,7 +101,7 @@ impl Baseline {
             .collect();
         sizes.sort_by(f64::total_cmp);
         let mut per_hour: BTreeMap<i64, u64> = BTreeMap::new();
-        let mut hours = vec![0u64; 24];
+        let mut hours = [0u64; 24];
         for e in &inside {
             *per_hour.entry(e.at.div_euclid(3600)).or_default() += 1;
             if let Some(h) = hours.get_mut(utc_hour(e.at)) {

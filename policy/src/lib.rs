@@ -26,7 +26,7 @@ pub use baseline::{Baseline, Observation, utc_hour};
 pub use der_codec::MAX_DER_LEN;
 pub use error::PolicyError;
 pub use mandate::{Action, MAX_LIST_ENTRIES, Mandate, is_dns_label};
-pub use order_json::{MAX_NAME_LEN, OrderJson, Side};
+pub use order_json::{MAX_NAME_LEN, OrderJson, Side, unix_or_rfc3339};
 pub use preflight::{AgentState, Denial, Order, decide, trading_day_start, within_hours};
 pub use schedule::{TimeOfDay, TradingHours, Weekday};
 pub use threshold::Threshold;

@@ -66,7 +66,9 @@ pub struct OrderJson {
     pub timestamp: Option<i64>,
 }
 
-fn unix_or_rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+/// Deserializes an optional time given as unix seconds or RFC 3339 text into unix seconds
+/// (for `#[serde(deserialize_with)]`).
+pub fn unix_or_rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {

@@ -289,6 +289,16 @@ impl Store {
                         .bind(now)
                         .execute(&mut *conn)
                         .await?;
+                        let operator = crate::webhooks::operator_of(conn, &agent_id).await?;
+                        let data = serde_json::json!({"agent_id": agent_id,
+                            "mandate_version": version, "approved_by": decided_by});
+                        crate::webhooks::enqueue(
+                            conn,
+                            "agent.approved",
+                            operator.as_deref(),
+                            &data,
+                        )
+                        .await?;
                     }
                     append(conn, &event).await
                 })

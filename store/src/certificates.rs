@@ -118,7 +118,23 @@ impl Store {
                             "serial {serial} is not reserved"
                         )));
                     }
-                    append(conn, &event).await
+                    append(conn, &event).await?;
+                    let agent: String =
+                        sqlx::query_scalar("SELECT agent_id FROM certificates WHERE serial = $1")
+                            .bind(&serial)
+                            .fetch_one(&mut *conn)
+                            .await?;
+                    let operator = crate::webhooks::operator_of(conn, &agent).await?;
+                    let data = serde_json::json!({"serial_number": serial, "agent_id": agent,
+                                                  "sha256": sha256});
+                    crate::webhooks::enqueue(
+                        conn,
+                        "certificate.issued",
+                        operator.as_deref(),
+                        &data,
+                    )
+                    .await?;
+                    Ok(())
                 })
             })
             .await

@@ -11,6 +11,7 @@ mod acme;
 mod agents;
 mod api_keys;
 mod audit;
+mod behaviour;
 mod ca;
 mod certificates;
 mod crls;
@@ -20,9 +21,14 @@ mod model;
 mod ocsp_responses;
 mod ocsp_signers;
 mod revocation;
+mod webhooks;
 mod writer;
 
 pub use acme::{AcmeAccountRow, AcmeOrderRow, EabRow};
+pub use behaviour::{
+    AgentCounters, BaselineRow, EventBatch, IncidentKind, IncidentRow, IncidentTrigger, Ingested,
+    MAX_EVENTS_PER_BATCH, NewEvent, ObservationRow, RiskState,
+};
 pub use crls::{RevokedRow, StoredCrl};
 pub use db::Store;
 pub use error::StoreError;
@@ -34,6 +40,7 @@ pub use model::{
 pub use ocsp_responses::{FeedCursor, OcspDue, PresignedResponse, PresignedSet};
 pub use ocsp_signers::OcspSignerRow;
 pub use revocation::{KillScope, KillSwitch, Revocation};
+pub use webhooks::{AttemptOutcome, DeliveryRow, DueDelivery, WEBHOOK_EVENT_TYPES, WebhookRow};
 
 /// The current time in unix seconds, as the store records it.
 pub fn now_unix() -> i64 {

@@ -2,6 +2,7 @@ use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 
 use crate::audit::append;
+use crate::webhooks::{enqueue, operator_of};
 use crate::{AuditEvent, CertStatus, CertificateRow, Store, StoreError, now_unix};
 
 /// What a revocation request did.
@@ -64,9 +65,18 @@ async fn revoke_one(
     .bind(actor)
     .fetch_one(&mut *conn)
     .await?;
+    let agent: String = sqlx::query_scalar("SELECT agent_id FROM certificates WHERE serial = $1")
+        .bind(serial)
+        .fetch_one(&mut *conn)
+        .await?;
+    let data = json!({"serial_number": serial, "agent_id": agent, "reason_code": reason,
+                      "revoked_at": now, "revoked_by": actor, "details": details});
     let mut event = AuditEvent::new(actor, "certificate.revoked", serial, details);
     event.cert_fingerprint = fingerprint;
-    append(conn, &event).await
+    append(conn, &event).await?;
+    let operator = operator_of(conn, &agent).await?;
+    enqueue(conn, "certificate.revoked", operator.as_deref(), &data).await?;
+    Ok(())
 }
 
 impl Store {
@@ -109,13 +119,15 @@ impl Store {
 
     /// The kill switch: suspends the agent (or every agent of the organization) and revokes each
     /// of their certificates not yet revoked, with reason privilegeWithdrawn, all in one
-    /// transaction with the record of who pulled it and why.
+    /// transaction with the record of who pulled it and why. `incident` names the
+    /// auto-revocation incident this kill switch carries out, if any.
     pub async fn pull_kill_switch(
         &self,
         scope: KillScope,
         target: &str,
         actor: &str,
         reason: &str,
+        incident: Option<i64>,
     ) -> Result<KillSwitch, StoreError> {
         let (target, actor, reason) = (target.to_owned(), actor.to_owned(), reason.to_owned());
         let now = now_unix();
@@ -187,16 +199,22 @@ impl Store {
                         .bind(now)
                         .execute(&mut *conn)
                         .await?;
+                        let data = json!({"agent_id": agent, "kill_switch": id, "reason": reason,
+                                          "by": actor, "incident_id": incident});
                         append(
                             conn,
-                            &AuditEvent::new(
-                                &actor,
-                                "agent.suspended",
-                                agent,
-                                json!({"kill_switch": id, "reason": reason}),
-                            ),
+                            &AuditEvent::new(&actor, "agent.suspended", agent, data.clone()),
                         )
                         .await?;
+                        let operator = operator_of(conn, agent).await?;
+                        enqueue(conn, "agent.suspended", operator.as_deref(), &data).await?;
+                    }
+                    if let Some(incident) = incident {
+                        sqlx::query("UPDATE incidents SET kill_switch_id = $2 WHERE id = $1")
+                            .bind(incident)
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     for serial in &serials {
                         revoke_one(
@@ -235,7 +253,10 @@ impl Store {
                     let changed = sqlx::query(
                         "UPDATE agents SET status = 'active', updated_at = $2
                          WHERE id = $1 AND status = 'suspended' AND EXISTS (
-                             SELECT 1 FROM mandates WHERE agent_id = $1 AND status = 'approved')",
+                             SELECT 1 FROM mandates WHERE agent_id = $1 AND status = 'approved')
+                           AND NOT EXISTS (
+                             SELECT 1 FROM incidents WHERE agent_id = $1
+                               AND kind = 'auto_revocation' AND status <> 'resolved')",
                     )
                     .bind(&agent_id)
                     .bind(now)
@@ -244,7 +265,7 @@ impl Store {
                     .rows_affected();
                     if changed != 1 {
                         return Err(StoreError::WrongState(format!(
-                            "agent {agent_id} is not suspended with an approved mandate"
+                            "agent {agent_id} is not suspended with an approved mandate, or has an auto-revocation incident not yet resolved (a compliance officer must resolve it first)"
                         )));
                     }
                     append(conn, &event).await

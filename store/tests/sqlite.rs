@@ -479,7 +479,7 @@ async fn revocation_is_idempotent_and_the_kill_switch_suspends_and_revokes() {
 
     // bot-1 and bot-2 are both organization "acme"; the certificates all belong to bot-1.
     let k = store
-        .pull_kill_switch(KillScope::Operator, "acme", "comp1", "rogue desk")
+        .pull_kill_switch(KillScope::Operator, "acme", "comp1", "rogue desk", None)
         .await
         .unwrap();
     assert_eq!(k.agents, ["bot-1", "bot-2"]);
@@ -504,7 +504,7 @@ async fn revocation_is_idempotent_and_the_kill_switch_suspends_and_revokes() {
         Some(9)
     );
     let nobody = store
-        .pull_kill_switch(KillScope::Agent, "ghost", "comp1", "x")
+        .pull_kill_switch(KillScope::Agent, "ghost", "comp1", "x", None)
         .await;
     assert!(matches!(nobody, Err(StoreError::NotFound(_))), "{nobody:?}");
 

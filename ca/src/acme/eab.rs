@@ -38,27 +38,7 @@ fn derivation_input(key_id: &str) -> Vec<u8> {
 
 /// The master key, made in the HSM on first use.
 async fn master(hsm: &Hsm, store: &Store) -> Result<KeyId, CaError> {
-    let parse = |hex: &str| {
-        hex.parse::<KeyId>()
-            .map_err(|_| CaError::Internal(format!("stored HSM key id {hex:?}")))
-    };
-    if let Some(id) = store.hsm_secret(MASTER_ROLE).await? {
-        return parse(&id);
-    }
-    let made = hsm.generate_hmac_key("mandate-eab-master").await?;
-    let event = AuditEvent::new(
-        "system",
-        "hsm.key_generated",
-        MASTER_ROLE,
-        json!({"key_id": made.to_string(), "role": MASTER_ROLE, "kind": "hmac-sha256"}),
-    );
-    let recorded = store
-        .record_hsm_secret(MASTER_ROLE, &made.to_string(), &event)
-        .await?;
-    if recorded != made.to_string() {
-        tracing::warn!(unused = %made, "another process made the EAB master key first; ours stays unused in the token");
-    }
-    parse(&recorded)
+    crate::hsm_secret::master(hsm, store, MASTER_ROLE, "mandate-eab-master").await
 }
 
 /// Makes credentials for `agent_id` (which must exist), recording who asked.

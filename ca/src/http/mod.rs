@@ -5,14 +5,18 @@ mod api_keys;
 pub use api_keys::create_key;
 pub use revocation::pull;
 mod auth;
+mod behaviour;
 mod certificates;
 mod crl;
 mod eab;
 mod health;
+mod incidents;
 mod ocsp;
 mod openapi;
 mod problem;
 mod revocation;
+mod trading;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -76,6 +80,28 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1/operators/{org}/revoke",
             post(revocation::kill_operator),
         )
+        .route("/v1/events", post(behaviour::ingest))
+        .route("/v1/agents/{id}/preflight", post(behaviour::preflight))
+        .route("/v1/agents/{id}/risk-score", get(behaviour::risk_score))
+        .route("/v1/agents/{id}/sign", post(trading::sign))
+        .route("/v1/verify", post(trading::verify))
+        .route(
+            "/v1/agents/{id}/baseline",
+            get(behaviour::list_baselines).post(behaviour::learn),
+        )
+        .route("/v1/agents/{id}/baseline/approve", post(behaviour::approve))
+        .route("/v1/agents/{id}/baseline/reject", post(behaviour::reject))
+        .route("/v1/incidents", get(incidents::list))
+        .route("/v1/incidents/{id}", get(incidents::get_one))
+        .route(
+            "/v1/incidents/{id}/acknowledge",
+            post(incidents::acknowledge),
+        )
+        .route("/v1/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/v1/webhooks/{id}", get(webhooks::get_one))
+        .route("/v1/webhooks/{id}/disable", post(webhooks::disable))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .merge(crate::acme::server::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

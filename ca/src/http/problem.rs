@@ -22,6 +22,8 @@ pub struct ApiError {
     pub detail: String,
     /// Seconds to wait before trying again (`Retry-After`), for 429 and 503.
     pub retry_after: Option<u64>,
+    /// Extension members (RFC 9457 §3.2), e.g. the `reasons` of a refused signing.
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -31,6 +33,8 @@ struct Body<'a> {
     title: &'a str,
     status: u16,
     detail: &'a str,
+    #[serde(flatten)]
+    extensions: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -41,7 +45,14 @@ impl ApiError {
             kind,
             detail: detail.into(),
             retry_after: None,
+            extensions: serde_json::Map::new(),
         }
+    }
+
+    /// The same problem with an extension member.
+    pub fn with(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.extensions.insert(name.to_owned(), value);
+        self
     }
 
     /// 429 `rate-limited`, with `Retry-After`.
@@ -70,6 +81,7 @@ impl IntoResponse for ApiError {
             title,
             status: self.status.as_u16(),
             detail: &self.detail,
+            extensions: &self.extensions,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut resp = (self.status, json).into_response();

@@ -42,7 +42,7 @@ pub struct KillSwitchView {
     scope: &'static str,
     target: String,
     agents_suspended: Vec<String>,
-    certificates_revoked: Vec<String>,
+    pub(crate) certificates_revoked: Vec<String>,
 }
 
 fn check_comment(comment: Option<&str>, max: usize) -> Result<(), ApiError> {
@@ -148,7 +148,15 @@ async fn kill(
         ));
     }
     check_comment(Some(reason), 500)?;
-    let k = pull(&state.node.store, scope, &target, &caller.key_id, reason).await?;
+    let k = pull(
+        &state.node.store,
+        scope,
+        &target,
+        &caller.key_id,
+        reason,
+        None,
+    )
+    .await?;
     state.node.revoked();
     Ok(Json(k))
 }
@@ -160,12 +168,15 @@ pub async fn pull(
     target: &str,
     actor: &str,
     reason: &str,
+    incident: Option<i64>,
 ) -> Result<KillSwitchView, CaError> {
     let KillSwitch {
         id,
         agents,
         certificates_revoked,
-    } = store.pull_kill_switch(scope, target, actor, reason).await?;
+    } = store
+        .pull_kill_switch(scope, target, actor, reason, incident)
+        .await?;
     tracing::warn!(
         kill_switch = id,
         target,

@@ -1,0 +1,392 @@
+//! `POST /v1/events`: store what agents did, keep their counters, score each event against the
+//! approved baseline, and act on the thresholds.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use mandate_policy::{
+    Action, Amount, Currency, MAX_NAME_LEN, Observation, Side, score, trading_day_start,
+    unix_or_rfc3339,
+};
+use mandate_store::{
+    AgentCounters, EventBatch, IncidentKind, IncidentTrigger, KillScope, MAX_EVENTS_PER_BATCH,
+    NewEvent, RiskState,
+};
+use serde::{Deserialize, Serialize};
+
+use super::live::{AgentLive, Behaviour, decay, now_ms, thresholds};
+use crate::CaError;
+use crate::node::Node;
+
+/// Events may be reported this far ahead of the daemon's clock.
+const MAX_FUTURE_SECS: i64 = 300;
+/// ... and this far behind it.
+const MAX_AGE_SECS: i64 = 35 * 86_400;
+
+/// One reported event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventInput {
+    /// The agent.
+    pub agent_id: String,
+    /// What it did: a permitted-action name, e.g. `trade_execution`.
+    pub action_type: Action,
+    /// Details.
+    #[serde(default)]
+    pub metadata: EventMetadata,
+}
+
+/// What an event carries.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventMetadata {
+    /// Instrument.
+    pub market: Option<String>,
+    /// Size, decimal.
+    pub size: Option<Amount>,
+    /// Currency of `size`.
+    pub currency: Option<Currency>,
+    /// Buy or sell.
+    pub side: Option<Side>,
+    /// Counterparty.
+    pub counterparty: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// When it happened (unix seconds or RFC 3339); the time of receipt when absent.
+    #[serde(default, deserialize_with = "unix_or_rfc3339")]
+    pub timestamp: Option<i64>,
+    /// Whether it succeeded (default true).
+    pub success: Option<bool>,
+}
+
+/// What the ingestion did.
+#[derive(Debug, Serialize)]
+pub struct IngestOutcome {
+    /// Events stored.
+    pub accepted: usize,
+    /// Each event's id and score (none before a baseline is approved), in order.
+    pub events: Vec<EventResult>,
+    /// Incidents opened.
+    pub incidents: Vec<IncidentOpened>,
+}
+
+/// One stored event.
+#[derive(Debug, Serialize)]
+pub struct EventResult {
+    /// Its id.
+    pub id: i64,
+    /// Its anomaly score.
+    pub score: Option<f64>,
+}
+
+/// An incident opened by this ingestion.
+#[derive(Debug, Serialize)]
+pub struct IncidentOpened {
+    /// Its id.
+    pub id: i64,
+    /// The agent.
+    pub agent_id: String,
+    /// `risk_warning` or `auto_revocation`.
+    pub kind: &'static str,
+}
+
+fn check_name(index: usize, field: &str, v: &Option<String>) -> Result<(), CaError> {
+    match v {
+        Some(s)
+            if s.is_empty()
+                || s.len() > MAX_NAME_LEN
+                || s.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            Err(CaError::InvalidRequest(format!(
+                "events[{index}].metadata.{field}: 1 to {MAX_NAME_LEN} characters, no spaces"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn validate(index: usize, e: &EventInput, now: i64) -> Result<i64, CaError> {
+    if e.agent_id.is_empty() || e.agent_id.len() > 128 {
+        return Err(CaError::InvalidRequest(format!(
+            "events[{index}].agent_id: 1 to 128 characters"
+        )));
+    }
+    let m = &e.metadata;
+    check_name(index, "market", &m.market)?;
+    check_name(index, "counterparty", &m.counterparty)?;
+    check_name(index, "region", &m.region)?;
+    let at = m.timestamp.unwrap_or(now);
+    if at > now + MAX_FUTURE_SECS || at < now - MAX_AGE_SECS {
+        return Err(CaError::InvalidRequest(format!(
+            "events[{index}].metadata.timestamp: must be within the last 35 days and at most {MAX_FUTURE_SECS} s ahead"
+        )));
+    }
+    Ok(at)
+}
+
+fn size_f64(a: &Amount) -> f64 {
+    a.as_minor_units() as f64 / 1e8
+}
+
+impl Behaviour {
+    /// Stores `events` (reported with API key `reported_by`) with the counters after them and
+    /// their scores, and opens incidents for scores past the thresholds; all or nothing.
+    pub(crate) async fn ingest(
+        &self,
+        reported_by: &str,
+        events: Vec<EventInput>,
+    ) -> Result<(IngestOutcome, Vec<(i64, String)>), CaError> {
+        if events.is_empty() || events.len() > MAX_EVENTS_PER_BATCH {
+            return Err(CaError::InvalidRequest(format!(
+                "send 1 to {MAX_EVENTS_PER_BATCH} events per request"
+            )));
+        }
+        let now = mandate_store::now_unix();
+        let mut times = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            times.push(validate(i, e, now)?);
+        }
+        let ids: BTreeSet<&str> = events.iter().map(|e| e.agent_id.as_str()).collect();
+        // Lock every agent of the batch, in id order (no deadlock), until the write committed:
+        // counters are written whole, so writes of one agent must not overtake each other.
+        let mut guards = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let entry = self.live(id).await?;
+            guards.push(((*id).to_owned(), entry.lock_owned().await));
+        }
+        let now_ms = now_ms();
+        let mut batch = EventBatch {
+            reported_by: reported_by.to_owned(),
+            ..Default::default()
+        };
+        let mut scores = Vec::with_capacity(events.len());
+        for (index, (e, at)) in events.iter().zip(times).enumerate() {
+            let Some((_, live)) = guards.iter_mut().find(|(id, _)| *id == e.agent_id) else {
+                return Err(CaError::Internal("agent lock missing".into()));
+            };
+            let (scored, trigger) = self.apply(live, e, at, index, now_ms);
+            scores.push(scored.as_ref().map(|(s, _, _)| s.score));
+            if let Some(t) = trigger {
+                batch.triggers.push(t);
+            }
+            let m = &e.metadata;
+            batch.events.push(NewEvent {
+                agent_id: e.agent_id.clone(),
+                action_type: e.action_type.as_str().to_owned(),
+                market: m.market.clone(),
+                size: m.size.map(|s| s.to_string()),
+                currency: m.currency.as_ref().map(|c| c.as_str().to_owned()),
+                side: m.side.map(|s| s.as_str().to_owned()),
+                counterparty: m.counterparty.clone(),
+                region: m.region.clone(),
+                at,
+                success: m.success.unwrap_or(true),
+                score: scored.as_ref().map(|(s, _, _)| s.score),
+                contributions: scored.as_ref().map(|(_, c, _)| c.clone()),
+                baseline_version: scored.as_ref().map(|(_, _, v)| *v),
+            });
+        }
+        batch.counters = guards
+            .iter()
+            .filter_map(|(_, live)| live.counters.clone())
+            .collect();
+        let stored = match self.store.ingest_events(batch).await {
+            Ok(s) => s,
+            Err(e) => {
+                // The in-memory counters ran ahead of the store: drop them, reload next time.
+                for (id, _) in &guards {
+                    self.forget(id);
+                }
+                return Err(e.into());
+            }
+        };
+        // The risk names its event by batch position until the store gave ids.
+        for (_, live) in guards.iter_mut() {
+            if let Some(risk) = live.counters.as_mut().and_then(|c| c.risk.as_mut())
+                && let Some(id) = risk.event_id
+                && id < 0
+            {
+                risk.event_id = usize::try_from(-id - 1)
+                    .ok()
+                    .and_then(|k| stored.event_ids.get(k).copied());
+            }
+        }
+        drop(guards);
+        let auto: Vec<(i64, String)> = stored
+            .incidents
+            .iter()
+            .filter(|(_, _, k)| *k == IncidentKind::AutoRevocation)
+            .map(|(id, agent, _)| (*id, agent.clone()))
+            .collect();
+        Ok((
+            IngestOutcome {
+                accepted: stored.event_ids.len(),
+                events: stored
+                    .event_ids
+                    .iter()
+                    .zip(scores)
+                    .map(|(&id, score)| EventResult { id, score })
+                    .collect(),
+                incidents: stored
+                    .incidents
+                    .iter()
+                    .map(|(id, agent, kind)| IncidentOpened {
+                        id: *id,
+                        agent_id: agent.clone(),
+                        kind: kind.as_str(),
+                    })
+                    .collect(),
+            },
+            auto,
+        ))
+    }
+
+    /// Applies one event to the agent's live state: counters, minute buckets, score and risk.
+    #[allow(clippy::type_complexity)]
+    fn apply(
+        &self,
+        live: &mut AgentLive,
+        e: &EventInput,
+        at: i64,
+        index: usize,
+        now_ms: i64,
+    ) -> (
+        Option<(mandate_policy::Score, serde_json::Value, i64)>,
+        Option<IncidentTrigger>,
+    ) {
+        let m = &e.metadata;
+        let success = m.success.unwrap_or(true);
+        let mandate = live.mandate.clone();
+        let day = match mandate.as_deref() {
+            Some(md) => trading_day_start(md, at),
+            None => at - at.rem_euclid(86_400),
+        };
+        let cap_currency = mandate
+            .as_deref()
+            .and_then(|md| md.max_daily_volume.as_ref())
+            .map(|c| c.currency.clone());
+        let counts = e.action_type == Action::TradeExecution
+            && success
+            && match (&cap_currency, &m.currency) {
+                (Some(cap), Some(cur)) => cap == cur,
+                _ => true,
+            };
+        let mut c = live.counters.take().unwrap_or(AgentCounters {
+            agent_id: e.agent_id.clone(),
+            events: 0,
+            first_event_at: at,
+            last_event_at: at,
+            consecutive_failures: 0,
+            day_start: day,
+            day_volume: "0".into(),
+            risk: None,
+        });
+        c.events += 1;
+        c.first_event_at = c.first_event_at.min(at);
+        c.last_event_at = c.last_event_at.max(at);
+        c.consecutive_failures = if success {
+            0
+        } else {
+            c.consecutive_failures.saturating_add(1)
+        };
+        if day > c.day_start {
+            c.day_start = day;
+            live.day_volume = Amount::ZERO;
+        }
+        if counts
+            && day == c.day_start
+            && let Some(size) = m.size
+        {
+            live.day_volume = live.day_volume.checked_add(size).unwrap_or(Amount::MAX);
+        }
+        c.day_volume = live.day_volume.to_string();
+        live.note_minute(at);
+
+        let mut scored = None;
+        let mut trigger = None;
+        if let Some((version, baseline)) = live.baseline.clone() {
+            let obs = Observation {
+                at,
+                size: m.size.as_ref().map(size_f64),
+                market: m.market.clone(),
+                region: m.region.clone(),
+            };
+            let s = score(&baseline, &self.weights, &obs, live.events_last_hour(at));
+            let contributions = serde_json::to_value(&s.contributions).unwrap_or_default();
+            let previous = c
+                .risk
+                .as_ref()
+                .map_or(0.0, |r| decay(r.score, r.at_ms, now_ms, self.half_life()));
+            let event_ref = -i64::try_from(index + 1).unwrap_or(i64::MAX);
+            c.risk = Some(if s.score >= previous {
+                RiskState {
+                    score: s.score,
+                    contributions: contributions.clone(),
+                    event_id: Some(event_ref),
+                    at_ms: now_ms,
+                }
+            } else {
+                let mut r = c.risk.take().unwrap_or(RiskState {
+                    score: previous,
+                    contributions: contributions.clone(),
+                    event_id: None,
+                    at_ms: now_ms,
+                });
+                r.score = previous;
+                r.at_ms = now_ms;
+                r
+            });
+            let (warning, auto) = thresholds(mandate.as_deref());
+            let kind = if s.score >= auto {
+                Some((IncidentKind::AutoRevocation, auto))
+            } else if s.score >= warning {
+                Some((IncidentKind::RiskWarning, warning))
+            } else {
+                None
+            };
+            trigger = kind.map(|(kind, threshold)| IncidentTrigger {
+                agent_id: e.agent_id.clone(),
+                kind,
+                score: s.score,
+                threshold,
+                contributions: contributions.clone(),
+                event_index: index,
+            });
+            scored = Some((s, contributions, version));
+        }
+        live.counters = Some(c);
+        (scored, trigger)
+    }
+}
+
+/// Carries out auto-revocation incidents: the kill switch for the agent, with the incident and
+/// its score as the reason; OCSP, CRLs and the pre-signed responses follow at once.
+pub(crate) async fn auto_revoke(node: &Arc<Node>, incidents: &[(i64, String)]) {
+    for (incident, agent) in incidents {
+        let reason = match node.store.incident(*incident).await {
+            Ok(Some(row)) => format!(
+                "behavioural anomaly: risk score {:.3} passed the auto-revoke threshold {:.2} (incident {incident})",
+                row.score, row.threshold
+            ),
+            _ => format!("behavioural anomaly (incident {incident})"),
+        };
+        match crate::http::pull(
+            &node.store,
+            KillScope::Agent,
+            agent,
+            "system:scoring",
+            &reason,
+            Some(*incident),
+        )
+        .await
+        {
+            Ok(k) => {
+                node.revoked();
+                tracing::warn!(agent = %agent, incident, certificates = ?k.certificates_revoked, "agent revoked automatically");
+            }
+            Err(e) => {
+                tracing::error!(agent = %agent, incident, error = %e, "automatic revocation failed; retried by the scoring loop");
+            }
+        }
+    }
+}

@@ -1,0 +1,300 @@
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mandate_config::Config;
+use mandate_policy::{AgentState, Amount, Baseline, Mandate, Weights};
+use mandate_store::{AgentCounters, AgentStatus, Store};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::CaError;
+
+/// Minutes of event buckets kept per agent: the frequency feature looks back one hour.
+const KEEP_MINUTES: i64 = 120;
+
+/// One agent's state, as the pre-trade check and the scorer need it.
+#[derive(Debug)]
+pub(crate) struct AgentLive {
+    /// The [`Behaviour`] generation the static parts were loaded at.
+    generation: u64,
+    pub(crate) status: AgentStatus,
+    pub(crate) mandate: Option<Arc<Mandate>>,
+    /// No valid certificate left and at least one revoked, or the agent is suspended.
+    pub(crate) certificate_revoked: bool,
+    pub(crate) baseline: Option<(i64, Arc<Baseline>)>,
+    /// None before the first event.
+    pub(crate) counters: Option<AgentCounters>,
+    pub(crate) day_volume: Amount,
+    /// Events per minute (unix minute → count), the last [`KEEP_MINUTES`] minutes.
+    minutes: BTreeMap<i64, u32>,
+}
+
+impl AgentLive {
+    /// Counts an event in its minute.
+    pub(crate) fn note_minute(&mut self, at: i64) {
+        let minute = at.div_euclid(60);
+        *self.minutes.entry(minute).or_default() += 1;
+        let newest = self.minutes.last_key_value().map_or(minute, |(k, _)| *k);
+        while let Some((&oldest, _)) = self.minutes.first_key_value() {
+            if oldest >= newest - KEEP_MINUTES {
+                break;
+            }
+            self.minutes.pop_first();
+        }
+    }
+
+    /// Events in the hour up to and including `at`'s minute.
+    pub(crate) fn events_last_hour(&self, at: i64) -> u32 {
+        let minute = at.div_euclid(60);
+        self.minutes
+            .range(minute - 59..=minute)
+            .map(|(_, c)| *c)
+            .sum()
+    }
+
+    /// The risk score decayed to `now_ms`, with its contributions.
+    pub(crate) fn risk_at(&self, now_ms: i64, half_life_secs: u64) -> Option<(f64, &Value, i64)> {
+        let risk = self.counters.as_ref()?.risk.as_ref()?;
+        Some((
+            decay(risk.score, risk.at_ms, now_ms, half_life_secs),
+            &risk.contributions,
+            risk.at_ms,
+        ))
+    }
+
+    /// What [`mandate_policy::decide`] needs.
+    pub(crate) fn policy_state(&self, now_ms: i64, half_life_secs: u64) -> AgentState {
+        AgentState {
+            daily_volume: Some(self.day_volume),
+            consecutive_failures: self.counters.as_ref().map_or(0, |c| {
+                u32::try_from(c.consecutive_failures).unwrap_or(u32::MAX)
+            }),
+            risk_score: self.risk_at(now_ms, half_life_secs).map(|(s, _, _)| s),
+            certificate_revoked: self.certificate_revoked,
+        }
+    }
+}
+
+/// `score` computed at `at_ms`, halved every `half_life_secs` until `now_ms`.
+pub(crate) fn decay(score: f64, at_ms: i64, now_ms: i64, half_life_secs: u64) -> f64 {
+    let elapsed = (now_ms - at_ms).max(0) as f64 / 1000.0;
+    score * 0.5f64.powf(elapsed / half_life_secs.max(1) as f64)
+}
+
+/// low below 0.5, medium below the warning threshold, high from it.
+pub(crate) fn band(score: f64, warning: f64) -> &'static str {
+    if score >= warning {
+        "high"
+    } else if score >= 0.5 {
+        "medium"
+    } else {
+        "low"
+    }
+}
+
+/// `GET /v1/agents/{id}/risk-score`.
+#[derive(Debug, Serialize)]
+pub struct RiskView {
+    /// The agent.
+    pub agent_id: String,
+    /// 0 to 1, decayed to now; 0 before a baseline is approved.
+    pub risk_score: f64,
+    /// low, medium or high.
+    pub risk_band: &'static str,
+    /// Each feature's part in the score that set it.
+    pub contributions: Value,
+    /// When the score was set (RFC 3339), if ever.
+    pub computed_at: Option<String>,
+    /// The approved baseline scored against.
+    pub baseline_version: Option<i64>,
+    /// The mandate's warning (circuit breaker) threshold.
+    pub warning_threshold: f64,
+    /// The mandate's auto-revoke threshold.
+    pub auto_revoke_threshold: f64,
+}
+
+/// The live state of every agent seen since start, and the settings of the scorer.
+#[derive(Debug)]
+pub struct Behaviour {
+    pub(crate) store: Store,
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) weights: Weights,
+    /// Bumped by every change that may alter an agent's mandate, certificates or baseline.
+    generation: Arc<AtomicU64>,
+    agents: Mutex<HashMap<String, Arc<tokio::sync::Mutex<AgentLive>>>>,
+}
+
+impl Behaviour {
+    /// A scorer over `store`; `generation` is shared with the issuer (see [`Behaviour::changed`]).
+    pub fn new(store: Store, cfg: Arc<Config>, generation: Arc<AtomicU64>) -> Behaviour {
+        let w = &cfg.scoring.weights;
+        let weights = Weights {
+            size: w.size,
+            frequency: w.frequency,
+            instrument: w.instrument,
+            time_of_day: w.time_of_day,
+            geography: w.geography,
+        };
+        Behaviour {
+            store,
+            cfg,
+            weights,
+            generation,
+            agents: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Says something changed that live states must reload (mandate, certificates, baseline).
+    pub fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Forgets an agent's live state (after a failed write, so the store is the truth again).
+    pub(crate) fn forget(&self, agent_id: &str) {
+        if let Ok(mut map) = self.agents.lock() {
+            map.remove(agent_id);
+        }
+    }
+
+    /// The agent's live state, loaded or refreshed as needed; `NotFound` for an unknown agent.
+    pub(crate) async fn live(
+        &self,
+        agent_id: &str,
+    ) -> Result<Arc<tokio::sync::Mutex<AgentLive>>, CaError> {
+        let cached = self
+            .agents
+            .lock()
+            .map_err(|_| CaError::Internal("behaviour cache poisoned".into()))?
+            .get(agent_id)
+            .cloned();
+        let generation = self.generation.load(Ordering::SeqCst);
+        if let Some(entry) = cached {
+            let stale = entry.lock().await.generation != generation;
+            if stale {
+                let mut live = entry.lock().await;
+                if live.generation != generation {
+                    self.refresh(agent_id, &mut live, generation).await?;
+                }
+            }
+            return Ok(entry);
+        }
+        let fresh = self.load(agent_id, generation).await?;
+        let mut map = self
+            .agents
+            .lock()
+            .map_err(|_| CaError::Internal("behaviour cache poisoned".into()))?;
+        // Another request may have loaded it meanwhile: keep the first.
+        Ok(map
+            .entry(agent_id.to_owned())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(fresh)))
+            .clone())
+    }
+
+    async fn load(&self, agent_id: &str, generation: u64) -> Result<AgentLive, CaError> {
+        let counters = self.store.agent_counters(agent_id).await?;
+        let mut live = AgentLive {
+            generation,
+            status: AgentStatus::PendingApproval,
+            mandate: None,
+            certificate_revoked: false,
+            baseline: None,
+            day_volume: counters
+                .as_ref()
+                .and_then(|c| c.day_volume.parse().ok())
+                .unwrap_or_default(),
+            counters,
+            minutes: BTreeMap::new(),
+        };
+        self.refresh(agent_id, &mut live, generation).await?;
+        if let Some(c) = &live.counters {
+            let times = self
+                .store
+                .event_times_since(agent_id, c.last_event_at - 3600, 100_000)
+                .await?;
+            for t in times {
+                live.note_minute(t);
+            }
+        }
+        Ok(live)
+    }
+
+    async fn refresh(
+        &self,
+        agent_id: &str,
+        live: &mut AgentLive,
+        generation: u64,
+    ) -> Result<(), CaError> {
+        let (agent, approved) = self
+            .store
+            .agent_with_approved_mandate(agent_id)
+            .await?
+            .ok_or_else(|| CaError::NotFound(format!("agent {agent_id}")))?;
+        let mandate = match approved {
+            Some(m) => Some(Arc::new(
+                serde_json::from_str::<Mandate>(&m.mandate_json)
+                    .map_err(|e| CaError::Internal(format!("stored mandate of {agent_id}: {e}")))?,
+            )),
+            None => None,
+        };
+        let (valid, revoked) = self
+            .store
+            .agent_certificate_summary(agent_id, mandate_store::now_unix())
+            .await?;
+        let baseline = match self.store.approved_baseline(agent_id).await? {
+            Some(b) => Some((
+                b.version,
+                Arc::new(serde_json::from_value::<Baseline>(b.baseline).map_err(|e| {
+                    CaError::Internal(format!("stored baseline of {agent_id}: {e}"))
+                })?),
+            )),
+            None => None,
+        };
+        live.certificate_revoked =
+            agent.status == AgentStatus::Suspended || (valid == 0 && revoked > 0);
+        live.status = agent.status;
+        live.mandate = mandate;
+        live.baseline = baseline;
+        live.generation = generation;
+        Ok(())
+    }
+
+    /// The agent's risk score now.
+    pub async fn risk(&self, agent_id: &str) -> Result<RiskView, CaError> {
+        let entry = self.live(agent_id).await?;
+        let live = entry.lock().await;
+        let (warning, auto) = thresholds(live.mandate.as_deref());
+        let now_ms = now_ms();
+        let (score, contributions, at_ms) = match live.risk_at(now_ms, self.half_life()) {
+            Some((s, c, at)) => (s, c.clone(), Some(at)),
+            None => (0.0, Value::Array(Vec::new()), None),
+        };
+        Ok(RiskView {
+            agent_id: agent_id.to_owned(),
+            risk_score: score,
+            risk_band: band(score, warning),
+            contributions,
+            computed_at: at_ms.map(|ms| crate::rfc3339(ms / 1000)),
+            baseline_version: live.baseline.as_ref().map(|(v, _)| *v),
+            warning_threshold: warning,
+            auto_revoke_threshold: auto,
+        })
+    }
+
+    pub(crate) fn half_life(&self) -> u64 {
+        self.cfg.scoring.risk_half_life_secs
+    }
+}
+
+/// The warning and auto-revoke thresholds: the mandate's, or the defaults 0.75 and 0.85.
+pub(crate) fn thresholds(mandate: Option<&Mandate>) -> (f64, f64) {
+    match mandate {
+        Some(m) => (
+            m.circuit_breaker_threshold.as_f64(),
+            m.auto_revoke_threshold.as_f64(),
+        ),
+        None => (0.75, 0.85),
+    }
+}
+
+pub(crate) use crate::now_ms;

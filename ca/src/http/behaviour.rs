@@ -1,0 +1,276 @@
+//! Events, pre-trade checks, risk scores and baselines.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use mandate_policy::{Denial, OrderJson, decide};
+use mandate_store::{BaselineRow, Role};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiJson, AppState, Caller, OptionalJson};
+use crate::CaError;
+use crate::behaviour::{EventInput, IngestOutcome, RiskView, auto_revoke, learn_baseline};
+
+const READERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Auditor, Role::Admin];
+/// Who may report events or ask for a pre-trade check for any agent.
+const TRADING: &[Role] = &[Role::Operator, Role::Compliance, Role::Admin];
+
+/// One event, or an array of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum Events {
+    /// `[{...}, ...]`.
+    Batch(Vec<EventInput>),
+    /// `{...}`.
+    One(Box<EventInput>),
+}
+
+/// `POST /v1/events`: one event or a batch (at most 1000), all stored or none.
+pub async fn ingest(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Events>,
+) -> Result<(StatusCode, Json<IngestOutcome>), ApiError> {
+    let events = match body {
+        Events::Batch(v) => v,
+        Events::One(e) => vec![*e],
+    };
+    if caller.role == Role::Agent {
+        if let Some(other) = events
+            .iter()
+            .find(|e| caller.agent_id.as_deref() != Some(e.agent_id.as_str()))
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "an agent key may report only its own events, not {}'s",
+                    other.agent_id
+                ),
+            ));
+        }
+    } else {
+        caller.require(TRADING)?;
+    }
+    let node = &state.node;
+    let (outcome, auto) = node.behaviour.ingest(&caller.key_id, events).await?;
+    if !outcome.incidents.is_empty() {
+        node.webhooks.wake();
+    }
+    if !auto.is_empty() {
+        auto_revoke(node, &auto).await;
+    }
+    Ok((StatusCode::CREATED, Json(outcome)))
+}
+
+/// A refusal reason.
+#[derive(Serialize)]
+pub struct Reason {
+    code: &'static str,
+    limit: String,
+    requested: String,
+}
+
+/// The answer to a pre-trade check.
+#[derive(Serialize)]
+pub struct Decision {
+    allowed: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reasons: Vec<Reason>,
+}
+
+pub(crate) fn reasons(denials: Vec<Denial>) -> Vec<Reason> {
+    denials
+        .into_iter()
+        .map(|d| Reason {
+            code: d.code,
+            limit: d.limit,
+            requested: d.requested,
+        })
+        .collect()
+}
+
+/// Runs the pre-trade check of `order` for `agent_id`.
+pub(crate) async fn check(
+    state: &AppState,
+    agent_id: &str,
+    order: &OrderJson,
+) -> Result<Vec<Denial>, ApiError> {
+    let node = &state.node;
+    let order = order.to_order(mandate_store::now_unix()).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-order",
+            e.to_string(),
+        )
+    })?;
+    let entry = node.behaviour.live(agent_id).await?;
+    let live = entry.lock().await;
+    let Some(mandate) = live.mandate.clone() else {
+        return Err(CaError::NotApproved(format!(
+            "agent {agent_id} has no approved mandate: nothing is allowed"
+        ))
+        .into());
+    };
+    let agent_state = live.policy_state(crate::now_ms(), node.behaviour.half_life());
+    drop(live);
+    Ok(decide(&mandate, &order, &agent_state))
+}
+
+/// `POST /v1/agents/{id}/preflight`: may the agent place this order now?
+pub async fn preflight(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(order): ApiJson<OrderJson>,
+) -> Result<Json<Decision>, ApiError> {
+    caller.require_or_own_agent(TRADING, &id)?;
+    let denials = check(&state, &id, &order).await?;
+    Ok(Json(Decision {
+        allowed: denials.is_empty(),
+        reasons: reasons(denials),
+    }))
+}
+
+/// `GET /v1/agents/{id}/risk-score`.
+pub async fn risk_score(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RiskView>, ApiError> {
+    caller.require_or_own_agent(READERS, &id)?;
+    Ok(Json(state.node.behaviour.risk(&id).await?))
+}
+
+/// A baseline version.
+#[derive(Serialize)]
+pub struct BaselineView {
+    agent_id: String,
+    version: i64,
+    status: String,
+    baseline: serde_json::Value,
+    learnt_by: String,
+    created_at: String,
+    decided_by: Option<String>,
+    decided_at: Option<String>,
+}
+
+fn baseline_view(b: BaselineRow) -> BaselineView {
+    BaselineView {
+        agent_id: b.agent_id,
+        version: b.version,
+        status: b.status,
+        baseline: b.baseline,
+        learnt_by: b.learnt_by,
+        created_at: crate::rfc3339(b.created_at),
+        decided_by: b.decided_by,
+        decided_at: b.decided_at.map(crate::rfc3339),
+    }
+}
+
+/// `GET /v1/agents/{id}/baseline`: every version, newest first.
+pub async fn list_baselines(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require_or_own_agent(READERS, &id)?;
+    let store = &state.node.store;
+    store
+        .agent(&id)
+        .await
+        .map_err(CaError::from)?
+        .ok_or_else(|| CaError::NotFound(format!("agent {id}")))?;
+    let rows = store.baselines(&id).await.map_err(CaError::from)?;
+    let versions: Vec<BaselineView> = rows.into_iter().map(baseline_view).collect();
+    Ok(Json(
+        serde_json::json!({ "agent_id": id, "versions": versions }),
+    ))
+}
+
+/// `POST /v1/agents/{id}/baseline`: learn a baseline now from the observation window.
+pub async fn learn(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<BaselineView>), ApiError> {
+    caller.require(TRADING)?;
+    let row = learn_baseline(&state.node, &id, &caller.key_id).await?;
+    Ok((StatusCode::CREATED, Json(baseline_view(row))))
+}
+
+/// Body of approve/reject: which version (default: the pending one).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineDecision {
+    version: Option<i64>,
+}
+
+/// `POST /v1/agents/{id}/baseline/approve` (compliance).
+pub async fn approve(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    body: OptionalJson<BaselineDecision>,
+) -> Result<Json<BaselineView>, ApiError> {
+    decide_baseline(state, caller, id, body, true).await
+}
+
+/// `POST /v1/agents/{id}/baseline/reject` (compliance).
+pub async fn reject(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    body: OptionalJson<BaselineDecision>,
+) -> Result<Json<BaselineView>, ApiError> {
+    decide_baseline(state, caller, id, body, false).await
+}
+
+async fn decide_baseline(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<BaselineDecision>,
+    approve: bool,
+) -> Result<Json<BaselineView>, ApiError> {
+    caller.require(&[Role::Compliance])?;
+    let store = &state.node.store;
+    let pending = store
+        .baselines(&id)
+        .await
+        .map_err(CaError::from)?
+        .into_iter()
+        .find(|b| b.status == "pending_approval")
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "wrong-state",
+                format!("agent {id} has no baseline pending approval"),
+            )
+        })?;
+    if let Some(v) = body.version
+        && v != pending.version
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "wrong-state",
+            format!(
+                "baseline version {v} is not pending; the pending version is {}",
+                pending.version
+            ),
+        ));
+    }
+    if pending.learnt_by == caller.key_id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "segregation-of-duties",
+            "the key that had this baseline learnt may not decide on it",
+        ));
+    }
+    let row = store
+        .decide_baseline(&id, pending.version, approve, &caller.key_id)
+        .await
+        .map_err(CaError::from)?;
+    state.node.changed();
+    Ok(Json(baseline_view(row)))
+}

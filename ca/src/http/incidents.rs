@@ -1,0 +1,172 @@
+//! Incidents the scoring loop opened, and their human sign-off.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use mandate_store::{IncidentRow, Role};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, page_limit};
+use crate::CaError;
+
+const READERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Auditor, Role::Admin];
+
+/// An incident as the API shows it.
+#[derive(Serialize)]
+pub struct IncidentView {
+    id: i64,
+    agent_id: String,
+    kind: String,
+    status: String,
+    risk_score: f64,
+    threshold: f64,
+    contributions: serde_json::Value,
+    event_id: Option<i64>,
+    kill_switch_id: Option<i64>,
+    created_at: String,
+    acknowledged_by: Option<String>,
+    acknowledged_at: Option<String>,
+    resolved_by: Option<String>,
+    resolved_at: Option<String>,
+    resolution: Option<String>,
+}
+
+fn view(r: IncidentRow) -> IncidentView {
+    IncidentView {
+        id: r.id,
+        agent_id: r.agent_id,
+        kind: r.kind,
+        status: r.status,
+        risk_score: r.score,
+        threshold: r.threshold,
+        contributions: r.contributions,
+        event_id: r.event_id,
+        kill_switch_id: r.kill_switch_id,
+        created_at: crate::rfc3339(r.created_at_ms / 1000),
+        acknowledged_by: r.acknowledged_by,
+        acknowledged_at: r.acknowledged_at.map(crate::rfc3339),
+        resolved_by: r.resolved_by,
+        resolved_at: r.resolved_at.map(crate::rfc3339),
+        resolution: r.resolution,
+    }
+}
+
+/// `?agent_id=&status=&limit=&before=`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentQuery {
+    agent_id: Option<String>,
+    status: Option<String>,
+    limit: Option<u32>,
+    /// Cursor: the `next_before` of the previous page.
+    before: Option<i64>,
+}
+
+/// `GET /v1/incidents`: newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<IncidentQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(READERS)?;
+    if let Some(s) = &q.status
+        && !["open", "acknowledged", "resolved"].contains(&s.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "status must be open, acknowledged or resolved",
+        ));
+    }
+    let limit = page_limit(q.limit)?;
+    let rows = state
+        .node
+        .store
+        .incidents(
+            q.agent_id.as_deref(),
+            q.status.as_deref(),
+            q.before.unwrap_or(0).max(0),
+            limit,
+        )
+        .await
+        .map_err(CaError::from)?;
+    let next = if usize::try_from(limit).is_ok_and(|l| rows.len() == l) {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    let items: Vec<IncidentView> = rows.into_iter().map(view).collect();
+    Ok(Json(
+        serde_json::json!({"items": items, "next_before": next}),
+    ))
+}
+
+/// `GET /v1/incidents/{id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<IncidentView>, ApiError> {
+    caller.require(READERS)?;
+    let row = state
+        .node
+        .store
+        .incident(id)
+        .await
+        .map_err(CaError::from)?
+        .ok_or_else(|| CaError::NotFound(format!("incident {id}")))?;
+    Ok(Json(view(row)))
+}
+
+/// Body of acknowledge.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledge {}
+
+/// `POST /v1/incidents/{id}/acknowledge` (operator, compliance, admin).
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    OptionalJson(_): OptionalJson<Acknowledge>,
+) -> Result<Json<IncidentView>, ApiError> {
+    caller.require(&[Role::Operator, Role::Compliance, Role::Admin])?;
+    let row = state
+        .node
+        .store
+        .update_incident(id, "acknowledged", &caller.key_id, None)
+        .await
+        .map_err(CaError::from)?;
+    state.node.changed();
+    Ok(Json(view(row)))
+}
+
+/// Body of resolve: the sign-off note.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resolve {
+    /// What was found and why the agent may go on (1 to 1000 characters).
+    resolution: String,
+}
+
+/// `POST /v1/incidents/{id}/resolve` (compliance): the human sign-off. An agent revoked
+/// automatically can be reinstated, and certified again, only after it.
+pub async fn resolve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<Resolve>,
+) -> Result<Json<IncidentView>, ApiError> {
+    caller.require(&[Role::Compliance])?;
+    let note = body.resolution.trim();
+    if note.is_empty() || note.chars().count() > 1000 {
+        return Err(ApiError::bad_request(
+            "resolution is required: 1 to 1000 characters",
+        ));
+    }
+    let row = state
+        .node
+        .store
+        .update_incident(id, "resolved", &caller.key_id, Some(note))
+        .await
+        .map_err(CaError::from)?;
+    state.node.changed();
+    Ok(Json(view(row)))
+}

@@ -1,0 +1,230 @@
+//! Custodial signing (`POST /v1/agents/{id}/sign`) and verification for exchanges
+//! (`POST /v1/verify`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use der::Decode;
+use mandate_policy::OrderJson;
+use mandate_store::{CaRole, CertStatus, Role};
+use mandate_verify::{Evidence, RevocationInput, RevocationStatus, Verdict};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::behaviour::{check, reasons};
+use super::{ApiError, ApiJson, AppState, Caller};
+use crate::CaError;
+
+const SIGNERS: &[Role] = &[Role::Operator, Role::Admin];
+
+/// A signed order.
+#[derive(Serialize)]
+pub struct Signed {
+    allowed: bool,
+    /// The canonical order bytes that were signed, base64.
+    payload: String,
+    /// The signature, base64: ECDSA as DER, RSA PKCS#1 v1.5.
+    signature: String,
+    /// `ecdsa-with-SHA256`, `ecdsa-with-SHA384` or `sha256WithRSAEncryption`.
+    algorithm: &'static str,
+    /// The certificate whose key signed, and whose chain the exchange checks.
+    certificate_serial: String,
+    /// That certificate, PEM.
+    certificate_pem: String,
+    /// Intermediate and root, PEM.
+    chain_pem: String,
+}
+
+/// The agent's current certificate whose key lives in the HSM, with that key.
+async fn custodial_key(
+    state: &AppState,
+    agent_id: &str,
+) -> Result<(mandate_hsm::KeyInfo, mandate_store::CertificateRow), ApiError> {
+    let node = &state.node;
+    let now = mandate_store::now_unix();
+    let certs: Vec<_> = node
+        .store
+        .agent_certificates(agent_id, None, 50)
+        .await
+        .map_err(CaError::from)?
+        .into_iter()
+        .filter(|c| c.status == CertStatus::Issued && c.not_after > now && c.der.is_some())
+        .collect();
+    for (key_id, _) in node
+        .store
+        .agent_key_ids(agent_id)
+        .await
+        .map_err(CaError::from)?
+    {
+        let Ok(id) = key_id.parse::<mandate_hsm::KeyId>() else {
+            continue;
+        };
+        let Ok(info) = node.hsm.find_key(&id).await else {
+            tracing::warn!(agent = agent_id, key = %key_id, "agent key not found in the HSM");
+            continue;
+        };
+        for c in &certs {
+            let Some(der) = &c.der else { continue };
+            let cert = x509_cert::Certificate::from_der(der).map_err(CaError::from)?;
+            let spki = der::Encode::to_der(&cert.tbs_certificate.subject_public_key_info)
+                .map_err(CaError::from)?;
+            if spki == info.spki_der {
+                return Ok((info, c.clone()));
+            }
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "no-custodial-key",
+        format!(
+            "agent {agent_id} has no valid certificate for a key held in the HSM; certify it with hsm_key_type first"
+        ),
+    ))
+}
+
+/// `POST /v1/agents/{id}/sign`: runs the pre-trade check, and only if the order is allowed
+/// signs its canonical bytes with the agent's key in the HSM.
+pub async fn sign(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(order): ApiJson<OrderJson>,
+) -> Result<Json<Signed>, ApiError> {
+    caller.require_or_own_agent(SIGNERS, &id)?;
+    let denials = check(&state, &id, &order).await?;
+    if !denials.is_empty() {
+        let codes: Vec<&str> = denials.iter().map(|d| d.code).collect();
+        tracing::info!(agent = %id, reasons = ?codes, "custodial signing refused: out of mandate");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "out-of-mandate",
+            format!("the order is outside the mandate: {}", codes.join(", ")),
+        )
+        .with("allowed", json!(false))
+        .with("reasons", json!(reasons(denials))));
+    }
+    let (key, cert) = custodial_key(&state, &id).await?;
+    // A missing timestamp is pinned to now, so the signed bytes say when.
+    let mut order = order;
+    order.timestamp = Some(order.timestamp.unwrap_or(mandate_store::now_unix()));
+    let payload = order.canonical_bytes();
+    let alg = key.kind.default_signature_algorithm();
+    let signature = state
+        .node
+        .hsm
+        .sign(&key.id, alg, &payload)
+        .await
+        .map_err(CaError::from)?;
+    let algorithm = match alg {
+        mandate_hsm::SignatureAlgorithm::EcdsaSha256 => "ecdsa-with-SHA256",
+        mandate_hsm::SignatureAlgorithm::EcdsaSha384 => "ecdsa-with-SHA384",
+        mandate_hsm::SignatureAlgorithm::RsaPkcs1Sha256 => "sha256WithRSAEncryption",
+        mandate_hsm::SignatureAlgorithm::RsaPkcs1Sha384 => "sha384WithRSAEncryption",
+    };
+    let certificate_pem = crate::x509::cert_pem(cert.der.as_deref().unwrap_or_default())?;
+    Ok(Json(Signed {
+        allowed: true,
+        payload: B64.encode(&payload),
+        signature: B64.encode(&signature),
+        algorithm,
+        certificate_serial: cert.serial,
+        certificate_pem,
+        chain_pem: state.node.issuer.chain_pem().to_owned(),
+    }))
+}
+
+/// `POST /v1/verify`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The agent certificate, PEM, optionally followed by its intermediate(s).
+    certificate: String,
+    /// The signature over `payload`, base64 (standard or URL-safe).
+    signature: String,
+    /// The signed order bytes, base64.
+    payload: String,
+    /// An OCSP response the agent stapled, base64 DER; by default the CA's own records say.
+    ocsp_response: Option<String>,
+}
+
+fn b64(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
+    let t = text.trim();
+    B64.decode(t)
+        .or_else(|_| B64URL.decode(t.trim_end_matches('=')))
+        .map_err(|_| ApiError::bad_request(format!("{field} must be base64")))
+}
+
+/// `POST /v1/verify` (any role): chain to our root, revocation, signature over the payload and
+/// the order against the mandate, in one answer with every reason.
+pub async fn verify(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiJson(req): ApiJson<VerifyRequest>,
+) -> Result<Json<Verdict>, ApiError> {
+    let store = &state.node.store;
+    let pems = mandate_verify::pem_to_der_chain(&req.certificate)
+        .map_err(|e| ApiError::bad_request(format!("certificate: {e}")))?;
+    let Some((leaf, given_chain)) = pems.split_first() else {
+        return Err(ApiError::bad_request("certificate: no PEM certificate"));
+    };
+    let signature = b64("signature", &req.signature)?;
+    let payload = b64("payload", &req.payload)?;
+    let ocsp = req
+        .ocsp_response
+        .as_deref()
+        .map(|t| b64("ocsp_response", t))
+        .transpose()?;
+    let cas = store.ca_certificates().await.map_err(CaError::from)?;
+    let roots: Vec<Vec<u8>> = cas
+        .iter()
+        .filter(|c| c.role == CaRole::Root)
+        .map(|c| c.der.clone())
+        .collect();
+    // Our own records: the issuer of a certificate we issued, and its revocation status.
+    let serial = x509_cert::Certificate::from_der(leaf)
+        .ok()
+        .map(|c| hex::encode(c.tbs_certificate.serial_number.as_bytes()));
+    let row = match &serial {
+        Some(s) => store.certificate(s).await.map_err(CaError::from)?,
+        None => None,
+    };
+    let chain: Vec<Vec<u8>> = if !given_chain.is_empty() {
+        given_chain.to_vec()
+    } else if let Some(r) = &row {
+        cas.iter()
+            .filter(|c| c.id == r.issuer_id)
+            .map(|c| c.der.clone())
+            .collect()
+    } else {
+        cas.iter()
+            .filter(|c| c.role == CaRole::Intermediate && c.active)
+            .map(|c| c.der.clone())
+            .collect()
+    };
+    let known = match (&row, &ocsp) {
+        (_, Some(_)) => None,
+        (Some(r), None) if r.status == CertStatus::Revoked => Some(RevocationStatus::Revoked {
+            revoked_at: r.revoked_at.unwrap_or(0),
+            reason: r.revocation_reason.and_then(|c| u8::try_from(c).ok()),
+        }),
+        (Some(r), None) if r.status == CertStatus::Issued => Some(RevocationStatus::Good),
+        _ => Some(RevocationStatus::Unknown),
+    };
+    let revocation = match (&ocsp, known) {
+        (Some(der), _) => RevocationInput::Ocsp(der),
+        (None, Some(s)) => RevocationInput::Known(s),
+        (None, None) => RevocationInput::None,
+    };
+    let verdict = mandate_verify::verify(&Evidence {
+        certificate: leaf,
+        chain: &chain,
+        roots: &roots,
+        revocation,
+        signature: &signature,
+        payload: &payload,
+        now: mandate_store::now_unix(),
+    });
+    Ok(Json(verdict))
+}

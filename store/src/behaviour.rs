@@ -1,0 +1,870 @@
+//! What agents report (events), the per-agent counters the pre-trade check reads, behavioural
+//! baselines and incidents.
+
+use serde_json::{Value, json};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+
+use crate::audit::append;
+use crate::webhooks::{enqueue, operator_of};
+use crate::{AuditEvent, Store, StoreError, now_ms, now_unix};
+
+/// Most events one ingestion call may carry.
+pub const MAX_EVENTS_PER_BATCH: usize = 1000;
+
+/// A reported event, scored or not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The agent.
+    pub agent_id: String,
+    /// `trade_execution`, `data_access`, ...
+    pub action_type: String,
+    /// Instrument.
+    pub market: Option<String>,
+    /// Size, decimal text.
+    pub size: Option<String>,
+    /// Currency of `size`.
+    pub currency: Option<String>,
+    /// `buy` or `sell`.
+    pub side: Option<String>,
+    /// Counterparty.
+    pub counterparty: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// When it happened, unix seconds.
+    pub at: i64,
+    /// Whether it succeeded.
+    pub success: bool,
+    /// Anomaly score, once the agent has an approved baseline.
+    pub score: Option<f64>,
+    /// The score's contributions, JSON.
+    pub contributions: Option<Value>,
+    /// The baseline version it was scored against.
+    pub baseline_version: Option<i64>,
+}
+
+/// An agent's risk score: the latest highest event score, with its explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskState {
+    /// 0 to 1, as computed at `at_ms`.
+    pub score: f64,
+    /// Contributions of the event that set it, JSON.
+    pub contributions: Value,
+    /// That event's id (after ingestion).
+    pub event_id: Option<i64>,
+    /// When it was computed, unix ms.
+    pub at_ms: i64,
+}
+
+/// The counters of one agent, written whole after each batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentCounters {
+    /// The agent.
+    pub agent_id: String,
+    /// Events reported, ever.
+    pub events: i64,
+    /// Timestamp of the earliest event, unix s.
+    pub first_event_at: i64,
+    /// Timestamp of the latest event, unix s.
+    pub last_event_at: i64,
+    /// Failed events in a row.
+    pub consecutive_failures: i64,
+    /// The trading day `day_volume` counts, unix s of its start.
+    pub day_start: i64,
+    /// Volume of that day, decimal text.
+    pub day_volume: String,
+    /// The current risk score, once any event was scored.
+    pub risk: Option<RiskState>,
+}
+
+/// The kind of an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentKind {
+    /// The score passed the warning (circuit breaker) threshold.
+    RiskWarning,
+    /// The score passed the auto-revoke threshold: the agent's certificates are revoked.
+    AutoRevocation,
+}
+
+impl IncidentKind {
+    /// `risk_warning` or `auto_revocation`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentKind::RiskWarning => "risk_warning",
+            IncidentKind::AutoRevocation => "auto_revocation",
+        }
+    }
+}
+
+/// A threshold an event's score passed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentTrigger {
+    /// The agent.
+    pub agent_id: String,
+    /// Which threshold.
+    pub kind: IncidentKind,
+    /// The agent's risk score.
+    pub score: f64,
+    /// The threshold passed.
+    pub threshold: f64,
+    /// Why, JSON contributions.
+    pub contributions: Value,
+    /// Index in the batch of the event that passed it.
+    pub event_index: usize,
+}
+
+/// One ingestion: events, the counters after them, and the thresholds passed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventBatch {
+    /// API key id of the reporter.
+    pub reported_by: String,
+    /// The events.
+    pub events: Vec<NewEvent>,
+    /// Each agent's counters after the batch.
+    pub counters: Vec<AgentCounters>,
+    /// Thresholds passed.
+    pub triggers: Vec<IncidentTrigger>,
+}
+
+/// What an ingestion stored.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ingested {
+    /// Ids of the events, in batch order.
+    pub event_ids: Vec<i64>,
+    /// Incidents opened: (incident id, agent id, kind). A trigger for an agent that has an
+    /// unresolved incident of that kind opens none.
+    pub incidents: Vec<(i64, String, IncidentKind)>,
+}
+
+/// An incident.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentRow {
+    /// Row id.
+    pub id: i64,
+    /// The agent.
+    pub agent_id: String,
+    /// `risk_warning` or `auto_revocation`.
+    pub kind: String,
+    /// `open`, `acknowledged` or `resolved`.
+    pub status: String,
+    /// The score that opened it.
+    pub score: f64,
+    /// The threshold it passed.
+    pub threshold: f64,
+    /// Why: the contributions.
+    pub contributions: Value,
+    /// The event that passed the threshold.
+    pub event_id: Option<i64>,
+    /// The kill switch that revoked the agent (auto_revocation).
+    pub kill_switch_id: Option<i64>,
+    /// Unix ms.
+    pub created_at_ms: i64,
+    /// Who acknowledged it.
+    pub acknowledged_by: Option<String>,
+    /// When, unix s.
+    pub acknowledged_at: Option<i64>,
+    /// Who resolved it (the human sign-off).
+    pub resolved_by: Option<String>,
+    /// When, unix s.
+    pub resolved_at: Option<i64>,
+    /// The sign-off's note.
+    pub resolution: Option<String>,
+}
+
+/// A stored baseline version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaselineRow {
+    /// The agent.
+    pub agent_id: String,
+    /// 1, 2, ...
+    pub version: i64,
+    /// The baseline, JSON.
+    pub baseline: Value,
+    /// `pending_approval`, `approved`, `superseded` or `rejected`.
+    pub status: String,
+    /// Who had it learnt (`system:learner` when automatic).
+    pub learnt_by: String,
+    /// Unix s.
+    pub created_at: i64,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When, unix s.
+    pub decided_at: Option<i64>,
+}
+
+/// What a baseline is learnt from: one stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationRow {
+    /// Unix s.
+    pub at: i64,
+    /// Size, decimal text.
+    pub size: Option<String>,
+    /// Market.
+    pub market: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+}
+
+macro_rules! incident_columns {
+    () => {
+        "id, agent_id, kind, status, score, threshold, contributions, event_id, kill_switch_id,
+         created_at_ms, acknowledged_by, acknowledged_at, resolved_by, resolved_at, resolution"
+    };
+}
+
+macro_rules! baseline_columns {
+    () => {
+        "agent_id, version, baseline, status, learnt_by, created_at, decided_by, decided_at"
+    };
+}
+
+fn json_text(v: &Value) -> String {
+    v.to_string()
+}
+
+fn parse_json(text: &str, what: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn incident_row(r: &SqliteRow) -> Result<IncidentRow, StoreError> {
+    let contributions: String = r.try_get("contributions")?;
+    Ok(IncidentRow {
+        id: r.try_get("id")?,
+        agent_id: r.try_get("agent_id")?,
+        kind: r.try_get("kind")?,
+        status: r.try_get("status")?,
+        score: r.try_get("score")?,
+        threshold: r.try_get("threshold")?,
+        contributions: parse_json(&contributions, "incident contributions")?,
+        event_id: r.try_get("event_id")?,
+        kill_switch_id: r.try_get("kill_switch_id")?,
+        created_at_ms: r.try_get("created_at_ms")?,
+        acknowledged_by: r.try_get("acknowledged_by")?,
+        acknowledged_at: r.try_get("acknowledged_at")?,
+        resolved_by: r.try_get("resolved_by")?,
+        resolved_at: r.try_get("resolved_at")?,
+        resolution: r.try_get("resolution")?,
+    })
+}
+
+fn baseline_row(r: &SqliteRow) -> Result<BaselineRow, StoreError> {
+    let baseline: String = r.try_get("baseline")?;
+    Ok(BaselineRow {
+        agent_id: r.try_get("agent_id")?,
+        version: r.try_get("version")?,
+        baseline: parse_json(&baseline, "baseline")?,
+        status: r.try_get("status")?,
+        learnt_by: r.try_get("learnt_by")?,
+        created_at: r.try_get("created_at")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get("decided_at")?,
+    })
+}
+
+async fn insert_event(
+    conn: &mut SqliteConnection,
+    e: &NewEvent,
+    reported_by: &str,
+    received_at_ms: i64,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO events (agent_id, action_type, market, size, currency, side, counterparty,
+             region, at, success, reported_by, received_at_ms, score, contributions,
+             baseline_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+    )
+    .bind(&e.agent_id)
+    .bind(&e.action_type)
+    .bind(&e.market)
+    .bind(&e.size)
+    .bind(&e.currency)
+    .bind(&e.side)
+    .bind(&e.counterparty)
+    .bind(&e.region)
+    .bind(e.at)
+    .bind(e.success)
+    .bind(reported_by)
+    .bind(received_at_ms)
+    .bind(e.score)
+    .bind(e.contributions.as_ref().map(json_text))
+    .bind(e.baseline_version)
+    .fetch_one(conn)
+    .await?)
+}
+
+async fn save_counters(
+    conn: &mut SqliteConnection,
+    c: &AgentCounters,
+    event_ids: &[i64],
+) -> Result<(), StoreError> {
+    let risk = c.risk.as_ref();
+    let risk_event = risk.and_then(|r| r.event_id).map(|i| {
+        // Ids below zero name an event of this batch: -(index + 1).
+        if i < 0 {
+            usize::try_from(-i - 1)
+                .ok()
+                .and_then(|k| event_ids.get(k).copied())
+                .unwrap_or(i)
+        } else {
+            i
+        }
+    });
+    sqlx::query(
+        "INSERT INTO agent_counters (agent_id, events, first_event_at, last_event_at,
+             consecutive_failures, day_start, day_volume, risk_score, risk_contributions,
+             risk_event_id, risk_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (agent_id) DO UPDATE SET events = excluded.events,
+             first_event_at = excluded.first_event_at, last_event_at = excluded.last_event_at,
+             consecutive_failures = excluded.consecutive_failures,
+             day_start = excluded.day_start, day_volume = excluded.day_volume,
+             risk_score = excluded.risk_score, risk_contributions = excluded.risk_contributions,
+             risk_event_id = excluded.risk_event_id, risk_at_ms = excluded.risk_at_ms",
+    )
+    .bind(&c.agent_id)
+    .bind(c.events)
+    .bind(c.first_event_at)
+    .bind(c.last_event_at)
+    .bind(c.consecutive_failures)
+    .bind(c.day_start)
+    .bind(&c.day_volume)
+    .bind(risk.map(|r| r.score))
+    .bind(risk.map(|r| json_text(&r.contributions)))
+    .bind(risk_event)
+    .bind(risk.map(|r| r.at_ms))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Opens an incident unless the agent has an unresolved one of that kind; with its audit record
+/// and outbox event.
+async fn open_incident(
+    conn: &mut SqliteConnection,
+    t: &IncidentTrigger,
+    event_id: Option<i64>,
+) -> Result<Option<i64>, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO incidents (agent_id, kind, status, score, threshold, contributions,
+             event_id, created_at_ms)
+         SELECT $1, $2, 'open', $3, $4, $5, $6, $7
+         WHERE NOT EXISTS (SELECT 1 FROM incidents
+                           WHERE agent_id = $1 AND kind = $2 AND status <> 'resolved')
+         RETURNING id",
+    )
+    .bind(&t.agent_id)
+    .bind(t.kind.as_str())
+    .bind(t.score)
+    .bind(t.threshold)
+    .bind(json_text(&t.contributions))
+    .bind(event_id)
+    .bind(now_ms())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let data = json!({
+        "incident_id": id, "agent_id": t.agent_id, "kind": t.kind.as_str(),
+        "risk_score": t.score, "threshold": t.threshold, "contributions": t.contributions,
+        "event_id": event_id,
+    });
+    append(
+        conn,
+        &AuditEvent::new(
+            "system:scoring",
+            "incident.opened",
+            &t.agent_id,
+            data.clone(),
+        ),
+    )
+    .await?;
+    let operator = operator_of(conn, &t.agent_id).await?;
+    let kind = match t.kind {
+        IncidentKind::RiskWarning => "risk.warning",
+        IncidentKind::AutoRevocation => "incident.opened",
+    };
+    enqueue(conn, kind, operator.as_deref(), &data).await?;
+    Ok(Some(id))
+}
+
+impl Store {
+    /// How many of the agent's certificates are valid now (issued, unrevoked, unexpired), and
+    /// how many are revoked.
+    pub async fn agent_certificate_summary(
+        &self,
+        agent_id: &str,
+        now: i64,
+    ) -> Result<(i64, i64), StoreError> {
+        let r = sqlx::query(
+            "SELECT
+                 COALESCE(SUM(CASE WHEN status = 'issued' AND not_after > $2 THEN 1 ELSE 0 END), 0)
+                     AS valid,
+                 COALESCE(SUM(CASE WHEN status = 'revoked' THEN 1 ELSE 0 END), 0) AS revoked
+             FROM certificates WHERE agent_id = $1",
+        )
+        .bind(agent_id)
+        .bind(now)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok((r.try_get("valid")?, r.try_get("revoked")?))
+    }
+
+    /// The HSM keys generated for an agent, newest first: (key id, key kind).
+    pub async fn agent_key_ids(&self, agent_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_id, key_kind FROM agent_keys WHERE agent_id = $1
+             ORDER BY created_at DESC, key_id LIMIT 20",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("key_id")?, r.try_get("key_kind")?)))
+            .collect()
+    }
+
+    /// Stores a batch of events with the counters after it, and opens the incidents its scores
+    /// call for, all in one transaction.
+    pub async fn ingest_events(&self, batch: EventBatch) -> Result<Ingested, StoreError> {
+        let received = now_ms();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mut out = Ingested::default();
+                    for e in &batch.events {
+                        let id = insert_event(conn, e, &batch.reported_by, received).await?;
+                        out.event_ids.push(id);
+                    }
+                    for c in &batch.counters {
+                        save_counters(conn, c, &out.event_ids).await?;
+                    }
+                    for t in &batch.triggers {
+                        let event_id = out.event_ids.get(t.event_index).copied();
+                        if let Some(id) = open_incident(conn, t, event_id).await? {
+                            out.incidents.push((id, t.agent_id.clone(), t.kind));
+                        }
+                    }
+                    Ok(out)
+                })
+            })
+            .await
+    }
+
+    /// An agent's counters, if it ever reported an event.
+    pub async fn agent_counters(
+        &self,
+        agent_id: &str,
+    ) -> Result<Option<AgentCounters>, StoreError> {
+        let row = sqlx::query(
+            "SELECT agent_id, events, first_event_at, last_event_at, consecutive_failures,
+                    day_start, day_volume, risk_score, risk_contributions, risk_event_id,
+                    risk_at_ms
+             FROM agent_counters WHERE agent_id = $1",
+        )
+        .bind(agent_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let score: Option<f64> = r.try_get("risk_score")?;
+        let contributions: Option<String> = r.try_get("risk_contributions")?;
+        let risk = match (score, contributions) {
+            (Some(score), Some(c)) => Some(RiskState {
+                score,
+                contributions: parse_json(&c, "risk contributions")?,
+                event_id: r.try_get("risk_event_id")?,
+                at_ms: r.try_get::<Option<i64>, _>("risk_at_ms")?.unwrap_or(0),
+            }),
+            _ => None,
+        };
+        Ok(Some(AgentCounters {
+            agent_id: r.try_get("agent_id")?,
+            events: r.try_get("events")?,
+            first_event_at: r.try_get("first_event_at")?,
+            last_event_at: r.try_get("last_event_at")?,
+            consecutive_failures: r.try_get("consecutive_failures")?,
+            day_start: r.try_get("day_start")?,
+            day_volume: r.try_get("day_volume")?,
+            risk,
+        }))
+    }
+
+    /// Timestamps of an agent's events at or after `since`, oldest first (at most `limit`).
+    pub async fn event_times_since(
+        &self,
+        agent_id: &str,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT at FROM events WHERE agent_id = $1 AND at >= $2 ORDER BY at LIMIT $3",
+        )
+        .bind(agent_id)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    /// Sum of the sizes of an agent's successful trades in `[from, to)` in `currency` (or with
+    /// no currency), as decimal texts for the caller to add exactly.
+    pub async fn trade_sizes(
+        &self,
+        agent_id: &str,
+        from: i64,
+        to: i64,
+        currency: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT size FROM events
+             WHERE agent_id = $1 AND at >= $2 AND at < $3 AND success = TRUE
+               AND action_type = 'trade_execution' AND size IS NOT NULL
+               AND (currency IS NULL OR currency = $4)",
+        )
+        .bind(agent_id)
+        .bind(from)
+        .bind(to)
+        .bind(currency)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    /// An agent's events in `[from, to)`, as the baseline learner needs them (at most `limit`).
+    pub async fn observations(
+        &self,
+        agent_id: &str,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> Result<Vec<ObservationRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, size, market, region FROM events
+             WHERE agent_id = $1 AND at >= $2 AND at < $3 ORDER BY at LIMIT $4",
+        )
+        .bind(agent_id)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ObservationRow {
+                    at: r.try_get("at")?,
+                    size: r.try_get("size")?,
+                    market: r.try_get("market")?,
+                    region: r.try_get("region")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Active agents with events since before `first_before` and no baseline at all.
+    pub async fn agents_without_baseline(
+        &self,
+        first_before: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT c.agent_id FROM agent_counters c JOIN agents a ON a.id = c.agent_id
+             WHERE c.first_event_at <= $1 AND a.status = 'active'
+               AND NOT EXISTS (SELECT 1 FROM baselines b WHERE b.agent_id = c.agent_id)
+             ORDER BY c.agent_id LIMIT $2",
+        )
+        .bind(first_before)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    /// Stores a newly learnt baseline as the next version, pending approval (an older pending
+    /// version is superseded). Returns its version.
+    pub async fn insert_baseline(
+        &self,
+        agent_id: &str,
+        baseline: &Value,
+        learnt_by: &str,
+    ) -> Result<i64, StoreError> {
+        let (agent_id, baseline, learnt_by) =
+            (agent_id.to_owned(), baseline.clone(), learnt_by.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let version: i64 = sqlx::query_scalar(
+                        "SELECT COALESCE(MAX(version), 0) + 1 FROM baselines WHERE agent_id = $1",
+                    )
+                    .bind(&agent_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE baselines SET status = 'superseded'
+                         WHERE agent_id = $1 AND status = 'pending_approval'",
+                    )
+                    .bind(&agent_id)
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query(concat!(
+                        "INSERT INTO baselines (",
+                        baseline_columns!(),
+                        ") VALUES ($1, $2, $3, 'pending_approval', $4, $5, NULL, NULL)"
+                    ))
+                    .bind(&agent_id)
+                    .bind(version)
+                    .bind(json_text(&baseline))
+                    .bind(&learnt_by)
+                    .bind(now_unix())
+                    .execute(&mut *conn)
+                    .await?;
+                    append(
+                        conn,
+                        &AuditEvent::new(
+                            &learnt_by,
+                            "baseline.learnt",
+                            &agent_id,
+                            json!({"version": version, "events": baseline.get("events")}),
+                        ),
+                    )
+                    .await?;
+                    Ok(version)
+                })
+            })
+            .await
+    }
+
+    /// Approves or rejects a pending baseline version. An approval supersedes the approved one.
+    pub async fn decide_baseline(
+        &self,
+        agent_id: &str,
+        version: i64,
+        approve: bool,
+        actor: &str,
+    ) -> Result<BaselineRow, StoreError> {
+        let (agent_id, actor) = (agent_id.to_owned(), actor.to_owned());
+        let decision = if approve { "approved" } else { "rejected" };
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let changed = sqlx::query(
+                        "UPDATE baselines SET status = $3, decided_by = $4, decided_at = $5
+                         WHERE agent_id = $1 AND version = $2 AND status = 'pending_approval'",
+                    )
+                    .bind(&agent_id)
+                    .bind(version)
+                    .bind(decision)
+                    .bind(&actor)
+                    .bind(now_unix())
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    if changed != 1 {
+                        return Err(StoreError::WrongState(format!(
+                            "baseline version {version} of agent {agent_id} is not pending approval"
+                        )));
+                    }
+                    if approve {
+                        sqlx::query(
+                            "UPDATE baselines SET status = 'superseded'
+                             WHERE agent_id = $1 AND status = 'approved' AND version <> $2",
+                        )
+                        .bind(&agent_id)
+                        .bind(version)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    let data = json!({"agent_id": agent_id, "version": version});
+                    append(
+                        conn,
+                        &AuditEvent::new(
+                            &actor,
+                            format!("baseline.{decision}"),
+                            &agent_id,
+                            data.clone(),
+                        ),
+                    )
+                    .await?;
+                    if approve {
+                        let operator = operator_of(conn, &agent_id).await?;
+                        enqueue(conn, "baseline.approved", operator.as_deref(), &data).await?;
+                    }
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        baseline_columns!(),
+                        " FROM baselines WHERE agent_id = $1 AND version = $2"
+                    ))
+                    .bind(&agent_id)
+                    .bind(version)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    baseline_row(&row)
+                })
+            })
+            .await
+    }
+
+    /// An agent's baseline versions, newest first.
+    pub async fn baselines(&self, agent_id: &str) -> Result<Vec<BaselineRow>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            baseline_columns!(),
+            " FROM baselines WHERE agent_id = $1 ORDER BY version DESC LIMIT 100"
+        ))
+        .bind(agent_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(baseline_row).collect()
+    }
+
+    /// The approved baseline of an agent, if any.
+    pub async fn approved_baseline(
+        &self,
+        agent_id: &str,
+    ) -> Result<Option<BaselineRow>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            baseline_columns!(),
+            " FROM baselines WHERE agent_id = $1 AND status = 'approved'"
+        ))
+        .bind(agent_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(baseline_row).transpose()
+    }
+
+    /// Incidents, newest first, optionally of one agent and/or one status, with ids below
+    /// `before` (0: from the newest).
+    pub async fn incidents(
+        &self,
+        agent_id: Option<&str>,
+        status: Option<&str>,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<IncidentRow>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            incident_columns!(),
+            " FROM incidents WHERE ($1 IS NULL OR agent_id = $1) AND ($2 IS NULL OR status = $2)
+               AND ($3 = 0 OR id < $3) ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(agent_id)
+        .bind(status)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(incident_row).collect()
+    }
+
+    /// An incident by id.
+    pub async fn incident(&self, id: i64) -> Result<Option<IncidentRow>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            incident_columns!(),
+            " FROM incidents WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(incident_row).transpose()
+    }
+
+    /// Auto-revocation incidents whose revocation has not happened yet (the daemon stopped in
+    /// between): the scoring loop finishes them at start.
+    pub async fn unfinished_auto_revocations(&self) -> Result<Vec<IncidentRow>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            incident_columns!(),
+            " FROM incidents WHERE kind = 'auto_revocation' AND kill_switch_id IS NULL
+               AND status <> 'resolved' ORDER BY id"
+        ))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(incident_row).collect()
+    }
+
+    /// Moves an incident on: `acknowledged` (from open) or `resolved` (from open or
+    /// acknowledged, with a note: the human sign-off). An auto-revocation is resolved only once
+    /// its revocation happened.
+    pub async fn update_incident(
+        &self,
+        id: i64,
+        to: &str,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<IncidentRow, StoreError> {
+        let (to, actor, note) = (to.to_owned(), actor.to_owned(), note.map(str::to_owned));
+        let now = now_unix();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let changed = match to.as_str() {
+                        "acknowledged" => sqlx::query(
+                            "UPDATE incidents SET status = 'acknowledged', acknowledged_by = $2,
+                                 acknowledged_at = $3
+                             WHERE id = $1 AND status = 'open'",
+                        )
+                        .bind(id)
+                        .bind(&actor)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected(),
+                        "resolved" => sqlx::query(
+                            "UPDATE incidents SET status = 'resolved', resolved_by = $2,
+                                 resolved_at = $3, resolution = $4
+                             WHERE id = $1 AND status <> 'resolved'
+                               AND (kind <> 'auto_revocation' OR kill_switch_id IS NOT NULL)",
+                        )
+                        .bind(id)
+                        .bind(&actor)
+                        .bind(now)
+                        .bind(&note)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected(),
+                        other => {
+                            return Err(StoreError::WrongState(format!(
+                                "an incident can be acknowledged or resolved, not {other:?}"
+                            )));
+                        }
+                    };
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        incident_columns!(),
+                        " FROM incidents WHERE id = $1"
+                    ))
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    let row = row
+                        .as_ref()
+                        .map(incident_row)
+                        .transpose()?
+                        .ok_or_else(|| StoreError::NotFound(format!("incident {id}")))?;
+                    if changed != 1 {
+                        return Err(StoreError::WrongState(format!(
+                            "incident {id} is {} and cannot become {to}",
+                            row.status
+                        )));
+                    }
+                    let data = json!({"incident_id": id, "agent_id": row.agent_id,
+                                      "kind": row.kind, "status": to, "note": note});
+                    append(
+                        conn,
+                        &AuditEvent::new(
+                            &actor,
+                            format!("incident.{to}"),
+                            &row.agent_id,
+                            data.clone(),
+                        ),
+                    )
+                    .await?;
+                    let operator = operator_of(conn, &row.agent_id).await?;
+                    enqueue(conn, "incident.updated", operator.as_deref(), &data).await?;
+                    Ok(row)
+                })
+            })
+            .await
+    }
+}
