@@ -9,18 +9,11 @@
 
 use std::time::{Duration, Instant};
 
-use der::asn1::OctetString;
-use der::{Decode, Encode};
 use serde_json::json;
-use sha1::Digest;
-use x509_cert::serial_number::SerialNumber;
-use x509_ocsp::{
-    BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, Request, TbsRequest, Version,
-};
 
 mod common;
 
-use common::Bench;
+use common::{Bench, OcspProbe, ocsp_status as status};
 
 #[tokio::main]
 async fn main() {
@@ -35,28 +28,7 @@ async fn main() {
     .await;
     let (http, base, op) = (&bench.http, &bench.base, &bench.operator);
 
-    // The issuer's CertID hashes (SHA-1, as RFC 5019 clients send).
-    let int_der = http
-        .get(format!("{base}/ca/intermediate.der"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let int = x509_cert::Certificate::from_der(&int_der).unwrap();
-    let name_hash = sha1::Sha1::digest(int.tbs_certificate.subject.to_der().unwrap()).to_vec();
-    let key_hash = sha1::Sha1::digest(
-        int.tbs_certificate
-            .subject_public_key_info
-            .subject_public_key
-            .raw_bytes(),
-    )
-    .to_vec();
-    let sha1_alg = spki::AlgorithmIdentifierOwned {
-        oid: const_oid::db::rfc5912::ID_SHA_1,
-        parameters: None,
-    };
+    let probe = OcspProbe::new(&bench).await;
 
     let mut serials = Vec::with_capacity(n);
     for _ in 0..n {
@@ -70,25 +42,7 @@ async fn main() {
     let mut latencies = [Vec::with_capacity(n), Vec::with_capacity(n)];
     let mut polls = 0usize;
     for serial in &serials {
-        let req = OcspRequest {
-            tbs_request: TbsRequest {
-                version: Version::V1,
-                requestor_name: None,
-                request_list: vec![Request {
-                    req_cert: CertId {
-                        hash_algorithm: sha1_alg.clone(),
-                        issuer_name_hash: OctetString::new(name_hash.clone()).unwrap(),
-                        issuer_key_hash: OctetString::new(key_hash.clone()).unwrap(),
-                        serial_number: SerialNumber::new(&hex::decode(serial).unwrap()).unwrap(),
-                    },
-                    single_request_extensions: None,
-                }],
-                request_extensions: None,
-            },
-            optional_signature: None,
-        }
-        .to_der()
-        .unwrap();
+        let req = probe.request(serial);
         // Both say "good" first (the stand-alone one once the daemon pre-signed it), so a
         // cached "good" exists that the revocation must replace.
         assert_eq!(status(http, &embedded, &req).await, Some(false));
@@ -142,25 +96,4 @@ async fn main() {
             l[n - 1].as_secs_f64() * 1e3
         );
     }
-}
-
-/// Some(true) if revoked, Some(false) if good, None for no status (not pre-signed yet).
-async fn status(http: &reqwest::Client, url: &str, req: &[u8]) -> Option<bool> {
-    let body = http
-        .post(url)
-        .header("content-type", "application/ocsp-request")
-        .body(req.to_vec())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let resp = OcspResponse::from_der(&body).unwrap();
-    let bytes = resp.response_bytes?;
-    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
-    Some(matches!(
-        basic.tbs_response_data.responses[0].cert_status,
-        CertStatus::Revoked(_)
-    ))
 }

@@ -1,5 +1,6 @@
 //! The baseline and the anomaly score: a usual event scores low, each kind of rogue behaviour
 //! scores high, and the contributions explain the score.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mandate_policy::{Baseline, Observation, Weights, score};
 

@@ -242,6 +242,20 @@ impl Store {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
+                    // An agent revoked by the scoring loop comes back only after a compliance
+                    // officer resolved the incident (the human sign-off).
+                    let unresolved: Option<i64> = sqlx::query_scalar(
+                        "SELECT id FROM incidents WHERE agent_id = $1
+                           AND kind = 'auto_revocation' AND status <> 'resolved' LIMIT 1",
+                    )
+                    .bind(&agent_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if let (true, Some(incident)) = (approve, unresolved) {
+                        return Err(StoreError::WrongState(format!(
+                            "agent {agent_id} has auto-revocation incident {incident} not yet resolved; a compliance officer must resolve it first"
+                        )));
+                    }
                     if approve {
                         sqlx::query(
                             "UPDATE mandates SET status = 'superseded'

@@ -18,7 +18,11 @@ pub struct Bench {
     pub http: reqwest::Client,
     /// An operator key.
     pub operator: String,
+    /// A compliance officer's key.
+    #[allow(dead_code)] // not every bench approves anything itself
+    pub compliance: String,
     /// A PEM CSR for the agent (CN = agent id).
+    #[allow(dead_code)] // not every bench issues from a CSR
     pub csr: String,
 }
 
@@ -68,6 +72,7 @@ impl Bench {
             base,
             http,
             operator: String::new(),
+            compliance: String::new(),
         };
         let key = |role: &str| json!({"role": role, "label": role});
         bench.operator = bench
@@ -92,7 +97,14 @@ impl Bench {
                 json!({}),
             )
             .await;
+        bench.compliance = compliance;
         bench
+    }
+
+    /// The data dir of the daemon.
+    #[allow(dead_code)]
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// POSTs JSON with a key; the answer must be a success.
@@ -140,6 +152,14 @@ impl Bench {
     }
 }
 
+impl Drop for Bench {
+    /// A bench that panics must not leave its daemon running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Waits (60 s at most) until `{base}/readyz` answers 200.
 async fn wait_ready(http: &reqwest::Client, base: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -154,4 +174,100 @@ async fn wait_ready(http: &reqwest::Client, base: &str, what: &str) {
         assert!(Instant::now() < deadline, "{what} not ready");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Builds OCSP requests for certificates of the daemon's intermediate (SHA-1 CertIDs, as
+/// RFC 5019 clients send).
+#[allow(dead_code)]
+pub struct OcspProbe {
+    name_hash: Vec<u8>,
+    key_hash: Vec<u8>,
+}
+
+#[allow(dead_code)]
+impl OcspProbe {
+    /// Reads the intermediate from the daemon.
+    pub async fn new(bench: &Bench) -> OcspProbe {
+        use der::Decode;
+        use sha1::Digest;
+        let int_der = bench
+            .http
+            .get(format!("{}/ca/intermediate.der", bench.base))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let int = x509_cert::Certificate::from_der(&int_der).unwrap();
+        OcspProbe {
+            name_hash: sha1::Sha1::digest(
+                der::Encode::to_der(&int.tbs_certificate.subject).unwrap(),
+            )
+            .to_vec(),
+            key_hash: sha1::Sha1::digest(
+                int.tbs_certificate
+                    .subject_public_key_info
+                    .subject_public_key
+                    .raw_bytes(),
+            )
+            .to_vec(),
+        }
+    }
+
+    /// A DER OCSP request for `serial` (lowercase hex).
+    pub fn request(&self, serial: &str) -> Vec<u8> {
+        use der::Encode;
+        use der::asn1::OctetString;
+        use x509_ocsp::{CertId, OcspRequest, Request, TbsRequest, Version};
+        OcspRequest {
+            tbs_request: TbsRequest {
+                version: Version::V1,
+                requestor_name: None,
+                request_list: vec![Request {
+                    req_cert: CertId {
+                        hash_algorithm: spki::AlgorithmIdentifierOwned {
+                            oid: const_oid::db::rfc5912::ID_SHA_1,
+                            parameters: None,
+                        },
+                        issuer_name_hash: OctetString::new(self.name_hash.clone()).unwrap(),
+                        issuer_key_hash: OctetString::new(self.key_hash.clone()).unwrap(),
+                        serial_number: x509_cert::serial_number::SerialNumber::new(
+                            &hex::decode(serial).unwrap(),
+                        )
+                        .unwrap(),
+                    },
+                    single_request_extensions: None,
+                }],
+                request_extensions: None,
+            },
+            optional_signature: None,
+        }
+        .to_der()
+        .unwrap()
+    }
+}
+
+/// Some(true) if revoked, Some(false) if good, None for no status (not pre-signed yet).
+#[allow(dead_code)]
+pub async fn ocsp_status(http: &reqwest::Client, url: &str, req: &[u8]) -> Option<bool> {
+    use der::Decode;
+    use x509_ocsp::{BasicOcspResponse, CertStatus, OcspResponse};
+    let body = http
+        .post(url)
+        .header("content-type", "application/ocsp-request")
+        .body(req.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let resp = OcspResponse::from_der(&body).unwrap();
+    let bytes = resp.response_bytes?;
+    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
+    Some(matches!(
+        basic.tbs_response_data.responses[0].cert_status,
+        CertStatus::Revoked(_)
+    ))
 }

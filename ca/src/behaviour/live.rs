@@ -63,10 +63,21 @@ impl AgentLive {
         ))
     }
 
-    /// What [`mandate_policy::decide`] needs.
-    pub(crate) fn policy_state(&self, now_ms: i64, half_life_secs: u64) -> AgentState {
+    /// What [`mandate_policy::decide`] needs for an order on the trading day starting at
+    /// `order_day` (the volume of another day than the counted one is zero so far).
+    pub(crate) fn policy_state(
+        &self,
+        now_ms: i64,
+        half_life_secs: u64,
+        order_day: i64,
+    ) -> AgentState {
+        let counted_day = self.counters.as_ref().map(|c| c.day_start);
         AgentState {
-            daily_volume: Some(self.day_volume),
+            daily_volume: Some(if counted_day == Some(order_day) {
+                self.day_volume
+            } else {
+                Amount::ZERO
+            }),
             consecutive_failures: self.counters.as_ref().map_or(0, |c| {
                 u32::try_from(c.consecutive_failures).unwrap_or(u32::MAX)
             }),

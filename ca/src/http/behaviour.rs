@@ -112,7 +112,8 @@ pub(crate) async fn check(
         ))
         .into());
     };
-    let agent_state = live.policy_state(crate::now_ms(), node.behaviour.half_life());
+    let day = mandate_policy::trading_day_start(&mandate, order.at);
+    let agent_state = live.policy_state(crate::now_ms(), node.behaviour.half_life(), day);
     drop(live);
     Ok(decide(&mandate, &order, &agent_state))
 }

@@ -50,6 +50,13 @@ fn view(r: IncidentRow) -> IncidentView {
     }
 }
 
+fn parse_id(id: &str) -> Result<i64, ApiError> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| ApiError::bad_request("an incident id is a positive integer"))
+}
+
 /// `?agent_id=&status=&limit=&before=`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,9 +109,10 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, ApiError> {
     caller.require(READERS)?;
+    let id = parse_id(&id)?;
     let row = state
         .node
         .store
@@ -124,10 +132,11 @@ pub struct Acknowledge {}
 pub async fn acknowledge(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     OptionalJson(_): OptionalJson<Acknowledge>,
 ) -> Result<Json<IncidentView>, ApiError> {
     caller.require(&[Role::Operator, Role::Compliance, Role::Admin])?;
+    let id = parse_id(&id)?;
     let row = state
         .node
         .store
@@ -151,10 +160,11 @@ pub struct Resolve {
 pub async fn resolve(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<Resolve>,
 ) -> Result<Json<IncidentView>, ApiError> {
     caller.require(&[Role::Compliance])?;
+    let id = parse_id(&id)?;
     let note = body.resolution.trim();
     if note.is_empty() || note.chars().count() > 1000 {
         return Err(ApiError::bad_request(

@@ -41,6 +41,9 @@ pub struct AppState {
     pub node: Arc<Node>,
 }
 
+/// Largest body of `POST /v1/events`: room for a batch of 1,000 events.
+const EVENTS_MAX_BODY: usize = 1024 * 1024;
+
 /// The whole router.
 pub fn router(node: Arc<Node>) -> Router {
     let max_body = node.cfg.http.max_body_bytes;
@@ -80,7 +83,10 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1/operators/{org}/revoke",
             post(revocation::kill_operator),
         )
-        .route("/v1/events", post(behaviour::ingest))
+        .route(
+            "/v1/events",
+            post(behaviour::ingest).layer(DefaultBodyLimit::max(EVENTS_MAX_BODY)),
+        )
         .route("/v1/agents/{id}/preflight", post(behaviour::preflight))
         .route("/v1/agents/{id}/risk-score", get(behaviour::risk_score))
         .route("/v1/agents/{id}/sign", post(trading::sign))

@@ -1,0 +1,788 @@
+//! Pre-trade checks, events, baselines, scoring, automatic revocation, incidents and webhooks,
+//! on the running daemon; OCSP checked with openssl, webhooks with a receiver that verifies the
+//! HMAC.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{Ca, csr, free_port, full_mandate};
+use crate::receiver::Receiver;
+
+const DEADLINE: Duration = Duration::from_secs(15);
+const DAY: i64 = 86_400;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Today's UTC midnight.
+fn midnight() -> i64 {
+    now() - now().rem_euclid(DAY)
+}
+
+fn codes(r: &Value) -> Vec<String> {
+    r["reasons"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x["code"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn preflight(ca: &Ca, agent: &str, order: Value) -> Value {
+    let r =
+        ca.d.post(
+            &ca.operator,
+            &format!("/v1/agents/{agent}/preflight"),
+            &order,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    r.body
+}
+
+async fn events(ca: &Ca, key: &str, batch: Value) -> Value {
+    let r = ca.d.post(key, "/v1/events", &batch).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    r.body
+}
+
+fn event(agent: &str, at: i64, size: &str, market: &str, region: &str, success: bool) -> Value {
+    json!({"agent_id": agent, "action_type": "trade_execution",
+           "metadata": {"market": market, "size": size, "currency": "EUR", "side": "buy",
+                        "counterparty": "exchange_a", "region": region, "timestamp": at,
+                        "success": success}})
+}
+
+/// Unix seconds of a wall-clock time in a zone, via python (an independent clock library).
+fn unix_of(local: &str, zone: &str) -> i64 {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys,datetime,zoneinfo;print(int(datetime.datetime.fromisoformat(sys.argv[1]).replace(tzinfo=zoneinfo.ZoneInfo(sys.argv[2])).timestamp()))",
+            local,
+            zone,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_pre_trade_check_gives_every_reason_code_with_limit_and_request() {
+    let ca = Ca::start().await;
+    ca.approved_agent("desk-bot", full_mandate()).await;
+    let mut m = full_mandate();
+    m.as_object_mut().unwrap().remove("tradingHours");
+    m["maxConsecutiveFailures"] = json!(2);
+    m["maxDailyVolume"] = json!({"amount": "1000", "currency": "EUR"});
+    m["maxTransactionSize"] = json!({"amount": "500", "currency": "EUR"});
+    ca.approved_agent("volume-bot", m).await;
+
+    // Monday 2026-11-23 10:00 in Berlin is 09:00 UTC: inside 08:00-17:00 Europe/Berlin.
+    let monday = unix_of("2026-11-23T10:00:00", "Europe/Berlin");
+    let ok = json!({"action": "trade_execution", "market": "BTC_EUR", "counterparty": "exchange_a",
+                    "region": "eu-west-1", "size": "100", "currency": "EUR", "side": "buy",
+                    "timestamp": monday});
+    assert_eq!(
+        preflight(&ca, "desk-bot", ok.clone()).await,
+        json!({"allowed": true})
+    );
+    // The same instant as RFC 3339 text in UTC.
+    let mut utc = ok.clone();
+    utc["timestamp"] = json!("2026-11-23T09:00:00Z");
+    assert_eq!(preflight(&ca, "desk-bot", utc).await["allowed"], true);
+
+    // Everything wrong at once: each reason, with limit and request.
+    let bad = json!({"action": "model_inference", "market": "DOGE_USD",
+                     "counterparty": "exchange_z", "region": "us-east-1", "size": "60000",
+                     "currency": "EUR", "timestamp": monday});
+    let r = preflight(&ca, "desk-bot", bad).await;
+    assert_eq!(r["allowed"], false);
+    let c = codes(&r);
+    for code in [
+        "action_not_permitted",
+        "exceeds_scope_size",
+        "market_not_allowed",
+        "counterparty_not_allowed",
+        "region_not_allowed",
+    ] {
+        assert!(c.contains(&code.to_owned()), "{code} missing: {r}");
+    }
+    let size = r["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["code"] == "exceeds_scope_size")
+        .unwrap();
+    assert_eq!(size["limit"], "50000 EUR");
+    assert_eq!(size["requested"], "60000 EUR");
+
+    // Hours across the time zone and the weekend: 07:30 Berlin is before the window, 16:59 is
+    // in it, Saturday is out, and 17:00 is the end.
+    for (local, allowed) in [
+        ("2026-11-23T07:30:00", false),
+        ("2026-11-23T16:59:00", true),
+        ("2026-11-28T10:00:00", false),
+        ("2026-11-23T17:00:00", false),
+    ] {
+        let mut o = ok.clone();
+        o["timestamp"] = json!(unix_of(local, "Europe/Berlin"));
+        let r = preflight(&ca, "desk-bot", o).await;
+        assert_eq!(r["allowed"], allowed, "{local}: {r}");
+        if !allowed {
+            assert_eq!(codes(&r), vec!["outside_trading_hours"], "{local}: {r}");
+        }
+    }
+
+    // Daily volume counts what events reported today; failures in a row trip the limit.
+    let t = now();
+    events(
+        &ca,
+        &ca.operator,
+        json!([
+            event("volume-bot", t, "600", "BTC_EUR", "eu-west-1", true),
+            event("volume-bot", t, "300", "BTC_EUR", "eu-west-1", true)
+        ]),
+    )
+    .await;
+    let mut o = ok.clone();
+    o["timestamp"] = json!(t);
+    o["size"] = json!("100");
+    assert_eq!(
+        preflight(&ca, "volume-bot", o.clone()).await["allowed"],
+        true
+    );
+    o["size"] = json!("100.01");
+    let r = preflight(&ca, "volume-bot", o.clone()).await;
+    assert_eq!(codes(&r), vec!["daily_volume_cap_exceeded"], "{r}");
+    assert_eq!(r["reasons"][0]["requested"], "1000.01 EUR");
+    // Tomorrow's volume starts at zero.
+    let mut tomorrow = o.clone();
+    tomorrow["timestamp"] = json!(t + DAY);
+    assert_eq!(
+        preflight(&ca, "volume-bot", tomorrow).await["allowed"],
+        true
+    );
+    o["size"] = json!("1");
+    events(
+        &ca,
+        &ca.operator,
+        json!([
+            event("volume-bot", t, "1", "BTC_EUR", "eu-west-1", false),
+            event("volume-bot", t, "1", "BTC_EUR", "eu-west-1", false)
+        ]),
+    )
+    .await;
+    let r = preflight(&ca, "volume-bot", o.clone()).await;
+    assert_eq!(codes(&r), vec!["too_many_consecutive_failures"], "{r}");
+    // A success resets the count.
+    events(
+        &ca,
+        &ca.operator,
+        event("volume-bot", t, "1", "BTC_EUR", "eu-west-1", true),
+    )
+    .await;
+    assert_eq!(
+        preflight(&ca, "volume-bot", o.clone()).await["allowed"],
+        true
+    );
+
+    // Revoked: the kill switch.
+    let work = tempfile::tempdir().unwrap();
+    let cert = ca
+        .certify(
+            &ca.operator,
+            "volume-bot",
+            &csr(work.path(), "ec-p256", "/CN=volume-bot", None),
+        )
+        .await;
+    assert_eq!(cert.status, StatusCode::CREATED, "{cert:?}");
+    assert_eq!(
+        preflight(&ca, "volume-bot", o.clone()).await["allowed"],
+        true
+    );
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/volume-bot/revoke",
+            &json!({"reason": "test"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r = preflight(&ca, "volume-bot", o).await;
+    assert_eq!(codes(&r), vec!["certificate_revoked"], "{r}");
+
+    // Refusals: an unknown agent, a bad order, another agent's key, an unapproved agent.
+    ca.d.post(&ca.operator, "/v1/agents/ghost/preflight", &ok)
+        .await
+        .assert_problem(404, "not-found");
+    ca.d.post(
+        &ca.operator,
+        "/v1/agents/desk-bot/preflight",
+        &json!({"action": "fly"}),
+    )
+    .await
+    .assert_problem(422, "invalid-json");
+    ca.d.post(
+        &ca.operator,
+        "/v1/agents/desk-bot/preflight",
+        &json!({"action": "trade_execution", "size": "5"}),
+    )
+    .await
+    .assert_problem(422, "invalid-order");
+    let other = ca.d.key("agent", Some("volume-bot")).await;
+    ca.d.post(&other, "/v1/agents/desk-bot/preflight", &ok)
+        .await
+        .assert_problem(403, "forbidden");
+    assert_eq!(
+        ca.register("new-bot", full_mandate()).await.status,
+        StatusCode::CREATED
+    );
+    ca.d.post(&ca.operator, "/v1/agents/new-bot/preflight", &ok)
+        .await
+        .assert_problem(409, "mandate-not-approved");
+}
+
+/// A mandate that lets the scorer, not the mandate, judge markets and regions.
+fn open_mandate() -> Value {
+    json!({"operator": "Acme Trading GmbH",
+           "maxTransactionSize": {"amount": "1000000", "currency": "EUR"},
+           "allowedMarkets": ["BTC_EUR", "ETH_EUR", "DOGE_EUR"],
+           "allowedRegions": ["eu-west-1", "ap-south-1"],
+           "permittedActions": ["trade_execution"]})
+}
+
+/// Six past days of trading 09:00-17:00 UTC, four events an hour, sizes 80..120, two markets.
+fn history(agent: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for day in 2..8 {
+        for hour in 9..17 {
+            for i in 0..4i64 {
+                let at = midnight() - day * DAY + hour * 3600 + i * 900;
+                let size = 80 + (day * 7 + hour * 3 + i * 11) % 41;
+                let market = if i == 0 { "ETH_EUR" } else { "BTC_EUR" };
+                out.push(event(
+                    agent,
+                    at,
+                    &size.to_string(),
+                    market,
+                    "eu-west-1",
+                    true,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Reports `agent`'s history, has its baseline learnt and approved.
+async fn observed(ca: &Ca, agent: &str) {
+    events(ca, &ca.operator, Value::Array(history(agent))).await;
+    let r =
+        ca.d.post(
+            &ca.operator,
+            &format!("/v1/agents/{agent}/baseline"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(r.body["status"], "pending_approval");
+    assert_eq!(r.body["baseline"]["events"], 192);
+    // Segregation of duties does not let the operator approve; compliance does.
+    ca.d.post(
+        &ca.operator,
+        &format!("/v1/agents/{agent}/baseline/approve"),
+        &json!({}),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            &format!("/v1/agents/{agent}/baseline/approve"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["status"], "approved");
+}
+
+async fn pem_file(ca: &Ca, path: &str, file: &Path) {
+    std::fs::write(file, ca.d.get_text(path).await).unwrap();
+}
+
+/// What `openssl ocsp` says of `cert` at the daemon's responder (verified against the root).
+fn ocsp_status(ca: &Ca, dir: &Path, cert: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(dir.join("int.pem"))
+        .arg("-cert")
+        .arg(cert)
+        .args(["-url", &format!("{}/ocsp", ca.d.base), "-CAfile"])
+        .arg(dir.join("root.pem"))
+        .arg("-verify_other")
+        .arg(dir.join("int.pem"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Response verify OK"), "{text}");
+    if text.contains(": revoked") {
+        "revoked".into()
+    } else if text.contains(": good") {
+        "good".into()
+    } else {
+        text
+    }
+}
+
+async fn certified(ca: &Ca, agent: &str, dir: &Path) -> std::path::PathBuf {
+    let r = ca
+        .certify(
+            &ca.operator,
+            agent,
+            &csr(dir, "ec-p256", &format!("/CN={agent}"), None),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let path = dir.join(format!("{agent}.pem"));
+    std::fs::write(&path, r.body["certificate_pem"].as_str().unwrap()).unwrap();
+    path
+}
+
+async fn webhook(ca: &Ca, port: u16) -> (String, String) {
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/webhooks",
+            &json!({"url": format!("http://127.0.0.1:{port}/hook")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let secret = r.body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    (r.body["id"].as_str().unwrap().to_owned(), secret)
+}
+
+async fn wait_until<F: FnMut() -> bool>(what: &str, mut f: F) {
+    let deadline = Instant::now() + DEADLINE;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_rogue_agent_is_revoked_automatically_a_normal_one_is_not_and_a_warning_fires_between() {
+    let ca = Ca::start_with_config("[scoring]\nauto_learn = false\n").await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    pem_file(&ca, "/ca/root.pem", &dir.join("root.pem")).await;
+    pem_file(&ca, "/ca/intermediate.pem", &dir.join("int.pem")).await;
+    let port = free_port();
+    let receiver = Receiver::start(port).await;
+    let (hook_id, secret) = webhook(&ca, port).await;
+    *receiver.secret.lock().unwrap() = secret.clone();
+
+    let mut certs = Vec::new();
+    for agent in ["calm-bot", "rogue-bot", "odd-bot"] {
+        ca.approved_agent(agent, open_mandate()).await;
+        certs.push(certified(&ca, agent, dir).await);
+        observed(&ca, agent).await;
+    }
+    let yesterday = midnight() - DAY;
+
+    // Normal trading at the usual hours, sizes and markets: low scores, nothing happens.
+    let calm: Vec<Value> = (0..6)
+        .map(|i| {
+            event(
+                "calm-bot",
+                yesterday + 10 * 3600 + i * 600,
+                "100",
+                "BTC_EUR",
+                "eu-west-1",
+                true,
+            )
+        })
+        .collect();
+    let r = events(&ca, &ca.operator, Value::Array(calm)).await;
+    for e in r["events"].as_array().unwrap() {
+        assert!(e["score"].as_f64().unwrap() < 0.5, "{r}");
+    }
+    assert_eq!(r["incidents"], json!([]));
+    let risk =
+        ca.d.get(&ca.operator, "/v1/agents/calm-bot/risk-score")
+            .await;
+    assert_eq!(risk.body["risk_band"], "low", "{risk:?}");
+    assert_eq!(risk.body["contributions"].as_array().unwrap().len(), 5);
+
+    // Once at 03:00, an hour it never trades: the warning, not the revocation.
+    let r = events(
+        &ca,
+        &ca.operator,
+        event(
+            "odd-bot",
+            yesterday + 3 * 3600,
+            "100",
+            "BTC_EUR",
+            "eu-west-1",
+            true,
+        ),
+    )
+    .await;
+    let score = r["events"][0]["score"].as_f64().unwrap();
+    assert!((0.75..0.85).contains(&score), "{r}");
+    assert_eq!(r["incidents"][0]["kind"], "risk_warning", "{r}");
+    let risk =
+        ca.d.get(&ca.operator, "/v1/agents/odd-bot/risk-score")
+            .await;
+    assert_eq!(risk.body["risk_band"], "high", "{risk:?}");
+    let top = risk.body["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by(|a, b| {
+            a["contribution"]
+                .as_f64()
+                .partial_cmp(&b["contribution"].as_f64())
+                .unwrap()
+        })
+        .unwrap()
+        .clone();
+    assert_eq!(top["feature"], "time_of_day", "{risk:?}");
+    // The circuit breaker now stops its trades.
+    let order = json!({"action": "trade_execution", "market": "BTC_EUR", "size": "10",
+                       "currency": "EUR", "region": "eu-west-1"});
+    assert_eq!(
+        codes(&preflight(&ca, "odd-bot", order.clone()).await),
+        vec!["circuit_breaker_active"]
+    );
+
+    // The rogue: an order fifty times its usual size. Revoked before the answer comes back.
+    let r = events(
+        &ca,
+        &ca.operator,
+        event(
+            "rogue-bot",
+            yesterday + 11 * 3600,
+            "5000",
+            "BTC_EUR",
+            "eu-west-1",
+            true,
+        ),
+    )
+    .await;
+    assert!(r["events"][0]["score"].as_f64().unwrap() >= 0.85, "{r}");
+    assert_eq!(r["incidents"][0]["kind"], "auto_revocation", "{r}");
+    let incident = r["incidents"][0]["id"].as_i64().unwrap();
+    assert_eq!(ocsp_status(&ca, dir, &certs[1]), "revoked");
+    assert_eq!(ocsp_status(&ca, dir, &certs[0]), "good");
+    assert_eq!(ocsp_status(&ca, dir, &certs[2]), "good");
+    let agent = ca.d.get(&ca.operator, "/v1/agents/rogue-bot").await;
+    assert_eq!(agent.body["status"], "suspended", "{agent:?}");
+    let inc =
+        ca.d.get(&ca.operator, &format!("/v1/incidents/{incident}"))
+            .await;
+    assert_eq!(inc.body["status"], "open", "{inc:?}");
+    assert!(inc.body["kill_switch_id"].as_i64().is_some(), "{inc:?}");
+    assert!(inc.body["risk_score"].as_f64().unwrap() >= 0.85);
+    let size = inc.body["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["feature"] == "size")
+        .unwrap()
+        .clone();
+    assert_eq!(size["value"], 1.0, "{inc:?}");
+    assert_eq!(
+        codes(&preflight(&ca, "rogue-bot", order.clone()).await)[0],
+        "certificate_revoked"
+    );
+
+    // The webhooks arrive signed: the warning, the revocation, the incident.
+    wait_until("webhooks", || {
+        !receiver.received.of_type("certificate.revoked").is_empty()
+            && !receiver.received.of_type("risk.warning").is_empty()
+            && !receiver.received.of_type("incident.opened").is_empty()
+    })
+    .await;
+    let revoked = &receiver.received.of_type("certificate.revoked")[0];
+    assert_eq!(revoked["data"]["agent_id"], "rogue-bot", "{revoked}");
+    assert_eq!(revoked["data"]["revoked_by"], "system:scoring");
+    assert!(revoked["id"].as_str().unwrap().starts_with("evt_"));
+    assert_eq!(
+        receiver.received.of_type("risk.warning")[0]["data"]["agent_id"],
+        "odd-bot"
+    );
+    // A tampered body fails the receiver's check.
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        "x-mandate-signature",
+        crate::receiver::sign_hex(&secret, b"{}").parse().unwrap(),
+    );
+    headers.insert("x-mandate-timestamp", "0".parse().unwrap());
+    assert!(crate::receiver::verify(&secret, &headers, b"{ }").is_none());
+    let log =
+        ca.d.get(&ca.operator, &format!("/v1/webhooks/{hook_id}/deliveries"))
+            .await;
+    assert!(
+        log.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["status"] == "delivered"),
+        "{log:?}"
+    );
+
+    // A replacement needs a human sign-off: reinstating is refused until compliance resolves.
+    ca.d.post(&ca.compliance, "/v1/agents/rogue-bot/approve", &json!({}))
+        .await
+        .assert_problem(409, "wrong-state");
+    ca.d.post(
+        &ca.operator,
+        &format!("/v1/incidents/{incident}/resolve"),
+        &json!({"resolution": "x"}),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            &format!("/v1/incidents/{incident}/resolve"),
+            &json!({"resolution": "runaway position sizing fixed in v2.1; reviewed with the desk"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["status"], "resolved");
+    let r =
+        ca.d.post(&ca.compliance, "/v1/agents/rogue-bot/approve", &json!({}))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    certified(&ca, "rogue-bot", dir).await;
+    let list =
+        ca.d.get(&ca.operator, "/v1/incidents?agent_id=rogue-bot")
+            .await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "{list:?}");
+}
+
+#[tokio::test]
+async fn a_webhook_is_delivered_after_the_receiver_was_down_across_a_restart() {
+    let mut ca =
+        Ca::start_with_config("[webhooks]\nretry_base_ms = 100\nretry_max_ms = 400\n").await;
+    let port = free_port();
+    let (hook_id, secret) = webhook(&ca, port).await;
+    // Nothing listens on the port: the approval's webhook fails and is retried.
+    ca.approved_agent("late-bot", full_mandate()).await;
+    let path = format!("/v1/webhooks/{hook_id}/deliveries");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let log = ca.d.get(&ca.operator, &path).await;
+        let items = log.body["items"].as_array().unwrap().clone();
+        if items.iter().any(|d| d["attempts"].as_i64().unwrap() >= 2) {
+            assert!(items.iter().all(|d| d["status"] == "pending"), "{log:?}");
+            assert!(items[0]["last_error"].as_str().is_some(), "{log:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed attempts: {log:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ca.d.stop().await;
+    let receiver = Receiver::start(port).await;
+    *receiver.secret.lock().unwrap() = secret;
+    ca.d.restart().await;
+    wait_until("agent.approved after the restart", || {
+        receiver
+            .received
+            .of_type("agent.approved")
+            .iter()
+            .any(|v| v["data"]["agent_id"] == "late-bot")
+    })
+    .await;
+    let got = receiver.received.of_type("agent.approved");
+    assert!(got[0]["attempt"].as_i64().unwrap() >= 3, "{got:?}");
+    let log = ca.d.get(&ca.operator, &path).await;
+    let approved = log.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["event_type"] == "agent.approved")
+        .unwrap()
+        .clone();
+    assert_eq!(approved["status"], "delivered", "{log:?}");
+    assert_eq!(approved["last_status_code"], 204);
+
+    // Bad endpoints are refused.
+    ca.d.post(&ca.operator, "/v1/webhooks", &json!({"url": "ftp://x"}))
+        .await
+        .assert_problem(400, "invalid-request");
+    ca.d.post(
+        &ca.operator,
+        "/v1/webhooks",
+        &json!({"url": "http://x/", "events": ["nope"]}),
+    )
+    .await
+    .assert_problem(400, "invalid-request");
+    let auditor = ca.auditor().await;
+    ca.d.post(&auditor, "/v1/webhooks", &json!({"url": "http://x/"}))
+        .await
+        .assert_problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn custodial_signing_refuses_out_of_mandate_orders_and_verify_checks_everything() {
+    let ca = Ca::start().await;
+    ca.approved_agent("custody-bot", open_mandate()).await;
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/custody-bot/certify",
+            &json!({"hsm_key_type": "ec-p256"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let order = json!({"action": "trade_execution", "market": "BTC_EUR", "size": "250.5",
+                       "currency": "EUR", "side": "sell", "region": "eu-west-1"});
+    let signed =
+        ca.d.post(&ca.operator, "/v1/agents/custody-bot/sign", &order)
+            .await;
+    assert_eq!(signed.status, StatusCode::OK, "{signed:?}");
+    assert_eq!(signed.body["algorithm"], "ecdsa-with-SHA256");
+
+    // openssl checks the signature with the certificate's key.
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = b64
+        .decode(signed.body["payload"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(d.join("payload"), &payload).unwrap();
+    std::fs::write(
+        d.join("sig"),
+        b64.decode(signed.body["signature"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("cert.pem"),
+        signed.body["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    crate::harness::run(
+        Command::new("openssl")
+            .args(["x509", "-pubkey", "-noout", "-in"])
+            .arg(d.join("cert.pem"))
+            .arg("-out")
+            .arg(d.join("pub.pem")),
+    );
+    let out = crate::harness::run(
+        Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(d.join("pub.pem"))
+            .arg("-signature")
+            .arg(d.join("sig"))
+            .arg(d.join("payload")),
+    );
+    assert!(out.contains("Verified OK"), "{out}");
+    let parsed: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(parsed["size"], "250.5");
+    assert!(
+        parsed["timestamp"].as_i64().is_some(),
+        "the signed order says when"
+    );
+
+    // Out of mandate: refused with every reason, nothing signed.
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/custody-bot/sign",
+            &json!({"action": "trade_execution", "market": "XRP_EUR", "size": "2000000",
+                    "currency": "EUR"}),
+        )
+        .await;
+    r.assert_problem(403, "out-of-mandate");
+    assert_eq!(r.body["allowed"], false);
+    let c = codes(&r.body);
+    assert!(
+        c.contains(&"market_not_allowed".to_owned())
+            && c.contains(&"exceeds_scope_size".to_owned()),
+        "{r:?}"
+    );
+    assert!(r.body.get("signature").is_none());
+
+    // An exchange checks the signed order in one call.
+    let exchange = ca.auditor().await;
+    let verify = |payload: String| {
+        json!({"certificate": signed.body["certificate_pem"], "signature": signed.body["signature"],
+               "payload": payload})
+    };
+    let r =
+        ca.d.post(
+            &exchange,
+            "/v1/verify",
+            &verify(signed.body["payload"].as_str().unwrap().to_owned()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["valid"], true, "{r:?}");
+    assert_eq!(r.body["agent_id"], "custody-bot");
+    assert_eq!(r.body["revocation"]["status"], "good");
+    let mut tampered = parsed.clone();
+    tampered["size"] = json!("25050");
+    let r =
+        ca.d.post(
+            &exchange,
+            "/v1/verify",
+            &verify(b64.encode(serde_json::to_vec(&tampered).unwrap())),
+        )
+        .await;
+    assert_eq!(r.body["valid"], false);
+    assert!(
+        codes(&r.body).contains(&"signature_invalid".to_owned()),
+        "{r:?}"
+    );
+    // Revoked: the verdict says so.
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/custody-bot/revoke",
+            &json!({"reason": "test"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r =
+        ca.d.post(
+            &exchange,
+            "/v1/verify",
+            &verify(signed.body["payload"].as_str().unwrap().to_owned()),
+        )
+        .await;
+    assert_eq!(r.body["valid"], false);
+    assert_eq!(r.body["revocation"]["status"], "revoked", "{r:?}");
+    assert!(codes(&r.body).contains(&"certificate_revoked".to_owned()));
+    // And signing stops.
+    ca.d.post(&ca.operator, "/v1/agents/custody-bot/sign", &order)
+        .await
+        .assert_problem(403, "out-of-mandate");
+    ca.d.post(
+        &exchange,
+        "/v1/verify",
+        &json!({"certificate": "x", "signature": "", "payload": ""}),
+    )
+    .await
+    .assert_problem(400, "invalid-request");
+}
