@@ -38,6 +38,8 @@ pub struct Node {
     pub acme_nonces: crate::acme::nonce::NonceStore,
     /// Per-API-key request budgets.
     pub rate_limits: crate::rate_limit::RateLimiter,
+    /// Recently read API key rows.
+    pub api_key_cache: crate::http::KeyCache,
     /// Agents' live state, the anomaly score and the thresholds.
     pub behaviour: crate::behaviour::Behaviour,
     /// Webhook delivery.
@@ -206,6 +208,7 @@ impl Node {
             ocsp_cache,
             presigner,
             acme_nonces: Default::default(),
+            api_key_cache: Default::default(),
             rate_limits: crate::rate_limit::RateLimiter::new(
                 cfg.http.rate_limit_per_minute,
                 cfg.http.rate_limit_burst,

@@ -261,35 +261,47 @@ fn baseline_row(r: &SqliteRow) -> Result<BaselineRow, StoreError> {
     })
 }
 
-async fn insert_event(
+/// Rows per multi-row INSERT: 15 parameters each stays far below SQLite's 32,766.
+const INSERT_CHUNK: usize = 200;
+
+/// Inserts events with one statement per [`INSERT_CHUNK`] rows; returns their ids in order.
+async fn insert_events(
     conn: &mut SqliteConnection,
-    e: &NewEvent,
+    events: &[NewEvent],
     reported_by: &str,
     received_at_ms: i64,
-) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO events (agent_id, action_type, market, size, currency, side, counterparty,
-             region, at, success, reported_by, received_at_ms, score, contributions,
-             baseline_version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
-    )
-    .bind(&e.agent_id)
-    .bind(&e.action_type)
-    .bind(&e.market)
-    .bind(&e.size)
-    .bind(&e.currency)
-    .bind(&e.side)
-    .bind(&e.counterparty)
-    .bind(&e.region)
-    .bind(e.at)
-    .bind(e.success)
-    .bind(reported_by)
-    .bind(received_at_ms)
-    .bind(e.score)
-    .bind(e.contributions.as_ref().map(json_text))
-    .bind(e.baseline_version)
-    .fetch_one(conn)
-    .await?)
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(events.len());
+    for chunk in events.chunks(INSERT_CHUNK) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO events (agent_id, action_type, market, size, currency, side,
+                 counterparty, region, at, success, reported_by, received_at_ms, score,
+                 contributions, baseline_version) ",
+        );
+        q.push_values(chunk, |mut b, e| {
+            b.push_bind(e.agent_id.clone())
+                .push_bind(e.action_type.clone())
+                .push_bind(e.market.clone())
+                .push_bind(e.size.clone())
+                .push_bind(e.currency.clone())
+                .push_bind(e.side.clone())
+                .push_bind(e.counterparty.clone())
+                .push_bind(e.region.clone())
+                .push_bind(e.at)
+                .push_bind(e.success)
+                .push_bind(reported_by.to_owned())
+                .push_bind(received_at_ms)
+                .push_bind(e.score)
+                .push_bind(e.contributions.as_ref().map(json_text))
+                .push_bind(e.baseline_version);
+        });
+        q.push(" RETURNING id");
+        let mut got: Vec<i64> = q.build_query_scalar().fetch_all(&mut *conn).await?;
+        // RETURNING yields rows in no promised order; ids grow in VALUES order.
+        got.sort_unstable();
+        ids.extend(got);
+    }
+    Ok(ids)
 }
 
 async fn save_counters(
@@ -431,11 +443,11 @@ impl Store {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let mut out = Ingested::default();
-                    for e in &batch.events {
-                        let id = insert_event(conn, e, &batch.reported_by, received).await?;
-                        out.event_ids.push(id);
-                    }
+                    let mut out = Ingested {
+                        event_ids: insert_events(conn, &batch.events, &batch.reported_by, received)
+                            .await?,
+                        ..Ingested::default()
+                    };
                     for c in &batch.counters {
                         save_counters(conn, c, &out.event_ids).await?;
                     }

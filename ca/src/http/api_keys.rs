@@ -179,6 +179,7 @@ pub async fn revoke(
         )
         .await
         .map_err(CaError::from)?;
+    state.node.api_key_cache.forget(&id);
     if newly_revoked {
         tracing::info!(key_id = %id, by = %caller.key_id, "API key revoked");
     }

@@ -9,6 +9,46 @@ use mandate_store::Role;
 use super::{ApiError, AppState};
 use crate::api_key;
 
+/// How long a key's row is trusted without reading it again: a key revoked by another process
+/// (the CLI) stops working within this; one revoked through this daemon's API at once.
+const KEY_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most rows kept; the cache starts over beyond it.
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// Recently read API key rows, so a busy client costs no database read per request. The secret
+/// is still checked against the stored hash on every request.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    rows: std::sync::Mutex<
+        std::collections::HashMap<String, (mandate_store::ApiKeyRow, std::time::Instant)>,
+    >,
+}
+
+impl KeyCache {
+    fn get(&self, id: &str) -> Option<mandate_store::ApiKeyRow> {
+        let rows = self.rows.lock().ok()?;
+        rows.get(id)
+            .filter(|(_, at)| at.elapsed() < KEY_TTL)
+            .map(|(row, _)| row.clone())
+    }
+
+    fn put(&self, row: mandate_store::ApiKeyRow) {
+        if let Ok(mut rows) = self.rows.lock() {
+            if rows.len() >= KEY_CACHE_MAX {
+                rows.clear();
+            }
+            rows.insert(row.id.clone(), (row, std::time::Instant::now()));
+        }
+    }
+
+    /// Drops a key's row (after revoking it).
+    pub fn forget(&self, id: &str) {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.remove(id);
+        }
+    }
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -71,12 +111,22 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| unauthorized("Authorization must use the Bearer scheme"))?
             .trim();
         let (id, secret) = api_key::parse(token).ok_or_else(|| unauthorized("invalid API key"))?;
-        let row = state
-            .node
-            .store
-            .api_key(id)
-            .await
-            .map_err(|e| ApiError::from(crate::CaError::from(e)))?;
+        let cache = &state.node.api_key_cache;
+        let row = match cache.get(id) {
+            Some(row) => Some(row),
+            None => {
+                let row = state
+                    .node
+                    .store
+                    .api_key(id)
+                    .await
+                    .map_err(|e| ApiError::from(crate::CaError::from(e)))?;
+                if let Some(r) = &row {
+                    cache.put(r.clone());
+                }
+                row
+            }
+        };
         // One answer for unknown, wrong and revoked keys: no oracle for which ids exist.
         match row {
             Some(row) if row.revoked_at.is_none() && api_key::matches(&row.secret_hash, secret) => {

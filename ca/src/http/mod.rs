@@ -29,7 +29,7 @@ use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
-pub use auth::Caller;
+pub use auth::{Caller, KeyCache};
 pub use problem::ApiError;
 
 use crate::Node;
