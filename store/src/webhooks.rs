@@ -118,22 +118,25 @@ pub enum AttemptOutcome {
     },
 }
 
-/// Writes an event to the outbox inside the caller's transaction.
+/// Writes an event to the outbox inside the caller's transaction, if any endpoint is enabled
+/// (with none, nobody could be told: the audit log is the record). Returns its id if written.
 pub(crate) async fn enqueue(
     conn: &mut SqliteConnection,
     event_type: &str,
     operator: Option<&str>,
     data: &Value,
-) -> Result<i64, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO webhook_events (type, operator, data, created_at_ms, fanned_out)
-         VALUES ($1, $2, $3, $4, FALSE) RETURNING id",
+         SELECT $1, $2, $3, $4, FALSE
+         WHERE EXISTS (SELECT 1 FROM webhooks WHERE disabled_at IS NULL)
+         RETURNING id",
     )
     .bind(event_type)
     .bind(operator)
     .bind(data.to_string())
     .bind(now_ms())
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await?)
 }
 
