@@ -755,6 +755,37 @@ async fn custodial_signing_refuses_out_of_mandate_orders_and_verify_checks_every
         codes(&r.body).contains(&"signature_invalid".to_owned()),
         "{r:?}"
     );
+    // With a stapled OCSP response from our responder instead of the CA's records.
+    std::fs::write(
+        d.join("int.pem"),
+        ca.d.get_text("/ca/intermediate.pem").await,
+    )
+    .unwrap();
+    crate::harness::run(
+        Command::new("openssl")
+            .args(["ocsp", "-no_nonce", "-issuer"])
+            .arg(d.join("int.pem"))
+            .arg("-cert")
+            .arg(d.join("cert.pem"))
+            .arg("-reqout")
+            .arg(d.join("req.der")),
+    );
+    let resp =
+        ca.d.raw()
+            .post(format!("{}/ocsp", ca.d.base))
+            .header("content-type", "application/ocsp-request")
+            .body(std::fs::read(d.join("req.der")).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+    let mut stapled = verify(signed.body["payload"].as_str().unwrap().to_owned());
+    stapled["ocsp_response"] = json!(b64.encode(&resp));
+    let r = ca.d.post(&exchange, "/v1/verify", &stapled).await;
+    assert_eq!(r.body["valid"], true, "{r:?}");
+    assert_eq!(r.body["revocation"]["status"], "good");
     // Revoked: the verdict says so.
     let r =
         ca.d.post(
@@ -785,4 +816,90 @@ async fn custodial_signing_refuses_out_of_mandate_orders_and_verify_checks_every
     )
     .await
     .assert_problem(400, "invalid-request");
+}
+
+#[tokio::test]
+async fn an_auto_revocation_interrupted_by_a_stop_is_finished_at_the_next_start() {
+    let mut ca = Ca::start_with_config("[scoring]\nauto_learn = false\n").await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    pem_file(&ca, "/ca/root.pem", &dir.join("root.pem")).await;
+    pem_file(&ca, "/ca/intermediate.pem", &dir.join("int.pem")).await;
+    ca.approved_agent("crash-bot", open_mandate()).await;
+    let cert = certified(&ca, "crash-bot", dir).await;
+    assert_eq!(ocsp_status(&ca, dir, &cert), "good");
+    // The state a stop between the two transactions leaves: the incident is committed, the kill
+    // switch is not.
+    ca.d.stop().await;
+    let db = ca.d.data_dir().join("mandate.db");
+    crate::harness::run(Command::new("python3").args([
+        "-c",
+        "import sqlite3,sys,time;c=sqlite3.connect(sys.argv[1]);c.execute(\"INSERT INTO incidents (agent_id, kind, status, score, threshold, contributions, created_at_ms) VALUES ('crash-bot','auto_revocation','open',0.97,0.85,'[]',?)\",(int(time.time()*1000),));c.commit()",
+        db.to_str().unwrap(),
+    ]));
+    ca.d.restart().await;
+    let deadline = Instant::now() + DEADLINE;
+    while ocsp_status(&ca, dir, &cert) != "revoked" {
+        assert!(
+            Instant::now() < deadline,
+            "not revoked after the restart:\n{}",
+            ca.d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let list =
+        ca.d.get(&ca.operator, "/v1/incidents?agent_id=crash-bot")
+            .await;
+    assert!(
+        list.body["items"][0]["kill_switch_id"].as_i64().is_some(),
+        "{list:?}"
+    );
+    let agent = ca.d.get(&ca.operator, "/v1/agents/crash-bot").await;
+    assert_eq!(agent.body["status"], "suspended");
+}
+
+#[tokio::test]
+async fn a_baseline_is_learnt_by_itself_after_the_window_and_waits_for_approval() {
+    let ca = Ca::start_with_config(
+        "[scoring]\nobservation_window_secs = 3600\nlearn_interval_secs = 1\n",
+    )
+    .await;
+    ca.approved_agent("auto-bot", open_mandate()).await;
+    // 41 events over the last two hours, 21 of them in the last hour (the window).
+    let t = now();
+    let batch: Vec<Value> = (0..41)
+        .map(|i| {
+            event(
+                "auto-bot",
+                t - 7000 + i * 173,
+                "100",
+                "BTC_EUR",
+                "eu-west-1",
+                true,
+            )
+        })
+        .collect();
+    events(&ca, &ca.operator, Value::Array(batch)).await;
+    let deadline = Instant::now() + DEADLINE;
+    let versions = loop {
+        let r = ca.d.get(&ca.operator, "/v1/agents/auto-bot/baseline").await;
+        let v = r.body["versions"].as_array().unwrap().clone();
+        if !v.is_empty() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no baseline learnt: {r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(versions[0]["learnt_by"], "system:learner");
+    assert_eq!(versions[0]["status"], "pending_approval");
+    // Only the events of the last window count.
+    assert_eq!(versions[0]["baseline"]["events"], 21, "{versions:?}");
+    // Not scored until approved.
+    let r = events(
+        &ca,
+        &ca.operator,
+        event("auto-bot", now(), "100", "BTC_EUR", "eu-west-1", true),
+    )
+    .await;
+    assert!(r["events"][0]["score"].is_null(), "{r}");
 }
