@@ -109,20 +109,7 @@ async fn main() {
                              "maxTransactionSize": {"amount": "100000", "currency": "EUR"},
                              "maxDailyVolume": {"amount": "999999999999", "currency": "EUR"},
                              "permittedActions": ["trade_execution"]});
-        bench
-            .post(
-                &bench.operator,
-                "/v1/agents",
-                json!({"agent_id": id, "name": id, "organization": "bench", "mandate": mandate}),
-            )
-            .await;
-        bench
-            .post(
-                &bench.compliance,
-                &format!("/v1/agents/{id}/approve"),
-                json!({}),
-            )
-            .await;
+        bench.approved_agent(&id, "bench", mandate).await;
         // Two days of history around the clock, so that any hour is a usual one.
         let history: Vec<Value> = (0..192)
             .map(|k| {

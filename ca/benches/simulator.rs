@@ -176,20 +176,7 @@ async fn main() {
         let mandate = json!({"operator": "Sim Trading Ltd", "allowedMarkets": MARKETS,
                              "allowedRegions": REGIONS, "permittedActions": ["trade_execution"],
                              "maxTransactionSize": {"amount": "100000000", "currency": "EUR"}});
-        bench
-            .post(
-                &bench.operator,
-                "/v1/agents",
-                json!({"agent_id": id, "name": id, "organization": "sim", "mandate": mandate}),
-            )
-            .await;
-        bench
-            .post(
-                &bench.compliance,
-                &format!("/v1/agents/{id}/approve"),
-                json!({}),
-            )
-            .await;
+        bench.approved_agent(&id, "sim", mandate).await;
         let cert = bench
             .post(
                 &bench.operator,

@@ -87,18 +87,23 @@ impl Bench {
             .as_str()
             .unwrap()
             .to_owned();
-        let register = json!({"agent_id": agent, "name": agent, "organization": "bench",
-                              "mandate": {"operator": "Bench Ltd", "allowedMarkets": ["EUR_USD"]}});
-        bench.post(&bench.operator, "/v1/agents", register).await;
-        bench
-            .post(
-                &compliance,
-                &format!("/v1/agents/{agent}/approve"),
-                json!({}),
-            )
-            .await;
         bench.compliance = compliance;
+        let mandate = json!({"operator": "Bench Ltd", "allowedMarkets": ["EUR_USD"]});
+        bench.approved_agent(agent, "bench", mandate).await;
         bench
+    }
+
+    /// Registers an agent of `organization` with `mandate` and has compliance approve it.
+    pub async fn approved_agent(&self, id: &str, organization: &str, mandate: Value) {
+        let register = json!({"agent_id": id, "name": id, "organization": organization,
+                              "mandate": mandate});
+        self.post(&self.operator, "/v1/agents", register).await;
+        self.post(
+            &self.compliance,
+            &format!("/v1/agents/{id}/approve"),
+            json!({}),
+        )
+        .await;
     }
 
     /// The data dir of the daemon.

@@ -94,11 +94,7 @@ pub async fn list(
         )
         .await
         .map_err(CaError::from)?;
-    let next = if usize::try_from(limit).is_ok_and(|l| rows.len() == l) {
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
+    let next = super::next_before(&rows, limit, |r| r.id);
     let items: Vec<IncidentView> = rows.into_iter().map(view).collect();
     Ok(Json(
         serde_json::json!({"items": items, "next_before": next}),

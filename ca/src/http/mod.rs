@@ -219,6 +219,16 @@ pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &str) -> Optio
     }
 }
 
+/// The cursor of the newest-first lists keyed by a row id: the id of the last row of a full
+/// page, none after a short one.
+pub fn next_before<T>(rows: &[T], limit: i64, id: impl Fn(&T) -> i64) -> Option<i64> {
+    if usize::try_from(limit).is_ok_and(|l| rows.len() == l) {
+        rows.last().map(id)
+    } else {
+        None
+    }
+}
+
 /// `?after=&limit=` of the paged lists: `after` is the last key of the previous page.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]

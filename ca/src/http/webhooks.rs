@@ -256,11 +256,7 @@ pub async fn deliveries(
         .webhook_deliveries(&id, q.before.unwrap_or(0).max(0), limit)
         .await
         .map_err(CaError::from)?;
-    let next = if usize::try_from(limit).is_ok_and(|l| rows.len() == l) {
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
+    let next = super::next_before(&rows, limit, |r| r.id);
     let items: Vec<DeliveryView> = rows.into_iter().map(delivery_view).collect();
     Ok(Json(json!({"items": items, "next_before": next})))
 }
