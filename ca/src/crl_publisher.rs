@@ -52,6 +52,8 @@ struct Inner {
     published: RwLock<HashMap<String, Arc<PublishedCrl>>>,
     wake: Notify,
     ocsp: OcspCache,
+    /// The live agent states' generation (see `behaviour`): bumped on revocations by others.
+    changes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Handle on the CRL publisher; cheap to clone.
@@ -68,6 +70,7 @@ impl CrlPublisher {
         hsm: &Hsm,
         validity_secs: u32,
         ocsp: OcspCache,
+        changes: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Self, CaError> {
         let mut issuers = Vec::new();
         for row in store.ca_certificates().await? {
@@ -101,6 +104,7 @@ impl CrlPublisher {
                 published: RwLock::new(HashMap::new()),
                 wake: Notify::new(),
                 ocsp,
+                changes,
             }),
         };
         let count = store.revocation_count().await?;
@@ -145,8 +149,12 @@ impl CrlPublisher {
                     .any(|c| now >= c.this_update + (c.next_update - c.this_update) / 2)
             });
             if count != seen {
-                // Possibly a revocation by another process: no OCSP answer may predate it.
+                // Possibly a revocation by another process (the CLI's kill switch): no OCSP
+                // answer may predate it, and agents' live states reload.
                 self.inner.ocsp.invalidate();
+                self.inner
+                    .changes
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             if count == seen && !due {
                 continue;

@@ -181,8 +181,14 @@ impl Node {
         }
         let issuer = Issuer::load(&hsm, &store, cfg.clone()).await?;
         let ocsp_cache = OcspCache::default();
-        let crls =
-            CrlPublisher::start(&store, &hsm, cfg.ca.crl_validity_secs, ocsp_cache.clone()).await?;
+        let crls = CrlPublisher::start(
+            &store,
+            &hsm,
+            cfg.ca.crl_validity_secs,
+            ocsp_cache.clone(),
+            issuer.changes.clone(),
+        )
+        .await?;
         let ocsp_issuers = Arc::new(mandate_ocsp::load_issuers(&store).await?);
         crate::ocsp_signer::start(&hsm, &store, cfg.clone(), ocsp_issuers.clone()).await?;
         let presigner = cfg.ca.ocsp_presign.then(|| {

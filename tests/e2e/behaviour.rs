@@ -903,3 +903,37 @@ async fn a_baseline_is_learnt_by_itself_after_the_window_and_waits_for_approval(
     .await;
     assert!(r["events"][0]["score"].is_null(), "{r}");
 }
+
+#[tokio::test]
+async fn a_kill_switch_from_the_cli_reaches_the_pre_trade_check() {
+    let ca = Ca::start().await;
+    ca.approved_agent("cli-bot", open_mandate()).await;
+    let work = tempfile::tempdir().unwrap();
+    certified(&ca, "cli-bot", work.path()).await;
+    let order = json!({"action": "trade_execution", "market": "BTC_EUR", "size": "10",
+                       "currency": "EUR", "region": "eu-west-1"});
+    assert_eq!(
+        preflight(&ca, "cli-bot", order.clone()).await["allowed"],
+        true
+    );
+    crate::harness::run(ca.d.command().args([
+        "revoke",
+        "agent",
+        "cli-bot",
+        "--reason",
+        "desk closed",
+    ]));
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let r = preflight(&ca, "cli-bot", order.clone()).await;
+        if codes(&r) == vec!["certificate_revoked"] {
+            break;
+        }
+        assert_eq!(r["allowed"], true, "{r}");
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never saw the CLI's kill switch"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
