@@ -3,6 +3,7 @@
 
 mod acme;
 mod api_key;
+mod audit_log;
 mod behaviour;
 mod ceremony;
 mod crl_publisher;
@@ -22,6 +23,10 @@ mod webhooks;
 mod x509;
 
 pub use acme::eab::create as create_eab;
+pub use audit_log::{
+    AuditReport, export as export_audit, verify_file as verify_audit_file,
+    verify_store as verify_audit,
+};
 pub use ceremony::{CaCertSummary, CeremonyReport, init_ca};
 pub use error::CaError;
 pub use node::{

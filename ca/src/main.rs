@@ -43,6 +43,26 @@ enum Command {
     /// Agents: ACME credentials.
     #[command(subcommand)]
     Agents(AgentsCommand),
+    /// The audit log: check its hash chain, export it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole hash chain (in the database, or in an exported file) and name the first
+    /// broken record. Exits non-zero if the log was tampered with.
+    Verify {
+        /// An export made by `mandate audit export` to check offline, instead of the database.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Write the whole log with its hashes as JSON lines.
+    Export {
+        /// Where to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -269,6 +289,35 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             };
             store.close().await;
             println!("{}", serde_json::to_string_pretty(&out?)?);
+            Ok(())
+        }
+        Command::Audit(cmd) => {
+            let report = match cmd {
+                AuditCommand::Verify { file: Some(file) } => mandate_ca::verify_audit_file(&file)?,
+                AuditCommand::Verify { file: None } => {
+                    let store = mandate_ca::open_store(&cfg).await?;
+                    let report = mandate_ca::verify_audit(&store).await;
+                    store.close().await;
+                    report?
+                }
+                AuditCommand::Export { out } => {
+                    let store = mandate_ca::open_store(&cfg).await?;
+                    let n = mandate_ca::export_audit(&store, &out).await;
+                    store.close().await;
+                    let n = n?;
+                    println!("{}", serde_json::json!({"records": n, "out": out}));
+                    return Ok(());
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if let Some(b) = &report.first_broken {
+                anyhow::bail!(
+                    "the audit log is broken at record {}: {} ({} records before it verified)",
+                    b.seq,
+                    b.reason,
+                    report.records_verified
+                );
+            }
             Ok(())
         }
         Command::Ca(CaCommand::Show) => {

@@ -68,11 +68,19 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Store {
+        let store = Store {
             writer: Writer::start(write_pool.clone()),
             write_pool,
             reader,
-        })
+        };
+        let sealed = store.seal_legacy_audit().await?;
+        if sealed > 0 {
+            tracing::info!(
+                records = sealed,
+                "sealed earlier audit records into the hash chain"
+            );
+        }
+        Ok(store)
     }
 
     /// Checks that the database answers (for `/readyz`).

@@ -25,6 +25,7 @@ mod webhooks;
 mod writer;
 
 pub use acme::{AcmeAccountRow, AcmeOrderRow, EabRow};
+pub use audit::{AuditFields, ChainBreak, ChainCheck, GENESIS_HASH, record_hash};
 pub use behaviour::{
     AgentCounters, BaselineRow, EventBatch, IncidentKind, IncidentRow, IncidentTrigger, Ingested,
     MAX_EVENTS_PER_BATCH, NewEvent, ObservationRow, RiskState,

@@ -340,6 +340,8 @@ pub struct AuditEvent {
     pub cert_fingerprint: Option<String>,
     /// Further facts, a JSON object.
     pub details: serde_json::Value,
+    /// The agent's risk score behind the decision, if there is one.
+    pub risk_score: Option<f64>,
 }
 
 impl AuditEvent {
@@ -356,12 +358,19 @@ impl AuditEvent {
             subject: subject.into(),
             cert_fingerprint: None,
             details,
+            risk_score: None,
         }
     }
 
     /// The same event, naming a certificate.
     pub fn with_fingerprint(mut self, sha256_hex: impl Into<String>) -> Self {
         self.cert_fingerprint = Some(sha256_hex.into());
+        self
+    }
+
+    /// The same event, with the risk score behind it.
+    pub fn with_risk_score(mut self, score: f64) -> Self {
+        self.risk_score = Some(score);
         self
     }
 }
@@ -383,4 +392,13 @@ pub struct AuditRow {
     pub cert_fingerprint: Option<String>,
     /// Further facts.
     pub details: serde_json::Value,
+    /// The details exactly as stored (what the hash covers).
+    #[serde(skip)]
+    pub details_text: String,
+    /// The risk score behind the decision, if any.
+    pub risk_score: Option<f64>,
+    /// The previous record's hash (zeros before the first), hex.
+    pub prev_hash: String,
+    /// SHA-256 of this record's canonical encoding and `prev_hash`, hex.
+    pub hash: String,
 }

@@ -98,3 +98,169 @@ async fn every_state_change_is_in_the_audit_log_which_cannot_be_rewritten() {
     let text = out.to_string();
     assert!(!text.contains(&ca.operator) && !text.contains(&ca.d.user_pin()));
 }
+
+/// Runs `mandate audit verify` (on the database, or on `--file`); returns (success, stdout JSON,
+/// stderr).
+fn audit_verify(ca: &Ca, file: Option<&std::path::Path>) -> (bool, Value, String) {
+    let mut cmd = ca.d.command();
+    cmd.args(["audit", "verify"]);
+    if let Some(f) = file {
+        cmd.arg("--file").arg(f);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs SQL on the daemon's database with python's sqlite3, after dropping the triggers that
+/// guard the audit log (what someone with write access to the file could do).
+fn tamper(ca: &Ca, sql: &str) {
+    let script = format!(
+        "import sqlite3,sys\ndb=sqlite3.connect(sys.argv[1])\nfor t in ['audit_events_no_update','audit_events_no_delete','audit_events_sealed_insert']:\n    db.execute('DROP TRIGGER IF EXISTS '+t)\ndb.executescript(sys.argv[2])\ndb.commit()\n"
+    );
+    run(Command::new("python3")
+        .args(["-c", &script])
+        .arg(ca.d.data_dir().join("mandate.db"))
+        .arg(sql));
+}
+
+/// A fresh daemon with some history, stopped, so the file can be changed under it.
+async fn history() -> Ca {
+    let mut ca = Ca::start().await;
+    for i in 0..3 {
+        ca.approved_agent(&format!("chain-{i}"), full_mandate())
+            .await;
+    }
+    ca.d.stop().await;
+    ca
+}
+
+#[tokio::test]
+async fn the_audit_chain_verifies_and_every_kind_of_tampering_names_the_first_broken_record() {
+    // Intact, online and from an export, offline.
+    let ca = history().await;
+    let (ok, report, err) = audit_verify(&ca, None);
+    assert!(ok, "{report} {err}");
+    assert_eq!(report["intact"], true);
+    let n = report["records_verified"].as_i64().unwrap();
+    assert!(n >= 10, "{report}");
+    let export = ca.d.data_dir().join("audit.jsonl");
+    run(ca
+        .d
+        .command()
+        .args(["audit", "export", "--out"])
+        .arg(&export));
+    let (ok, offline, _) = audit_verify(&ca, Some(&export));
+    assert!(ok);
+    assert_eq!(offline["last_hash"], report["last_hash"]);
+    // One byte changed in the export: caught offline.
+    let text = std::fs::read_to_string(&export).unwrap();
+    let changed = text.replacen("chain-1", "chain-X", 1);
+    assert_ne!(text, changed);
+    let bad = ca.d.data_dir().join("bad.jsonl");
+    std::fs::write(&bad, changed).unwrap();
+    let (ok, r, err) = audit_verify(&ca, Some(&bad));
+    assert!(!ok && r["intact"] == false, "{r}");
+    assert!(err.contains("broken at record"), "{err}");
+
+    // The database refuses UPDATE and DELETE while the triggers stand.
+    let refused = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys\ndb=sqlite3.connect(sys.argv[1])\nout=[]\nfor s in ['UPDATE audit_events SET actor=1 WHERE seq=2','DELETE FROM audit_events WHERE seq=2',\"INSERT INTO audit_events (seq,at_ms,actor,action,subject,details) VALUES (999,0,'a','b','c','{}')\"]:\n    try:\n        db.execute(s); out.append('done')\n    except sqlite3.DatabaseError as e:\n        out.append(str(e))\nprint(out)",
+        ])
+        .arg(ca.d.data_dir().join("mandate.db"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert!(!text.contains("done"), "{text}");
+    assert!(
+        text.contains("append-only") && text.contains("hash chain"),
+        "{text}"
+    );
+
+    // A record changed.
+    tamper(
+        &ca,
+        "UPDATE audit_events SET actor = 'mallory' WHERE seq = 5;",
+    );
+    let (ok, r, _) = audit_verify(&ca, None);
+    assert!(!ok);
+    assert_eq!(r["first_broken"]["seq"], 5, "{r}");
+    assert!(
+        r["first_broken"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("changed")
+    );
+    assert_eq!(r["records_verified"], 4);
+
+    // A record deleted: the one after the gap is the first broken.
+    let ca = history().await;
+    tamper(&ca, "DELETE FROM audit_events WHERE seq = 4;");
+    let (ok, r, _) = audit_verify(&ca, None);
+    assert!(!ok);
+    assert_eq!(r["first_broken"]["seq"], 5, "{r}");
+
+    // A record inserted at the end, with a made-up hash.
+    let ca = history().await;
+    tamper(
+        &ca,
+        &format!(
+            "INSERT INTO audit_events (seq, at_ms, actor, action, subject, details, prev_hash, hash)
+             VALUES ({}, 0, 'mallory', 'agent.approved', 'x', '{{}}', zeroblob(32), zeroblob(32));",
+            n + 1
+        ),
+    );
+    let (ok, r, _) = audit_verify(&ca, None);
+    assert!(!ok);
+    assert_eq!(r["first_broken"]["seq"], n + 1, "{r}");
+
+    // Two records swapped (contents and hashes, keeping the seq order).
+    let ca = history().await;
+    tamper(
+        &ca,
+        "CREATE TEMP TABLE s AS SELECT * FROM audit_events WHERE seq IN (6, 7);
+         UPDATE audit_events SET at_ms = (SELECT at_ms FROM s WHERE seq = 7),
+             actor = (SELECT actor FROM s WHERE seq = 7), action = (SELECT action FROM s WHERE seq = 7),
+             subject = (SELECT subject FROM s WHERE seq = 7), details = (SELECT details FROM s WHERE seq = 7),
+             prev_hash = (SELECT prev_hash FROM s WHERE seq = 7), hash = (SELECT hash FROM s WHERE seq = 7)
+         WHERE seq = 6;
+         UPDATE audit_events SET at_ms = (SELECT at_ms FROM s WHERE seq = 6),
+             actor = (SELECT actor FROM s WHERE seq = 6), action = (SELECT action FROM s WHERE seq = 6),
+             subject = (SELECT subject FROM s WHERE seq = 6), details = (SELECT details FROM s WHERE seq = 6),
+             prev_hash = (SELECT prev_hash FROM s WHERE seq = 6), hash = (SELECT hash FROM s WHERE seq = 6)
+         WHERE seq = 7;",
+    );
+    let (ok, r, _) = audit_verify(&ca, None);
+    assert!(!ok);
+    assert_eq!(r["first_broken"]["seq"], 6, "{r}");
+}
+
+#[tokio::test]
+async fn auditors_page_through_the_chained_log_over_the_api() {
+    let ca = Ca::start().await;
+    ca.approved_agent("api-audit", full_mandate()).await;
+    let auditor = ca.auditor().await;
+    let first = ca.d.get(&auditor, "/v1/audit?limit=3").await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+    let items = first.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["seq"], 1);
+    assert_eq!(items[0]["prev_hash"], "0".repeat(64));
+    assert_eq!(items[1]["prev_hash"], items[0]["hash"]);
+    let next = first.body["next_after"].as_i64().unwrap();
+    let second =
+        ca.d.get(&auditor, &format!("/v1/audit?after={next}&limit=100"))
+            .await;
+    let items2 = second.body["items"].as_array().unwrap();
+    assert_eq!(items2[0]["seq"], next + 1);
+    assert_eq!(items2[0]["prev_hash"], items[2]["hash"]);
+    assert!(items2.iter().any(|r| r["action"] == "mandate.approved"));
+    ca.d.get(&ca.operator, "/v1/audit")
+        .await
+        .assert_problem(403, "forbidden");
+}

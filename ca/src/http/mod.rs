@@ -2,6 +2,7 @@
 
 mod agents;
 mod api_keys;
+mod audit;
 pub use api_keys::create_key;
 pub use revocation::pull;
 mod auth;
@@ -97,6 +98,7 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route("/v1/agents/{id}/baseline/approve", post(behaviour::approve))
         .route("/v1/agents/{id}/baseline/reject", post(behaviour::reject))
+        .route("/v1/audit", get(audit::list))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::get_one))
         .route(
@@ -219,8 +221,8 @@ pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &str) -> Optio
     }
 }
 
-/// The cursor of the newest-first lists keyed by a row id: the id of the last row of a full
-/// page, none after a short one.
+/// The cursor of the lists keyed by a row id: the id of the last row of a full page, none
+/// after a short one.
 pub fn next_before<T>(rows: &[T], limit: i64, id: impl Fn(&T) -> i64) -> Option<i64> {
     if usize::try_from(limit).is_ok_and(|l| rows.len() == l) {
         rows.last().map(id)

@@ -1,0 +1,48 @@
+//! `GET /v1/audit`: the audit log, oldest first, with each record's hashes.
+
+use axum::Json;
+use axum::extract::State;
+use mandate_store::Role;
+use serde::Deserialize;
+
+use super::{ApiError, ApiQuery, AppState, Caller, page_limit};
+use crate::CaError;
+
+/// `?after=&limit=`: `after` is the seq of the last record of the previous page.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/audit` (auditor, compliance, admin).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(&[Role::Auditor, Role::Compliance, Role::Admin])?;
+    let limit = page_limit(q.limit)?;
+    let rows = state
+        .node
+        .store
+        .audit_events(q.after.unwrap_or(0).max(0), limit)
+        .await
+        .map_err(CaError::from)?;
+    let next = super::next_before(&rows, limit, |r| r.seq);
+    let items: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "seq": r.seq, "at": crate::rfc3339(r.at_ms / 1000), "at_ms": r.at_ms,
+                "actor": r.actor, "action": r.action, "subject": r.subject,
+                "cert_fingerprint": r.cert_fingerprint, "risk_score": r.risk_score,
+                "details": r.details, "prev_hash": r.prev_hash, "hash": r.hash,
+            })
+        })
+        .collect();
+    Ok(Json(
+        serde_json::json!({"items": items, "next_after": next}),
+    ))
+}
