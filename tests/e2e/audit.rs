@@ -118,11 +118,9 @@ fn audit_verify(ca: &Ca, file: Option<&std::path::Path>) -> (bool, Value, String
 /// Runs SQL on the daemon's database with python's sqlite3, after dropping the triggers that
 /// guard the audit log (what someone with write access to the file could do).
 fn tamper(ca: &Ca, sql: &str) {
-    let script = format!(
-        "import sqlite3,sys\ndb=sqlite3.connect(sys.argv[1])\nfor t in ['audit_events_no_update','audit_events_no_delete','audit_events_sealed_insert']:\n    db.execute('DROP TRIGGER IF EXISTS '+t)\ndb.executescript(sys.argv[2])\ndb.commit()\n"
-    );
+    let script = "import sqlite3,sys\ndb=sqlite3.connect(sys.argv[1])\nfor t in ['audit_events_no_update','audit_events_no_delete','audit_events_sealed_insert']:\n    db.execute('DROP TRIGGER IF EXISTS '+t)\ndb.executescript(sys.argv[2])\ndb.commit()\n";
     run(Command::new("python3")
-        .args(["-c", &script])
+        .args(["-c", script])
         .arg(ca.d.data_dir().join("mandate.db"))
         .arg(sql));
 }
