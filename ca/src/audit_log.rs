@@ -1,9 +1,17 @@
-//! Checking the audit log's hash chain, in the database or in an exported file, and exporting it.
+//! Checking the audit log's hash chain and its signed checkpoints, in the database or in an
+//! exported file, and exporting it.
+//!
+//! An export is JSON lines: a header naming the format, then every record, then the
+//! certificates (intermediates and audit signers, base64 DER) and the checkpoints. With only the
+//! root certificate, `mandate audit verify --file F --root root.pem` checks all of it.
 
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use mandate_store::{AuditRow, ChainCheck, Store};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use mandate_store::{AuditRow, CaRole, ChainCheck, CheckpointRow, Store, checkpoint_message};
 use serde::{Deserialize, Serialize};
 
 use crate::CaError;
@@ -24,6 +32,10 @@ pub struct AuditReport {
     pub last_hash: String,
     /// The first broken record, if any.
     pub first_broken: Option<Broken>,
+    /// Signed checkpoints whose signature, certificate chain and record hash all verified.
+    pub checkpoints_verified: usize,
+    /// The newest record a verified checkpoint covers.
+    pub last_checkpoint_seq: Option<i64>,
 }
 
 /// The first record that does not follow from the ones before it.
@@ -86,34 +98,199 @@ impl From<ExportRecord> for AuditRow {
     }
 }
 
-fn report(check: &ChainCheck, broken: Option<mandate_store::ChainBreak>) -> AuditReport {
-    AuditReport {
-        intact: broken.is_none(),
-        records_verified: check.records(),
-        last_hash: check.last_hash(),
-        first_broken: broken.map(|b| Broken {
-            seq: b.seq,
-            reason: b.reason,
-        }),
+/// A signer certificate, an export line.
+#[derive(Debug, Serialize, Deserialize)]
+struct ExportCert {
+    kind: String,
+    /// `intermediate` or `audit_signer`.
+    role: String,
+    /// The row id checkpoints (signer) and signers (issuer) refer to.
+    id: i64,
+    /// For a signer: its issuer's id.
+    issuer_id: Option<i64>,
+    /// Base64 DER.
+    der: String,
+}
+
+/// A checkpoint, an export line.
+#[derive(Debug, Serialize, Deserialize)]
+struct ExportCheckpoint {
+    kind: String,
+    id: i64,
+    seq: i64,
+    hash: String,
+    signed_at_ms: i64,
+    signer_id: i64,
+    signature: String,
+}
+
+/// What the checkpoints are checked with.
+#[derive(Default)]
+struct Trust {
+    roots: Vec<Vec<u8>>,
+    intermediates: HashMap<i64, Vec<u8>>,
+    /// Signer id → (issuer id, certificate DER).
+    signers: HashMap<i64, (i64, Vec<u8>)>,
+    checkpoints: Vec<CheckpointRow>,
+}
+
+/// Walks the records in order and checks every checkpoint against them; the first problem (by
+/// seq) wins.
+struct Walk {
+    check: ChainCheck,
+    /// Checkpoint seq → the hashes they claim (hex).
+    wanted: HashMap<i64, Vec<String>>,
+    broken: Option<mandate_store::ChainBreak>,
+    matched: HashMap<i64, bool>,
+}
+
+impl Walk {
+    fn new(trust: &Trust) -> Walk {
+        let mut wanted: HashMap<i64, Vec<String>> = HashMap::new();
+        for c in &trust.checkpoints {
+            wanted.entry(c.seq).or_default().push(hex::encode(&c.hash));
+        }
+        Walk {
+            check: ChainCheck::default(),
+            wanted,
+            broken: None,
+            matched: HashMap::new(),
+        }
+    }
+
+    /// False once broken.
+    fn record(&mut self, r: &AuditRow) -> bool {
+        if let Err(b) = self.check.check(r) {
+            self.broken = Some(b);
+            return false;
+        }
+        if let Some(hashes) = self.wanted.get(&r.seq) {
+            let ok = hashes.iter().all(|h| *h == r.hash);
+            self.matched.insert(r.seq, ok);
+            if !ok {
+                self.broken = Some(mandate_store::ChainBreak {
+                    seq: r.seq,
+                    reason: "a signed checkpoint names another hash for this record".into(),
+                });
+                return false;
+            }
+        }
+        true
+    }
+
+    fn finish(mut self, trust: &Trust) -> AuditReport {
+        let mut verified = 0;
+        let mut last_cp = None;
+        for c in &trust.checkpoints {
+            let problem = match trust.signers.get(&c.signer_id) {
+                None => Some(format!(
+                    "checkpoint {}: its signer certificate is missing",
+                    c.id
+                )),
+                Some((issuer, der)) => {
+                    let chain: Vec<Vec<u8>> = trust
+                        .intermediates
+                        .get(issuer)
+                        .cloned()
+                        .into_iter()
+                        .collect();
+                    let reasons = mandate_verify::verify_signed_by(
+                        der,
+                        &chain,
+                        &trust.roots,
+                        crate::x509::AUDIT_SIGNING_EKU,
+                        &checkpoint_message(c.seq, &c.hash, c.signed_at_ms),
+                        &c.signature,
+                        c.signed_at_ms / 1000,
+                    );
+                    (!reasons.is_empty()).then(|| {
+                        let why: Vec<String> = reasons.iter().map(|r| r.detail.clone()).collect();
+                        format!("checkpoint {} does not verify: {}", c.id, why.join("; "))
+                    })
+                }
+            };
+            let problem = problem.or_else(|| match self.matched.get(&c.seq) {
+                Some(true) => None,
+                _ if self.broken.is_some() => None,
+                _ => Some(format!(
+                    "checkpoint {} covers records up to {}, but the log ends at {}: records were cut off",
+                    c.id,
+                    c.seq,
+                    self.check.records()
+                )),
+            });
+            match problem {
+                None if self.matched.get(&c.seq) == Some(&true) => {
+                    verified += 1;
+                    last_cp = last_cp.max(Some(c.seq));
+                }
+                None => {}
+                Some(reason) => {
+                    let seq = c.seq.min(self.check.records() + 1);
+                    if self.broken.as_ref().is_none_or(|b| seq < b.seq) {
+                        self.broken = Some(mandate_store::ChainBreak { seq, reason });
+                    }
+                }
+            }
+        }
+        AuditReport {
+            intact: self.broken.is_none(),
+            records_verified: self.check.records(),
+            last_hash: self.check.last_hash(),
+            first_broken: self.broken.map(|b| Broken {
+                seq: b.seq,
+                reason: b.reason,
+            }),
+            checkpoints_verified: verified,
+            last_checkpoint_seq: last_cp,
+        }
     }
 }
 
-/// Checks the whole chain in the database, oldest first.
-pub async fn verify_store(store: &Store) -> Result<AuditReport, CaError> {
-    let mut check = ChainCheck::default();
+async fn store_trust(store: &Store, roots: Option<Vec<Vec<u8>>>) -> Result<Trust, CaError> {
+    let cas = store.ca_certificates().await?;
+    Ok(Trust {
+        roots: roots.unwrap_or_else(|| {
+            cas.iter()
+                .filter(|c| c.role == CaRole::Root)
+                .map(|c| c.der.clone())
+                .collect()
+        }),
+        intermediates: cas
+            .iter()
+            .filter(|c| c.role == CaRole::Intermediate)
+            .map(|c| (c.id, c.der.clone()))
+            .collect(),
+        signers: store
+            .audit_signers()
+            .await?
+            .into_iter()
+            .map(|s| (s.id, (s.issuer_id, s.der)))
+            .collect(),
+        checkpoints: store.audit_checkpoints().await?,
+    })
+}
+
+/// Checks the whole chain in the database, oldest first, and every checkpoint (against `roots`,
+/// or the database's own root certificates).
+pub async fn verify_store(
+    store: &Store,
+    roots: Option<Vec<Vec<u8>>>,
+) -> Result<AuditReport, CaError> {
+    let trust = store_trust(store, roots).await?;
+    let mut walk = Walk::new(&trust);
     let mut after = 0;
-    loop {
+    'pages: loop {
         let rows = store.audit_events(after, PAGE).await?;
-        let Some(last) = rows.last() else {
-            return Ok(report(&check, None));
-        };
+        let Some(last) = rows.last() else { break };
         after = last.seq;
         for r in &rows {
-            if let Err(b) = check.check(r) {
-                return Ok(report(&check, Some(b)));
+            if !walk.record(r) {
+                break 'pages;
             }
         }
     }
+    Ok(walk.finish(&trust))
 }
 
 /// Writes the whole log to `out` as JSON lines: a header, then one record per line.
@@ -129,18 +306,54 @@ pub async fn export(store: &Store, out: &Path) -> Result<i64, CaError> {
         let Some(last) = rows.last() else { break };
         after = last.seq;
         for r in rows {
-            let line = serde_json::to_string(&ExportRecord::from(r))
-                .map_err(|e| CaError::Internal(e.to_string()))?;
-            writeln!(w, "{line}").map_err(io)?;
+            writeln!(w, "{}", line(&ExportRecord::from(r))?).map_err(io)?;
             n += 1;
         }
+    }
+    let trust = store_trust(store, None).await?;
+    for (id, der) in &trust.intermediates {
+        let c = ExportCert {
+            kind: "certificate".into(),
+            role: "intermediate".into(),
+            id: *id,
+            issuer_id: None,
+            der: B64.encode(der),
+        };
+        writeln!(w, "{}", line(&c)?).map_err(io)?;
+    }
+    for (id, (issuer, der)) in &trust.signers {
+        let c = ExportCert {
+            kind: "certificate".into(),
+            role: "audit_signer".into(),
+            id: *id,
+            issuer_id: Some(*issuer),
+            der: B64.encode(der),
+        };
+        writeln!(w, "{}", line(&c)?).map_err(io)?;
+    }
+    for c in &trust.checkpoints {
+        let c = ExportCheckpoint {
+            kind: "checkpoint".into(),
+            id: c.id,
+            seq: c.seq,
+            hash: hex::encode(&c.hash),
+            signed_at_ms: c.signed_at_ms,
+            signer_id: c.signer_id,
+            signature: B64.encode(&c.signature),
+        };
+        writeln!(w, "{}", line(&c)?).map_err(io)?;
     }
     w.flush().map_err(io)?;
     Ok(n)
 }
 
-/// Checks an exported file offline.
-pub fn verify_file(path: &Path) -> Result<AuditReport, CaError> {
+/// One export line.
+fn line<T: Serialize>(v: &T) -> Result<String, CaError> {
+    serde_json::to_string(v).map_err(|e| CaError::Internal(e.to_string()))
+}
+
+/// Checks an exported file offline against `roots` (the root certificates, DER).
+pub fn verify_file(path: &Path, roots: Vec<Vec<u8>>) -> Result<AuditReport, CaError> {
     let file = std::fs::File::open(path)
         .map_err(|e| CaError::io(format!("open {}", path.display()), e))?;
     let mut lines = std::io::BufReader::new(file).lines();
@@ -156,15 +369,63 @@ pub fn verify_file(path: &Path) -> Result<AuditReport, CaError> {
             path.display()
         )));
     }
-    let mut check = ChainCheck::default();
+    let bad = |i: usize, e: String| {
+        CaError::InvalidRequest(format!("{} line {}: {e}", path.display(), i + 2))
+    };
+    let decode = |i: usize, t: &str| B64.decode(t).map_err(|e| bad(i, e.to_string()));
+    let mut records = Vec::new();
+    let mut trust = Trust {
+        roots,
+        ..Trust::default()
+    };
     for (i, line) in lines.enumerate() {
         let line = line.map_err(|e| CaError::io(format!("read {}", path.display()), e))?;
-        let record: ExportRecord = serde_json::from_str(&line).map_err(|e| {
-            CaError::InvalidRequest(format!("{} line {}: {e}", path.display(), i + 2))
-        })?;
-        if let Err(b) = check.check(&record.into()) {
-            return Ok(report(&check, Some(b)));
+        let v: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| bad(i, e.to_string()))?;
+        match v["kind"].as_str() {
+            None => {
+                let r: ExportRecord =
+                    serde_json::from_value(v).map_err(|e| bad(i, e.to_string()))?;
+                records.push(AuditRow::from(r));
+            }
+            Some("certificate") => {
+                let c: ExportCert = serde_json::from_value(v).map_err(|e| bad(i, e.to_string()))?;
+                let der = decode(i, &c.der)?;
+                match (c.role.as_str(), c.issuer_id) {
+                    ("intermediate", _) => {
+                        trust.intermediates.insert(c.id, der);
+                    }
+                    ("audit_signer", Some(issuer)) => {
+                        trust.signers.insert(c.id, (issuer, der));
+                    }
+                    _ => return Err(bad(i, format!("unknown certificate role {:?}", c.role))),
+                }
+            }
+            Some("checkpoint") => {
+                let c: ExportCheckpoint =
+                    serde_json::from_value(v).map_err(|e| bad(i, e.to_string()))?;
+                trust.checkpoints.push(CheckpointRow {
+                    id: c.id,
+                    seq: c.seq,
+                    hash: hex::decode(&c.hash).map_err(|e| bad(i, e.to_string()))?,
+                    signed_at_ms: c.signed_at_ms,
+                    signer_id: c.signer_id,
+                    signature: decode(i, &c.signature)?,
+                });
+            }
+            Some(other) => return Err(bad(i, format!("unknown line kind {other:?}"))),
         }
     }
-    Ok(report(&check, None))
+    if !trust.checkpoints.is_empty() && trust.roots.is_empty() {
+        return Err(CaError::InvalidRequest(
+            "the export has signed checkpoints: give the root certificate (--root root.pem) to check them".into(),
+        ));
+    }
+    let mut walk = Walk::new(&trust);
+    for r in &records {
+        if !walk.record(r) {
+            break;
+        }
+    }
+    Ok(walk.finish(&trust))
 }

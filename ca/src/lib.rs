@@ -3,11 +3,13 @@
 
 mod acme;
 mod api_key;
+mod audit_checkpoint;
 mod audit_log;
 mod behaviour;
 mod ceremony;
 mod crl_publisher;
 mod csr;
+mod delegated;
 mod error;
 mod hsm_secret;
 mod http;

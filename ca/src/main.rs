@@ -56,6 +56,10 @@ enum AuditCommand {
         /// An export made by `mandate audit export` to check offline, instead of the database.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// The root certificate (PEM) the checkpoint signatures must chain to; required with
+        /// --file, by default the database's own root.
+        #[arg(long)]
+        root: Option<PathBuf>,
     },
     /// Write the whole log with its hashes as JSON lines.
     Export {
@@ -292,11 +296,23 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(cmd) => {
+            let roots = |root: Option<PathBuf>| -> anyhow::Result<Option<Vec<Vec<u8>>>> {
+                let Some(path) = root else { return Ok(None) };
+                let pem = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Ok(Some(mandate_verify::pem_to_der_chain(&pem).with_context(
+                    || format!("{} holds no PEM certificate", path.display()),
+                )?))
+            };
             let report = match cmd {
-                AuditCommand::Verify { file: Some(file) } => mandate_ca::verify_audit_file(&file)?,
-                AuditCommand::Verify { file: None } => {
+                AuditCommand::Verify {
+                    file: Some(file),
+                    root,
+                } => mandate_ca::verify_audit_file(&file, roots(root)?.unwrap_or_default())?,
+                AuditCommand::Verify { file: None, root } => {
+                    let roots = roots(root)?;
                     let store = mandate_ca::open_store(&cfg).await?;
-                    let report = mandate_ca::verify_audit(&store).await;
+                    let report = mandate_ca::verify_audit(&store, roots).await;
                     store.close().await;
                     report?
                 }

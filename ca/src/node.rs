@@ -242,6 +242,7 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
     let listen = cfg.listen;
     let node = Arc::new(Node::start(cfg).await?);
     crate::behaviour::start_learner(node.clone());
+    crate::audit_checkpoint::start(node.hsm.clone(), node.store.clone(), node.cfg.clone());
     let app = crate::http::router(node.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -7,16 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use der::Decode;
 use mandate_config::Config;
 use mandate_hsm::{Hsm, KeyKind};
 use mandate_ocsp::{OcspIssuer, OcspSigner};
 use mandate_store::{AuditEvent, CaCertRow, CaRole, OcspSignerRow, Store, now_unix};
 use serde_json::json;
-use spki::SubjectPublicKeyInfoOwned;
 
 use crate::CaError;
-use crate::x509::{self, CaSigner, CertFields};
+use crate::x509;
 
 const SIGNER_KEY: KeyKind = KeyKind::EcP256;
 /// How often signers are checked for renewal.
@@ -87,42 +85,19 @@ async fn current_or_new(
             "OCSP signers are for intermediates".into(),
         ));
     }
-    let key = hsm
-        .generate_key(SIGNER_KEY, &format!("mandate-ocsp-{}-{now}", issuer.id))
-        .await?;
-    let spki = SubjectPublicKeyInfoOwned::from_der(&key.spki_der)?;
-    let ski = x509::key_identifier(&spki);
-    let issuer_cert = x509_cert::Certificate::from_der(&issuer.der)?;
-    let (serial, serial_hex) = x509::random_serial()?;
-    let not_before = now - 60;
-    let not_after = x509::not_after(
-        not_before,
+    let (key, cert) = crate::delegated::issue(
+        hsm,
+        cfg,
+        issuer,
+        SIGNER_KEY,
+        &format!("mandate-ocsp-{}-{now}", issuer.id),
+        &format!("OCSP Responder {}", &hex::encode(&issuer.ski)[..16]),
         cfg.ca.ocsp_signer_validity_days,
-        issuer.not_after,
-    );
-    let fields = CertFields {
-        serial,
-        issuer: issuer_cert.tbs_certificate.subject.clone(),
-        subject: x509::name(
-            &cfg.ca.organization,
-            &format!("OCSP Responder {}", &hex::encode(&issuer.ski)[..16]),
-        )?,
-        spki,
-        not_before,
-        not_after,
-        extensions: x509::ocsp_signer_extensions(&ski, &issuer.ski)?,
-    };
-    let kind: KeyKind = issuer
-        .key_kind
-        .parse()
-        .map_err(|_| CaError::Internal(format!("stored key kind {:?}", issuer.key_kind)))?;
-    let issuer_key = issuer
-        .key_id
-        .parse()
-        .map_err(|_| CaError::Internal(format!("stored key id {:?}", issuer.key_id)))?;
-    let signer = CaSigner::new(hsm, issuer_key, kind);
-    let (tbs, tbs_der) = x509::tbs(fields, signer.algorithm_identifier()?)?;
-    let der = signer.sign_tbs(tbs, &tbs_der).await?;
+        x509::ocsp_signer_extensions,
+    )
+    .await?;
+    let (der, serial_hex, not_before, not_after) =
+        (cert.der, cert.serial_hex, cert.not_before, cert.not_after);
     let row = OcspSignerRow {
         issuer_id: issuer.id,
         key_id: key.id.to_string(),

@@ -211,6 +211,22 @@ pub fn ocsp_signer_extensions(ski: &[u8], issuer_ski: &[u8]) -> Result<Vec<Exten
     ])
 }
 
+/// Extended key usage of the audit checkpoint signer (provisional, under the same placeholder
+/// private arc as the mandate extension): its key signs audit checkpoints and nothing else.
+pub const AUDIT_SIGNING_EKU: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.99999.1.2");
+
+/// Extensions of the audit checkpoint signer: digitalSignature (critical), the audit-signing
+/// EKU only, SKI, AKI.
+pub fn audit_signer_extensions(ski: &[u8], issuer_ski: &[u8]) -> Result<Vec<Extension>, CaError> {
+    Ok(vec![
+        extension(true, &KeyUsage(KeyUsages::DigitalSignature.into()))?,
+        extension(false, &ExtendedKeyUsage(vec![AUDIT_SIGNING_EKU]))?,
+        extension(false, &SubjectKeyIdentifier(OctetString::new(ski)?))?,
+        extension(false, &authority_key_id(issuer_ski)?)?,
+    ])
+}
+
 /// Extensions of the daemon's own HTTPS server certificate: serverAuth for `host` (an IP
 /// address or a DNS name).
 pub fn server_extensions(

@@ -30,6 +30,8 @@ pub struct Config {
     pub scoring: ScoringConfig,
     /// Webhook delivery.
     pub webhooks: WebhookConfig,
+    /// The audit log's signed checkpoints.
+    pub audit: AuditConfig,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             scoring: ScoringConfig::default(),
             webhooks: WebhookConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -242,6 +245,26 @@ impl Default for ScoringConfig {
             learn_interval_secs: 60,
             risk_half_life_secs: 3600,
             weights: ScoringWeights::default(),
+        }
+    }
+}
+
+/// When the audit chain is checkpointed: a signature by the audit key in the HSM over the
+/// newest record's hash, after this many new records or this many seconds, whichever comes first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// New records that call for a checkpoint.
+    pub checkpoint_records: u32,
+    /// Seconds after which new records get a checkpoint.
+    pub checkpoint_secs: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_records: 1000,
+            checkpoint_secs: 60,
         }
     }
 }
@@ -447,6 +470,12 @@ impl Config {
             return Err(invalid(
                 "webhooks.retry_base_ms",
                 "retry_base_ms must be positive and at most retry_max_ms; max_attempts at least 1",
+            ));
+        }
+        if self.audit.checkpoint_records == 0 || self.audit.checkpoint_secs == 0 {
+            return Err(invalid(
+                "audit.checkpoint_records",
+                "checkpoint_records and checkpoint_secs must be positive",
             ));
         }
         if wh.timeout_ms == 0 {

@@ -11,6 +11,7 @@ mod acme;
 mod agents;
 mod api_keys;
 mod audit;
+mod audit_checkpoints;
 mod behaviour;
 mod ca;
 mod certificates;
@@ -26,6 +27,7 @@ mod writer;
 
 pub use acme::{AcmeAccountRow, AcmeOrderRow, EabRow};
 pub use audit::{AuditFields, ChainBreak, ChainCheck, GENESIS_HASH, record_hash};
+pub use audit_checkpoints::{AuditSignerRow, CheckpointRow, checkpoint_message, checkpoint_now_ms};
 pub use behaviour::{
     AgentCounters, BaselineRow, EventBatch, IncidentKind, IncidentRow, IncidentTrigger, Ingested,
     MAX_EVENTS_PER_BATCH, NewEvent, ObservationRow, RiskState,

@@ -262,3 +262,178 @@ async fn auditors_page_through_the_chained_log_over_the_api() {
         .await
         .assert_problem(403, "forbidden");
 }
+
+/// `mandate audit verify` with extra arguments; (success, report, stderr).
+fn audit_verify_with(ca: &Ca, args: &[&std::ffi::OsStr]) -> (bool, Value, String) {
+    let out =
+        ca.d.command()
+            .args(["audit", "verify"])
+            .args(args)
+            .output()
+            .unwrap();
+    (
+        out.status.success(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn signed_checkpoints_verify_offline_with_only_the_root_and_catch_truncation_and_forgery() {
+    let mut ca = Ca::start_with_config("[audit]\ncheckpoint_secs = 1\n").await;
+    let dir = ca.d.data_dir().to_path_buf();
+    std::fs::write(dir.join("root.pem"), ca.d.get_text("/ca/root.pem").await).unwrap();
+    std::fs::write(
+        dir.join("int.pem"),
+        ca.d.get_text("/ca/intermediate.pem").await,
+    )
+    .unwrap();
+    for i in 0..2 {
+        ca.approved_agent(&format!("cp-{i}"), full_mandate()).await;
+    }
+    // Wait until a checkpoint covers the newest record.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let n = loop {
+        let (ok, r, err) = audit_verify(&ca, None);
+        assert!(ok, "{r} {err}");
+        if r["checkpoints_verified"].as_i64().unwrap() >= 1
+            && r["last_checkpoint_seq"] == r["records_verified"]
+        {
+            break r["records_verified"].as_i64().unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint: {r}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    ca.d.stop().await;
+
+    // Offline, with only the root certificate.
+    let export = dir.join("audit.jsonl");
+    run(ca
+        .d
+        .command()
+        .args(["audit", "export", "--out"])
+        .arg(&export));
+    let root = dir.join("root.pem");
+    let (ok, r, err) = audit_verify_with(
+        &ca,
+        &[
+            "--file".as_ref(),
+            export.as_os_str(),
+            "--root".as_ref(),
+            root.as_os_str(),
+        ],
+    );
+    assert!(ok, "{r} {err}");
+    assert!(r["checkpoints_verified"].as_i64().unwrap() >= 1, "{r}");
+    // Without the root, refused; with another root, the checkpoints do not verify.
+    let (ok, _, err) = audit_verify_with(&ca, &["--file".as_ref(), export.as_os_str()]);
+    assert!(!ok && err.contains("--root"), "{err}");
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-subj", "/CN=Other Root", "-days", "1", "-keyout"])
+        .arg(dir.join("other.key"))
+        .arg("-out")
+        .arg(dir.join("other.pem")));
+    let other = dir.join("other.pem");
+    let (ok, r, _) = audit_verify_with(
+        &ca,
+        &[
+            "--file".as_ref(),
+            export.as_os_str(),
+            "--root".as_ref(),
+            other.as_os_str(),
+        ],
+    );
+    assert!(!ok, "{r}");
+    assert!(
+        r["first_broken"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not verify"),
+        "{r}"
+    );
+
+    // openssl agrees that the audit signer chains to the root and is for audit signing only.
+    let signer_line = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("\"audit_signer\""))
+        .unwrap()
+        .to_owned();
+    let v: Value = serde_json::from_str(&signer_line).unwrap();
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(v["der"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(dir.join("signer.der"), der).unwrap();
+    run(Command::new("openssl")
+        .args(["x509", "-inform", "DER", "-in"])
+        .arg(dir.join("signer.der"))
+        .arg("-out")
+        .arg(dir.join("signer.pem")));
+    let out = run(Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(&root)
+        .arg("-untrusted")
+        .arg(dir.join("int.pem"))
+        .arg(dir.join("signer.pem")));
+    assert!(out.contains(": OK"), "{out}");
+    let text = run(Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(dir.join("signer.pem")));
+    assert!(text.contains("1.3.6.1.4.1.99999.1.2"), "{text}");
+
+    // Records cut off the end: the checkpoint names what is missing.
+    tamper(&ca, &format!("DELETE FROM audit_events WHERE seq = {n};"));
+    let (ok, r, _) = audit_verify(&ca, None);
+    assert!(!ok, "{r}");
+    assert_eq!(r["first_broken"]["seq"], n, "{r}");
+    assert!(
+        r["first_broken"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cut off"),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn an_altered_checkpoint_signature_is_caught() {
+    let mut ca = Ca::start_with_config("[audit]\ncheckpoint_secs = 1\n").await;
+    ca.approved_agent("cp-sig", full_mandate()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, r, _) = audit_verify(&ca, None);
+        if r["checkpoints_verified"].as_i64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint: {r}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    ca.d.stop().await;
+    run(Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys\ndb=sqlite3.connect(sys.argv[1])\ndb.execute('DROP TRIGGER audit_checkpoints_no_update')\nsig=bytearray(db.execute('SELECT signature FROM audit_checkpoints WHERE id=1').fetchone()[0])\nsig[-1]^=1\ndb.execute('UPDATE audit_checkpoints SET signature=? WHERE id=1',(bytes(sig),))\ndb.commit()",
+        ])
+        .arg(ca.d.data_dir().join("mandate.db")));
+    let (ok, r, err) = audit_verify(&ca, None);
+    assert!(!ok, "{r}");
+    assert!(
+        r["first_broken"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("checkpoint 1 does not verify"),
+        "{r}"
+    );
+    assert!(err.contains("broken at record"), "{err}");
+}

@@ -238,6 +238,53 @@ pub fn pem_to_der_chain(pem: &str) -> Result<Vec<Vec<u8>>, VerifyError> {
     Ok(out)
 }
 
+/// Checks a signature by one of the CA's own single-purpose keys (e.g. the audit checkpoint
+/// signer): `certificate` chains through `chain` to one of `roots` and is valid at `at`, carries
+/// the extended key usage `purpose`, and `signature` (ECDSA DER/fixed or RSA PKCS#1 v1.5, SHA-256
+/// for P-256 and RSA, SHA-384 for P-384) over `message` verifies with its key. Returns every
+/// reason it fails; empty means good.
+pub fn verify_signed_by(
+    certificate: &[u8],
+    chain: &[Vec<u8>],
+    roots: &[Vec<u8>],
+    purpose: const_oid::ObjectIdentifier,
+    message: &[u8],
+    signature: &[u8],
+    at: i64,
+) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    let roots: Vec<Cert<'_>> = roots.iter().filter_map(|d| Cert::parse(d).ok()).collect();
+    let leaf = match Cert::parse(certificate) {
+        Ok(c) => c,
+        Err(why) => {
+            reasons.push(Reason::new(
+                "untrusted_chain",
+                format!("the signer certificate {why}"),
+            ));
+            return reasons;
+        }
+    };
+    let (chain, complete) = cert::parse_chain(chain, &mut reasons);
+    cert::check_path(&leaf, &chain, complete, &roots, at, &mut reasons);
+    match leaf.has_eku(purpose) {
+        Ok(true) => {}
+        Ok(false) => reasons.push(Reason::new(
+            "wrong_purpose",
+            format!("the signer certificate is not for {purpose}"),
+        )),
+        Err(why) => reasons.push(Reason::new("wrong_purpose", why)),
+    }
+    match leaf.public_key() {
+        Ok(key) if key.verify_payload(message, signature) => {}
+        Ok(_) => reasons.push(Reason::new(
+            "signature_invalid",
+            "the signature does not verify with the signer's key",
+        )),
+        Err(why) => reasons.push(Reason::new("signature_invalid", why)),
+    }
+    reasons
+}
+
 /// Verifies the evidence; see the crate documentation for what is checked. Every applicable
 /// reason is collected; checks that need the result of a failed one are skipped (no signature
 /// check without a readable certificate, no OCSP check without a verified issuer, no mandate

@@ -1,0 +1,136 @@
+//! Signs checkpoints of the audit chain with a dedicated P-256 key in the HSM, certified by the
+//! intermediate for audit signing only: after `audit.checkpoint_records` new records or
+//! `audit.checkpoint_secs` seconds, whichever comes first.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mandate_config::Config;
+use mandate_hsm::{Hsm, KeyKind, SignatureAlgorithm};
+use mandate_store::{
+    AuditEvent, AuditSignerRow, CaRole, CheckpointRow, Store, checkpoint_message, checkpoint_now_ms,
+};
+use serde_json::json;
+
+use crate::CaError;
+
+const KEY: KeyKind = KeyKind::EcP256;
+/// How often the checkpointer looks at the log.
+const TICK: Duration = Duration::from_millis(500);
+/// Audit signer certificates last this long (never beyond the intermediate); a new one is made
+/// when half is gone.
+const SIGNER_DAYS: u32 = 365;
+
+/// The current signer, made (key in the HSM, certificate from the active intermediate) if there
+/// is none or it is past half its life.
+async fn signer(hsm: &Hsm, store: &Store, cfg: &Config) -> Result<AuditSignerRow, CaError> {
+    let now = mandate_store::now_unix();
+    if let Some(s) = store.audit_signers().await?.pop()
+        && now < s.not_before + (s.not_after - s.not_before) / 2
+    {
+        return Ok(s);
+    }
+    let issuer = store
+        .active_ca(CaRole::Intermediate)
+        .await?
+        .ok_or(CaError::NotInitialised)?;
+    let (key, cert) = crate::delegated::issue(
+        hsm,
+        cfg,
+        &issuer,
+        KEY,
+        &format!("mandate-audit-{now}"),
+        "Audit Checkpoint Signer",
+        SIGNER_DAYS,
+        crate::x509::audit_signer_extensions,
+    )
+    .await?;
+    let mut row = AuditSignerRow {
+        id: 0,
+        key_id: key.id.to_string(),
+        key_kind: KEY.to_string(),
+        issuer_id: issuer.id,
+        der: cert.der,
+        not_before: cert.not_before,
+        not_after: cert.not_after,
+    };
+    row.id = store
+        .insert_audit_signer(
+            &row,
+            &AuditEvent::new(
+                "system",
+                "audit_signer.issued",
+                &cert.serial_hex,
+                json!({"key_id": row.key_id, "not_after": row.not_after}),
+            )
+            .with_fingerprint(crate::x509::sha256_hex(&row.der)),
+        )
+        .await?;
+    tracing::info!(serial = %cert.serial_hex, "audit checkpoint signer issued");
+    Ok(row)
+}
+
+/// Signs a checkpoint of the newest record now, if it has none yet; returns it.
+pub async fn checkpoint_now(
+    hsm: &Hsm,
+    store: &Store,
+    cfg: &Config,
+) -> Result<Option<CheckpointRow>, CaError> {
+    let Some((seq, hash)) = store.audit_tip().await? else {
+        return Ok(None);
+    };
+    if store.last_checkpoint().await?.is_some_and(|c| c.seq >= seq) {
+        return Ok(None);
+    }
+    let signer = signer(hsm, store, cfg).await?;
+    let key_id = signer
+        .key_id
+        .parse()
+        .map_err(|_| CaError::Internal(format!("stored key id {:?}", signer.key_id)))?;
+    let signed_at_ms = checkpoint_now_ms();
+    let signature = hsm
+        .sign(
+            &key_id,
+            SignatureAlgorithm::EcdsaSha256,
+            &checkpoint_message(seq, &hash, signed_at_ms),
+        )
+        .await?;
+    let mut cp = CheckpointRow {
+        id: 0,
+        seq,
+        hash,
+        signed_at_ms,
+        signer_id: signer.id,
+        signature,
+    };
+    cp.id = store.insert_checkpoint(&cp).await?;
+    tracing::debug!(checkpoint = cp.id, seq, "audit checkpoint signed");
+    Ok(Some(cp))
+}
+
+/// Starts the checkpointer.
+pub fn start(hsm: Hsm, store: Store, cfg: Arc<Config>) {
+    tokio::spawn(async move {
+        let every = Duration::from_secs(u64::from(cfg.audit.checkpoint_secs));
+        let records = i64::from(cfg.audit.checkpoint_records);
+        let mut last_signed = Instant::now();
+        loop {
+            tokio::time::sleep(TICK).await;
+            let due = async {
+                let tip = store.audit_tip().await?.map_or(0, |(s, _)| s);
+                let covered = store.last_checkpoint().await?.map_or(0, |c| c.seq);
+                Ok::<bool, CaError>(
+                    tip > covered && (tip - covered >= records || last_signed.elapsed() >= every),
+                )
+            };
+            match due.await {
+                Ok(true) => match checkpoint_now(&hsm, &store, &cfg).await {
+                    Ok(_) => last_signed = Instant::now(),
+                    Err(e) => tracing::error!(error = %e, "audit checkpoint not signed; retrying"),
+                },
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "audit checkpointer cannot read the store"),
+            }
+        }
+    });
+}

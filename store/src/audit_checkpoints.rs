@@ -1,0 +1,181 @@
+//! Signed checkpoints of the audit chain, and the certificates of the keys that sign them.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::audit::append;
+use crate::{AuditEvent, Store, StoreError, now_ms, now_unix};
+
+/// The certificate of an audit signing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSignerRow {
+    /// Row id.
+    pub id: i64,
+    /// CKA_ID of the key in the HSM, hex.
+    pub key_id: String,
+    /// `ec-p256`, ...
+    pub key_kind: String,
+    /// The intermediate that issued it.
+    pub issuer_id: i64,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
+}
+
+/// A signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    /// Row id.
+    pub id: i64,
+    /// The last record it covers.
+    pub seq: i64,
+    /// That record's hash.
+    pub hash: Vec<u8>,
+    /// When it was signed, unix ms.
+    pub signed_at_ms: i64,
+    /// The signer's row id.
+    pub signer_id: i64,
+    /// ECDSA signature (DER) over [`checkpoint_message`].
+    pub signature: Vec<u8>,
+}
+
+/// What a checkpoint signs: `"mandate-audit-checkpoint-v1"`, seq and time (8 bytes big-endian
+/// each) and the record's 32-byte hash.
+pub fn checkpoint_message(seq: i64, hash: &[u8], signed_at_ms: i64) -> Vec<u8> {
+    let mut m = b"mandate-audit-checkpoint-v1".to_vec();
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(&signed_at_ms.to_be_bytes());
+    m.extend_from_slice(hash);
+    m
+}
+
+fn signer_row(r: &SqliteRow) -> Result<AuditSignerRow, StoreError> {
+    Ok(AuditSignerRow {
+        id: r.try_get("id")?,
+        key_id: r.try_get("key_id")?,
+        key_kind: r.try_get("key_kind")?,
+        issuer_id: r.try_get("issuer_id")?,
+        der: r.try_get("der")?,
+        not_before: r.try_get("not_before")?,
+        not_after: r.try_get("not_after")?,
+    })
+}
+
+fn checkpoint_row(r: &SqliteRow) -> Result<CheckpointRow, StoreError> {
+    Ok(CheckpointRow {
+        id: r.try_get("id")?,
+        seq: r.try_get("seq")?,
+        hash: r.try_get("hash")?,
+        signed_at_ms: r.try_get("signed_at_ms")?,
+        signer_id: r.try_get("signer_id")?,
+        signature: r.try_get("signature")?,
+    })
+}
+
+impl Store {
+    /// Records a new audit signer certificate, with its audit event; returns its id.
+    pub async fn insert_audit_signer(
+        &self,
+        row: &AuditSignerRow,
+        event: &AuditEvent,
+    ) -> Result<i64, StoreError> {
+        let (row, event) = (row.clone(), event.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO audit_signers (key_id, key_kind, issuer_id, der, not_before,
+                             not_after, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    )
+                    .bind(&row.key_id)
+                    .bind(&row.key_kind)
+                    .bind(row.issuer_id)
+                    .bind(&row.der)
+                    .bind(row.not_before)
+                    .bind(row.not_after)
+                    .bind(now_unix())
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    append(conn, &event).await?;
+                    Ok(id)
+                })
+            })
+            .await
+    }
+
+    /// Every audit signer, oldest first.
+    pub async fn audit_signers(&self) -> Result<Vec<AuditSignerRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, key_id, key_kind, issuer_id, der, not_before, not_after
+             FROM audit_signers ORDER BY id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(signer_row).collect()
+    }
+
+    /// The newest record's seq and hash, if any.
+    pub async fn audit_tip(&self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, hash FROM audit_events WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?)))
+            .transpose()
+    }
+
+    /// Stores a signed checkpoint.
+    pub async fn insert_checkpoint(&self, cp: &CheckpointRow) -> Result<i64, StoreError> {
+        let cp = cp.clone();
+        self.writer
+            .write_first_statement(move |conn| {
+                Box::pin(async move {
+                    Ok(sqlx::query_scalar(
+                        "INSERT INTO audit_checkpoints (seq, hash, signed_at_ms, signer_id,
+                             signature)
+                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    )
+                    .bind(cp.seq)
+                    .bind(&cp.hash)
+                    .bind(cp.signed_at_ms)
+                    .bind(cp.signer_id)
+                    .bind(&cp.signature)
+                    .fetch_one(&mut *conn)
+                    .await?)
+                })
+            })
+            .await
+    }
+
+    /// Every checkpoint, oldest first.
+    pub async fn audit_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, seq, hash, signed_at_ms, signer_id, signature
+             FROM audit_checkpoints ORDER BY id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(checkpoint_row).collect()
+    }
+
+    /// The newest checkpoint, if any.
+    pub async fn last_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, seq, hash, signed_at_ms, signer_id, signature
+             FROM audit_checkpoints ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(checkpoint_row).transpose()
+    }
+}
+
+/// Milliseconds now, as checkpoints record it.
+pub fn checkpoint_now_ms() -> i64 {
+    now_ms()
+}
