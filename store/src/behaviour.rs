@@ -388,7 +388,8 @@ async fn open_incident(
             "incident.opened",
             &t.agent_id,
             data.clone(),
-        ),
+        )
+        .with_risk_score(t.score),
     )
     .await?;
     let operator = operator_of(conn, &t.agent_id).await?;

@@ -573,6 +573,25 @@ async fn a_rogue_agent_is_revoked_automatically_a_normal_one_is_not_and_a_warnin
             .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     certified(&ca, "rogue-bot", dir).await;
+    // The audit record of the incident carries the score behind it.
+    let auditor = ca.auditor().await;
+    let mut records: Vec<Value> = Vec::new();
+    let mut after = 0;
+    loop {
+        let page =
+            ca.d.get(&auditor, &format!("/v1/audit?limit=100&after={after}"))
+                .await;
+        records.extend(page.body["items"].as_array().unwrap().iter().cloned());
+        match page.body["next_after"].as_i64() {
+            Some(a) => after = a,
+            None => break,
+        }
+    }
+    let opened = records
+        .iter()
+        .find(|r| r["action"] == "incident.opened" && r["subject"] == "rogue-bot")
+        .unwrap();
+    assert!(opened["risk_score"].as_f64().unwrap() >= 0.85, "{opened}");
     let list =
         ca.d.get(&ca.operator, "/v1/incidents?agent_id=rogue-bot")
             .await;
