@@ -11,6 +11,7 @@ mod crl_publisher;
 mod csr;
 mod delegated;
 mod error;
+mod hsm_inventory;
 mod hsm_secret;
 mod http;
 mod issuance;
@@ -31,6 +32,7 @@ pub use audit_log::{
 };
 pub use ceremony::{CaCertSummary, CeremonyReport, init_ca};
 pub use error::CaError;
+pub use hsm_inventory::{InventoryRow, inventory as hsm_inventory};
 pub use node::{
     connect_hsm, ensure_dev_token, init_logging, open_store, prepare_dev_token, serve,
     shutdown_signal,

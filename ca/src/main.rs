@@ -46,6 +46,15 @@ enum Command {
     /// The audit log: check its hash chain, export it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The HSM: what keys it holds and what they are for.
+    #[command(subcommand)]
+    Hsm(HsmCommand),
+}
+
+#[derive(Subcommand)]
+enum HsmCommand {
+    /// The inventory, as JSON: label, id, type, role and what uses each key.
+    Keys,
 }
 
 #[derive(Subcommand)]
@@ -166,7 +175,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // Only the commands that use the HSM touch it: reading the store must not create a token.
     if matches!(
         cli.command,
-        Command::Serve | Command::Init | Command::Agents(AgentsCommand::Eab { .. })
+        Command::Serve
+            | Command::Init
+            | Command::Agents(AgentsCommand::Eab { .. })
+            | Command::Hsm(HsmCommand::Keys)
     ) {
         prepare_hsm(&cfg)?;
     }
@@ -334,6 +346,15 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                     report.records_verified
                 );
             }
+            Ok(())
+        }
+        Command::Hsm(HsmCommand::Keys) => {
+            let store = mandate_ca::open_store(&cfg).await?;
+            let hsm = mandate_ca::connect_hsm(&cfg).await?;
+            let rows = mandate_ca::hsm_inventory(&hsm, &store).await;
+            hsm.shutdown().await;
+            store.close().await;
+            println!("{}", serde_json::to_string_pretty(&rows?)?);
             Ok(())
         }
         Command::Ca(CaCommand::Show) => {

@@ -18,6 +18,7 @@ mod certificates;
 mod crls;
 mod db;
 mod error;
+mod key_uses;
 mod model;
 mod ocsp_responses;
 mod ocsp_signers;
@@ -35,6 +36,7 @@ pub use behaviour::{
 pub use crls::{RevokedRow, StoredCrl};
 pub use db::Store;
 pub use error::StoreError;
+pub use key_uses::KeyUse;
 pub use model::{
     AgentOverview, AgentRow, AgentStatus, ApiKeyRow, AuditEvent, AuditRow, CaCertRow, CaRole,
     CertStatus, CertificateRow, MandateRow, MandateStatus, NewAgent, NewApiKey, NewCaCert,

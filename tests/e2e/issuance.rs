@@ -270,3 +270,64 @@ async fn certify_without_a_csr_keeps_the_agent_key_in_the_hsm() {
         .await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{refused:?}");
 }
+
+#[tokio::test]
+async fn the_hsm_inventory_names_every_key_and_what_uses_it() {
+    let ca = Ca::start().await;
+    ca.approved_agent("inv-bot", crate::harness::full_mandate())
+        .await;
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/inv-bot/certify",
+            &serde_json::json!({"hsm_key_type": "ec-p256"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    // A webhook endpoint makes the webhook master key (HMAC) for its secret.
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/webhooks",
+            &serde_json::json!({"url": "http://127.0.0.1:9/hook"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let rows: serde_json::Value =
+        serde_json::from_str(&run(ca.d.command().args(["hsm", "keys"]))).unwrap();
+    let rows = rows.as_array().unwrap();
+    let roles: Vec<&str> = rows.iter().map(|r| r["role"].as_str().unwrap()).collect();
+    for role in [
+        "root",
+        "intermediate",
+        "ocsp-signer",
+        "agent",
+        "webhook-master",
+    ] {
+        assert!(roles.contains(&role), "{role} missing: {rows:?}");
+    }
+    assert!(!roles.contains(&"unknown"), "{rows:?}");
+    let agent = rows.iter().find(|r| r["role"] == "agent").unwrap();
+    assert_eq!(agent["in_use_by"], "agent inv-bot");
+    // Every key pair is sensitive and not extractable, and they are exactly the private keys
+    // pkcs11-tool finds on the token.
+    let pairs: Vec<&serde_json::Value> = rows.iter().filter(|r| !r["label"].is_null()).collect();
+    for p in &pairs {
+        assert_eq!(p["sensitive"], true, "{p}");
+        assert_eq!(p["extractable"], false, "{p}");
+    }
+    let listed = run(pkcs11_tool(&ca).args(["--list-objects", "--type", "privkey"]));
+    let ids: Vec<String> = listed
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ID:"))
+        .map(|id| id.trim().to_owned())
+        .collect();
+    let mut ours: Vec<String> = pairs
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut theirs = ids.clone();
+    ours.sort();
+    theirs.sort();
+    assert_eq!(ours, theirs, "{listed}");
+}
