@@ -351,14 +351,7 @@ fn ocsp_status(ca: &Ca, dir: &Path, cert: &Path) -> String {
 }
 
 async fn certified(ca: &Ca, agent: &str, dir: &Path) -> std::path::PathBuf {
-    let r = ca
-        .certify(
-            &ca.operator,
-            agent,
-            &csr(dir, "ec-p256", &format!("/CN={agent}"), None),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = ca.certify_new_key(agent, dir).await;
     let path = dir.join(format!("{agent}.pem"));
     std::fs::write(&path, r.body["certificate_pem"].as_str().unwrap()).unwrap();
     path

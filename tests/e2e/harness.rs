@@ -401,6 +401,20 @@ impl Ca {
         self.d.key("auditor", None).await
     }
 
+    /// Certifies `agent_id` (as the operator) for a fresh P-256 key made by openssl in `dir`;
+    /// the answer must be 201.
+    pub async fn certify_new_key(&self, agent_id: &str, dir: &Path) -> Reply {
+        let r = self
+            .certify(
+                &self.operator,
+                agent_id,
+                &csr(dir, "ec-p256", &format!("/CN={agent_id}"), None),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        r
+    }
+
     pub async fn certify(&self, key: &str, agent_id: &str, csr: &str) -> Reply {
         self.d
             .post(

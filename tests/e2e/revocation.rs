@@ -6,14 +6,7 @@ use serde_json::{Value, json};
 use crate::harness::{Ca, csr, full_mandate, run};
 
 async fn issue(ca: &Ca, agent: &str, work: &std::path::Path) -> String {
-    let r = ca
-        .certify(
-            &ca.operator,
-            agent,
-            &csr(work, "ec-p256", &format!("/CN={agent}"), None),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = ca.certify_new_key(agent, work).await;
     r.body["serial_number"].as_str().unwrap().to_owned()
 }
 
