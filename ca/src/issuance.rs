@@ -63,8 +63,9 @@ pub struct Issuer {
     store: Store,
     cfg: Arc<Config>,
     active: Arc<ActiveIssuer>,
-    /// Bumped after each issuance: live agent states reload their certificate status.
-    pub(crate) changes: Arc<std::sync::atomic::AtomicU64>,
+    /// Agents that got a certificate: their live state reloads its certificate status (only
+    /// theirs: a global reload would cost every pre-trade check SQL during issuance).
+    pub(crate) issued_to: crate::behaviour::Touched,
 }
 
 impl Issuer {
@@ -95,7 +96,7 @@ impl Issuer {
         let crl_url = cfg.ca.crl_url.replace("{issuer}", &hex::encode(&int.ski));
         Ok(Issuer {
             store: store.clone(),
-            changes: Default::default(),
+            issued_to: Default::default(),
             cfg,
             active: Arc::new(ActiveIssuer {
                 crl_url,
@@ -284,8 +285,7 @@ impl Issuer {
                 .with_fingerprint(&sha256),
             )
             .await?;
-        self.changes
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.issued_to.touch(agent_id);
         tracing::info!(agent = agent_id, serial = %serial_hex, "certificate issued");
         Ok(Issued {
             certificate_pem: x509::cert_pem(&der)?,

@@ -57,10 +57,17 @@ impl Node {
         self.changed();
     }
 
-    /// Says an agent's mandate, certificates or baseline changed, or the outbox grew: live
-    /// agent states reload, and the webhook worker looks at the outbox.
+    /// Says certificates of unknown agents changed (revocations): every live agent state
+    /// reloads, and the webhook worker looks at the outbox.
     pub fn changed(&self) {
         self.behaviour.changed();
+        self.webhooks.wake();
+    }
+
+    /// Says one agent's mandate, status, certificates or baseline changed: its live state
+    /// reloads before its next use, and the webhook worker looks at the outbox.
+    pub fn agent_changed(&self, agent_id: &str) {
+        self.behaviour.touched.touch(agent_id);
         self.webhooks.wake();
     }
 }
@@ -181,12 +188,14 @@ impl Node {
         }
         let issuer = Issuer::load(&hsm, &store, cfg.clone()).await?;
         let ocsp_cache = OcspCache::default();
+        // Moves when agents' live states must reload (see `behaviour`).
+        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let crls = CrlPublisher::start(
             &store,
             &hsm,
             cfg.ca.crl_validity_secs,
             ocsp_cache.clone(),
-            issuer.changes.clone(),
+            generation.clone(),
         )
         .await?;
         let ocsp_issuers = Arc::new(mandate_ocsp::load_issuers(&store).await?);
@@ -199,8 +208,12 @@ impl Node {
                 cfg.ca.ocsp_validity_secs,
             )
         });
-        let behaviour =
-            crate::behaviour::Behaviour::new(store.clone(), cfg.clone(), issuer.changes.clone());
+        let behaviour = crate::behaviour::Behaviour::new(
+            store.clone(),
+            cfg.clone(),
+            generation,
+            issuer.issued_to.clone(),
+        );
         let webhooks =
             crate::webhooks::Dispatcher::start(store.clone(), hsm.clone(), cfg.webhooks.clone())?;
         Ok(Node {

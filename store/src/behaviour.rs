@@ -797,8 +797,8 @@ impl Store {
     }
 
     /// Moves an incident on: `acknowledged` (from open) or `resolved` (from open or
-    /// acknowledged, with a note: the human sign-off). An auto-revocation is resolved only once
-    /// its revocation happened.
+    /// acknowledged, with a note: the human sign-off, which also clears the agent's risk score).
+    /// An auto-revocation is resolved only once its revocation happened.
     pub async fn update_incident(
         &self,
         id: i64,
@@ -860,6 +860,18 @@ impl Store {
                             "incident {id} is {} and cannot become {to}",
                             row.status
                         )));
+                    }
+                    if to == "resolved" {
+                        // The sign-off answers for the behaviour that raised the score.
+                        sqlx::query(
+                            "UPDATE agent_counters SET risk_score = NULL,
+                                 risk_contributions = NULL, risk_event_id = NULL,
+                                 risk_at_ms = NULL
+                             WHERE agent_id = $1",
+                        )
+                        .bind(&row.agent_id)
+                        .execute(&mut *conn)
+                        .await?;
                     }
                     let data = json!({"incident_id": id, "agent_id": row.agent_id,
                                       "kind": row.kind, "status": to, "note": note});

@@ -252,6 +252,15 @@ async fn the_pre_trade_check_gives_every_reason_code_with_limit_and_request() {
     ca.d.post(&ca.operator, "/v1/agents/new-bot/preflight", &ok)
         .await
         .assert_problem(409, "mandate-not-approved");
+    // Once approved, the same daemon checks against the approved mandate.
+    let r =
+        ca.d.post(&ca.compliance, "/v1/agents/new-bot/approve", &json!({}))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        preflight(&ca, "new-bot", ok).await,
+        json!({"allowed": true})
+    );
 }
 
 /// A mandate that lets the scorer, not the mandate, judge markets and regions.
@@ -566,6 +575,11 @@ async fn a_rogue_agent_is_revoked_automatically_a_normal_one_is_not_and_a_warnin
             .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     certified(&ca, "rogue-bot", dir).await;
+    // Reinstated and certified again, it may trade (within its mandate) once more.
+    assert_eq!(
+        preflight(&ca, "rogue-bot", order.clone()).await,
+        json!({"allowed": true})
+    );
     // The audit record of the incident carries the score behind it.
     let auditor = ca.auditor().await;
     let mut records: Vec<Value> = Vec::new();

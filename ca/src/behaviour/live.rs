@@ -125,20 +125,47 @@ pub struct RiskView {
     pub auto_revoke_threshold: f64,
 }
 
+/// Agents whose live state must reload before its next use (e.g. one that just got a
+/// certificate); cheap to clone, shared with the issuer.
+#[derive(Debug, Clone, Default)]
+pub struct Touched(Arc<Mutex<std::collections::HashSet<String>>>);
+
+impl Touched {
+    /// Marks `agent_id`'s live state stale.
+    pub fn touch(&self, agent_id: &str) {
+        if let Ok(mut set) = self.0.lock() {
+            set.insert(agent_id.to_owned());
+        }
+    }
+
+    /// Whether `agent_id` was touched since the last call; clears the mark.
+    fn take(&self, agent_id: &str) -> bool {
+        self.0.lock().is_ok_and(|mut set| set.remove(agent_id))
+    }
+}
+
 /// The live state of every agent seen since start, and the settings of the scorer.
 #[derive(Debug)]
 pub struct Behaviour {
     pub(crate) store: Store,
     pub(crate) cfg: Arc<Config>,
     pub(crate) weights: Weights,
-    /// Bumped by every change that may alter an agent's mandate, certificates or baseline.
+    /// Bumped by every change that may alter agents' mandates, certificates or baselines.
     generation: Arc<AtomicU64>,
+    /// Agents whose state changed alone (issuance, approvals).
+    pub(crate) touched: Touched,
     agents: Mutex<HashMap<String, Arc<tokio::sync::Mutex<AgentLive>>>>,
 }
 
 impl Behaviour {
-    /// A scorer over `store`; `generation` is shared with the issuer (see [`Behaviour::changed`]).
-    pub fn new(store: Store, cfg: Arc<Config>, generation: Arc<AtomicU64>) -> Behaviour {
+    /// A scorer over `store`; `generation` is shared with the CRL publisher (which notices
+    /// revocations by other processes) and `touched` with the issuer.
+    pub fn new(
+        store: Store,
+        cfg: Arc<Config>,
+        generation: Arc<AtomicU64>,
+        touched: Touched,
+    ) -> Behaviour {
         let w = &cfg.scoring.weights;
         let weights = Weights {
             size: w.size,
@@ -152,6 +179,7 @@ impl Behaviour {
             cfg,
             weights,
             generation,
+            touched,
             agents: Mutex::new(HashMap::new()),
         }
     }
@@ -181,15 +209,21 @@ impl Behaviour {
             .cloned();
         let generation = self.generation.load(Ordering::SeqCst);
         if let Some(entry) = cached {
-            let stale = entry.lock().await.generation != generation;
-            if stale {
-                let mut live = entry.lock().await;
-                if live.generation != generation {
-                    self.refresh(agent_id, &mut live, generation).await?;
+            let touched = self.touched.take(agent_id);
+            let mut live = entry.lock().await;
+            if (touched || live.generation != generation)
+                && let Err(e) = self.refresh(agent_id, &mut live, generation).await
+            {
+                if touched {
+                    self.touched.touch(agent_id);
                 }
+                return Err(e);
             }
+            drop(live);
             return Ok(entry);
         }
+        // Loaded fresh now: an earlier mark is moot.
+        self.touched.take(agent_id);
         let fresh = self.load(agent_id, generation).await?;
         let mut map = self
             .agents

@@ -198,6 +198,7 @@ async fn decide(
                 )
                 .await
                 .map_err(CaError::from)?;
+            state.node.agent_changed(&id);
             return Ok(Json(view(&state, &id).await?));
         }
         return Err(ApiError::new(
@@ -248,6 +249,7 @@ async fn decide(
         )
         .await
         .map_err(CaError::from)?;
+    state.node.agent_changed(&id);
     Ok(Json(view(&state, &id).await?))
 }
 

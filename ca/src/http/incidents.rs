@@ -139,7 +139,7 @@ pub async fn acknowledge(
         .update_incident(id, "acknowledged", &caller.key_id, None)
         .await
         .map_err(CaError::from)?;
-    state.node.changed();
+    state.node.agent_changed(&row.agent_id);
     Ok(Json(view(row)))
 }
 
@@ -167,12 +167,27 @@ pub async fn resolve(
             "resolution is required: 1 to 1000 characters",
         ));
     }
-    let row = state
-        .node
+    let node = &state.node;
+    let agent = node
+        .store
+        .incident(id)
+        .await
+        .map_err(CaError::from)?
+        .ok_or_else(|| CaError::NotFound(format!("incident {id}")))?
+        .agent_id;
+    // The sign-off clears the risk score in the store and in the agent's live state together,
+    // with the agent held so no ingestion writes the old score back.
+    let entry = node.behaviour.live(&agent).await?;
+    let mut live = entry.lock().await;
+    let row = node
         .store
         .update_incident(id, "resolved", &caller.key_id, Some(note))
         .await
         .map_err(CaError::from)?;
-    state.node.changed();
+    if let Some(c) = live.counters.as_mut() {
+        c.risk = None;
+    }
+    drop(live);
+    node.agent_changed(&row.agent_id);
     Ok(Json(view(row)))
 }
