@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what mandate needs when it is missing. Usage: scripts/deps.sh run|test
 # run:  SoftHSM2 (the dev token's PKCS#11 module).
-# test: also opensc (pkcs11-tool), openssl, and python `cryptography` + `pkilint` (independent
-#       checkers the end-to-end tests call).
+# test: also opensc (pkcs11-tool), openssl, poppler-utils and qpdf (PDF checks), and python
+#       `cryptography` + `pkilint` (independent checkers the end-to-end tests call).
 set -euo pipefail
 what="${1:-run}"
 
@@ -21,6 +21,8 @@ if [ "$what" = test ]; then
   command -v pkcs11-tool >/dev/null || missing+=(opensc)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v python3 >/dev/null || missing+=(python3 python3-pip)
+  command -v pdftoppm >/dev/null || missing+=(poppler-utils)
+  command -v qpdf >/dev/null || missing+=(qpdf)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]} ..." >&2

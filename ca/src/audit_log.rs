@@ -102,7 +102,7 @@ impl From<ExportRecord> for AuditRow {
 #[derive(Debug, Serialize, Deserialize)]
 struct ExportCert {
     kind: String,
-    /// `intermediate` or `audit_signer`.
+    /// `intermediate`, `cross` (a cross-certificate between roots) or `audit_signer`.
     role: String,
     /// The row id checkpoints (signer) and signers (issuer) refer to.
     id: i64,
@@ -129,6 +129,9 @@ struct ExportCheckpoint {
 struct Trust {
     roots: Vec<Vec<u8>>,
     intermediates: HashMap<i64, Vec<u8>>,
+    /// Cross-certificates between roots (after a root rollover): a signer under the old root
+    /// verifies from the new one through them.
+    cross: Vec<Vec<u8>>,
     /// Signer id → (issuer id, certificate DER).
     signers: HashMap<i64, (i64, Vec<u8>)>,
     checkpoints: Vec<CheckpointRow>,
@@ -194,15 +197,29 @@ impl Walk {
                         .cloned()
                         .into_iter()
                         .collect();
-                    let reasons = mandate_verify::verify_signed_by(
-                        der,
-                        &chain,
-                        &trust.roots,
-                        crate::x509::AUDIT_SIGNING_EKU,
-                        &checkpoint_message(c.seq, &c.hash, c.signed_at_ms),
-                        &c.signature,
-                        c.signed_at_ms / 1000,
-                    );
+                    let verify = |chain: &[Vec<u8>]| {
+                        mandate_verify::verify_signed_by(
+                            der,
+                            chain,
+                            &trust.roots,
+                            crate::x509::AUDIT_SIGNING_EKU,
+                            &checkpoint_message(c.seq, &c.hash, c.signed_at_ms),
+                            &c.signature,
+                            c.signed_at_ms / 1000,
+                        )
+                    };
+                    // Directly to a root, or through one of the cross-certificates.
+                    let mut reasons = verify(&chain);
+                    for cross in &trust.cross {
+                        if reasons.is_empty() {
+                            break;
+                        }
+                        let mut via = chain.clone();
+                        via.push(cross.clone());
+                        if verify(&via).is_empty() {
+                            reasons.clear();
+                        }
+                    }
                     (!reasons.is_empty()).then(|| {
                         let why: Vec<String> = reasons.iter().map(|r| r.detail.clone()).collect();
                         format!("checkpoint {} does not verify: {}", c.id, why.join("; "))
@@ -261,6 +278,12 @@ async fn store_trust(store: &Store, roots: Option<Vec<Vec<u8>>>) -> Result<Trust
             .filter(|c| c.role == CaRole::Intermediate)
             .map(|c| (c.id, c.der.clone()))
             .collect(),
+        cross: store
+            .cross_certificates()
+            .await?
+            .into_iter()
+            .map(|c| c.der)
+            .collect(),
         signers: store
             .audit_signers()
             .await?
@@ -316,6 +339,16 @@ pub async fn export(store: &Store, out: &Path) -> Result<i64, CaError> {
             kind: "certificate".into(),
             role: "intermediate".into(),
             id: *id,
+            issuer_id: None,
+            der: B64.encode(der),
+        };
+        writeln!(w, "{}", line(&c)?).map_err(io)?;
+    }
+    for (i, der) in trust.cross.iter().enumerate() {
+        let c = ExportCert {
+            kind: "certificate".into(),
+            role: "cross".into(),
+            id: i64::try_from(i).unwrap_or(i64::MAX),
             issuer_id: None,
             der: B64.encode(der),
         };
@@ -395,6 +428,7 @@ pub fn verify_file(path: &Path, roots: Vec<Vec<u8>>) -> Result<AuditReport, CaEr
                     ("intermediate", _) => {
                         trust.intermediates.insert(c.id, der);
                     }
+                    ("cross", _) => trust.cross.push(der),
                     ("audit_signer", Some(issuer)) => {
                         trust.signers.insert(c.id, (issuer, der));
                     }

@@ -186,12 +186,12 @@ pub async fn init_ca(
     })
 }
 
-fn parse_kind(s: &str) -> Result<KeyKind, CaError> {
+pub(crate) fn parse_kind(s: &str) -> Result<KeyKind, CaError> {
     s.parse()
         .map_err(|_| CaError::InvalidRequest(format!("unknown key type {s:?}")))
 }
 
-fn key_event(actor: &str, key: &KeyInfo, role: &str) -> AuditEvent {
+pub(crate) fn key_event(actor: &str, key: &KeyInfo, role: &str) -> AuditEvent {
     AuditEvent::new(
         actor,
         "hsm.key_generated",
@@ -202,7 +202,7 @@ fn key_event(actor: &str, key: &KeyInfo, role: &str) -> AuditEvent {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn ca_row(
+pub(crate) fn ca_row(
     key: &KeyInfo,
     kind: KeyKind,
     role: CaRole,
@@ -228,7 +228,7 @@ fn ca_row(
     })
 }
 
-fn summary(row: &NewCaCert) -> Result<CaCertSummary, CaError> {
+pub(crate) fn summary(row: &NewCaCert) -> Result<CaCertSummary, CaError> {
     Ok(CaCertSummary {
         subject: row.subject.clone(),
         serial: row.serial.clone(),

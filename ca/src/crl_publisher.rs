@@ -47,7 +47,9 @@ struct Issuer {
 struct Inner {
     store: Store,
     hsm: Hsm,
-    issuers: Vec<Issuer>,
+    /// Every intermediate, current or retired: a rotated one keeps publishing for what it
+    /// issued.
+    issuers: RwLock<Vec<Arc<Issuer>>>,
     validity: i64,
     published: RwLock<HashMap<String, Arc<PublishedCrl>>>,
     wake: Notify,
@@ -72,29 +74,7 @@ impl CrlPublisher {
         ocsp: OcspCache,
         changes: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Self, CaError> {
-        let mut issuers = Vec::new();
-        for row in store.ca_certificates().await? {
-            if row.role != CaRole::Intermediate {
-                continue;
-            }
-            let kind: KeyKind = row
-                .key_kind
-                .parse()
-                .map_err(|_| CaError::Internal(format!("stored key kind {:?}", row.key_kind)))?;
-            let cert = x509_cert::Certificate::from_der(&row.der)?;
-            issuers.push(Issuer {
-                id: row.id,
-                ski_hex: hex::encode(&row.ski),
-                crl: CrlIssuer {
-                    name: cert.tbs_certificate.subject,
-                    key_identifier: row.ski.clone(),
-                    key_id: row.key_id.parse().map_err(|_| {
-                        CaError::Internal(format!("stored key id {:?}", row.key_id))
-                    })?,
-                    algorithm: kind.default_signature_algorithm(),
-                },
-            });
-        }
+        let issuers = RwLock::new(load_issuers(store, &[]).await?);
         let publisher = CrlPublisher {
             inner: Arc::new(Inner {
                 store: store.clone(),
@@ -166,9 +146,32 @@ impl CrlPublisher {
         }
     }
 
-    async fn publish_all(&self) -> Result<(), CaError> {
-        for issuer in &self.inner.issuers {
+    fn issuers(&self) -> Vec<Arc<Issuer>> {
+        match self.inner.issuers.read() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Adds the intermediates a key rotation stored and publishes their first CRLs.
+    pub async fn reload_issuers(&self) -> Result<(), CaError> {
+        let known: Vec<i64> = self.issuers().iter().map(|i| i.id).collect();
+        let fresh = load_issuers(&self.inner.store, &known).await?;
+        for issuer in &fresh {
             self.publish(issuer).await?;
+        }
+        if !fresh.is_empty() {
+            match self.inner.issuers.write() {
+                Ok(mut l) => l.extend(fresh),
+                Err(poisoned) => poisoned.into_inner().extend(fresh),
+            }
+        }
+        Ok(())
+    }
+
+    async fn publish_all(&self) -> Result<(), CaError> {
+        for issuer in self.issuers() {
+            self.publish(&issuer).await?;
         }
         Ok(())
     }
@@ -242,4 +245,33 @@ impl CrlPublisher {
         }
         Ok(())
     }
+}
+
+/// The intermediates in the store other than `known`.
+async fn load_issuers(store: &Store, known: &[i64]) -> Result<Vec<Arc<Issuer>>, CaError> {
+    let mut issuers = Vec::new();
+    for row in store.ca_certificates().await? {
+        if row.role != CaRole::Intermediate || known.contains(&row.id) {
+            continue;
+        }
+        let kind: KeyKind = row
+            .key_kind
+            .parse()
+            .map_err(|_| CaError::Internal(format!("stored key kind {:?}", row.key_kind)))?;
+        let cert = x509_cert::Certificate::from_der(&row.der)?;
+        issuers.push(Arc::new(Issuer {
+            id: row.id,
+            ski_hex: hex::encode(&row.ski),
+            crl: CrlIssuer {
+                name: cert.tbs_certificate.subject,
+                key_identifier: row.ski.clone(),
+                key_id: row
+                    .key_id
+                    .parse()
+                    .map_err(|_| CaError::Internal(format!("stored key id {:?}", row.key_id)))?,
+                algorithm: kind.default_signature_algorithm(),
+            },
+        }));
+    }
+    Ok(issuers)
 }

@@ -59,6 +59,9 @@ pub enum CaError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Another change got there first (e.g. two rotations at once); nothing was changed.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A bug or an impossible state; logged, answered with 500.
     #[error("internal error: {0}")]
     Internal(String),

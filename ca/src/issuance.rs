@@ -2,7 +2,10 @@
 //! TBSCertificate → HSM signs → store the certificate with its audit event → respond.
 //! A crash between two steps leaves nothing issued, or a stored certificate that can be revoked.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use der::Decode;
 
 use mandate_config::Config;
 use mandate_hsm::{Hsm, KeyKind};
@@ -45,7 +48,7 @@ pub enum AgentKey<'a> {
     Generated(csr::ValidCsr),
 }
 
-/// The issuing CA as loaded at start-up.
+/// The issuing CA, as loaded from the store.
 #[derive(Debug)]
 struct ActiveIssuer {
     row: CaCertRow,
@@ -55,14 +58,29 @@ struct ActiveIssuer {
     chain_pem: String,
     /// This issuer's CRL distribution point.
     crl_url: String,
+    /// Where this issuer's certificate is published (AIA caIssuers).
+    ca_issuers_url: String,
+}
+
+/// The CA hierarchy one issuance works with: the active intermediate, and the chain of every
+/// intermediate (a rotated one's certificates are still downloaded and renewed).
+#[derive(Debug)]
+struct Hierarchy {
+    /// `Store::ca_generation` when it was loaded.
+    generation: i64,
+    active: Arc<ActiveIssuer>,
+    chains: HashMap<i64, String>,
 }
 
 /// Issues agent certificates with the active intermediate.
 #[derive(Debug, Clone)]
 pub struct Issuer {
     store: Store,
+    hsm: Hsm,
     cfg: Arc<Config>,
-    active: Arc<ActiveIssuer>,
+    /// Swapped whole when a rotation is loaded; an issuance in flight keeps the one it started
+    /// with (the old intermediate stays valid, so what it signs is good).
+    hierarchy: Arc<RwLock<Arc<Hierarchy>>>,
     /// Agents that got a certificate: their live state reloads its certificate status (only
     /// theirs: a global reload would cost every pre-trade check SQL during issuance).
     pub(crate) issued_to: crate::behaviour::Touched,
@@ -71,42 +89,45 @@ pub struct Issuer {
 impl Issuer {
     /// Loads the active intermediate and root from the store.
     pub async fn load(hsm: &Hsm, store: &Store, cfg: Arc<Config>) -> Result<Issuer, CaError> {
-        let int = store
-            .active_ca(CaRole::Intermediate)
-            .await?
-            .ok_or(CaError::NotInitialised)?;
-        let root = store
-            .active_ca(CaRole::Root)
-            .await?
-            .ok_or(CaError::NotInitialised)?;
-        let kind: KeyKind = int
-            .key_kind
-            .parse()
-            .map_err(|_| CaError::Internal(format!("stored key kind {:?}", int.key_kind)))?;
-        let key_id = int
-            .key_id
-            .parse()
-            .map_err(|_| CaError::Internal(format!("stored key id {:?}", int.key_id)))?;
-        let signer = CaSigner::new(hsm, key_id, kind);
-        let chain_pem = format!(
-            "{}{}",
-            x509::cert_pem(&int.der)?,
-            x509::cert_pem(&root.der)?
-        );
-        let crl_url = cfg.ca.crl_url.replace("{issuer}", &hex::encode(&int.ski));
+        let hierarchy = load_hierarchy(hsm, store, &cfg).await?;
         Ok(Issuer {
             store: store.clone(),
+            hsm: hsm.clone(),
             issued_to: Default::default(),
             cfg,
-            active: Arc::new(ActiveIssuer {
-                crl_url,
-                alg_id: signer.algorithm_identifier()?,
-                name: crate::ceremony::subject_of(&int.der)?,
-                row: int,
-                signer,
-                chain_pem,
-            }),
+            hierarchy: Arc::new(RwLock::new(Arc::new(hierarchy))),
         })
+    }
+
+    /// Loads the hierarchy again if the store's CA certificates changed (a rotation by this or
+    /// another process). Returns whether it did.
+    pub async fn reload(&self) -> Result<bool, CaError> {
+        let generation = self.store.ca_generation().await?;
+        if generation == self.current().generation {
+            return Ok(false);
+        }
+        let hierarchy = load_hierarchy(&self.hsm, &self.store, &self.cfg).await?;
+        tracing::info!(
+            intermediate = %hierarchy.active.row.sha256,
+            subject = %hierarchy.active.row.subject,
+            "CA hierarchy loaded: new issuance uses this intermediate"
+        );
+        match self.hierarchy.write() {
+            Ok(mut h) => *h = Arc::new(hierarchy),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(hierarchy),
+        }
+        Ok(true)
+    }
+
+    fn current(&self) -> Arc<Hierarchy> {
+        match self.hierarchy.read() {
+            Ok(h) => Arc::clone(&h),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn active(&self) -> Arc<ActiveIssuer> {
+        Arc::clone(&self.current().active)
     }
 
     /// The DNS name an agent's certificate carries.
@@ -114,9 +135,20 @@ impl Issuer {
         format!("{agent_id}.{organization}.{}", self.cfg.ca.agent_domain)
     }
 
-    /// Intermediate then root, PEM.
-    pub fn chain_pem(&self) -> &str {
-        &self.active.chain_pem
+    /// The active intermediate's chain, PEM: the intermediate, cross-certificates of its root
+    /// (after a root rollover), then its root.
+    pub fn chain_pem(&self) -> String {
+        self.active().chain_pem.clone()
+    }
+
+    /// The chain of the intermediate with this store id, like [`Issuer::chain_pem`]; that of the
+    /// active one if the id is unknown.
+    pub fn chain_pem_of(&self, issuer_id: i64) -> String {
+        let h = self.current();
+        h.chains
+            .get(&issuer_id)
+            .cloned()
+            .unwrap_or_else(|| h.active.chain_pem.clone())
     }
 
     /// The agent and its approved mandate, if it may get a certificate now: it exists
@@ -147,7 +179,7 @@ impl Issuer {
         host: &str,
         days: u32,
     ) -> Result<Vec<u8>, CaError> {
-        let issuer = &self.active;
+        let issuer = self.active();
         let now = mandate_store::now_unix();
         let not_before = now - 60;
         let (serial, serial_hex) = x509::random_serial()?;
@@ -204,7 +236,7 @@ impl Issuer {
             AgentKey::Generated(k) => k,
         };
 
-        let issuer = &self.active;
+        let issuer = self.active();
         let now = mandate_store::now_unix();
         let not_before = now - 60;
         let not_after = x509::not_after(not_before, days, issuer.row.not_after);
@@ -216,7 +248,7 @@ impl Issuer {
             &dns_name,
             &PublicUrls {
                 ocsp: &ca.ocsp_url,
-                ca_issuers: &ca.ca_issuers_url,
+                ca_issuers: &issuer.ca_issuers_url,
                 crl: &issuer.crl_url,
             },
             mandate.to_der()?,
@@ -296,4 +328,74 @@ impl Issuer {
             mandate_version: mandate_row.version,
         })
     }
+}
+
+async fn load_hierarchy(hsm: &Hsm, store: &Store, cfg: &Config) -> Result<Hierarchy, CaError> {
+    let generation = store.ca_generation().await?;
+    let cas = store.ca_certificates().await?;
+    let cross = store.cross_certificates().await?;
+    let now = mandate_store::now_unix();
+    let roots: Vec<(&CaCertRow, Name)> = cas
+        .iter()
+        .filter(|c| c.role == CaRole::Root)
+        .map(|c| Ok((c, crate::ceremony::subject_of(&c.der)?)))
+        .collect::<Result<_, CaError>>()?;
+    let mut chains = HashMap::new();
+    for int in cas.iter().filter(|c| c.role == CaRole::Intermediate) {
+        let issuer = x509_cert::Certificate::from_der(&int.der)?
+            .tbs_certificate
+            .issuer;
+        let root = roots
+            .iter()
+            .find(|(_, name)| *name == issuer)
+            .map(|(r, _)| *r)
+            .ok_or_else(|| {
+                CaError::Internal(format!("no root stored for intermediate {}", int.sha256))
+            })?;
+        // Intermediate, then the other roots' certificates for this root's key (a relying party
+        // that trusts only the other root builds its path through one), then the root itself.
+        let mut pem = x509::cert_pem(&int.der)?;
+        for c in cross
+            .iter()
+            .filter(|c| c.subject_id == root.id && c.not_after > now)
+        {
+            pem.push_str(&x509::cert_pem(&c.der)?);
+        }
+        pem.push_str(&x509::cert_pem(&root.der)?);
+        chains.insert(int.id, pem);
+    }
+    let int = cas
+        .iter()
+        .rev()
+        .find(|c| c.role == CaRole::Intermediate && c.active)
+        .ok_or(CaError::NotInitialised)?;
+    let kind: KeyKind = int
+        .key_kind
+        .parse()
+        .map_err(|_| CaError::Internal(format!("stored key kind {:?}", int.key_kind)))?;
+    let key_id = int
+        .key_id
+        .parse()
+        .map_err(|_| CaError::Internal(format!("stored key id {:?}", int.key_id)))?;
+    let signer = CaSigner::new(hsm, key_id, kind);
+    let chain_pem = chains
+        .get(&int.id)
+        .cloned()
+        .ok_or_else(|| CaError::Internal("active intermediate without chain".into()))?;
+    let ski_hex = hex::encode(&int.ski);
+    let crl_url = cfg.ca.crl_url.replace("{issuer}", &ski_hex);
+    let ca_issuers_url = cfg.ca.ca_issuers_url.replace("{issuer}", &ski_hex);
+    Ok(Hierarchy {
+        generation,
+        active: Arc::new(ActiveIssuer {
+            crl_url,
+            ca_issuers_url,
+            alg_id: signer.algorithm_identifier()?,
+            name: crate::ceremony::subject_of(&int.der)?,
+            row: int.clone(),
+            signer,
+            chain_pem,
+        }),
+        chains,
+    })
 }

@@ -6,6 +6,7 @@ mod api_key;
 mod audit_checkpoint;
 mod audit_log;
 mod behaviour;
+mod ca_reload;
 mod ceremony;
 mod crl_publisher;
 mod csr;
@@ -21,6 +22,7 @@ mod ocsp_presigner;
 mod ocsp_signer;
 mod rate_limit;
 mod revocation;
+mod rotation;
 mod tls;
 mod webhooks;
 mod x509;
@@ -37,6 +39,7 @@ pub use node::{
     connect_hsm, ensure_dev_token, init_logging, open_store, prepare_dev_token, serve,
     shutdown_signal,
 };
+pub use rotation::{CrossSummary, RotationReport, rollover_root, rotate_intermediate};
 pub use webhooks::signature as webhook_signature;
 
 use node::Node;

@@ -140,6 +140,16 @@ enum ApiKeysCommand {
 enum CaCommand {
     /// List the CA certificates with fingerprints.
     Show,
+    /// Generate a new intermediate key in the HSM, certify it with the active root, and make it
+    /// the one new issuance uses (a running daemon switches within a second). The old
+    /// intermediate keeps signing OCSP responses and CRLs for what it issued.
+    #[command(name = "rotate-intermediate")]
+    RotateIntermediate,
+    /// Generate a new root key in the HSM, cross-certify the old and the new root both ways,
+    /// and switch issuance to a new intermediate under the new root. Chains then verify from
+    /// either root; distribute the new root to relying parties before the old one expires.
+    #[command(name = "rollover-root")]
+    RolloverRoot,
 }
 
 fn main() -> ExitCode {
@@ -179,6 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Init
             | Command::Agents(AgentsCommand::Eab { .. })
             | Command::Hsm(HsmCommand::Keys)
+            | Command::Ca(CaCommand::RotateIntermediate | CaCommand::RolloverRoot)
     ) {
         prepare_hsm(&cfg)?;
     }
@@ -355,6 +366,31 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             hsm.shutdown().await;
             store.close().await;
             println!("{}", serde_json::to_string_pretty(&rows?)?);
+            Ok(())
+        }
+        Command::Ca(cmd @ (CaCommand::RotateIntermediate | CaCommand::RolloverRoot)) => {
+            let store = mandate_ca::open_store(&cfg).await?;
+            if !store.ca_initialised().await? {
+                anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
+            }
+            let hsm = mandate_ca::connect_hsm(&cfg).await?;
+            let report = match cmd {
+                CaCommand::RolloverRoot => {
+                    mandate_ca::rollover_root(&hsm, &store, &cfg, "cli:ca-rollover-root").await
+                }
+                _ => {
+                    mandate_ca::rotate_intermediate(
+                        &hsm,
+                        &store,
+                        &cfg,
+                        "cli:ca-rotate-intermediate",
+                    )
+                    .await
+                }
+            };
+            hsm.shutdown().await;
+            store.close().await;
+            println!("{}", serde_json::to_string_pretty(&report?)?);
             Ok(())
         }
         Command::Ca(CaCommand::Show) => {

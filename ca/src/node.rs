@@ -29,7 +29,7 @@ pub struct Node {
     /// Keeps the CRLs fresh.
     pub crls: CrlPublisher,
     /// The issuers OCSP answers for, each with its current delegated signer.
-    pub ocsp_issuers: Arc<Vec<mandate_ocsp::OcspIssuer>>,
+    pub ocsp_issuers: Arc<mandate_ocsp::IssuerSet>,
     /// Signed OCSP responses, dropped on every revocation.
     pub ocsp_cache: OcspCache,
     /// Keeps pre-signed responses in the store for stand-alone responders (`ca.ocsp_presign`).
@@ -44,6 +44,8 @@ pub struct Node {
     pub behaviour: crate::behaviour::Behaviour,
     /// Webhook delivery.
     pub webhooks: crate::webhooks::Dispatcher,
+    /// Wakes the key-rotation watcher (it also polls the store).
+    pub ca_changes: tokio::sync::Notify,
 }
 
 impl Node {
@@ -198,7 +200,7 @@ impl Node {
             generation.clone(),
         )
         .await?;
-        let ocsp_issuers = Arc::new(mandate_ocsp::load_issuers(&store).await?);
+        let ocsp_issuers = Arc::new(mandate_ocsp::IssuerSet::load(&store).await?);
         crate::ocsp_signer::start(&hsm, &store, cfg.clone(), ocsp_issuers.clone()).await?;
         let presigner = cfg.ca.ocsp_presign.then(|| {
             Presigner::start(
@@ -227,6 +229,7 @@ impl Node {
             ocsp_cache,
             presigner,
             acme_nonces: Default::default(),
+            ca_changes: tokio::sync::Notify::new(),
             api_key_cache: Default::default(),
             rate_limits: crate::rate_limit::RateLimiter::new(
                 cfg.http.rate_limit_per_minute,
@@ -255,6 +258,7 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
     let listen = cfg.listen;
     let node = Arc::new(Node::start(cfg).await?);
     crate::behaviour::start_learner(node.clone());
+    crate::ca_reload::start(node.clone());
     crate::audit_checkpoint::start(node.hsm.clone(), node.store.clone(), node.cfg.clone());
     let app = crate::http::router(node.clone());
     let listener = tokio::net::TcpListener::bind(listen)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mandate_hsm::Hsm;
-use mandate_ocsp::{CertIdHash, OcspIssuer, Status, sign_response};
+use mandate_ocsp::{CertIdHash, IssuerSet, Status, sign_response};
 use mandate_store::{CertStatus, OcspDue, PresignedSet, Store, now_unix};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -34,7 +34,7 @@ pub struct Presigner {
 struct Worker {
     hsm: Hsm,
     store: Store,
-    issuers: Arc<Vec<OcspIssuer>>,
+    issuers: Arc<IssuerSet>,
     validity: i64,
 }
 
@@ -43,7 +43,7 @@ impl Presigner {
     pub fn start(
         hsm: &Hsm,
         store: &Store,
-        issuers: Arc<Vec<OcspIssuer>>,
+        issuers: Arc<IssuerSet>,
         validity_secs: u32,
     ) -> Presigner {
         let wake = Arc::new(Notify::new());
@@ -122,7 +122,13 @@ impl Worker {
             responses: Vec::with_capacity(CertIdHash::ALL.len()),
             due,
         };
-        let Some(issuer) = self.issuers.iter().find(|i| i.id == set.due.issuer_id) else {
+        let mut issuer = self.issuers.get(set.due.issuer_id);
+        if issuer.is_none() {
+            // Issued by an intermediate a rotation (maybe by another node) added just now.
+            self.issuers.refresh(&self.store).await?;
+            issuer = self.issuers.get(set.due.issuer_id);
+        }
+        let Some(issuer) = issuer else {
             tracing::error!(serial = %set.due.serial, issuer = set.due.issuer_id,
                 "certificate of an issuer this node does not know: no OCSP responses pre-signed");
             set.refresh_at = None;
@@ -140,7 +146,7 @@ impl Worker {
         for hash in CertIdHash::ALL {
             let cert_id = issuer.cert_id(hash, &serial)?;
             let der =
-                sign_response(&self.hsm, issuer, &cert_id, None, status, now, next_update).await?;
+                sign_response(&self.hsm, &issuer, &cert_id, None, status, now, next_update).await?;
             set.responses.push((hash.as_str(), der));
         }
         Ok(set)

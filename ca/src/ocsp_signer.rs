@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mandate_config::Config;
 use mandate_hsm::{Hsm, KeyKind};
-use mandate_ocsp::{OcspIssuer, OcspSigner};
+use mandate_ocsp::{IssuerSet, OcspSigner};
 use mandate_store::{AuditEvent, CaCertRow, CaRole, OcspSignerRow, Store, now_unix};
 use serde_json::json;
 
@@ -25,7 +25,7 @@ pub async fn start(
     hsm: &Hsm,
     store: &Store,
     cfg: Arc<Config>,
-    issuers: Arc<Vec<OcspIssuer>>,
+    issuers: Arc<IssuerSet>,
 ) -> Result<(), CaError> {
     renew_all(hsm, store, &cfg, &issuers).await?;
     let (hsm, store) = (hsm.clone(), store.clone());
@@ -40,13 +40,15 @@ pub async fn start(
     Ok(())
 }
 
-async fn renew_all(
+/// Gives every issuer a current delegated signer (making one where it is missing or past half
+/// its life).
+pub(crate) async fn renew_all(
     hsm: &Hsm,
     store: &Store,
     cfg: &Config,
-    issuers: &[OcspIssuer],
+    issuers: &IssuerSet,
 ) -> Result<(), CaError> {
-    for issuer in issuers {
+    for issuer in issuers.current().iter() {
         let Some(row) = store.ca_certificate(issuer.id).await? else {
             continue;
         };

@@ -182,6 +182,12 @@ pub fn root_extensions(ski: &[u8]) -> Result<Vec<Extension>, CaError> {
     ca_extensions(ski, ski, None)
 }
 
+/// Extensions of a cross-certificate (one root's key certified by another root): a CA without
+/// path length limit, like the root it certifies, with the signing root's key identifier.
+pub fn cross_extensions(ski: &[u8], issuer_ski: &[u8]) -> Result<Vec<Extension>, CaError> {
+    ca_extensions(ski, issuer_ski, None)
+}
+
 /// Extensions of the intermediate: CA with path length 0 (it issues only end entities).
 pub fn intermediate_extensions(ski: &[u8], root_ski: &[u8]) -> Result<Vec<Extension>, CaError> {
     ca_extensions(ski, root_ski, Some(0))

@@ -106,7 +106,9 @@ pub struct CaConfig {
     pub public_url: String,
     /// OCSP responder URL put in AIA; empty means `<public_url>/ocsp`.
     pub ocsp_url: String,
-    /// URL of the issuing CA certificate put in AIA; empty means `<public_url>/ca/intermediate.der`.
+    /// URL of the issuing CA certificate put in AIA; `{issuer}` is replaced by the issuing CA's
+    /// key identifier (hex), so certificates of a rotated intermediate still point at theirs.
+    /// Empty means `<public_url>/ca/issuers/{issuer}.der`.
     pub ca_issuers_url: String,
     /// CRL distribution point; `{issuer}` is replaced by the issuing CA's key identifier (hex),
     /// so each intermediate has its own CRL. Empty means `<public_url>/crl/{issuer}.crl`.
@@ -416,7 +418,7 @@ impl Config {
             ca.ocsp_url = format!("{}/ocsp", ca.public_url);
         }
         if ca.ca_issuers_url.is_empty() {
-            ca.ca_issuers_url = format!("{}/ca/intermediate.der", ca.public_url);
+            ca.ca_issuers_url = format!("{}/ca/issuers/{{issuer}}.der", ca.public_url);
         }
         if ca.crl_url.is_empty() {
             ca.crl_url = format!("{}/crl/{{issuer}}.crl", ca.public_url);

@@ -247,6 +247,24 @@ pub(crate) fn key_info(
 }
 
 /// Generates a key pair inside the token and returns its info and private handle.
+/// Searches the token for `id` before a key is created with it. Two reasons: the id must be
+/// unused, and SoftHSM's file store re-reads the token directory only at a search, while a
+/// write by this process stamps the token's generation counter as seen: without a search
+/// first, keys another process (`mandate ca rotate-intermediate` beside the daemon) created
+/// since the last search would stay invisible here until a restart.
+fn refresh_and_check_unused(session: &Session, id: &[u8], op: &'static str) -> Result<(), OpError> {
+    let found = session
+        .find_objects(&[Attribute::Id(id.to_vec())])
+        .map_err(ck(op))?;
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(OpError::Fail(HsmError::Internal {
+            reason: format!("random key id {} already in use", hex::encode(id)),
+        }))
+    }
+}
+
 pub(crate) fn generate(
     session: &Session,
     kind: KeyKind,
@@ -257,6 +275,7 @@ pub(crate) fn generate(
     getrandom::fill(&mut id).map_err(|e| HsmError::Internal {
         reason: format!("OS random generator: {e}"),
     })?;
+    refresh_and_check_unused(session, &id, op)?;
     let common = |private: bool| {
         vec![
             Attribute::Token(true),
@@ -355,6 +374,7 @@ pub(crate) fn generate_hmac_key(
     getrandom::fill(&mut id).map_err(|e| HsmError::Internal {
         reason: format!("OS random generator: {e}"),
     })?;
+    refresh_and_check_unused(session, &id, op)?;
     let len = Ulong::try_from(HMAC_KEY_LEN).map_err(|_| HsmError::Internal {
         reason: "key length does not fit CK_ULONG".into(),
     })?;

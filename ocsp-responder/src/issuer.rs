@@ -172,25 +172,86 @@ impl OcspIssuer {
             serial_number: x509_cert::serial_number::SerialNumber::new(serial)?,
         })
     }
+}
 
-    /// The issuer a CertID names, among `issuers`: `unauthorized` if none, `malformedRequest`
-    /// for a hash algorithm other than SHA-1 or SHA-256.
-    pub fn find<'a>(issuers: &'a [OcspIssuer], id: &CertId) -> Result<&'a OcspIssuer, Refusal> {
-        for issuer in issuers {
+/// The issuers a responder answers for: every intermediate in the store, current or retired.
+/// An intermediate added by a rotation joins at [`IssuerSet::refresh`]; those already known keep
+/// their state (their delegated signer).
+#[derive(Debug, Default)]
+pub struct IssuerSet {
+    list: RwLock<Arc<Vec<Arc<OcspIssuer>>>>,
+}
+
+impl IssuerSet {
+    /// Every intermediate in the store, each signing its own responses until a delegated
+    /// signer is set.
+    pub async fn load(store: &mandate_store::Store) -> Result<IssuerSet, OcspError> {
+        let set = IssuerSet::default();
+        set.refresh(store).await?;
+        Ok(set)
+    }
+
+    /// Adds the intermediates stored since the last look; returns the ids added.
+    pub async fn refresh(&self, store: &mandate_store::Store) -> Result<Vec<i64>, OcspError> {
+        let known: Vec<i64> = self.current().iter().map(|i| i.id).collect();
+        let fresh = load_issuers(store, &known).await?;
+        let added: Vec<i64> = fresh.iter().map(|i| i.id).collect();
+        if !fresh.is_empty() {
+            let mut list: Vec<Arc<OcspIssuer>> = self.current().iter().cloned().collect();
+            list.extend(fresh.into_iter().map(Arc::new));
+            let list = Arc::new(list);
+            match self.list.write() {
+                Ok(mut l) => *l = list,
+                Err(poisoned) => *poisoned.into_inner() = list,
+            }
+        }
+        Ok(added)
+    }
+
+    /// A snapshot of the issuers.
+    pub fn current(&self) -> Arc<Vec<Arc<OcspIssuer>>> {
+        match self.list.read() {
+            Ok(l) => Arc::clone(&l),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.current().len()
+    }
+
+    /// Whether there are none (no CA in the store).
+    pub fn is_empty(&self) -> bool {
+        self.current().is_empty()
+    }
+
+    /// The issuer with this store id.
+    pub fn get(&self, id: i64) -> Option<Arc<OcspIssuer>> {
+        self.current().iter().find(|i| i.id == id).cloned()
+    }
+
+    /// The issuer a CertID names: `unauthorized` if none, `malformedRequest` for a hash
+    /// algorithm other than SHA-1 or SHA-256.
+    pub fn find(&self, id: &CertId) -> Result<Arc<OcspIssuer>, Refusal> {
+        for issuer in self.current().iter() {
             if issuer.names(id)? {
-                return Ok(issuer);
+                return Ok(Arc::clone(issuer));
             }
         }
         Err(Refusal::Unauthorized)
     }
 }
 
-/// Every intermediate in the store, current or retired, as an issuer OCSP answers for (each
+/// The intermediates in the store other than `known`, as issuers OCSP answers for (each
 /// signing its own responses until a delegated signer is set).
-pub async fn load_issuers(store: &mandate_store::Store) -> Result<Vec<OcspIssuer>, OcspError> {
+async fn load_issuers(
+    store: &mandate_store::Store,
+    known: &[i64],
+) -> Result<Vec<OcspIssuer>, OcspError> {
     let mut out = Vec::new();
     for row in store.ca_certificates().await? {
-        if row.role != mandate_store::CaRole::Intermediate {
+        if row.role != mandate_store::CaRole::Intermediate || known.contains(&row.id) {
             continue;
         }
         let bad = |what: String| OcspError::BadCaRecord { id: row.id, what };

@@ -14,7 +14,7 @@ mod request;
 mod response;
 pub mod standalone;
 
-pub use issuer::{CertIdHash, OcspIssuer, OcspSigner, load_issuers};
+pub use issuer::{CertIdHash, IssuerSet, OcspIssuer, OcspSigner};
 pub use request::{MAX_REQUEST_BYTES, Query, parse_request};
 pub use response::{OcspError, Status, refusal, sign_response};
 

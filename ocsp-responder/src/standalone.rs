@@ -21,10 +21,12 @@ use mandate_store::{FeedCursor, Store, now_unix};
 
 use crate::http::{decode_get, read_post, refused};
 use crate::presigned_cache::PresignedCache;
-use crate::{CertIdHash, OcspError, OcspIssuer, Refusal, load_issuers, parse_request};
+use crate::{CertIdHash, IssuerSet, OcspError, Refusal, parse_request};
 
 /// How often the feed is read.
 pub const POLL: Duration = Duration::from_millis(25);
+/// How often the store is asked whether a key rotation added an issuer.
+const CA_CHECK: Duration = Duration::from_secs(1);
 /// Rows read from the feed at once.
 const FEED_PAGE: i64 = 1024;
 /// `/readyz` fails when the feed has not been read for this long.
@@ -34,7 +36,7 @@ const STALE_AFTER_MS: i64 = 5_000;
 #[derive(Debug)]
 pub struct Responder {
     store: Store,
-    issuers: Vec<OcspIssuer>,
+    issuers: IssuerSet,
     cache: PresignedCache,
     /// Unix milliseconds of the last successful feed read.
     synced_ms: AtomicI64,
@@ -50,7 +52,7 @@ fn now_ms() -> i64 {
 impl Responder {
     /// Loads the issuers from the store and starts following the feed from its current end.
     pub async fn start(store: Store, database: &str) -> Result<Arc<Responder>, OcspError> {
-        let issuers = load_issuers(&store).await?;
+        let issuers = IssuerSet::load(&store).await?;
         if issuers.is_empty() {
             return Err(OcspError::NoCa(database.to_owned()));
         }
@@ -78,7 +80,24 @@ impl Responder {
     }
 
     async fn follow(self: Arc<Self>, mut cursor: FeedCursor) {
+        let mut ca_generation = self.store.ca_generation().await.unwrap_or(0);
+        let mut last_ca_check = std::time::Instant::now();
         loop {
+            // A key rotation (by the daemon or the CLI) adds an issuer: look once a second.
+            if last_ca_check.elapsed() >= CA_CHECK {
+                last_ca_check = std::time::Instant::now();
+                match self.store.ca_generation().await {
+                    Ok(g) if g != ca_generation => match self.issuers.refresh(&self.store).await {
+                        Ok(added) => {
+                            ca_generation = g;
+                            tracing::info!(?added, "OCSP: issuers added after a key rotation");
+                        }
+                        Err(e) => tracing::warn!(error = %e, "OCSP: new issuers not loaded"),
+                    },
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "OCSP: CA generation not read"),
+                }
+            }
             match self.store.presigned_changes(&cursor, FEED_PAGE).await {
                 Ok(rows) => {
                     self.synced_ms.store(now_ms(), Ordering::Relaxed);
@@ -105,7 +124,7 @@ impl Responder {
 
     async fn answer(&self, der: &[u8], headers: &HeaderMap) -> Result<Response, Refusal> {
         let query = parse_request(der)?;
-        let issuer = OcspIssuer::find(&self.issuers, &query.cert_id)?;
+        let issuer = self.issuers.find(&query.cert_id)?;
         let hash = CertIdHash::of(&query.cert_id).ok_or(Refusal::MalformedRequest)?;
         let serial = hex::encode(query.cert_id.serial_number.as_bytes());
         let now = now_unix();

@@ -30,7 +30,10 @@ fn ca_row(r: &SqliteRow) -> Result<CaCertRow, StoreError> {
     })
 }
 
-async fn insert_ca_cert(conn: &mut SqliteConnection, cert: &NewCaCert) -> Result<(), StoreError> {
+pub(crate) async fn insert_ca_cert(
+    conn: &mut SqliteConnection,
+    cert: &NewCaCert,
+) -> Result<(), StoreError> {
     let now = now_unix();
     sqlx::query(
         "INSERT INTO ca_keys (id, label, kind, role, spki, created_at)

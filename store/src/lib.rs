@@ -14,6 +14,7 @@ mod audit;
 mod audit_checkpoints;
 mod behaviour;
 mod ca;
+mod ca_rotation;
 mod certificates;
 mod crls;
 mod db;
@@ -33,6 +34,7 @@ pub use behaviour::{
     AgentCounters, BaselineRow, EventBatch, IncidentKind, IncidentRow, IncidentTrigger, Ingested,
     MAX_EVENTS_PER_BATCH, NewEvent, ObservationRow, RiskState,
 };
+pub use ca_rotation::{CaRotation, CrossCertRow, NewCrossCert};
 pub use crls::{RevokedRow, StoredCrl};
 pub use db::Store;
 pub use error::StoreError;

@@ -92,7 +92,11 @@ async fn check_issuance(ca: Ca) {
         );
         assert_eq!(
             parsed["ca_issuers"],
-            serde_json::json!([format!("{}/ca/intermediate.der", ca.d.base)])
+            serde_json::json!([format!(
+                "{}/ca/issuers/{}.der",
+                ca.d.base,
+                parsed["aki"].as_str().unwrap()
+            )])
         );
         // One CRL per issuer, named by the issuer's key identifier (= this certificate's AKI).
         assert_eq!(

@@ -16,3 +16,4 @@ mod ocsp;
 mod receiver;
 mod refusals;
 mod revocation;
+mod rotation;

@@ -421,6 +421,20 @@ pub(crate) fn check_path<'c>(
         }
         // The issuer of certs[i] has the `i` CA certificates certs[1..=i] below it.
         let below = i;
+        // Trusted first: a chain that carries a cross-certificate for the other root (after a
+        // root rollover) must also verify from the root that signed certs[i] directly.
+        if let Some(root) = roots.iter().find(|r| child.check_issued_by(r).is_ok()) {
+            check_validity(root, "the trusted root", now, reasons);
+            match root.check_ca(below) {
+                Ok(()) if i == 0 => leaf_issuer = Some(root),
+                Ok(()) => {}
+                Err(why) => reasons.push(untrusted(format!(
+                    "the trusted root \"{}\" {why}",
+                    root.subject_text()
+                ))),
+            }
+            break;
+        }
         if let Some(parent) = certs.get(i + 1).copied() {
             let mut link_ok = true;
             if let Err(why) = child.check_issued_by(parent) {
@@ -433,16 +447,6 @@ pub(crate) fn check_path<'c>(
             }
             if i == 0 && link_ok {
                 leaf_issuer = Some(parent);
-            }
-        } else if let Some(root) = roots.iter().find(|r| child.check_issued_by(r).is_ok()) {
-            check_validity(root, "the trusted root", now, reasons);
-            match root.check_ca(below) {
-                Ok(()) if i == 0 => leaf_issuer = Some(root),
-                Ok(()) => {}
-                Err(why) => reasons.push(untrusted(format!(
-                    "the trusted root \"{}\" {why}",
-                    root.subject_text()
-                ))),
             }
         } else if !roots.is_empty() {
             reasons.push(untrusted(format!(

@@ -730,18 +730,18 @@ async fn certificate(
             .await
             .map_err(|e| internal(e.into()))?
             .is_some_and(|o| o.account_id == account.id);
-        let der = store
+        let (der, issuer_id) = store
             .certificate(&serial)
             .await
             .map_err(|e| internal(e.into()))?
-            .and_then(|c| c.der)
+            .and_then(|c| Some((c.der?, c.issuer_id)))
             .filter(|_| mine)
             .ok_or_else(|| AcmeError::malformed("no such certificate for this account"))?;
         let pem = crate::x509::cert_pem(&der).map_err(internal)?;
         Ok((
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
-            format!("{pem}{}", node.issuer.chain_pem()),
+            format!("{pem}{}", node.issuer.chain_pem_of(issuer_id)),
         )
             .into_response())
     })

@@ -175,13 +175,18 @@ pub async fn download(
     Path(serial): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = readable(&state, &caller, &serial).await?;
+    let issuer_id = row.issuer_id;
     let der = row.der.ok_or_else(|| {
         ApiError::from(CaError::NotFound(format!(
             "certificate {} (reserved, never issued)",
             row.serial
         )))
     })?;
-    let pem = format!("{}{}", x509::cert_pem(&der)?, state.node.issuer.chain_pem());
+    let pem = format!(
+        "{}{}",
+        x509::cert_pem(&der)?,
+        state.node.issuer.chain_pem_of(issuer_id)
+    );
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
@@ -243,6 +248,46 @@ pub(super) fn view(row: CertificateRow) -> Result<CertificateView, ApiError> {
     })
 }
 
+/// `GET /ca/issuers/{ski}.der|.pem`: any CA certificate by its key identifier (hex), current
+/// or retired, as the AIA caIssuers URL of the certificates it issued names it; after a root
+/// rollover, the cross-certificates are served by their own fingerprint,
+/// `/ca/issuers/{sha256}.der`.
+pub async fn issuer_cert(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::from(CaError::NotFound(format!("CA certificate {file}")));
+    let (name, pem) = match (file.strip_suffix(".der"), file.strip_suffix(".pem")) {
+        (Some(n), _) => (n, false),
+        (_, Some(n)) => (n, true),
+        _ => return Err(not_found()),
+    };
+    let name = name.to_ascii_lowercase();
+    let store = &state.node.store;
+    let mut der = store
+        .ca_certificates()
+        .await
+        .map_err(CaError::from)?
+        .into_iter()
+        .find(|c| hex::encode(&c.ski) == name)
+        .map(|c| c.der);
+    if der.is_none() {
+        der = store
+            .cross_certificates()
+            .await
+            .map_err(CaError::from)?
+            .into_iter()
+            .find(|c| c.sha256 == name)
+            .map(|c| c.der);
+    }
+    let der = der.ok_or_else(not_found)?;
+    Ok(if pem {
+        with_type(x509::cert_pem(&der)?, "application/x-pem-file")
+    } else {
+        with_type(der, "application/pkix-cert")
+    })
+}
+
 // CA certificates are public PKI material (the AIA caIssuers URL points here): no API key.
 
 async fn ca_der(state: &AppState, role: CaRole) -> Result<Vec<u8>, ApiError> {
@@ -293,8 +338,5 @@ pub async fn intermediate_der(State(state): State<AppState>) -> Result<Response,
 
 /// `GET /ca/chain.pem`: intermediate then root.
 pub async fn chain_pem(State(state): State<AppState>) -> Response {
-    with_type(
-        state.node.issuer.chain_pem().to_owned(),
-        "application/x-pem-file",
-    )
+    with_type(state.node.issuer.chain_pem(), "application/x-pem-file")
 }

@@ -56,6 +56,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/ca/intermediate.pem", get(certificates::intermediate_pem))
         .route("/ca/intermediate.der", get(certificates::intermediate_der))
         .route("/ca/chain.pem", get(certificates::chain_pem))
+        .route("/ca/issuers/{file}", get(certificates::issuer_cert))
         .route("/crl/{file}", get(crl::get))
         .route("/ocsp", post(ocsp::post))
         .route("/ocsp/{*request}", get(ocsp::get))

@@ -41,11 +41,11 @@ async fn answer(state: &AppState, der: &[u8], headers: &HeaderMap) -> Response {
         Ok(q) => q,
         Err(why) => return refused(why),
     };
-    let issuer = match OcspIssuer::find(&state.node.ocsp_issuers, &query.cert_id) {
+    let issuer = match state.node.ocsp_issuers.find(&query.cert_id) {
         Ok(i) => i,
         Err(why) => return refused(why),
     };
-    match respond(state, issuer, &query, headers).await {
+    match respond(state, &issuer, &query, headers).await {
         Ok(resp) => resp,
         Err(why) => refused(why),
     }
