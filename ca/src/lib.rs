@@ -21,6 +21,7 @@ mod ocsp_cache;
 mod ocsp_presigner;
 mod ocsp_signer;
 mod rate_limit;
+mod report;
 mod revocation;
 mod rotation;
 mod tls;
@@ -38,6 +39,10 @@ pub use hsm_inventory::{InventoryRow, inventory as hsm_inventory};
 pub use node::{
     connect_hsm, ensure_dev_token, init_logging, open_store, prepare_dev_token, serve,
     shutdown_signal,
+};
+pub use report::{
+    Period, ReportCheck, ReportOptions, build_report, render_pdf as render_report_pdf,
+    verify_report,
 };
 pub use rotation::{CrossSummary, RotationReport, rollover_root, rotate_intermediate};
 pub use webhooks::signature as webhook_signature;

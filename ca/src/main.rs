@@ -49,6 +49,43 @@ enum Command {
     /// The HSM: what keys it holds and what they are for.
     #[command(subcommand)]
     Hsm(HsmCommand),
+    /// Compliance evidence for one agent over a period: `report --agent ID --from DATE --to DATE
+    /// --out DIR` writes a signed JSON bundle (report.json) and a PDF (report.pdf); `report
+    /// verify` checks a bundle offline.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct ReportArgs {
+    #[command(subcommand)]
+    command: Option<ReportCommand>,
+    /// Agent id.
+    #[arg(long, required = true)]
+    agent: Option<String>,
+    /// First day (YYYY-MM-DD, from 00:00 UTC) or instant (RFC 3339) of the period.
+    #[arg(long, required = true)]
+    from: Option<String>,
+    /// Last day (YYYY-MM-DD, up to 24:00 UTC) or end instant (RFC 3339) of the period.
+    #[arg(long, required = true)]
+    to: Option<String>,
+    /// Directory to write report.json and report.pdf to (created if missing).
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Check a bundle offline: canonical form, report signature, audit checkpoint and the
+    /// audit records' hash chain. Exits non-zero if anything is wrong.
+    Verify {
+        /// The bundle (report.json).
+        #[arg(long)]
+        file: PathBuf,
+        /// The root certificate(s), PEM, the signatures must chain to.
+        #[arg(long)]
+        root: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -190,6 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Agents(AgentsCommand::Eab { .. })
             | Command::Hsm(HsmCommand::Keys)
             | Command::Ca(CaCommand::RotateIntermediate | CaCommand::RolloverRoot)
+            | Command::Report(ReportArgs { command: None, .. })
     ) {
         prepare_hsm(&cfg)?;
     }
@@ -393,6 +431,68 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report?)?);
             Ok(())
         }
+        Command::Report(ReportArgs {
+            command: Some(ReportCommand::Verify { file, root }),
+            ..
+        }) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let roots = read_roots(&root)?;
+            let check = mandate_ca::verify_report(&bytes, &roots)?;
+            println!("{}", serde_json::to_string_pretty(&check)?);
+            if !check.valid {
+                anyhow::bail!("the report does not verify: {}", check.problems.join("; "));
+            }
+            Ok(())
+        }
+        Command::Report(ReportArgs {
+            command: None,
+            agent,
+            from,
+            to,
+            out,
+        }) => {
+            let (Some(agent), Some(from), Some(to), Some(out)) = (agent, from, to, out) else {
+                anyhow::bail!("report needs --agent, --from, --to and --out");
+            };
+            let period = mandate_ca::Period::parse(&from, &to)?;
+            let store = mandate_ca::open_store(&cfg).await?;
+            if !store.ca_initialised().await? {
+                anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
+            }
+            let hsm = mandate_ca::connect_hsm(&cfg).await?;
+            let opts = mandate_ca::ReportOptions {
+                agent_id: agent,
+                period,
+                actor: "cli:report".into(),
+            };
+            let bar = progress::Bar::new("reading the audit log");
+            let bundle =
+                mandate_ca::build_report(&hsm, &store, &cfg, &opts, &|n, of| bar.set(n, of)).await;
+            bar.finish();
+            hsm.shutdown().await;
+            store.close().await;
+            let bundle = bundle?;
+            let value: serde_json::Value = serde_json::from_slice(&bundle)?;
+            let pdf = mandate_ca::render_report_pdf(&value);
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let json_path = out.join("report.json");
+            let pdf_path = out.join("report.pdf");
+            std::fs::write(&json_path, &bundle)
+                .with_context(|| format!("writing {}", json_path.display()))?;
+            std::fs::write(&pdf_path, &pdf)
+                .with_context(|| format!("writing {}", pdf_path.display()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "report": json_path, "pdf": pdf_path,
+                    "report_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bundle)),
+                    "audit_records": value["report"]["audit"]["records"].as_array().map_or(0, Vec::len),
+                    "extract_records": value["report"]["audit"]["extract"].as_array().map_or(0, Vec::len),
+                }))?
+            );
+            Ok(())
+        }
         Command::Ca(CaCommand::Show) => {
             let store = mandate_ca::open_store(&cfg).await?;
             let certs = store.ca_certificates().await?;
@@ -402,6 +502,69 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             }
             println!("{}", serde_json::to_string_pretty(&certs)?);
             Ok(())
+        }
+    }
+}
+
+fn read_roots(path: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    mandate_verify::pem_to_der_chain(&pem)
+        .with_context(|| format!("{} holds no PEM certificate", path.display()))
+}
+
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal (logs and pipes
+/// stay clean).
+mod progress {
+    use std::io::{IsTerminal, Write};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    pub struct Bar {
+        what: &'static str,
+        tty: bool,
+        last: Mutex<Option<Instant>>,
+    }
+
+    impl Bar {
+        pub fn new(what: &'static str) -> Bar {
+            Bar {
+                what,
+                tty: std::io::stderr().is_terminal(),
+                last: Mutex::new(None),
+            }
+        }
+
+        /// `done` of `total` (0: unknown), redrawn at most ten times a second.
+        pub fn set(&self, done: u64, total: u64) {
+            if !self.tty {
+                return;
+            }
+            let Ok(mut last) = self.last.lock() else {
+                return;
+            };
+            if last.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) && done < total {
+                return;
+            }
+            *last = Some(Instant::now());
+            let line = if let Some(pct) = (done.min(total) * 100).checked_div(total) {
+                let filled = usize::try_from(pct / 4).unwrap_or(25);
+                format!(
+                    "\r{} [{}{}] {done}/{total} ({pct}%)",
+                    self.what,
+                    "#".repeat(filled),
+                    " ".repeat(25 - filled.min(25))
+                )
+            } else {
+                format!("\r{} {done}", self.what)
+            };
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+
+        pub fn finish(&self) {
+            if self.tty && self.last.lock().is_ok_and(|l| l.is_some()) {
+                let _ = std::io::stderr().write_all(b"\n");
+            }
         }
     }
 }

@@ -148,6 +148,16 @@ fn audit_row(r: &SqliteRow) -> Result<AuditRow, StoreError> {
 }
 
 impl Store {
+    /// The first record at or after `at_ms` (unix ms), if any.
+    pub async fn audit_seq_since(&self, at_ms: i64) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT MIN(seq) FROM audit_events WHERE at_ms >= $1")
+                .bind(at_ms)
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
     /// Records an event that comes with no other change (e.g. a certificate issued outside the
     /// agent certificate table).
     pub async fn record_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
@@ -270,6 +280,15 @@ impl Default for ChainCheck {
 }
 
 impl ChainCheck {
+    /// Checks a stretch of the chain that starts at record `seq`, whose previous-hash is taken
+    /// on trust: what vouches for the stretch is a signed checkpoint at its end.
+    pub fn resume(seq: i64, prev_hash: Vec<u8>) -> ChainCheck {
+        ChainCheck {
+            next_seq: seq,
+            prev: prev_hash,
+        }
+    }
+
     /// Records checked so far.
     pub fn records(&self) -> i64 {
         self.next_seq - 1

@@ -318,6 +318,31 @@ impl Store {
         rows.iter().map(delivery_row).collect()
     }
 
+    /// Deliveries of the events about one agent (their data names it as `agent_id`) created in
+    /// `[from_ms, to_ms)`, oldest first, at most `limit`.
+    pub async fn agent_deliveries(
+        &self,
+        agent_id: &str,
+        (from_ms, to_ms): (i64, i64),
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+             WHERE json_extract(e.data, '$.agent_id') = $1
+               AND e.created_at_ms >= $2 AND e.created_at_ms < $3
+             ORDER BY d.id LIMIT $4"
+        ))
+        .bind(agent_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(delivery_row).collect()
+    }
+
     /// Fans up to `limit` new outbox events out to the endpoints subscribed now, in one
     /// transaction; returns how many events it took.
     pub async fn fan_out_webhook_events(&self, limit: i64) -> Result<usize, StoreError> {

@@ -963,3 +963,196 @@ async fn a_kill_switch_from_the_cli_reaches_the_pre_trade_check() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The day of `unix` as YYYY-MM-DD (UTC).
+fn day(unix: i64) -> String {
+    let d = time::OffsetDateTime::from_unix_timestamp(unix)
+        .unwrap()
+        .date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn report_verify(ca: &Ca, file: &Path, root: &Path) -> (bool, Value) {
+    let out =
+        ca.d.command()
+            .args(["report", "verify", "--file"])
+            .arg(file)
+            .arg("--root")
+            .arg(root)
+            .output()
+            .unwrap();
+    let check: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.success(), check["valid"] == true, "{check}");
+    (out.status.success(), check)
+}
+
+#[tokio::test]
+async fn a_compliance_report_verifies_offline_fails_on_any_changed_byte_and_its_pdf_shows_the_incident()
+ {
+    let ca = Ca::start_with_config("[scoring]\nauto_learn = false\n").await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    pem_file(&ca, "/ca/root.pem", &dir.join("root.pem")).await;
+    pem_file(&ca, "/ca/intermediate.pem", &dir.join("int.pem")).await;
+    ca.approved_agent("rogue-bot", open_mandate()).await;
+    certified(&ca, "rogue-bot", dir).await;
+    observed(&ca, "rogue-bot").await;
+    let yesterday = midnight() - DAY;
+    let r = events(
+        &ca,
+        &ca.operator,
+        event(
+            "rogue-bot",
+            yesterday + 11 * 3600,
+            "5000",
+            "BTC_EUR",
+            "eu-west-1",
+            true,
+        ),
+    )
+    .await;
+    assert_eq!(r["incidents"][0]["kind"], "auto_revocation", "{r}");
+
+    // From the CLI: the bundle and the PDF.
+    let out_dir = dir.join("report");
+    let (from, to) = (day(yesterday - DAY), day(midnight()));
+    let printed: Value = serde_json::from_str(&crate::harness::run(
+        ca.d.command()
+            .args([
+                "report",
+                "--agent",
+                "rogue-bot",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--out",
+            ])
+            .arg(&out_dir),
+    ))
+    .unwrap();
+    assert!(
+        printed["extract_records"].as_u64().unwrap() >= 4,
+        "{printed}"
+    );
+    let file = out_dir.join("report.json");
+    let root = dir.join("root.pem");
+    let (ok, check) = report_verify(&ca, &file, &root);
+    assert!(ok, "{check}");
+    assert_eq!(check["agent_id"], "rogue-bot");
+    let bundle: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let report = &bundle["report"];
+    assert_eq!(report["incidents"][0]["kind"], "auto_revocation");
+    assert_eq!(report["revocations"].as_array().unwrap().len(), 1);
+    assert_eq!(report["mandates"][0]["status"], "approved");
+    assert_eq!(report["baselines"][0]["status"], "approved");
+
+    // One changed byte anywhere fails: in content (the signature), or in layout (the form).
+    let bytes = std::fs::read(&file).unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let tampered = dir.join("tampered.json");
+    for (what, changed) in [
+        ("a digit of a score", {
+            let at = text.find("\"score\":").unwrap() + 8;
+            let mut b = bytes.clone();
+            b[at] = if b[at] == b'0' { b'1' } else { b'0' };
+            b
+        }),
+        ("a letter of the agent's name", {
+            let at = text.find("\"name\":\"").unwrap() + 8;
+            let mut b = bytes.clone();
+            b[at] ^= 0x01;
+            b
+        }),
+        ("a space added", {
+            let mut b = bytes.clone();
+            b.insert(1, b' ');
+            b
+        }),
+    ] {
+        std::fs::write(&tampered, &changed).unwrap();
+        let (ok, check) = report_verify(&ca, &tampered, &root);
+        assert!(!ok, "{what}: {check}");
+    }
+    // Another root fails too.
+    let other = dir.join("other-root.pem");
+    crate::harness::run(
+        Command::new("openssl")
+            .args(["req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt"])
+            .args([
+                "ec_paramgen_curve:P-256",
+                "-subj",
+                "/CN=Other Root",
+                "-days",
+                "1",
+            ])
+            .arg("-keyout")
+            .arg(dir.join("other.key"))
+            .arg("-out")
+            .arg(&other),
+    );
+    let (ok, check) = report_verify(&ca, &file, &other);
+    assert!(!ok, "{check}");
+
+    // The PDF renders and shows the incident.
+    let pdf = out_dir.join("report.pdf");
+    let png = dir.join("page");
+    let out = Command::new("pdftoppm")
+        .args(["-r", "30", "-png"])
+        .arg(&pdf)
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    assert!(dir.join("page-1.png").exists() || dir.join("page-01.png").exists());
+    let out = Command::new("pdftotext")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .unwrap();
+    let words = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "Compliance report: agent rogue-bot",
+        "Incidents",
+        "auto_revocation",
+        "Proofs",
+    ] {
+        assert!(words.contains(want), "{want} not in the PDF:\n{words}");
+    }
+
+    // Over HTTP, for compliance and auditors only.
+    let path = format!("/v1/reports/agents/rogue-bot?from={from}&to={to}");
+    let r = ca.d.get(&ca.operator, &path).await;
+    r.assert_problem(403, "forbidden");
+    let auditor = ca.auditor().await;
+    let body =
+        ca.d.raw()
+            .get(format!("{}{path}", ca.d.base))
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+    let http_file = dir.join("http.json");
+    std::fs::write(&http_file, &body).unwrap();
+    assert!(report_verify(&ca, &http_file, &root).0);
+    let pdf =
+        ca.d.raw()
+            .get(format!("{}{path}&format=pdf", ca.d.base))
+            .bearer_auth(&ca.compliance)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
+    let r =
+        ca.d.get(
+            &auditor,
+            "/v1/reports/agents/rogue-bot?from=2026-02-30&to=x",
+        )
+        .await;
+    r.assert_problem(400, "invalid-request");
+}

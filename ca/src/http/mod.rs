@@ -15,6 +15,7 @@ mod incidents;
 mod ocsp;
 mod openapi;
 mod problem;
+mod reports;
 mod revocation;
 mod trading;
 mod webhooks;
@@ -100,6 +101,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/agents/{id}/baseline/approve", post(behaviour::approve))
         .route("/v1/agents/{id}/baseline/reject", post(behaviour::reject))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/reports/agents/{id}", get(reports::agent))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::get_one))
         .route(

@@ -1,0 +1,60 @@
+//! `GET /v1/reports/agents/{id}`: the compliance report of one agent over a period, as the
+//! signed JSON bundle or as the PDF.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use mandate_store::Role;
+use serde::Deserialize;
+
+use super::{ApiError, ApiQuery, AppState, Caller};
+use crate::report::{Period, ReportOptions, build_report, render_pdf};
+
+/// `?from=&to=&format=`: dates (YYYY-MM-DD) or RFC 3339 instants; `json` (default) or `pdf`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    from: String,
+    to: String,
+    format: Option<String>,
+}
+
+/// `GET /v1/reports/agents/{id}` (compliance, auditor).
+pub async fn agent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Compliance, Role::Auditor])?;
+    let pdf = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("pdf") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format must be json or pdf (got {other:?})"
+            )));
+        }
+    };
+    if q.from.len() > 64 || q.to.len() > 64 {
+        return Err(ApiError::bad_request(
+            "from and to are dates or RFC 3339 times",
+        ));
+    }
+    let opts = ReportOptions {
+        agent_id: id,
+        period: Period::parse(&q.from, &q.to)?,
+        actor: caller.key_id.clone(),
+    };
+    let node = &state.node;
+    let bundle = build_report(&node.hsm, &node.store, &node.cfg, &opts, &|_, _| {}).await?;
+    if !pdf {
+        return Ok(([(header::CONTENT_TYPE, "application/json")], bundle).into_response());
+    }
+    let value: serde_json::Value = serde_json::from_slice(&bundle)
+        .map_err(|e| ApiError::from(crate::CaError::Internal(e.to_string())))?;
+    let body = tokio::task::spawn_blocking(move || render_pdf(&value))
+        .await
+        .map_err(|e| ApiError::from(crate::CaError::Internal(e.to_string())))?;
+    Ok(([(header::CONTENT_TYPE, "application/pdf")], body).into_response())
+}

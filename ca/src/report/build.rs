@@ -1,0 +1,337 @@
+//! Gathering and signing a report.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use mandate_config::Config;
+use mandate_hsm::{Hsm, SignatureAlgorithm};
+use mandate_store::{AuditEvent, AuditRow, Store};
+use serde_json::{Value, json};
+
+use crate::x509::cert_pem;
+use crate::{CaError, rfc3339};
+
+/// Records read per page from the audit log.
+const PAGE: i64 = 2000;
+/// At most this many audit records go into one report (the extract and its proof).
+pub(crate) const MAX_AUDIT_RECORDS: usize = 200_000;
+/// At most this many webhook deliveries.
+const MAX_DELIVERIES: i64 = 10_000;
+
+/// A half-open time range, unix seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Period {
+    /// First second included.
+    pub from: i64,
+    /// First second not included.
+    pub to: i64,
+}
+
+impl Period {
+    /// From `YYYY-MM-DD` (a whole day: `to` includes that day) or RFC 3339 texts.
+    pub fn parse(from: &str, to: &str) -> Result<Period, CaError> {
+        let from = parse_time(from, false)?;
+        let to = parse_time(to, true)?;
+        if to <= from {
+            return Err(CaError::InvalidRequest(format!(
+                "the period is empty: --to ({}) must be after --from ({})",
+                rfc3339(to),
+                rfc3339(from)
+            )));
+        }
+        Ok(Period { from, to })
+    }
+
+    fn contains_ms(&self, ms: i64) -> bool {
+        ms >= self.from * 1000 && ms < self.to * 1000
+    }
+}
+
+fn parse_time(text: &str, end_of_day: bool) -> Result<i64, CaError> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(t.unix_timestamp());
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let day = time::Date::parse(text, &fmt).map_err(|_| {
+        CaError::InvalidRequest(format!(
+            "{text:?} is not a date: use YYYY-MM-DD or RFC 3339 (2026-11-22T08:00:00Z)"
+        ))
+    })?;
+    let start = day.midnight().assume_utc().unix_timestamp();
+    Ok(if end_of_day { start + 86_400 } else { start })
+}
+
+/// What to report on, and who asks.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// The agent.
+    pub agent_id: String,
+    /// The period.
+    pub period: Period,
+    /// Who asks (kept in the audit log and in the report).
+    pub actor: String,
+}
+
+/// Whether an audit record is about the agent (or one of its certificates).
+fn about(r: &AuditRow, agent_id: &str, serials: &[String]) -> bool {
+    r.subject == agent_id
+        || serials.contains(&r.subject)
+        || r.details.get("agent_id").and_then(Value::as_str) == Some(agent_id)
+}
+
+/// Gathers the evidence, records the report in the audit log, signs a checkpoint covering it
+/// and signs the bundle. `progress` is told how far the audit walk got (records read, of
+/// about how many).
+pub async fn build(
+    hsm: &Hsm,
+    store: &Store,
+    cfg: &Config,
+    opts: &ReportOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Vec<u8>, CaError> {
+    let id = opts.agent_id.as_str();
+    let period = opts.period;
+    let agent = store
+        .agent(id)
+        .await?
+        .ok_or_else(|| CaError::NotFound(format!("agent {id}")))?;
+
+    // The report is itself an audited act, and the checkpoint below covers it.
+    store
+        .record_audit_event(&AuditEvent::new(
+            &opts.actor,
+            "report.generated",
+            id,
+            json!({"agent_id": id, "from": rfc3339(period.from), "to": rfc3339(period.to)}),
+        ))
+        .await?;
+    let checkpoint = match crate::audit_checkpoint::checkpoint_now(hsm, store, cfg).await? {
+        Some(c) => c,
+        None => store
+            .last_checkpoint()
+            .await?
+            .ok_or_else(|| CaError::Internal("no audit checkpoint after signing one".into()))?,
+    };
+
+    let mandates: Vec<Value> = store
+        .mandates(id)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let mandate: Value = serde_json::from_str(&m.mandate_json).unwrap_or(Value::Null);
+            json!({"version": m.version, "status": m.status, "mandate": mandate,
+                   "submitted_by": m.created_by, "submitted_at": rfc3339(m.created_at),
+                   "decided_by": m.decided_by, "decided_at": m.decided_at.map(rfc3339)})
+        })
+        .collect();
+
+    let mut certs = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.agent_certificates(id, after.as_deref(), 100).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.serial.clone());
+        let done = page.len() < 100;
+        certs.extend(page);
+        if done {
+            break;
+        }
+    }
+    certs.sort_by_key(|c| c.created_at);
+    let serials: Vec<String> = certs.iter().map(|c| c.serial.clone()).collect();
+    let certificates = certs
+        .iter()
+        .map(|c| {
+            Ok(
+                json!({"serial": c.serial, "status": c.status, "mandate_version": c.mandate_version,
+                   "issuer_id": c.issuer_id, "sha256": c.sha256,
+                   "not_before": rfc3339(c.not_before), "not_after": rfc3339(c.not_after),
+                   "requested_by": c.requested_by, "issued_at": c.issued_at.map(rfc3339),
+                   "revoked_at": c.revoked_at.map(rfc3339),
+                   "revocation_reason": c.revocation_reason, "revoked_by": c.revoked_by,
+                   "pem": c.der.as_deref().map(cert_pem).transpose()?}),
+            )
+        })
+        .collect::<Result<Vec<Value>, CaError>>()?;
+    let revocations: Vec<Value> = certs
+        .iter()
+        .filter(|c| c.revoked_at.is_some())
+        .map(|c| {
+            json!({"serial": c.serial, "revoked_at": c.revoked_at.map(rfc3339),
+                   "reason": c.revocation_reason, "revoked_by": c.revoked_by})
+        })
+        .collect();
+    let ca_certificates = store
+        .ca_certificates()
+        .await?
+        .iter()
+        .map(|c| {
+            Ok(
+                json!({"id": c.id, "role": c.role, "subject": c.subject, "sha256": c.sha256,
+                   "active": c.active, "pem": cert_pem(&c.der)?}),
+            )
+        })
+        .collect::<Result<Vec<Value>, CaError>>()?;
+    let cross_certificates = store
+        .cross_certificates()
+        .await?
+        .iter()
+        .map(|c| {
+            Ok(json!({"subject_id": c.subject_id, "issuer_id": c.issuer_id,
+                   "sha256": c.sha256, "pem": cert_pem(&c.der)?}))
+        })
+        .collect::<Result<Vec<Value>, CaError>>()?;
+    let baselines: Vec<Value> = store
+        .baselines(id)
+        .await?
+        .into_iter()
+        .map(|b| {
+            json!({"version": b.version, "status": b.status, "baseline": b.baseline,
+                   "learnt_by": b.learnt_by, "created_at": rfc3339(b.created_at),
+                   "decided_by": b.decided_by, "decided_at": b.decided_at.map(rfc3339)})
+        })
+        .collect();
+    let mut incidents = Vec::new();
+    let mut before = 0;
+    loop {
+        let page = store.incidents(Some(id), None, before, 100).await?;
+        let Some(last) = page.last() else { break };
+        before = last.id;
+        let done = page.len() < 100;
+        incidents.extend(
+            page.into_iter()
+                .filter(|i| period.contains_ms(i.created_at_ms)),
+        );
+        if done {
+            break;
+        }
+    }
+    incidents.reverse();
+    let incidents: Vec<Value> = incidents
+        .into_iter()
+        .map(|i| {
+            json!({"id": i.id, "kind": i.kind, "status": i.status, "score": i.score,
+                   "threshold": i.threshold, "contributions": i.contributions,
+                   "created_at": rfc3339(i.created_at_ms / 1000),
+                   "acknowledged_by": i.acknowledged_by, "resolved_by": i.resolved_by,
+                   "resolved_at": i.resolved_at.map(rfc3339), "resolution": i.resolution,
+                   "kill_switch_id": i.kill_switch_id})
+        })
+        .collect();
+    let deliveries: Vec<Value> = store
+        .agent_deliveries(id, (period.from * 1000, period.to * 1000), MAX_DELIVERIES)
+        .await?
+        .into_iter()
+        .map(|d| {
+            json!({"id": d.id, "webhook_id": d.webhook_id, "event_id": d.event_id,
+                   "event_type": d.event_type, "status": d.status, "attempts": d.attempts,
+                   "last_status_code": d.last_status_code, "last_error": d.last_error,
+                   "delivered_at": d.delivered_at_ms.map(|t| rfc3339(t / 1000))})
+        })
+        .collect();
+
+    // The audit extract and its proof: every record from the agent's first one in the
+    // period up to the checkpoint, so the chain can be followed to the signed hash.
+    let start = store.audit_seq_since(period.from * 1000).await?;
+    let mut segment: Vec<AuditRow> = Vec::new();
+    let mut extract = Vec::new();
+    if let Some(start) = start {
+        let total = u64::try_from((checkpoint.seq - start + 1).max(0)).unwrap_or(0);
+        let mut cursor = start - 1;
+        let mut read = 0u64;
+        'walk: loop {
+            let rows = store.audit_events(cursor, PAGE).await?;
+            let Some(last) = rows.last() else { break };
+            cursor = last.seq;
+            for r in rows {
+                if r.seq > checkpoint.seq {
+                    break 'walk;
+                }
+                read += 1;
+                let keep = period.contains_ms(r.at_ms) && about(&r, id, &serials);
+                if keep {
+                    extract.push(r.seq);
+                }
+                if keep || !segment.is_empty() {
+                    segment.push(r);
+                }
+                if segment.len() > MAX_AUDIT_RECORDS {
+                    return Err(CaError::InvalidRequest(format!(
+                        "the audit extract would exceed {MAX_AUDIT_RECORDS} records: ask for a shorter period"
+                    )));
+                }
+            }
+            progress(read, total);
+        }
+    }
+    let segment: Vec<Value> = segment.into_iter().map(audit_json).collect();
+    let signers = store.audit_signers().await?;
+    let cp_signer = signers
+        .iter()
+        .find(|s| s.id == checkpoint.signer_id)
+        .ok_or_else(|| CaError::Internal("checkpoint signer missing".into()))?;
+
+    let report = json!({
+        "generated_at": rfc3339(mandate_store::now_unix()),
+        "generated_by": opts.actor,
+        "period": {"from": rfc3339(period.from), "to": rfc3339(period.to)},
+        "agent": agent,
+        "mandates": mandates,
+        "certificates": certificates,
+        "ca_certificates": ca_certificates,
+        "cross_certificates": cross_certificates,
+        "baselines": baselines,
+        "incidents": incidents,
+        "revocations": revocations,
+        "webhook_deliveries": deliveries,
+        "audit": {
+            "extract": extract,
+            "records": segment,
+            "checkpoint": {
+                "seq": checkpoint.seq,
+                "hash": hex::encode(&checkpoint.hash),
+                "signed_at_ms": checkpoint.signed_at_ms,
+                "signature": B64.encode(&checkpoint.signature),
+                "signer_certificate": cert_pem(&cp_signer.der)?,
+                "signer_issuer_id": cp_signer.issuer_id,
+            },
+        },
+    });
+
+    // The bundle is signed by the current audit signer (the one that just signed the
+    // checkpoint, or its successor).
+    let signer = signers
+        .last()
+        .ok_or_else(|| CaError::Internal("no audit signer".into()))?;
+    let key_id = signer
+        .key_id
+        .parse()
+        .map_err(|_| CaError::Internal(format!("stored key id {:?}", signer.key_id)))?;
+    let signed_at = mandate_store::now_unix();
+    let signature = hsm
+        .sign(
+            &key_id,
+            SignatureAlgorithm::EcdsaSha256,
+            &super::signed_message(&report)?,
+        )
+        .await?;
+    let bundle = json!({
+        "format": super::FORMAT,
+        "report": report,
+        "signature": {
+            "algorithm": "ecdsa-with-SHA256",
+            "value": B64.encode(&signature),
+            "signed_at": signed_at,
+            "signer_certificate": cert_pem(&signer.der)?,
+            "signer_issuer_id": signer.issuer_id,
+        },
+    });
+    serde_json::to_vec(&bundle).map_err(|e| CaError::Internal(e.to_string()))
+}
+
+fn audit_json(r: AuditRow) -> Value {
+    json!({"seq": r.seq, "at_ms": r.at_ms, "actor": r.actor, "action": r.action,
+           "subject": r.subject, "cert_fingerprint": r.cert_fingerprint,
+           "risk_score": r.risk_score, "details": r.details_text,
+           "prev_hash": r.prev_hash, "hash": r.hash})
+}

@@ -1,0 +1,31 @@
+//! Compliance evidence for one agent over a period: a signed JSON bundle that `mandate report
+//! verify` checks offline with only the root certificate, and a PDF for people.
+//!
+//! The bundle is one JSON document in canonical form (keys sorted, no whitespace), so any
+//! changed byte is caught: either the file is no longer canonical or the signature fails. It
+//! holds the agent's registration, every mandate version and its decision, its certificates
+//! and the CA certificates they chain to, its baselines, incidents, revocations and webhook
+//! deliveries, and the audit extract with its proof: the unbroken run of audit records from the
+//! agent's first record in the period to a signed checkpoint made for the report.
+//! The report is signed by the audit signer (a key in the HSM, certified for audit signing).
+
+mod build;
+mod pdf;
+mod verify;
+
+pub use build::{Period, ReportOptions, build as build_report};
+pub use pdf::render as render_pdf;
+pub use verify::{ReportCheck, verify as verify_report};
+
+/// The bundle's `format`.
+pub(crate) const FORMAT: &str = "mandate-compliance-report-v1";
+
+/// The bytes the report signature covers: a domain tag and the SHA-256 of the canonical report.
+pub(crate) fn signed_message(report: &serde_json::Value) -> Result<Vec<u8>, crate::CaError> {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(report).map_err(|e| crate::CaError::Internal(e.to_string()))?;
+    let mut msg = FORMAT.as_bytes().to_vec();
+    msg.push(0);
+    msg.extend_from_slice(&sha2::Sha256::digest(&bytes));
+    Ok(msg)
+}

@@ -1,0 +1,297 @@
+//! The report for people: a summary first, then tables, then the proofs.
+
+use mandate_pdf::{Block, Document};
+use serde_json::Value;
+
+/// A JSON value as table text: strings bare, null as "-".
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn rows(list: &Value, cols: &[&str]) -> Vec<Vec<String>> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| cols.iter().map(|c| text(&item[*c])).collect())
+        .collect()
+}
+
+fn table(headers: &[&str], rows: Vec<Vec<String>>, widths: &[f32]) -> Block {
+    Block::Table {
+        headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+        rows,
+        widths: widths.to_vec(),
+    }
+}
+
+fn count(v: &Value) -> usize {
+    v.as_array().map_or(0, Vec::len)
+}
+
+/// Renders a bundle (as written by `build_report`) to PDF.
+pub fn render(bundle: &Value) -> Vec<u8> {
+    let r = &bundle["report"];
+    let agent = &r["agent"];
+    let audit = &r["audit"];
+    let title = format!("Compliance report: agent {}", text(&agent["id"]));
+    let mut blocks = Vec::new();
+
+    blocks.push(Block::Heading("Summary".into()));
+    let active_mandate = r["mandates"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["status"] == "approved"));
+    let unresolved = r["incidents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["status"] != "resolved")
+        .count();
+    blocks.push(Block::KeyValues(vec![
+        (
+            "Agent".into(),
+            format!("{} ({})", text(&agent["id"]), text(&agent["name"])),
+        ),
+        ("Operator organization".into(), text(&agent["organization"])),
+        ("Status".into(), text(&agent["status"])),
+        (
+            "Registered".into(),
+            format!(
+                "{} by {}",
+                crate::rfc3339(agent["created_at"].as_i64().unwrap_or(0)),
+                text(&agent["created_by"])
+            ),
+        ),
+        (
+            "Period".into(),
+            format!(
+                "{} to {}",
+                text(&r["period"]["from"]),
+                text(&r["period"]["to"])
+            ),
+        ),
+        (
+            "Approved mandate".into(),
+            active_mandate.map_or("none".into(), |m| {
+                format!(
+                    "version {} (approved by {} at {})",
+                    text(&m["version"]),
+                    text(&m["decided_by"]),
+                    text(&m["decided_at"])
+                )
+            }),
+        ),
+        ("Mandate versions".into(), count(&r["mandates"]).to_string()),
+        (
+            "Certificates".into(),
+            format!(
+                "{} ({} revoked)",
+                count(&r["certificates"]),
+                count(&r["revocations"])
+            ),
+        ),
+        (
+            "Incidents in period".into(),
+            format!("{} ({} not resolved)", count(&r["incidents"]), unresolved),
+        ),
+        (
+            "Webhook deliveries".into(),
+            count(&r["webhook_deliveries"]).to_string(),
+        ),
+        (
+            "Audit records about the agent".into(),
+            count(&audit["extract"]).to_string(),
+        ),
+        (
+            "Generated".into(),
+            format!(
+                "{} by {}",
+                text(&r["generated_at"]),
+                text(&r["generated_by"])
+            ),
+        ),
+    ]));
+    blocks.push(Block::Paragraph(
+        "This document is a reading copy of the signed JSON bundle (report.json). The bundle, not \
+         this PDF, is the evidence: `mandate report verify --file report.json --root root.pem` \
+         checks its signature, the signed audit checkpoint and the hash chain of the audit \
+         records offline."
+            .into(),
+    ));
+
+    blocks.push(Block::Heading("Mandate versions".into()));
+    blocks.push(table(
+        &["Version", "Status", "Submitted", "Decided by", "Decided at"],
+        rows(
+            &r["mandates"],
+            &[
+                "version",
+                "status",
+                "submitted_at",
+                "decided_by",
+                "decided_at",
+            ],
+        ),
+        &[1.0, 1.5, 2.5, 2.0, 2.5],
+    ));
+    for m in r["mandates"].as_array().into_iter().flatten() {
+        blocks.push(Block::Paragraph(format!(
+            "Mandate version {}:",
+            text(&m["version"])
+        )));
+        blocks.push(Block::Mono(
+            serde_json::to_string_pretty(&m["mandate"]).unwrap_or_default(),
+        ));
+    }
+
+    blocks.push(Block::Heading("Certificates".into()));
+    blocks.push(table(
+        &[
+            "Serial",
+            "Status",
+            "Mandate",
+            "Not before",
+            "Not after",
+            "SHA-256",
+        ],
+        rows(
+            &r["certificates"],
+            &[
+                "serial",
+                "status",
+                "mandate_version",
+                "not_before",
+                "not_after",
+                "sha256",
+            ],
+        ),
+        &[3.0, 1.2, 1.0, 2.2, 2.2, 4.0],
+    ));
+    blocks.push(Block::Heading("Revocations".into()));
+    blocks.push(table(
+        &["Serial", "Revoked at", "Reason (RFC 5280)", "By"],
+        rows(
+            &r["revocations"],
+            &["serial", "revoked_at", "reason", "revoked_by"],
+        ),
+        &[3.0, 2.2, 1.5, 2.5],
+    ));
+    blocks.push(Block::Heading("Behaviour baselines".into()));
+    blocks.push(table(
+        &["Version", "Status", "Learnt by", "Created", "Decided by"],
+        rows(
+            &r["baselines"],
+            &["version", "status", "learnt_by", "created_at", "decided_by"],
+        ),
+        &[1.0, 1.5, 2.0, 2.5, 2.0],
+    ));
+    blocks.push(Block::Heading("Incidents".into()));
+    blocks.push(table(
+        &[
+            "Id",
+            "Kind",
+            "Status",
+            "Score",
+            "Threshold",
+            "Created",
+            "Resolution",
+        ],
+        rows(
+            &r["incidents"],
+            &[
+                "id",
+                "kind",
+                "status",
+                "score",
+                "threshold",
+                "created_at",
+                "resolution",
+            ],
+        ),
+        &[0.7, 2.0, 1.4, 1.0, 1.0, 2.2, 2.5],
+    ));
+    blocks.push(Block::Heading("Webhook deliveries".into()));
+    blocks.push(table(
+        &["Id", "Endpoint", "Event", "Status", "Attempts", "Delivered"],
+        rows(
+            &r["webhook_deliveries"],
+            &[
+                "id",
+                "webhook_id",
+                "event_type",
+                "status",
+                "attempts",
+                "delivered_at",
+            ],
+        ),
+        &[0.7, 2.2, 2.2, 1.3, 1.0, 2.2],
+    ));
+
+    blocks.push(Block::Heading("Audit extract".into()));
+    let extract: Vec<i64> = audit["extract"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_i64)
+        .collect();
+    let audit_rows: Vec<Vec<String>> = audit["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|rec| rec["seq"].as_i64().is_some_and(|s| extract.contains(&s)))
+        .map(|rec| {
+            vec![
+                text(&rec["seq"]),
+                crate::rfc3339(rec["at_ms"].as_i64().unwrap_or(0) / 1000),
+                text(&rec["actor"]),
+                text(&rec["action"]),
+                text(&rec["subject"]),
+                text(&rec["risk_score"]),
+            ]
+        })
+        .collect();
+    blocks.push(table(
+        &["Seq", "Time", "Actor", "Action", "Subject", "Risk"],
+        audit_rows,
+        &[0.8, 2.2, 2.0, 2.5, 2.5, 0.8],
+    ));
+
+    blocks.push(Block::PageBreak);
+    blocks.push(Block::Heading("Proofs".into()));
+    let cp = &audit["checkpoint"];
+    blocks.push(Block::Paragraph(format!(
+        "The {} audit records below form an unbroken hash chain (SHA-256, each record over the \
+         previous hash) ending at record {}, whose hash is signed in the audit checkpoint. The \
+         checkpoint and this report are signed by audit signing keys held in the CA's HSM, \
+         certified by the CA for audit signing only.",
+        count(&audit["records"]),
+        text(&cp["seq"])
+    )));
+    blocks.push(Block::KeyValues(vec![
+        ("Checkpoint record".into(), text(&cp["seq"])),
+        ("Checkpoint hash".into(), text(&cp["hash"])),
+        (
+            "Checkpoint signed at (ms)".into(),
+            text(&cp["signed_at_ms"]),
+        ),
+        ("Checkpoint signature".into(), text(&cp["signature"])),
+        (
+            "Report signature".into(),
+            text(&bundle["signature"]["value"]),
+        ),
+    ]));
+    blocks.push(table(
+        &["Seq", "Previous hash", "Hash"],
+        rows(&audit["records"], &["seq", "prev_hash", "hash"]),
+        &[0.8, 4.0, 4.0],
+    ));
+    blocks.push(Block::Paragraph("Report signer certificate:".into()));
+    blocks.push(Block::Mono(text(
+        &bundle["signature"]["signer_certificate"],
+    )));
+
+    mandate_pdf::render(&Document { title, blocks })
+}
