@@ -20,6 +20,9 @@ struct Cli {
     /// TOML config file; without one the embedded defaults apply (./.mandate, SoftHSM dev token).
     #[arg(long, global = true, env = "MANDATE_CONFIG")]
     config: Option<PathBuf>,
+    /// Print the result as JSON (one document on stdout) instead of text for people.
+    #[arg(long, global = true, env = "MANDATE_JSON")]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,12 +32,12 @@ enum Command {
     /// Run the daemon (initialising the CA on first start).
     Serve,
     /// Key ceremony: generate root and intermediate in the HSM and print the first admin API key
-    /// once, as JSON. Refuses if the CA exists.
+    /// once. Refuses if the CA exists.
     Init,
     /// Manage API keys.
     #[command(name = "api-keys", subcommand)]
     ApiKeys(ApiKeysCommand),
-    /// Show the CA certificates, as JSON.
+    /// The CA certificates, and key rotation (rotate-intermediate, rollover-root).
     #[command(name = "ca", subcommand)]
     Ca(CaCommand),
     /// Revoke a certificate, or pull the kill switch on an agent or a whole operator.
@@ -49,6 +52,12 @@ enum Command {
     /// The HSM: what keys it holds and what they are for.
     #[command(subcommand)]
     Hsm(HsmCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell), e.g.
+    /// `mandate completions bash > /etc/bash_completion.d/mandate`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Compliance evidence for one agent over a period: `report --agent ID --from DATE --to DATE
     /// --out DIR` writes a signed JSON bundle (report.json) and a PDF (report.pdf); `report
     /// verify` checks a bundle offline.
@@ -90,7 +99,7 @@ enum ReportCommand {
 
 #[derive(Subcommand)]
 enum HsmCommand {
-    /// The inventory, as JSON: label, id, type, role and what uses each key.
+    /// The inventory: label, id, type, role and what uses each key.
     Keys,
 }
 
@@ -118,7 +127,7 @@ enum AuditCommand {
 #[derive(Subcommand)]
 enum AgentsCommand {
     /// Make single-use ACME external account binding credentials for an agent and print them
-    /// once, as JSON (key_id, hmac_key). Uses the HSM.
+    /// once (key_id, hmac_key). Uses the HSM.
     Eab {
         /// Agent id.
         id: String,
@@ -159,7 +168,7 @@ enum RevokeCommand {
 
 #[derive(Subcommand)]
 enum ApiKeysCommand {
-    /// Create an API key and print it once, as JSON.
+    /// Create an API key and print it once.
     Create {
         /// admin, operator, compliance, auditor or agent.
         #[arg(long)]
@@ -216,6 +225,17 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    output::set_json(cli.json);
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "mandate",
+            &mut std::io::stdout(),
+        );
+        return Ok(());
+    }
     let cfg = mandate_config::load(cli.config.as_deref()).context("loading configuration")?;
     mandate_ca::init_logging(&cfg)?;
     create_data_dir(&cfg)?;
@@ -268,12 +288,13 @@ fn prepare_hsm(cfg: &Config) -> anyhow::Result<()> {
 async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => Ok(mandate_ca::serve(cfg).await?),
+        Command::Completions { .. } => Ok(()),
         Command::Init => {
             let store = mandate_ca::open_store(&cfg).await?;
             let hsm = mandate_ca::connect_hsm(&cfg).await?;
             let report = mandate_ca::init_ca(&hsm, &store, &cfg, "cli:init").await?;
             store.close().await;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            output::emit(&report)?;
             Ok(())
         }
         Command::ApiKeys(ApiKeysCommand::Create {
@@ -293,7 +314,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             let created =
                 mandate_ca::create_api_key(&store, role, &label, agent_id, "cli:api-keys").await?;
             store.close().await;
-            println!("{}", serde_json::to_string_pretty(&created)?);
+            output::emit(&created)?;
             Ok(())
         }
         Command::Agents(AgentsCommand::Eab { id }) => {
@@ -305,7 +326,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             let made = mandate_ca::create_eab(&hsm, &store, &id, "cli:agents-eab").await;
             hsm.shutdown().await;
             store.close().await;
-            println!("{}", serde_json::to_string_pretty(&made?)?);
+            output::emit(&made?)?;
             Ok(())
         }
         Command::Revoke(cmd) => {
@@ -353,7 +374,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 }
             };
             store.close().await;
-            println!("{}", serde_json::to_string_pretty(&out?)?);
+            output::emit(&out?)?;
             Ok(())
         }
         Command::Audit(cmd) => {
@@ -382,11 +403,11 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                     let n = mandate_ca::export_audit(&store, &out).await;
                     store.close().await;
                     let n = n?;
-                    println!("{}", serde_json::json!({"records": n, "out": out}));
+                    output::emit(&serde_json::json!({"records": n, "out": out}))?;
                     return Ok(());
                 }
             };
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            output::emit(&report)?;
             if let Some(b) = &report.first_broken {
                 anyhow::bail!(
                     "the audit log is broken at record {}: {} ({} records before it verified)",
@@ -403,7 +424,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             let rows = mandate_ca::hsm_inventory(&hsm, &store).await;
             hsm.shutdown().await;
             store.close().await;
-            println!("{}", serde_json::to_string_pretty(&rows?)?);
+            output::emit(&rows?)?;
             Ok(())
         }
         Command::Ca(cmd @ (CaCommand::RotateIntermediate | CaCommand::RolloverRoot)) => {
@@ -428,7 +449,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             };
             hsm.shutdown().await;
             store.close().await;
-            println!("{}", serde_json::to_string_pretty(&report?)?);
+            output::emit(&report?)?;
             Ok(())
         }
         Command::Report(ReportArgs {
@@ -439,7 +460,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let roots = read_roots(&root)?;
             let check = mandate_ca::verify_report(&bytes, &roots)?;
-            println!("{}", serde_json::to_string_pretty(&check)?);
+            output::emit(&check)?;
             if !check.valid {
                 anyhow::bail!("the report does not verify: {}", check.problems.join("; "));
             }
@@ -482,15 +503,12 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 .with_context(|| format!("writing {}", json_path.display()))?;
             std::fs::write(&pdf_path, &pdf)
                 .with_context(|| format!("writing {}", pdf_path.display()))?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "report": json_path, "pdf": pdf_path,
-                    "report_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bundle)),
-                    "audit_records": value["report"]["audit"]["records"].as_array().map_or(0, Vec::len),
-                    "extract_records": value["report"]["audit"]["extract"].as_array().map_or(0, Vec::len),
-                }))?
-            );
+            output::emit(&serde_json::json!({
+                "report": json_path, "pdf": pdf_path,
+                "report_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bundle)),
+                "audit_records": value["report"]["audit"]["records"].as_array().map_or(0, Vec::len),
+                "extract_records": value["report"]["audit"]["extract"].as_array().map_or(0, Vec::len),
+            }))?;
             Ok(())
         }
         Command::Ca(CaCommand::Show) => {
@@ -500,7 +518,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             if certs.is_empty() {
                 anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
             }
-            println!("{}", serde_json::to_string_pretty(&certs)?);
+            output::emit(&certs)?;
             Ok(())
         }
     }
@@ -565,6 +583,78 @@ mod progress {
             if self.tty && self.last.lock().is_ok_and(|l| l.is_some()) {
                 let _ = std::io::stderr().write_all(b"\n");
             }
+        }
+    }
+}
+
+/// One way to print results: JSON with `--json`, else indented `key: value` text.
+mod output {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use serde_json::Value;
+
+    static JSON: AtomicBool = AtomicBool::new(false);
+
+    pub fn set_json(on: bool) {
+        JSON.store(on, Ordering::Relaxed);
+    }
+
+    pub fn emit<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+        let value = serde_json::to_value(value)?;
+        if JSON.load(Ordering::Relaxed) {
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            let mut out = String::new();
+            text(&value, 0, &mut out);
+            print!("{out}");
+        }
+        Ok(())
+    }
+
+    fn scalar(v: &Value) -> Option<String> {
+        match v {
+            Value::Null => Some("-".into()),
+            Value::String(s) if !s.contains('\n') => Some(s.clone()),
+            Value::Bool(_) | Value::Number(_) => Some(v.to_string()),
+            Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => Some(
+                a.iter()
+                    .map(|x| scalar(x).unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            _ => None,
+        }
+    }
+
+    fn text(v: &Value, indent: usize, out: &mut String) {
+        let pad = " ".repeat(indent);
+        match v {
+            Value::Object(map) => {
+                let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
+                for (k, v) in map {
+                    match scalar(v) {
+                        Some(s) => out.push_str(&format!("{pad}{k:width$}  {s}\n")),
+                        None => {
+                            out.push_str(&format!("{pad}{k}:\n"));
+                            text(v, indent + 2, out);
+                        }
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push('\n');
+                    }
+                    text(item, indent, out);
+                }
+            }
+            Value::String(s) => {
+                for line in s.lines() {
+                    out.push_str(&format!("{pad}{line}\n"));
+                }
+            }
+            other => out.push_str(&format!("{pad}{}\n", scalar(other).unwrap_or_default())),
         }
     }
 }

@@ -86,6 +86,7 @@ impl Daemon {
             .env("MANDATE_DATA_DIR", self.dir.path())
             .env("MANDATE_LISTEN", format!("127.0.0.1:{}", self.port))
             .env("MANDATE_LOG", "info")
+            .env("MANDATE_JSON", "true")
             .env_remove("MANDATE_CONFIG")
             .env_remove("MANDATE_HSM_PIN");
         cmd

@@ -73,9 +73,19 @@ async fn init_prints_the_admin_key_once_and_refuses_a_second_time() {
             .env("MANDATE_LOG", "warn");
         c
     };
-    let out: Value = serde_json::from_str(&run(mandate().arg("init"))).unwrap();
+    let out: Value = serde_json::from_str(&run(mandate().args(["--json", "init"]))).unwrap();
     let key = out["admin_api_key"].as_str().unwrap();
     assert!(key.starts_with("mk_"), "{out}");
+    // Without --json, the same for people: aligned `key  value` lines, PEM blocks indented.
+    let text = run(mandate().args(["ca", "show"]));
+    assert!(!text.trim_start().starts_with('['), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("role") && l.ends_with("root")),
+        "{text}"
+    );
+    let json: Value = serde_json::from_str(&run(mandate().args(["ca", "show", "--json"]))).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
     for which in ["root", "intermediate"] {
         let fp = out[which]["sha256_fingerprint"].as_str().unwrap();
         assert_eq!(fp.len(), 64, "{out}");
@@ -99,6 +109,7 @@ async fn init_prints_the_admin_key_once_and_refuses_a_second_time() {
 
     // Admin commands act on the same data: the printed key can make keys from the CLI too.
     let created: Value = serde_json::from_str(&run(mandate().args([
+        "--json",
         "api-keys",
         "create",
         "--role",
@@ -114,7 +125,8 @@ async fn init_prints_the_admin_key_once_and_refuses_a_second_time() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown role"));
-    let shown: Value = serde_json::from_str(&run(mandate().args(["ca", "show"]))).unwrap();
+    let shown: Value =
+        serde_json::from_str(&run(mandate().args(["ca", "show", "--json"]))).unwrap();
     assert_eq!(shown.as_array().unwrap().len(), 2);
     assert_eq!(shown[0]["sha256"], out["root"]["sha256_fingerprint"]);
 }
@@ -224,7 +236,7 @@ async fn the_dev_token_ignores_a_stray_pin_variable_and_reads_do_not_create_one(
         !dir.path().join("data/softhsm").exists(),
         "a read-only command created an HSM token"
     );
-    let out: Value = serde_json::from_str(&run(mandate().arg("init"))).unwrap();
+    let out: Value = serde_json::from_str(&run(mandate().args(["init", "--json"]))).unwrap();
     assert!(out["admin_api_key"].as_str().is_some());
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dir.path().join("data"))
