@@ -220,14 +220,7 @@ pub async fn rotate_intermediate(
     .await?;
     let events = vec![
         key_event(actor, &key, "intermediate"),
-        AuditEvent::new(
-            actor,
-            "ca.intermediate_rotated",
-            &int.sha256,
-            json!({"retired_sha256": old.sha256, "root_sha256": root_row.sha256,
-                   "subject": int.subject, "not_after": int.not_after}),
-        )
-        .with_fingerprint(&int.sha256),
+        rotated_event(actor, &int, old, &root_row.sha256),
     ];
     store
         .rotate_ca(&CaRotation {
@@ -372,16 +365,7 @@ pub async fn rollover_root(
             .with_fingerprint(&c.sha256),
         );
     }
-    events.push(
-        AuditEvent::new(
-            actor,
-            "ca.intermediate_rotated",
-            &int.sha256,
-            json!({"retired_sha256": old_int.sha256, "root_sha256": root_row.sha256,
-                   "subject": int.subject, "not_after": int.not_after}),
-        )
-        .with_fingerprint(&int.sha256),
-    );
+    events.push(rotated_event(actor, &int, old_int, &root_row.sha256));
     store
         .rotate_ca(&CaRotation {
             expected_intermediate: old_int.id,
@@ -413,6 +397,23 @@ pub async fn rollover_root(
         retired_root: Some(stored_summary(old_root_row)?),
         cross_certificates,
     })
+}
+
+/// The audit record of a switch to a new intermediate.
+fn rotated_event(
+    actor: &str,
+    int: &NewCaCert,
+    retired: &CaCertRow,
+    root_sha256: &str,
+) -> AuditEvent {
+    AuditEvent::new(
+        actor,
+        "ca.intermediate_rotated",
+        &int.sha256,
+        json!({"retired_sha256": retired.sha256, "root_sha256": root_sha256,
+               "subject": int.subject, "not_after": int.not_after}),
+    )
+    .with_fingerprint(&int.sha256)
 }
 
 fn stored_summary(row: &CaCertRow) -> Result<CaCertSummary, CaError> {
