@@ -333,30 +333,8 @@ async fn pem_file(ca: &Ca, path: &str, file: &Path) {
 
 /// What `openssl ocsp` says of `cert` at the daemon's responder (verified against the root).
 fn ocsp_status(ca: &Ca, dir: &Path, cert: &Path) -> String {
-    let out = Command::new("openssl")
-        .args(["ocsp", "-no_nonce", "-issuer"])
-        .arg(dir.join("int.pem"))
-        .arg("-cert")
-        .arg(cert)
-        .args(["-url", &format!("{}/ocsp", ca.d.base), "-CAfile"])
-        .arg(dir.join("root.pem"))
-        .arg("-verify_other")
-        .arg(dir.join("int.pem"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(text.contains("Response verify OK"), "{text}");
-    if text.contains(": revoked") {
-        "revoked".into()
-    } else if text.contains(": good") {
-        "good".into()
-    } else {
-        text
-    }
+    let int = dir.join("int.pem");
+    crate::harness::ocsp_status(&ca.d.base, &int, cert, &dir.join("root.pem"), &int)
 }
 
 async fn certified(ca: &Ca, agent: &str, dir: &Path) -> std::path::PathBuf {

@@ -525,3 +525,33 @@ pub fn here(name: &str) -> PathBuf {
         .join("../tests/e2e")
         .join(name)
 }
+
+/// What `openssl ocsp` says of `cert` (issued by `issuer`) at the daemon's responder `base`, the
+/// response verified against `root` with `other` as extra certificates: "good", "revoked", or
+/// openssl's whole output. Panics unless the response verifies.
+pub fn ocsp_status(base: &str, issuer: &Path, cert: &Path, root: &Path, other: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(issuer)
+        .arg("-cert")
+        .arg(cert)
+        .args(["-url", &format!("{base}/ocsp"), "-CAfile"])
+        .arg(root)
+        .arg("-verify_other")
+        .arg(other)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Response verify OK"), "{text}");
+    if text.contains(": revoked") {
+        "revoked".into()
+    } else if text.contains(": good") {
+        "good".into()
+    } else {
+        text
+    }
+}

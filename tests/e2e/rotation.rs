@@ -44,33 +44,13 @@ fn verify(dir: &Path, root: &str, untrusted: &[&str], cert: &Path) -> Result<(),
 /// What `openssl ocsp` says of `cert` (issued by `issuer`), the response verified against
 /// `root` with `other` as extra certificates.
 fn ocsp(ca: &Ca, dir: &Path, issuer: &str, cert: &Path, root: &str, other: &[&str]) -> String {
-    let issuer = write(dir, "ocsp-issuer.pem", issuer);
-    let root = write(dir, "ocsp-root.pem", root);
-    let other = write(dir, "ocsp-other.pem", &other.concat());
-    let out = Command::new("openssl")
-        .args(["ocsp", "-no_nonce", "-issuer"])
-        .arg(&issuer)
-        .arg("-cert")
-        .arg(cert)
-        .args(["-url", &format!("{}/ocsp", ca.d.base), "-CAfile"])
-        .arg(&root)
-        .arg("-verify_other")
-        .arg(&other)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(text.contains("Response verify OK"), "{text}");
-    if text.contains(": revoked") {
-        "revoked".into()
-    } else if text.contains(": good") {
-        "good".into()
-    } else {
-        text
-    }
+    crate::harness::ocsp_status(
+        &ca.d.base,
+        &write(dir, "ocsp-issuer.pem", issuer),
+        cert,
+        &write(dir, "ocsp-root.pem", root),
+        &write(dir, "ocsp-other.pem", &other.concat()),
+    )
 }
 
 /// Waits (15 s deadline) until the daemon's chain starts with `intermediate`: it has loaded
