@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what mandate needs when it is missing. Usage: scripts/deps.sh run|test
 # run:  SoftHSM2 (the dev token's PKCS#11 module).
-# test: also opensc (pkcs11-tool), openssl, poppler-utils and qpdf (PDF checks), and python
-#       `cryptography` + `pkilint` (independent checkers the end-to-end tests call).
+# test: also opensc (pkcs11-tool), openssl, poppler-utils and qpdf (PDF checks), PostgreSQL
+#       (server and psql), and python `cryptography` + `pkilint` (independent checkers the
+#       end-to-end tests call).
 set -euo pipefail
 what="${1:-run}"
 
@@ -23,6 +24,10 @@ if [ "$what" = test ]; then
   command -v python3 >/dev/null || missing+=(python3 python3-pip)
   command -v pdftoppm >/dev/null || missing+=(poppler-utils)
   command -v qpdf >/dev/null || missing+=(qpdf)
+  # A real PostgreSQL server on loopback: the suite's second pass, and the multi-node tests.
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v psql >/dev/null || missing+=(postgresql-client)
+  command -v runuser >/dev/null || missing+=(util-linux)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]} ..." >&2

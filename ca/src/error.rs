@@ -68,6 +68,15 @@ pub enum CaError {
 }
 
 impl CaError {
+    /// True when waiting may cure it: the HSM or the database cannot be reached right now.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            CaError::Hsm(e) => e.is_temporary(),
+            CaError::Store(e) => e.is_unavailable(),
+            _ => false,
+        }
+    }
+
     /// An I/O error with its context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         CaError::Io {

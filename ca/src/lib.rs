@@ -8,6 +8,7 @@ mod audit_log;
 mod behaviour;
 mod ca_reload;
 mod ceremony;
+mod change_listener;
 mod crl_publisher;
 mod csr;
 mod delegated;
@@ -24,6 +25,7 @@ mod rate_limit;
 mod report;
 mod revocation;
 mod rotation;
+mod start_gate;
 mod tls;
 mod webhooks;
 mod x509;
@@ -129,4 +131,13 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::acme::jws::parse as parse_jws;
+    pub use crate::acme::jws::{Jwk, Jws, KeyRef, verify_eab};
+    pub use crate::csr::validate as validate_csr;
+    pub use crate::csr::{CsrError, MAX_CSR_BYTES, ValidCsr};
 }

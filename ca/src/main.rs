@@ -250,6 +250,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Report(ReportArgs { command: None, .. })
     ) {
         prepare_hsm(&cfg)?;
+        // `serve` creates the dev token itself, retrying while the HSM cannot be reached.
+        if !matches!(cli.command, Command::Serve) {
+            mandate_ca::ensure_dev_token(&cfg)?;
+        }
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -281,7 +285,6 @@ fn prepare_hsm(cfg: &Config) -> anyhow::Result<()> {
             std::env::set_var("SOFTHSM2_CONF", &conf);
         }
     }
-    mandate_ca::ensure_dev_token(cfg)?;
     Ok(())
 }
 

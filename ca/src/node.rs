@@ -254,13 +254,14 @@ fn write_admin_key(cfg: &Config, report: &CeremonyReport) -> Result<(), CaError>
 
 /// Serves the HTTP API until SIGINT or SIGTERM: on `listen` (plain HTTP), and on
 /// `http.tls_listen` (HTTPS) when set.
+///
+/// The port opens at once. While the HSM or the database cannot be reached, the node keeps
+/// trying to start (backing off to [`START_RETRY_MAX`]); meanwhile `/healthz` answers, and
+/// `/readyz` and every other route answer 503 with the reason, so an orchestrator sees a live
+/// but unready process instead of a crash loop. A wrong PIN or a bad configuration still ends
+/// the process: retrying a PIN would only lock the token.
 pub async fn serve(cfg: Config) -> Result<(), CaError> {
     let listen = cfg.listen;
-    let node = Arc::new(Node::start(cfg).await?);
-    crate::behaviour::start_learner(node.clone());
-    crate::ca_reload::start(node.clone());
-    crate::audit_checkpoint::start(node.hsm.clone(), node.store.clone(), node.cfg.clone());
-    let app = crate::http::router(node.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| CaError::io(format!("listen on {listen}"), e))?;
@@ -271,6 +272,29 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let gate = crate::start_gate::Gate::default();
+    let http = tokio::spawn(
+        axum::serve(listener, gate.router())
+            .with_graceful_shutdown(until_stopped(stopped.clone()))
+            .into_future(),
+    );
+    tracing::info!(%local, "mandate listening");
+    let Some(node) = start_until_up(cfg, &gate, stopped.clone()).await? else {
+        return finish(http, None, None).await;
+    };
+    let node = Arc::new(node);
+    crate::behaviour::start_learner(node.clone());
+    crate::ca_reload::start(node.clone());
+    crate::change_listener::start(node.clone());
+    crate::audit_checkpoint::start(node.hsm.clone(), node.store.clone(), node.cfg.clone());
+    reset_hsm_sessions_on_sigusr1(node.hsm.clone());
+    let app = crate::http::router(node.clone());
+    gate.open(app.clone());
+    tracing::info!(%local, "mandate ready");
     let tls = match node.cfg.http.tls_listen {
         Some(addr) => {
             let config = crate::tls::server_config(&node.cfg, &node.issuer).await?;
@@ -278,21 +302,89 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
             let tls_local = axum::serve::Listener::local_addr(&tls)
                 .map_err(|e| CaError::io("TLS listener address", e))?;
             tracing::info!(%tls_local, url = %node.cfg.http.tls_public_url, "mandate listening (HTTPS)");
-            let server = axum::serve(tls, app.clone())
-                .with_graceful_shutdown(until_stopped(stopped.clone()));
+            let server = axum::serve(tls, app).with_graceful_shutdown(until_stopped(stopped));
             Some(tokio::spawn(server.into_future()))
         }
         None => None,
     };
+    finish(http, tls, Some(&node.store)).await
+}
+
+/// SIGUSR1 ends every HSM session and login of this process; the pool opens fresh sessions
+/// and logs in again for the next operations. For operators after HSM maintenance (a network
+/// HSM fail-over leaves sessions that fail), and as a fault drill: issuance carries on.
+fn reset_hsm_sessions_on_sigusr1(hsm: Hsm) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut usr1 = match signal(SignalKind::user_defined1()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "SIGUSR1 handler not installed");
+            return;
+        }
+    };
     tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop.send(true);
+        while usr1.recv().await.is_some() {
+            match hsm.drop_all_sessions().await {
+                Ok(()) => {
+                    tracing::warn!("SIGUSR1: every HSM session closed; new ones open on demand")
+                }
+                Err(e) => tracing::error!(error = %e, "SIGUSR1: closing the HSM sessions failed"),
+            }
+        }
     });
-    tracing::info!(%local, "mandate listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(until_stopped(stopped))
-        .await
-        .map_err(|e| CaError::io("HTTP server", e))?;
+}
+
+/// Longest pause between two attempts to start while the HSM or database is unreachable.
+const START_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Starts the node, retrying while what it needs is temporarily unreachable; `None` if asked
+/// to stop first.
+async fn start_until_up(
+    cfg: Config,
+    gate: &crate::start_gate::Gate,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<Node>, CaError> {
+    let mut pause = std::time::Duration::from_millis(500);
+    loop {
+        let attempt = {
+            let cfg = cfg.clone();
+            async move {
+                let dev = cfg.clone();
+                tokio::task::spawn_blocking(move || ensure_dev_token(&dev))
+                    .await
+                    .map_err(|e| CaError::Internal(format!("dev token task: {e}")))??;
+                Node::start(cfg).await
+            }
+        };
+        match attempt.await {
+            Ok(node) => return Ok(Some(node)),
+            Err(e) if e.is_temporary() => {
+                tracing::error!(
+                    error = %e,
+                    retry_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                    "cannot start: a dependency is unreachable; /readyz fails until it is back"
+                );
+                gate.set_reason(e.to_string());
+            }
+            Err(e) => return Err(e),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = stopped.wait_for(|s| *s) => return Ok(None),
+        }
+        pause = (pause * 2).min(START_RETRY_MAX);
+    }
+}
+
+type ServerTask = tokio::task::JoinHandle<Result<(), std::io::Error>>;
+
+/// Waits for the servers to drain after the stop signal, then closes the store.
+async fn finish(
+    http: ServerTask,
+    tls: Option<ServerTask>,
+    store: Option<&Store>,
+) -> Result<(), CaError> {
+    let served = http.await;
     if let Some(task) = tls {
         match task.await {
             Ok(Ok(())) => {}
@@ -300,7 +392,14 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
             Err(e) => tracing::error!(error = %e, "HTTPS server task failed"),
         }
     }
-    node.store.close().await;
+    if let Some(store) = store {
+        store.close().await;
+    }
+    match served {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(CaError::io("HTTP server", e)),
+        Err(e) => return Err(CaError::Internal(format!("HTTP server task: {e}"))),
+    }
     tracing::info!("mandate stopped");
     Ok(())
 }

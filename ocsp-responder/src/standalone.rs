@@ -1,14 +1,17 @@
 //! The stand-alone responder: serves the responses the daemon pre-signed into the shared store,
 //! and holds no key at all. Run as many as OCSP traffic needs, beside or far from the daemon.
 //!
-//! It follows the store's change feed (a read every [`POLL`]) into its cache, so a revocation
-//! reaches it a poll interval after the daemon stored the revoked response. A certificate with
+//! It follows the store's change feed into its cache. On SQLite it reads the feed every
+//! [`POLL`], so a revocation reaches it a poll interval after the daemon stored the revoked
+//! response. On PostgreSQL a notification (LISTEN/NOTIFY, sent by a trigger when responses are
+//! written) wakes it at once, and the feed is read every [`RECONCILE`] anyway, in case a
+//! notification was lost with its connection. A certificate with
 //! no pre-signed response gets `unauthorized`, as responders serving only pre-produced responses
 //! answer (RFC 5019); a nonce is not echoed (the response is pre-produced): RFC 5019 clients
 //! then fall back to time-based freshness, and openssl warns but accepts it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -17,14 +20,17 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use mandate_store::{FeedCursor, Store, now_unix};
+use mandate_store::{Backend, Change, FeedCursor, Store, now_unix, redact_url};
+use tokio::sync::Notify;
 
 use crate::http::{decode_get, read_post, refused};
 use crate::presigned_cache::PresignedCache;
 use crate::{CertIdHash, IssuerSet, OcspError, Refusal, parse_request};
 
-/// How often the feed is read.
+/// How often the feed is read on SQLite.
 pub const POLL: Duration = Duration::from_millis(25);
+/// How often the feed is read on PostgreSQL, where notifications say when to read it.
+pub const RECONCILE: Duration = Duration::from_secs(1);
 /// How often the store is asked whether a key rotation added an issuer.
 const CA_CHECK: Duration = Duration::from_secs(1);
 /// Rows read from the feed at once.
@@ -40,6 +46,10 @@ pub struct Responder {
     cache: PresignedCache,
     /// Unix milliseconds of the last successful feed read.
     synced_ms: AtomicI64,
+    /// Rung by change notifications: read the feed now.
+    wake: Notify,
+    /// A notification said CA certificates changed: look for new issuers now.
+    ca_changed: AtomicBool,
 }
 
 fn now_ms() -> i64 {
@@ -54,7 +64,7 @@ impl Responder {
     pub async fn start(store: Store, database: &str) -> Result<Arc<Responder>, OcspError> {
         let issuers = IssuerSet::load(&store).await?;
         if issuers.is_empty() {
-            return Err(OcspError::NoCa(database.to_owned()));
+            return Err(OcspError::NoCa(redact_url(database)));
         }
         // Read the end before serving anything: every later change then comes through the feed.
         let cursor = store.presigned_feed_end().await?;
@@ -63,8 +73,17 @@ impl Responder {
             issuers,
             cache: PresignedCache::default(),
             synced_ms: AtomicI64::new(now_ms()),
+            wake: Notify::new(),
+            ca_changed: AtomicBool::new(false),
         });
-        tokio::spawn(responder.clone().follow(cursor));
+        let poll = match responder.store.backend() {
+            Backend::Sqlite => POLL,
+            Backend::Postgres => {
+                tokio::spawn(responder.clone().listen());
+                RECONCILE
+            }
+        };
+        tokio::spawn(responder.clone().follow(cursor, poll));
         Ok(responder)
     }
 
@@ -79,12 +98,48 @@ impl Responder {
             .with_state(self)
     }
 
-    async fn follow(self: Arc<Self>, mut cursor: FeedCursor) {
+    /// Turns change notifications into wake-ups of [`Responder::follow`].
+    async fn listen(self: Arc<Self>) {
+        loop {
+            let mut listener = match self.store.listen().await {
+                Ok(Some(l)) => l,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "OCSP: cannot LISTEN for changes; retrying");
+                    tokio::time::sleep(RECONCILE).await;
+                    continue;
+                }
+            };
+            // Whatever was written before LISTEN took effect: read the feed once.
+            self.wake.notify_one();
+            loop {
+                match listener.recv().await {
+                    Ok(Change::Ca) => {
+                        self.ca_changed.store(true, Ordering::Relaxed);
+                        self.wake.notify_one();
+                    }
+                    Ok(Change::Ocsp | Change::Revocation | Change::Missed) => {
+                        self.wake.notify_one();
+                    }
+                    Ok(Change::Agent(_) | Change::Unknown(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "OCSP: change notifications interrupted");
+                        tokio::time::sleep(RECONCILE).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn follow(self: Arc<Self>, mut cursor: FeedCursor, poll: Duration) {
         let mut ca_generation = self.store.ca_generation().await.unwrap_or(0);
         let mut last_ca_check = std::time::Instant::now();
         loop {
-            // A key rotation (by the daemon or the CLI) adds an issuer: look once a second.
-            if last_ca_check.elapsed() >= CA_CHECK {
+            // A key rotation (by the daemon or the CLI) adds an issuer: look once a second, or
+            // at once when told.
+            if last_ca_check.elapsed() >= CA_CHECK || self.ca_changed.swap(false, Ordering::Relaxed)
+            {
                 last_ca_check = std::time::Instant::now();
                 match self.store.ca_generation().await {
                     Ok(g) if g != ca_generation => match self.issuers.refresh(&self.store).await {
@@ -118,7 +173,10 @@ impl Responder {
                 }
                 Err(e) => tracing::warn!(error = %e, "OCSP feed not read; retrying"),
             }
-            tokio::time::sleep(POLL).await;
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = self.wake.notified() => {}
+            }
         }
     }
 

@@ -152,7 +152,7 @@ macro_rules! account_columns {
     };
 }
 
-fn account_row(r: &sqlx::sqlite::SqliteRow) -> Result<AcmeAccountRow, StoreError> {
+fn account_row(r: &sqlx::any::AnyRow) -> Result<AcmeAccountRow, StoreError> {
     Ok(AcmeAccountRow {
         id: r.try_get("id")?,
         thumbprint: r.try_get("thumbprint")?,
@@ -281,7 +281,7 @@ macro_rules! order_columns {
     };
 }
 
-fn order_row(r: &sqlx::sqlite::SqliteRow) -> Result<AcmeOrderRow, StoreError> {
+fn order_row(r: &sqlx::any::AnyRow) -> Result<AcmeOrderRow, StoreError> {
     Ok(AcmeOrderRow {
         id: r.try_get("id")?,
         account_id: r.try_get("account_id")?,

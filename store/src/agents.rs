@@ -1,5 +1,5 @@
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::audit::append;
 use crate::{
@@ -33,7 +33,7 @@ macro_rules! mandate_columns {
     };
 }
 
-fn agent_row(r: &SqliteRow) -> Result<AgentRow, StoreError> {
+fn agent_row(r: &AnyRow) -> Result<AgentRow, StoreError> {
     let status: String = r.try_get("status")?;
     Ok(AgentRow {
         id: r.try_get("id")?,
@@ -46,7 +46,7 @@ fn agent_row(r: &SqliteRow) -> Result<AgentRow, StoreError> {
     })
 }
 
-fn overview_row(r: &SqliteRow) -> Result<AgentOverview, StoreError> {
+fn overview_row(r: &AnyRow) -> Result<AgentOverview, StoreError> {
     let status: String = r.try_get("m_status")?;
     Ok(AgentOverview {
         agent: agent_row(r)?,
@@ -64,7 +64,7 @@ fn overview_row(r: &SqliteRow) -> Result<AgentOverview, StoreError> {
     })
 }
 
-fn mandate_row(r: &SqliteRow) -> Result<MandateRow, StoreError> {
+fn mandate_row(r: &AnyRow) -> Result<MandateRow, StoreError> {
     let status: String = r.try_get("status")?;
     Ok(MandateRow {
         agent_id: r.try_get("agent_id")?,

@@ -1,10 +1,10 @@
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::audit::append;
 use crate::{ApiKeyRow, AuditEvent, NewApiKey, Store, StoreError, now_unix};
 
-pub(crate) async fn insert(conn: &mut SqliteConnection, key: &NewApiKey) -> Result<(), StoreError> {
+pub(crate) async fn insert(conn: &mut AnyConnection, key: &NewApiKey) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO api_keys (id, secret_hash, role, agent_id, label, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -22,7 +22,7 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, key: &NewApiKey) -> Resu
     Ok(())
 }
 
-fn key_row(r: &SqliteRow) -> Result<ApiKeyRow, StoreError> {
+fn key_row(r: &AnyRow) -> Result<ApiKeyRow, StoreError> {
     let role: String = r.try_get("role")?;
     Ok(ApiKeyRow {
         id: r.try_get("id")?,
@@ -36,7 +36,7 @@ fn key_row(r: &SqliteRow) -> Result<ApiKeyRow, StoreError> {
     })
 }
 
-async fn fetch_key(conn: &mut SqliteConnection, id: &str) -> Result<ApiKeyRow, StoreError> {
+async fn fetch_key(conn: &mut AnyConnection, id: &str) -> Result<ApiKeyRow, StoreError> {
     let row = sqlx::query(
         "SELECT id, secret_hash, role, agent_id, label, created_by, created_at, revoked_at
          FROM api_keys WHERE id = $1",

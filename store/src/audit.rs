@@ -5,8 +5,8 @@
 //! chain at that record. Triggers refuse UPDATE and DELETE and any INSERT without a hash.
 
 use sha2::{Digest, Sha256};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::{AuditEvent, AuditRow, Store, StoreError, now_ms};
 
@@ -69,7 +69,7 @@ pub fn record_hash(f: &AuditFields<'_>, prev: &[u8]) -> [u8; 32] {
 }
 
 /// The last record's seq and hash (0 and the genesis hash for an empty log).
-async fn last(conn: &mut SqliteConnection) -> Result<(i64, Vec<u8>), StoreError> {
+async fn last(conn: &mut AnyConnection) -> Result<(i64, Vec<u8>), StoreError> {
     let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
         .fetch_optional(conn)
         .await?;
@@ -86,10 +86,7 @@ async fn last(conn: &mut SqliteConnection) -> Result<(i64, Vec<u8>), StoreError>
 }
 
 /// Appends one audit record inside the caller's transaction, chained to the last one.
-pub(crate) async fn append(
-    conn: &mut SqliteConnection,
-    event: &AuditEvent,
-) -> Result<(), StoreError> {
+pub(crate) async fn append(conn: &mut AnyConnection, event: &AuditEvent) -> Result<(), StoreError> {
     let (last_seq, prev) = last(&mut *conn).await?;
     let seq = last_seq + 1;
     let at_ms = now_ms();
@@ -127,7 +124,7 @@ pub(crate) async fn append(
     Ok(())
 }
 
-fn audit_row(r: &SqliteRow) -> Result<AuditRow, StoreError> {
+fn audit_row(r: &AnyRow) -> Result<AuditRow, StoreError> {
     let details: String = r.try_get("details")?;
     let prev: Option<Vec<u8>> = r.try_get("prev_hash")?;
     let hash: Option<Vec<u8>> = r.try_get("hash")?;

@@ -1,7 +1,7 @@
 //! Signed checkpoints of the audit chain, and the certificates of the keys that sign them.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::audit::append;
 use crate::{AuditEvent, Store, StoreError, now_ms, now_unix};
@@ -52,7 +52,7 @@ pub fn checkpoint_message(seq: i64, hash: &[u8], signed_at_ms: i64) -> Vec<u8> {
     m
 }
 
-fn signer_row(r: &SqliteRow) -> Result<AuditSignerRow, StoreError> {
+fn signer_row(r: &AnyRow) -> Result<AuditSignerRow, StoreError> {
     Ok(AuditSignerRow {
         id: r.try_get("id")?,
         key_id: r.try_get("key_id")?,
@@ -64,7 +64,7 @@ fn signer_row(r: &SqliteRow) -> Result<AuditSignerRow, StoreError> {
     })
 }
 
-fn checkpoint_row(r: &SqliteRow) -> Result<CheckpointRow, StoreError> {
+fn checkpoint_row(r: &AnyRow) -> Result<CheckpointRow, StoreError> {
     Ok(CheckpointRow {
         id: r.try_get("id")?,
         seq: r.try_get("seq")?,

@@ -2,8 +2,8 @@
 //! baselines and incidents.
 
 use serde_json::{Value, json};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::audit::append;
 use crate::webhooks::{enqueue, operator_of};
@@ -226,7 +226,7 @@ fn parse_json(text: &str, what: &str) -> Result<Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-fn incident_row(r: &SqliteRow) -> Result<IncidentRow, StoreError> {
+fn incident_row(r: &AnyRow) -> Result<IncidentRow, StoreError> {
     let contributions: String = r.try_get("contributions")?;
     Ok(IncidentRow {
         id: r.try_get("id")?,
@@ -247,7 +247,7 @@ fn incident_row(r: &SqliteRow) -> Result<IncidentRow, StoreError> {
     })
 }
 
-fn baseline_row(r: &SqliteRow) -> Result<BaselineRow, StoreError> {
+fn baseline_row(r: &AnyRow) -> Result<BaselineRow, StoreError> {
     let baseline: String = r.try_get("baseline")?;
     Ok(BaselineRow {
         agent_id: r.try_get("agent_id")?,
@@ -266,37 +266,53 @@ const INSERT_CHUNK: usize = 200;
 
 /// Inserts events with one statement per [`INSERT_CHUNK`] rows; returns their ids in order.
 async fn insert_events(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     events: &[NewEvent],
     reported_by: &str,
     received_at_ms: i64,
 ) -> Result<Vec<i64>, StoreError> {
     let mut ids = Vec::with_capacity(events.len());
     for chunk in events.chunks(INSERT_CHUNK) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        // Numbered placeholders, which both backends read (sqlx's QueryBuilder writes `?` for
+        // the Any driver, which PostgreSQL does not).
+        const COLUMNS: usize = 15;
+        let mut sql = String::from(
             "INSERT INTO events (agent_id, action_type, market, size, currency, side,
                  counterparty, region, at, success, reported_by, received_at_ms, score,
-                 contributions, baseline_version) ",
+                 contributions, baseline_version) VALUES ",
         );
-        q.push_values(chunk, |mut b, e| {
-            b.push_bind(e.agent_id.clone())
-                .push_bind(e.action_type.clone())
-                .push_bind(e.market.clone())
-                .push_bind(e.size.clone())
-                .push_bind(e.currency.clone())
-                .push_bind(e.side.clone())
-                .push_bind(e.counterparty.clone())
-                .push_bind(e.region.clone())
-                .push_bind(e.at)
-                .push_bind(e.success)
-                .push_bind(reported_by.to_owned())
-                .push_bind(received_at_ms)
-                .push_bind(e.score)
-                .push_bind(e.contributions.as_ref().map(json_text))
-                .push_bind(e.baseline_version);
-        });
-        q.push(" RETURNING id");
-        let mut got: Vec<i64> = q.build_query_scalar().fetch_all(&mut *conn).await?;
+        for row in 0..chunk.len() {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for col in 0..COLUMNS {
+                if col > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('$');
+                sql.push_str(&(row * COLUMNS + col + 1).to_string());
+            }
+            sql.push(')');
+        }
+        sql.push_str(" RETURNING id");
+        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(e.agent_id.clone())
+                .bind(e.action_type.clone())
+                .bind(e.market.clone())
+                .bind(e.size.clone())
+                .bind(e.currency.clone())
+                .bind(e.side.clone())
+                .bind(e.counterparty.clone())
+                .bind(e.region.clone())
+                .bind(e.at)
+                .bind(e.success)
+                .bind(reported_by.to_owned())
+                .bind(received_at_ms)
+                .bind(e.score)
+                .bind(e.contributions.as_ref().map(json_text))
+                .bind(e.baseline_version);
+        }
+        let mut got: Vec<i64> = q.fetch_all(&mut *conn).await?;
         // RETURNING yields rows in no promised order; ids grow in VALUES order.
         got.sort_unstable();
         ids.extend(got);
@@ -305,7 +321,7 @@ async fn insert_events(
 }
 
 async fn save_counters(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     c: &AgentCounters,
     event_ids: &[i64],
 ) -> Result<(), StoreError> {
@@ -352,7 +368,7 @@ async fn save_counters(
 /// Opens an incident unless the agent has an unresolved one of that kind; with its audit record
 /// and outbox event.
 async fn open_incident(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     t: &IncidentTrigger,
     event_id: Option<i64>,
 ) -> Result<Option<i64>, StoreError> {

@@ -1,5 +1,5 @@
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::audit::append;
 use crate::{AuditEvent, CaCertRow, CaRole, NewApiKey, NewCaCert, Store, StoreError, now_unix};
@@ -7,11 +7,12 @@ use crate::{AuditEvent, CaCertRow, CaRole, NewApiKey, NewCaCert, Store, StoreErr
 macro_rules! ca_columns {
     () => {
         "c.id, c.key_id, k.label, k.kind, c.role, c.subject, c.serial, c.der, \
-     c.sha256, c.ski, c.not_before, c.not_after, c.active"
+     c.sha256, c.ski, c.not_before, c.not_after,
+     CASE WHEN c.active THEN 1 ELSE 0 END AS active"
     };
 }
 
-fn ca_row(r: &SqliteRow) -> Result<CaCertRow, StoreError> {
+fn ca_row(r: &AnyRow) -> Result<CaCertRow, StoreError> {
     let role: String = r.try_get("role")?;
     Ok(CaCertRow {
         id: r.try_get("id")?,
@@ -26,12 +27,13 @@ fn ca_row(r: &SqliteRow) -> Result<CaCertRow, StoreError> {
         ski: r.try_get("ski")?,
         not_before: r.try_get("not_before")?,
         not_after: r.try_get("not_after")?,
-        active: r.try_get("active")?,
+        // SQLite BOOLEAN columns cannot be read through sqlx's Any driver: read 0/1.
+        active: r.try_get::<i64, _>("active")? != 0,
     })
 }
 
 pub(crate) async fn insert_ca_cert(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     cert: &NewCaCert,
 ) -> Result<(), StoreError> {
     let now = now_unix();

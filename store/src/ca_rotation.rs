@@ -3,7 +3,7 @@
 //! retired but kept, and the change is audit-logged with it.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::audit::append;
 use crate::ca::insert_ca_cert;
@@ -68,7 +68,7 @@ pub struct CaRotation {
     pub events: Vec<AuditEvent>,
 }
 
-fn cross_row(r: &SqliteRow) -> Result<CrossCertRow, StoreError> {
+fn cross_row(r: &AnyRow) -> Result<CrossCertRow, StoreError> {
     Ok(CrossCertRow {
         id: r.try_get("id")?,
         subject_id: r.try_get("subject_id")?,
@@ -158,7 +158,7 @@ impl Store {
     }
 }
 
-async fn retire(conn: &mut sqlx::SqliteConnection, role: CaRole) -> Result<(), StoreError> {
+async fn retire(conn: &mut sqlx::AnyConnection, role: CaRole) -> Result<(), StoreError> {
     sqlx::query("UPDATE ca_certificates SET active = FALSE WHERE role = $1 AND active")
         .bind(role.as_str())
         .execute(&mut *conn)

@@ -1,5 +1,5 @@
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::audit::append;
 use crate::{AuditEvent, CertificateRow, NewCertificate, Store, StoreError, now_unix};
@@ -12,7 +12,7 @@ macro_rules! cert_columns {
     };
 }
 
-fn cert_row(r: &SqliteRow) -> Result<CertificateRow, StoreError> {
+fn cert_row(r: &AnyRow) -> Result<CertificateRow, StoreError> {
     let status: String = r.try_get("status")?;
     Ok(CertificateRow {
         serial: r.try_get("serial")?,
@@ -35,7 +35,7 @@ fn cert_row(r: &SqliteRow) -> Result<CertificateRow, StoreError> {
 
 /// A certificate by serial, inside a write job.
 pub(crate) async fn fetch(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     serial: &str,
 ) -> Result<CertificateRow, StoreError> {
     let sql = concat!(

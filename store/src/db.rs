@@ -1,24 +1,70 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, Executor};
 
 use crate::StoreError;
 use crate::writer::Writer;
 
+/// Which database the store speaks to. SQL is shared; the few places that differ ask this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file (WAL): one node, plus CLI and stand-alone responders on the same machine.
+    Sqlite,
+    /// PostgreSQL: several nodes and responders on one database.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(redact_url(url)))
+        }
+    }
+}
+
+/// The URL without its password, for errors and logs.
+pub fn redact_url(url: &str) -> String {
+    // scheme://user:password@host/... -> scheme://user:***@host/...
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 /// Handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    /// The group-commit task owning the one writing connection: all writes queue here, in
-    /// process, instead of fighting over SQLite's lock.
+    /// The group-commit task owning the one writing connection: all writes of this process
+    /// queue here instead of fighting over the database's locks.
     pub(crate) writer: Writer,
-    write_pool: SqlitePool,
-    /// Several connections for reads, which WAL lets run beside the writer.
-    pub(crate) reader: SqlitePool,
+    write_pool: AnyPool,
+    /// Several connections for reads, which run beside the writer.
+    pub(crate) reader: AnyPool,
+    backend: Backend,
+    /// The URL (PostgreSQL: for LISTEN connections).
+    url: String,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a request waits for a PostgreSQL connection before it fails (503): while the
+/// database is down, requests fail fast instead of queueing.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Store {
     /// Opens (creating if missing) the database at `url` and applies the migrations.
@@ -33,45 +79,18 @@ impl Store {
     }
 
     async fn open_with(url: &str, create: bool) -> Result<Store, StoreError> {
-        if !url.starts_with("sqlite:") {
-            return Err(StoreError::UnsupportedUrl(url.to_owned()));
-        }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(create)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a certificate returned to a client must survive a power cut, not only a crash.
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        if !create && !options.get_filename().exists() {
-            return Err(StoreError::NotFound(format!(
-                "database {}",
-                options.get_filename().display()
-            )));
-        }
-        if let Some(dir) = options.get_filename().parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
-        let write_pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
-            .await?;
-        MIGRATOR.run(&write_pool).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let (write_pool, reader) = match backend {
+            Backend::Sqlite => open_sqlite(url, create).await?,
+            Backend::Postgres => open_postgres(url).await?,
+        };
         let store = Store {
-            writer: Writer::start(write_pool.clone()),
+            writer: Writer::start(write_pool.clone(), backend),
             write_pool,
             reader,
+            backend,
+            url: url.to_owned(),
         };
         let sealed = store.seal_legacy_audit().await?;
         if sealed > 0 {
@@ -81,6 +100,15 @@ impl Store {
             );
         }
         Ok(store)
+    }
+
+    /// The database this store speaks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
     }
 
     /// Checks that the database answers (for `/readyz`).
@@ -94,5 +122,91 @@ impl Store {
         self.writer.close().await;
         self.write_pool.close().await;
         self.reader.close().await;
+    }
+}
+
+async fn open_sqlite(url: &str, create: bool) -> Result<(AnyPool, AnyPool), StoreError> {
+    let options = SqliteConnectOptions::from_str(url)?;
+    if !create && !options.get_filename().exists() {
+        return Err(StoreError::NotFound(format!(
+            "database {}",
+            options.get_filename().display()
+        )));
+    }
+    if let Some(dir) = options.get_filename().parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let mut any_url = url.to_owned();
+    if create && !any_url.contains("mode=") {
+        any_url.push(if any_url.contains('?') { '&' } else { '?' });
+        any_url.push_str("mode=rwc");
+    }
+    let any = AnyConnectOptions::from_str(&any_url)?;
+    let pool = |max: u32| {
+        AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets reads run beside the writer; FULL: a certificate returned to a
+                    // client must survive a power cut, not only a crash.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    Ok(())
+                })
+            })
+    };
+    let write_pool = pool(1).connect_with(any.clone()).await?;
+    SQLITE_MIGRATOR.run(&write_pool).await?;
+    let reader = pool(4).connect_with(any).await?;
+    Ok((write_pool, reader))
+}
+
+async fn open_postgres(url: &str) -> Result<(AnyPool, AnyPool), StoreError> {
+    let any = AnyConnectOptions::from_str(url)?;
+    let write_pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+        .connect_with(any.clone())
+        .await?;
+    // The migrator holds an advisory lock: nodes starting together migrate once.
+    POSTGRES_MIGRATOR.run(&write_pool).await?;
+    let reader = AnyPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+        .connect_with(any)
+        .await?;
+    Ok((write_pool, reader))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn backends_are_chosen_by_scheme() {
+        assert_eq!(Backend::of_url("sqlite://a").ok(), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::of_url("postgresql://h/d").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(Backend::of_url("mysql://h/d").is_err());
     }
 }

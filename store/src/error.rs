@@ -8,7 +8,7 @@ pub enum StoreError {
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database URL names a backend this build does not support.
-    #[error("unsupported database URL {0:?}: expected sqlite://PATH")]
+    #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
     /// The data directory for the database file could not be created.
     #[error("cannot create database directory {path}: {source}")]

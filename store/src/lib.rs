@@ -16,6 +16,7 @@ mod behaviour;
 mod ca;
 mod ca_rotation;
 mod certificates;
+mod changes;
 mod crls;
 mod db;
 mod error;
@@ -35,8 +36,9 @@ pub use behaviour::{
     MAX_EVENTS_PER_BATCH, NewEvent, ObservationRow, RiskState,
 };
 pub use ca_rotation::{CaRotation, CrossCertRow, NewCrossCert};
+pub use changes::{Change, ChangeListener};
 pub use crls::{RevokedRow, StoredCrl};
-pub use db::Store;
+pub use db::{Backend, Store, redact_url};
 pub use error::StoreError;
 pub use key_uses::KeyUse;
 pub use model::{

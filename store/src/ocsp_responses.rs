@@ -7,7 +7,7 @@
 //! that writes it.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::{CertStatus, Store, StoreError};
 
@@ -81,7 +81,7 @@ macro_rules! presigned_columns {
     };
 }
 
-fn presigned_row(r: &SqliteRow) -> Result<PresignedResponse, StoreError> {
+fn presigned_row(r: &AnyRow) -> Result<PresignedResponse, StoreError> {
     let status: String = r.try_get("status")?;
     Ok(PresignedResponse {
         serial: r.try_get("serial")?,

@@ -1,5 +1,5 @@
 use serde_json::json;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use crate::audit::append;
 use crate::webhooks::{enqueue, operator_of};
@@ -47,7 +47,7 @@ pub struct KillSwitch {
 const PRIVILEGE_WITHDRAWN: i64 = 9;
 
 async fn revoke_one(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     serial: &str,
     reason: i64,
     actor: &str,

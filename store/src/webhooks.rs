@@ -7,8 +7,8 @@
 //! in memory, so a restart loses nothing.
 
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::audit::append;
 use crate::{AuditEvent, Store, StoreError, now_ms, now_unix};
@@ -121,7 +121,7 @@ pub enum AttemptOutcome {
 /// Writes an event to the outbox inside the caller's transaction, if any endpoint is enabled
 /// (with none, nobody could be told: the audit log is the record). Returns its id if written.
 pub(crate) async fn enqueue(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     event_type: &str,
     operator: Option<&str>,
     data: &Value,
@@ -142,7 +142,7 @@ pub(crate) async fn enqueue(
 
 /// The operator (organization) of an agent, for the outbox's operator filter.
 pub(crate) async fn operator_of(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     agent_id: &str,
 ) -> Result<Option<String>, StoreError> {
     Ok(
@@ -167,7 +167,7 @@ macro_rules! delivery_columns {
     };
 }
 
-fn webhook_row(r: &SqliteRow) -> Result<WebhookRow, StoreError> {
+fn webhook_row(r: &AnyRow) -> Result<WebhookRow, StoreError> {
     let events: String = r.try_get("events")?;
     Ok(WebhookRow {
         id: r.try_get("id")?,
@@ -181,7 +181,7 @@ fn webhook_row(r: &SqliteRow) -> Result<WebhookRow, StoreError> {
     })
 }
 
-fn delivery_row(r: &SqliteRow) -> Result<DeliveryRow, StoreError> {
+fn delivery_row(r: &AnyRow) -> Result<DeliveryRow, StoreError> {
     Ok(DeliveryRow {
         id: r.try_get("id")?,
         webhook_id: r.try_get("webhook_id")?,
@@ -326,20 +326,31 @@ impl Store {
         (from_ms, to_ms): (i64, i64),
         limit: i64,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            delivery_columns!(),
-            " FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
-             WHERE json_extract(e.data, '$.agent_id') = $1
-               AND e.created_at_ms >= $2 AND e.created_at_ms < $3
-             ORDER BY d.id LIMIT $4"
-        ))
-        .bind(agent_id)
-        .bind(from_ms)
-        .bind(to_ms)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
+        let sql = match self.backend() {
+            crate::Backend::Sqlite => concat!(
+                "SELECT ",
+                delivery_columns!(),
+                " FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+                 WHERE json_extract(e.data, '$.agent_id') = $1
+                   AND e.created_at_ms >= $2 AND e.created_at_ms < $3
+                 ORDER BY d.id LIMIT $4"
+            ),
+            crate::Backend::Postgres => concat!(
+                "SELECT ",
+                delivery_columns!(),
+                " FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+                 WHERE (e.data::jsonb ->> 'agent_id') = $1
+                   AND e.created_at_ms >= $2 AND e.created_at_ms < $3
+                 ORDER BY d.id LIMIT $4"
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(agent_id)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(delivery_row).collect()
     }
 

@@ -5,10 +5,11 @@
 
 use futures_core::future::BoxFuture;
 use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Any, AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
+use crate::db::Backend;
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 128;
@@ -25,7 +26,7 @@ enum JobFailed {
 }
 
 type RunJob = Box<
-    dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Completion, JobFailed>>
+    dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<Completion, JobFailed>>
         + Send,
 >;
 
@@ -59,9 +60,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(pool: SqlitePool) -> Writer {
+    pub(crate) fn start(pool: AnyPool, backend: Backend) -> Writer {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(pool, backend, rx));
         Writer { tx }
     }
 
@@ -70,7 +71,7 @@ impl Writer {
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
             + Send
             + 'static,
     {
@@ -82,7 +83,7 @@ impl Writer {
     pub(crate) async fn write_first_statement<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
             + Send
             + 'static,
     {
@@ -92,7 +93,7 @@ impl Writer {
     async fn submit<T, F>(&self, guard: Guard, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
             + Send
             + 'static,
     {
@@ -132,8 +133,8 @@ impl Writer {
     }
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Message>) {
-    let mut conn: Option<PoolConnection<Sqlite>> = None;
+async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Message>) {
+    let mut conn: Option<PoolConnection<Any>> = None;
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
     while closing.is_none() {
@@ -164,7 +165,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Message>) {
                 }
             },
         };
-        if let Err(e) = commit_batch(c, &mut batch).await {
+        if let Err(e) = commit_batch(c, backend, &mut batch).await {
             tracing::error!(error = %e, "write batch failed; reconnecting");
             // The connection may be in an unknown transaction state: drop it, take a fresh one.
             if let Some(c) = conn.take() {
@@ -178,12 +179,37 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Message>) {
     }
 }
 
+/// Key of the PostgreSQL advisory lock every write batch holds until it commits: the writers of
+/// all nodes take turns, as SQLite's one writer does. Serial reservations, CRL numbers and the
+/// audit hash chain (each record names the previous one) then never race between nodes, and
+/// batches cannot deadlock on each other's row locks.
+const PG_WRITE_LOCK: i64 = 0x6d61_6e64_6174_6501; // "mandate" + 1
+
+async fn begin(conn: &mut AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
+    match backend {
+        // IMMEDIATE takes SQLite's write lock now rather than at the first write, which would
+        // fail under WAL if another process wrote in between.
+        Backend::Sqlite => {
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        }
+        Backend::Postgres => {
+            sqlx::query("BEGIN").execute(&mut *conn).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(PG_WRITE_LOCK)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 async fn commit_batch(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
+    backend: Backend,
     batch: &mut Vec<Job>,
 ) -> Result<(), sqlx::Error> {
     let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
-    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+    if let Err(e) = begin(conn, backend).await {
         batch.clear();
         return Err(e);
     }
@@ -193,7 +219,9 @@ async fn commit_batch(
             // Dropped unrun: its caller's reply channel closes, which it reports as an error.
             continue;
         }
-        let savepoint = job.guard == Guard::Savepoint;
+        // PostgreSQL aborts the whole transaction on a failed statement: every job needs its
+        // savepoint there.
+        let savepoint = job.guard == Guard::Savepoint || backend == Backend::Postgres;
         if savepoint {
             sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
         }

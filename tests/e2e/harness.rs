@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -13,7 +14,16 @@ const READY_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A running `mandate serve` with its own data dir (SQLite file and SoftHSM dev token).
 pub struct Daemon {
-    dir: tempfile::TempDir,
+    /// Shared by every node started with [`Daemon::another_node`]: the config, the SoftHSM
+    /// token and its PIN, the bootstrap admin key.
+    dir: Arc<tempfile::TempDir>,
+    /// This node's log.
+    log_file: PathBuf,
+    /// Extra environment of this node's processes.
+    env: Vec<(String, String)>,
+    /// The database: a SQLite file in `dir`, or a fresh PostgreSQL database when the suite
+    /// runs on PostgreSQL (`MANDATE_TEST_PG_URL`).
+    pub db_url: String,
     child: Option<Child>,
     pub base: String,
     port: u16,
@@ -62,16 +72,67 @@ impl Daemon {
     pub async fn start_with_config(toml: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("mandate.toml"), toml).unwrap();
+        let db_url = mandate_testkit::database_url(dir.path());
+        Self::start_on(Arc::new(dir), db_url, Vec::new()).await
+    }
+
+    /// Starts a daemon with this data dir and database (PostgreSQL: several nodes may share
+    /// them) and extra environment.
+    pub async fn start_on(
+        dir: Arc<tempfile::TempDir>,
+        db_url: String,
+        env: Vec<(String, String)>,
+    ) -> Daemon {
+        let mut d = Self::unstarted(dir, db_url, env);
+        d.spawn().await;
+        d
+    }
+
+    /// A daemon not started yet ([`Daemon::spawn_unready`] starts it).
+    pub fn unstarted(
+        dir: Arc<tempfile::TempDir>,
+        db_url: String,
+        env: Vec<(String, String)>,
+    ) -> Daemon {
+        let config = dir.path().join("mandate.toml");
+        if !config.exists() {
+            std::fs::write(&config, "").unwrap();
+        }
         let port = free_port();
-        let mut d = Daemon {
+        Daemon {
             base: format!("http://127.0.0.1:{port}"),
+            log_file: dir.path().join(format!("daemon-{port}.log")),
+            env,
+            db_url,
             dir,
             child: None,
             port,
             http: reqwest::Client::new(),
-        };
-        d.spawn().await;
-        d
+        }
+    }
+
+    /// Another node on the same data dir (token, config) and database, with its own port and
+    /// log.
+    pub async fn another_node(&self) -> Daemon {
+        Self::start_on(self.dir.clone(), self.db_url.clone(), self.env.clone()).await
+    }
+
+    /// The shared data dir.
+    pub fn shared_dir(&self) -> Arc<tempfile::TempDir> {
+        self.dir.clone()
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Kills the daemon with SIGKILL (no chance to finish anything) and reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -89,14 +150,27 @@ impl Daemon {
             .env("MANDATE_JSON", "true")
             .env_remove("MANDATE_CONFIG")
             .env_remove("MANDATE_HSM_PIN");
+        // SQLite: the default file in the data dir, which some tests move on purpose.
+        if self.db_url.starts_with("postgres") {
+            cmd.env("MANDATE_DATABASE_URL", &self.db_url);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         cmd
     }
 
     async fn spawn(&mut self) {
+        self.spawn_unready();
+        self.wait_ready().await;
+    }
+
+    /// Starts the process without waiting for `/readyz`.
+    pub fn spawn_unready(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("daemon.log"))
+            .open(&self.log_file)
             .unwrap();
         let child = self
             .command()
@@ -106,10 +180,10 @@ impl Daemon {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        self.wait_ready().await;
     }
 
-    async fn wait_ready(&mut self) {
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&mut self) {
         let deadline = Instant::now() + READY_DEADLINE;
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -130,7 +204,7 @@ impl Daemon {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
     }
 
     /// Stops the daemon with SIGTERM and waits for it to exit.
@@ -281,6 +355,9 @@ impl Responder {
             .env("MANDATE_HSM_MODULE", "/nonexistent/libpkcs11.so")
             .env_remove("MANDATE_CONFIG")
             .env_remove("SOFTHSM2_CONF");
+        if d.db_url.starts_with("postgres") {
+            cmd.env("MANDATE_DATABASE_URL", &d.db_url);
+        }
         cmd
     }
 

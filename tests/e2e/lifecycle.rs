@@ -165,7 +165,10 @@ async fn daemon_started_on_defaults_is_ready_and_serves_its_ca() {
         .args(["x509", "-inform", "DER", "-noout", "-subject", "-in"])
         .arg(&path));
     assert!(text.contains("Mandate Issuing CA 1"), "{text}");
-    assert!(d.data_dir().join("mandate.db").exists());
+    assert_eq!(
+        d.data_dir().join("mandate.db").exists(),
+        !mandate_testkit::on_postgres()
+    );
 }
 
 #[tokio::test]

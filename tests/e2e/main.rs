@@ -1,4 +1,5 @@
-//! End-to-end tests: the real `mandate` binary on loopback with a SoftHSM token and SQLite,
+//! End-to-end tests: the real `mandate` binary on loopback with a SoftHSM token and SQLite (or
+//! PostgreSQL: `MANDATE_TEST_PG_URL`, see `mandate-testkit`),
 //! results checked with openssl, python `cryptography`, pkilint and pkcs11-tool.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -7,8 +8,10 @@ mod acme_client;
 mod api_keys;
 mod audit;
 mod behaviour;
+mod cluster;
 mod crl;
 mod eab;
+mod faults;
 mod harness;
 mod issuance;
 mod lifecycle;

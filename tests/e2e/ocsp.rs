@@ -434,15 +434,28 @@ async fn the_stand_alone_responder_refuses_to_start_without_a_ca() {
     let s = setup().await;
     // Point it at a data dir with no database: a clear error, and no database file created.
     let empty = tempfile::tempdir().unwrap();
-    let out = Responder::command(&s.ca.d)
-        .env("MANDATE_DATA_DIR", empty.path())
-        .env("MANDATE_LISTEN", "127.0.0.1:0")
-        .output()
-        .unwrap();
+    let mut cmd = Responder::command(&s.ca.d);
+    cmd.env("MANDATE_DATA_DIR", empty.path())
+        .env("MANDATE_LISTEN", "127.0.0.1:0");
+    // PostgreSQL: a database that exists but holds no CA.
+    let pg = mandate_testkit::on_postgres();
+    if pg {
+        let other = tempfile::tempdir().unwrap();
+        cmd.env(
+            "MANDATE_DATABASE_URL",
+            mandate_testkit::database_url(other.path()),
+        );
+    }
+    let out = cmd.output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    let expected = if pg {
+        "no CA in the database"
+    } else {
+        "not found"
+    };
     assert!(
-        err.contains("mandate-ocsp:") && err.contains("not found"),
+        err.contains("mandate-ocsp:") && err.contains(expected),
         "{err}"
     );
     assert_eq!(

@@ -1,4 +1,5 @@
-//! The store against a real SQLite file.
+//! The store against a real SQLite file, or a real PostgreSQL database when the suite runs on
+//! PostgreSQL (`MANDATE_TEST_PG_URL`, see `mandate-testkit`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mandate_store::{
@@ -7,11 +8,20 @@ use mandate_store::{
 };
 use serde_json::json;
 
-async fn open() -> (tempfile::TempDir, Store) {
+struct Db {
+    _dir: tempfile::TempDir,
+    url: String,
+}
+
+async fn open() -> (Db, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("sub/m.db").display());
+    let url = if mandate_testkit::on_postgres() {
+        mandate_testkit::database_url(dir.path())
+    } else {
+        format!("sqlite://{}", dir.path().join("sub/m.db").display())
+    };
     let store = Store::open(&url).await.unwrap();
-    (dir, store)
+    (Db { _dir: dir, url }, store)
 }
 
 fn ev(action: &str, subject: &str) -> AuditEvent {
@@ -280,8 +290,8 @@ async fn audit_events_refuse_update_and_delete() {
     let (dir, store) = open().await;
     init_ca(&store).await;
     // A second, independent connection: the refusal must come from the database itself.
-    let url = format!("sqlite://{}", dir.path().join("sub/m.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&dir.url).await.unwrap();
     for sql in [
         "UPDATE audit_events SET actor = 'mallory'",
         "DELETE FROM audit_events",
@@ -353,8 +363,7 @@ async fn concurrent_writes_commit_together_and_failures_stay_isolated() {
     );
     // Everything acknowledged is in the file: a fresh handle sees it.
     store.close().await;
-    let url = format!("sqlite://{}", dir.path().join("sub/m.db").display());
-    let again = Store::open(&url).await.unwrap();
+    let again = Store::open(&dir.url).await.unwrap();
     assert_eq!(
         again.list_agent_overviews(None, 1000).await.unwrap().len(),
         100

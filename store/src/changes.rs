@@ -1,0 +1,91 @@
+//! Change notifications between processes sharing a PostgreSQL database (LISTEN/NOTIFY on the
+//! channel `mandate_changes`, sent by the triggers of migration 0013). SQLite has no such
+//! channel: there, [`Store::listen`] returns `None` and readers rely on their polling alone.
+
+use sqlx::postgres::PgListener;
+
+use crate::db::Backend;
+use crate::{Store, StoreError, redact_url};
+
+/// The channel the triggers notify on.
+const CHANNEL: &str = "mandate_changes";
+
+/// What another process (or this one) committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A certificate was revoked.
+    Revocation,
+    /// Pre-signed OCSP responses were written.
+    Ocsp,
+    /// CA certificates were added or retired (a key rotation).
+    Ca,
+    /// This agent's status, mandate, certificates or baseline changed.
+    Agent(String),
+    /// The listening connection was lost and re-made: notifications may have been missed, so
+    /// everything cached should be checked against the store.
+    Missed,
+    /// A payload this version does not know (a newer node's): ignored.
+    Unknown(String),
+}
+
+impl Change {
+    fn parse(payload: &str) -> Change {
+        match payload {
+            "revocation" => Change::Revocation,
+            "ocsp" => Change::Ocsp,
+            "ca" => Change::Ca,
+            other => match other.strip_prefix("agent:") {
+                Some(id) => Change::Agent(id.to_owned()),
+                None => Change::Unknown(other.to_owned()),
+            },
+        }
+    }
+}
+
+/// A connection listening for [`Change`]s. It reconnects by itself after a database restart,
+/// and then reports [`Change::Missed`] once.
+#[derive(Debug)]
+pub struct ChangeListener {
+    listener: PgListener,
+}
+
+impl ChangeListener {
+    /// Waits for the next change. An error means the database cannot be reached now; calling
+    /// again retries (the caller should pause first).
+    pub async fn recv(&mut self) -> Result<Change, StoreError> {
+        match self.listener.try_recv().await? {
+            Some(n) => Ok(Change::parse(n.payload())),
+            None => Ok(Change::Missed),
+        }
+    }
+}
+
+impl Store {
+    /// Starts listening for changes committed by any process on this database; `None` on
+    /// SQLite, which has no notification channel.
+    pub async fn listen(&self) -> Result<Option<ChangeListener>, StoreError> {
+        if self.backend() != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = PgListener::connect(self.url()).await.map_err(|e| {
+            tracing::warn!(url = %redact_url(self.url()), error = %e, "LISTEN connection failed");
+            StoreError::Database(e)
+        })?;
+        listener.listen(CHANNEL).await?;
+        Ok(Some(ChangeListener { listener }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_parse() {
+        assert_eq!(Change::parse("revocation"), Change::Revocation);
+        assert_eq!(Change::parse("ocsp"), Change::Ocsp);
+        assert_eq!(Change::parse("ca"), Change::Ca);
+        assert_eq!(Change::parse("agent:a-1"), Change::Agent("a-1".into()));
+        assert_eq!(Change::parse("later"), Change::Unknown("later".into()));
+    }
+}
