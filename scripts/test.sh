@@ -15,15 +15,14 @@ fi
 # 1. Everything, on SQLite (the multi-node tests start PostgreSQL servers of their own).
 run --workspace --all-features "$@"
 
-# 2. The store and the end-to-end suite on PostgreSQL. Left out: the tests that work on the
-#    SQLite file itself (python's sqlite3 rewrites it to tamper with the audit chain, or the
-#    file is deleted), and the multi-node tests, which already ran on their own server.
+# 2. The store and the end-to-end suite on PostgreSQL. Left out: the multi-node tests, which
+#    already ran on servers of their own, and the one test about a lost SQLite file.
 pgdir=$(mktemp -d /tmp/mandate-test-pg.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 trap 'scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$pgdir"' EXIT
 MANDATE_TEST_PG_URL=$(scripts/pg.sh start "$pgdir" "$port")
 export MANDATE_TEST_PG_URL
-sqlite_only='test(/^cluster::/) | test(/^audit::(every_state_change|an_altered_checkpoint|the_audit_chain_verifies|signed_checkpoints)/) | test(/^behaviour::(a_compliance_report|an_auto_revocation_interrupted)/) | test(=lifecycle::a_lost_database_never_leads_to_a_silent_second_ceremony)'
+sqlite_only='test(/^cluster::/) | test(=lifecycle::a_lost_database_never_leads_to_a_silent_second_ceremony)'
 if cargo nextest --version >/dev/null 2>&1; then
   run -p mandate-store -p mandate-ca --test backends --test e2e -E "not ($sqlite_only)" "$@"
 else

@@ -8,7 +8,8 @@ use const_oid::db::rfc5912::{
     SHA_512_WITH_RSA_ENCRYPTION,
 };
 use der::asn1::{Ia5StringRef, PrintableStringRef, Utf8StringRef};
-use der::{Decode, DecodePem, Encode};
+use der::pem::PemLabel;
+use der::{Decode, Encode};
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
@@ -60,7 +61,12 @@ pub fn validate(pem: &str, agent_id: &str, dns_name: &str) -> Result<ValidCsr, C
             "expected a PEM block starting with -----BEGIN CERTIFICATE REQUEST-----".into(),
         ));
     }
-    let req = CertReq::from_pem(pem.as_bytes()).map_err(|e| CsrError::Malformed(e.to_string()))?;
+    // PEM is decoded whole, then the DER parsed: der 0.7's streaming `PemReader` (what
+    // `CertReq::from_pem` uses) loops forever when the DER inside the PEM ends early.
+    let (label, der) =
+        der::pem::decode_vec(pem.as_bytes()).map_err(|e| CsrError::Malformed(e.to_string()))?;
+    CertReq::validate_pem_label(label).map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let req = CertReq::from_der(&der).map_err(|e| CsrError::Malformed(e.to_string()))?;
     let info_der = req
         .info
         .to_der()
@@ -269,6 +275,50 @@ FO0eiI4q069mHFpg
     fn the_sample_is_valid() {
         let v = validate(CSR, "bot-1", "bot-1.acme.agents.example").unwrap();
         assert_eq!(v.key_type, "ec-p256");
+    }
+
+    /// Found by `fuzz/csr` (seed `fuzz/seeds/csr/timeout-truncated-der`): a PEM block whose DER
+    /// ends early, down to one byte, hung `validate` for ever inside der's streaming PEM reader.
+    /// It must be refused at once, as malformed.
+    #[test]
+    fn truncated_der_in_pem_is_refused_without_hanging() {
+        use base64::Engine;
+        let b64: String = CSR.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let mut cases = vec![vec![0xad], vec![0x30], vec![0x30, 0x82, 0x01, 0x0a]];
+        cases.extend([1, 2, 3, der.len() / 2, der.len() - 1].map(|n| der[..n].to_vec()));
+        for case in cases {
+            let pem =
+                der::pem::encode_string("CERTIFICATE REQUEST", der::pem::LineEnding::LF, &case)
+                    .unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(validate(&pem, "bot-1", "bot-1.acme.agents.example"));
+            });
+            let outcome = rx.recv_timeout(std::time::Duration::from_secs(10));
+            assert!(
+                matches!(outcome, Ok(Err(CsrError::Malformed(_)))),
+                "{case:02x?}: {outcome:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn der_after_the_request_is_refused() {
+        use base64::Engine;
+        let b64: String = CSR.lines().filter(|l| !l.starts_with("-----")).collect();
+        let mut der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        der.extend_from_slice(&[0x05, 0x00]);
+        let pem =
+            der::pem::encode_string("CERTIFICATE REQUEST", der::pem::LineEnding::LF, &der).unwrap();
+        assert!(matches!(
+            validate(&pem, "bot-1", "bot-1.acme.agents.example"),
+            Err(CsrError::Malformed(_))
+        ));
     }
 
     proptest! {

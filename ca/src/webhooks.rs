@@ -19,6 +19,9 @@ use tokio::sync::Notify;
 use crate::CaError;
 
 /// The role of the HSM key webhook secrets are derived from.
+/// A claimed delivery is left to its node for the attempt's timeout plus this, before another
+/// node (or this one after a restart) may try it.
+const LEASE_MARGIN_MS: i64 = 10_000;
 const MASTER_ROLE: &str = "webhook-master";
 const MASTER_LABEL: &str = "mandate-webhook-master";
 /// Deliveries taken per round, and sent at once.
@@ -121,7 +124,17 @@ impl Worker {
             let n = self.store.fan_out_webhook_events(BATCH).await?;
             busy |= i64::try_from(n).unwrap_or(0) == BATCH;
         }
-        let due = self.store.due_deliveries(crate::now_ms(), BATCH).await?;
+        // Claimed, not just read: another node sharing the outbox skips them meanwhile. A
+        // plain read first keeps the idle poll off the write path.
+        let now = crate::now_ms();
+        let due = if self.store.due_deliveries(now, 1).await?.is_empty() {
+            Vec::new()
+        } else {
+            let lease = i64::try_from(self.cfg.timeout_ms)
+                .unwrap_or(i64::MAX)
+                .saturating_add(LEASE_MARGIN_MS);
+            self.store.claim_due_deliveries(now, BATCH, lease).await?
+        };
         busy |= i64::try_from(due.len()).unwrap_or(0) == BATCH;
         let mut set = tokio::task::JoinSet::new();
         for d in due {

@@ -116,7 +116,7 @@ pub(crate) async fn append(conn: &mut AnyConnection, event: &AuditEvent) -> Resu
     .bind(&event.subject)
     .bind(&event.cert_fingerprint)
     .bind(&details)
-    .bind(event.risk_score)
+    .bind(crate::nullable::OptF64(event.risk_score))
     .bind(&prev)
     .bind(hash.as_slice())
     .execute(conn)

@@ -308,7 +308,7 @@ async fn insert_events(
                 .bind(e.success)
                 .bind(reported_by.to_owned())
                 .bind(received_at_ms)
-                .bind(e.score)
+                .bind(crate::nullable::OptF64(e.score))
                 .bind(e.contributions.as_ref().map(json_text))
                 .bind(e.baseline_version);
         }
@@ -356,7 +356,7 @@ async fn save_counters(
     .bind(c.consecutive_failures)
     .bind(c.day_start)
     .bind(&c.day_volume)
-    .bind(risk.map(|r| r.score))
+    .bind(crate::nullable::OptF64(risk.map(|r| r.score)))
     .bind(risk.map(|r| json_text(&r.contributions)))
     .bind(risk_event)
     .bind(risk.map(|r| r.at_ms))

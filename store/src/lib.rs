@@ -22,6 +22,7 @@ mod db;
 mod error;
 mod key_uses;
 mod model;
+mod nullable;
 mod ocsp_responses;
 mod ocsp_signers;
 mod revocation;

@@ -181,6 +181,19 @@ fn webhook_row(r: &AnyRow) -> Result<WebhookRow, StoreError> {
     })
 }
 
+fn due_row(r: &AnyRow) -> Result<DueDelivery, StoreError> {
+    Ok(DueDelivery {
+        id: r.try_get("id")?,
+        webhook_id: r.try_get("webhook_id")?,
+        url: r.try_get("url")?,
+        event_id: r.try_get("event_id")?,
+        event_type: r.try_get("type")?,
+        data: r.try_get("data")?,
+        created_at_ms: r.try_get("created_at_ms")?,
+        attempts: r.try_get("attempts")?,
+    })
+}
+
 fn delivery_row(r: &AnyRow) -> Result<DeliveryRow, StoreError> {
     Ok(DeliveryRow {
         id: r.try_get("id")?,
@@ -431,20 +444,52 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DueDelivery {
-                    id: r.try_get("id")?,
-                    webhook_id: r.try_get("webhook_id")?,
-                    url: r.try_get("url")?,
-                    event_id: r.try_get("event_id")?,
-                    event_type: r.try_get("type")?,
-                    data: r.try_get("data")?,
-                    created_at_ms: r.try_get("created_at_ms")?,
-                    attempts: r.try_get("attempts")?,
+        rows.iter().map(due_row).collect()
+    }
+
+    /// Claims the pending deliveries due at `now_ms` (oldest first, at most `limit`) for
+    /// `lease_ms`: they are not due again until then, so several nodes sharing the outbox do
+    /// not send the same delivery at once. If the claimer dies, the lease runs out and another
+    /// node retries it (delivery is at least once; receivers dedupe on the event id).
+    pub async fn claim_due_deliveries(
+        &self,
+        now_ms: i64,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let rows = sqlx::query(
+                        "SELECT d.id, d.webhook_id, w.url, d.event_id, e.type, e.data,
+                                e.created_at_ms, d.attempts
+                         FROM webhook_deliveries d
+                         JOIN webhooks w ON w.id = d.webhook_id
+                         JOIN webhook_events e ON e.id = d.event_id
+                         WHERE d.status = 'pending' AND d.next_attempt_at_ms <= $1
+                         ORDER BY d.next_attempt_at_ms, d.id LIMIT $2",
+                    )
+                    .bind(now_ms)
+                    .bind(limit)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    let mut due = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        let d = due_row(r)?;
+                        sqlx::query(
+                            "UPDATE webhook_deliveries SET next_attempt_at_ms = $2
+                             WHERE id = $1 AND status = 'pending'",
+                        )
+                        .bind(d.id)
+                        .bind(now_ms.saturating_add(lease_ms))
+                        .execute(&mut *conn)
+                        .await?;
+                        due.push(d);
+                    }
+                    Ok(due)
                 })
             })
-            .collect()
+            .await
     }
 
     /// Whether the outbox holds events not fanned out yet (a cheap read before a write).

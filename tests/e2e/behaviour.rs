@@ -52,7 +52,7 @@ async fn preflight(ca: &Ca, agent: &str, order: Value) -> Value {
 
 async fn events(ca: &Ca, key: &str, batch: Value) -> Value {
     let r = ca.d.post(key, "/v1/events", &batch).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}\n{}", ca.d.log());
     r.body
 }
 
@@ -835,12 +835,18 @@ async fn an_auto_revocation_interrupted_by_a_stop_is_finished_at_the_next_start(
     // The state a stop between the two transactions leaves: the incident is committed, the kill
     // switch is not.
     ca.d.stop().await;
-    let db = ca.d.data_dir().join("mandate.db");
-    crate::harness::run(Command::new("python3").args([
-        "-c",
-        "import sqlite3,sys,time;c=sqlite3.connect(sys.argv[1]);c.execute(\"INSERT INTO incidents (agent_id, kind, status, score, threshold, contributions, created_at_ms) VALUES ('crash-bot','auto_revocation','open',0.97,0.85,'[]',?)\",(int(time.time()*1000),));c.commit()",
-        db.to_str().unwrap(),
-    ]));
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    crate::harness::exec_sql(
+        &ca.d,
+        &format!(
+            "INSERT INTO incidents (agent_id, kind, status, score, threshold, contributions, created_at_ms)
+             VALUES ('crash-bot', 'auto_revocation', 'open', 0.97, 0.85, '[]', {now_ms});"
+        ),
+        false,
+    );
     ca.d.restart().await;
     let deadline = Instant::now() + DEADLINE;
     while ocsp_status(&ca, dir, &cert) != "revoked" {

@@ -167,6 +167,20 @@ pub async fn assert_all_kept_and_revocable(ca: &Ca, issued: &[(String, String)])
 async fn a_daemon_killed_mid_issuance_loses_nothing_it_returned() {
     let mut ca = Ca::start().await;
     ca.approved_agent("bot-k", full_mandate()).await;
+    // A webhook receiver for issuance events: the outbox is written in each certificate's own
+    // transaction, so every certificate a client received is also announced, after the kill.
+    let port = crate::harness::free_port();
+    let receiver = crate::receiver::Receiver::start(port).await;
+    let r = ca
+        .d
+        .post(
+            &ca.operator,
+            "/v1/webhooks",
+            &json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["certificate.issued"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    *receiver.secret.lock().unwrap() = r.body["secret"].as_str().unwrap().to_owned();
     let work = tempfile::tempdir().unwrap();
     let csrs = csrs(work.path(), "bot-k", 80);
     let done = Arc::new(AtomicUsize::new(0));
@@ -185,6 +199,26 @@ async fn a_daemon_killed_mid_issuance_loses_nothing_it_returned() {
     assert!(load.issued.len() >= 20, "{load:?}");
     assert!(load.no_answer > 0, "the kill cut no request off: {load:?}");
     ca.d.restart().await;
+    // The outbox resumes: every certificate the clients got is announced (at least once).
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let announced: HashSet<String> = receiver
+            .received
+            .of_type("certificate.issued")
+            .iter()
+            .filter_map(|v| v["data"]["serial_number"].as_str().map(str::to_owned))
+            .collect();
+        if load.issued.iter().all(|(s, _)| announced.contains(s)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every issued certificate announced: {} of {}",
+            announced.len(),
+            load.issued.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_all_kept_and_revocable(&ca, &load.issued).await;
 }
 

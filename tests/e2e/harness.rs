@@ -632,3 +632,84 @@ pub fn ocsp_status(base: &str, issuer: &Path, cert: &Path, root: &Path, other: &
         text
     }
 }
+
+/// Runs SQL statements straight on the daemon's database, behind its back (as someone with
+/// write access to the database could): python's sqlite3 on the SQLite file, or `psql` on
+/// PostgreSQL. With `bypass_triggers`, the guards of the append-only tables are off for it
+/// (SQLite: dropped; PostgreSQL: `session_replication_role = replica`, as a superuser can).
+pub fn exec_sql(d: &Daemon, sql: &str, bypass_triggers: bool) {
+    if d.db_url.starts_with("postgres") {
+        let sql = if bypass_triggers {
+            format!("SET session_replication_role = replica; {sql}")
+        } else {
+            sql.to_owned()
+        };
+        mandate_testkit::psql(&d.db_url, &sql);
+        return;
+    }
+    let script = if bypass_triggers {
+        "import sqlite3,sys\ndb=sqlite3.connect(sys.argv[1])\nfor (t,) in db.execute(\"SELECT name FROM sqlite_master WHERE type='trigger'\").fetchall():\n    db.execute('DROP TRIGGER '+t)\ndb.executescript(sys.argv[2])\ndb.commit()\n"
+    } else {
+        "import sqlite3,sys\ndb=sqlite3.connect(sys.argv[1])\ndb.executescript(sys.argv[2])\ndb.commit()\n"
+    };
+    run(Command::new("python3")
+        .args(["-c", script])
+        .arg(d.data_dir().join("mandate.db"))
+        .arg(sql));
+}
+
+/// Tries one SQL statement on the daemon's database with the guards in place; the database's
+/// error message if it refused, `None` if it let it through.
+pub fn try_sql(d: &Daemon, sql: &str) -> Option<String> {
+    let out = if d.db_url.starts_with("postgres") {
+        Command::new("psql")
+            .args([&d.db_url, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .output()
+            .unwrap()
+    } else {
+        Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys\ndb=sqlite3.connect(sys.argv[1])\ndb.execute(sys.argv[2])\ndb.commit()\n",
+            ])
+            .arg(d.data_dir().join("mandate.db"))
+            .arg(sql)
+            .output()
+            .unwrap()
+    };
+    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The rows of a query on the daemon's database, each as its columns' text (NULL as "").
+pub fn query_sql(d: &Daemon, sql: &str) -> Vec<Vec<String>> {
+    let text = if d.db_url.starts_with("postgres") {
+        mandate_testkit::psql(
+            &d.db_url,
+            &format!("COPY ({sql}) TO STDOUT WITH (FORMAT csv)"),
+        )
+    } else {
+        run(Command::new("python3")
+            .args([
+                "-c",
+                "import csv,sqlite3,sys\ndb=sqlite3.connect(sys.argv[1])\nw=csv.writer(sys.stdout)\nfor r in db.execute(sys.argv[2]):\n    w.writerow(['' if v is None else v for v in r])\n",
+            ])
+            .arg(d.data_dir().join("mandate.db"))
+            .arg(sql))
+    };
+    let script = "import csv,json,sys\nprint(json.dumps(list(csv.reader(sys.stdin))))";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -10,7 +10,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_mandate");
 
 /// A running daemon ready to issue for `agent`.
 pub struct Bench {
-    _dir: tempfile::TempDir,
+    _dir: std::sync::Arc<tempfile::TempDir>,
+    /// Extra environment of the daemon (and its responders), e.g. `MANDATE_DATABASE_URL`.
+    env: Vec<(String, String)>,
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -28,27 +30,21 @@ pub struct Bench {
 
 impl Bench {
     /// Starts `mandate serve` with this config file content, registers and approves `agent`.
+    #[allow(dead_code)] // the cluster bench starts with an environment
     pub async fn start(config_toml: &str, agent: &str) -> Bench {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let cfg = dir.path().join("mandate.toml");
-        std::fs::write(&cfg, config_toml).unwrap();
-        let child = Command::new(BIN)
-            .arg("--config")
-            .arg(&cfg)
-            .arg("serve")
-            .env("MANDATE_DATA_DIR", dir.path())
-            .env("MANDATE_LISTEN", format!("127.0.0.1:{port}"))
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
+        Self::start_with_env(config_toml, agent, Vec::new()).await
+    }
+
+    /// Like [`Bench::start`], with extra environment for the daemon.
+    pub async fn start_with_env(
+        config_toml: &str,
+        agent: &str,
+        env: Vec<(String, String)>,
+    ) -> Bench {
+        let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        std::fs::write(dir.path().join("mandate.toml"), config_toml).unwrap();
+        let (child, base) = spawn(&dir, &env).await;
         let http = reqwest::Client::new();
-        wait_ready(&http, &base, "daemon").await;
         let admin = std::fs::read_to_string(dir.path().join("admin.key")).unwrap();
         let csr_path = dir.path().join("bot.csr");
         let made = Command::new("openssl")
@@ -68,6 +64,7 @@ impl Bench {
         let mut bench = Bench {
             csr: std::fs::read_to_string(&csr_path).unwrap(),
             _dir: dir,
+            env,
             child,
             base,
             http,
@@ -106,6 +103,23 @@ impl Bench {
         .await;
     }
 
+    /// Another daemon on the same data dir (token) and environment (database), with the same
+    /// keys and agent.
+    #[allow(dead_code)]
+    pub async fn another_node(&self) -> Bench {
+        let (child, base) = spawn(&self._dir, &self.env).await;
+        Bench {
+            _dir: self._dir.clone(),
+            env: self.env.clone(),
+            child,
+            base,
+            http: reqwest::Client::new(),
+            operator: self.operator.clone(),
+            compliance: self.compliance.clone(),
+            csr: self.csr.clone(),
+        }
+    }
+
     /// The data dir of the daemon.
     #[allow(dead_code)]
     pub fn dir(&self) -> &std::path::Path {
@@ -140,6 +154,7 @@ impl Bench {
             .arg(self._dir.path().join("mandate.toml"))
             .env("MANDATE_DATA_DIR", self._dir.path())
             .env("MANDATE_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
@@ -163,6 +178,28 @@ impl Drop for Bench {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `mandate serve` on `dir` with `env` on a free port; returns it once ready.
+async fn spawn(dir: &tempfile::TempDir, env: &[(String, String)]) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(dir.path().join("mandate.toml"))
+        .arg("serve")
+        .env("MANDATE_DATA_DIR", dir.path())
+        .env("MANDATE_LISTEN", format!("127.0.0.1:{port}"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&reqwest::Client::new(), &base, "daemon").await;
+    (child, base)
 }
 
 /// Waits (60 s at most) until `{base}/readyz` answers 200.
