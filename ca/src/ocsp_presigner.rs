@@ -18,6 +18,9 @@ use crate::CaError;
 
 /// How often the store is asked for due certificates, at most this long apart.
 const POLL: Duration = Duration::from_secs(1);
+/// How long claimed certificates are left to this node's pre-signer (PostgreSQL): far longer
+/// than a round takes, far shorter than a response's validity.
+const CLAIM_LEASE_SECS: i64 = 60;
 /// Certificates signed and stored per transaction: small, so issuance's writes interleave.
 const BATCH: i64 = 32;
 /// Certificates signed at once: at most half the default HSM session pool (4), so issuance
@@ -86,11 +89,19 @@ impl Worker {
     /// Signs and stores one batch of due certificates; returns how many were due.
     async fn round(self: Arc<Self>) -> Result<i64, CaError> {
         let now = now_unix();
-        let due = self.store.ocsp_due(now, BATCH).await?;
-        let count = i64::try_from(due.len()).unwrap_or(BATCH);
+        let mut due = self.store.ocsp_due(now, BATCH).await?;
         if due.is_empty() {
             return Ok(0);
         }
+        // Several nodes on one PostgreSQL: claim what is due first, so that two pre-signers do
+        // not sign the same certificates (one process per SQLite file needs no claim).
+        if self.store.backend() == mandate_store::Backend::Postgres {
+            due = self
+                .store
+                .claim_ocsp_due(now, BATCH, CLAIM_LEASE_SECS)
+                .await?;
+        }
+        let count = i64::try_from(due.len()).unwrap_or(BATCH);
         let mut tasks = JoinSet::new();
         let mut sets = Vec::with_capacity(due.len());
         let mut due = due.into_iter();

@@ -95,6 +95,18 @@ fn presigned_row(r: &AnyRow) -> Result<PresignedResponse, StoreError> {
     })
 }
 
+fn due_row(r: &AnyRow) -> Result<OcspDue, StoreError> {
+    let status: String = r.try_get("status")?;
+    Ok(OcspDue {
+        serial: r.try_get("serial")?,
+        issuer_id: r.try_get("issuer_id")?,
+        status: status.parse()?,
+        revoked_at: r.try_get("revoked_at")?,
+        revocation_reason: r.try_get("revocation_reason")?,
+        not_after: r.try_get("not_after")?,
+    })
+}
+
 impl Store {
     /// Up to `limit` certificates whose responses are due at `now`: revocations first (their
     /// refresh time is 0), then new certificates, then the oldest responses.
@@ -108,19 +120,50 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let status: String = r.try_get("status")?;
-                Ok(OcspDue {
-                    serial: r.try_get("serial")?,
-                    issuer_id: r.try_get("issuer_id")?,
-                    status: status.parse()?,
-                    revoked_at: r.try_get("revoked_at")?,
-                    revocation_reason: r.try_get("revocation_reason")?,
-                    not_after: r.try_get("not_after")?,
+        rows.iter().map(due_row).collect()
+    }
+
+    /// Like [`Store::ocsp_due`], and claims them for `lease_secs`: their refresh time moves
+    /// to `now + lease_secs`, so the pre-signer of another node sharing the database does not
+    /// sign them too. If this node dies before storing them, they are due again when the lease
+    /// runs out. A revocation meanwhile sets the refresh time to 0 again, as always.
+    pub async fn claim_ocsp_due(
+        &self,
+        now: i64,
+        limit: i64,
+        lease_secs: i64,
+    ) -> Result<Vec<OcspDue>, StoreError> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let rows = sqlx::query(
+                        "SELECT serial, issuer_id, status, revoked_at, revocation_reason, not_after,
+                                ocsp_refresh_at
+                         FROM certificates WHERE ocsp_refresh_at <= $1
+                         ORDER BY ocsp_refresh_at LIMIT $2",
+                    )
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    let mut due = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        let d = due_row(r)?;
+                        sqlx::query(
+                            "UPDATE certificates SET ocsp_refresh_at = $2
+                             WHERE serial = $1 AND status = $3",
+                        )
+                        .bind(&d.serial)
+                        .bind(now.saturating_add(lease_secs))
+                        .bind(d.status.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                        due.push(d);
+                    }
+                    Ok(due)
                 })
             })
-            .collect()
+            .await
     }
 
     /// Stores signed responses in one transaction at the next feed position. A set whose
