@@ -157,9 +157,44 @@ impl PgServer {
         run(&mut ctl);
     }
 
+    /// Turns TLS on with this certificate and key (PEM) and restarts the server; plain
+    /// connections stay allowed (the client chooses with `sslmode`).
+    pub fn enable_tls(&mut self, cert_pem: &str, key_pem: &str) {
+        let cert = self.data.join("server.crt");
+        let key = self.data.join("server.key");
+        // The data directory belongs to the server's user: write through it.
+        for (path, text, mode) in [(&cert, cert_pem, "0644"), (&key, key_pem, "0600")] {
+            let tmp = self.dir.path().join("tls.tmp");
+            std::fs::write(&tmp, text).unwrap();
+            // Readable by the server's user for the copy; removed right after.
+            run(Command::new("chmod").arg("0644").arg(&tmp));
+            let mut cp = self.plain_command("cp");
+            cp.arg(&tmp).arg(path);
+            run(&mut cp);
+            let mut chmod = self.plain_command("chmod");
+            chmod.arg(mode).arg(path);
+            run(&mut chmod);
+            std::fs::remove_file(&tmp).unwrap();
+        }
+        psql(&self.url("postgres"), "ALTER SYSTEM SET ssl = on");
+        self.stop("fast");
+        self.start_again();
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// A system command (not a PostgreSQL binary) as the server's user.
+    fn plain_command(&self, program: &str) -> Command {
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", program]);
+            c
+        } else {
+            Command::new(program)
+        }
     }
 
     fn command(&self, program: &str) -> Command {

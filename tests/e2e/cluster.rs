@@ -240,3 +240,73 @@ async fn postgres_restarted_under_load_fails_fast_then_resumes_with_nothing_lost
     ca.certify_new_key("bot-p", work.path()).await;
     assert_all_kept_and_revocable(&ca, &load.issued).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_reaches_postgres_over_tls_and_refuses_a_server_it_cannot_verify() {
+    let mut server = PgServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // A CA of the database's own, and a server certificate for 127.0.0.1 from it.
+    let sh = |script: &str| {
+        crate::harness::run(
+            std::process::Command::new("sh")
+                .args(["-ec", script])
+                .current_dir(w),
+        )
+    };
+    sh(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=db-ca -keyout ca.key -out ca.pem 2>/dev/null
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext.cnf
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+        -extfile ext.cnf -out server.pem 2>/dev/null
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=other-ca -keyout other.key -out other.pem 2>/dev/null",
+    );
+    server.enable_tls(
+        &std::fs::read_to_string(w.join("server.pem")).unwrap(),
+        &std::fs::read_to_string(w.join("server.key")).unwrap(),
+    );
+    let db = mandate_testkit::create_database(&server.url("postgres"));
+    let verified = format!(
+        "{db}?sslmode=verify-full&sslrootcert={}",
+        w.join("ca.pem").display()
+    );
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let ca = ca_on(Daemon::start_on(dir.clone(), verified, Vec::new()).await).await;
+    ca.approved_agent("bot-tls", full_mandate()).await;
+    ca.certify_new_key("bot-tls", w).await;
+    let name = db.rsplit('/').next().unwrap();
+    let tls = mandate_testkit::psql(
+        &server.url("postgres"),
+        &format!(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+             FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = '{name}'"
+        ),
+    );
+    let (on, off) = tls.trim().split_once('|').unwrap();
+    assert!(on.parse::<u32>().unwrap() > 0 && off == "0", "{tls}");
+
+    // A server whose certificate does not chain to the pinned root: the node stays unready
+    // and says why; it never talks to that server.
+    let wrong = format!(
+        "{db}?sslmode=verify-full&sslrootcert={}",
+        w.join("other.pem").display()
+    );
+    let mut d = Daemon::unstarted(dir, wrong, Vec::new());
+    d.spawn_unready();
+    let deadline = Instant::now() + VISIBLE_WITHIN;
+    while !d.log().contains("cannot start") {
+        assert!(Instant::now() < deadline, "{}", d.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = d.get(&ca.operator, "/readyz").await;
+    r.assert_problem(503, "not-ready");
+    let log = d.log();
+    assert!(
+        log.to_lowercase().contains("certificate") && !log.contains("secret"),
+        "{log}"
+    );
+}
