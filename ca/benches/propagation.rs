@@ -87,13 +87,6 @@ async fn main() {
     bench.stop();
     println!("revocations={n} OCSP polls={polls}");
     for (name, l) in ["embedded", "stand-alone"].iter().zip(latencies.iter_mut()) {
-        l.sort();
-        let pct = |p: f64| l[((n as f64 * p) as usize).min(n - 1)];
-        println!(
-            "{name:>11}: propagation p50={:.2} ms p99={:.2} ms max={:.2} ms",
-            pct(0.5).as_secs_f64() * 1e3,
-            pct(0.99).as_secs_f64() * 1e3,
-            l[n - 1].as_secs_f64() * 1e3
-        );
+        common::print_propagation(name, l);
     }
 }

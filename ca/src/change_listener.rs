@@ -17,30 +17,8 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Starts the listener (PostgreSQL only).
 pub(crate) fn start(node: Arc<Node>) {
     tokio::spawn(async move {
-        loop {
-            let mut listener = match node.store.listen().await {
-                Ok(Some(l)) => l,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot LISTEN for changes of other nodes; retrying");
-                    tokio::time::sleep(RETRY).await;
-                    continue;
-                }
-            };
-            tracing::info!("listening for changes committed by other nodes");
-            // Anything committed before LISTEN took effect is caught by reconciling once.
-            apply(&node, Change::Missed);
-            loop {
-                match listener.recv().await {
-                    Ok(change) => apply(&node, change),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "change notifications interrupted; reconnecting");
-                        tokio::time::sleep(RETRY).await;
-                        break;
-                    }
-                }
-            }
-        }
+        let store = node.store.clone();
+        store.for_each_change(RETRY, |c| apply(&node, c)).await;
     });
 }
 

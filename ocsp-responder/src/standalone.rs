@@ -100,36 +100,16 @@ impl Responder {
 
     /// Turns change notifications into wake-ups of [`Responder::follow`].
     async fn listen(self: Arc<Self>) {
-        loop {
-            let mut listener = match self.store.listen().await {
-                Ok(Some(l)) => l,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "OCSP: cannot LISTEN for changes; retrying");
-                    tokio::time::sleep(RECONCILE).await;
-                    continue;
+        self.store
+            .for_each_change(RECONCILE, |change| match change {
+                Change::Ca => {
+                    self.ca_changed.store(true, Ordering::Relaxed);
+                    self.wake.notify_one();
                 }
-            };
-            // Whatever was written before LISTEN took effect: read the feed once.
-            self.wake.notify_one();
-            loop {
-                match listener.recv().await {
-                    Ok(Change::Ca) => {
-                        self.ca_changed.store(true, Ordering::Relaxed);
-                        self.wake.notify_one();
-                    }
-                    Ok(Change::Ocsp | Change::Revocation | Change::Missed) => {
-                        self.wake.notify_one();
-                    }
-                    Ok(Change::Agent(_) | Change::Unknown(_)) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "OCSP: change notifications interrupted");
-                        tokio::time::sleep(RECONCILE).await;
-                        break;
-                    }
-                }
-            }
-        }
+                Change::Ocsp | Change::Revocation | Change::Missed => self.wake.notify_one(),
+                Change::Agent(_) | Change::Unknown(_) => {}
+            })
+            .await;
     }
 
     async fn follow(self: Arc<Self>, mut cursor: FeedCursor, poll: Duration) {

@@ -76,6 +76,42 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Calls `on_change` for every change any process commits, for as long as it runs
+    /// (PostgreSQL; returns at once on SQLite). After a lost connection it pauses `retry`,
+    /// listens again and reports [`Change::Missed`], as it does once when it first listens:
+    /// whatever was committed while nobody listened must be looked up in the store.
+    pub async fn for_each_change(
+        &self,
+        retry: std::time::Duration,
+        mut on_change: impl FnMut(Change) + Send,
+    ) {
+        loop {
+            let mut listener = match self.listen().await {
+                Ok(Some(l)) => l,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot LISTEN for changes; retrying");
+                    tokio::time::sleep(retry).await;
+                    continue;
+                }
+            };
+            tracing::info!("listening for changes committed by other processes");
+            on_change(Change::Missed);
+            loop {
+                match listener.recv().await {
+                    Ok(change) => on_change(change),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change notifications interrupted; reconnecting");
+                        tokio::time::sleep(retry).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,6 +95,11 @@ fn presigned_row(r: &AnyRow) -> Result<PresignedResponse, StoreError> {
     })
 }
 
+/// Certificates whose responses are due at $1, most urgent first, at most $2.
+const OCSP_DUE: &str = "SELECT serial, issuer_id, status, revoked_at, revocation_reason, not_after
+     FROM certificates WHERE ocsp_refresh_at <= $1
+     ORDER BY ocsp_refresh_at LIMIT $2";
+
 fn due_row(r: &AnyRow) -> Result<OcspDue, StoreError> {
     let status: String = r.try_get("status")?;
     Ok(OcspDue {
@@ -111,15 +116,11 @@ impl Store {
     /// Up to `limit` certificates whose responses are due at `now`: revocations first (their
     /// refresh time is 0), then new certificates, then the oldest responses.
     pub async fn ocsp_due(&self, now: i64, limit: i64) -> Result<Vec<OcspDue>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT serial, issuer_id, status, revoked_at, revocation_reason, not_after
-             FROM certificates WHERE ocsp_refresh_at <= $1
-             ORDER BY ocsp_refresh_at LIMIT $2",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = sqlx::query(OCSP_DUE)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(due_row).collect()
     }
 
@@ -136,16 +137,11 @@ impl Store {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let rows = sqlx::query(
-                        "SELECT serial, issuer_id, status, revoked_at, revocation_reason, not_after,
-                                ocsp_refresh_at
-                         FROM certificates WHERE ocsp_refresh_at <= $1
-                         ORDER BY ocsp_refresh_at LIMIT $2",
-                    )
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(&mut *conn)
-                    .await?;
+                    let rows = sqlx::query(OCSP_DUE)
+                        .bind(now)
+                        .bind(limit)
+                        .fetch_all(&mut *conn)
+                        .await?;
                     let mut due = Vec::with_capacity(rows.len());
                     for r in &rows {
                         let d = due_row(r)?;

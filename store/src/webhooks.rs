@@ -181,6 +181,15 @@ fn webhook_row(r: &AnyRow) -> Result<WebhookRow, StoreError> {
     })
 }
 
+/// Pending deliveries due at $1, oldest first, at most $2 (read by [`DueDelivery`]'s row).
+const DUE_DELIVERIES: &str = "SELECT d.id, d.webhook_id, w.url, d.event_id, e.type, e.data,
+        e.created_at_ms, d.attempts
+     FROM webhook_deliveries d
+     JOIN webhooks w ON w.id = d.webhook_id
+     JOIN webhook_events e ON e.id = d.event_id
+     WHERE d.status = 'pending' AND d.next_attempt_at_ms <= $1
+     ORDER BY d.next_attempt_at_ms, d.id LIMIT $2";
+
 fn due_row(r: &AnyRow) -> Result<DueDelivery, StoreError> {
     Ok(DueDelivery {
         id: r.try_get("id")?,
@@ -431,19 +440,11 @@ impl Store {
         now_ms: i64,
         limit: i64,
     ) -> Result<Vec<DueDelivery>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.id, d.webhook_id, w.url, d.event_id, e.type, e.data, e.created_at_ms,
-                    d.attempts
-             FROM webhook_deliveries d
-             JOIN webhooks w ON w.id = d.webhook_id
-             JOIN webhook_events e ON e.id = d.event_id
-             WHERE d.status = 'pending' AND d.next_attempt_at_ms <= $1
-             ORDER BY d.next_attempt_at_ms, d.id LIMIT $2",
-        )
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = sqlx::query(DUE_DELIVERIES)
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(due_row).collect()
     }
 
@@ -460,19 +461,11 @@ impl Store {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let rows = sqlx::query(
-                        "SELECT d.id, d.webhook_id, w.url, d.event_id, e.type, e.data,
-                                e.created_at_ms, d.attempts
-                         FROM webhook_deliveries d
-                         JOIN webhooks w ON w.id = d.webhook_id
-                         JOIN webhook_events e ON e.id = d.event_id
-                         WHERE d.status = 'pending' AND d.next_attempt_at_ms <= $1
-                         ORDER BY d.next_attempt_at_ms, d.id LIMIT $2",
-                    )
-                    .bind(now_ms)
-                    .bind(limit)
-                    .fetch_all(&mut *conn)
-                    .await?;
+                    let rows = sqlx::query(DUE_DELIVERIES)
+                        .bind(now_ms)
+                        .bind(limit)
+                        .fetch_all(&mut *conn)
+                        .await?;
                     let mut due = Vec::with_capacity(rows.len());
                     for r in &rows {
                         let d = due_row(r)?;

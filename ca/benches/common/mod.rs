@@ -313,3 +313,17 @@ pub async fn ocsp_status(http: &reqwest::Client, url: &str, req: &[u8]) -> Optio
         CertStatus::Revoked(_)
     ))
 }
+
+/// Prints `name: propagation p50=… p99=… max=…` (ms) of these latencies.
+#[allow(dead_code)] // the propagation benches only
+pub fn print_propagation(name: &str, latencies: &mut [Duration]) {
+    latencies.sort();
+    let n = latencies.len();
+    let pct = |p: f64| latencies[((n as f64 * p) as usize).min(n - 1)].as_secs_f64() * 1e3;
+    println!(
+        "{name:>15}: propagation p50={:.2} ms p99={:.2} ms max={:.2} ms",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+}
