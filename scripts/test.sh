@@ -24,7 +24,8 @@ MANDATE_TEST_PG_URL=$(scripts/pg.sh start "$pgdir" "$port")
 export MANDATE_TEST_PG_URL
 sqlite_only='test(/^cluster::/) | test(=lifecycle::a_lost_database_never_leads_to_a_silent_second_ceremony)'
 if cargo nextest --version >/dev/null 2>&1; then
-  run -p mandate-store -p mandate-ca --test backends --test e2e -E "not ($sqlite_only)" "$@"
+  # Same packages and features as the first run, so nothing is rebuilt.
+  run --workspace --all-features -E "(binary(backends) | binary(e2e)) and not ($sqlite_only)" "$@"
 else
   run -p mandate-store --test backends "$@"
   run -p mandate-ca --test e2e "$@"
