@@ -30,16 +30,6 @@ fn database() -> (Option<PgServer>, String) {
     }
 }
 
-async fn ca_on(d: Daemon) -> Ca {
-    let operator = d.key("operator", None).await;
-    let compliance = d.key("compliance", None).await;
-    Ca {
-        d,
-        operator,
-        compliance,
-    }
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -50,8 +40,8 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 async fn two_nodes_and_two_responders_on_one_postgres_see_every_revocation() {
     let (_server, url) = database();
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let a = ca_on(Daemon::start_on(dir, url, Vec::new()).await).await;
-    let b = ca_on(a.d.another_node().await).await;
+    let a = Ca::on(Daemon::start_on(dir, url, Vec::new()).await).await;
+    let b = Ca::on(a.d.another_node().await).await;
     a.approved_agent("bot-n", full_mandate()).await;
 
     // Both nodes issue at once: every serial distinct, every certificate stored.
@@ -201,7 +191,7 @@ async fn postgres_restarted_under_load_fails_fast_then_resumes_with_nothing_lost
     let mut server = PgServer::start();
     let url = mandate_testkit::create_database(&server.url("postgres"));
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let ca = ca_on(Daemon::start_on(dir, url, Vec::new()).await).await;
+    let ca = Ca::on(Daemon::start_on(dir, url, Vec::new()).await).await;
     ca.approved_agent("bot-p", full_mandate()).await;
     let work = tempfile::tempdir().unwrap();
     let done = Arc::new(AtomicUsize::new(0));
@@ -275,7 +265,7 @@ async fn a_node_reaches_postgres_over_tls_and_refuses_a_server_it_cannot_verify(
         w.join("ca.pem").display()
     );
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let ca = ca_on(Daemon::start_on(dir.clone(), verified, Vec::new()).await).await;
+    let ca = Ca::on(Daemon::start_on(dir.clone(), verified, Vec::new()).await).await;
     ca.approved_agent("bot-tls", full_mandate()).await;
     ca.certify_new_key("bot-tls", w).await;
     let name = db.rsplit('/').next().unwrap();

@@ -300,17 +300,7 @@ async fn an_hsm_unreachable_at_start_leaves_the_daemon_up_and_unready_until_it_i
     // The HSM comes back: the node starts by itself and issues.
     std::os::unix::fs::symlink(&module, &link).unwrap();
     d.wait_ready().await;
-    let operator = d.key("operator", None).await;
-    let compliance = d.key("compliance", None).await;
-    let ca = Ca {
-        d,
-        operator,
-        compliance,
-    };
+    let ca = Ca::on(d).await;
     ca.approved_agent("bot-u", full_mandate()).await;
-    ca.certify_new_key("bot-u", work_dir().path()).await;
-}
-
-fn work_dir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
+    ca.certify_new_key("bot-u", mods.path()).await;
 }

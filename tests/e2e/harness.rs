@@ -438,7 +438,11 @@ impl Ca {
     }
 
     pub async fn start_with_config(toml: &str) -> Ca {
-        let d = Daemon::start_with_config(toml).await;
+        Self::on(Daemon::start_with_config(toml).await).await
+    }
+
+    /// A running daemon, with an operator and a compliance officer key made on it.
+    pub async fn on(d: Daemon) -> Ca {
         let operator = d.key("operator", None).await;
         let compliance = d.key("compliance", None).await;
         Ca {
@@ -682,23 +686,29 @@ pub fn try_sql(d: &Daemon, sql: &str) -> Option<String> {
 
 /// The rows of a query on the daemon's database, each as its columns' text (NULL as "").
 pub fn query_sql(d: &Daemon, sql: &str) -> Vec<Vec<String>> {
-    let text = if d.db_url.starts_with("postgres") {
-        mandate_testkit::psql(
+    let (input, script, arg) = if d.db_url.starts_with("postgres") {
+        let csv = mandate_testkit::psql(
             &d.db_url,
             &format!("COPY ({sql}) TO STDOUT WITH (FORMAT csv)"),
+        );
+        (
+            csv,
+            "import csv,json,sys\nprint(json.dumps(list(csv.reader(sys.stdin))))",
+            None,
         )
     } else {
-        run(Command::new("python3")
-            .args([
-                "-c",
-                "import csv,sqlite3,sys\ndb=sqlite3.connect(sys.argv[1])\nw=csv.writer(sys.stdout)\nfor r in db.execute(sys.argv[2]):\n    w.writerow(['' if v is None else v for v in r])\n",
-            ])
-            .arg(d.data_dir().join("mandate.db"))
-            .arg(sql))
+        (
+            String::new(),
+            "import json,sqlite3,sys\ndb=sqlite3.connect(sys.argv[1])\nprint(json.dumps([['' if v is None else str(v) for v in r] for r in db.execute(sys.argv[2])]))",
+            Some(d.data_dir().join("mandate.db")),
+        )
     };
-    let script = "import csv,json,sys\nprint(json.dumps(list(csv.reader(sys.stdin))))";
-    let mut child = Command::new("python3")
-        .args(["-c", script])
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script]);
+    if let Some(db) = arg {
+        cmd.arg(db).arg(sql);
+    }
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -708,8 +718,9 @@ pub fn query_sql(d: &Daemon, sql: &str) -> Vec<Vec<String>> {
         .stdin
         .take()
         .unwrap()
-        .write_all(text.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "query {sql:?} failed");
     serde_json::from_slice(&out.stdout).unwrap()
 }
