@@ -223,7 +223,17 @@ impl Shared {
         if let Some(key) = lock(&self.keys).get(id).copied() {
             return Ok(key);
         }
-        let key = keys::find_private_key(session, id, op)?;
+        let key = match keys::find_private_key(session, id, op) {
+            Ok(key) => key,
+            // Private objects are invisible to a session that lost its login (another thread's
+            // recovery, or an HSM restart, can end it between two calls): that is a lost
+            // session to recover from, not a missing key.
+            Err(OpError::Fail(e @ HsmError::KeyNotFound { .. })) => {
+                keys::ensure_logged_in(session, op)?;
+                return Err(OpError::Fail(e));
+            }
+            Err(e) => return Err(e),
+        };
         lock(&self.keys).insert(id.clone(), key);
         Ok(key)
     }
