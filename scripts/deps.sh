@@ -2,8 +2,9 @@
 # Installs what mandate needs when it is missing. Usage: scripts/deps.sh run|test
 # run:  SoftHSM2 (the dev token's PKCS#11 module).
 # test: also opensc (pkcs11-tool), openssl, poppler-utils and qpdf (PDF checks), PostgreSQL
-#       (server and psql), and python `cryptography` + `pkilint` (independent checkers the
-#       end-to-end tests call).
+#       (server and psql), Chromium and ChromeDriver (the dashboard's browser tests drive
+#       /usr/bin/chromium over WebDriver), and python `cryptography` + `pkilint` (independent
+#       checkers the end-to-end tests call).
 set -euo pipefail
 what="${1:-run}"
 
@@ -28,6 +29,9 @@ if [ "$what" = test ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v psql >/dev/null || missing+=(postgresql-client)
   command -v runuser >/dev/null || missing+=(util-linux)
+  # Headless Chromium and its WebDriver server: the dashboard's end-to-end tests.
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]} ..." >&2

@@ -56,6 +56,27 @@ struct Inner {
     ocsp: OcspCache,
     /// The live agent states' generation (see `behaviour`): bumped on revocations by others.
     changes: Arc<std::sync::atomic::AtomicU64>,
+    /// When this node first learnt of a revocation its CRLs do not carry yet (metrics).
+    pending_since: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Inner {
+    /// Starts the propagation clock, unless it runs already.
+    fn note_pending(&self) {
+        if let Ok(mut p) = self.pending_since.lock() {
+            p.get_or_insert_with(std::time::Instant::now);
+        }
+    }
+
+    /// Stops the propagation clock: the CRLs now carry every revocation known when it started.
+    fn note_published(&self) {
+        let since = self.pending_since.lock().ok().and_then(|mut p| p.take());
+        if let Some(since) = since {
+            crate::metrics::METRICS
+                .revocation_propagation_seconds
+                .observe(since.elapsed());
+        }
+    }
 }
 
 /// Handle on the CRL publisher; cheap to clone.
@@ -85,6 +106,7 @@ impl CrlPublisher {
                 wake: Notify::new(),
                 ocsp,
                 changes,
+                pending_since: std::sync::Mutex::new(None),
             }),
         };
         let count = store.revocation_count().await?;
@@ -97,6 +119,7 @@ impl CrlPublisher {
     /// at once.
     pub fn revoked(&self) {
         self.inner.ocsp.invalidate();
+        self.inner.note_pending();
         self.inner.wake.notify_one();
     }
 
@@ -132,6 +155,7 @@ impl CrlPublisher {
                 // Possibly a revocation by another process (the CLI's kill switch): no OCSP
                 // answer may predate it, and agents' live states reload.
                 self.inner.ocsp.invalidate();
+                self.inner.note_pending();
                 self.inner
                     .changes
                     .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -140,7 +164,12 @@ impl CrlPublisher {
                 continue;
             }
             match self.publish_all().await {
-                Ok(()) => seen = count,
+                Ok(()) => {
+                    if count != seen {
+                        self.inner.note_published();
+                    }
+                    seen = count;
+                }
                 Err(e) => tracing::error!(error = %e, "CRL not published; retrying"),
             }
         }

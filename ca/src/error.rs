@@ -68,6 +68,29 @@ pub enum CaError {
 }
 
 impl CaError {
+    /// A short, stable name of what went wrong, for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CaError::Hsm(_) => "hsm",
+            CaError::Store(e) if e.is_unavailable() => "database_unavailable",
+            CaError::Store(_) => "store",
+            CaError::Config(_) => "config",
+            CaError::Mandate(_) => "invalid_mandate",
+            CaError::Csr(_) => "bad_csr",
+            CaError::Der(_) => "der",
+            CaError::Ocsp(_) => "ocsp",
+            CaError::AlreadyInitialised => "already_initialised",
+            CaError::TokenHasCaKeys(_) => "token_has_ca_keys",
+            CaError::NotInitialised => "not_initialised",
+            CaError::NotApproved(_) => "not_approved",
+            CaError::InvalidRequest(_) => "invalid_request",
+            CaError::NotFound(_) => "not_found",
+            CaError::Io { .. } => "io",
+            CaError::Conflict(_) => "conflict",
+            CaError::Internal(_) => "internal",
+        }
+    }
+
     /// True when waiting may cure it: the HSM or the database cannot be reached right now.
     pub fn is_temporary(&self) -> bool {
         match self {

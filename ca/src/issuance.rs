@@ -219,6 +219,33 @@ impl Issuer {
         validity_days: Option<u32>,
         requested_by: &str,
     ) -> Result<Issued, CaError> {
+        let channel = if requested_by.starts_with("acme:") {
+            "acme"
+        } else {
+            "api"
+        };
+        let started = std::time::Instant::now();
+        let result = self
+            .certify_unmeasured(agent_id, key, validity_days, requested_by)
+            .await;
+        let m = &crate::metrics::METRICS;
+        match &result {
+            Ok(_) => {
+                m.issued.inc(&[channel]);
+                m.issuance_seconds.observe(&[channel], started.elapsed());
+            }
+            Err(e) => m.issuance_failures.inc(&[channel, e.kind()]),
+        }
+        result
+    }
+
+    async fn certify_unmeasured(
+        &self,
+        agent_id: &str,
+        key: AgentKey<'_>,
+        validity_days: Option<u32>,
+        requested_by: &str,
+    ) -> Result<Issued, CaError> {
         let ca = &self.cfg.ca;
         let days = validity_days.unwrap_or(ca.default_validity_days);
         if days == 0 || days > ca.max_validity_days {

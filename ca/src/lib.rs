@@ -17,6 +17,7 @@ mod hsm_inventory;
 mod hsm_secret;
 mod http;
 mod issuance;
+mod metrics;
 mod node;
 mod ocsp_cache;
 mod ocsp_presigner;

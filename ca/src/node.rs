@@ -168,13 +168,15 @@ pub async fn connect_hsm(cfg: &Config) -> Result<Hsm, CaError> {
             )));
         }
     };
-    Ok(Hsm::connect(HsmConfig {
+    let hsm = Hsm::connect(HsmConfig {
         module_path: module_path(cfg)?,
         token_label: cfg.hsm.token_label.clone(),
         pin,
         pool_size: cfg.hsm.pool_size,
     })
-    .await?)
+    .await?;
+    hsm.observe(Arc::new(crate::metrics::HsmObserver));
+    Ok(hsm)
 }
 
 impl Node {
@@ -302,6 +304,8 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
             let tls_local = axum::serve::Listener::local_addr(&tls)
                 .map_err(|e| CaError::io("TLS listener address", e))?;
             tracing::info!(%tls_local, url = %node.cfg.http.tls_public_url, "mandate listening (HTTPS)");
+            // The dashboard marks its cookies Secure on this listener.
+            let app = app.layer(axum::Extension(crate::http::OverTls));
             let server = axum::serve(tls, app).with_graceful_shutdown(until_stopped(stopped));
             Some(tokio::spawn(server.into_future()))
         }
@@ -404,7 +408,8 @@ async fn finish(
     Ok(())
 }
 
-/// Logs to stderr with the configured filter (`log` / `MANDATE_LOG`); colours on a terminal only.
+/// Logs to stderr with the configured filter (`log` / `MANDATE_LOG`), as text (colours on a
+/// terminal only) or JSON lines (`log_format` / `MANDATE_LOG_FORMAT`).
 pub fn init_logging(cfg: &Config) -> Result<(), CaError> {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log).map_err(|e| {
@@ -413,11 +418,20 @@ pub fn init_logging(cfg: &Config) -> Result<(), CaError> {
             cfg.log
         ))
     })?;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cfg.log_format {
+        mandate_config::LogFormat::Text => {
+            builder.with_ansi(std::io::stderr().is_terminal()).init()
+        }
+        // Spans ride along: a line logged while serving a request carries its request id.
+        mandate_config::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     Ok(())
 }
 

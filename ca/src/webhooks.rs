@@ -145,6 +145,13 @@ impl Worker {
             set.spawn(async move {
                 let id = d.id;
                 let outcome = w.attempt(&d).await;
+                crate::metrics::METRICS
+                    .webhook_attempts
+                    .inc(&[match &outcome {
+                        AttemptOutcome::Delivered { .. } => "delivered",
+                        AttemptOutcome::Retry { .. } => "retry",
+                        AttemptOutcome::GiveUp { .. } => "failed",
+                    }]);
                 if let Err(e) = w.store.record_delivery_attempt(id, outcome).await {
                     tracing::warn!(delivery = id, error = %e, "could not record a webhook attempt");
                 }

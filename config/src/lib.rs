@@ -10,7 +10,7 @@ mod model;
 
 pub use error::ConfigError;
 pub use model::{
-    CaConfig, Config, HsmConfig, HttpConfig, KEY_KINDS, ScoringConfig, ScoringWeights,
+    CaConfig, Config, HsmConfig, HttpConfig, KEY_KINDS, LogFormat, ScoringConfig, ScoringWeights,
     WebhookConfig,
 };
 

@@ -20,6 +20,9 @@ pub struct Config {
     pub database_url: String,
     /// `tracing` filter directive, e.g. `info` or `mandate=debug,info`.
     pub log: String,
+    /// How log lines look: `text` (for people) or `json` (one JSON object per line, with the
+    /// request id of every line logged while serving a request).
+    pub log_format: LogFormat,
     /// The PKCS#11 token holding the CA keys.
     pub hsm: HsmConfig,
     /// The CA hierarchy and the certificate profile.
@@ -41,6 +44,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: String::new(),
             log: "info".to_owned(),
+            log_format: LogFormat::Text,
             hsm: HsmConfig::default(),
             ca: CaConfig::default(),
             http: HttpConfig::default(),
@@ -49,6 +53,16 @@ impl Default for Config {
             audit: AuditConfig::default(),
         }
     }
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (colours on a terminal).
+    Text,
+    /// JSON lines, for log shippers.
+    Json,
 }
 
 /// Which PKCS#11 module and token hold the CA keys, and how to log in.
@@ -326,6 +340,18 @@ impl Config {
         }
         if let Some(v) = get("MANDATE_LOG") {
             self.log = v;
+        }
+        if let Some(v) = get("MANDATE_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "MANDATE_LOG_FORMAT",
+                        message: format!("{v:?} is not text or json"),
+                    });
+                }
+            };
         }
         if let Some(v) = get("MANDATE_PUBLIC_URL") {
             self.ca.public_url = v;

@@ -21,6 +21,14 @@ use crate::module::{Module, lock};
 use crate::pin::Pin;
 use crate::types::{HsmConfig, KeyId, KeyInfo, KeyKind, SignatureAlgorithm};
 
+/// Told of what the HSM does, for metrics: implemented by the daemon.
+pub trait Observer: Send + Sync {
+    /// A signature was made; `elapsed` includes waiting for a session.
+    fn signed(&self, elapsed: std::time::Duration);
+    /// An operation failed (after its one retry on a lost session).
+    fn failed(&self, operation: &'static str, error: &HsmError);
+}
+
 /// A connection to one token: cheap to clone, safe to share between tasks.
 ///
 /// Every PKCS#11 call runs on tokio's blocking pool with a session taken from a pool of
@@ -61,6 +69,8 @@ struct Shared {
     permits: Arc<Semaphore>,
     epoch: AtomicU64,
     recoveries: AtomicU64,
+    /// Told of every signature and failure (metrics), once set.
+    observer: std::sync::OnceLock<Arc<dyn Observer>>,
     shut_down: AtomicBool,
     pool_size: usize,
     token_label: String,
@@ -317,6 +327,7 @@ impl Hsm {
                 permits: Arc::new(Semaphore::new(cfg.pool_size)),
                 epoch: AtomicU64::new(0),
                 recoveries: AtomicU64::new(0),
+                observer: std::sync::OnceLock::new(),
                 shut_down: AtomicBool::new(false),
                 pool_size: cfg.pool_size,
                 token_label: cfg.token_label,
@@ -350,8 +361,26 @@ impl Hsm {
         self.shared.recoveries.load(Ordering::Relaxed)
     }
 
-    /// Runs `op` with a pooled session on a blocking thread.
+    /// Sets who is told of every signature and every failed operation (the daemon's metrics);
+    /// the first call wins.
+    pub fn observe(&self, observer: Arc<dyn Observer>) {
+        let _ = self.shared.observer.set(observer);
+    }
+
+    /// Runs `op` with a pooled session on a blocking thread, and tells the observer if it fails.
     async fn run<T, F>(&self, operation: &'static str, op: F) -> Result<T, HsmError>
+    where
+        T: Send + 'static,
+        F: Fn(&Shared, &Session) -> Result<T, OpError> + Send + 'static,
+    {
+        let result = self.run_unobserved(operation, op).await;
+        if let (Err(e), Some(o)) = (&result, self.shared.observer.get()) {
+            o.failed(operation, e);
+        }
+        result
+    }
+
+    async fn run_unobserved<T, F>(&self, operation: &'static str, op: F) -> Result<T, HsmError>
     where
         T: Send + 'static,
         F: Fn(&Shared, &Session) -> Result<T, OpError> + Send + 'static,
@@ -415,10 +444,16 @@ impl Hsm {
     ) -> Result<Vec<u8>, HsmError> {
         let id = id.clone();
         let message = message.to_vec();
-        self.run("sign", move |shared, session| {
-            shared.sign_blocking(session, &id, alg, &message)
-        })
-        .await
+        let started = std::time::Instant::now();
+        let signature = self
+            .run("sign", move |shared, session| {
+                shared.sign_blocking(session, &id, alg, &message)
+            })
+            .await?;
+        if let Some(o) = self.shared.observer.get() {
+            o.signed(started.elapsed());
+        }
+        Ok(signature)
     }
 
     /// Generates a 256-bit HMAC-SHA256 secret key inside the token (sensitive, never

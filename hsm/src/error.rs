@@ -101,6 +101,25 @@ pub enum HsmError {
 }
 
 impl HsmError {
+    /// A short, stable name of the variant, for metrics labels and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HsmError::ModuleUnavailable { .. } => "module_unavailable",
+            HsmError::TokenNotFound { .. } => "token_not_found",
+            HsmError::Unavailable { .. } => "unavailable",
+            HsmError::PinIncorrect => "pin_incorrect",
+            HsmError::PinLocked => "pin_locked",
+            HsmError::KeyNotFound { .. } => "key_not_found",
+            HsmError::AlgorithmMismatch { .. } => "algorithm_mismatch",
+            HsmError::Unsupported { .. } => "unsupported",
+            HsmError::InvalidInput { .. } => "invalid_input",
+            HsmError::Io { .. } => "io",
+            HsmError::Pkcs11 { .. } => "pkcs11",
+            HsmError::ShutDown => "shut_down",
+            HsmError::Internal { .. } => "internal",
+        }
+    }
+
     /// True if the same call may succeed later without anyone changing configuration or keys:
     /// the module could not be loaded, the token is missing, or the device failed.
     pub fn is_temporary(&self) -> bool {

@@ -37,7 +37,7 @@ pub mod softhsm;
 pub mod testing;
 mod types;
 
-pub use client::Hsm;
+pub use client::{Hsm, Observer};
 pub use error::HsmError;
 pub use pin::Pin;
 pub use types::{HsmConfig, KeyId, KeyInfo, KeyKind, SignatureAlgorithm};

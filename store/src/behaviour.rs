@@ -205,6 +205,35 @@ pub struct ObservationRow {
     pub region: Option<String>,
 }
 
+/// A stored event as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    /// Row id.
+    pub id: i64,
+    /// What was done (`trade_execution`, ...).
+    pub action_type: String,
+    /// Market, if any.
+    pub market: Option<String>,
+    /// Size, decimal text.
+    pub size: Option<String>,
+    /// Currency of the size.
+    pub currency: Option<String>,
+    /// `buy` or `sell`.
+    pub side: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// When it happened, as the agent says (unix s).
+    pub at: i64,
+    /// Whether it succeeded.
+    pub success: bool,
+    /// When the daemon stored it (unix ms).
+    pub received_at_ms: i64,
+    /// Anomaly score 0..1, if a baseline was approved then.
+    pub score: Option<f64>,
+    /// Every feature's part in the score, JSON.
+    pub contributions: Option<Value>,
+}
+
 macro_rules! incident_columns {
     () => {
         "id, agent_id, kind, status, score, threshold, contributions, event_id, kill_switch_id,
@@ -247,7 +276,7 @@ fn incident_row(r: &AnyRow) -> Result<IncidentRow, StoreError> {
     })
 }
 
-fn baseline_row(r: &AnyRow) -> Result<BaselineRow, StoreError> {
+pub(crate) fn baseline_row(r: &AnyRow) -> Result<BaselineRow, StoreError> {
     let baseline: String = r.try_get("baseline")?;
     Ok(BaselineRow {
         agent_id: r.try_get("agent_id")?,
@@ -588,6 +617,60 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// An agent's newest events, newest first.
+    pub async fn agent_events(
+        &self,
+        agent_id: &str,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, action_type, market, size, currency, side, region, at,
+                    CASE WHEN success THEN 1 ELSE 0 END AS ok, received_at_ms, score,
+                    contributions
+             FROM events WHERE agent_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(agent_id)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let ok: i64 = r.try_get("ok")?;
+                let contributions: Option<String> = r.try_get("contributions")?;
+                Ok(EventRow {
+                    id: r.try_get("id")?,
+                    action_type: r.try_get("action_type")?,
+                    market: r.try_get("market")?,
+                    size: r.try_get("size")?,
+                    currency: r.try_get("currency")?,
+                    side: r.try_get("side")?,
+                    region: r.try_get("region")?,
+                    at: r.try_get("at")?,
+                    success: ok != 0,
+                    received_at_ms: r.try_get("received_at_ms")?,
+                    score: r.try_get("score")?,
+                    contributions: contributions
+                        .as_deref()
+                        .map(|c| parse_json(c, "event contributions"))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Baselines waiting for a compliance decision, oldest first.
+    pub async fn pending_baselines(&self, limit: i64) -> Result<Vec<BaselineRow>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            baseline_columns!(),
+            " FROM baselines WHERE status = 'pending_approval' ORDER BY created_at, agent_id LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(baseline_row).collect()
     }
 
     /// Active agents with events since before `first_before` and no baseline at all.

@@ -12,7 +12,7 @@ macro_rules! cert_columns {
     };
 }
 
-fn cert_row(r: &AnyRow) -> Result<CertificateRow, StoreError> {
+pub(crate) fn cert_row(r: &AnyRow) -> Result<CertificateRow, StoreError> {
     let status: String = r.try_get("status")?;
     Ok(CertificateRow {
         serial: r.try_get("serial")?,
@@ -152,6 +152,19 @@ impl Store {
             .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(cert_row).transpose()
+    }
+
+    /// The most recently revoked certificates, newest first.
+    pub async fn recent_revocations(&self, limit: i64) -> Result<Vec<CertificateRow>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            cert_columns!(),
+            " FROM certificates WHERE status = 'revoked' ORDER BY revoked_at DESC, serial LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(cert_row).collect()
     }
 
     /// An agent's certificates, newest first, at most `limit`, starting after the certificate

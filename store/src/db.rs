@@ -59,6 +59,19 @@ pub struct Store {
     url: String,
 }
 
+/// One connection pool's state (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `writer` or `reader`.
+    pub pool: &'static str,
+    /// Connections open now.
+    pub open: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// Most connections the pool opens.
+    pub max: u32,
+}
+
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -115,6 +128,18 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
+    }
+
+    /// The connection pools' state: `(pool, open connections, idle connections, maximum)`,
+    /// for the `writer` and the `reader` pool.
+    pub fn pool_stats(&self) -> [PoolStats; 2] {
+        let of = |name: &'static str, p: &AnyPool| PoolStats {
+            pool: name,
+            open: p.size(),
+            idle: u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
+            max: p.options().get_max_connections(),
+        };
+        [of("writer", &self.write_pool), of("reader", &self.reader)]
     }
 
     /// Commits the queued writes, then closes every connection.

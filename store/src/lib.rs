@@ -18,6 +18,7 @@ mod ca_rotation;
 mod certificates;
 mod changes;
 mod crls;
+mod dashboard_sessions;
 mod db;
 mod error;
 mod key_uses;
@@ -33,13 +34,13 @@ pub use acme::{AcmeAccountRow, AcmeOrderRow, EabRow};
 pub use audit::{AuditFields, ChainBreak, ChainCheck, GENESIS_HASH, record_hash};
 pub use audit_checkpoints::{AuditSignerRow, CheckpointRow, checkpoint_message, checkpoint_now_ms};
 pub use behaviour::{
-    AgentCounters, BaselineRow, EventBatch, IncidentKind, IncidentRow, IncidentTrigger, Ingested,
-    MAX_EVENTS_PER_BATCH, NewEvent, ObservationRow, RiskState,
+    AgentCounters, BaselineRow, EventBatch, EventRow, IncidentKind, IncidentRow, IncidentTrigger,
+    Ingested, MAX_EVENTS_PER_BATCH, NewEvent, ObservationRow, RiskState,
 };
 pub use ca_rotation::{CaRotation, CrossCertRow, NewCrossCert};
 pub use changes::{Change, ChangeListener};
 pub use crls::{RevokedRow, StoredCrl};
-pub use db::{Backend, Store, redact_url};
+pub use db::{Backend, PoolStats, Store, redact_url};
 pub use error::StoreError;
 pub use key_uses::KeyUse;
 pub use model::{
@@ -49,8 +50,10 @@ pub use model::{
 };
 pub use ocsp_responses::{FeedCursor, OcspDue, PresignedResponse, PresignedSet};
 pub use ocsp_signers::OcspSignerRow;
-pub use revocation::{KillScope, KillSwitch, Revocation};
-pub use webhooks::{AttemptOutcome, DeliveryRow, DueDelivery, WEBHOOK_EVENT_TYPES, WebhookRow};
+pub use revocation::{KillScope, KillSwitch, KillSwitchRow, Revocation};
+pub use webhooks::{
+    AttemptOutcome, DeliveryRow, DueDelivery, WEBHOOK_EVENT_TYPES, WebhookBacklog, WebhookRow,
+};
 
 /// The current time in unix seconds, as the store records it.
 pub fn now_unix() -> i64 {

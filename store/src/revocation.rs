@@ -43,6 +43,55 @@ pub struct KillSwitch {
     pub certificates_revoked: Vec<String>,
 }
 
+/// A kill switch as it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillSwitchRow {
+    /// Row id.
+    pub id: i64,
+    /// `agent` or `operator`.
+    pub scope: String,
+    /// The agent id or the operator organization.
+    pub target: String,
+    /// API key id (or `cli:…`, `system:…`) that pulled it.
+    pub pulled_by: String,
+    /// Why, as given.
+    pub reason: String,
+    /// Agents it suspended.
+    pub agents_suspended: i64,
+    /// Certificates it revoked.
+    pub certificates_revoked: i64,
+    /// Unix s.
+    pub created_at: i64,
+}
+
+impl Store {
+    /// The most recent kill switches, newest first.
+    pub async fn kill_switches(&self, limit: i64) -> Result<Vec<KillSwitchRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, scope, target, pulled_by, reason, agents_suspended, certificates_revoked,
+                    created_at
+             FROM kill_switches ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(KillSwitchRow {
+                    id: r.try_get("id")?,
+                    scope: r.try_get("scope")?,
+                    target: r.try_get("target")?,
+                    pulled_by: r.try_get("pulled_by")?,
+                    reason: r.try_get("reason")?,
+                    agents_suspended: r.try_get("agents_suspended")?,
+                    certificates_revoked: r.try_get("certificates_revoked")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// RFC 5280 CRLReason privilegeWithdrawn: the kill switch's reason code.
 const PRIVILEGE_WITHDRAWN: i64 = 9;
 

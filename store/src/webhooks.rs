@@ -92,6 +92,15 @@ pub struct DueDelivery {
     pub attempts: i64,
 }
 
+/// What waits to be delivered (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookBacklog {
+    /// Deliveries with status `pending`.
+    pub pending_deliveries: i64,
+    /// Outbox events not fanned out to deliveries yet.
+    pub events_not_fanned_out: i64,
+}
+
 /// What an attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptOutcome {
@@ -492,6 +501,21 @@ impl Store {
                 .fetch_optional(&self.reader)
                 .await?;
         Ok(row.is_some())
+    }
+
+    /// The webhook backlog: deliveries waiting for a (first or next) attempt, and outbox events
+    /// not yet turned into deliveries.
+    pub async fn webhook_backlog(&self) -> Result<WebhookBacklog, StoreError> {
+        let (pending, unfanned): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'), \
+                    (SELECT COUNT(*) FROM webhook_events WHERE fanned_out = FALSE)",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(WebhookBacklog {
+            pending_deliveries: pending,
+            events_not_fanned_out: unfanned,
+        })
     }
 
     /// When the next pending delivery is due, unix ms, if any.

@@ -311,7 +311,13 @@ impl Behaviour {
                 market: m.market.clone(),
                 region: m.region.clone(),
             };
+            let started = std::time::Instant::now();
             let s = score(&baseline, &self.weights, &obs, live.events_last_hour(at));
+            let m = &crate::metrics::METRICS;
+            m.scoring_seconds.observe(started.elapsed());
+            let (warning, _) = thresholds(mandate.as_deref());
+            m.scored_events
+                .inc(&[crate::behaviour::live::band(s.score, warning)]);
             let contributions = serde_json::to_value(&s.contributions).unwrap_or_default();
             let previous = c
                 .risk

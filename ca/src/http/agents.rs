@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, next_cursor, page_limit};
 use crate::CaError;
 
-/// Roles that may read any agent.
-const READERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Auditor, Role::Admin];
+use super::roles::READERS;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,7 +167,7 @@ async fn decide(
     OptionalJson(req): OptionalJson<Decision>,
     approve: bool,
 ) -> Result<Json<AgentView>, ApiError> {
-    caller.require(&[Role::Compliance])?;
+    caller.require(super::roles::DECIDERS)?;
     if let Some(c) = &req.comment
         && c.chars().count() > 1000
     {

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use mandate_store::Role;
 use serde::Deserialize;
 
 use super::{ApiError, ApiQuery, AppState, Caller, page_limit};
@@ -22,7 +21,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    caller.require(&[Role::Auditor, Role::Compliance, Role::Admin])?;
+    caller.require(super::roles::AUDIT_READERS)?;
     let limit = page_limit(q.limit)?;
     let rows = state
         .node

@@ -110,42 +110,70 @@ impl FromRequestParts<AppState> for Caller {
             .strip_prefix("Bearer ")
             .ok_or_else(|| unauthorized("Authorization must use the Bearer scheme"))?
             .trim();
-        let (id, secret) = api_key::parse(token).ok_or_else(|| unauthorized("invalid API key"))?;
-        let cache = &state.node.api_key_cache;
-        let row = match cache.get(id) {
-            Some(row) => Some(row),
-            None => {
-                let row = state
-                    .node
-                    .store
-                    .api_key(id)
-                    .await
-                    .map_err(|e| ApiError::from(crate::CaError::from(e)))?;
-                if let Some(r) = &row {
-                    cache.put(r.clone());
-                }
-                row
-            }
-        };
-        // One answer for unknown, wrong and revoked keys: no oracle for which ids exist.
-        match row {
-            Some(row) if row.revoked_at.is_none() && api_key::matches(&row.secret_hash, secret) => {
-                state
-                    .node
-                    .rate_limits
-                    .check(&row.id)
-                    .map_err(ApiError::rate_limited)?;
-                Ok(Caller {
-                    key_id: row.id,
-                    role: row.role,
-                    agent_id: row.agent_id,
-                })
-            }
-            _ => {
-                // The id is public (it only finds the row); the secret is never logged.
-                tracing::warn!(key_id = id, "authentication failed");
-                Err(unauthorized("invalid API key"))
-            }
+        authenticate(state, token)
+            .await?
+            .ok_or_else(|| unauthorized("invalid API key"))
+    }
+}
+
+/// The caller presenting the API key `text`, or `None` for an unknown, wrong or revoked key
+/// (one answer for all three: no oracle for which ids exist). Counts against the key's rate
+/// limit.
+pub(crate) async fn authenticate(state: &AppState, text: &str) -> Result<Option<Caller>, ApiError> {
+    let Some((id, secret)) = api_key::parse(text) else {
+        return Ok(None);
+    };
+    match key_row(state, id).await? {
+        Some(row) if row.revoked_at.is_none() && api_key::matches(&row.secret_hash, secret) => {
+            Ok(Some(caller_of(state, row)?))
+        }
+        _ => {
+            // The id is public (it only finds the row); the secret is never logged.
+            tracing::warn!(key_id = id, "authentication failed");
+            Ok(None)
         }
     }
+}
+
+/// The caller acting with the key `id`, already authenticated another way (a dashboard
+/// session opened with it); `None` if the key was revoked since.
+pub(crate) async fn caller_by_key_id(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<Caller>, ApiError> {
+    match key_row(state, id).await? {
+        Some(row) if row.revoked_at.is_none() => Ok(Some(caller_of(state, row)?)),
+        _ => Ok(None),
+    }
+}
+
+fn caller_of(state: &AppState, row: mandate_store::ApiKeyRow) -> Result<Caller, ApiError> {
+    state
+        .node
+        .rate_limits
+        .check(&row.id)
+        .map_err(ApiError::rate_limited)?;
+    Ok(Caller {
+        key_id: row.id,
+        role: row.role,
+        agent_id: row.agent_id,
+    })
+}
+
+/// A key's row, from the cache when fresh.
+async fn key_row(state: &AppState, id: &str) -> Result<Option<mandate_store::ApiKeyRow>, ApiError> {
+    let cache = &state.node.api_key_cache;
+    if let Some(row) = cache.get(id) {
+        return Ok(Some(row));
+    }
+    let row = state
+        .node
+        .store
+        .api_key(id)
+        .await
+        .map_err(|e| ApiError::from(crate::CaError::from(e)))?;
+    if let Some(r) = &row {
+        cache.put(r.clone());
+    }
+    Ok(row)
 }

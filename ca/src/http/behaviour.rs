@@ -11,7 +11,7 @@ use super::{ApiError, ApiJson, AppState, Caller, OptionalJson};
 use crate::CaError;
 use crate::behaviour::{EventInput, IngestOutcome, RiskView, auto_revoke, learn_baseline};
 
-const READERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Auditor, Role::Admin];
+use super::roles::READERS;
 /// Who may report events or ask for a pre-trade check for any agent.
 const TRADING: &[Role] = &[Role::Operator, Role::Compliance, Role::Admin];
 
@@ -234,7 +234,7 @@ async fn decide_baseline(
     OptionalJson(body): OptionalJson<BaselineDecision>,
     approve: bool,
 ) -> Result<Json<BaselineView>, ApiError> {
-    caller.require(&[Role::Compliance])?;
+    caller.require(super::roles::DECIDERS)?;
     let store = &state.node.store;
     let pending = store
         .baselines(&id)

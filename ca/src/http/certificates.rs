@@ -10,7 +10,7 @@ use crate::issuance::{AgentKey, Issued};
 use crate::revocation::RevocationReason;
 use crate::{CaError, x509};
 
-const READERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Auditor, Role::Admin];
+use super::roles::READERS;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

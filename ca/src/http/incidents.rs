@@ -2,13 +2,13 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use mandate_store::{IncidentRow, Role};
+use mandate_store::IncidentRow;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, page_limit};
 use crate::CaError;
 
-const READERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Auditor, Role::Admin];
+use super::roles::READERS;
 
 /// An incident as the API shows it.
 #[derive(Serialize)]
@@ -131,7 +131,7 @@ pub async fn acknowledge(
     Path(id): Path<String>,
     OptionalJson(_): OptionalJson<Acknowledge>,
 ) -> Result<Json<IncidentView>, ApiError> {
-    caller.require(&[Role::Operator, Role::Compliance, Role::Admin])?;
+    caller.require(super::roles::ACKNOWLEDGERS)?;
     let id = parse_id(&id)?;
     let row = state
         .node
@@ -159,7 +159,7 @@ pub async fn resolve(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Resolve>,
 ) -> Result<Json<IncidentView>, ApiError> {
-    caller.require(&[Role::Compliance])?;
+    caller.require(super::roles::RESOLVERS)?;
     let id = parse_id(&id)?;
     let note = body.resolution.trim();
     if note.is_empty() || note.chars().count() > 1000 {

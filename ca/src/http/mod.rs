@@ -9,9 +9,12 @@ mod auth;
 mod behaviour;
 mod certificates;
 mod crl;
+mod dashboard;
 mod eab;
 mod health;
 mod incidents;
+mod metrics;
+mod observe;
 mod ocsp;
 mod openapi;
 mod problem;
@@ -32,9 +35,32 @@ use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
 pub use auth::{Caller, KeyCache};
+pub(crate) use dashboard::OverTls;
 pub use problem::ApiError;
 
 use crate::Node;
+
+/// Who may do what: each handler checks its list; the dashboard reads the same lists to
+/// decide which buttons to show.
+pub(crate) mod roles {
+    use mandate_store::Role;
+
+    /// May read agents, certificates, incidents and webhooks.
+    pub const READERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Auditor, Role::Admin];
+    /// May approve or reject mandates and baselines (segregation of duties: never the
+    /// operator who registered the agent).
+    pub const DECIDERS: &[Role] = &[Role::Compliance];
+    /// May revoke any certificate and pull the kill switch.
+    pub const REVOKERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Admin];
+    /// May acknowledge an incident.
+    pub const ACKNOWLEDGERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Admin];
+    /// May resolve an incident (the human sign-off).
+    pub const RESOLVERS: &[Role] = &[Role::Compliance];
+    /// May make compliance reports.
+    pub const REPORTERS: &[Role] = &[Role::Compliance, Role::Auditor];
+    /// May read the audit log.
+    pub const AUDIT_READERS: &[Role] = &[Role::Auditor, Role::Compliance, Role::Admin];
+}
 
 /// State shared by every handler.
 #[derive(Clone)]
@@ -52,6 +78,7 @@ pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::get))
         .route("/ca/root.pem", get(certificates::root_pem))
         .route("/ca/root.der", get(certificates::root_der))
         .route("/ca/intermediate.pem", get(certificates::intermediate_pem))
@@ -114,9 +141,11 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/webhooks/{id}/disable", post(webhooks::disable))
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .merge(crate::acme::server::routes())
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(AppState { node })
 }
 

@@ -15,12 +15,24 @@ use mandate_ocsp::{OcspIssuer, Query, Refusal, Status, parse_request, sign_respo
 use mandate_store::CertStatus;
 
 use super::AppState;
+use crate::metrics::METRICS;
+use std::sync::atomic::Ordering;
+
+/// A refusal, counted by its kind.
+fn refuse(why: Refusal) -> Response {
+    METRICS.ocsp_requests.inc(&[match why {
+        Refusal::MalformedRequest => "malformed_request",
+        Refusal::Unauthorized => "unauthorized",
+        Refusal::TryLater => "try_later",
+    }]);
+    refused(why)
+}
 
 /// `POST /ocsp`.
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match read_post(body).await {
         Ok(der) => answer(&state, &der, &headers).await,
-        Err(why) => refused(why),
+        Err(why) => refuse(why),
     }
 }
 
@@ -32,22 +44,22 @@ pub async fn get(
 ) -> Response {
     match decode_get(&request) {
         Ok(der) => answer(&state, &der, &headers).await,
-        Err(why) => refused(why),
+        Err(why) => refuse(why),
     }
 }
 
 async fn answer(state: &AppState, der: &[u8], headers: &HeaderMap) -> Response {
     let query = match parse_request(der) {
         Ok(q) => q,
-        Err(why) => return refused(why),
+        Err(why) => return refuse(why),
     };
     let issuer = match state.node.ocsp_issuers.find(&query.cert_id) {
         Ok(i) => i,
-        Err(why) => return refused(why),
+        Err(why) => return refuse(why),
     };
     match respond(state, &issuer, &query, headers).await {
         Ok(resp) => resp,
-        Err(why) => refused(why),
+        Err(why) => refuse(why),
     }
 }
 
@@ -65,8 +77,11 @@ async fn respond(
         Some(_) => None,
     };
     if let Some(hit) = key.as_deref().and_then(|k| node.ocsp_cache.get(k, now)) {
+        METRICS.ocsp_cache_hits.fetch_add(1, Ordering::Relaxed);
+        METRICS.ocsp_requests.inc(&["cached"]);
         return Ok(hit.to_http(now, headers));
     }
+    METRICS.ocsp_cache_misses.fetch_add(1, Ordering::Relaxed);
     let generation = node.ocsp_cache.generation();
     let serial = hex::encode(query.cert_id.serial_number.as_bytes());
     let row = node.store.certificate(&serial).await.map_err(|e| {
@@ -85,6 +100,11 @@ async fn respond(
         },
         _ => Status::Unknown,
     };
+    METRICS.ocsp_requests.inc(&[match status {
+        Status::Good => "good",
+        Status::Revoked { .. } => "revoked",
+        Status::Unknown => "unknown",
+    }]);
     let next_update = now + i64::from(node.cfg.ca.ocsp_validity_secs);
     let der = sign_response(
         &node.hsm,

@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use mandate_store::Role;
 use serde::Deserialize;
 
 use super::{ApiError, ApiQuery, AppState, Caller};
@@ -26,7 +25,7 @@ pub async fn agent(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Compliance, Role::Auditor])?;
+    caller.require(super::roles::REPORTERS)?;
     let pdf = match q.format.as_deref() {
         None | Some("json") => false,
         Some("pdf") => true,

@@ -9,8 +9,7 @@ use super::{ApiError, ApiJson, AppState, Caller};
 use crate::CaError;
 use crate::revocation::ReasonInput;
 
-/// Roles that may revoke any certificate and pull the kill switch.
-const REVOKERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Admin];
+use super::roles::REVOKERS;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +104,7 @@ pub async fn revoke_certificate(
     };
     if newly_revoked {
         state.node.revoked();
+        crate::metrics::METRICS.revocations.inc(&["api"]);
         tracing::info!(serial = %serial, reason = reason.name(), "certificate revoked");
     }
     Ok(Json(Revoked {
@@ -177,6 +177,14 @@ pub async fn pull(
     } = store
         .pull_kill_switch(scope, target, actor, reason, incident)
         .await?;
+    crate::metrics::METRICS.revocations.add(
+        &[if incident.is_some() {
+            "auto"
+        } else {
+            "kill_switch"
+        }],
+        u64::try_from(certificates_revoked.len()).unwrap_or(u64::MAX),
+    );
     tracing::warn!(
         kill_switch = id,
         target,

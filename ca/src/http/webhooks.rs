@@ -11,7 +11,7 @@ use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, PageQue
 use crate::CaError;
 
 const MANAGERS: &[Role] = &[Role::Operator, Role::Admin];
-const READERS: &[Role] = &[Role::Operator, Role::Admin, Role::Auditor, Role::Compliance];
+use super::roles::READERS;
 const MAX_URL_LEN: usize = 2048;
 
 /// `POST /v1/webhooks`.

@@ -1,0 +1,235 @@
+//! The forms' targets. Each checks the origin and the CSRF token, then calls the API handler
+//! that does the same thing for API clients (its role check included), and answers with a
+//! redirect to the page the change shows on, or an error page with the handler's refusal.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::layout;
+use super::pages::from_json;
+use super::session::{Signed, check_post};
+use crate::http::{
+    ApiError, ApiJson, AppState, OptionalJson, agents, behaviour, incidents, revocation,
+};
+
+/// Approve or reject a mandate or a baseline.
+#[derive(Deserialize)]
+pub(crate) struct DecisionForm {
+    #[serde(default)]
+    csrf: String,
+    version: Option<i64>,
+    comment: Option<String>,
+}
+
+/// What a handler's answer becomes: a redirect on success, the refusal as a page.
+fn outcome<T>(signed: &Signed, r: Result<T, ApiError>, to: String) -> Response {
+    match r {
+        Ok(_) => Redirect::to(&to).into_response(),
+        Err(e) => {
+            tracing::info!(key_id = %signed.caller.key_id, kind = e.kind, "dashboard action refused");
+            layout::error_page(Some(signed), e)
+        }
+    }
+}
+
+fn decision_body<T: serde::de::DeserializeOwned>(
+    f: &DecisionForm,
+    with_comment: bool,
+) -> Result<T, ApiError> {
+    let comment = f
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    if with_comment {
+        from_json(json!({"version": f.version, "comment": comment}))
+    } else {
+        from_json(json!({"version": f.version}))
+    }
+}
+
+async fn mandate(
+    state: AppState,
+    signed: Signed,
+    headers: HeaderMap,
+    id: String,
+    form: DecisionForm,
+    approve: bool,
+) -> Response {
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        let body = OptionalJson(decision_body(&form, true)?);
+        let (st, caller, path) = (State(state), signed.caller.clone(), Path(id.clone()));
+        if approve {
+            agents::approve(st, caller, path, body).await
+        } else {
+            agents::reject(st, caller, path, body).await
+        }
+    }
+    .await;
+    let done = if approve {
+        "mandate-approved"
+    } else {
+        "mandate-rejected"
+    };
+    outcome(&signed, r, format!("/dashboard/agents/{id}?done={done}"))
+}
+
+/// `POST /dashboard/agents/{id}/approve` (compliance).
+pub(crate) async fn approve_mandate(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    mandate(state, signed, headers, id, form, true).await
+}
+
+/// `POST /dashboard/agents/{id}/reject` (compliance).
+pub(crate) async fn reject_mandate(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    mandate(state, signed, headers, id, form, false).await
+}
+
+async fn baseline(
+    state: AppState,
+    signed: Signed,
+    headers: HeaderMap,
+    id: String,
+    form: DecisionForm,
+    approve: bool,
+) -> Response {
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        let body = OptionalJson(decision_body(&form, false)?);
+        let (st, caller, path) = (State(state), signed.caller.clone(), Path(id.clone()));
+        if approve {
+            behaviour::approve(st, caller, path, body).await
+        } else {
+            behaviour::reject(st, caller, path, body).await
+        }
+    }
+    .await;
+    let done = if approve {
+        "baseline-approved"
+    } else {
+        "baseline-rejected"
+    };
+    outcome(&signed, r, format!("/dashboard/agents/{id}?done={done}"))
+}
+
+/// `POST /dashboard/agents/{id}/baseline/approve` (compliance).
+pub(crate) async fn approve_baseline(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    baseline(state, signed, headers, id, form, true).await
+}
+
+/// `POST /dashboard/agents/{id}/baseline/reject` (compliance).
+pub(crate) async fn reject_baseline(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    baseline(state, signed, headers, id, form, false).await
+}
+
+/// The kill switch's confirmation form.
+#[derive(Deserialize)]
+pub(crate) struct KillForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /dashboard/agents/{id}/kill` (operator, compliance, admin): only with the agent id
+/// typed again.
+pub(crate) async fn kill(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<KillForm>,
+) -> Response {
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        if form.confirm.trim() != id {
+            return Err(ApiError::bad_request(
+                "the kill switch was not pulled: type the agent id exactly to confirm",
+            ));
+        }
+        let body = ApiJson(from_json(json!({"reason": form.reason}))?);
+        revocation::kill_agent(State(state), signed.caller.clone(), Path(id.clone()), body).await
+    }
+    .await;
+    outcome(&signed, r, format!("/dashboard/agents/{id}?done=killed"))
+}
+
+/// A form with only the CSRF token.
+#[derive(Deserialize)]
+pub(crate) struct Plain {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /dashboard/incidents/{id}/acknowledge` (operator, compliance, admin).
+pub(crate) async fn acknowledge(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<Plain>,
+) -> Response {
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        let body = OptionalJson(from_json(json!({}))?);
+        incidents::acknowledge(State(state), signed.caller.clone(), Path(id), body).await
+    }
+    .await;
+    outcome(&signed, r, "/dashboard/incidents?done=acknowledged".into())
+}
+
+/// The resolution form.
+#[derive(Deserialize)]
+pub(crate) struct ResolveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    resolution: String,
+}
+
+/// `POST /dashboard/incidents/{id}/resolve` (compliance).
+pub(crate) async fn resolve(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ResolveForm>,
+) -> Response {
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        let body = ApiJson(from_json(json!({"resolution": form.resolution}))?);
+        incidents::resolve(State(state), signed.caller.clone(), Path(id), body).await
+    }
+    .await;
+    outcome(&signed, r, "/dashboard/incidents?done=resolved".into())
+}

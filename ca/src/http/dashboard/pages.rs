@@ -1,0 +1,1020 @@
+//! The pages. Each reads through the JSON API's handlers (same role checks, same views) and
+//! renders what it got; a section the role may not read shows the refusal instead.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use mandate_store::Role;
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::chart::{Point, risk_timeline};
+use super::layout::{self, badge, csrf, notice, problem, text, when};
+use super::session::Signed;
+use crate::http::roles::{
+    ACKNOWLEDGERS, AUDIT_READERS, DECIDERS, READERS, REPORTERS, RESOLVERS, REVOKERS,
+};
+use crate::http::{
+    ApiError, ApiQuery, AppState, PageQuery, agents, audit, behaviour, certificates, incidents,
+    reports, webhooks,
+};
+
+/// Most rows a table shows.
+const ROWS: u32 = 100;
+
+/// `?done=` after a form post.
+#[derive(Deserialize, Default)]
+pub(crate) struct Done {
+    done: Option<String>,
+}
+
+/// The JSON a handler answered, or its refusal.
+async fn value<T: serde::Serialize>(
+    r: impl Future<Output = Result<Json<T>, ApiError>>,
+) -> Result<Value, ApiError> {
+    let Json(v) = r.await?;
+    serde_json::to_value(v).map_err(|e| ApiError::from(crate::CaError::Internal(e.to_string())))
+}
+
+/// A handler's query or body type, built from JSON (their fields are private to the API).
+pub(super) fn from_json<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn can(signed: &Signed, roles: &[Role]) -> bool {
+    roles.contains(&signed.caller.role)
+}
+
+fn page_query() -> ApiQuery<PageQuery> {
+    ApiQuery(PageQuery {
+        limit: Some(ROWS),
+        after: None,
+    })
+}
+
+fn items(v: &Value, key: &str) -> Vec<Value> {
+    v[key].as_array().cloned().unwrap_or_default()
+}
+
+fn score_text(v: &Value) -> String {
+    v.as_f64().map_or_else(String::new, |s| format!("{s:.3}"))
+}
+
+/// `GET /dashboard`: every agent with its status, mandate, risk and certificates.
+pub(crate) async fn overview(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(done): Query<Done>,
+) -> Response {
+    let caller = signed.caller.clone();
+    let list = match value(agents::list(
+        State(state.clone()),
+        caller.clone(),
+        page_query(),
+    ))
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => return layout::error_page(Some(&signed), e),
+    };
+    let agents = items(&list, "agents");
+    let mut rows = Vec::with_capacity(agents.len());
+    for a in &agents {
+        let id = text(&a["agent_id"]);
+        let risk = value(behaviour::risk_score(
+            State(state.clone()),
+            caller.clone(),
+            Path(id.clone()),
+        ))
+        .await
+        .unwrap_or(Value::Null);
+        let certs = state
+            .node
+            .store
+            .agent_certificate_summary(&id, mandate_store::now_unix())
+            .await
+            .unwrap_or((0, 0));
+        rows.push((a, risk, certs));
+    }
+    let pending = agents
+        .iter()
+        .filter(|a| a["mandate_status"] == "pending_approval")
+        .count();
+    let open = value(incidents::list(
+        State(state.clone()),
+        caller.clone(),
+        ApiQuery(match from_json(json!({"status": "open", "limit": ROWS})) {
+            Ok(q) => q,
+            Err(e) => return layout::error_page(Some(&signed), e),
+        }),
+    ))
+    .await
+    .map(|v| items(&v, "items").len())
+    .unwrap_or(0);
+    let body = html! {
+        (notice(done.done.as_deref()))
+        h1 { "Agents" }
+        div.tiles {
+            div.tile { span.n #agent-count { (agents.len()) } span { "agents" } }
+            a.tile href="/dashboard/approvals" { span.n #pending-count { (pending) } span { "mandates awaiting approval" } }
+            a.tile href="/dashboard/incidents" { span.n #open-incidents { (open) } span { "open incidents" } }
+        }
+        @if list.get("next_after").is_some_and(|n| !n.is_null()) {
+            p.muted { "Showing the first " (ROWS) " agents." }
+        }
+        table #agents {
+            thead { tr {
+                th { "Agent" } th { "Operator" } th { "Status" } th { "Mandate" }
+                th { "Risk" } th { "Certificates" }
+            } }
+            tbody {
+                @for (a, risk, (valid, revoked)) in &rows {
+                    tr data-agent=(text(&a["agent_id"])) {
+                        td {
+                            a href={ "/dashboard/agents/" (text(&a["agent_id"])) } { (text(&a["agent_id"])) }
+                            br; span.muted { (text(&a["name"])) }
+                        }
+                        td { (text(&a["organization"])) }
+                        td { (badge(&text(&a["status"]))) }
+                        td {
+                            "v" (text(&a["mandate_version"])) " " (badge(&text(&a["mandate_status"])))
+                            @if let Some(v) = a["approved_mandate_version"].as_i64() {
+                                @if a["mandate_version"].as_i64() != Some(v) {
+                                    br; span.muted { "issuing with v" (v) }
+                                }
+                            }
+                        }
+                        td.risk {
+                            @if risk.is_null() { span.muted { "—" } }
+                            @else {
+                                span.score { (score_text(&risk["risk_score"])) } " "
+                                (badge(&text(&risk["risk_band"])))
+                            }
+                        }
+                        td { (valid) " valid" @if *revoked > 0 { ", " (revoked) " revoked" } }
+                    }
+                }
+            }
+        }
+    };
+    layout::page("Agents", &signed, "/dashboard", body)
+}
+
+/// `GET /dashboard/agents/{id}`: the mandate, the risk timeline, baselines, certificates,
+/// incidents and events, with what the role may do.
+pub(crate) async fn agent(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
+    let caller = signed.caller.clone();
+    let st = || State(state.clone());
+    let a = match value(agents::get_one(st(), caller.clone(), Path(id.clone()))).await {
+        Ok(v) => v,
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+            return layout::not_found(&signed, &format!("agent {id}"));
+        }
+        Err(e) => return layout::error_page(Some(&signed), e),
+    };
+    let risk = value(behaviour::risk_score(
+        st(),
+        caller.clone(),
+        Path(id.clone()),
+    ))
+    .await;
+    let baselines = value(behaviour::list_baselines(
+        st(),
+        caller.clone(),
+        Path(id.clone()),
+    ))
+    .await;
+    let certs = value(certificates::list_for_agent(
+        st(),
+        caller.clone(),
+        Path(id.clone()),
+        page_query(),
+    ))
+    .await;
+    let incidents = match from_json(json!({"agent_id": id, "limit": 20})) {
+        Ok(q) => value(incidents::list(st(), caller.clone(), ApiQuery(q))).await,
+        Err(e) => Err(e),
+    };
+    // Events have no API of their own yet: the same readers as the agent may see them.
+    let events = match caller.require(READERS) {
+        Ok(()) => state
+            .node
+            .store
+            .agent_events(&id, 200)
+            .await
+            .map_err(|e| ApiError::from(crate::CaError::from(e))),
+        Err(e) => Err(e),
+    };
+    let status = text(&a["status"]);
+    let pending_mandate = a["mandate_status"] == "pending_approval";
+    let body = html! {
+        (notice(done.done.as_deref()))
+        div.title-row {
+            h1 { (id) " " (badge(&status)) }
+            div.actions {
+                @if can(&signed, REVOKERS) && status != "suspended" {
+                    a.button.danger #kill-switch href={ "/dashboard/agents/" (id) "/kill" } { "Kill switch…" }
+                }
+            }
+        }
+        p.muted #agent-meta {
+            (text(&a["name"])) " · " (text(&a["organization"])) " · " (text(&a["dns_name"]))
+            " · registered by " (text(&a["registered_by"])) " at " (text(&a["created_at"]))
+        }
+
+        section.card #mandate {
+            h2 { "Mandate v" (text(&a["mandate_version"])) " " (badge(&text(&a["mandate_status"]))) }
+            @if pending_mandate {
+                @if can(&signed, DECIDERS) {
+                    div.decision {
+                        form method="post" action={ "/dashboard/agents/" (id) "/approve" } {
+                            (csrf(&signed))
+                            input type="hidden" name="version" value=(text(&a["mandate_version"]));
+                            label { "Comment " input type="text" name="comment" maxlength="1000"; }
+                            button #approve-mandate type="submit" { "Approve mandate" }
+                        }
+                        form method="post" action={ "/dashboard/agents/" (id) "/reject" } {
+                            (csrf(&signed))
+                            input type="hidden" name="version" value=(text(&a["mandate_version"]));
+                            input type="hidden" name="comment" value="rejected in the dashboard";
+                            button.danger #reject-mandate type="submit" { "Reject" }
+                        }
+                    }
+                } @else {
+                    p.muted #no-approve { "Waiting for a compliance officer to approve it." }
+                }
+            }
+            (mandate_table(&a["mandate"]))
+        }
+
+        section.card #risk {
+            h2 { "Risk" }
+            @match &risk {
+                Ok(r) => {
+                    @let warning = r["warning_threshold"].as_f64().unwrap_or(0.75);
+                    @let auto = r["auto_revoke_threshold"].as_f64().unwrap_or(0.85);
+                    p.big {
+                        span #risk-score { (score_text(&r["risk_score"])) } " "
+                        span #risk-band { (badge(&text(&r["risk_band"]))) }
+                        span.muted { " now (decaying), warning at " (format!("{warning:.2}"))
+                            ", automatic revocation at " (format!("{auto:.2}")) }
+                    }
+                    @let points: Vec<Point> = match &events {
+                        Ok(evs) => evs.iter().filter_map(|e| e.score.map(|s| Point { at: e.at, score: s })).collect(),
+                        Err(_) => Vec::new(),
+                    };
+                    (risk_timeline(&points, warning, auto))
+                    h3 { "What makes up the latest score" }
+                    (contributions(&r["contributions"]))
+                }
+                Err(e) => (problem(e)),
+            }
+        }
+
+        section.card #baselines {
+            h2 { "Behavioural baselines" }
+            @match &baselines {
+                Ok(b) => (baseline_table(&signed, &id, &items(b, "versions"))),
+                Err(e) => (problem(e)),
+            }
+        }
+
+        section.card #certificates {
+            h2 { "Certificates" }
+            @match &certs {
+                Ok(c) => (certificate_table(&items(c, "certificates"))),
+                Err(e) => (problem(e)),
+            }
+        }
+
+        section.card #agent-incidents {
+            h2 { "Incidents" }
+            @match &incidents {
+                Ok(i) => (incident_table(&signed, &items(i, "items"), false)),
+                Err(e) => (problem(e)),
+            }
+        }
+
+        section.card #events {
+            h2 { "Latest events" }
+            @match &events {
+                Ok(evs) => {
+                    @if evs.is_empty() { p.muted { "No events reported." } }
+                    @else {
+                        table {
+                            thead { tr { th { "When" } th { "Action" } th { "Market" } th { "Size" } th { "Region" } th { "OK" } th { "Score" } } }
+                            tbody {
+                                @for e in evs.iter().take(50) {
+                                    tr {
+                                        td { (when(e.at)) }
+                                        td { (e.action_type) }
+                                        td { (e.market.as_deref().unwrap_or("")) }
+                                        td { (e.size.as_deref().unwrap_or("")) " " (e.currency.as_deref().unwrap_or("")) }
+                                        td { (e.region.as_deref().unwrap_or("")) }
+                                        td { @if e.success { "yes" } @else { (badge("failed")) } }
+                                        td { (e.score.map_or_else(String::new, |s| format!("{s:.3}"))) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => (problem(e)),
+            }
+        }
+
+        @if can(&signed, REPORTERS) {
+            section.card #report {
+                h2 { "Compliance report" }
+                @let today = mandate_store::now_unix();
+                form.row method="get" action={ "/dashboard/agents/" (id) "/report" } {
+                    label { "From " input type="date" name="from" value=(day(today - 30 * 86_400)) required; }
+                    label { "To " input type="date" name="to" value=(day(today)) required; }
+                    label { "Format "
+                        select name="format" {
+                            option value="pdf" { "PDF" }
+                            option value="json" { "JSON (signed)" }
+                        }
+                    }
+                    button #download-report type="submit" { "Download" }
+                }
+            }
+        }
+    };
+    layout::page(&format!("Agent {id}"), &signed, "/dashboard", body)
+}
+
+fn day(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!("[year]-[month]-[day]"))
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn mandate_table(m: &Value) -> Markup {
+    let Some(fields) = m.as_object() else {
+        return html! { pre { (m.to_string()) } };
+    };
+    html! {
+        table.kv {
+            tbody {
+                @for (k, v) in fields {
+                    tr {
+                        th { (k) }
+                        td { @match v {
+                            Value::Array(a) => { (a.iter().map(text).collect::<Vec<_>>().join(", ")) }
+                            Value::Object(o) if o.contains_key("amount") => { (text(&o["amount"])) " " (text(&o["currency"])) }
+                            other => { (serde_json::to_string(other).unwrap_or_default()) }
+                        } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The features behind a score, largest share first.
+fn contributions(c: &Value) -> Markup {
+    let mut rows = c.as_array().cloned().unwrap_or_default();
+    rows.sort_by(|a, b| {
+        let (x, y) = (
+            a["contribution"].as_f64().unwrap_or(0.0),
+            b["contribution"].as_f64().unwrap_or(0.0),
+        );
+        y.total_cmp(&x)
+    });
+    html! {
+        @if rows.is_empty() { p.muted { "No score yet." } }
+        @else {
+            table #contributions {
+                thead { tr { th { "Feature" } th { "Observed" } th { "Expected" } th { "Anomaly" } th { "Weight" } th { "Share of score" } } }
+                tbody {
+                    @for r in &rows {
+                        tr {
+                            td { (text(&r["feature"])) }
+                            td { (text(&r["observed"])) }
+                            td { (text(&r["expected"])) }
+                            td { (score_text(&r["value"])) }
+                            td { (score_text(&r["weight"])) }
+                            td { (score_text(&r["contribution"])) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A one-line explanation of an incident: its largest contributions.
+fn explanation(c: &Value) -> String {
+    let mut rows = c.as_array().cloned().unwrap_or_default();
+    rows.sort_by(|a, b| {
+        b["contribution"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&a["contribution"].as_f64().unwrap_or(0.0))
+    });
+    rows.iter()
+        .take(3)
+        .filter(|r| r["contribution"].as_f64().unwrap_or(0.0) > 0.0)
+        .map(|r| {
+            format!(
+                "{} {} (expected {}): +{:.2}",
+                text(&r["feature"]),
+                text(&r["observed"]),
+                text(&r["expected"]),
+                r["contribution"].as_f64().unwrap_or(0.0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn baseline_table(signed: &Signed, agent: &str, versions: &[Value]) -> Markup {
+    html! {
+        @if versions.is_empty() { p.muted { "No baseline learnt yet." } }
+        @else {
+            table {
+                thead { tr { th { "Version" } th { "Status" } th { "Events" } th { "Learnt" } th { "Decided" } th {} } }
+                tbody {
+                    @for b in versions {
+                        tr {
+                            td { "v" (text(&b["version"])) }
+                            td { (badge(&text(&b["status"]))) }
+                            td { (text(&b["baseline"]["events"])) }
+                            td { (text(&b["created_at"])) " by " (text(&b["learnt_by"])) }
+                            td { (text(&b["decided_at"])) " " (text(&b["decided_by"])) }
+                            td {
+                                @if b["status"] == "pending_approval" && can(signed, DECIDERS) {
+                                    (baseline_buttons(signed, agent, b["version"].as_i64().unwrap_or(0)))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn baseline_buttons(signed: &Signed, agent: &str, version: i64) -> Markup {
+    html! {
+        form.inline method="post" action={ "/dashboard/agents/" (agent) "/baseline/approve" } {
+            (csrf(signed))
+            input type="hidden" name="version" value=(version);
+            button.approve-baseline type="submit" { "Approve" }
+        }
+        form.inline method="post" action={ "/dashboard/agents/" (agent) "/baseline/reject" } {
+            (csrf(signed))
+            input type="hidden" name="version" value=(version);
+            button.danger type="submit" { "Reject" }
+        }
+    }
+}
+
+fn certificate_table(certs: &[Value]) -> Markup {
+    html! {
+        @if certs.is_empty() { p.muted { "No certificate issued." } }
+        @else {
+            table {
+                thead { tr { th { "Serial" } th { "Status" } th { "Mandate" } th { "Valid until" } th { "Revoked" } } }
+                tbody {
+                    @for c in certs {
+                        tr data-serial=(text(&c["serial_number"])) {
+                            td.mono { (text(&c["serial_number"])) }
+                            td.cert-status { (badge(&text(&c["status"]))) }
+                            td { "v" (text(&c["mandate_version"])) }
+                            td { (text(&c["not_after"])) }
+                            td {
+                                @if !c["revoked_at"].is_null() {
+                                    (text(&c["revoked_at"])) " · " (text(&c["revocation_reason"]))
+                                    " · by " (text(&c["revoked_by"]))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn incident_table(signed: &Signed, rows: &[Value], with_agent: bool) -> Markup {
+    html! {
+        @if rows.is_empty() { p.muted { "No incidents." } }
+        @else {
+            table.incidents {
+                thead { tr {
+                    th { "#" } @if with_agent { th { "Agent" } } th { "Kind" } th { "Status" }
+                    th { "Score" } th { "Opened" } th { "Explanation" } th {}
+                } }
+                tbody {
+                    @for i in rows {
+                        @let id = text(&i["id"]);
+                        @let status = text(&i["status"]);
+                        tr data-incident=(id) {
+                            td { (id) }
+                            @if with_agent {
+                                td { a href={ "/dashboard/agents/" (text(&i["agent_id"])) } { (text(&i["agent_id"])) } }
+                            }
+                            td { (badge(&text(&i["kind"]))) }
+                            td { (badge(&status))
+                                @if !i["resolution"].is_null() { br; span.muted { (text(&i["resolution"])) } } }
+                            td { (score_text(&i["risk_score"])) " ≥ " (score_text(&i["threshold"])) }
+                            td { (text(&i["created_at"])) }
+                            td.explain { (explanation(&i["contributions"])) }
+                            td {
+                                @if status == "open" && can(signed, ACKNOWLEDGERS) {
+                                    form.inline method="post" action={ "/dashboard/incidents/" (id) "/acknowledge" } {
+                                        (csrf(signed))
+                                        button type="submit" { "Acknowledge" }
+                                    }
+                                }
+                                @if status != "resolved" && can(signed, RESOLVERS) {
+                                    form.inline method="post" action={ "/dashboard/incidents/" (id) "/resolve" } {
+                                        (csrf(signed))
+                                        input type="text" name="resolution" placeholder="What was found" maxlength="1000" required;
+                                        button type="submit" { "Resolve" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /dashboard/agents/{id}/kill`: the confirmation step before the kill switch.
+pub(crate) async fn kill_confirm(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = signed.caller.require(REVOKERS) {
+        return layout::error_page(Some(&signed), e);
+    }
+    let a = match value(agents::get_one(
+        State(state.clone()),
+        signed.caller.clone(),
+        Path(id.clone()),
+    ))
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => return layout::error_page(Some(&signed), e),
+    };
+    let (valid, _) = state
+        .node
+        .store
+        .agent_certificate_summary(&id, mandate_store::now_unix())
+        .await
+        .unwrap_or((0, 0));
+    let body = html! {
+        section.card.danger-zone {
+            h1 { "Pull the kill switch on " (id) "?" }
+            p {
+                "This suspends " strong { (id) } " (" (text(&a["name"])) ", " (text(&a["organization"])) ") and revokes its "
+                strong #valid-certs { (valid) } " valid certificate(s) at once. OCSP and the CRLs say revoked within seconds; "
+                "only a compliance officer can let the agent be certified again. This is recorded in the audit log with your key."
+            }
+            form method="post" action={ "/dashboard/agents/" (id) "/kill" } {
+                (csrf(&signed))
+                label for="reason" { "Reason (recorded)" }
+                textarea #reason name="reason" maxlength="500" required {}
+                label for="confirm" { "Type the agent id to confirm" }
+                input #confirm type="text" name="confirm" autocomplete="off" required;
+                div.row {
+                    button.danger #confirm-kill type="submit" { "Revoke now" }
+                    a href={ "/dashboard/agents/" (id) } { "Cancel" }
+                }
+            }
+        }
+    };
+    layout::page("Kill switch", &signed, "/dashboard", body)
+}
+
+/// `GET /dashboard/approvals`: mandates and baselines waiting for compliance.
+pub(crate) async fn approvals(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(done): Query<Done>,
+) -> Response {
+    let list = match value(agents::list(
+        State(state.clone()),
+        signed.caller.clone(),
+        page_query(),
+    ))
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => return layout::error_page(Some(&signed), e),
+    };
+    let pending: Vec<Value> = items(&list, "agents")
+        .into_iter()
+        .filter(|a| a["mandate_status"] == "pending_approval")
+        .collect();
+    let baselines = state
+        .node
+        .store
+        .pending_baselines(i64::from(ROWS))
+        .await
+        .map_err(|e| ApiError::from(crate::CaError::from(e)));
+    let decider = can(&signed, DECIDERS);
+    let body = html! {
+        (notice(done.done.as_deref()))
+        h1 { "Approvals" }
+        @if !decider {
+            p.muted #read-only { "Only a compliance officer can approve or reject; you see what waits." }
+        }
+        section.card {
+            h2 { "Mandates" }
+            @if pending.is_empty() { p.muted #no-pending { "No mandate waits for approval." } }
+            @else {
+                table #pending-mandates {
+                    thead { tr { th { "Agent" } th { "Operator" } th { "Version" } th { "Requested" } th {} } }
+                    tbody {
+                        @for a in &pending {
+                            @let id = text(&a["agent_id"]);
+                            tr data-agent=(id) {
+                                td { a href={ "/dashboard/agents/" (id) } { (id) } }
+                                td { (text(&a["organization"])) }
+                                td { "v" (text(&a["mandate_version"])) }
+                                td { (text(&a["updated_at"])) " by " (text(&a["registered_by"])) }
+                                td {
+                                    @if decider {
+                                        form.inline method="post" action={ "/dashboard/agents/" (id) "/approve" } {
+                                            (csrf(&signed))
+                                            input type="hidden" name="version" value=(text(&a["mandate_version"]));
+                                            button.approve type="submit" { "Approve" }
+                                        }
+                                        form.inline method="post" action={ "/dashboard/agents/" (id) "/reject" } {
+                                            (csrf(&signed))
+                                            input type="hidden" name="version" value=(text(&a["mandate_version"]));
+                                            button.danger type="submit" { "Reject" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.card {
+            h2 { "Baselines" }
+            @match &baselines {
+                Ok(rows) if rows.is_empty() => { p.muted { "No baseline waits for approval." } }
+                Ok(rows) => {
+                    table #pending-baselines {
+                        thead { tr { th { "Agent" } th { "Version" } th { "Events" } th { "Learnt" } th {} } }
+                        tbody {
+                            @for b in rows {
+                                tr {
+                                    td { a href={ "/dashboard/agents/" (b.agent_id) } { (b.agent_id) } }
+                                    td { "v" (b.version) }
+                                    td { (text(&b.baseline["events"])) }
+                                    td { (when(b.created_at)) " by " (b.learnt_by) }
+                                    td { @if decider { (baseline_buttons(&signed, &b.agent_id, b.version)) } }
+                                }
+                            }
+                        }
+                    }
+                },
+                Err(e) => (problem(e)),
+            }
+        }
+    };
+    layout::page("Approvals", &signed, "/dashboard/approvals", body)
+}
+
+/// `?status=` of the incidents page.
+#[derive(Deserialize, Default)]
+pub(crate) struct IncidentFilter {
+    status: Option<String>,
+    done: Option<String>,
+}
+
+/// `GET /dashboard/incidents`.
+pub(crate) async fn incidents(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(f): Query<IncidentFilter>,
+) -> Response {
+    let status = f
+        .status
+        .filter(|s| ["open", "acknowledged", "resolved"].contains(&s.as_str()));
+    let q = match from_json(json!({"status": status, "limit": ROWS})) {
+        Ok(q) => q,
+        Err(e) => return layout::error_page(Some(&signed), e),
+    };
+    let list = value(incidents::list(
+        State(state.clone()),
+        signed.caller.clone(),
+        ApiQuery(q),
+    ))
+    .await;
+    let body = html! {
+        (notice(f.done.as_deref()))
+        h1 { "Incidents" }
+        p.filters {
+            a href="/dashboard/incidents" { "all" } " · "
+            a href="/dashboard/incidents?status=open" { "open" } " · "
+            a href="/dashboard/incidents?status=acknowledged" { "acknowledged" } " · "
+            a href="/dashboard/incidents?status=resolved" { "resolved" }
+        }
+        @match &list {
+            Ok(v) => (incident_table(&signed, &items(v, "items"), true)),
+            Err(e) => (problem(e)),
+        }
+    };
+    layout::page("Incidents", &signed, "/dashboard/incidents", body)
+}
+
+/// `GET /dashboard/revocations`: revoked certificates and kill switches, newest first.
+pub(crate) async fn revocations(State(state): State<AppState>, signed: Signed) -> Response {
+    if let Err(e) = signed.caller.require(READERS) {
+        return layout::error_page(Some(&signed), e);
+    }
+    let store = &state.node.store;
+    let certs = store.recent_revocations(i64::from(ROWS)).await;
+    let kills = store.kill_switches(i64::from(ROWS)).await;
+    let (certs, kills) = match (certs, kills) {
+        (Ok(c), Ok(k)) => (c, k),
+        (Err(e), _) | (_, Err(e)) => {
+            return layout::error_page(Some(&signed), crate::CaError::from(e).into());
+        }
+    };
+    let body = html! {
+        h1 { "Revocations" }
+        section.card {
+            h2 { "Revoked certificates" }
+            @if certs.is_empty() { p.muted { "Nothing revoked." } }
+            @else {
+                table #revoked {
+                    thead { tr { th { "When" } th { "Agent" } th { "Serial" } th { "Reason" } th { "By" } } }
+                    tbody {
+                        @for c in &certs {
+                            tr data-serial=(c.serial) {
+                                td { (c.revoked_at.map(when).unwrap_or_default()) }
+                                td { a href={ "/dashboard/agents/" (c.agent_id) } { (c.agent_id) } }
+                                td.mono { (c.serial) }
+                                td { (c.revocation_reason
+                                        .and_then(crate::revocation::RevocationReason::from_code)
+                                        .map(|r| r.name())
+                                        .unwrap_or("unspecified")) }
+                                td { (c.revoked_by.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.card {
+            h2 { "Kill switches" }
+            @if kills.is_empty() { p.muted { "No kill switch pulled." } }
+            @else {
+                table #kill-switches {
+                    thead { tr { th { "When" } th { "Scope" } th { "Target" } th { "Reason" } th { "By" } th { "Revoked" } } }
+                    tbody {
+                        @for k in &kills {
+                            tr {
+                                td { (when(k.created_at)) }
+                                td { (k.scope) }
+                                td { (k.target) }
+                                td.reason { (k.reason) }
+                                td { (k.pulled_by) }
+                                td { (k.certificates_revoked) " certificate(s), " (k.agents_suspended) " agent(s)" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout::page("Revocations", &signed, "/dashboard/revocations", body)
+}
+
+/// `GET /dashboard/webhooks`.
+pub(crate) async fn webhooks(State(state): State<AppState>, signed: Signed) -> Response {
+    let list = value(webhooks::list(
+        State(state),
+        signed.caller.clone(),
+        page_query(),
+    ))
+    .await;
+    let body = html! {
+        h1 { "Webhooks" }
+        @match &list {
+            Ok(v) => {
+                @let hooks = items(v, "items");
+                @if hooks.is_empty() { p.muted { "No webhook registered (POST /v1/webhooks)." } }
+                @else {
+                    table #webhooks {
+                        thead { tr { th { "Id" } th { "URL" } th { "Events" } th { "Operator" } th { "State" } } }
+                        tbody {
+                            @for h in &hooks {
+                                tr {
+                                    td { a href={ "/dashboard/webhooks/" (text(&h["id"])) } { (text(&h["id"])) } }
+                                    td.mono { (text(&h["url"])) }
+                                    td { (h["events"].as_array().map(|e| e.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                                    td { (text(&h["operator"])) }
+                                    td { @if h["disabled_at"].is_null() { (badge("active")) } @else { (badge("disabled")) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => (problem(e)),
+        }
+    };
+    layout::page("Webhooks", &signed, "/dashboard/webhooks", body)
+}
+
+/// `GET /dashboard/webhooks/{id}`: the delivery log.
+pub(crate) async fn webhook(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let hook = value(webhooks::get_one(
+        State(state.clone()),
+        signed.caller.clone(),
+        Path(id.clone()),
+    ))
+    .await;
+    let hook = match hook {
+        Ok(h) => h,
+        Err(e) => return layout::error_page(Some(&signed), e),
+    };
+    let q = match from_json(json!({"limit": ROWS})) {
+        Ok(q) => q,
+        Err(e) => return layout::error_page(Some(&signed), e),
+    };
+    let deliveries = value(webhooks::deliveries(
+        State(state),
+        signed.caller.clone(),
+        Path(id.clone()),
+        ApiQuery(q),
+    ))
+    .await;
+    let body = html! {
+        h1 { "Webhook " (id) }
+        p.mono { (text(&hook["url"])) }
+        section.card {
+            h2 { "Deliveries" }
+            @match &deliveries {
+                Ok(v) => {
+                    @let rows = items(v, "items");
+                    @if rows.is_empty() { p.muted { "Nothing delivered yet." } }
+                    @else {
+                        table #deliveries {
+                            thead { tr { th { "Event" } th { "Type" } th { "Status" } th { "Attempts" } th { "Last attempt" } th { "Answer" } } }
+                            tbody {
+                                @for d in &rows {
+                                    tr {
+                                        td { (text(&d["event_id"])) }
+                                        td { (text(&d["event_type"])) }
+                                        td { (badge(&text(&d["status"]))) }
+                                        td { (text(&d["attempts"])) }
+                                        td { (text(&d["last_attempt_at"])) }
+                                        td { (text(&d["last_status_code"])) " " (text(&d["last_error"])) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => (problem(e)),
+            }
+        }
+    };
+    layout::page("Webhook", &signed, "/dashboard/webhooks", body)
+}
+
+/// `GET /dashboard/audit`: the newest records and the verification of the whole chain.
+pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Response {
+    if let Err(e) = signed.caller.require(AUDIT_READERS) {
+        return layout::error_page(Some(&signed), e);
+    }
+    let tip = match state.node.store.audit_tip().await {
+        Ok(t) => t.map_or(0, |(seq, _)| seq),
+        Err(e) => return layout::error_page(Some(&signed), crate::CaError::from(e).into()),
+    };
+    let after = (tip - i64::from(ROWS)).max(0);
+    let q = match from_json(json!({"after": after, "limit": ROWS})) {
+        Ok(q) => q,
+        Err(e) => return layout::error_page(Some(&signed), e),
+    };
+    let records = value(audit::list(
+        State(state.clone()),
+        signed.caller.clone(),
+        ApiQuery(q),
+    ))
+    .await;
+    let report = crate::audit_log::verify_store(&state.node.store, None).await;
+    let body = html! {
+        h1 { "Audit log" }
+        section.card #verification {
+            h2 { "Verification" }
+            @match &report {
+                Ok(r) => {
+                    p.big {
+                        @if r.intact { span #audit-status { (badge("ok")) } " The hash chain is intact." }
+                        @else { span #audit-status { (badge("broken")) } " The hash chain is broken." }
+                    }
+                    p {
+                        (r.records_verified) " records verified from the first; "
+                        (r.checkpoints_verified) " signed checkpoints verified"
+                        @if let Some(s) = r.last_checkpoint_seq { " (newest covers record " (s) ")" } "."
+                    }
+                    @if let Some(b) = &r.first_broken {
+                        p.error { "First broken record: " (b.seq) ": " (b.reason) }
+                    }
+                }
+                Err(e) => (problem(&ApiError::from(crate::CaError::Internal(e.to_string())))),
+            }
+        }
+        section.card {
+            h2 { "Newest records" }
+            @match &records {
+                Ok(v) => {
+                    table #audit-records {
+                        thead { tr { th { "Seq" } th { "When" } th { "Actor" } th { "Action" } th { "Subject" } th { "Details" } } }
+                        tbody {
+                            @for r in items(v, "items").iter().rev() {
+                                tr {
+                                    td { (text(&r["seq"])) }
+                                    td { (text(&r["at"])) }
+                                    td { (text(&r["actor"])) }
+                                    td { (text(&r["action"])) }
+                                    td { (text(&r["subject"])) }
+                                    td.mono.small { (r["details"].to_string()) }
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => (problem(e)),
+            }
+        }
+    };
+    layout::page("Audit log", &signed, "/dashboard/audit", body)
+}
+
+/// `?from&to&format` of a report download.
+#[derive(Deserialize)]
+pub(crate) struct ReportForm {
+    from: String,
+    to: String,
+    format: Option<String>,
+}
+
+/// `GET /dashboard/agents/{id}/report`: the compliance report as a download.
+pub(crate) async fn report(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Query(f): Query<ReportForm>,
+) -> Response {
+    let pdf = f.format.as_deref() != Some("json");
+    let q = match from_json(json!({"from": f.from, "to": f.to,
+                                    "format": if pdf { "pdf" } else { "json" }}))
+    {
+        Ok(q) => q,
+        Err(e) => return layout::error_page(Some(&signed), e),
+    };
+    match reports::agent(
+        State(state),
+        signed.caller.clone(),
+        Path(id.clone()),
+        ApiQuery(q),
+    )
+    .await
+    {
+        Ok(mut resp) => {
+            let name = format!(
+                "attachment; filename=\"mandate-report-{id}.{}\"",
+                if pdf { "pdf" } else { "json" }
+            );
+            if let Ok(v) = HeaderValue::from_str(&name) {
+                resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            resp.into_response()
+        }
+        Err(e) => layout::error_page(Some(&signed), e),
+    }
+}
