@@ -3,8 +3,8 @@
 # run:  SoftHSM2 (the dev token's PKCS#11 module).
 # test: also opensc (pkcs11-tool), openssl, poppler-utils and qpdf (PDF checks), PostgreSQL
 #       (server and psql), Chromium and ChromeDriver (the dashboard's browser tests drive
-#       /usr/bin/chromium over WebDriver), and python `cryptography` + `pkilint` (independent
-#       checkers the end-to-end tests call).
+#       /usr/bin/chromium over WebDriver), and python `cryptography`, `pkilint` and
+#       `prometheus_client` (independent checkers the end-to-end tests call).
 set -euo pipefail
 what="${1:-run}"
 
@@ -41,9 +41,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 if [ "$what" = test ]; then
-  if ! python3 -c 'import cryptography, pkilint' 2>/dev/null; then
-    echo "installing python cryptography and pkilint ..." >&2
-    python3 -m pip install -q cryptography pkilint 2>/dev/null \
-      || python3 -m pip install -q --break-system-packages cryptography pkilint
+  if ! python3 -c 'import cryptography, pkilint, prometheus_client' 2>/dev/null; then
+    echo "installing python cryptography, pkilint and prometheus_client ..." >&2
+    python3 -m pip install -q cryptography pkilint prometheus_client 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages cryptography pkilint prometheus_client
   fi
 fi

@@ -13,7 +13,7 @@ use crate::harness::{Ca, csr, free_port, full_mandate};
 use crate::receiver::Receiver;
 
 const DEADLINE: Duration = Duration::from_secs(15);
-const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -23,7 +23,7 @@ fn now() -> i64 {
 }
 
 /// Today's UTC midnight.
-fn midnight() -> i64 {
+pub(crate) fn midnight() -> i64 {
     now() - now().rem_euclid(DAY)
 }
 
@@ -50,13 +50,20 @@ async fn preflight(ca: &Ca, agent: &str, order: Value) -> Value {
     r.body
 }
 
-async fn events(ca: &Ca, key: &str, batch: Value) -> Value {
+pub(crate) async fn events(ca: &Ca, key: &str, batch: Value) -> Value {
     let r = ca.d.post(key, "/v1/events", &batch).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}\n{}", ca.d.log());
     r.body
 }
 
-fn event(agent: &str, at: i64, size: &str, market: &str, region: &str, success: bool) -> Value {
+pub(crate) fn event(
+    agent: &str,
+    at: i64,
+    size: &str,
+    market: &str,
+    region: &str,
+    success: bool,
+) -> Value {
     json!({"agent_id": agent, "action_type": "trade_execution",
            "metadata": {"market": market, "size": size, "currency": "EUR", "side": "buy",
                         "counterparty": "exchange_a", "region": region, "timestamp": at,
@@ -264,7 +271,7 @@ async fn the_pre_trade_check_gives_every_reason_code_with_limit_and_request() {
 }
 
 /// A mandate that lets the scorer, not the mandate, judge markets and regions.
-fn open_mandate() -> Value {
+pub(crate) fn open_mandate() -> Value {
     json!({"operator": "Acme Trading GmbH",
            "maxTransactionSize": {"amount": "1000000", "currency": "EUR"},
            "allowedMarkets": ["BTC_EUR", "ETH_EUR", "DOGE_EUR"],
@@ -273,7 +280,7 @@ fn open_mandate() -> Value {
 }
 
 /// Six past days of trading 09:00-17:00 UTC, four events an hour, sizes 80..120, two markets.
-fn history(agent: &str) -> Vec<Value> {
+pub(crate) fn history(agent: &str) -> Vec<Value> {
     let mut out = Vec::new();
     for day in 2..8 {
         for hour in 9..17 {

@@ -1,4 +1,5 @@
-//! The risk-score timeline as inline SVG: each scored event at its time, with the warning and
+//! The risk-score timeline as inline SVG: each event's score at the time the daemon scored it,
+//! so the line shows risk as it developed, with the warning and
 //! auto-revoke thresholds drawn across. Presentation attributes only (no `style`), so the
 //! page's content security policy needs no exception.
 
@@ -11,10 +12,10 @@ const RIGHT: f64 = 16.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 34.0;
 
-/// One scored event: when it happened (unix s) and its score (0..1).
+/// One scored event: when it was scored (unix ms) and its score (0..1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Point {
-    pub at: i64,
+    pub at_ms: i64,
     pub score: f64,
 }
 
@@ -37,9 +38,9 @@ fn colour(score: f64, warning: f64, auto: f64) -> &'static str {
 /// The chart; `points` in any order.
 pub(crate) fn risk_timeline(points: &[Point], warning: f64, auto: f64) -> Markup {
     let mut pts = points.to_vec();
-    pts.sort_by_key(|p| p.at);
+    pts.sort_by_key(|p| p.at_ms);
     let (first, last) = match (pts.first(), pts.last()) {
-        (Some(f), Some(l)) => (f.at, l.at),
+        (Some(f), Some(l)) => (f.at_ms, l.at_ms),
         _ => (0, 0),
     };
     let span = (last - first).max(1) as f64;
@@ -52,44 +53,44 @@ pub(crate) fn risk_timeline(points: &[Point], warning: f64, auto: f64) -> Markup
     };
     let path: Vec<String> = pts
         .iter()
-        .map(|p| format!("{:.1},{:.1}", x(p.at), y(p.score)))
+        .map(|p| format!("{:.1},{:.1}", x(p.at_ms), y(p.score)))
         .collect();
     html! {
         svg #risk-chart xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (W) " " (H) }
             role="img" aria-label="Risk score of each scored event over time"
             data-points=(pts.len()) {
             rect x=(LEFT) y=(TOP) width=(W - LEFT - RIGHT) height=(H - TOP - BOTTOM)
-                fill="#fbfbfd" stroke="#d0d4dc";
+                fill="#fbfbfd" stroke="#d0d4dc" {}
             @for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
-                line x1=(LEFT) x2=(W - RIGHT) y1=(y(tick)) y2=(y(tick)) stroke="#eceef3";
+                line x1=(LEFT) x2=(W - RIGHT) y1=(y(tick)) y2=(y(tick)) stroke="#eceef3" {}
                 text x=(LEFT - 6.0) y=(y(tick) + 4.0) text-anchor="end" font-size="11" fill="#555" {
                     (format!("{tick:.2}"))
                 }
             }
             line #warning-line x1=(LEFT) x2=(W - RIGHT) y1=(y(warning)) y2=(y(warning))
-                stroke="#c77700" stroke-width="1.5" stroke-dasharray="6 4" data-threshold=(warning);
+                stroke="#c77700" stroke-width="1.5" stroke-dasharray="6 4" data-threshold=(warning) {}
             text x=(W - RIGHT - 4.0) y=(y(warning) - 4.0) text-anchor="end" font-size="11" fill="#c77700" {
                 "warning " (format!("{warning:.2}"))
             }
             line #auto-revoke-line x1=(LEFT) x2=(W - RIGHT) y1=(y(auto)) y2=(y(auto))
-                stroke="#b3261e" stroke-width="1.5" stroke-dasharray="2 3" data-threshold=(auto);
+                stroke="#b3261e" stroke-width="1.5" stroke-dasharray="2 3" data-threshold=(auto) {}
             text x=(W - RIGHT - 4.0) y=(y(auto) - 4.0) text-anchor="end" font-size="11" fill="#b3261e" {
                 "auto-revoke " (format!("{auto:.2}"))
             }
             @if pts.len() > 1 {
-                polyline points=(path.join(" ")) fill="none" stroke="#3f51b5" stroke-width="1.5";
+                polyline points=(path.join(" ")) fill="none" stroke="#3f51b5" stroke-width="1.5" {}
             }
             @for p in &pts {
-                circle.point cx=(format!("{:.1}", x(p.at))) cy=(format!("{:.1}", y(p.score))) r="4"
+                circle.point cx=(format!("{:.1}", x(p.at_ms))) cy=(format!("{:.1}", y(p.score))) r="4"
                     fill=(colour(p.score, warning, auto)) data-score=(format!("{:.4}", p.score)) {
-                    title { (format!("{:.3}", p.score)) " at " (super::layout::when(p.at)) }
+                    title { (format!("{:.3}", p.score)) " scored at " (super::layout::when(p.at_ms / 1000)) }
                 }
             }
             @if let (Some(f), Some(l)) = (pts.first(), pts.last()) {
-                text x=(LEFT) y=(H - 10.0) font-size="11" fill="#555" { (super::layout::when(f.at)) }
+                text x=(LEFT) y=(H - 10.0) font-size="11" fill="#555" { (super::layout::when(f.at_ms / 1000)) }
                 @if pts.len() > 1 {
                     text x=(W - RIGHT) y=(H - 10.0) text-anchor="end" font-size="11" fill="#555" {
-                        (super::layout::when(l.at))
+                        (super::layout::when(l.at_ms / 1000))
                     }
                 }
             } @else {
@@ -110,15 +111,15 @@ mod tests {
         let svg = risk_timeline(
             &[
                 Point {
-                    at: 200,
+                    at_ms: 200,
                     score: 0.9,
                 },
                 Point {
-                    at: 100,
+                    at_ms: 100,
                     score: 0.1,
                 },
                 Point {
-                    at: 150,
+                    at_ms: 150,
                     score: 0.8,
                 },
             ],
@@ -131,6 +132,9 @@ mod tests {
         assert!(svg.contains("id=\"warning-line\""));
         assert!(svg.contains("data-threshold=\"0.85\""));
         assert!(!svg.contains("style="));
+        // Inside SVG an unclosed <line> would swallow what follows: every element is closed.
+        assert_eq!(svg.matches("<line").count(), svg.matches("</line>").count());
+        assert_eq!(svg.matches("<rect").count(), svg.matches("</rect>").count());
         // Sorted by time: the polyline starts at the left edge with the low score.
         assert!(svg.contains(&format!("points=\"{LEFT:.1},{:.1}", y(0.1))));
         let empty = risk_timeline(&[], 0.75, 0.85).into_string();

@@ -60,7 +60,10 @@ fn items(v: &Value, key: &str) -> Vec<Value> {
 }
 
 fn score_text(v: &Value) -> String {
-    v.as_f64().map_or_else(String::new, |s| format!("{s:.3}"))
+    // Shares can be a hair below zero; "-0.000" reads as a sign error.
+    v.as_f64().map_or_else(String::new, |s| {
+        format!("{:.3}", if s.abs() < 0.0005 { 0.0 } else { s })
+    })
 }
 
 /// `GET /dashboard`: every agent with its status, mandate, risk and certificates.
@@ -268,10 +271,11 @@ pub(crate) async fn agent(
                             ", automatic revocation at " (format!("{auto:.2}")) }
                     }
                     @let points: Vec<Point> = match &events {
-                        Ok(evs) => evs.iter().filter_map(|e| e.score.map(|s| Point { at: e.at, score: s })).collect(),
+                        Ok(evs) => evs.iter().filter_map(|e| e.score.map(|s| Point { at_ms: e.received_at_ms, score: s })).collect(),
                         Err(_) => Vec::new(),
                     };
                     (risk_timeline(&points, warning, auto))
+                    p.muted { span #risk-chart-points { (points.len()) } " scored events (the newest 200 events)." }
                     h3 { "What makes up the latest score" }
                     (contributions(&r["contributions"]))
                 }
@@ -375,7 +379,7 @@ fn mandate_table(m: &Value) -> Markup {
                         td { @match v {
                             Value::Array(a) => { (a.iter().map(text).collect::<Vec<_>>().join(", ")) }
                             Value::Object(o) if o.contains_key("amount") => { (text(&o["amount"])) " " (text(&o["currency"])) }
-                            other => { (serde_json::to_string(other).unwrap_or_default()) }
+                            other => { (text(other)) }
                         } }
                     }
                 }

@@ -1,0 +1,601 @@
+//! The dashboard in a real browser (Debian's Chromium driven through ChromeDriver), and the
+//! Prometheus `/metrics` scraped and parsed; against the real daemon on loopback.
+//! Screenshots land in `target/tmp/browser-artifacts/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::behaviour::{DAY, event, events, history, midnight, open_mandate};
+use crate::harness::{Ca, Daemon, full_mandate};
+use crate::webdriver::Browser;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn artifacts(test: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("browser-artifacts")
+        .join(test)
+}
+
+/// Signs in through the form with `key`; the page after it must show `role`.
+async fn sign_in(b: &Browser, base: &str, key: &str, role: &str) {
+    b.goto(&format!("{base}/dashboard")).await;
+    // Not signed in: the dashboard sends the browser to the sign-in form.
+    b.wait_for("#api_key", WAIT).await.send_keys(key).await;
+    b.find("#sign-in").await.click().await;
+    b.wait_until_text("#who-role", role, WAIT).await;
+}
+
+async fn text(b: &Browser, css: &str) -> String {
+    b.find(css).await.text().await
+}
+
+/// Scrolls the page so that `css` is at the top (screenshots show the viewport).
+async fn scroll_to(b: &Browser, css: &str) {
+    b.execute(
+        "document.querySelector(arguments[0]).scrollIntoView();",
+        vec![json!(css)],
+    )
+    .await;
+}
+
+/// Posts a form built in the page, as a forged or replayed submission would come from it, and
+/// waits for the page it lands on.
+async fn post_form_from_page(b: &Browser, action: &str, fields: Value) {
+    b.execute(
+        "const f = document.createElement('form');
+         f.method = 'post'; f.action = arguments[0];
+         for (const [k, v] of Object.entries(arguments[1])) {
+             const i = document.createElement('input');
+             i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+         }
+         document.body.appendChild(f); f.submit();",
+        vec![json!(action), fields],
+    )
+    .await;
+    b.wait_for("section.card h1", WAIT).await;
+}
+
+#[tokio::test]
+async fn compliance_approves_watches_a_rogue_agent_get_revoked_and_an_operator_pulls_the_kill_switch()
+ {
+    let ca = Ca::start_with_config("log_format = \"json\"\n[scoring]\nauto_learn = false\n").await;
+    let base = ca.d.base.clone();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+
+    // rogue-bot waits for approval; other-bot trades under an approved mandate; waiting-bot
+    // stays pending (the operator must not be able to approve it).
+    let r = ca.register("rogue-bot", open_mandate()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    ca.approved_agent("other-bot", full_mandate()).await;
+    ca.certify_new_key("other-bot", dir).await;
+    let r = ca.register("waiting-bot", full_mandate()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+
+    let b = Browser::start(&artifacts("dashboard")).await;
+
+    // A compliance officer signs in and approves rogue-bot's mandate.
+    sign_in(&b, &base, &ca.compliance, "compliance").await;
+    assert_eq!(text(&b, "#pending-count").await, "2");
+    b.screenshot("01-compliance-agents").await;
+    b.goto(&format!("{base}/dashboard/approvals")).await;
+    b.find("tr[data-agent='rogue-bot'] button.approve")
+        .await
+        .click()
+        .await;
+    b.wait_until_text("#notice", "Mandate approved", WAIT).await;
+    assert!(text(&b, "#mandate h2").await.contains("approved"));
+    b.screenshot("02-mandate-approved").await;
+    let a = ca.d.get(&ca.operator, "/v1/agents/rogue-bot").await;
+    assert_eq!(a.body["mandate_status"], "approved", "{a:?}");
+
+    // The bot is certified, trades for a week, and its baseline is learnt; compliance
+    // approves the baseline in the browser.
+    ca.certify_new_key("rogue-bot", dir).await;
+    events(&ca, &ca.operator, Value::Array(history("rogue-bot"))).await;
+    let r =
+        ca.d.post(&ca.operator, "/v1/agents/rogue-bot/baseline", &json!({}))
+            .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    b.goto(&format!("{base}/dashboard/approvals")).await;
+    b.find("#pending-baselines button.approve-baseline")
+        .await
+        .click()
+        .await;
+    b.wait_until_text("#notice", "Baseline approved", WAIT)
+        .await;
+
+    // The rogue's risk climbs while the officer watches its page.
+    b.goto(&format!("{base}/dashboard/agents/rogue-bot")).await;
+    assert_eq!(b.find_all("#risk-chart circle").await.len(), 0);
+    let yesterday = midnight() - DAY;
+    let steps = [
+        // An ordinary trade: low.
+        (
+            event(
+                "rogue-bot",
+                yesterday + 10 * 3600,
+                "100",
+                "BTC_EUR",
+                "eu-west-1",
+                true,
+            ),
+            "low",
+        ),
+        // At 03:00, an hour it never trades: past the warning threshold.
+        (
+            event(
+                "rogue-bot",
+                yesterday + 3 * 3600,
+                "100",
+                "BTC_EUR",
+                "eu-west-1",
+                true,
+            ),
+            "high",
+        ),
+        // Fifty times its usual size: past the auto-revoke threshold.
+        (
+            event(
+                "rogue-bot",
+                yesterday + 11 * 3600,
+                "5000",
+                "BTC_EUR",
+                "eu-west-1",
+                true,
+            ),
+            "high",
+        ),
+    ];
+    let mut scores = Vec::new();
+    for (i, (e, band)) in steps.into_iter().enumerate() {
+        let r = events(&ca, &ca.operator, e).await;
+        let score = r["events"][0]["score"].as_f64().unwrap();
+        scores.push(score);
+        let points = (i + 1).to_string();
+        b.wait_for_after_reload("#risk-chart-points", &points, WAIT)
+            .await;
+        assert!(text(&b, "#risk-band").await.contains(band), "step {i}");
+        scroll_to(&b, "#risk").await;
+        b.screenshot(&format!("03-risk-step-{}", i + 1)).await;
+    }
+    assert!(
+        scores[0] < 0.5 && scores[1] >= 0.75 && scores[2] >= 0.85,
+        "{scores:?}"
+    );
+    // Revoked with no human in the loop: the page shows it.
+    b.wait_for_after_reload("h1", "suspended", WAIT).await;
+    assert!(
+        text(&b, "#certificates .cert-status")
+            .await
+            .contains("revoked")
+    );
+    assert!(
+        text(&b, "#agent-incidents")
+            .await
+            .contains("auto revocation")
+    );
+    let chart = b.find("#risk-chart").await;
+    assert_eq!(chart.attr("data-points").await.as_deref(), Some("3"));
+    assert_eq!(
+        b.find("#auto-revoke-line")
+            .await
+            .attr("data-threshold")
+            .await
+            .as_deref(),
+        Some("0.85")
+    );
+    assert_eq!(
+        b.find("#warning-line")
+            .await
+            .attr("data-threshold")
+            .await
+            .as_deref(),
+        Some("0.75")
+    );
+    assert!(text(&b, "#contributions").await.contains("size"));
+    b.screenshot("04-rogue-revoked").await;
+    scroll_to(&b, "#risk").await;
+    b.screenshot("04-rogue-revoked-risk").await;
+    let cert =
+        ca.d.get(&ca.operator, "/v1/agents/rogue-bot/certificates")
+            .await;
+    assert_eq!(
+        cert.body["certificates"][0]["status"], "revoked",
+        "{cert:?}"
+    );
+
+    // The incidents page explains it; the revocations page lists it.
+    b.goto(&format!("{base}/dashboard/incidents")).await;
+    assert!(text(&b, "table.incidents").await.contains("size"));
+    b.screenshot("05-incidents").await;
+
+    // The officer signs out; an operator signs in.
+    b.find("#sign-out").await.click().await;
+    b.wait_for("#api_key", WAIT).await;
+    b.goto(&format!("{base}/dashboard")).await;
+    b.wait_for("#api_key", WAIT).await;
+    sign_in(&b, &base, &ca.operator, "operator").await;
+
+    // No approve button for an operator, and no audit log in the menu.
+    b.goto(&format!("{base}/dashboard/agents/waiting-bot"))
+        .await;
+    assert!(b.try_find("#approve-mandate").await.is_none());
+    assert!(b.try_find("#no-approve").await.is_some());
+    assert!(b.try_find("a[href='/dashboard/audit']").await.is_none());
+    b.screenshot("06-operator-no-approve").await;
+    // A forged approval with the operator's own valid token: the role rule refuses it.
+    let csrf = b
+        .execute(
+            "return document.querySelector('input[name=csrf]').value;",
+            vec![],
+        )
+        .await;
+    post_form_from_page(
+        &b,
+        "/dashboard/agents/waiting-bot/approve",
+        json!({"csrf": csrf, "version": "1"}),
+    )
+    .await;
+    assert!(text(&b, "section.card h1").await.starts_with("403"));
+    assert!(text(&b, ".problem").await.contains("forbidden"));
+    b.screenshot("07-forged-approve-refused").await;
+    // Without the token, even a permitted action is refused.
+    b.goto(&format!("{base}/dashboard/agents/other-bot")).await;
+    post_form_from_page(
+        &b,
+        "/dashboard/agents/other-bot/kill",
+        json!({"csrf": "0", "reason": "forged", "confirm": "other-bot"}),
+    )
+    .await;
+    assert!(text(&b, "section.card h1").await.starts_with("403"));
+    assert!(text(&b, ".problem").await.contains("csrf"));
+    let a = ca.d.get(&ca.operator, "/v1/agents/waiting-bot").await;
+    assert_eq!(a.body["mandate_status"], "pending_approval", "{a:?}");
+    let a = ca.d.get(&ca.operator, "/v1/agents/other-bot").await;
+    assert_eq!(a.body["status"], "active", "{a:?}");
+
+    // The same session's cookie from another origin: refused before anything happens.
+    let cookie = b
+        .cookies()
+        .await
+        .into_iter()
+        .find(|c| c["name"] == "mandate_session")
+        .expect("session cookie");
+    assert_eq!(cookie["httpOnly"], true, "{cookie}");
+    assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
+    let forged = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{base}/dashboard/agents/other-bot/kill"))
+        .header(
+            "cookie",
+            format!("mandate_session={}", cookie["value"].as_str().unwrap()),
+        )
+        .header("origin", "http://evil.example")
+        .form(&[
+            ("csrf", csrf.as_str().unwrap()),
+            ("reason", "x"),
+            ("confirm", "other-bot"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    // The kill switch, with its confirmation step: a wrong confirmation changes nothing.
+    b.goto(&format!("{base}/dashboard/agents/other-bot")).await;
+    b.find("#kill-switch").await.click().await;
+    b.wait_for("#confirm-kill", WAIT).await;
+    assert_eq!(text(&b, "#valid-certs").await, "1");
+    b.find("#reason")
+        .await
+        .send_keys("Leaked key reported by the desk")
+        .await;
+    b.find("#confirm").await.send_keys("other-bo").await;
+    b.screenshot("08-kill-confirm").await;
+    b.find("#confirm-kill").await.click().await;
+    b.wait_until_text("section.card h1", "400", WAIT).await;
+    let a = ca.d.get(&ca.operator, "/v1/agents/other-bot").await;
+    assert_eq!(a.body["status"], "active", "{a:?}");
+    b.back().await;
+    b.wait_for("#confirm-kill", WAIT).await;
+    let confirm = b.find("#confirm").await;
+    confirm.clear().await;
+    confirm.send_keys("other-bot").await;
+    b.find("#confirm-kill").await.click().await;
+    b.wait_until_text("#notice", "Kill switch pulled", WAIT)
+        .await;
+    assert!(text(&b, "h1").await.contains("suspended"));
+    assert!(
+        text(&b, "#certificates .cert-status")
+            .await
+            .contains("revoked")
+    );
+    b.screenshot("09-killed").await;
+    let a = ca.d.get(&ca.operator, "/v1/agents/other-bot").await;
+    assert_eq!(a.body["status"], "suspended", "{a:?}");
+    b.goto(&format!("{base}/dashboard/revocations")).await;
+    assert!(
+        text(&b, "#kill-switches")
+            .await
+            .contains("Leaked key reported by the desk")
+    );
+    assert_eq!(b.find_all("#revoked tbody tr").await.len(), 2);
+    b.screenshot("10-revocations").await;
+
+    // The audit log records both sign-ins and the kill switch, and verifies.
+    let auditor = ca.auditor().await;
+    b.find("#sign-out").await.click().await;
+    b.wait_for("#api_key", WAIT).await;
+    sign_in(&b, &base, &auditor, "auditor").await;
+    b.goto(&format!("{base}/dashboard/audit")).await;
+    assert!(text(&b, "#audit-status").await.contains("ok"));
+    let records = text(&b, "#audit-records").await;
+    assert!(records.contains("dashboard.signed_in"), "{records}");
+    assert!(records.contains("kill_switch"), "{records}");
+    b.screenshot("11-audit").await;
+}
+
+/// A scrape in the exposition format: `name{labels} value` per sample.
+fn samples(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
+            (
+                series.to_owned(),
+                value
+                    .parse::<f64>()
+                    .unwrap_or_else(|_| panic!("bad value {l:?}")),
+            )
+        })
+        .collect()
+}
+
+fn sample(all: &[(String, f64)], series: &str) -> f64 {
+    all.iter()
+        .find(|(s, _)| s == series)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no sample {series}"))
+}
+
+#[tokio::test]
+async fn metrics_expose_issuance_ocsp_hsm_revocation_scoring_webhooks_and_pools() {
+    let d =
+        Daemon::start_with_config("log_format = \"json\"\n[scoring]\nauto_learn = false\n").await;
+    let ca = Ca::on(d).await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    ca.approved_agent("metric-bot", open_mandate()).await;
+    let cert = ca.certify_new_key("metric-bot", dir).await;
+    let serial = cert.body["serial_number"].as_str().unwrap().to_owned();
+    std::fs::write(
+        dir.join("leaf.pem"),
+        cert.body["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("root.pem"), ca.d.get_text("/ca/root.pem").await).unwrap();
+    std::fs::write(
+        dir.join("int.pem"),
+        ca.d.get_text("/ca/intermediate.pem").await,
+    )
+    .unwrap();
+    let int = dir.join("int.pem");
+    // Two OCSP requests: the second one is a cache hit.
+    for _ in 0..2 {
+        let s = crate::harness::ocsp_status(
+            &ca.d.base,
+            &int,
+            &dir.join("leaf.pem"),
+            &dir.join("root.pem"),
+            &int,
+        );
+        assert_eq!(s, "good");
+    }
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/webhooks",
+            &json!({"url": format!("http://127.0.0.1:{}/hook", crate::harness::free_port())}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    events(&ca, &ca.operator, Value::Array(history("metric-bot"))).await;
+    ca.d.post(&ca.operator, "/v1/agents/metric-bot/baseline", &json!({}))
+        .await;
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/metric-bot/baseline/approve",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let yesterday = midnight() - DAY;
+    events(
+        &ca,
+        &ca.operator,
+        event(
+            "metric-bot",
+            yesterday + 10 * 3600,
+            "100",
+            "BTC_EUR",
+            "eu-west-1",
+            true,
+        ),
+    )
+    .await;
+    let r =
+        ca.d.post(
+            &ca.operator,
+            &format!("/v1/certificates/{serial}/revoke"),
+            &json!({"reason": "keyCompromise"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    // Who may scrape: no key 401, an agent key 403, an auditor key (what Prometheus gets) 200.
+    let http = reqwest::Client::new();
+    let url = format!("{}/metrics", ca.d.base);
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let agent_key = ca.d.key("agent", Some("metric-bot")).await;
+    let r = http.get(&url).bearer_auth(&agent_key).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let auditor = ca.auditor().await;
+
+    // The CRL carrying the revocation is published within the deadline: its propagation is
+    // then in the histogram.
+    let deadline = std::time::Instant::now() + WAIT;
+    let text = loop {
+        let r = http
+            .get(&url)
+            .bearer_auth(&auditor)
+            .header("x-request-id", "scrape-42")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["x-request-id"], "scrape-42");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        let t = r.text().await.unwrap();
+        if sample(&samples(&t), "mandate_revocation_propagation_seconds_count") >= 1.0 {
+            break t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no propagation sample:\n{t}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let all = samples(&text);
+    assert_eq!(
+        sample(&all, "mandate_certificates_issued_total{channel=\"api\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &all,
+            "mandate_issuance_duration_seconds_count{channel=\"api\"}"
+        ),
+        1.0
+    );
+    assert!(
+        sample(
+            &all,
+            "mandate_issuance_duration_seconds_sum{channel=\"api\"}"
+        ) > 0.0
+    );
+    assert_eq!(
+        sample(&all, "mandate_ocsp_requests_total{outcome=\"good\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(&all, "mandate_ocsp_requests_total{outcome=\"cached\"}"),
+        1.0
+    );
+    assert_eq!(sample(&all, "mandate_ocsp_cache_hits_total"), 1.0);
+    assert_eq!(sample(&all, "mandate_ocsp_cache_misses_total"), 1.0);
+    assert!(sample(&all, "mandate_hsm_sign_duration_seconds_count") >= 3.0);
+    assert_eq!(sample(&all, "mandate_revocations_total{via=\"api\"}"), 1.0);
+    assert_eq!(sample(&all, "mandate_scoring_duration_seconds_count"), 1.0);
+    assert_eq!(
+        sample(&all, "mandate_scored_events_total{band=\"low\"}"),
+        1.0
+    );
+    assert!(sample(&all, "mandate_webhook_backlog{kind=\"pending_deliveries\"}") >= 0.0);
+    assert_eq!(
+        sample(&all, "mandate_db_pool_max_connections{pool=\"writer\"}"),
+        1.0
+    );
+    assert!(
+        sample(
+            &all,
+            "mandate_db_pool_connections{pool=\"reader\",state=\"idle\"}"
+        ) >= 0.0
+    );
+    assert_eq!(sample(&all, "mandate_hsm_session_recoveries_total"), 0.0);
+    assert!(
+        sample(
+            &all,
+            "mandate_http_requests_total{route=\"/v1/agents/{id}/certify\",method=\"POST\",status=\"201\"}"
+        ) >= 1.0
+    );
+    assert_eq!(
+        sample(
+            &all,
+            "mandate_http_requests_total{route=\"/metrics\",method=\"GET\",status=\"401\"}"
+        ),
+        1.0
+    );
+    // Histogram buckets are cumulative and end at the count.
+    let buckets: Vec<f64> = all
+        .iter()
+        .filter(|(s, _)| s.starts_with("mandate_hsm_sign_duration_seconds_bucket"))
+        .map(|(_, v)| *v)
+        .collect();
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    assert_eq!(
+        buckets.last().copied(),
+        Some(sample(&all, "mandate_hsm_sign_duration_seconds_count"))
+    );
+
+    // An independent parser reads the whole scrape: Prometheus' own python client.
+    let file = dir.join("metrics.txt");
+    std::fs::write(&file, &text).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as p\n\
+             fams = {f.name: f.type for f in p(open(sys.argv[1]).read())}\n\
+             print(len(fams), fams['mandate_hsm_sign_duration_seconds'], fams['mandate_webhook_backlog'])",
+        )
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.trim().ends_with("histogram gauge"), "{printed}");
+
+    // JSON log lines carry the request id of the request they were written for.
+    let log = ca.d.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.len() > 5, "{log}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["span"]["request_id"].as_str().is_some()
+                && l["fields"]["message"] == "certificate revoked"),
+        "{log}"
+    );
+    // A request id the client chose is kept only if it is sane.
+    let r = http
+        .get(format!("{}/healthz", ca.d.base))
+        .header("x-request-id", "bad id\"")
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 24, "{id}");
+}
