@@ -280,6 +280,8 @@ pub(crate) fn open_mandate() -> Value {
 }
 
 /// Six past days of trading 09:00-17:00 UTC, four events an hour, sizes 80..120, two markets.
+/// The oldest day starts 7 days before today's midnight, more than 7 days ago once it is past
+/// 09:00 UTC: the tests that learn from it use an 8-day observation window.
 pub(crate) fn history(agent: &str) -> Vec<Value> {
     let mut out = Vec::new();
     for day in 2..8 {
@@ -375,7 +377,9 @@ async fn wait_until<F: FnMut() -> bool>(what: &str, mut f: F) {
 
 #[tokio::test]
 async fn a_rogue_agent_is_revoked_automatically_a_normal_one_is_not_and_a_warning_fires_between() {
-    let ca = Ca::start_with_config("[scoring]\nauto_learn = false\n").await;
+    let ca =
+        Ca::start_with_config("[scoring]\nauto_learn = false\nobservation_window_secs = 691200\n")
+            .await;
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
     pem_file(&ca, "/ca/root.pem", &dir.join("root.pem")).await;
@@ -831,7 +835,9 @@ async fn custodial_signing_refuses_out_of_mandate_orders_and_verify_checks_every
 
 #[tokio::test]
 async fn an_auto_revocation_interrupted_by_a_stop_is_finished_at_the_next_start() {
-    let mut ca = Ca::start_with_config("[scoring]\nauto_learn = false\n").await;
+    let mut ca =
+        Ca::start_with_config("[scoring]\nauto_learn = false\nobservation_window_secs = 691200\n")
+            .await;
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
     pem_file(&ca, "/ca/root.pem", &dir.join("root.pem")).await;
@@ -981,7 +987,9 @@ fn report_verify(ca: &Ca, file: &Path, root: &Path) -> (bool, Value) {
 #[tokio::test]
 async fn a_compliance_report_verifies_offline_fails_on_any_changed_byte_and_its_pdf_shows_the_incident()
  {
-    let ca = Ca::start_with_config("[scoring]\nauto_learn = false\n").await;
+    let ca =
+        Ca::start_with_config("[scoring]\nauto_learn = false\nobservation_window_secs = 691200\n")
+            .await;
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
     pem_file(&ca, "/ca/root.pem", &dir.join("root.pem")).await;

@@ -62,7 +62,10 @@ async fn post_form_from_page(b: &Browser, action: &str, fields: Value) {
 #[tokio::test]
 async fn compliance_approves_watches_a_rogue_agent_get_revoked_and_an_operator_pulls_the_kill_switch()
  {
-    let ca = Ca::start_with_config("log_format = \"json\"\n[scoring]\nauto_learn = false\n").await;
+    let ca = Ca::start_with_config(
+        "log_format = \"json\"\n[scoring]\nauto_learn = false\nobservation_window_secs = 691200\n",
+    )
+    .await;
     let base = ca.d.base.clone();
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
@@ -369,8 +372,10 @@ fn sample(all: &[(String, f64)], series: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_expose_issuance_ocsp_hsm_revocation_scoring_webhooks_and_pools() {
-    let d =
-        Daemon::start_with_config("log_format = \"json\"\n[scoring]\nauto_learn = false\n").await;
+    let d = Daemon::start_with_config(
+        "log_format = \"json\"\n[scoring]\nauto_learn = false\nobservation_window_secs = 691200\n",
+    )
+    .await;
     let ca = Ca::on(d).await;
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
