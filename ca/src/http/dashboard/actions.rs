@@ -36,47 +36,35 @@ fn outcome<T>(signed: &Signed, r: Result<T, ApiError>, to: String) -> Response {
     }
 }
 
-fn decision_body<T: serde::de::DeserializeOwned>(
-    f: &DecisionForm,
+/// Checks the form, builds the decision body the API handler takes, and calls it.
+async fn decide<B, R, Fut>(
+    signed: &Signed,
+    headers: &HeaderMap,
+    form: &DecisionForm,
     with_comment: bool,
-) -> Result<T, ApiError> {
-    let comment = f
-        .comment
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    if with_comment {
-        from_json(json!({"version": f.version, "comment": comment}))
-    } else {
-        from_json(json!({"version": f.version}))
-    }
-}
-
-async fn mandate(
-    state: AppState,
-    signed: Signed,
-    headers: HeaderMap,
-    id: String,
-    form: DecisionForm,
-    approve: bool,
-) -> Response {
+    call: impl FnOnce(OptionalJson<B>) -> Fut,
+    to: String,
+) -> Response
+where
+    B: serde::de::DeserializeOwned,
+    Fut: Future<Output = Result<R, ApiError>>,
+{
     let r = async {
-        check_post(&headers, &signed.csrf, &form.csrf)?;
-        let body = OptionalJson(decision_body(&form, true)?);
-        let (st, caller, path) = (State(state), signed.caller.clone(), Path(id.clone()));
-        if approve {
-            agents::approve(st, caller, path, body).await
+        check_post(headers, &signed.csrf, &form.csrf)?;
+        let comment = form
+            .comment
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        let body = if with_comment {
+            from_json(json!({"version": form.version, "comment": comment}))?
         } else {
-            agents::reject(st, caller, path, body).await
-        }
+            from_json(json!({"version": form.version}))?
+        };
+        call(OptionalJson(body)).await
     }
     .await;
-    let done = if approve {
-        "mandate-approved"
-    } else {
-        "mandate-rejected"
-    };
-    outcome(&signed, r, format!("/dashboard/agents/{id}?done={done}"))
+    outcome(signed, r, to)
 }
 
 /// `POST /dashboard/agents/{id}/approve` (compliance).
@@ -87,7 +75,10 @@ pub(crate) async fn approve_mandate(
     Path(id): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    mandate(state, signed, headers, id, form, true).await
+    let to = format!("/dashboard/agents/{id}?done=mandate-approved");
+    let caller = signed.caller.clone();
+    let call = |b| agents::approve(State(state), caller, Path(id), b);
+    decide(&signed, &headers, &form, true, call, to).await
 }
 
 /// `POST /dashboard/agents/{id}/reject` (compliance).
@@ -98,34 +89,10 @@ pub(crate) async fn reject_mandate(
     Path(id): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    mandate(state, signed, headers, id, form, false).await
-}
-
-async fn baseline(
-    state: AppState,
-    signed: Signed,
-    headers: HeaderMap,
-    id: String,
-    form: DecisionForm,
-    approve: bool,
-) -> Response {
-    let r = async {
-        check_post(&headers, &signed.csrf, &form.csrf)?;
-        let body = OptionalJson(decision_body(&form, false)?);
-        let (st, caller, path) = (State(state), signed.caller.clone(), Path(id.clone()));
-        if approve {
-            behaviour::approve(st, caller, path, body).await
-        } else {
-            behaviour::reject(st, caller, path, body).await
-        }
-    }
-    .await;
-    let done = if approve {
-        "baseline-approved"
-    } else {
-        "baseline-rejected"
-    };
-    outcome(&signed, r, format!("/dashboard/agents/{id}?done={done}"))
+    let to = format!("/dashboard/agents/{id}?done=mandate-rejected");
+    let caller = signed.caller.clone();
+    let call = |b| agents::reject(State(state), caller, Path(id), b);
+    decide(&signed, &headers, &form, true, call, to).await
 }
 
 /// `POST /dashboard/agents/{id}/baseline/approve` (compliance).
@@ -136,7 +103,10 @@ pub(crate) async fn approve_baseline(
     Path(id): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    baseline(state, signed, headers, id, form, true).await
+    let to = format!("/dashboard/agents/{id}?done=baseline-approved");
+    let caller = signed.caller.clone();
+    let call = |b| behaviour::approve(State(state), caller, Path(id), b);
+    decide(&signed, &headers, &form, false, call, to).await
 }
 
 /// `POST /dashboard/agents/{id}/baseline/reject` (compliance).
@@ -147,7 +117,10 @@ pub(crate) async fn reject_baseline(
     Path(id): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    baseline(state, signed, headers, id, form, false).await
+    let to = format!("/dashboard/agents/{id}?done=baseline-rejected");
+    let caller = signed.caller.clone();
+    let call = |b| behaviour::reject(State(state), caller, Path(id), b);
+    decide(&signed, &headers, &form, false, call, to).await
 }
 
 /// The kill switch's confirmation form.

@@ -1,0 +1,662 @@
+"""``MandateClient``: the REST API of the mandate daemon, over the standard library's HTTP.
+
+Every method raises :class:`MandateError` (or a subclass) for anything but a 2xx answer, except
+:meth:`MandateClient.preflight`, :meth:`MandateClient.risk_band` and :meth:`MandateClient.ready`,
+which fail closed unless asked otherwise (see the README's fail-closed table).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import http.client
+import json
+import logging
+import os
+import secrets
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from ._version import __version__
+from .errors import MandateError, MandateProtocolError, MandateUnavailable
+from .keys import generate_key_and_csr, save_private_key
+from .models import (
+    Agent,
+    AgentPage,
+    ApiKey,
+    ApiKeyPage,
+    BaselineVersion,
+    Certificate,
+    CertificatePage,
+    Decision,
+    EabCredentials,
+    EventsAccepted,
+    Incident,
+    IncidentPage,
+    IssuedCertificate,
+    Json,
+    KillSwitch,
+    Order,
+    RiskBand,
+    RiskScore,
+    SignedOrder,
+    Verification,
+    Webhook,
+    WebhookDeliveryPage,
+    WebhookPage,
+)
+
+__all__ = [
+    "MandateClient",
+    "Enrollment",
+    "MAX_EVENTS_PER_REQUEST",
+    "UNREACHABLE",
+    "NOT_APPROVED",
+    "REJECTED",
+    "CLIENT_ERROR",
+]
+
+log = logging.getLogger("mandate_client")
+
+#: ``POST /v1/events`` takes 1 to 1000 events per request (and at most ``http.max_body_bytes``,
+#: 64 KiB by default).
+MAX_EVENTS_PER_REQUEST = 1000
+
+#: Reason codes of the decisions :meth:`MandateClient.preflight` makes itself (fail closed).
+UNREACHABLE = "mandate_unreachable"
+NOT_APPROVED = "mandate_not_approved"
+REJECTED = "preflight_rejected"
+CLIENT_ERROR = "client_error"
+
+_MAX_ANSWER_BYTES = 32 * 1024 * 1024
+_NO_BODY: Any = object()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            raise TypeError("datetimes sent to mandate must be timezone-aware")
+        return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, Order):
+        return value.to_json()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def encode_json(value: Any) -> bytes:
+    """JSON as the client sends it: ``Decimal`` as a string, aware ``datetime`` as RFC 3339."""
+    return json.dumps(value, default=_json_default, separators=(",", ":")).encode("utf-8")
+
+
+def _seg(value: str | int) -> str:
+    """One URL path segment."""
+    return urllib.parse.quote(str(value), safe="")
+
+
+def _retry_after(headers: Any) -> float | None:
+    v = headers.get("Retry-After") if headers is not None else None
+    if v is None:
+        return None
+    try:
+        return max(0.0, float(v))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """What :meth:`MandateClient.enroll` made: the bot's private key (PEM; saved 0600 to
+    ``key_path`` when one was given) and the certificate issued for it."""
+
+    private_key_pem: bytes
+    certificate: IssuedCertificate
+    key_path: Path | None = None
+
+
+class MandateClient:
+    """A client of one mandate daemon.
+
+    ``base_url`` is the daemon (or its TLS proxy), e.g. ``https://mandate.example``;
+    ``api_key`` the ``mk_…`` key (``None`` for the public endpoints only); ``timeout`` seconds
+    per request. Thread-safe: every request opens its own connection.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 10,
+        *,
+        user_agent: str | None = None,
+    ) -> None:
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"base_url must be an http:// or https:// URL, not {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = float(timeout)
+        self._api_key = api_key
+        self._user_agent = user_agent or f"mandate-client-python/{__version__}"
+        self._opener = urllib.request.build_opener()
+
+    def __repr__(self) -> str:
+        return f"MandateClient({self.base_url!r}, api_key={'***' if self._api_key else None})"
+
+    def with_key(self, api_key: str | None) -> MandateClient:
+        """The same daemon and settings with another API key."""
+        return MandateClient(self.base_url, api_key, self.timeout, user_agent=self._user_agent)
+
+    # --- transport ----------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = _NO_BODY,
+        query: Mapping[str, Any] | None = None,
+        auth: bool = True,
+        timeout: float | None = None,
+        accept: str = "application/json",
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """One request; returns status, headers and body of a 2xx answer, raises otherwise.
+
+        ``body`` is sent as JSON when given (``_NO_BODY``: no body at all).
+        """
+        url = self.base_url + path
+        if query:
+            q = {k: str(v) for k, v in query.items() if v is not None}
+            if q:
+                url += "?" + urllib.parse.urlencode(q)
+        request_id = secrets.token_hex(12)
+        headers = {
+            "Accept": accept,
+            "User-Agent": self._user_agent,
+            "X-Request-Id": request_id,
+        }
+        data: bytes | None = None
+        if body is not _NO_BODY:
+            data = encode_json(body)
+            headers["Content-Type"] = "application/json"
+        if auth and self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        req = urllib.request.Request(url, data=data, headers=headers, method=method)
+        wait = self.timeout if timeout is None else timeout
+        try:
+            with self._opener.open(req, timeout=wait) as resp:
+                raw = resp.read(_MAX_ANSWER_BYTES)
+                return resp.status, resp.headers, raw
+        except urllib.error.HTTPError as e:
+            try:
+                raw = e.read(_MAX_ANSWER_BYTES)
+            except (OSError, http.client.HTTPException):
+                raw = b""
+            rid = e.headers.get("X-Request-Id", request_id) if e.headers else request_id
+            problem: Mapping[str, Any] | None = None
+            text = ""
+            try:
+                parsed = json.loads(raw.decode("utf-8")) if raw else None
+                if isinstance(parsed, dict):
+                    problem = parsed
+            except (ValueError, UnicodeDecodeError):
+                text = raw.decode("utf-8", "replace")
+            raise MandateError.from_problem(
+                e.code,
+                problem,
+                reason=str(e.reason),
+                text=text,
+                request_id=rid,
+                retry_after=_retry_after(e.headers),
+            ) from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException, TimeoutError) as e:
+            cause = e.reason if isinstance(e, urllib.error.URLError) else e
+            raise MandateUnavailable(
+                title="Unavailable",
+                detail=f"{method} {url}: {type(cause).__name__}: {cause}",
+                request_id=request_id,
+            ) from e
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = _NO_BODY,
+        query: Mapping[str, Any] | None = None,
+        auth: bool = True,
+        timeout: float | None = None,
+    ) -> Any:
+        """One request whose 2xx answer is JSON; returns the parsed JSON."""
+        status, headers, raw = self.request(
+            method, path, body=body, query=query, auth=auth, timeout=timeout
+        )
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise MandateProtocolError(
+                title="Malformed answer",
+                status=status,
+                detail=f"{method} {path}: the {status} answer is not JSON: {raw[:200]!r}",
+                request_id=headers.get("X-Request-Id"),
+            ) from None
+
+    def _text(self, path: str, accept: str, *, auth: bool = True) -> str:
+        _, _, raw = self.request("GET", path, auth=auth, accept=accept)
+        return raw.decode("utf-8")
+
+    # --- public endpoints ---------------------------------------------------------------------
+
+    def health(self) -> Json:
+        """``GET /healthz`` (no key)."""
+        value: Json = self.call("GET", "/healthz", auth=False)
+        return value
+
+    def ready(self, timeout: float | None = None) -> bool:
+        """``GET /readyz`` answered 200 (database and HSM answer). Never raises."""
+        try:
+            self.request("GET", "/readyz", auth=False, timeout=timeout)
+            return True
+        except MandateError:
+            return False
+
+    def wait_until_ready(self, timeout: float = 60, interval: float = 0.1) -> None:
+        """Polls ``/readyz`` until it answers 200; raises :class:`MandateUnavailable` after
+        ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.ready(timeout=min(self.timeout, max(0.1, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                raise MandateUnavailable(
+                    title="Unavailable", detail=f"{self.base_url} not ready within {timeout} s"
+                )
+            time.sleep(interval)
+
+    def root_pem(self) -> str:
+        """The root certificate, PEM (no key)."""
+        return self._text("/ca/root.pem", "application/x-pem-file", auth=False)
+
+    def intermediate_pem(self) -> str:
+        """The issuing (intermediate) certificate, PEM (no key)."""
+        return self._text("/ca/intermediate.pem", "application/x-pem-file", auth=False)
+
+    def chain_pem(self) -> str:
+        """The intermediate then the root, PEM (no key)."""
+        return self._text("/ca/chain.pem", "application/x-pem-file", auth=False)
+
+    # --- API keys (admin) ---------------------------------------------------------------------
+
+    def create_api_key(self, role: str, label: str, agent_id: str | None = None) -> ApiKey:
+        """``POST /v1/api-keys`` (admin). ``role``: admin, operator, compliance, auditor or
+        agent (which needs ``agent_id``). The answer's ``api_key`` is shown only this once."""
+        body: Json = {"role": role, "label": label}
+        if agent_id is not None:
+            body["agent_id"] = agent_id
+        return ApiKey.from_json(self.call("POST", "/v1/api-keys", body=body))
+
+    def list_api_keys(self, limit: int | None = None, after: str | None = None) -> ApiKeyPage:
+        """``GET /v1/api-keys`` (admin): one page, revoked keys included, never a secret."""
+        return ApiKeyPage.from_json(
+            self.call("GET", "/v1/api-keys", query={"limit": limit, "after": after})
+        )
+
+    def revoke_api_key(self, key_id: str) -> ApiKey:
+        """``POST /v1/api-keys/{id}/revoke`` (admin)."""
+        value = self.call("POST", f"/v1/api-keys/{_seg(key_id)}/revoke")
+        if not isinstance(value, dict):
+            raise MandateProtocolError(title="Malformed answer", detail="revoke: not an object")
+        return ApiKey.from_json(value.get("api_key"))
+
+    # --- agents and mandates ------------------------------------------------------------------
+
+    def register_agent(
+        self, agent_id: str, name: str, organization: str, mandate: Mapping[str, Any]
+    ) -> Agent:
+        """``POST /v1/agents`` (operator): the agent starts ``pending_approval``."""
+        body = {
+            "agent_id": agent_id,
+            "name": name,
+            "organization": organization,
+            "mandate": dict(mandate),
+        }
+        return Agent.from_json(self.call("POST", "/v1/agents", body=body))
+
+    def get_agent(self, agent_id: str) -> Agent:
+        """``GET /v1/agents/{id}``."""
+        return Agent.from_json(self.call("GET", f"/v1/agents/{_seg(agent_id)}"))
+
+    def list_agents(self, limit: int | None = None, after: str | None = None) -> AgentPage:
+        """``GET /v1/agents``: one page, ordered by agent id."""
+        return AgentPage.from_json(
+            self.call("GET", "/v1/agents", query={"limit": limit, "after": after})
+        )
+
+    def iter_agents(self, page_size: int = 100) -> Iterator[Agent]:
+        """Every agent, page by page."""
+        after: str | None = None
+        while True:
+            page = self.list_agents(limit=page_size, after=after)
+            yield from page.agents
+            if not page.next_after or not page.agents:
+                return
+            after = page.next_after
+
+    def submit_mandate(self, agent_id: str, mandate: Mapping[str, Any]) -> Agent:
+        """``POST /v1/agents/{id}/mandate`` (operator): the next version, ``pending_approval``."""
+        return Agent.from_json(
+            self.call("POST", f"/v1/agents/{_seg(agent_id)}/mandate", body={"mandate": dict(mandate)})
+        )
+
+    def _decide(self, path: str, version: int | None, comment: str | None) -> Any:
+        body: Json = {}
+        if version is not None:
+            body["version"] = version
+        if comment is not None:
+            body["comment"] = comment
+        return self.call("POST", path, body=body)
+
+    def approve(self, agent_id: str, version: int | None = None, comment: str | None = None) -> Agent:
+        """``POST /v1/agents/{id}/approve`` (compliance): approves the pending mandate version
+        (``version`` guards against approving a replaced one), or reinstates a suspended agent
+        when nothing is pending."""
+        return Agent.from_json(self._decide(f"/v1/agents/{_seg(agent_id)}/approve", version, comment))
+
+    def reject(self, agent_id: str, version: int | None = None, comment: str | None = None) -> Agent:
+        """``POST /v1/agents/{id}/reject`` (compliance)."""
+        return Agent.from_json(self._decide(f"/v1/agents/{_seg(agent_id)}/reject", version, comment))
+
+    # --- certificates -------------------------------------------------------------------------
+
+    def certify(
+        self,
+        agent_id: str,
+        csr: str | bytes | None = None,
+        *,
+        hsm_key_type: str | None = None,
+        validity_days: int | None = None,
+    ) -> IssuedCertificate:
+        """``POST /v1/agents/{id}/certify``: a certificate for the CSR's key (see
+        :func:`generate_key_and_csr`), or, with ``hsm_key_type`` instead, for a key generated
+        inside the HSM for custodial signing."""
+        if (csr is None) == (hsm_key_type is None):
+            raise ValueError("give exactly one of csr and hsm_key_type")
+        body: Json = {}
+        if csr is not None:
+            body["csr"] = csr.decode("ascii") if isinstance(csr, bytes) else csr
+        else:
+            body["hsm_key_type"] = hsm_key_type
+        if validity_days is not None:
+            body["validity_days"] = validity_days
+        return IssuedCertificate.from_json(
+            self.call("POST", f"/v1/agents/{_seg(agent_id)}/certify", body=body)
+        )
+
+    def enroll(
+        self,
+        agent_id: str,
+        key_type: str = "ec-p256",
+        *,
+        key_path: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+        validity_days: int | None = None,
+    ) -> Enrollment:
+        """Makes a key pair and CSR locally, has it certified, and saves the private key
+        (mode 0600) to ``key_path`` if given. The key never leaves this process otherwise."""
+        key_pem, csr_pem = generate_key_and_csr(agent_id, key_type)
+        cert = self.certify(agent_id, csr_pem, validity_days=validity_days)
+        saved = save_private_key(key_path, key_pem, overwrite=overwrite) if key_path else None
+        return Enrollment(key_pem, cert, saved)
+
+    def list_certificates(
+        self, agent_id: str, limit: int | None = None, after: str | None = None
+    ) -> CertificatePage:
+        """``GET /v1/agents/{id}/certificates``: newest first."""
+        return CertificatePage.from_json(
+            self.call(
+                "GET",
+                f"/v1/agents/{_seg(agent_id)}/certificates",
+                query={"limit": limit, "after": after},
+            )
+        )
+
+    def get_certificate(self, serial: str) -> Certificate:
+        """``GET /v1/certificates/{serial}``."""
+        return Certificate.from_json(self.call("GET", f"/v1/certificates/{_seg(serial)}"))
+
+    def download_certificate(self, serial: str) -> str:
+        """``GET /v1/certificates/{serial}/pem``: the certificate, the intermediate and the
+        root, PEM."""
+        return self._text(f"/v1/certificates/{_seg(serial)}/pem", "application/pem-certificate-chain")
+
+    def revoke_certificate(
+        self, serial: str, reason: str | int = "unspecified", comment: str | None = None
+    ) -> Certificate:
+        """``POST /v1/certificates/{serial}/revoke``. Idempotent: ``newly_revoked`` is false
+        the second time. ``reason``: RFC 5280 name (``keyCompromise``, ``superseded``,
+        ``cessationOfOperation``, …) or code."""
+        body: Json = {"reason": reason}
+        if comment is not None:
+            body["comment"] = comment
+        return Certificate.from_json(
+            self.call("POST", f"/v1/certificates/{_seg(serial)}/revoke", body=body)
+        )
+
+    def revoke_agent(self, agent_id: str, reason: str) -> KillSwitch:
+        """Kill switch for one agent: ``POST /v1/agents/{id}/revoke``; suspends it and revokes
+        all its certificates."""
+        return KillSwitch.from_json(
+            self.call("POST", f"/v1/agents/{_seg(agent_id)}/revoke", body={"reason": reason})
+        )
+
+    def revoke_operator(self, organization: str, reason: str) -> KillSwitch:
+        """Kill switch for every agent of an organization: ``POST /v1/operators/{org}/revoke``."""
+        return KillSwitch.from_json(
+            self.call("POST", f"/v1/operators/{_seg(organization)}/revoke", body={"reason": reason})
+        )
+
+    def create_eab(self, agent_id: str) -> EabCredentials:
+        """``POST /v1/agents/{id}/eab``: single-use ACME external account binding credentials."""
+        return EabCredentials.from_json(self.call("POST", f"/v1/agents/{_seg(agent_id)}/eab"))
+
+    # --- pre-trade check (fails closed) -------------------------------------------------------
+
+    def preflight(
+        self,
+        agent_id: str,
+        order: Order | Mapping[str, Any],
+        *,
+        strict: bool = False,
+        timeout: float | None = None,
+    ) -> Decision:
+        """``POST /v1/agents/{id}/preflight``: may the agent place this order now?
+
+        Fails closed: unless ``strict``, this never raises. When no usable answer comes it
+        returns a denial made by the client (``fail_closed=True``) with one reason:
+
+        * ``mandate_unreachable``: network error, timeout, 429, 5xx, or an answer that is not
+          a decision;
+        * ``mandate_not_approved``: ``409 mandate-not-approved`` (nothing is allowed);
+        * ``preflight_rejected``: any other 4xx (bad key, role, unknown agent, invalid order);
+        * ``client_error``: the order could not even be sent (e.g. not serialisable).
+
+        With ``strict=True`` those raise instead (:class:`MandateUnavailable`,
+        :class:`MandateError`, :class:`MandateProtocolError`, or the local exception).
+        """
+        try:
+            body = order.to_json() if isinstance(order, Order) else dict(order)
+            value = self.call(
+                "POST", f"/v1/agents/{_seg(agent_id)}/preflight", body=body, timeout=timeout
+            )
+            return Decision.from_json(value)
+        except MandateError as e:
+            if strict:
+                raise
+            if isinstance(e, (MandateUnavailable, MandateProtocolError)) or e.retryable:
+                code = UNREACHABLE
+            elif e.status == 409 and e.code == "mandate-not-approved":
+                code = NOT_APPROVED
+            else:
+                code = REJECTED
+            log.warning("preflight for %s denied (fail closed, %s): %s", agent_id, code, e)
+            return Decision.deny(code, str(e), e)
+        except Exception as e:  # noqa: BLE001 - the trading path must get a decision
+            if strict:
+                raise
+            log.warning("preflight for %s denied (fail closed, %s): %r", agent_id, CLIENT_ERROR, e)
+            return Decision.deny(CLIENT_ERROR, f"{type(e).__name__}: {e}", e)
+
+    # --- events, risk, baselines, incidents ---------------------------------------------------
+
+    def report_events(self, events: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> EventsAccepted:
+        """``POST /v1/events``: one event or a list of 1 to 1000, stored all or none.
+        For the trading loop use :class:`EventReporter`, which batches in the background and
+        never raises."""
+        if isinstance(events, Mapping):
+            body: Any = dict(events)
+        else:
+            body = [dict(e) for e in events]
+            if not 1 <= len(body) <= MAX_EVENTS_PER_REQUEST:
+                raise ValueError(f"send 1 to {MAX_EVENTS_PER_REQUEST} events per request")
+        return EventsAccepted.from_json(self.call("POST", "/v1/events", body=body))
+
+    def risk_score(self, agent_id: str) -> RiskScore:
+        """``GET /v1/agents/{id}/risk-score``."""
+        return RiskScore.from_json(self.call("GET", f"/v1/agents/{_seg(agent_id)}/risk-score"))
+
+    def risk_band(self, agent_id: str, *, strict: bool = False) -> RiskBand:
+        """The agent's risk band now. Fails closed: without ``strict``, any failure to get it
+        answers :attr:`RiskBand.HIGH` (and is logged) instead of raising."""
+        try:
+            return self.risk_score(agent_id).band
+        except Exception as e:  # noqa: BLE001
+            if strict:
+                raise
+            log.warning("risk band of %s unknown, assuming high: %s", agent_id, e)
+            return RiskBand.HIGH
+
+    def baselines(self, agent_id: str) -> list[BaselineVersion]:
+        """``GET /v1/agents/{id}/baseline``: the versions, newest first."""
+        value = self.call("GET", f"/v1/agents/{_seg(agent_id)}/baseline")
+        versions = value.get("versions") if isinstance(value, dict) else None
+        if not isinstance(versions, list):
+            raise MandateProtocolError(title="Malformed answer", detail="baseline: no versions")
+        return [BaselineVersion.from_json(v) for v in versions]
+
+    def learn_baseline(self, agent_id: str) -> BaselineVersion:
+        """``POST /v1/agents/{id}/baseline``: learn one now from the observation window."""
+        return BaselineVersion.from_json(self.call("POST", f"/v1/agents/{_seg(agent_id)}/baseline"))
+
+    def approve_baseline(self, agent_id: str, version: int | None = None) -> BaselineVersion:
+        """``POST /v1/agents/{id}/baseline/approve`` (compliance, not the key that had it learnt)."""
+        return BaselineVersion.from_json(
+            self._decide(f"/v1/agents/{_seg(agent_id)}/baseline/approve", version, None)
+        )
+
+    def reject_baseline(self, agent_id: str, version: int | None = None) -> BaselineVersion:
+        """``POST /v1/agents/{id}/baseline/reject`` (compliance)."""
+        return BaselineVersion.from_json(
+            self._decide(f"/v1/agents/{_seg(agent_id)}/baseline/reject", version, None)
+        )
+
+    def list_incidents(
+        self,
+        agent_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> IncidentPage:
+        """``GET /v1/incidents``: newest first."""
+        return IncidentPage.from_json(
+            self.call(
+                "GET",
+                "/v1/incidents",
+                query={"agent_id": agent_id, "status": status, "limit": limit, "before": before},
+            )
+        )
+
+    def get_incident(self, incident_id: int) -> Incident:
+        return Incident.from_json(self.call("GET", f"/v1/incidents/{_seg(incident_id)}"))
+
+    def acknowledge_incident(self, incident_id: int) -> Incident:
+        return Incident.from_json(
+            self.call("POST", f"/v1/incidents/{_seg(incident_id)}/acknowledge", body={})
+        )
+
+    def resolve_incident(self, incident_id: int, resolution: str) -> Incident:
+        """The human sign-off (compliance); clears the agent's risk score."""
+        return Incident.from_json(
+            self.call(
+                "POST", f"/v1/incidents/{_seg(incident_id)}/resolve", body={"resolution": resolution}
+            )
+        )
+
+    # --- custodial signing and verification ---------------------------------------------------
+
+    def sign(self, agent_id: str, order: Order | Mapping[str, Any]) -> SignedOrder:
+        """``POST /v1/agents/{id}/sign``: the daemon checks the order and signs it with the
+        agent's HSM key. Raises :class:`OutOfMandate` (with ``.decision``) for a refused order."""
+        body = order.to_json() if isinstance(order, Order) else dict(order)
+        return SignedOrder.from_json(self.call("POST", f"/v1/agents/{_seg(agent_id)}/sign", body=body))
+
+    def verify(
+        self,
+        certificate: str,
+        signature: str,
+        payload: str,
+        ocsp_response: str | None = None,
+    ) -> Verification:
+        """``POST /v1/verify``: what an exchange checks. ``certificate`` is the PEM leaf,
+        optionally followed by its intermediates; ``signature``, ``payload`` and
+        ``ocsp_response`` are base64."""
+        body: Json = {"certificate": certificate, "signature": signature, "payload": payload}
+        if ocsp_response is not None:
+            body["ocsp_response"] = ocsp_response
+        return Verification.from_json(self.call("POST", "/v1/verify", body=body))
+
+    def verify_signed_order(self, signed: SignedOrder) -> Verification:
+        """:meth:`verify` of a :class:`SignedOrder` with its chain."""
+        leaf = signed.certificate_pem if signed.certificate_pem.endswith("\n") else signed.certificate_pem + "\n"
+        return self.verify(leaf + signed.chain_pem, signed.signature, signed.payload)
+
+    # --- webhooks -----------------------------------------------------------------------------
+
+    def create_webhook(
+        self,
+        url: str,
+        events: Sequence[str] | None = None,
+        operator: str | None = None,
+    ) -> Webhook:
+        """``POST /v1/webhooks`` (operator, admin). ``events`` defaults to ``["*"]``; the
+        answer's ``secret`` (``whsec_…``) is shown only this once: give it to the receiver."""
+        body: Json = {"url": url}
+        if events is not None:
+            body["events"] = list(events)
+        if operator is not None:
+            body["operator"] = operator
+        return Webhook.from_json(self.call("POST", "/v1/webhooks", body=body))
+
+    def list_webhooks(self, limit: int | None = None, after: str | None = None) -> WebhookPage:
+        return WebhookPage.from_json(
+            self.call("GET", "/v1/webhooks", query={"limit": limit, "after": after})
+        )
+
+    def get_webhook(self, webhook_id: str) -> Webhook:
+        return Webhook.from_json(self.call("GET", f"/v1/webhooks/{_seg(webhook_id)}"))
+
+    def disable_webhook(self, webhook_id: str) -> Webhook:
+        """``POST /v1/webhooks/{id}/disable``: final; pending deliveries are marked failed."""
+        return Webhook.from_json(self.call("POST", f"/v1/webhooks/{_seg(webhook_id)}/disable", body={}))
+
+    def webhook_deliveries(
+        self, webhook_id: str, limit: int | None = None, before: int | None = None
+    ) -> WebhookDeliveryPage:
+        return WebhookDeliveryPage.from_json(
+            self.call(
+                "GET",
+                f"/v1/webhooks/{_seg(webhook_id)}/deliveries",
+                query={"limit": limit, "before": before},
+            )
+        )

@@ -1,0 +1,901 @@
+"""Typed answers of the mandate API, and the order sent to the pre-trade check.
+
+Every answer class has ``from_json`` (raising :class:`~mandate_client.MandateProtocolError` when
+the JSON is not the documented shape) and keeps the whole JSON object in ``raw`` so fields added
+by newer daemons stay reachable.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from .errors import MandateProtocolError
+
+__all__ = [
+    "Json",
+    "ApiKey",
+    "ApiKeyPage",
+    "Agent",
+    "AgentPage",
+    "IssuedCertificate",
+    "Certificate",
+    "CertificatePage",
+    "KillSwitch",
+    "EabCredentials",
+    "Order",
+    "Reason",
+    "Decision",
+    "ScoredEvent",
+    "IncidentRef",
+    "EventsAccepted",
+    "RiskBand",
+    "Contribution",
+    "RiskScore",
+    "BaselineVersion",
+    "Incident",
+    "IncidentPage",
+    "SignedOrder",
+    "Verification",
+    "Webhook",
+    "WebhookPage",
+    "WebhookDelivery",
+    "WebhookDeliveryPage",
+    "parse_time",
+]
+
+Json = dict[str, Any]
+
+
+def parse_time(text: str) -> _dt.datetime:
+    """Parses the API's RFC 3339 UTC times (``2026-11-21T23:44:47Z``) to an aware datetime."""
+    t = text.strip()
+    if t.endswith(("Z", "z")):
+        t = t[:-1] + "+00:00"
+    value = _dt.datetime.fromisoformat(t)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    return value
+
+
+class _Obj:
+    """Typed access to one JSON object of an answer; every miss is a MandateProtocolError."""
+
+    def __init__(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise MandateProtocolError(
+                title="Malformed answer", detail=f"{where}: expected a JSON object"
+            )
+        self.d: Json = value
+        self.where = where
+
+    def _bad(self, key: str, want: str) -> MandateProtocolError:
+        got = type(self.d.get(key)).__name__ if key in self.d else "nothing"
+        return MandateProtocolError(
+            title="Malformed answer", detail=f"{self.where}.{key}: expected {want}, got {got}"
+        )
+
+    def get_str(self, key: str) -> str:
+        v = self.d.get(key)
+        if not isinstance(v, str):
+            raise self._bad(key, "a string")
+        return v
+
+    def opt_str(self, key: str) -> str | None:
+        v = self.d.get(key)
+        if v is None:
+            return None
+        if not isinstance(v, str):
+            raise self._bad(key, "a string or null")
+        return v
+
+    def get_int(self, key: str) -> int:
+        v = self.d.get(key)
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise self._bad(key, "an integer")
+        return v
+
+    def opt_int(self, key: str) -> int | None:
+        if self.d.get(key) is None:
+            return None
+        return self.get_int(key)
+
+    def get_float(self, key: str) -> float:
+        v = self.d.get(key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise self._bad(key, "a number")
+        return float(v)
+
+    def opt_float(self, key: str) -> float | None:
+        if self.d.get(key) is None:
+            return None
+        return self.get_float(key)
+
+    def get_bool(self, key: str) -> bool:
+        v = self.d.get(key)
+        if not isinstance(v, bool):
+            raise self._bad(key, "a boolean")
+        return v
+
+    def opt_bool(self, key: str) -> bool | None:
+        if self.d.get(key) is None:
+            return None
+        return self.get_bool(key)
+
+    def get_time(self, key: str) -> _dt.datetime:
+        s = self.get_str(key)
+        try:
+            return parse_time(s)
+        except ValueError:
+            raise self._bad(key, "an RFC 3339 time") from None
+
+    def opt_time(self, key: str) -> _dt.datetime | None:
+        if self.d.get(key) is None:
+            return None
+        return self.get_time(key)
+
+    def get_obj(self, key: str) -> Json:
+        v = self.d.get(key)
+        if not isinstance(v, dict):
+            raise self._bad(key, "an object")
+        return v
+
+    def opt_obj(self, key: str) -> Json | None:
+        if self.d.get(key) is None:
+            return None
+        return self.get_obj(key)
+
+    def get_list(self, key: str, *, optional: bool = False) -> list[Any]:
+        v = self.d.get(key)
+        if v is None and optional:
+            return []
+        if not isinstance(v, list):
+            raise self._bad(key, "an array")
+        return v
+
+    def get_str_list(self, key: str, *, optional: bool = False) -> list[str]:
+        items = self.get_list(key, optional=optional)
+        if not all(isinstance(x, str) for x in items):
+            raise self._bad(key, "an array of strings")
+        return [str(x) for x in items]
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key. ``api_key`` (the secret text) is set only in the answer that created it."""
+
+    id: str
+    role: str
+    label: str
+    agent_id: str | None
+    api_key: str | None = None
+    created_by: str | None = None
+    created_at: _dt.datetime | None = None
+    revoked_at: _dt.datetime | None = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> ApiKey:
+        o = _Obj(value, "api_key")
+        return cls(
+            id=o.get_str("id"),
+            role=o.get_str("role"),
+            label=o.get_str("label"),
+            agent_id=o.opt_str("agent_id"),
+            api_key=o.opt_str("api_key"),
+            created_by=o.opt_str("created_by"),
+            created_at=o.opt_time("created_at"),
+            revoked_at=o.opt_time("revoked_at"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class ApiKeyPage:
+    api_keys: list[ApiKey]
+    next_after: str | None
+
+    @classmethod
+    def from_json(cls, value: Any) -> ApiKeyPage:
+        o = _Obj(value, "api_keys")
+        return cls([ApiKey.from_json(x) for x in o.get_list("api_keys")], o.opt_str("next_after"))
+
+
+# --- agents ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Agent:
+    """The agent view every agent endpoint answers.
+
+    ``status``: ``pending_approval``, ``active`` or ``suspended``. ``mandate`` is the newest
+    version (camelCase names of MANDATE.md); ``approved_mandate_version`` is the one
+    certificates are issued with.
+    """
+
+    agent_id: str
+    name: str
+    organization: str
+    status: str
+    dns_name: str
+    mandate: Json
+    mandate_version: int
+    mandate_status: str
+    approved_mandate_version: int | None
+    registered_by: str | None
+    created_at: _dt.datetime | None
+    updated_at: _dt.datetime | None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @classmethod
+    def from_json(cls, value: Any) -> Agent:
+        o = _Obj(value, "agent")
+        return cls(
+            agent_id=o.get_str("agent_id"),
+            name=o.get_str("name"),
+            organization=o.get_str("organization"),
+            status=o.get_str("status"),
+            dns_name=o.get_str("dns_name"),
+            mandate=o.get_obj("mandate"),
+            mandate_version=o.get_int("mandate_version"),
+            mandate_status=o.get_str("mandate_status"),
+            approved_mandate_version=o.opt_int("approved_mandate_version"),
+            registered_by=o.opt_str("registered_by"),
+            created_at=o.opt_time("created_at"),
+            updated_at=o.opt_time("updated_at"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class AgentPage:
+    """One page of ``GET /v1/agents``; pass ``next_after`` as ``after`` for the next one."""
+
+    agents: list[Agent]
+    next_after: str | None
+
+    @classmethod
+    def from_json(cls, value: Any) -> AgentPage:
+        o = _Obj(value, "agents")
+        return cls([Agent.from_json(x) for x in o.get_list("agents")], o.opt_str("next_after"))
+
+
+# --- certificates ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """The answer of certify. ``chain_pem`` is the intermediate then the root; ``key_ref`` is
+    ``hsm:<id>`` when the key was generated in the HSM (custodial signing), else ``None``."""
+
+    certificate_pem: str
+    chain_pem: str
+    serial_number: str
+    expires_at: _dt.datetime
+    sha256_fingerprint: str
+    mandate_version: int
+    key_ref: str | None = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def fullchain_pem(self) -> str:
+        """Leaf, intermediate and root, PEM (what a TLS client presents)."""
+        leaf = self.certificate_pem if self.certificate_pem.endswith("\n") else self.certificate_pem + "\n"
+        return leaf + self.chain_pem
+
+    @classmethod
+    def from_json(cls, value: Any) -> IssuedCertificate:
+        o = _Obj(value, "certificate")
+        return cls(
+            certificate_pem=o.get_str("certificate_pem"),
+            chain_pem=o.get_str("chain_pem"),
+            serial_number=o.get_str("serial_number"),
+            expires_at=o.get_time("expires_at"),
+            sha256_fingerprint=o.get_str("sha256_fingerprint"),
+            mandate_version=o.get_int("mandate_version"),
+            key_ref=o.opt_str("key_ref"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A certificate record. ``status``: ``issued``, ``revoked`` or ``reserved`` (signing was
+    interrupted: no PEM). ``newly_revoked`` is set only in the answer of a revocation."""
+
+    serial_number: str
+    agent_id: str
+    mandate_version: int
+    status: str
+    not_before: _dt.datetime | None
+    not_after: _dt.datetime | None
+    sha256_fingerprint: str | None
+    revoked_at: _dt.datetime | None
+    revocation_reason: str | None
+    revoked_by: str | None
+    certificate_pem: str | None
+    newly_revoked: bool | None = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def revoked(self) -> bool:
+        return self.status == "revoked"
+
+    @classmethod
+    def from_json(cls, value: Any) -> Certificate:
+        o = _Obj(value, "certificate")
+        return cls(
+            serial_number=o.get_str("serial_number"),
+            agent_id=o.get_str("agent_id"),
+            mandate_version=o.get_int("mandate_version"),
+            status=o.get_str("status"),
+            not_before=o.opt_time("not_before"),
+            not_after=o.opt_time("not_after"),
+            sha256_fingerprint=o.opt_str("sha256_fingerprint"),
+            revoked_at=o.opt_time("revoked_at"),
+            revocation_reason=o.opt_str("revocation_reason"),
+            revoked_by=o.opt_str("revoked_by"),
+            certificate_pem=o.opt_str("certificate_pem"),
+            newly_revoked=o.opt_bool("newly_revoked"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class CertificatePage:
+    certificates: list[Certificate]
+    next_after: str | None
+
+    @classmethod
+    def from_json(cls, value: Any) -> CertificatePage:
+        o = _Obj(value, "certificates")
+        return cls(
+            [Certificate.from_json(x) for x in o.get_list("certificates")], o.opt_str("next_after")
+        )
+
+
+@dataclass(frozen=True)
+class KillSwitch:
+    """The answer of a kill switch (``scope`` ``agent`` or ``operator``)."""
+
+    kill_switch_id: int
+    scope: str
+    target: str
+    agents_suspended: list[str]
+    certificates_revoked: list[str]
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> KillSwitch:
+        o = _Obj(value, "kill_switch")
+        return cls(
+            kill_switch_id=o.get_int("kill_switch_id"),
+            scope=o.get_str("scope"),
+            target=o.get_str("target"),
+            agents_suspended=o.get_str_list("agents_suspended"),
+            certificates_revoked=o.get_str_list("certificates_revoked"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class EabCredentials:
+    """ACME external account binding credentials (single use, 7 days; ``expires_at`` unix s)."""
+
+    key_id: str
+    hmac_key: str
+    agent_id: str
+    expires_at: int
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> EabCredentials:
+        o = _Obj(value, "eab")
+        return cls(o.get_str("key_id"), o.get_str("hmac_key"), o.get_str("agent_id"), o.get_int("expires_at"), o.d)
+
+
+# --- orders and decisions -------------------------------------------------------------------
+
+
+def _json_size(size: str | int | float | Decimal) -> str | int | float:
+    if isinstance(size, Decimal):
+        return format(size, "f")
+    return size
+
+
+def _json_timestamp(ts: int | str | _dt.datetime) -> int | str:
+    if isinstance(ts, _dt.datetime):
+        if ts.tzinfo is None:
+            raise ValueError("order timestamp must be timezone-aware")
+        return int(ts.timestamp())
+    return ts
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order, as checked by preflight and signed by custodial signing.
+
+    ``size`` may be a ``Decimal``, a string (``"50000.00"``) or a number and needs
+    ``currency``; ``timestamp`` is unix seconds, RFC 3339 text or an aware ``datetime``
+    (the time of the check when absent).
+    """
+
+    action: str = "trade_execution"
+    market: str | None = None
+    counterparty: str | None = None
+    region: str | None = None
+    size: str | int | float | Decimal | None = None
+    currency: str | None = None
+    side: str | None = None
+    timestamp: int | str | _dt.datetime | None = None
+
+    def to_json(self) -> Json:
+        out: Json = {"action": self.action}
+        for name in ("market", "counterparty", "region"):
+            v = getattr(self, name)
+            if v is not None:
+                out[name] = v
+        if self.size is not None:
+            out["size"] = _json_size(self.size)
+        if self.currency is not None:
+            out["currency"] = self.currency
+        if self.side is not None:
+            out["side"] = self.side
+        if self.timestamp is not None:
+            out["timestamp"] = _json_timestamp(self.timestamp)
+        return out
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason for a refusal: ``code`` (e.g. ``exceeds_scope_size``), and as the API gives
+    them ``limit`` (e.g. ``50000 EUR``) and ``requested`` (e.g. ``60000 EUR``). ``detail`` is
+    text for people (``/v1/verify`` reasons, and the client's own fail-closed reasons)."""
+
+    code: str
+    limit: str | None = None
+    requested: str | None = None
+    detail: str | None = None
+
+    @classmethod
+    def from_json(cls, value: Any) -> Reason:
+        o = _Obj(value, "reason")
+        return cls(
+            code=o.get_str("code"),
+            limit=o.opt_str("limit"),
+            requested=o.opt_str("requested"),
+            detail=o.opt_str("detail"),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to "may the agent place this order now?".
+
+    ``allowed`` is ``True`` only when the daemon said so. ``fail_closed`` is ``True`` when the
+    client denied on its own because it could not get a usable answer; then ``reasons`` holds
+    one of the client's codes (``mandate_unreachable``, ``mandate_not_approved``,
+    ``preflight_rejected``, ``client_error``) and ``error`` the cause.
+    """
+
+    allowed: bool
+    reasons: tuple[Reason, ...] = ()
+    fail_closed: bool = False
+    error: BaseException | None = field(default=None, compare=False)
+
+    @property
+    def codes(self) -> list[str]:
+        return [r.code for r in self.reasons]
+
+    def reason(self, code: str) -> Reason | None:
+        """The reason with this code, if any."""
+        for r in self.reasons:
+            if r.code == code:
+                return r
+        return None
+
+    @classmethod
+    def from_json(cls, value: Any) -> Decision:
+        o = _Obj(value, "decision")
+        allowed = o.get_bool("allowed")
+        reasons = tuple(Reason.from_json(x) for x in o.get_list("reasons", optional=True))
+        if not allowed and not reasons:
+            raise MandateProtocolError(
+                title="Malformed answer", detail="decision: refused without a reason"
+            )
+        return cls(allowed=allowed, reasons=reasons)
+
+    @classmethod
+    def deny(cls, code: str, detail: str, error: BaseException | None = None) -> Decision:
+        """A denial made by the client itself (fail closed)."""
+        return cls(
+            allowed=False, reasons=(Reason(code=code, detail=detail),), fail_closed=True, error=error
+        )
+
+
+# --- events, risk, baselines, incidents -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoredEvent:
+    id: int
+    score: float | None
+
+    @classmethod
+    def from_json(cls, value: Any) -> ScoredEvent:
+        o = _Obj(value, "event")
+        return cls(o.get_int("id"), o.opt_float("score"))
+
+
+@dataclass(frozen=True)
+class IncidentRef:
+    id: int
+    agent_id: str
+    kind: str
+
+    @classmethod
+    def from_json(cls, value: Any) -> IncidentRef:
+        o = _Obj(value, "incident")
+        return cls(o.get_int("id"), o.get_str("agent_id"), o.get_str("kind"))
+
+
+@dataclass(frozen=True)
+class EventsAccepted:
+    """The answer of ``POST /v1/events``: ids and scores in request order, opened incidents."""
+
+    accepted: int
+    events: list[ScoredEvent]
+    incidents: list[IncidentRef]
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> EventsAccepted:
+        o = _Obj(value, "events")
+        return cls(
+            accepted=o.get_int("accepted"),
+            events=[ScoredEvent.from_json(x) for x in o.get_list("events")],
+            incidents=[IncidentRef.from_json(x) for x in o.get_list("incidents", optional=True)],
+            raw=o.d,
+        )
+
+
+class RiskBand(str, Enum):
+    """``low`` below 0.5, ``medium`` below the warning threshold, ``high`` from it."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One feature's share of a score (``size``, ``frequency``, ``instrument``,
+    ``time_of_day``, ``geography``)."""
+
+    feature: str
+    contribution: float
+    value: float
+    weight: float
+    observed: str
+    expected: str
+
+    @classmethod
+    def from_json(cls, value: Any) -> Contribution:
+        o = _Obj(value, "contribution")
+        return cls(
+            feature=o.get_str("feature"),
+            contribution=o.get_float("contribution"),
+            value=o.get_float("value"),
+            weight=o.get_float("weight"),
+            observed=o.opt_str("observed") or "-",
+            expected=o.opt_str("expected") or "-",
+        )
+
+
+@dataclass(frozen=True)
+class RiskScore:
+    """``GET /v1/agents/{id}/risk-score``: ``score`` is the API's ``risk_score`` (0..1, decayed
+    to now), ``band`` its ``risk_band``."""
+
+    agent_id: str
+    score: float
+    band: RiskBand
+    contributions: list[Contribution]
+    computed_at: _dt.datetime | None
+    baseline_version: int | None
+    warning_threshold: float
+    auto_revoke_threshold: float
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def top_feature(self) -> str | None:
+        """The feature that contributed most, or ``None`` before the first score."""
+        if not self.contributions:
+            return None
+        return max(self.contributions, key=lambda c: c.contribution).feature
+
+    @classmethod
+    def from_json(cls, value: Any) -> RiskScore:
+        o = _Obj(value, "risk_score")
+        try:
+            band = RiskBand(o.get_str("risk_band"))
+        except ValueError:
+            raise MandateProtocolError(
+                title="Malformed answer", detail=f"risk_score.risk_band: unknown band {o.d['risk_band']!r}"
+            ) from None
+        return cls(
+            agent_id=o.get_str("agent_id"),
+            score=o.get_float("risk_score"),
+            band=band,
+            contributions=[Contribution.from_json(x) for x in o.get_list("contributions")],
+            computed_at=o.opt_time("computed_at"),
+            baseline_version=o.opt_int("baseline_version"),
+            warning_threshold=o.get_float("warning_threshold"),
+            auto_revoke_threshold=o.get_float("auto_revoke_threshold"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class BaselineVersion:
+    """One baseline version; ``baseline`` holds the learnt statistics as the API gives them."""
+
+    agent_id: str
+    version: int
+    status: str
+    baseline: Json
+    learnt_by: str | None
+    created_at: _dt.datetime | None
+    decided_by: str | None
+    decided_at: _dt.datetime | None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def events(self) -> int | None:
+        n = self.baseline.get("events")
+        return n if isinstance(n, int) else None
+
+    @classmethod
+    def from_json(cls, value: Any) -> BaselineVersion:
+        o = _Obj(value, "baseline")
+        return cls(
+            agent_id=o.get_str("agent_id"),
+            version=o.get_int("version"),
+            status=o.get_str("status"),
+            baseline=o.get_obj("baseline"),
+            learnt_by=o.opt_str("learnt_by"),
+            created_at=o.opt_time("created_at"),
+            decided_by=o.opt_str("decided_by"),
+            decided_at=o.opt_time("decided_at"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    agent_id: str
+    kind: str
+    status: str
+    risk_score: float | None
+    threshold: float | None
+    contributions: list[Contribution]
+    event_id: int | None
+    kill_switch_id: int | None
+    created_at: _dt.datetime | None
+    acknowledged_by: str | None
+    acknowledged_at: _dt.datetime | None
+    resolved_by: str | None
+    resolved_at: _dt.datetime | None
+    resolution: str | None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> Incident:
+        o = _Obj(value, "incident")
+        return cls(
+            id=o.get_int("id"),
+            agent_id=o.get_str("agent_id"),
+            kind=o.get_str("kind"),
+            status=o.get_str("status"),
+            risk_score=o.opt_float("risk_score"),
+            threshold=o.opt_float("threshold"),
+            contributions=[Contribution.from_json(x) for x in o.get_list("contributions", optional=True)],
+            event_id=o.opt_int("event_id"),
+            kill_switch_id=o.opt_int("kill_switch_id"),
+            created_at=o.opt_time("created_at"),
+            acknowledged_by=o.opt_str("acknowledged_by"),
+            acknowledged_at=o.opt_time("acknowledged_at"),
+            resolved_by=o.opt_str("resolved_by"),
+            resolved_at=o.opt_time("resolved_at"),
+            resolution=o.opt_str("resolution"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class IncidentPage:
+    items: list[Incident]
+    next_before: int | None
+
+    @classmethod
+    def from_json(cls, value: Any) -> IncidentPage:
+        o = _Obj(value, "incidents")
+        return cls([Incident.from_json(x) for x in o.get_list("items")], o.opt_int("next_before"))
+
+
+# --- custodial signing and verification -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedOrder:
+    """A custodially signed order: hand ``payload``, ``signature``, ``certificate_pem`` and
+    ``chain_pem`` to the exchange. ``payload`` and ``signature`` are base64."""
+
+    allowed: bool
+    payload: str
+    signature: str
+    algorithm: str
+    certificate_serial: str
+    certificate_pem: str
+    chain_pem: str
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def payload_bytes(self) -> bytes:
+        """The signed bytes: the order's canonical JSON."""
+        return base64.b64decode(self.payload)
+
+    @property
+    def signature_bytes(self) -> bytes:
+        return base64.b64decode(self.signature)
+
+    @classmethod
+    def from_json(cls, value: Any) -> SignedOrder:
+        o = _Obj(value, "signed_order")
+        return cls(
+            allowed=o.get_bool("allowed"),
+            payload=o.get_str("payload"),
+            signature=o.get_str("signature"),
+            algorithm=o.get_str("algorithm"),
+            certificate_serial=o.get_str("certificate_serial"),
+            certificate_pem=o.get_str("certificate_pem"),
+            chain_pem=o.get_str("chain_pem"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The verdict of ``POST /v1/verify``: ``valid`` exactly when ``reasons`` is empty.
+    ``revocation`` is ``{"status": "good"|"revoked"|"unknown", ...}``."""
+
+    valid: bool
+    agent_id: str | None
+    serial: str | None
+    not_after: int | None
+    revocation: Json | None
+    mandate: Json | None
+    order: Json | None
+    reasons: list[Reason]
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def codes(self) -> list[str]:
+        return [r.code for r in self.reasons]
+
+    @classmethod
+    def from_json(cls, value: Any) -> Verification:
+        o = _Obj(value, "verification")
+        return cls(
+            valid=o.get_bool("valid"),
+            agent_id=o.opt_str("agent_id"),
+            serial=o.opt_str("serial"),
+            not_after=o.opt_int("not_after"),
+            revocation=o.opt_obj("revocation"),
+            mandate=o.opt_obj("mandate"),
+            order=o.opt_obj("order"),
+            reasons=[Reason.from_json(x) for x in o.get_list("reasons", optional=True)],
+            raw=o.d,
+        )
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook endpoint. ``secret`` (``whsec_…``) is set only in the answer that created it."""
+
+    id: str
+    url: str
+    events: list[str]
+    operator: str | None
+    created_by: str | None
+    created_at: _dt.datetime | None
+    disabled_at: _dt.datetime | None
+    secret: str | None = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> Webhook:
+        o = _Obj(value, "webhook")
+        return cls(
+            id=o.get_str("id"),
+            url=o.get_str("url"),
+            events=o.get_str_list("events"),
+            operator=o.opt_str("operator"),
+            created_by=o.opt_str("created_by"),
+            created_at=o.opt_time("created_at"),
+            disabled_at=o.opt_time("disabled_at"),
+            secret=o.opt_str("secret"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class WebhookPage:
+    items: list[Webhook]
+    next_after: str | None
+
+    @classmethod
+    def from_json(cls, value: Any) -> WebhookPage:
+        o = _Obj(value, "webhooks")
+        return cls([Webhook.from_json(x) for x in o.get_list("items")], o.opt_str("next_after"))
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One delivery: ``status`` ``pending``, ``delivered`` or ``failed``."""
+
+    id: int
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: _dt.datetime | None
+    last_attempt_at: _dt.datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: _dt.datetime | None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> WebhookDelivery:
+        o = _Obj(value, "delivery")
+        return cls(
+            id=o.get_int("id"),
+            event_id=o.get_str("event_id"),
+            event_type=o.get_str("event_type"),
+            status=o.get_str("status"),
+            attempts=o.get_int("attempts"),
+            next_attempt_at=o.opt_time("next_attempt_at"),
+            last_attempt_at=o.opt_time("last_attempt_at"),
+            last_status_code=o.opt_int("last_status_code"),
+            last_error=o.opt_str("last_error"),
+            delivered_at=o.opt_time("delivered_at"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class WebhookDeliveryPage:
+    items: list[WebhookDelivery]
+    next_before: int | None
+
+    @classmethod
+    def from_json(cls, value: Any) -> WebhookDeliveryPage:
+        o = _Obj(value, "deliveries")
+        return cls([WebhookDelivery.from_json(x) for x in o.get_list("items")], o.opt_int("next_before"))
+
