@@ -962,7 +962,7 @@ async fn a_kill_switch_from_the_cli_reaches_the_pre_trade_check() {
 }
 
 /// The day of `unix` as YYYY-MM-DD (UTC).
-fn day(unix: i64) -> String {
+pub(crate) fn day(unix: i64) -> String {
     let d = time::OffsetDateTime::from_unix_timestamp(unix)
         .unwrap()
         .date();

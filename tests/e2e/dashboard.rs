@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::behaviour::{DAY, event, events, history, midnight, open_mandate};
+use crate::behaviour::{DAY, day, event, events, history, midnight, open_mandate};
 use crate::harness::{Ca, Daemon, full_mandate};
 use crate::webdriver::Browser;
 
@@ -31,6 +31,20 @@ async fn sign_in(b: &Browser, base: &str, key: &str, role: &str) {
 
 async fn text(b: &Browser, css: &str) -> String {
     b.find(css).await.text().await
+}
+
+/// The browser's session cookie as a `Cookie` header value; it must be HttpOnly and
+/// SameSite=Strict.
+async fn session_cookie(b: &Browser) -> String {
+    let cookie = b
+        .cookies()
+        .await
+        .into_iter()
+        .find(|c| c["name"] == "mandate_session")
+        .expect("session cookie");
+    assert_eq!(cookie["httpOnly"], true, "{cookie}");
+    assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
+    format!("mandate_session={}", cookie["value"].as_str().unwrap())
 }
 
 /// Scrolls the page so that `css` is at the top (screenshots show the viewport).
@@ -217,6 +231,27 @@ async fn compliance_approves_watches_a_rogue_agent_get_revoked_and_an_operator_p
     assert!(text(&b, "table.incidents").await.contains("size"));
     b.screenshot("05-incidents").await;
 
+    // The compliance report downloads with the session, as the signed JSON bundle.
+    let session = session_cookie(&b).await;
+    let (from, to) = (day(midnight() - 10 * DAY), day(midnight()));
+    let report = reqwest::Client::new()
+        .get(format!(
+            "{base}/dashboard/agents/rogue-bot/report?from={from}&to={to}&format=json"
+        ))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), StatusCode::OK);
+    assert!(
+        report.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("mandate-report-rogue-bot.json")
+    );
+    let bundle: Value = report.json().await.unwrap();
+    assert!(bundle.to_string().contains("auto_revocation"));
+
     // The officer signs out; an operator signs in.
     b.find("#sign-out").await.click().await;
     b.wait_for("#api_key", WAIT).await;
@@ -263,23 +298,14 @@ async fn compliance_approves_watches_a_rogue_agent_get_revoked_and_an_operator_p
     assert_eq!(a.body["status"], "active", "{a:?}");
 
     // The same session's cookie from another origin: refused before anything happens.
-    let cookie = b
-        .cookies()
-        .await
-        .into_iter()
-        .find(|c| c["name"] == "mandate_session")
-        .expect("session cookie");
-    assert_eq!(cookie["httpOnly"], true, "{cookie}");
-    assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
-    let forged = reqwest::Client::builder()
+    let session = session_cookie(&b).await;
+    let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap()
+        .unwrap();
+    let forged = no_redirects
         .post(format!("{base}/dashboard/agents/other-bot/kill"))
-        .header(
-            "cookie",
-            format!("mandate_session={}", cookie["value"].as_str().unwrap()),
-        )
+        .header("cookie", &session)
         .header("origin", "http://evil.example")
         .form(&[
             ("csrf", csrf.as_str().unwrap()),
@@ -290,6 +316,16 @@ async fn compliance_approves_watches_a_rogue_agent_get_revoked_and_an_operator_p
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    // An operator may not download compliance reports.
+    let r = no_redirects
+        .get(format!(
+            "{base}/dashboard/agents/rogue-bot/report?from=2026-01-01&to=2026-01-02"
+        ))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     // The kill switch, with its confirmation step: a wrong confirmation changes nothing.
     b.goto(&format!("{base}/dashboard/agents/other-bot")).await;

@@ -196,6 +196,8 @@ class MandateClient:
                 raw = e.read(_MAX_ANSWER_BYTES)
             except (OSError, http.client.HTTPException):
                 raw = b""
+            finally:
+                e.close()
             rid = e.headers.get("X-Request-Id", request_id) if e.headers else request_id
             problem: Mapping[str, Any] | None = None
             text = ""

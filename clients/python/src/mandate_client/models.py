@@ -456,6 +456,18 @@ class Order:
             out["timestamp"] = _json_timestamp(self.timestamp)
         return out
 
+    def to_event(self, agent_id: str | None = None, *, success: bool = True) -> Json:
+        """The event reporting that this order was placed (``success=False``: it failed), for
+        :meth:`EventReporter.report` or ``report_events``. ``agent_id`` may be left to the
+        reporter."""
+        metadata = self.to_json()
+        action = metadata.pop("action")
+        metadata["success"] = success
+        event: Json = {"action_type": action, "metadata": metadata}
+        if agent_id is not None:
+            event["agent_id"] = agent_id
+        return event
+
 
 @dataclass(frozen=True)
 class Reason:
