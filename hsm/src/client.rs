@@ -233,14 +233,22 @@ impl Shared {
         if let Some(key) = lock(&self.keys).get(id).copied() {
             return Ok(key);
         }
+        let epoch = self.epoch.load(Ordering::SeqCst);
         let key = match keys::find_private_key(session, id, op) {
             Ok(key) => key,
-            // Private objects are invisible to a session that lost its login (another thread's
-            // recovery, or an HSM restart, can end it between two calls): that is a lost
-            // session to recover from, not a missing key.
-            Err(OpError::Fail(e @ HsmError::KeyNotFound { .. })) => {
+            // Private objects are invisible while the token is logged out. A reset (ours, or
+            // an HSM restart) can log it out just before the search, and another thread's
+            // recovery can log it in again just after, so "logged in now" does not prove the
+            // search saw the key's login: a reset in between is a lost session, and otherwise
+            // the search is repeated once, now that the login is known to hold.
+            Err(OpError::Fail(HsmError::KeyNotFound { .. })) => {
                 keys::ensure_logged_in(session, op)?;
-                return Err(OpError::Fail(e));
+                if self.epoch.load(Ordering::SeqCst) != epoch {
+                    return Err(OpError::SessionLost(
+                        "the sessions were reset during the key search".into(),
+                    ));
+                }
+                keys::find_private_key(session, id, op)?
             }
             Err(e) => return Err(e),
         };
