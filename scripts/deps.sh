@@ -4,7 +4,8 @@
 # test: also opensc (pkcs11-tool), openssl, poppler-utils and qpdf (PDF checks), PostgreSQL
 #       (server and psql), Chromium and ChromeDriver (the dashboard's browser tests drive
 #       /usr/bin/chromium over WebDriver), and python `cryptography`, `pkilint` and
-#       `prometheus_client` (independent checkers the end-to-end tests call).
+#       `prometheus_client` (independent checkers the end-to-end tests call), and the Python
+#       client of clients/python (editable) with pytest, and freqtrade (the example's test).
 set -euo pipefail
 what="${1:-run}"
 
@@ -41,6 +42,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 if [ "$what" = test ]; then
+  # The Python client (editable, with pytest) for its own tests.
+  if ! python3 -c 'import mandate_client, pytest' 2>/dev/null; then
+    echo "installing the python client (clients/python) with pytest ..." >&2
+    python3 -m pip install -q -e "$(dirname "$0")/../clients/python[test]" 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages -e "$(dirname "$0")/../clients/python[test]"
+  fi
+  # Freqtrade (its wheels bundle TA-Lib's C library): the Freqtrade example's test imports it.
+  # Pinned to the version whose IStrategy callbacks the example was checked against.
+  if ! python3 -c 'import freqtrade' 2>/dev/null; then
+    echo "installing freqtrade ..." >&2
+    python3 -m pip install -q freqtrade==2026.9 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages freqtrade==2026.9
+  fi
   if ! python3 -c 'import cryptography, pkilint, prometheus_client' 2>/dev/null; then
     echo "installing python cryptography, pkilint and prometheus_client ..." >&2
     python3 -m pip install -q cryptography pkilint prometheus_client 2>/dev/null \

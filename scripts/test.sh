@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit, property, SoftHSM, SQLite and end-to-end tests (the real
-# daemon on loopback, checked with openssl, python cryptography, pkilint and pkcs11-tool), then
-# the store and end-to-end tests again on a real PostgreSQL server started here on loopback.
+# daemon on loopback, checked with openssl, python cryptography, pkilint and pkcs11-tool; the
+# dashboard in Chromium), the Python client's pytest suite against the daemon, then the store
+# and end-to-end tests again on a real PostgreSQL server started here on loopback.
 # Extra arguments go to both nextest runs (e.g. a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,12 @@ fi
 
 # 1. Everything, on SQLite (the multi-node tests start PostgreSQL servers of their own).
 run --workspace --all-features "$@"
+
+# 1b. The Python client (clients/python) and its Freqtrade example, against the daemon binary
+#     the run above built (SoftHSM, SQLite, loopback).
+target_dir=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+(cd clients/python && MANDATE_BIN="$target_dir/debug/mandate" python3 -m pytest -q -p no:cacheprovider)
 
 # 2. The store and the end-to-end suite on PostgreSQL. Left out: the multi-node tests, which
 #    already ran on servers of their own, and the one test about a lost SQLite file.

@@ -1,0 +1,983 @@
+"""mandate for Freqtrade: a strategy mixin that puts a Freqtrade bot under a mandate.
+
+Put :class:`MandateStrategyMixin` before ``IStrategy`` in your strategy's bases::
+
+    from mandate_strategy import MandateStrategyMixin
+
+    class MyStrategy(MandateStrategyMixin, IStrategy):
+        ...
+
+and add a ``"mandate"`` section to the Freqtrade configuration (see README.md beside this file).
+The mixin uses Freqtrade's own callbacks (checked against freqtrade 2026.9):
+
+* ``bot_start``: loads the cached certificate from ``cert_dir`` (or makes a key and CSR here
+  and has them certified), starts the webhook listener and the event reporter;
+* ``bot_loop_start``: halts the bot for good when its certificate was revoked or the agent
+  suspended (webhook, pre-trade check or a periodic status check), renews the certificate,
+  retries a start-up that could not reach the CA;
+* ``confirm_trade_entry`` / ``confirm_trade_exit``: the pre-trade check (``preflight``); a
+  refusal is logged with its reasons and the order is not placed;
+* ``custom_stake_amount``: the stake scaled by the agent's risk band (low 1.0, medium 0.5,
+  high 0);
+* ``order_filled``: every fill (entries, exits, stop losses) is reported as an event;
+  orders Freqtrade cancels unfilled after their timeout are reported as failed.
+
+Fail closed: an entry is placed only when the CA allowed it; an error in this module, an
+unreachable CA, a missing certificate or a halt deny it (and make the stake 0). Exits follow
+``exit_policy`` (default ``"check"``: the CA's refusals block exits, an unreachable CA does
+not; see the README for why). Nothing here raises into Freqtrade after ``bot_start``.
+
+Your own overrides of these callbacks are wrapped when your class is created, so the mandate
+checks run even if they do not call ``super()`` (and run once if they do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import inspect
+import logging
+import os
+import threading
+import time
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, NamedTuple
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+from freqtrade.strategy import IStrategy
+from pandas import DataFrame
+
+from mandate_client import (
+    UNREACHABLE,
+    Decision,
+    EventReporter,
+    MandateClient,
+    MandateError,
+    Order,
+    RiskBand,
+    WebhookListener,
+    generate_key_and_csr,
+    save_private_key,
+)
+
+__all__ = ["MandateStrategyMixin", "MandateSampleStrategy", "MandateSettings", "market_of"]
+
+log = logging.getLogger("mandate.freqtrade")
+
+#: Stake multiplier per risk band (``custom_stake_amount``); ``risk_band`` answers HIGH when the
+#: CA cannot be asked, so an unknown band means no new position.
+BAND_SCALE: dict[RiskBand, float] = {RiskBand.LOW: 1.0, RiskBand.MEDIUM: 0.5, RiskBand.HIGH: 0.0}
+
+EXIT_POLICIES = ("check", "strict", "allow")
+
+#: Webhook event types that can halt this bot.
+HALT_EVENTS = ("certificate.revoked", "agent.suspended")
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def _opt_str(section: Mapping[str, Any], key: str, env: str | None = None) -> str | None:
+    value = section.get(key)
+    if value is None and env:
+        value = os.environ.get(env)
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _read_secret_file(path: str, what: str) -> str:
+    try:
+        text = Path(path).expanduser().read_text().strip()
+    except OSError as e:
+        raise ValueError(f"mandate.{what}: cannot read {path}: {e}") from None
+    if not text:
+        raise ValueError(f"mandate.{what}: {path} is empty")
+    return text
+
+
+# NamedTuples, not dataclasses: Freqtrade imports strategy files without registering them in
+# sys.modules, which dataclasses need.
+class WebhookSettings(NamedTuple):
+    host: str = "127.0.0.1"
+    port: int = 8787
+    path: str = "/mandate"
+    public_url: str | None = None
+    secret: str | None = None
+    register: bool = False
+
+    def __repr__(self) -> str:  # never the secret
+        return f"WebhookSettings(host={self.host!r}, port={self.port}, path={self.path!r}, register={self.register})"
+
+
+class MandateSettings(NamedTuple):
+    """The ``"mandate"`` section of the Freqtrade configuration (README.md lists every key)."""
+
+    url: str
+    api_key: str
+    agent_id: str
+    cert_dir: Path
+    organization: str | None = None
+    key_type: str = "ec-p256"
+    validity_days: int | None = None
+    renew_before_days: float = 7.0
+    region: str | None = None
+    counterparty: str | None = None
+    currency: str = "EUR"
+    market_map: Mapping[str, str] = {}
+    timeout: float = 5.0
+    check_interval: float = 60.0
+    exit_policy: str = "check"
+    band_scale: Mapping[RiskBand, float] = BAND_SCALE
+    report_events: bool = True
+    report_failures: bool = True
+    webhook: WebhookSettings | None = None
+
+    def __repr__(self) -> str:  # never the API key
+        return f"MandateSettings(url={self.url!r}, agent_id={self.agent_id!r}, cert_dir={str(self.cert_dir)!r}, ...)"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> MandateSettings:
+        """Reads ``config["mandate"]``; ``url``, ``api_key`` and ``agent_id`` may come from
+        ``MANDATE_URL``, ``MANDATE_API_KEY`` (or ``MANDATE_API_KEY_FILE``) and
+        ``MANDATE_AGENT_ID`` instead. Raises ``ValueError`` for a missing or bad setting."""
+        raw = config.get("mandate")
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise ValueError('the "mandate" configuration section must be an object')
+        url = _opt_str(raw, "url", "MANDATE_URL")
+        agent_id = _opt_str(raw, "agent_id", "MANDATE_AGENT_ID")
+        api_key = _opt_str(raw, "api_key", "MANDATE_API_KEY")
+        if api_key is None:
+            key_file = _opt_str(raw, "api_key_file", "MANDATE_API_KEY_FILE")
+            if key_file is not None:
+                api_key = _read_secret_file(key_file, "api_key_file")
+        missing = [n for n, v in (("url", url), ("api_key", api_key), ("agent_id", agent_id)) if not v]
+        if missing:
+            raise ValueError(
+                "mandate: missing " + ", ".join(missing)
+                + ' (set them in config["mandate"] or MANDATE_URL / MANDATE_API_KEY / MANDATE_AGENT_ID)'
+            )
+        assert url and api_key and agent_id
+        user_data = config.get("user_data_dir")
+        default_dir = Path(user_data) / "mandate" if user_data else Path("mandate")
+        exit_policy = str(raw.get("exit_policy", "check"))
+        if exit_policy not in EXIT_POLICIES:
+            raise ValueError(f"mandate.exit_policy must be one of {', '.join(EXIT_POLICIES)}")
+        currency = _opt_str(raw, "currency") or str(config.get("stake_currency") or "")
+        if not (len(currency) == 3 and currency.isalpha() and currency.isupper()):
+            raise ValueError(
+                f"mandate.currency: the CA takes three-letter currencies; the stake currency is "
+                f"{currency!r}: set mandate.currency to the one the mandate's limits are in"
+            )
+        scale = dict(BAND_SCALE)
+        for band, value in dict(raw.get("band_scale") or {}).items():
+            factor = float(value)
+            if not 0.0 <= factor <= 1.0:
+                raise ValueError("mandate.band_scale factors must be between 0 and 1")
+            scale[RiskBand(band)] = factor
+        exchange = config.get("exchange") or {}
+        counterparty = _opt_str(raw, "counterparty") or (
+            str(exchange["name"]) if isinstance(exchange, Mapping) and exchange.get("name") else None
+        )
+        webhook = None
+        hook = raw.get("webhook")
+        if hook:
+            if not isinstance(hook, Mapping):
+                raise ValueError("mandate.webhook must be an object")
+            secret = _opt_str(hook, "secret", "MANDATE_WEBHOOK_SECRET")
+            if secret is None and hook.get("secret_file"):
+                secret = _read_secret_file(str(hook["secret_file"]), "webhook.secret_file")
+            register = bool(hook.get("register", False))
+            if secret is None and not register:
+                raise ValueError(
+                    "mandate.webhook: give the secret the operator got when creating the webhook "
+                    '(secret, secret_file or MANDATE_WEBHOOK_SECRET), or "register": true with an '
+                    "operator key"
+                )
+            webhook = WebhookSettings(
+                host=str(hook.get("host", "127.0.0.1")),
+                port=int(hook.get("port", 8787)),
+                path=str(hook.get("path", "/mandate")),
+                public_url=_opt_str(hook, "public_url"),
+                secret=secret,
+                register=register,
+            )
+        validity = raw.get("validity_days")
+        return cls(
+            url=url,
+            api_key=api_key,
+            agent_id=agent_id,
+            cert_dir=Path(str(raw.get("cert_dir") or default_dir)).expanduser(),
+            organization=_opt_str(raw, "organization"),
+            key_type=str(raw.get("key_type", "ec-p256")),
+            validity_days=None if validity is None else int(validity),
+            renew_before_days=float(raw.get("renew_before_days", 7)),
+            region=_opt_str(raw, "region"),
+            counterparty=counterparty,
+            currency=currency,
+            market_map={str(k): str(v) for k, v in dict(raw.get("market_map") or {}).items()},
+            timeout=float(raw.get("timeout", 5)),
+            check_interval=float(raw.get("check_interval", 60)),
+            exit_policy=exit_policy,
+            band_scale=scale,
+            # Simulated (dry-run) fills are not executions: not reported unless asked for.
+            report_events=bool(raw.get("report_events", not config.get("dry_run", False))),
+            report_failures=bool(raw.get("report_failures", True)),
+            webhook=webhook,
+        )
+
+
+def market_of(pair: str, market_map: Mapping[str, str] | None = None) -> str:
+    """The mandate's market name for a Freqtrade pair: ``market_map[pair]`` if set, else
+    ``BTC/EUR`` → ``BTC_EUR`` and ``BTC/USDT:USDT`` (futures) → ``BTC_USDT_USDT``."""
+    if market_map and pair in market_map:
+        return market_map[pair]
+    return pair.replace("/", "_").replace(":", "_").upper()
+
+
+def _decimal(value: float) -> Decimal:
+    """A size as the API takes it: at most 8 fractional digits."""
+    try:
+        d = Decimal(repr(float(value))).quantize(Decimal("0.00000001"))
+    except (InvalidOperation, ValueError, TypeError):
+        return Decimal(0)
+    return Decimal(format(d, "f").rstrip("0").rstrip("."))  # 400, not 4E+2 or 400.00000000
+
+
+def _reasons(decision: Decision) -> str:
+    out = []
+    for r in decision.reasons:
+        text = r.code
+        if r.limit is not None or r.requested is not None:
+            text += f" (limit {r.limit}, requested {r.requested})"
+        elif r.detail:
+            text += f" ({r.detail})"
+        out.append(text)
+    return "; ".join(out) or "no reason given"
+
+
+# --- wrapping the user's overrides --------------------------------------------------------------
+
+#: Callbacks whose overrides in a subclass are wrapped so the mandate part always runs.
+_WRAPPED = (
+    "bot_start",
+    "bot_loop_start",
+    "confirm_trade_entry",
+    "confirm_trade_exit",
+    "custom_stake_amount",
+    "order_filled",
+    "adjust_trade_position",
+)
+
+#: What the callbacks that decide on new positions answer when something fails.
+_FAIL_CLOSED: dict[str, Any] = {"confirm_trade_entry": False, "custom_stake_amount": 0.0, "adjust_trade_position": None}
+
+_active = threading.local()
+
+
+@contextlib.contextmanager
+def _running(obj: object, name: str) -> Iterator[bool]:
+    """Marks ``name`` as running for ``obj`` in this thread; yields whether it already was
+    (then the mandate part has run or is running: a ``super()`` call must pass through)."""
+    running: set[tuple[int, str]] = getattr(_active, "calls", None) or set()
+    _active.calls = running
+    key = (id(obj), name)
+    if key in running:
+        yield True
+        return
+    running.add(key)
+    try:
+        yield False
+    finally:
+        running.discard(key)
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(name: str) -> inspect.Signature:
+    return inspect.signature(getattr(IStrategy, name))
+
+
+def _bind(name: str, self: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The callback's arguments by name (Freqtrade passes keywords; users may not)."""
+    try:
+        bound = _signature(name).bind_partial(self, *args, **kwargs)
+    except TypeError:  # an older or unusual call: take what was passed by name
+        return dict(kwargs)
+    values = dict(bound.arguments)
+    values.update(values.pop("kwargs", {}) or {})
+    values.pop("self", None)
+    return values
+
+
+def _wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(self: MandateStrategyMixin, *args: Any, **kwargs: Any) -> Any:
+        with _running(self, name) as nested:
+            if nested:
+                return fn(self, *args, **kwargs)
+            return self._mandate_around(name, lambda: fn(self, *args, **kwargs), args, kwargs)
+
+    wrapper._mandate_wrapped = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+# --- the mixin ----------------------------------------------------------------------------------
+
+
+class MandateStrategyMixin:
+    """Puts a Freqtrade strategy under a mandate; use as ``class S(MandateStrategyMixin, IStrategy)``.
+
+    State you may read: :attr:`mandate_halted`, :attr:`mandate_halt_reason`,
+    :attr:`mandate_ready` (a valid certificate is held), :attr:`mandate_serial`,
+    :attr:`mandate_client`, :attr:`mandate_reporter`, :attr:`mandate_listener`.
+    """
+
+    config: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _WRAPPED:
+            fn = cls.__dict__.get(name)
+            if callable(fn) and not getattr(fn, "_mandate_wrapped", False):
+                setattr(cls, name, _wrap(name, fn))
+
+    def __init__(self, config: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)  # type: ignore[call-arg]
+        self.mandate_settings: MandateSettings | None = None
+        self.mandate_client: MandateClient | None = None
+        self.mandate_reporter: EventReporter | None = None
+        self.mandate_listener: WebhookListener | None = None
+        self.mandate_serial: str | None = None
+        self.mandate_not_after: dt.datetime | None = None
+        self.mandate_halt_reason: str | None = None
+        self._mandate_halt = threading.Event()
+        self._mandate_lock = threading.Lock()
+        self._mandate_last_check = float("-inf")
+        self._mandate_last_halt_log = float("-inf")
+        self._mandate_webhook_id: str | None = None
+
+    # --- state ----------------------------------------------------------------------------------
+
+    @property
+    def mandate_halted(self) -> bool:
+        """True once the certificate was revoked or the agent suspended: no new entries until
+        the bot is restarted (see README, "Halt")."""
+        return self._mandate_halt.is_set()
+
+    @property
+    def mandate_ready(self) -> bool:
+        """True while an unexpired certificate is held."""
+        na = self.mandate_not_after
+        return self.mandate_serial is not None and na is not None and na > dt.datetime.now(dt.timezone.utc)
+
+    @property
+    def mandate_active(self) -> bool:
+        """The mixin acts in live and dry-run trading (and when no run mode is set, as in
+        tests); in backtesting, hyperopt and the other modes it stays out of the way: no
+        CA calls, no events for simulated history."""
+        mode = self.config.get("runmode")
+        return mode is None or getattr(mode, "value", mode) in ("live", "dry_run")
+
+    @property
+    def mandate_agent_id(self) -> str | None:
+        return self.mandate_settings.agent_id if self.mandate_settings else None
+
+    def mandate_halt(self, reason: str) -> None:
+        """Stops new entries for the rest of this process's life and says so loudly."""
+        with self._mandate_lock:
+            if self._mandate_halt.is_set():
+                return
+            self.mandate_halt_reason = reason
+            self._mandate_halt.set()
+        log.critical(
+            "MANDATE HALT for agent %s: %s. No new trades will be entered; exits follow "
+            "exit_policy=%s. Restart the bot after compliance has reinstated the agent.",
+            self.mandate_agent_id, reason,
+            self.mandate_settings.exit_policy if self.mandate_settings else "check",
+        )
+
+    # --- the callbacks --------------------------------------------------------------------------
+
+    def bot_start(self, **kwargs: Any) -> None:
+        self._mandate_dispatch("bot_start", super().bot_start, (), kwargs)  # type: ignore[misc]
+
+    def bot_loop_start(self, current_time: dt.datetime, **kwargs: Any) -> None:
+        self._mandate_dispatch(
+            "bot_loop_start", super().bot_loop_start, (), {"current_time": current_time, **kwargs}  # type: ignore[misc]
+        )
+
+    def confirm_trade_entry(
+        self,
+        pair: str,
+        order_type: str,
+        amount: float,
+        rate: float,
+        time_in_force: str,
+        current_time: dt.datetime,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> bool:
+        kw = dict(pair=pair, order_type=order_type, amount=amount, rate=rate, time_in_force=time_in_force,
+                  current_time=current_time, entry_tag=entry_tag, side=side, **kwargs)
+        return bool(self._mandate_dispatch("confirm_trade_entry", super().confirm_trade_entry, (), kw))  # type: ignore[misc]
+
+    def confirm_trade_exit(
+        self,
+        pair: str,
+        trade: Any,
+        order_type: str,
+        amount: float,
+        rate: float,
+        time_in_force: str,
+        exit_reason: str,
+        current_time: dt.datetime,
+        **kwargs: Any,
+    ) -> bool:
+        kw = dict(pair=pair, trade=trade, order_type=order_type, amount=amount, rate=rate,
+                  time_in_force=time_in_force, exit_reason=exit_reason, current_time=current_time, **kwargs)
+        return bool(self._mandate_dispatch("confirm_trade_exit", super().confirm_trade_exit, (), kw))  # type: ignore[misc]
+
+    def custom_stake_amount(
+        self,
+        pair: str,
+        current_time: dt.datetime,
+        current_rate: float,
+        proposed_stake: float,
+        min_stake: float | None,
+        max_stake: float,
+        leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> float:
+        kw = dict(pair=pair, current_time=current_time, current_rate=current_rate, proposed_stake=proposed_stake,
+                  min_stake=min_stake, max_stake=max_stake, leverage=leverage, entry_tag=entry_tag, side=side,
+                  **kwargs)
+        return float(self._mandate_dispatch("custom_stake_amount", super().custom_stake_amount, (), kw))  # type: ignore[misc]
+
+    def order_filled(self, pair: str, trade: Any, order: Any, current_time: dt.datetime, **kwargs: Any) -> None:
+        kw = dict(pair=pair, trade=trade, order=order, current_time=current_time, **kwargs)
+        self._mandate_dispatch("order_filled", super().order_filled, (), kw)  # type: ignore[misc]
+
+    def ft_check_timed_out(self, trade: Any, order: Any, current_time: dt.datetime) -> bool:
+        """Freqtrade's (internal) decision to cancel an open order after its timeout; an order
+        cancelled with nothing filled is reported as a failed execution."""
+        timed_out = bool(super().ft_check_timed_out(trade, order, current_time))  # type: ignore[misc]
+        if timed_out and self.mandate_active:
+            try:
+                self._mandate_report_failure(trade, order, current_time)
+            except Exception:  # noqa: BLE001 - never raise into Freqtrade
+                log.exception("mandate: reporting a timed-out order failed")
+        return timed_out
+
+    def ft_bot_cleanup(self) -> None:
+        """Freqtrade's shutdown hook: stops the listener, disables a webhook this bot
+        registered itself, and sends the events still queued."""
+        try:
+            self.mandate_stop()
+        finally:
+            super().ft_bot_cleanup()  # type: ignore[misc]
+
+    # --- dispatch -------------------------------------------------------------------------------
+
+    def _mandate_dispatch(
+        self, name: str, parent: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        with _running(self, name) as nested:
+            if nested:  # a wrapped override called super(): the mandate part runs once
+                return parent(*args, **kwargs)
+            return self._mandate_around(name, lambda: parent(*args, **kwargs), args, kwargs)
+
+    def _mandate_around(
+        self, name: str, call: Callable[[], Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """The mandate part of callback ``name`` around the strategy's own (``call``)."""
+        if name not in _FAIL_CLOSED:
+            return self._mandate_around_inner(name, call, args, kwargs)
+        try:
+            return self._mandate_around_inner(name, call, args, kwargs)
+        except Exception:  # noqa: BLE001 - Freqtrade would confirm, or take the full stake
+            log.exception("mandate: %s failed; answering %r (fail closed)", name, _FAIL_CLOSED[name])
+            return _FAIL_CLOSED[name]
+
+    def _mandate_around_inner(
+        self, name: str, call: Callable[[], Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if not self.mandate_active:
+            return call()
+        a = _bind(name, self, args, kwargs)
+        if name == "bot_start":
+            self.mandate_start()
+            return call()
+        if name == "bot_loop_start":
+            self._mandate_loop(a.get("current_time"))
+            return call()
+        if name == "confirm_trade_entry":
+            if not self._mandate_confirm_entry(a):
+                return False
+            try:
+                return bool(call())
+            except Exception:  # noqa: BLE001 - Freqtrade would confirm on an exception
+                log.exception("mandate: the strategy's confirm_trade_entry raised; entry denied")
+                return False
+        if name == "confirm_trade_exit":
+            return self._mandate_confirm_exit(a) and bool(call())
+        if name == "custom_stake_amount":
+            try:
+                stake = call()
+            except Exception:  # noqa: BLE001 - Freqtrade would fall back to the full stake
+                log.exception("mandate: the strategy's custom_stake_amount raised; stake 0")
+                return 0.0
+            return self._mandate_stake(stake, a)
+        if name == "order_filled":
+            try:
+                return call()
+            finally:
+                self._mandate_report_fill(a)
+        if name == "adjust_trade_position":
+            return self._mandate_adjust(call(), a)
+        return call()
+
+    # --- start, loop, stop ----------------------------------------------------------------------
+
+    def mandate_start(self) -> None:
+        """What ``bot_start`` does. A bad configuration raises (Freqtrade refuses to start); a
+        CA that cannot be reached or refuses only logs: the bot starts without a certificate,
+        enters nothing, and retries from ``bot_loop_start``."""
+        s = MandateSettings.from_config(self.config)
+        self.mandate_settings = s
+        self.mandate_client = MandateClient(s.url, s.api_key, timeout=s.timeout,
+                                            user_agent="mandate-freqtrade")
+        if s.report_events:
+            self.mandate_reporter = EventReporter(self.mandate_client, agent_id=s.agent_id)
+        if s.webhook is not None:
+            self._mandate_start_listener(s.webhook)
+        self._mandate_last_check = time.monotonic()
+        self._mandate_setup()
+
+    def mandate_stop(self) -> None:
+        """Stops the listener, disables a self-registered webhook, flushes the reporter."""
+        listener, self.mandate_listener = self.mandate_listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                listener.stop()
+        hook, self._mandate_webhook_id = self._mandate_webhook_id, None
+        if hook is not None and self.mandate_client is not None:
+            try:
+                self.mandate_client.disable_webhook(hook)
+            except Exception as e:  # noqa: BLE001
+                log.warning("mandate: could not disable webhook %s: %s", hook, e)
+        reporter, self.mandate_reporter = self.mandate_reporter, None
+        if reporter is not None:
+            with contextlib.suppress(Exception):
+                reporter.close(timeout=5)
+
+    def _mandate_start_listener(self, w: WebhookSettings) -> None:
+        s = self.mandate_settings
+        assert s is not None and self.mandate_client is not None
+        listener = WebhookListener(w.host, w.port, w.secret or "", self._mandate_on_webhook, path=w.path)
+        listener.start()
+        self.mandate_listener = listener
+        url = w.public_url or listener.url
+        log.info("mandate: webhook listener on %s (public URL %s)", listener.url, url)
+        if w.secret is None:  # register: needs an operator (or admin) key
+            try:
+                org = s.organization or self.mandate_client.get_agent(s.agent_id).organization
+                hook = self.mandate_client.create_webhook(url, list(HALT_EVENTS), operator=org)
+            except Exception as e:
+                listener.stop()
+                self.mandate_listener = None
+                if isinstance(e, MandateError) and e.retryable:  # the CA is down: the status check remains
+                    log.error("mandate: could not register the webhook (%s); relying on the status check", e)
+                    return
+                raise  # a wrong key or role: a configuration error
+            assert hook.secret is not None
+            listener.secret = hook.secret
+            self._mandate_webhook_id = hook.id
+            log.info("mandate: registered webhook %s for %s", hook.id, org)
+
+    def _mandate_on_webhook(self, event: dict[str, Any]) -> None:
+        """Runs in the listener's thread for each verified delivery."""
+        data = event.get("data") or {}
+        s = self.mandate_settings
+        if s is None or event.get("type") not in HALT_EVENTS or data.get("agent_id") != s.agent_id:
+            return
+        if event["type"] == "agent.suspended":
+            self.mandate_halt(f"webhook agent.suspended ({data.get('reason')}, by {data.get('by')})")
+        elif self.mandate_serial is not None and data.get("serial_number") == self.mandate_serial:
+            self.mandate_halt(
+                f"webhook certificate.revoked for {data.get('serial_number')} "
+                f"(reason code {data.get('reason_code')}, by {data.get('revoked_by')})"
+            )
+        else:
+            log.info("mandate: an older certificate of %s was revoked (%s)", s.agent_id, data.get("serial_number"))
+
+    def _mandate_setup(self) -> bool:
+        """Makes sure a valid certificate is held; ``False`` (logged) when that failed."""
+        s, client = self.mandate_settings, self.mandate_client
+        assert s is not None and client is not None
+        try:
+            agent = client.get_agent(s.agent_id)
+            if agent.status == "suspended":
+                self.mandate_halt(f"agent {s.agent_id} is suspended (kill switch)")
+                return False
+            if agent.status != "active":
+                log.error("mandate: agent %s is %s; it needs an approved mandate before it may trade",
+                          s.agent_id, agent.status)
+                return False
+            cached = self._mandate_load_cached()
+            if cached is not None:
+                serial, not_after = cached
+                cert = client.get_certificate(serial)
+                if cert.revoked:
+                    log.warning("mandate: the cached certificate %s is revoked (%s); certifying a new key",
+                                serial, cert.revocation_reason)
+                else:
+                    self.mandate_serial, self.mandate_not_after = serial, not_after
+                    log.info("mandate: using cached certificate %s of %s (valid until %s)",
+                             serial, s.agent_id, not_after.isoformat())
+                    return True
+            self._mandate_certify()
+            return True
+        except MandateError as e:
+            log.error("mandate: no certificate for %s yet (%s); entries are refused until one is held", s.agent_id, e)
+            return False
+
+    def _mandate_paths(self) -> tuple[Path, Path]:
+        s = self.mandate_settings
+        assert s is not None
+        return s.cert_dir / f"{s.agent_id}.key", s.cert_dir / f"{s.agent_id}.crt"
+
+    def _mandate_load_cached(self) -> tuple[str, dt.datetime] | None:
+        """The cached certificate's serial and notAfter, if the files hold a certificate for
+        this agent and this key that is not within ``renew_before_days`` of expiry."""
+        s = self.mandate_settings
+        assert s is not None
+        key_path, cert_path = self._mandate_paths()
+        if not (key_path.is_file() and cert_path.is_file()):
+            return None
+        try:
+            cert = x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
+            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        except (ValueError, OSError, IndexError, TypeError) as e:
+            log.warning("mandate: cached certificate in %s unreadable (%s); certifying anew", s.cert_dir, e)
+            return None
+        pub = serialization.PublicFormat.SubjectPublicKeyInfo
+        if key.public_key().public_bytes(serialization.Encoding.DER, pub) != cert.public_key().public_bytes(
+            serialization.Encoding.DER, pub
+        ):
+            log.warning("mandate: cached certificate does not match the cached key; certifying anew")
+            return None
+        names = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        if names != [s.agent_id]:
+            log.warning("mandate: cached certificate names %s, not %s; certifying anew", names, s.agent_id)
+            return None
+        not_after = cert.not_valid_after_utc
+        if not_after - dt.timedelta(days=s.renew_before_days) <= dt.datetime.now(dt.timezone.utc):
+            log.info("mandate: cached certificate expires %s; renewing", not_after.isoformat())
+            return None
+        return format(cert.serial_number, "x"), not_after
+
+    def _mandate_certify(self) -> None:
+        """A new key and CSR made here, certified; the key (0600) and the certificate with
+        its chain are saved to ``cert_dir``. Only the CSR leaves the machine."""
+        s, client = self.mandate_settings, self.mandate_client
+        assert s is not None and client is not None
+        key_pem, csr_pem = generate_key_and_csr(s.agent_id, s.key_type)
+        issued = client.certify(s.agent_id, csr_pem, validity_days=s.validity_days)
+        s.cert_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key_path, cert_path = self._mandate_paths()
+        save_private_key(key_path, key_pem, overwrite=True)
+        tmp = cert_path.with_name(f".{cert_path.name}.{os.getpid()}.tmp")
+        leaf = issued.certificate_pem if issued.certificate_pem.endswith("\n") else issued.certificate_pem + "\n"
+        tmp.write_text(leaf + issued.chain_pem)
+        os.replace(tmp, cert_path)
+        old = self.mandate_serial
+        self.mandate_serial, self.mandate_not_after = issued.serial_number, issued.expires_at
+        log.info("mandate: certified %s: serial %s, valid until %s, saved to %s",
+                 s.agent_id, issued.serial_number, issued.expires_at.isoformat(), cert_path)
+        if old is not None and old != issued.serial_number:
+            try:
+                client.revoke_certificate(old, "superseded", comment="renewed by the freqtrade bot")
+            except MandateError as e:
+                log.warning("mandate: could not revoke the superseded certificate %s: %s", old, e)
+
+    def _mandate_loop(self, current_time: Any) -> None:
+        try:
+            s = self.mandate_settings
+            if s is None or self.mandate_client is None:
+                return
+            now = time.monotonic()
+            if self.mandate_halted:
+                if now - self._mandate_last_halt_log >= max(s.check_interval, 10.0):
+                    self._mandate_last_halt_log = now
+                    log.error("MANDATE HALTED (%s): entering no trades", self.mandate_halt_reason)
+                return
+            interval = s.check_interval if self.mandate_ready else min(s.check_interval, 30.0)
+            if now - self._mandate_last_check < interval:
+                return
+            self._mandate_last_check = now
+            if not self.mandate_ready:
+                self._mandate_setup()
+            else:
+                self._mandate_check()
+        except Exception:  # noqa: BLE001
+            log.exception("mandate: bot_loop_start failed")
+
+    def _mandate_check(self) -> None:
+        """The periodic status check: agent suspended or our certificate revoked halts; a
+        certificate close to expiry is renewed. An unreachable CA only logs (the pre-trade
+        check fails closed on its own)."""
+        s, client = self.mandate_settings, self.mandate_client
+        assert s is not None and client is not None and self.mandate_serial is not None
+        try:
+            if client.get_agent(s.agent_id).status == "suspended":
+                self.mandate_halt(f"agent {s.agent_id} is suspended (status check)")
+                return
+            cert = client.get_certificate(self.mandate_serial)
+            if cert.revoked:
+                self.mandate_halt(f"certificate {cert.serial_number} revoked ({cert.revocation_reason}, status check)")
+                return
+            na = self.mandate_not_after
+            if na is not None and na - dt.timedelta(days=s.renew_before_days) <= dt.datetime.now(dt.timezone.utc):
+                self._mandate_certify()
+        except MandateError as e:
+            log.warning("mandate: status check failed (%s)", e)
+
+    # --- orders ---------------------------------------------------------------------------------
+
+    def _mandate_order(self, pair: str, side: str, amount: float, rate: float, at: Any) -> Order:
+        s = self.mandate_settings
+        assert s is not None
+        ts = at if isinstance(at, dt.datetime) and at.tzinfo is not None else None
+        return Order(
+            action="trade_execution",
+            market=market_of(pair, s.market_map),
+            counterparty=s.counterparty,
+            region=s.region,
+            size=_decimal(float(amount) * float(rate)),
+            currency=s.currency,
+            side=side,
+            timestamp=ts,
+        )
+
+    def _mandate_confirm_entry(self, a: Mapping[str, Any]) -> bool:
+        pair = str(a.get("pair"))
+        try:
+            s, client = self.mandate_settings, self.mandate_client
+            if s is None or client is None:
+                log.warning("mandate denied entry %s: bot_start has not run", pair)
+                return False
+            if self.mandate_halted:
+                log.warning("mandate denied entry %s: halted (%s)", pair, self.mandate_halt_reason)
+                return False
+            if not self.mandate_ready:
+                log.warning("mandate denied entry %s: no valid certificate held", pair)
+                return False
+            side = "sell" if a.get("side") == "short" else "buy"
+            order = self._mandate_order(pair, side, a["amount"], a["rate"], a.get("current_time"))
+            decision = client.preflight(s.agent_id, order)
+            return self._mandate_decide("entry", pair, order, decision)
+        except Exception:  # noqa: BLE001 - Freqtrade would confirm on an exception
+            log.exception("mandate denied entry %s: unexpected error (fail closed)", pair)
+            return False
+
+    def _mandate_decide(self, what: str, pair: str, order: Order, decision: Decision) -> bool:
+        if decision.allowed:
+            log.info("mandate allowed %s %s: %s %s %s", what, pair, order.side, order.size, order.currency)
+            return True
+        log.warning("mandate denied %s %s (%s %s %s%s): %s", what, pair, order.side, order.size, order.currency,
+                    ", fail closed" if decision.fail_closed else "", _reasons(decision))
+        if "certificate_revoked" in decision.codes:
+            self.mandate_halt("pre-trade check answered certificate_revoked")
+        return False
+
+    def _mandate_confirm_exit(self, a: Mapping[str, Any]) -> bool:
+        pair = str(a.get("pair"))
+        s, client = self.mandate_settings, self.mandate_client
+        policy = s.exit_policy if s is not None else "check"
+        try:
+            if policy == "allow":
+                log.info("mandate: exit %s not checked (exit_policy allow)", pair)
+                return True
+            if s is None or client is None:
+                log.error("mandate: exit %s before bot_start; %s", pair,
+                          "denied (strict)" if policy == "strict" else "let through")
+                return policy != "strict"
+            if self.mandate_halted:
+                log.error("mandate denied exit %s: halted (%s); close the position by hand", pair,
+                          self.mandate_halt_reason)
+                return False
+            trade = a.get("trade")
+            side = "buy" if getattr(trade, "is_short", False) else "sell"
+            order = self._mandate_order(pair, side, a["amount"], a["rate"], a.get("current_time"))
+            decision = client.preflight(s.agent_id, order)
+            if not decision.allowed and policy == "check" and decision.codes == [UNREACHABLE]:
+                log.error("mandate: CA unreachable; letting the exit of %s through (exit_policy check): %s",
+                          pair, _reasons(decision))
+                return True
+            return self._mandate_decide(f"exit ({a.get('exit_reason')})", pair, order, decision)
+        except Exception:  # noqa: BLE001
+            log.exception("mandate: exit check for %s failed", pair)
+            return policy != "strict"
+
+    def _mandate_stake(self, stake: Any, a: Mapping[str, Any]) -> float:
+        pair = str(a.get("pair"))
+        try:
+            s, client = self.mandate_settings, self.mandate_client
+            if s is None or client is None or self.mandate_halted or not self.mandate_ready:
+                log.warning("mandate: stake for %s is 0 (%s)", pair,
+                            "halted" if self.mandate_halted else "no certificate")
+                return 0.0
+            proposed = float(stake or 0.0)
+            band = client.risk_band(s.agent_id)  # HIGH when it cannot be read
+            factor = s.band_scale.get(band, 0.0)
+            return self._mandate_clamp(pair, band, factor, proposed, a.get("min_stake"), a.get("max_stake"))
+        except Exception:  # noqa: BLE001 - Freqtrade would use the full stake on an exception
+            log.exception("mandate: stake for %s is 0 (unexpected error)", pair)
+            return 0.0
+
+    @staticmethod
+    def _mandate_clamp(
+        pair: str, band: RiskBand, factor: float, proposed: float, min_stake: Any, max_stake: Any
+    ) -> float:
+        """``proposed`` × ``factor``, at least the exchange's minimum (unless that is above the
+        proposed stake: then nothing) and at most ``max_stake``; 0 stays 0."""
+        stake = proposed * factor
+        if stake <= 0:
+            log.warning("mandate: risk band %s: no new position in %s (stake 0)", band.value, pair)
+            return 0.0
+        if min_stake is not None and stake < float(min_stake):
+            stake = float(min_stake) if float(min_stake) <= proposed else 0.0
+        if max_stake is not None:
+            stake = min(stake, float(max_stake))
+        log.info("mandate: risk band %s: stake for %s %.8g (proposed %.8g)", band.value, pair, stake, proposed)
+        return max(stake, 0.0)
+
+    def _mandate_adjust(self, result: Any, a: Mapping[str, Any]) -> Any:
+        """Position adjustments bypass ``confirm_trade_entry``/``custom_stake_amount`` in
+        Freqtrade: an increase is checked here (halt, band, pre-trade check), a decrease
+        follows ``exit_policy``."""
+        try:
+            stake, tag = (result if isinstance(result, tuple) else (result, None))
+            if not stake:
+                return result
+            trade = a.get("trade")
+            pair = str(getattr(trade, "pair", "?"))
+            rate = float(a.get("current_rate") or 0.0)
+            leverage = float(getattr(trade, "leverage", 1.0) or 1.0)
+            amount = abs(float(stake)) * leverage / rate if rate else 0.0
+            is_short = bool(getattr(trade, "is_short", False))
+            if stake > 0:
+                scaled = self._mandate_stake(stake, {"pair": pair, "min_stake": None, "max_stake": a.get("max_stake")})
+                if scaled <= 0:
+                    return None
+                ok = self._mandate_confirm_entry({"pair": pair, "amount": scaled * leverage / rate if rate else 0.0,
+                                                  "rate": rate, "side": "short" if is_short else "long",
+                                                  "current_time": a.get("current_time")})
+                return ((scaled, tag) if isinstance(result, tuple) else scaled) if ok else None
+            ok = self._mandate_confirm_exit({"pair": pair, "trade": trade, "amount": amount, "rate": rate,
+                                             "exit_reason": "partial_exit", "current_time": a.get("current_time")})
+            return result if ok else None
+        except Exception:  # noqa: BLE001
+            log.exception("mandate: position adjustment refused (unexpected error)")
+            return None
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _mandate_event(self, pair: str, side: str | None, amount: float, price: float,
+                       at: Any, success: bool) -> None:
+        reporter = self.mandate_reporter
+        if reporter is None:
+            return
+        order = self._mandate_order(pair, side or "buy", amount, price, at)
+        if side is None:
+            order = replace(order, side=None)
+        reporter.report(order.to_event(success=success))
+
+    def _mandate_report_fill(self, a: Mapping[str, Any]) -> None:
+        """``order_filled``: the filled part of every order (entry, exit, stop loss) is a
+        successful ``trade_execution`` event, at the fill time, for its notional value."""
+        try:
+            order, pair = a.get("order"), str(a.get("pair"))
+            if order is None or self.mandate_settings is None:
+                return
+            filled = float(getattr(order, "safe_filled", 0.0) or 0.0)
+            price = float(getattr(order, "safe_price", 0.0) or 0.0)
+            if filled <= 0 or price <= 0:
+                return
+            at = getattr(order, "order_filled_utc", None) or a.get("current_time")
+            self._mandate_event(pair, getattr(order, "side", None), filled, price, at, True)
+        except Exception:  # noqa: BLE001
+            log.exception("mandate: reporting a fill failed")
+
+    def _mandate_report_failure(self, trade: Any, order: Any, current_time: Any) -> None:
+        s = self.mandate_settings
+        if s is None or not s.report_failures:
+            return
+        if float(getattr(order, "safe_filled", 0.0) or 0.0) > 0:
+            return  # partly filled: the fill is reported by order_filled
+        amount = float(getattr(order, "safe_amount", 0.0) or 0.0)
+        price = float(getattr(order, "safe_placement_price", 0.0) or 0.0)
+        log.warning("mandate: %s order for %s timed out unfilled; reporting a failed execution",
+                    getattr(order, "side", "?"), getattr(trade, "pair", "?"))
+        self._mandate_event(str(getattr(trade, "pair", "")), getattr(order, "side", None), amount, price,
+                            current_time, False)
+
+    def mandate_report_failure(self, pair: str, side: str, amount: float, rate: float,
+                               at: dt.datetime | None = None) -> None:
+        """For strategies that see a failed execution themselves: reports it (``success``
+        false; counts towards the mandate's ``maxConsecutiveFailures``). Never raises."""
+        try:
+            self._mandate_event(pair, side, amount, rate, at or dt.datetime.now(dt.timezone.utc), False)
+        except Exception:  # noqa: BLE001
+            log.exception("mandate: reporting a failure failed")
+
+
+# --- an example strategy ------------------------------------------------------------------------
+
+
+class MandateSampleStrategy(MandateStrategyMixin, IStrategy):  # type: ignore[misc]  # freqtrade is untyped
+    """A deliberately trivial moving-average crossover (pandas only, no TA-Lib) under a
+    mandate. Copy the ``class ...(MandateStrategyMixin, IStrategy)`` line into your own."""
+
+    INTERFACE_VERSION = 3
+    timeframe = "5m"
+    minimal_roi = {"0": 0.05}
+    stoploss = -0.05
+    can_short = False
+    process_only_new_candles = True
+    startup_candle_count = 30
+    order_types = {
+        "entry": "limit",
+        "exit": "limit",
+        "stoploss": "market",
+        "stoploss_on_exchange": True,  # stop losses do not depend on the CA answering
+    }
+
+    def populate_indicators(self, dataframe: DataFrame, metadata: dict[str, Any]) -> DataFrame:
+        dataframe["sma_fast"] = dataframe["close"].rolling(10).mean()
+        dataframe["sma_slow"] = dataframe["close"].rolling(30).mean()
+        return dataframe
+
+    def populate_entry_trend(self, dataframe: DataFrame, metadata: dict[str, Any]) -> DataFrame:
+        crossed_up = (dataframe["sma_fast"] > dataframe["sma_slow"]) & (
+            dataframe["sma_fast"].shift(1) <= dataframe["sma_slow"].shift(1)
+        )
+        dataframe.loc[crossed_up & (dataframe["volume"] > 0), ["enter_long", "enter_tag"]] = (1, "sma_cross")
+        return dataframe
+
+    def populate_exit_trend(self, dataframe: DataFrame, metadata: dict[str, Any]) -> DataFrame:
+        crossed_down = (dataframe["sma_fast"] < dataframe["sma_slow"]) & (
+            dataframe["sma_fast"].shift(1) >= dataframe["sma_slow"].shift(1)
+        )
+        dataframe.loc[crossed_down & (dataframe["volume"] > 0), "exit_long"] = 1
+        return dataframe
