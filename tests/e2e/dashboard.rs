@@ -231,6 +231,32 @@ async fn compliance_approves_watches_a_rogue_agent_get_revoked_and_an_operator_p
     assert!(text(&b, "table.incidents").await.contains("size"));
     b.screenshot("05-incidents").await;
 
+    // Not reinstated while its auto-revocation incident is open; resolved, it is.
+    b.goto(&format!("{base}/dashboard/agents/rogue-bot")).await;
+    b.find("#reinstate-agent").await.click().await;
+    b.wait_until_text("section.card h1", "409", WAIT).await;
+    assert!(text(&b, ".problem").await.contains("resolve it first"));
+    b.goto(&format!("{base}/dashboard/incidents?status=open"))
+        .await;
+    let row = b.find("table.incidents tbody tr").await;
+    assert!(row.text().await.contains("auto revocation"));
+    row.find("input[name=resolution]")
+        .await
+        .send_keys("Fat-finger order size; limits reviewed with the desk")
+        .await;
+    row.find("form[action$='/resolve'] button")
+        .await
+        .click()
+        .await;
+    b.wait_until_text("#notice", "Incident resolved", WAIT)
+        .await;
+    b.goto(&format!("{base}/dashboard/agents/rogue-bot")).await;
+    b.find("#reinstate-agent").await.click().await;
+    b.wait_until_text("#notice", "Agent reinstated", WAIT).await;
+    assert!(text(&b, "h1").await.contains("active"));
+    let a = ca.d.get(&ca.operator, "/v1/agents/rogue-bot").await;
+    assert_eq!(a.body["status"], "active", "{a:?}");
+
     // The compliance report downloads with the session, as the signed JSON bundle.
     let session = session_cookie(&b).await;
     let (from, to) = (day(midnight() - 10 * DAY), day(midnight()));

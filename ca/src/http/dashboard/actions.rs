@@ -75,7 +75,13 @@ pub(crate) async fn approve_mandate(
     Path(id): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    let to = format!("/dashboard/agents/{id}?done=mandate-approved");
+    // Without a version, approving reinstates a suspended agent (the API's rule).
+    let done = if form.version.is_none() {
+        "reinstated"
+    } else {
+        "mandate-approved"
+    };
+    let to = format!("/dashboard/agents/{id}?done={done}");
     let caller = signed.caller.clone();
     let call = |b| agents::approve(State(state), caller, Path(id), b);
     decide(&signed, &headers, &form, true, call, to).await

@@ -165,6 +165,7 @@ pub(crate) fn done_message(code: Option<&str>) -> Option<&'static str> {
     Some(match code? {
         "mandate-approved" => "Mandate approved.",
         "mandate-rejected" => "Mandate rejected.",
+        "reinstated" => "Agent reinstated with its approved mandate: it may be certified again.",
         "baseline-approved" => "Baseline approved.",
         "baseline-rejected" => "Baseline rejected.",
         "killed" => "Kill switch pulled: the agent is suspended and its certificates are revoked.",

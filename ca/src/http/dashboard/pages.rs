@@ -255,6 +255,14 @@ pub(crate) async fn agent(
                     p.muted #no-approve { "Waiting for a compliance officer to approve it." }
                 }
             }
+            @if status == "suspended" && !pending_mandate && can(&signed, DECIDERS) {
+                form.row #reinstate method="post" action={ "/dashboard/agents/" (id) "/approve" } {
+                    (csrf(&signed))
+                    span.muted { "Suspended by a kill switch or an automatic revocation (its incident must be resolved first)." }
+                    label { "Comment " input type="text" name="comment" maxlength="1000"; }
+                    button #reinstate-agent type="submit" { "Reinstate" }
+                }
+            }
             (mandate_table(&a["mandate"]))
         }
 
