@@ -5,7 +5,7 @@
 //! every label takes values from a small fixed set (route templates, status codes, error
 //! kinds), so no series can grow without bound.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,18 +89,53 @@ impl Histogram {
     }
 }
 
+/// Separates label values inside a series key: a control character no label value has (route
+/// templates, methods, codes and kinds are all printable).
+const SEP: char = '\u{1f}';
+
+thread_local! {
+    /// The key being looked up, reused so that counting a series that exists allocates nothing
+    /// (every HTTP request counts one).
+    static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Runs `f` with the series key of `values`.
+fn with_key<R>(values: &[&str], f: impl FnOnce(&str) -> R) -> R {
+    KEY.with(|k| {
+        let mut k = k.borrow_mut();
+        k.clear();
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                k.push(SEP);
+            }
+            k.push_str(v);
+        }
+        f(&k)
+    })
+}
+
+/// A series map's entries sorted by key (for a stable exposition), keys split into values.
+fn sorted<T>(m: &HashMap<String, T>) -> Vec<(Vec<String>, &T)> {
+    let mut rows: Vec<(Vec<String>, &T)> = m
+        .iter()
+        .map(|(k, v)| (k.split(SEP).map(str::to_owned).collect(), v))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
 /// Counters told apart by label values; the label names are fixed per family.
 #[derive(Debug)]
 pub(crate) struct Counters {
     names: &'static [&'static str],
-    values: Mutex<BTreeMap<Vec<String>, u64>>,
+    values: Mutex<HashMap<String, u64>>,
 }
 
 impl Counters {
     fn new(names: &'static [&'static str]) -> Counters {
         Counters {
             names,
-            values: Mutex::new(BTreeMap::new()),
+            values: Mutex::new(HashMap::new()),
         }
     }
 
@@ -111,16 +146,22 @@ impl Counters {
 
     /// Adds `n` to the series with these label values.
     pub(crate) fn add(&self, values: &[&str], n: u64) {
-        if let Ok(mut m) = self.values.lock() {
-            let key: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
-            *m.entry(key).or_insert(0) += n;
-        }
+        with_key(values, |key| {
+            if let Ok(mut m) = self.values.lock() {
+                match m.get_mut(key) {
+                    Some(c) => *c += n,
+                    None => {
+                        m.insert(key.to_owned(), n);
+                    }
+                }
+            }
+        });
     }
 
     fn write(&self, out: &mut String, name: &str) {
         let Ok(m) = self.values.lock() else { return };
-        for (values, n) in m.iter() {
-            let _ = writeln!(out, "{name}{{{}}} {n}", labels(self.names, values));
+        for (values, n) in sorted(&m) {
+            let _ = writeln!(out, "{name}{{{}}} {n}", labels(self.names, &values));
         }
     }
 }
@@ -130,7 +171,7 @@ impl Counters {
 pub(crate) struct Histograms {
     names: &'static [&'static str],
     bounds: &'static [f64],
-    values: Mutex<BTreeMap<Vec<String>, std::sync::Arc<Histogram>>>,
+    values: Mutex<HashMap<String, Histogram>>,
 }
 
 impl Histograms {
@@ -138,28 +179,30 @@ impl Histograms {
         Histograms {
             names,
             bounds,
-            values: Mutex::new(BTreeMap::new()),
+            values: Mutex::new(HashMap::new()),
         }
     }
 
     /// Records one duration in the series with these label values.
     pub(crate) fn observe(&self, values: &[&str], d: Duration) {
-        let h = match self.values.lock() {
-            Ok(mut m) => {
-                let key: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
-                m.entry(key)
-                    .or_insert_with(|| std::sync::Arc::new(Histogram::new(self.bounds)))
-                    .clone()
+        with_key(values, |key| {
+            if let Ok(mut m) = self.values.lock() {
+                match m.get(key) {
+                    Some(h) => h.observe(d),
+                    None => {
+                        let h = Histogram::new(self.bounds);
+                        h.observe(d);
+                        m.insert(key.to_owned(), h);
+                    }
+                }
             }
-            Err(_) => return,
-        };
-        h.observe(d);
+        });
     }
 
     fn write(&self, out: &mut String, name: &str) {
         let Ok(m) = self.values.lock() else { return };
-        for (values, h) in m.iter() {
-            h.write(out, name, &labels(self.names, values));
+        for (values, h) in sorted(&m) {
+            h.write(out, name, &labels(self.names, &values));
         }
     }
 }
