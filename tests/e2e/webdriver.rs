@@ -391,21 +391,7 @@ impl Browser {
 
     /// Waits until the first element matching `css` has a (visible) text containing `needle`.
     pub async fn wait_until_text(&self, css: &str, needle: &str, deadline: Duration) -> Element {
-        let mut last = None;
-        let end = Instant::now() + deadline;
-        loop {
-            if let Some((element, text)) = self.text_of(css).await {
-                if text.contains(needle) {
-                    return element;
-                }
-                last = Some(text);
-            }
-            if Instant::now() >= end {
-                let what = format!("`{css}` to contain {needle:?} (last text: {last:?})");
-                panic!("{}", self.timed_out(&what, deadline).await);
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        self.wait_text(css, needle, deadline, false).await
     }
 
     /// Like [`Browser::wait_until_text`] for a server-rendered page: reloads it between checks.
@@ -414,6 +400,16 @@ impl Browser {
         css: &str,
         needle: &str,
         deadline: Duration,
+    ) -> Element {
+        self.wait_text(css, needle, deadline, true).await
+    }
+
+    async fn wait_text(
+        &self,
+        css: &str,
+        needle: &str,
+        deadline: Duration,
+        reload: bool,
     ) -> Element {
         let mut last = None;
         let end = Instant::now() + deadline;
@@ -425,11 +421,16 @@ impl Browser {
                 last = Some(text);
             }
             if Instant::now() >= end {
-                let what = format!("`{css}` to contain {needle:?} after reloads (last: {last:?})");
+                let how = if reload { " after reloads" } else { "" };
+                let what = format!("`{css}` to contain {needle:?}{how} (last text: {last:?})");
                 panic!("{}", self.timed_out(&what, deadline).await);
             }
-            tokio::time::sleep(RELOAD_POLL).await;
-            self.refresh().await;
+            if reload {
+                tokio::time::sleep(RELOAD_POLL).await;
+                self.refresh().await;
+            } else {
+                tokio::time::sleep(POLL).await;
+            }
         }
     }
 
