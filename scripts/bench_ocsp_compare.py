@@ -186,8 +186,13 @@ def main():
         wait("the daemon", ready(base + "/readyz"))
         admin = open(os.path.join(work, "admin.key")).read().strip()
 
+        http("POST", base + "/v1/organizations", admin, {"id": "bench", "legal_name": "Bench Ltd"})
+
         def key(role):
-            _, b = http("POST", base + "/v1/api-keys", admin, {"role": role, "label": role})
+            http("POST", base + "/v1/people", admin,
+                 {"id": role, "name": role, "organization": "bench", "roles": [role]})
+            _, b = http("POST", base + "/v1/api-keys", admin,
+                        {"role": role, "label": role, "person": role})
             return json.loads(b)["api_key"]
 
         operator, compliance = key("operator"), key("compliance")

@@ -176,7 +176,7 @@ async fn main() {
         let mandate = json!({"operator": "Sim Trading Ltd", "allowedMarkets": MARKETS,
                              "allowedRegions": REGIONS, "permittedActions": ["trade_execution"],
                              "maxTransactionSize": {"amount": "100000000", "currency": "EUR"}});
-        bench.approved_agent(&id, "sim", mandate).await;
+        bench.approved_agent(&id, "bench", mandate).await;
         let cert = bench
             .post(
                 &bench.operator,

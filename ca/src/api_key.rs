@@ -64,3 +64,53 @@ mod tests {
         assert!(super::parse("Bearer x").is_none());
     }
 }
+
+/// How long a key's holder is trusted without reading it again: a key revoked or a person
+/// disabled by another process (the CLI, another node) stops working within this; through this
+/// daemon, at once.
+const KEY_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most entries kept; the cache starts over beyond it.
+const KEY_CACHE_MAX: usize = 10_000;
+
+type CachedHolder = (mandate_store::KeyHolder, std::time::Instant);
+
+/// Recently read API keys with their person or agent, so a busy client costs no database read
+/// per request. The secret is still checked against the stored hash on every request.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    rows: std::sync::Mutex<std::collections::HashMap<String, CachedHolder>>,
+}
+
+impl KeyCache {
+    /// A fresh entry for key `id`.
+    pub fn get(&self, id: &str) -> Option<mandate_store::KeyHolder> {
+        let rows = self.rows.lock().ok()?;
+        rows.get(id)
+            .filter(|(_, at)| at.elapsed() < KEY_TTL)
+            .map(|(row, _)| row.clone())
+    }
+
+    /// Remembers a key's holder.
+    pub fn put(&self, holder: mandate_store::KeyHolder) {
+        if let Ok(mut rows) = self.rows.lock() {
+            if rows.len() >= KEY_CACHE_MAX {
+                rows.clear();
+            }
+            rows.insert(holder.key.id.clone(), (holder, std::time::Instant::now()));
+        }
+    }
+
+    /// Drops a key's entry (after revoking it).
+    pub fn forget(&self, id: &str) {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.remove(id);
+        }
+    }
+
+    /// Drops every entry (after disabling a person, whose keys may be many).
+    pub fn clear(&self) {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.clear();
+        }
+    }
+}

@@ -151,7 +151,7 @@ pub async fn init_ca(
             actor,
             "api_key.created",
             &admin.id,
-            json!({"role": "admin", "label": "bootstrap"}),
+            json!({"role": "admin", "label": "bootstrap", "person": BOOTSTRAP_ADMIN}),
         ),
     ];
     store
@@ -163,6 +163,7 @@ pub async fn init_ca(
                 secret_hash: admin.secret_hash.clone(),
                 role: Role::Admin,
                 agent_id: None,
+                person_id: Some(BOOTSTRAP_ADMIN.to_owned()),
                 label: "bootstrap".to_owned(),
                 created_by: None,
             },
@@ -185,6 +186,9 @@ pub async fn init_ca(
         admin_api_key_id: admin.id,
     })
 }
+
+/// The CA-staff person who holds the bootstrap admin key.
+pub const BOOTSTRAP_ADMIN: &str = "admin";
 
 pub(crate) fn parse_kind(s: &str) -> Result<KeyKind, CaError> {
     s.parse()

@@ -48,7 +48,17 @@ pub enum CaError {
     /// The request is well-formed JSON but asks for something invalid.
     #[error("{0}")]
     InvalidRequest(String),
-    /// What the request names does not exist.
+    /// A requested mandate is not acceptable (400 `invalid-mandate`).
+    #[error("{0}")]
+    InvalidMandate(String),
+    /// The caller's role may not do this (403 `forbidden`).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The same person would both request and approve (403 `segregation-of-duties`).
+    #[error("{0}")]
+    SegregationOfDuties(String),
+    /// The request names something that does not exist, or that the caller's organization
+    /// may not see (the same answer for both).
     #[error("{0} not found")]
     NotFound(String),
     /// A file could not be read or written.
@@ -85,6 +95,9 @@ impl CaError {
             CaError::NotApproved(_) => "not_approved",
             CaError::InvalidRequest(_) => "invalid_request",
             CaError::NotFound(_) => "not_found",
+            CaError::Forbidden(_) => "forbidden",
+            CaError::InvalidMandate(_) => "invalid_mandate",
+            CaError::SegregationOfDuties(_) => "segregation_of_duties",
             CaError::Io { .. } => "io",
             CaError::Conflict(_) => "conflict",
             CaError::Internal(_) => "internal",

@@ -22,6 +22,7 @@ mod node;
 mod ocsp_cache;
 mod ocsp_presigner;
 mod ocsp_signer;
+mod ra;
 mod rate_limit;
 mod report;
 mod revocation;
@@ -52,16 +53,86 @@ pub use webhooks::signature as webhook_signature;
 
 use node::Node;
 
-/// Creates an API key from the command line (same checks as `POST /v1/api-keys`).
+/// Creates an API key from the command line (same checks as `POST /v1/api-keys`): for a
+/// person (`person`, with one of their roles) or an agent (`agent_id`, role agent).
 pub async fn create_api_key(
     store: &mandate_store::Store,
     role: mandate_store::Role,
     label: &str,
+    person: Option<String>,
     agent_id: Option<String>,
     actor: &str,
 ) -> Result<serde_json::Value, CaError> {
-    let created = http::create_key(store, role, label, agent_id, actor).await?;
-    serde_json::to_value(created).map_err(|e| CaError::Internal(e.to_string()))
+    let created = ra::api_keys::create(
+        store,
+        &ra::Principal::cli(actor),
+        ra::api_keys::NewKey {
+            role,
+            label: label.to_owned(),
+            person,
+            agent_id,
+        },
+    )
+    .await?;
+    to_json(created)
+}
+
+/// Creates an organization from the command line (same checks as `POST /v1/organizations`);
+/// `req` is that request's JSON body.
+pub async fn create_organization(
+    store: &mandate_store::Store,
+    req: serde_json::Value,
+    actor: &str,
+) -> Result<serde_json::Value, CaError> {
+    let req = serde_json::from_value(req).map_err(|e| CaError::InvalidRequest(e.to_string()))?;
+    to_json(ra::organizations::create(store, &ra::Principal::cli(actor), req).await?)
+}
+
+/// Every organization (the first 100 by id, after `after`).
+pub async fn list_organizations(
+    store: &mandate_store::Store,
+    after: Option<&str>,
+) -> Result<serde_json::Value, CaError> {
+    let p = ra::Principal::cli("cli:orgs-list");
+    to_json(ra::organizations::list(store, &p, after, 100).await?)
+}
+
+/// Creates a person from the command line (same checks as `POST /v1/people`); `req` is that
+/// request's JSON body.
+pub async fn create_person(
+    store: &mandate_store::Store,
+    req: serde_json::Value,
+    actor: &str,
+) -> Result<serde_json::Value, CaError> {
+    let req = serde_json::from_value(req).map_err(|e| CaError::InvalidRequest(e.to_string()))?;
+    to_json(ra::organizations::create_person(store, &ra::Principal::cli(actor), req).await?)
+}
+
+/// People (the first 100 by id, after `after`), of one organization if given.
+pub async fn list_people(
+    store: &mandate_store::Store,
+    organization: Option<&str>,
+    after: Option<&str>,
+) -> Result<serde_json::Value, CaError> {
+    let p = ra::Principal::cli("cli:people-list");
+    to_json(ra::organizations::list_people(store, &p, organization, after, 100).await?)
+}
+
+/// Disables a person from the command line: every key of theirs stops (a running daemon
+/// notices within seconds).
+pub async fn disable_person(
+    store: &mandate_store::Store,
+    id: &str,
+    actor: &str,
+) -> Result<serde_json::Value, CaError> {
+    let cache = api_key::KeyCache::default();
+    let (row, newly) =
+        ra::organizations::disable_person(store, &ra::Principal::cli(actor), id, &cache).await?;
+    Ok(serde_json::json!({"person": to_json(row)?, "newly_disabled": newly}))
+}
+
+fn to_json(v: impl serde::Serialize) -> Result<serde_json::Value, CaError> {
+    serde_json::to_value(v).map_err(|e| CaError::Internal(e.to_string()))
 }
 
 /// Revokes a certificate from the command line: idempotent, like the API.
@@ -111,7 +182,7 @@ pub async fn pull_kill_switch(
             "--reason is required (1 to 500 characters)".into(),
         ));
     }
-    let k = http::pull(store, scope, target, actor, reason.trim(), None).await?;
+    let k = revocation::pull(store, scope, target, actor, reason.trim(), None).await?;
     serde_json::to_value(k).map_err(|e| CaError::Internal(e.to_string()))
 }
 

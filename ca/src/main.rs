@@ -34,9 +34,15 @@ enum Command {
     /// Key ceremony: generate root and intermediate in the HSM and print the first admin API key
     /// once. Refuses if the CA exists.
     Init,
-    /// Manage API keys.
+    /// Manage API keys (each acts for one person, or one agent).
     #[command(name = "api-keys", subcommand)]
     ApiKeys(ApiKeysCommand),
+    /// Organizations: the firms sharing this CA.
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
+    /// People: who holds API keys, in which organization, with which roles.
+    #[command(subcommand)]
+    People(PeopleCommand),
     /// The CA certificates, and key rotation (rotate-intermediate, rollover-root).
     #[command(name = "ca", subcommand)]
     Ca(CaCommand),
@@ -176,9 +182,76 @@ enum ApiKeysCommand {
         /// A name for people.
         #[arg(long)]
         label: String,
+        /// The person the key acts for (every role but agent); the role must be theirs.
+        #[arg(long)]
+        person: Option<String>,
         /// The agent, for role agent.
         #[arg(long)]
         agent_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgsCommand {
+    /// Create an organization.
+    Create {
+        /// A DNS label; its agents are named under it.
+        #[arg(long)]
+        id: String,
+        /// The legal entity its mandates name as operator (the certificates' O).
+        #[arg(long)]
+        legal_name: String,
+        /// A further legal entity its mandates may name (repeatable).
+        #[arg(long = "legal-entity")]
+        legal_entities: Vec<String>,
+        /// Its regulator's identifier, e.g. ESMA-001234.
+        #[arg(long)]
+        regulator_id: Option<String>,
+        /// How many different compliance people approve: 1 or 2.
+        #[arg(long, default_value_t = 1)]
+        approvals_required: i64,
+    },
+    /// List organizations (100 by id, after --after).
+    List {
+        /// Start after this id.
+        #[arg(long)]
+        after: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PeopleCommand {
+    /// Create a person.
+    Create {
+        /// Short id, e.g. alice.
+        #[arg(long)]
+        id: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// E-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// The organization; leave out for CA staff.
+        #[arg(long)]
+        organization: Option<String>,
+        /// A role (repeatable): operator, compliance, auditor; CA staff: admin, auditor.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// List people (100 by id, after --after), of one organization if given.
+    List {
+        /// Only this organization's.
+        #[arg(long)]
+        organization: Option<String>,
+        /// Start after this id.
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Disable a person: every key of theirs stops.
+    Disable {
+        /// The person's id.
+        id: String,
     },
 }
 
@@ -196,6 +269,16 @@ enum CaCommand {
     /// either root; distribute the new root to relying parties before the old one expires.
     #[command(name = "rollover-root")]
     RolloverRoot,
+}
+
+/// The store of an initialised CA (refusing before the key ceremony).
+async fn initialised_store(cfg: &mandate_config::Config) -> anyhow::Result<mandate_store::Store> {
+    let store = mandate_ca::open_store(cfg).await?;
+    if !store.ca_initialised().await? {
+        store.close().await;
+        anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
+    }
+    Ok(store)
 }
 
 fn main() -> ExitCode {
@@ -303,6 +386,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::ApiKeys(ApiKeysCommand::Create {
             role,
             label,
+            person,
             agent_id,
         }) => {
             let role: Role = role.parse().map_err(|_| {
@@ -315,9 +399,64 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
             }
             let created =
-                mandate_ca::create_api_key(&store, role, &label, agent_id, "cli:api-keys").await?;
+                mandate_ca::create_api_key(&store, role, &label, person, agent_id, "cli:api-keys")
+                    .await;
             store.close().await;
-            output::emit(&created)?;
+            output::emit(&created?)?;
+            Ok(())
+        }
+        Command::Orgs(cmd) => {
+            let store = initialised_store(&cfg).await?;
+            let out = match cmd {
+                OrgsCommand::Create {
+                    id,
+                    legal_name,
+                    legal_entities,
+                    regulator_id,
+                    approvals_required,
+                } => {
+                    let req = serde_json::json!({
+                        "id": id, "legal_name": legal_name, "legal_entities": legal_entities,
+                        "regulator_id": regulator_id, "approvals_required": approvals_required,
+                    });
+                    mandate_ca::create_organization(&store, req, "cli:orgs-create").await
+                }
+                OrgsCommand::List { after } => {
+                    mandate_ca::list_organizations(&store, after.as_deref()).await
+                }
+            };
+            store.close().await;
+            output::emit(&out?)?;
+            Ok(())
+        }
+        Command::People(cmd) => {
+            let store = initialised_store(&cfg).await?;
+            let out = match cmd {
+                PeopleCommand::Create {
+                    id,
+                    name,
+                    email,
+                    organization,
+                    roles,
+                } => {
+                    let req = serde_json::json!({
+                        "id": id, "name": name, "email": email, "organization": organization,
+                        "roles": roles,
+                    });
+                    mandate_ca::create_person(&store, req, "cli:people-create").await
+                }
+                PeopleCommand::List {
+                    organization,
+                    after,
+                } => {
+                    mandate_ca::list_people(&store, organization.as_deref(), after.as_deref()).await
+                }
+                PeopleCommand::Disable { id } => {
+                    mandate_ca::disable_person(&store, &id, "cli:people-disable").await
+                }
+            };
+            store.close().await;
+            output::emit(&out?)?;
             Ok(())
         }
         Command::Agents(AgentsCommand::Eab { id }) => {

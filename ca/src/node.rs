@@ -39,7 +39,7 @@ pub struct Node {
     /// Per-API-key request budgets.
     pub rate_limits: crate::rate_limit::RateLimiter,
     /// Recently read API key rows.
-    pub api_key_cache: crate::http::KeyCache,
+    pub api_key_cache: crate::api_key::KeyCache,
     /// Agents' live state, the anomaly score and the thresholds.
     pub behaviour: crate::behaviour::Behaviour,
     /// Webhook delivery.

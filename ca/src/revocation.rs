@@ -135,3 +135,62 @@ mod tests {
         assert!(!RevocationReason::PrivilegeWithdrawn.open_to_agents());
     }
 }
+
+/// The answer to a kill switch.
+#[derive(serde::Serialize)]
+pub struct KillSwitchView {
+    /// Its id.
+    pub kill_switch_id: i64,
+    /// `agent` or `operator`.
+    pub scope: &'static str,
+    /// The agent or organization.
+    pub target: String,
+    /// Agents suspended.
+    pub agents_suspended: Vec<String>,
+    /// Certificates revoked (serials).
+    pub certificates_revoked: Vec<String>,
+}
+
+/// Pulls the kill switch; shared by the API, `mandate revoke agent|operator` and the scoring
+/// loop.
+pub async fn pull(
+    store: &mandate_store::Store,
+    scope: mandate_store::KillScope,
+    target: &str,
+    actor: &str,
+    reason: &str,
+    incident: Option<i64>,
+) -> Result<KillSwitchView, CaError> {
+    let mandate_store::KillSwitch {
+        id,
+        agents,
+        certificates_revoked,
+    } = store
+        .pull_kill_switch(scope, target, actor, reason, incident)
+        .await?;
+    crate::metrics::METRICS.revocations.add(
+        &[if incident.is_some() {
+            "auto"
+        } else {
+            "kill_switch"
+        }],
+        u64::try_from(certificates_revoked.len()).unwrap_or(u64::MAX),
+    );
+    tracing::warn!(
+        kill_switch = id,
+        target,
+        agents = agents.len(),
+        certificates = certificates_revoked.len(),
+        "kill switch pulled"
+    );
+    Ok(KillSwitchView {
+        kill_switch_id: id,
+        scope: match scope {
+            mandate_store::KillScope::Agent => "agent",
+            mandate_store::KillScope::Operator => "operator",
+        },
+        target: target.to_owned(),
+        agents_suspended: agents,
+        certificates_revoked,
+    })
+}

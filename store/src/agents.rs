@@ -78,6 +78,33 @@ fn mandate_row(r: &AnyRow) -> Result<MandateRow, StoreError> {
     })
 }
 
+/// Who decides on a mandate version, and how many approvals the agent's organization requires.
+#[derive(Debug, Clone, Copy)]
+pub struct Decider<'a> {
+    /// The API key id (kept in `mandates.decided_by`).
+    pub key_id: &'a str,
+    /// The person behind the key; one decision per person and version.
+    pub person_id: Option<&'a str>,
+    /// Approvals of different people needed (1 or 2).
+    pub approvals_required: i64,
+}
+
+/// What a decision on a mandate version did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MandateDecision {
+    /// The version is approved: certificates carry it now.
+    Approved,
+    /// The version is rejected.
+    Rejected,
+    /// The approval is recorded; the version waits for another person's.
+    AwaitingApproval {
+        /// Approvals recorded so far.
+        approvals: i64,
+        /// Approvals needed.
+        required: i64,
+    },
+}
+
 impl Store {
     /// Registers an agent with its requested mandate as version 1, pending approval.
     pub async fn create_agent(
@@ -227,14 +254,16 @@ impl Store {
         agent_id: &str,
         version: i64,
         approve: bool,
-        decided_by: &str,
+        decider: &Decider<'_>,
         comment: Option<&str>,
         event: &AuditEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<MandateDecision, StoreError> {
         let now = now_unix();
-        let (agent_id, decided_by, comment, event) = (
+        let (agent_id, decided_by, person, required, comment, mut event) = (
             agent_id.to_owned(),
-            decided_by.to_owned(),
+            decider.key_id.to_owned(),
+            decider.person_id.map(str::to_owned),
+            decider.approvals_required.max(1),
             comment.map(str::to_owned),
             event.clone(),
         );
@@ -256,7 +285,59 @@ impl Store {
                             "agent {agent_id} has auto-revocation incident {incident} not yet resolved; a compliance officer must resolve it first"
                         )));
                     }
+                    let pending: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM mandates
+                          WHERE agent_id = $1 AND version = $2 AND status = 'pending_approval'",
+                    )
+                    .bind(&agent_id)
+                    .bind(version)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if pending.is_none() {
+                        return Err(StoreError::WrongState(format!(
+                            "mandate version {version} of agent {agent_id} is not pending approval"
+                        )));
+                    }
+                    // One decision per person and version (a unique index): a second approval
+                    // by the same person is a conflict, not a second approval.
+                    sqlx::query(
+                        "INSERT INTO approvals (agent_id, mandate_version, decision, decided_by,
+                             person_id, comment, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&agent_id)
+                    .bind(version)
+                    .bind(decision)
+                    .bind(&decided_by)
+                    .bind(&person)
+                    .bind(&comment)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| {
+                        crate::error::conflict_or(
+                            e,
+                            format!("a decision of this person on version {version}"),
+                        )
+                    })?;
                     if approve {
+                        let approvals: i64 = sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM approvals
+                              WHERE agent_id = $1 AND mandate_version = $2
+                                AND decision = 'approved'",
+                        )
+                        .bind(&agent_id)
+                        .bind(version)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                        if approvals < required {
+                            event.action = "mandate.approval_recorded".into();
+                            append(conn, &event).await?;
+                            return Ok(MandateDecision::AwaitingApproval {
+                                approvals,
+                                required,
+                            });
+                        }
                         sqlx::query(
                             "UPDATE mandates SET status = 'superseded'
                              WHERE agent_id = $1 AND status = 'approved'",
@@ -265,7 +346,7 @@ impl Store {
                         .execute(&mut *conn)
                         .await?;
                     }
-                    let changed = sqlx::query(
+                    sqlx::query(
                         "UPDATE mandates SET status = $3, decided_by = $4, decided_at = $5
                          WHERE agent_id = $1 AND version = $2 AND status = 'pending_approval'",
                     )
@@ -273,25 +354,6 @@ impl Store {
                     .bind(version)
                     .bind(decision)
                     .bind(&decided_by)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                    if changed != 1 {
-                        return Err(StoreError::WrongState(format!(
-                            "mandate version {version} of agent {agent_id} is not pending approval"
-                        )));
-                    }
-                    sqlx::query(
-                        "INSERT INTO approvals
-                             (agent_id, mandate_version, decision, decided_by, comment, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(&agent_id)
-                    .bind(version)
-                    .bind(decision)
-                    .bind(&decided_by)
-                    .bind(&comment)
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
@@ -314,7 +376,12 @@ impl Store {
                         )
                         .await?;
                     }
-                    append(conn, &event).await
+                    append(conn, &event).await?;
+                    Ok(if approve {
+                        MandateDecision::Approved
+                    } else {
+                        MandateDecision::Rejected
+                    })
                 })
             })
             .await
@@ -381,20 +448,23 @@ impl Store {
         row.as_ref().map(overview_row).transpose()
     }
 
-    /// Agents ordered by id, after `after` (exclusive), at most `limit`, each with its newest
+    /// Agents (of `organization` only, if given) ordered by id, after `after` (exclusive), at
+    /// most `limit`, each with its newest
     /// mandate version and the number of its approved one: one query for the whole page.
     pub async fn list_agent_overviews(
         &self,
+        organization: Option<&str>,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AgentOverview>, StoreError> {
         let sql = concat!(
             overview_select!(),
-            " WHERE a.id > $1 ORDER BY a.id LIMIT $2"
+            " WHERE a.id > $1 AND ($3 = '' OR a.organization = $3) ORDER BY a.id LIMIT $2"
         );
         let rows = sqlx::query(sql)
             .bind(after.unwrap_or(""))
             .bind(limit)
+            .bind(organization.unwrap_or(""))
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(overview_row).collect()

@@ -6,13 +6,15 @@ use crate::{ApiKeyRow, AuditEvent, NewApiKey, Store, StoreError, now_unix};
 
 pub(crate) async fn insert(conn: &mut AnyConnection, key: &NewApiKey) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO api_keys (id, secret_hash, role, agent_id, label, created_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO api_keys (id, secret_hash, role, agent_id, person_id, label, created_by,
+             created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&key.id)
     .bind(&key.secret_hash)
     .bind(key.role.as_str())
     .bind(&key.agent_id)
+    .bind(&key.person_id)
     .bind(&key.label)
     .bind(&key.created_by)
     .bind(now_unix())
@@ -29,6 +31,7 @@ fn key_row(r: &AnyRow) -> Result<ApiKeyRow, StoreError> {
         secret_hash: r.try_get("secret_hash")?,
         role: role.parse()?,
         agent_id: r.try_get("agent_id")?,
+        person_id: r.try_get("person_id")?,
         label: r.try_get("label")?,
         created_by: r.try_get("created_by")?,
         created_at: r.try_get("created_at")?,
@@ -38,7 +41,7 @@ fn key_row(r: &AnyRow) -> Result<ApiKeyRow, StoreError> {
 
 async fn fetch_key(conn: &mut AnyConnection, id: &str) -> Result<ApiKeyRow, StoreError> {
     let row = sqlx::query(
-        "SELECT id, secret_hash, role, agent_id, label, created_by, created_at, revoked_at
+        "SELECT id, secret_hash, role, agent_id, person_id, label, created_by, created_at, revoked_at
          FROM api_keys WHERE id = $1",
     )
     .bind(id)
@@ -71,6 +74,22 @@ impl Store {
                             return Err(StoreError::NotFound(format!("agent {agent}")));
                         }
                     }
+                    if let Some(person) = &key.person_id {
+                        let row = crate::people::fetch_person(&mut *conn, person)
+                            .await?
+                            .ok_or_else(|| StoreError::NotFound(format!("person {person}")))?;
+                        if row.disabled_at.is_some() {
+                            return Err(StoreError::WrongState(format!(
+                                "person {person} is disabled"
+                            )));
+                        }
+                        if !row.roles.contains(&key.role) {
+                            return Err(StoreError::WrongState(format!(
+                                "person {person} does not hold the role {}",
+                                key.role
+                            )));
+                        }
+                    }
                     insert(conn, &key).await?;
                     append(conn, &event).await
                 })
@@ -81,7 +100,7 @@ impl Store {
     /// An API key by its public id.
     pub async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, secret_hash, role, agent_id, label, created_by, created_at, revoked_at
+            "SELECT id, secret_hash, role, agent_id, person_id, label, created_by, created_at, revoked_at
              FROM api_keys WHERE id = $1",
         )
         .bind(id)
@@ -97,7 +116,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ApiKeyRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, secret_hash, role, agent_id, label, created_by, created_at, revoked_at
+            "SELECT id, secret_hash, role, agent_id, person_id, label, created_by, created_at, revoked_at
              FROM api_keys WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after.unwrap_or(""))
@@ -124,12 +143,9 @@ impl Store {
                         return Ok((row, false));
                     }
                     if row.role == crate::Role::Admin {
-                        let admins: i64 = sqlx::query_scalar(
-                            "SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL",
-                        )
-                        .fetch_one(&mut *conn)
-                        .await?;
-                        if admins <= 1 {
+                        let others =
+                            crate::people::other_admins(&mut *conn, None, Some(&id)).await?;
+                        if others == 0 {
                             return Err(StoreError::WrongState(
                                 "this is the last admin key: create another admin key first".into(),
                             ));

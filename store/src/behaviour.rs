@@ -661,13 +661,20 @@ impl Store {
     }
 
     /// Baselines waiting for a compliance decision, oldest first.
-    pub async fn pending_baselines(&self, limit: i64) -> Result<Vec<BaselineRow>, StoreError> {
+    pub async fn pending_baselines(
+        &self,
+        organization: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<BaselineRow>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             baseline_columns!(),
-            " FROM baselines WHERE status = 'pending_approval' ORDER BY created_at, agent_id LIMIT $1"
+            " FROM baselines WHERE status = 'pending_approval'
+                AND ($2 = '' OR agent_id IN (SELECT id FROM agents WHERE organization = $2))
+              ORDER BY created_at, agent_id LIMIT $1"
         ))
         .bind(limit)
+        .bind(organization.unwrap_or(""))
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(baseline_row).collect()
@@ -848,6 +855,7 @@ impl Store {
     /// `before` (0: from the newest).
     pub async fn incidents(
         &self,
+        organization: Option<&str>,
         agent_id: Option<&str>,
         status: Option<&str>,
         before: i64,
@@ -857,12 +865,15 @@ impl Store {
             "SELECT ",
             incident_columns!(),
             " FROM incidents WHERE ($1 IS NULL OR agent_id = $1) AND ($2 IS NULL OR status = $2)
-               AND ($3 = 0 OR id < $3) ORDER BY id DESC LIMIT $4"
+               AND ($3 = 0 OR id < $3)
+               AND ($5 = '' OR agent_id IN (SELECT id FROM agents WHERE organization = $5))
+             ORDER BY id DESC LIMIT $4"
         ))
         .bind(agent_id)
         .bind(status)
         .bind(before)
         .bind(limit)
+        .bind(organization.unwrap_or(""))
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(incident_row).collect()

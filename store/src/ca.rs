@@ -110,6 +110,19 @@ impl Store {
                     }
                     insert_ca_cert(conn, &root).await?;
                     insert_ca_cert(conn, &intermediate).await?;
+                    // The bootstrap key's holder: a CA-staff person `admin`.
+                    if let Some(person) = &admin_key.person_id {
+                        sqlx::query(
+                            "INSERT INTO people (id, name, organization, roles, created_by,
+                                 created_at)
+                             VALUES ($1, 'CA administrator (bootstrap)', NULL, 'admin',
+                                 'system:ceremony', $2)",
+                        )
+                        .bind(person)
+                        .bind(crate::now_unix())
+                        .execute(&mut *conn)
+                        .await?;
+                    }
                     crate::api_keys::insert(conn, &admin_key).await?;
                     for event in &events {
                         append(conn, event).await?;

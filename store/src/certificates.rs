@@ -155,13 +155,20 @@ impl Store {
     }
 
     /// The most recently revoked certificates, newest first.
-    pub async fn recent_revocations(&self, limit: i64) -> Result<Vec<CertificateRow>, StoreError> {
+    pub async fn recent_revocations(
+        &self,
+        organization: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<CertificateRow>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             cert_columns!(),
-            " FROM certificates WHERE status = 'revoked' ORDER BY revoked_at DESC, serial LIMIT $1"
+            " FROM certificates WHERE status = 'revoked'
+                AND ($2 = '' OR agent_id IN (SELECT id FROM agents WHERE organization = $2))
+              ORDER BY revoked_at DESC, serial LIMIT $1"
         ))
         .bind(limit)
+        .bind(organization.unwrap_or(""))
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(cert_row).collect()

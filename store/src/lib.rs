@@ -26,11 +26,13 @@ mod model;
 mod nullable;
 mod ocsp_responses;
 mod ocsp_signers;
+mod people;
 mod revocation;
 mod webhooks;
 mod writer;
 
 pub use acme::{AcmeAccountRow, AcmeOrderRow, EabRow};
+pub use agents::{Decider, MandateDecision};
 pub use audit::{AuditFields, ChainBreak, ChainCheck, GENESIS_HASH, record_hash};
 pub use audit_checkpoints::{AuditSignerRow, CheckpointRow, checkpoint_message, checkpoint_now_ms};
 pub use behaviour::{
@@ -50,6 +52,7 @@ pub use model::{
 };
 pub use ocsp_responses::{FeedCursor, OcspDue, PresignedResponse, PresignedSet};
 pub use ocsp_signers::OcspSignerRow;
+pub use people::{KeyHolder, OrganizationRow, PersonRow};
 pub use revocation::{KillScope, KillSwitch, KillSwitchRow, Revocation};
 pub use webhooks::{
     AttemptOutcome, DeliveryRow, DueDelivery, WEBHOOK_EVENT_TYPES, WebhookBacklog, WebhookRow,

@@ -176,6 +176,8 @@ pub struct NewApiKey {
     pub role: Role,
     /// The agent it belongs to (role agent only).
     pub agent_id: Option<String>,
+    /// The person holding it (every role but agent).
+    pub person_id: Option<String>,
     /// A name for people.
     pub label: String,
     /// Id of the key that created it (none for the bootstrap key).
@@ -194,6 +196,8 @@ pub struct ApiKeyRow {
     pub role: Role,
     /// The agent it belongs to (role agent only).
     pub agent_id: Option<String>,
+    /// The person holding it (every role but agent).
+    pub person_id: Option<String>,
     /// A name for people.
     pub label: String,
     /// Id of the key that created it.

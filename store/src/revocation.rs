@@ -66,13 +66,22 @@ pub struct KillSwitchRow {
 
 impl Store {
     /// The most recent kill switches, newest first.
-    pub async fn kill_switches(&self, limit: i64) -> Result<Vec<KillSwitchRow>, StoreError> {
+    pub async fn kill_switches(
+        &self,
+        organization: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<KillSwitchRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, scope, target, pulled_by, reason, agents_suspended, certificates_revoked,
                     created_at
-             FROM kill_switches ORDER BY id DESC LIMIT $1",
+             FROM kill_switches
+             WHERE $2 = ''
+                OR (scope = 'operator' AND target = $2)
+                OR (scope = 'agent' AND target IN (SELECT id FROM agents WHERE organization = $2))
+             ORDER BY id DESC LIMIT $1",
         )
         .bind(limit)
+        .bind(organization.unwrap_or(""))
         .fetch_all(&self.reader)
         .await?;
         rows.iter()

@@ -284,14 +284,20 @@ impl Store {
     }
 
     /// Endpoints, by id, after `after`, at most `limit`.
-    pub async fn webhooks(&self, after: &str, limit: i64) -> Result<Vec<WebhookRow>, StoreError> {
+    pub async fn webhooks(
+        &self,
+        organization: Option<&str>,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<WebhookRow>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             webhook_columns!(),
-            " FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2"
+            " FROM webhooks WHERE id > $1 AND ($3 = '' OR operator = $3) ORDER BY id LIMIT $2"
         ))
         .bind(after)
         .bind(limit)
+        .bind(organization.unwrap_or(""))
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(webhook_row).collect()

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mandate_store::{
-    AgentStatus, AuditEvent, CaRole, CertStatus, MandateStatus, NewAgent, NewApiKey, NewCaCert,
-    NewCertificate, Role, Store, StoreError,
+    AgentStatus, AuditEvent, CaRole, CertStatus, Decider, MandateStatus, NewAgent, NewApiKey,
+    NewCaCert, NewCertificate, Role, Store, StoreError,
 };
 use serde_json::json;
 
@@ -45,12 +45,22 @@ fn ca_cert(role: CaRole, key: &str) -> NewCaCert {
     }
 }
 
+/// A decider of an organization that needs one approval.
+fn one(key_id: &str) -> Decider<'_> {
+    Decider {
+        key_id,
+        person_id: None,
+        approvals_required: 1,
+    }
+}
+
 fn admin_key() -> NewApiKey {
     NewApiKey {
         id: "admin1".into(),
         secret_hash: vec![0; 32],
         role: Role::Admin,
         agent_id: None,
+        person_id: Some("admin".into()),
         label: "bootstrap".into(),
         created_by: None,
     }
@@ -148,7 +158,7 @@ async fn agent_lifecycle_and_versions() {
             "bot-1",
             1,
             true,
-            "comp1",
+            &one("comp1"),
             Some("ok"),
             &ev("mandate.approved", "bot-1"),
         )
@@ -159,7 +169,7 @@ async fn agent_lifecycle_and_versions() {
             "bot-1",
             1,
             true,
-            "comp1",
+            &one("comp1"),
             None,
             &ev("mandate.approved", "bot-1"),
         )
@@ -203,7 +213,7 @@ async fn agent_lifecycle_and_versions() {
             "bot-1",
             2,
             true,
-            "comp1",
+            &one("comp1"),
             None,
             &ev("mandate.approved", "bot-1"),
         )
@@ -217,10 +227,10 @@ async fn agent_lifecycle_and_versions() {
         .create_agent(&agent("bot-2"), &ev("agent.registered", "bot-2"))
         .await
         .unwrap();
-    let page = store.list_agent_overviews(None, 1).await.unwrap();
+    let page = store.list_agent_overviews(None, None, 1).await.unwrap();
     assert_eq!(page.len(), 1);
     let next = store
-        .list_agent_overviews(Some(&page[0].agent.id), 10)
+        .list_agent_overviews(None, Some(&page[0].agent.id), 10)
         .await
         .unwrap();
     assert_eq!(next.len(), 1);
@@ -311,6 +321,7 @@ async fn agent_key_needs_an_agent() {
         secret_hash: vec![0; 32],
         role: Role::Agent,
         agent_id: Some("ghost".into()),
+        person_id: None,
         label: "x".into(),
         created_by: Some("admin1".into()),
     };
@@ -347,7 +358,11 @@ async fn concurrent_writes_commit_together_and_failures_stay_isolated() {
     }
     assert_eq!((ok, conflicts), (100, 100));
     assert_eq!(
-        store.list_agent_overviews(None, 1000).await.unwrap().len(),
+        store
+            .list_agent_overviews(None, None, 1000)
+            .await
+            .unwrap()
+            .len(),
         100
     );
     let registered = store
@@ -365,7 +380,11 @@ async fn concurrent_writes_commit_together_and_failures_stay_isolated() {
     store.close().await;
     let again = Store::open(&dir.url).await.unwrap();
     assert_eq!(
-        again.list_agent_overviews(None, 1000).await.unwrap().len(),
+        again
+            .list_agent_overviews(None, None, 1000)
+            .await
+            .unwrap()
+            .len(),
         100
     );
 }
@@ -440,7 +459,14 @@ async fn revocation_is_idempotent_and_the_kill_switch_suspends_and_revokes() {
             .await
             .unwrap();
         store
-            .decide_mandate(id, 1, true, "comp1", None, &ev("mandate.approved", id))
+            .decide_mandate(
+                id,
+                1,
+                true,
+                &one("comp1"),
+                None,
+                &ev("mandate.approved", id),
+            )
             .await
             .unwrap();
     }

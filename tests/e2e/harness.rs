@@ -54,6 +54,14 @@ impl Reply {
     }
 }
 
+/// The organization the suite's agents belong to, and its legal name.
+pub const ORG: &str = "acme-trading";
+pub const ORG_LEGAL_NAME: &str = "Acme Trading GmbH";
+
+/// Numbers the people the suite makes (ids must be unique per daemon; unique per process is
+/// enough).
+static PEOPLE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -313,12 +321,60 @@ impl Daemon {
         &self.http
     }
 
-    /// A new API key of `role` (for `agent`, bound to `agent_id`).
+    /// A new API key of `role` (for `agent`, bound to `agent_id`). Every other role's key
+    /// belongs to a new person: of the organization `acme-trading` (made on first use) for
+    /// operator and compliance, CA staff for admin and auditor.
     pub async fn key(&self, role: &str, agent_id: Option<&str>) -> String {
-        let mut body = json!({"role": role, "label": format!("{role} key")});
-        if let Some(a) = agent_id {
-            body["agent_id"] = json!(a);
+        match (role, agent_id) {
+            ("agent", Some(a)) => {
+                let body = json!({"role": role, "label": format!("{role} key"), "agent_id": a});
+                let r = self.post(&self.admin_key(), "/v1/api-keys", &body).await;
+                assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+                r.body["api_key"].as_str().unwrap().to_owned()
+            }
+            ("operator" | "compliance", _) => {
+                self.ensure_org(ORG, ORG_LEGAL_NAME).await;
+                self.person_key(Some(ORG), role).await
+            }
+            _ => self.person_key(None, role).await,
         }
+    }
+
+    /// Makes organization `id` if it does not exist yet (its legal name and the other names
+    /// the suite's mandates use as operator).
+    pub async fn ensure_org(&self, id: &str, legal_name: &str) {
+        let body = json!({"id": id, "legal_name": legal_name,
+                          "legal_entities": ["Acme", "B", "acme-trading"]});
+        let r = self
+            .post(&self.admin_key(), "/v1/organizations", &body)
+            .await;
+        assert!(
+            r.status == StatusCode::CREATED || r.status == StatusCode::CONFLICT,
+            "{r:?}"
+        );
+    }
+
+    /// A new person of `org` (CA staff if `None`) holding `role`, and a key of theirs.
+    pub async fn person_key(&self, org: Option<&str>, role: &str) -> String {
+        let id = format!(
+            "{role}-{}",
+            PEOPLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        self.person(&id, org, &[role]).await;
+        self.key_of(&id, role).await
+    }
+
+    /// A new person `id` of `org` (CA staff if `None`) holding `roles`.
+    pub async fn person(&self, id: &str, org: Option<&str>, roles: &[&str]) {
+        let body = json!({"id": id, "name": format!("Person {id}"), "organization": org,
+                          "roles": roles});
+        let r = self.post(&self.admin_key(), "/v1/people", &body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    }
+
+    /// A new key of person `id` with `role`.
+    pub async fn key_of(&self, id: &str, role: &str) -> String {
+        let body = json!({"role": role, "label": format!("{role} key of {id}"), "person": id});
         let r = self.post(&self.admin_key(), "/v1/api-keys", &body).await;
         assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
         r.body["api_key"].as_str().unwrap().to_owned()

@@ -71,7 +71,26 @@ impl Bench {
             operator: String::new(),
             compliance: String::new(),
         };
-        let key = |role: &str| json!({"role": role, "label": role});
+        // One organization, two people: an operator and a compliance officer.
+        bench
+            .post(
+                admin.trim(),
+                "/v1/organizations",
+                json!({"id": "bench", "legal_name": "Bench Ltd",
+                       "legal_entities": ["Sim Trading Ltd"]}),
+            )
+            .await;
+        for role in ["operator", "compliance"] {
+            bench
+                .post(
+                    admin.trim(),
+                    "/v1/people",
+                    json!({"id": role, "name": role, "organization": "bench",
+                           "roles": [role]}),
+                )
+                .await;
+        }
+        let key = |role: &str| json!({"role": role, "label": role, "person": role});
         bench.operator = bench
             .post(admin.trim(), "/v1/api-keys", key("operator"))
             .await["api_key"]

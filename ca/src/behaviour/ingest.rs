@@ -376,7 +376,7 @@ pub(crate) async fn auto_revoke(node: &Arc<Node>, incidents: &[(i64, String)]) {
             ),
             _ => format!("behavioural anomaly (incident {incident})"),
         };
-        match crate::http::pull(
+        match crate::revocation::pull(
             &node.store,
             KillScope::Agent,
             agent,

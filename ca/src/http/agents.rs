@@ -1,24 +1,21 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use mandate_policy::{Mandate, is_dns_label};
-use mandate_store::{
-    AgentOverview, AgentRow, AgentStatus, AuditEvent, MandateStatus, NewAgent, Role,
-};
+use mandate_store::{AgentOverview, MandateDecision, MandateStatus};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, next_cursor, page_limit};
-use crate::CaError;
-
-use super::roles::READERS;
+use crate::{CaError, ra};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterAgent {
     agent_id: String,
     name: String,
-    organization: String,
+    /// Defaults to the caller's organization.
+    #[serde(default)]
+    organization: Option<String>,
     mandate: Value,
 }
 
@@ -54,6 +51,16 @@ pub struct AgentView {
     registered_by: String,
     created_at: String,
     updated_at: String,
+    /// After an approval that awaits another person's (`approvals_required = 2`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approvals: Option<Approvals>,
+}
+
+/// Approvals of the pending version so far.
+#[derive(Serialize)]
+pub struct Approvals {
+    recorded: i64,
+    required: i64,
 }
 
 #[derive(Serialize)]
@@ -64,60 +71,27 @@ pub struct AgentList {
     next_after: Option<String>,
 }
 
-/// `POST /v1/agents` (operator): registers an agent with its requested mandate.
+/// `POST /v1/agents` (operator): registers an agent of the caller's organization with its
+/// requested mandate.
 pub async fn register(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<RegisterAgent>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
-    caller.require(&[Role::Operator])?;
-    if !is_dns_label(&req.agent_id) {
-        return Err(ApiError::bad_request(
-            "agent_id must be a DNS label: 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'",
-        ));
-    }
-    if !is_dns_label(&req.organization) {
-        return Err(ApiError::bad_request(
-            "organization must be a DNS label (it names the agent under the agent domain)",
-        ));
-    }
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "name must be 1 to 128 printable characters",
-        ));
-    }
-    let mandate = parse_mandate(req.mandate, &req.agent_id)?;
-    let dns = state.node.issuer.dns_name(&req.agent_id, &req.organization);
-    if dns.len() > 253 {
-        return Err(ApiError::bad_request(
-            "agent_id.organization.agent_domain is longer than a DNS name may be",
-        ));
-    }
-    let mandate_json = canonical(&mandate)?;
-    let store = &state.node.store;
-    store
-        .create_agent(
-            &NewAgent {
-                id: req.agent_id.clone(),
-                name: name.to_owned(),
-                organization: req.organization.clone(),
-                created_by: caller.key_id.clone(),
-                mandate_json,
-            },
-            &AuditEvent::new(
-                &caller.key_id,
-                "agent.registered",
-                &req.agent_id,
-                json!({"organization": req.organization, "mandate_version": 1}),
-            ),
-        )
-        .await
-        .map_err(CaError::from)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(view(&state, &req.agent_id).await?),
-    ))
+    let issuer = &state.node.issuer;
+    let row = ra::agents::register(
+        &state.node.store,
+        |id, org| issuer.dns_name(id, org),
+        &caller,
+        ra::agents::Registration {
+            agent_id: req.agent_id,
+            name: req.name,
+            organization: req.organization,
+            mandate: req.mandate,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(view(&state, &row.id).await?)))
 }
 
 /// `POST /v1/agents/{id}/mandate` (operator): submits a changed mandate as a new version.
@@ -127,20 +101,11 @@ pub async fn submit_mandate(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<SubmitMandate>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
-    caller.require(&[Role::Operator])?;
-    find_agent(&state, &id).await?;
-    let mandate = parse_mandate(req.mandate, &id)?;
-    let json = canonical(&mandate)?;
-    state
-        .node
-        .store
-        .submit_mandate(&id, &json, &caller.key_id)
-        .await
-        .map_err(CaError::from)?;
+    ra::agents::submit_mandate(&state.node.store, &caller, &id, req.mandate).await?;
     Ok((StatusCode::CREATED, Json(view(&state, &id).await?)))
 }
 
-/// `POST /v1/agents/{id}/approve` (compliance; not the registrant).
+/// `POST /v1/agents/{id}/approve` (compliance; another person than the requester).
 pub async fn approve(
     state: State<AppState>,
     caller: Caller,
@@ -150,7 +115,7 @@ pub async fn approve(
     decide(state, caller, id, body, true).await
 }
 
-/// `POST /v1/agents/{id}/reject` (compliance; not the registrant).
+/// `POST /v1/agents/{id}/reject` (compliance; another person than the requester).
 pub async fn reject(
     state: State<AppState>,
     caller: Caller,
@@ -167,89 +132,30 @@ async fn decide(
     OptionalJson(req): OptionalJson<Decision>,
     approve: bool,
 ) -> Result<Json<AgentView>, ApiError> {
-    caller.require(super::roles::DECIDERS)?;
-    if let Some(c) = &req.comment
-        && c.chars().count() > 1000
-    {
-        return Err(ApiError::bad_request(
-            "comment is longer than 1000 characters",
-        ));
-    }
-    let store = &state.node.store;
-    let agent = find_agent(&state, &id).await?;
-    let mandates = store.mandates(&id).await.map_err(CaError::from)?;
-    let pending = mandates
-        .iter()
-        .find(|m| m.status == MandateStatus::PendingApproval);
-    let Some(pending) = pending else {
-        // A suspended agent (kill switch) with nothing pending: approving reinstates it with
-        // its approved mandate. This is the compliance officer's re-approval.
-        if approve && agent.status == AgentStatus::Suspended && req.version.is_none() {
-            store
-                .reinstate_agent(
-                    &id,
-                    &AuditEvent::new(
-                        &caller.key_id,
-                        "agent.reinstated",
-                        &id,
-                        json!({"comment": req.comment}),
-                    ),
-                )
-                .await
-                .map_err(CaError::from)?;
-            state.node.agent_changed(&id);
-            return Ok(Json(view(&state, &id).await?));
-        }
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "wrong-state",
-            format!("agent {id} has no mandate pending approval"),
-        ));
-    };
-    if let Some(v) = req.version
-        && v != pending.version
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "wrong-state",
-            format!(
-                "mandate version {v} is not pending; the pending version is {}",
-                pending.version
-            ),
-        ));
-    }
-    // Segregation of duties: whoever registered the agent or submitted this version may not
-    // also approve it.
-    if caller.key_id == pending.created_by || caller.key_id == agent.created_by {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "segregation-of-duties",
-            "the key that registered this agent or submitted this mandate may not decide on it",
-        ));
-    }
-    let action = if approve {
-        "mandate.approved"
-    } else {
-        "mandate.rejected"
-    };
-    store
-        .decide_mandate(
-            &id,
-            pending.version,
-            approve,
-            &caller.key_id,
-            req.comment.as_deref(),
-            &AuditEvent::new(
-                &caller.key_id,
-                action,
-                &id,
-                json!({"version": pending.version, "comment": req.comment}),
-            ),
-        )
-        .await
-        .map_err(CaError::from)?;
+    let outcome = ra::agents::decide(
+        &state.node.store,
+        &caller,
+        &id,
+        ra::agents::Decision {
+            version: req.version,
+            comment: req.comment,
+        },
+        approve,
+    )
+    .await?;
     state.node.agent_changed(&id);
-    Ok(Json(view(&state, &id).await?))
+    let mut v = view(&state, &id).await?;
+    if let ra::agents::Decided::Mandate(MandateDecision::AwaitingApproval {
+        approvals,
+        required,
+    }) = outcome
+    {
+        v.approvals = Some(Approvals {
+            recorded: approvals,
+            required,
+        });
+    }
+    Ok(Json(v))
 }
 
 /// `GET /v1/agents/{id}`.
@@ -258,79 +164,24 @@ pub async fn get_one(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<AgentView>, ApiError> {
-    caller.require_or_own_agent(READERS, &id)?;
-    Ok(Json(view(&state, &id).await?))
+    let o = ra::agents::get(&state.node.store, &caller, &id).await?;
+    Ok(Json(view_of(&state, o)?))
 }
 
-/// `GET /v1/agents?limit=&after=`.
+/// `GET /v1/agents?limit=&after=`: the caller's organization's agents (CA staff: all).
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<super::PageQuery>,
 ) -> Result<Json<AgentList>, ApiError> {
-    caller.require(READERS)?;
     let limit = page_limit(q.limit)?;
-    let rows = state
-        .node
-        .store
-        .list_agent_overviews(q.after.as_deref(), limit)
-        .await
-        .map_err(CaError::from)?;
+    let rows = ra::agents::list(&state.node.store, &caller, q.after.as_deref(), limit).await?;
     let next_after = next_cursor(&rows, limit, |r| &r.agent.id);
     let agents = rows
         .into_iter()
         .map(|o| view_of(&state, o))
         .collect::<Result<_, _>>()?;
     Ok(Json(AgentList { agents, next_after }))
-}
-
-fn parse_mandate(mut value: Value, agent_id: &str) -> Result<Mandate, ApiError> {
-    let Value::Object(map) = &mut value else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-mandate",
-            "mandate must be a JSON object (see docs/MANDATE.md)",
-        ));
-    };
-    // The agent id is already in the request; the mandate may leave it out.
-    map.entry("agentId")
-        .or_insert_with(|| Value::String(agent_id.to_owned()));
-    let mandate: Mandate = serde_json::from_value(value)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-mandate", e.to_string()))?;
-    if mandate.agent_id != agent_id {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-mandate",
-            format!(
-                "mandate.agentId {:?} differs from agent_id {agent_id:?}",
-                mandate.agent_id
-            ),
-        ));
-    }
-    // X.520 bounds organizationName at 64 characters, and the operator becomes the subject's O.
-    if mandate.operator.chars().count() > 64 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-mandate",
-            "mandate.operator must be at most 64 characters (it is the certificate's O)",
-        ));
-    }
-    Ok(mandate)
-}
-
-fn canonical(mandate: &Mandate) -> Result<String, ApiError> {
-    serde_json::to_string(mandate)
-        .map_err(|e| ApiError::from(CaError::Internal(format!("mandate to JSON: {e}"))))
-}
-
-async fn find_agent(state: &AppState, id: &str) -> Result<AgentRow, ApiError> {
-    state
-        .node
-        .store
-        .agent(id)
-        .await
-        .map_err(CaError::from)?
-        .ok_or_else(|| ApiError::from(CaError::NotFound(format!("agent {id}"))))
 }
 
 async fn view(state: &AppState, id: &str) -> Result<AgentView, ApiError> {
@@ -361,5 +212,6 @@ fn view_of(state: &AppState, o: AgentOverview) -> Result<AgentView, ApiError> {
         registered_by: row.created_by,
         created_at: crate::rfc3339(row.created_at),
         updated_at: crate::rfc3339(row.updated_at),
+        approvals: None,
     })
 }

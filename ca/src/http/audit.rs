@@ -15,13 +15,15 @@ pub struct AuditQuery {
     limit: Option<u32>,
 }
 
-/// `GET /v1/audit` (auditor, compliance, admin).
+/// `GET /v1/audit` (auditor, compliance, admin; CA staff only: the log is CA-wide, and holds
+/// every organization's records).
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(super::roles::AUDIT_READERS)?;
+    caller.require_ca_staff()?;
     let limit = page_limit(q.limit)?;
     let rows = state
         .node

@@ -8,8 +8,8 @@ use mandate_store::{BaselineRow, Role};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, AppState, Caller, OptionalJson};
-use crate::CaError;
 use crate::behaviour::{EventInput, IngestOutcome, RiskView, auto_revoke, learn_baseline};
+use crate::{CaError, ra};
 
 use super::roles::READERS;
 /// Who may report events or ask for a pre-trade check for any agent.
@@ -51,6 +51,14 @@ pub async fn ingest(
         }
     } else {
         caller.require(TRADING)?;
+        // Every agent named must be the caller's organization's; one that is not answers as
+        // a missing one, and nothing of the batch is stored.
+        let mut seen = std::collections::BTreeSet::new();
+        for e in &events {
+            if seen.insert(e.agent_id.as_str()) {
+                ra::tenant::visible_agent(&state.node.store, &caller, &e.agent_id).await?;
+            }
+        }
     }
     let node = &state.node;
     let (outcome, auto) = node.behaviour.ingest(&caller.key_id, events).await?;
@@ -125,7 +133,7 @@ pub async fn preflight(
     Path(id): Path<String>,
     ApiJson(order): ApiJson<OrderJson>,
 ) -> Result<Json<Decision>, ApiError> {
-    caller.require_or_own_agent(TRADING, &id)?;
+    ra::tenant::agent(&state.node.store, &caller, TRADING, &id).await?;
     let denials = check(&state, &id, &order).await?;
     Ok(Json(Decision {
         allowed: denials.is_empty(),
@@ -139,7 +147,7 @@ pub async fn risk_score(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RiskView>, ApiError> {
-    caller.require_or_own_agent(READERS, &id)?;
+    ra::tenant::agent(&state.node.store, &caller, READERS, &id).await?;
     Ok(Json(state.node.behaviour.risk(&id).await?))
 }
 
@@ -175,13 +183,8 @@ pub async fn list_baselines(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    caller.require_or_own_agent(READERS, &id)?;
     let store = &state.node.store;
-    store
-        .agent(&id)
-        .await
-        .map_err(CaError::from)?
-        .ok_or_else(|| CaError::NotFound(format!("agent {id}")))?;
+    ra::tenant::agent(store, &caller, READERS, &id).await?;
     let rows = store.baselines(&id).await.map_err(CaError::from)?;
     let versions: Vec<BaselineView> = rows.into_iter().map(baseline_view).collect();
     Ok(Json(
@@ -195,7 +198,7 @@ pub async fn learn(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<BaselineView>), ApiError> {
-    caller.require(TRADING)?;
+    ra::tenant::agent(&state.node.store, &caller, TRADING, &id).await?;
     let row = learn_baseline(&state.node, &id, &caller.key_id).await?;
     Ok((StatusCode::CREATED, Json(baseline_view(row))))
 }
@@ -234,8 +237,8 @@ async fn decide_baseline(
     OptionalJson(body): OptionalJson<BaselineDecision>,
     approve: bool,
 ) -> Result<Json<BaselineView>, ApiError> {
-    caller.require(super::roles::DECIDERS)?;
     let store = &state.node.store;
+    ra::tenant::agent(store, &caller, super::roles::DECIDERS, &id).await?;
     let pending = store
         .baselines(&id)
         .await
@@ -261,11 +264,18 @@ async fn decide_baseline(
             ),
         ));
     }
-    if pending.learnt_by == caller.key_id {
+    // Four eyes between people: whoever had this baseline learnt may not decide on it.
+    let requester = store
+        .person_of_key(&pending.learnt_by)
+        .await
+        .map_err(CaError::from)?;
+    if pending.learnt_by == caller.key_id
+        || (requester.is_some() && requester.as_deref() == caller.person_id())
+    {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "segregation-of-duties",
-            "the key that had this baseline learnt may not decide on it",
+            "the person who had this baseline learnt may not decide on it",
         ));
     }
     let row = store

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, next_cursor, page_limit};
 use crate::issuance::{AgentKey, Issued};
 use crate::revocation::RevocationReason;
-use crate::{CaError, x509};
+use crate::{CaError, ra, x509};
 
-use super::roles::READERS;
+use crate::ra::roles::READERS;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,8 +65,8 @@ pub async fn certify(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CertifyRequest>,
 ) -> Result<(StatusCode, Json<Certified>), ApiError> {
-    caller.require_or_own_agent(&[Role::Operator], &id)?;
     let node = &state.node;
+    ra::tenant::agent(&node.store, &caller, &[Role::Operator], &id).await?;
     let (key, key_ref) = match (&req.csr, &req.hsm_key_type) {
         (Some(pem), None) => (AgentKey::Csr(pem), None),
         (None, Some(kind)) => {
@@ -140,12 +140,9 @@ pub async fn list_for_agent(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<super::PageQuery>,
 ) -> Result<Json<CertificateList>, ApiError> {
-    caller.require_or_own_agent(READERS, &id)?;
     let limit = page_limit(q.limit)?;
     let store = &state.node.store;
-    if store.agent(&id).await.map_err(CaError::from)?.is_none() {
-        return Err(CaError::NotFound(format!("agent {id}")).into());
-    }
+    ra::tenant::agent(store, &caller, READERS, &id).await?;
     let rows = store
         .agent_certificates(&id, q.after.as_deref(), limit)
         .await
@@ -205,20 +202,9 @@ async fn readable(
         caller.require(READERS)?;
     }
     let serial = parse_serial(serial)?;
-    let not_found = || ApiError::from(CaError::NotFound(format!("certificate {serial}")));
-    let row = state
-        .node
-        .store
-        .certificate(&serial)
-        .await
-        .map_err(CaError::from)?
-        .ok_or_else(not_found)?;
-    // An agent key sees its own certificates; another agent's look exactly like missing ones,
-    // so a key cannot probe which serials exist.
-    if caller.role == Role::Agent && caller.agent_id.as_deref() != Some(row.agent_id.as_str()) {
-        return Err(not_found());
-    }
-    Ok(row)
+    // An agent key sees its own certificates, a person their organization's; the others look
+    // exactly like missing ones, so a key cannot probe which serials exist.
+    Ok(ra::tenant::certificate(&state.node.store, caller, &serial).await?)
 }
 
 /// A serial from a path: hex, any case, at most 21 bytes; returned lowercase as stored.

@@ -16,8 +16,14 @@ pub async fn create(
     caller: Caller,
     Path(agent_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Operator, Role::Admin])?;
     let node = &state.node;
+    crate::ra::tenant::agent(
+        &node.store,
+        &caller,
+        &[Role::Operator, Role::Admin],
+        &agent_id,
+    )
+    .await?;
     let creds = eab::create(&node.hsm, &node.store, &agent_id, &caller.key_id).await?;
     tracing::info!(agent = %agent_id, key_id = %creds.key_id, "EAB credentials created");
     Ok((

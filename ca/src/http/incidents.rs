@@ -6,7 +6,7 @@ use mandate_store::IncidentRow;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, page_limit};
-use crate::CaError;
+use crate::{CaError, ra};
 
 use super::roles::READERS;
 
@@ -87,6 +87,7 @@ pub async fn list(
         .node
         .store
         .incidents(
+            caller.org_filter(),
             q.agent_id.as_deref(),
             q.status.as_deref(),
             q.before.unwrap_or(0).max(0),
@@ -109,13 +110,7 @@ pub async fn get_one(
 ) -> Result<Json<IncidentView>, ApiError> {
     caller.require(READERS)?;
     let id = parse_id(&id)?;
-    let row = state
-        .node
-        .store
-        .incident(id)
-        .await
-        .map_err(CaError::from)?
-        .ok_or_else(|| CaError::NotFound(format!("incident {id}")))?;
+    let row = ra::tenant::incident(&state.node.store, &caller, id).await?;
     Ok(Json(view(row)))
 }
 
@@ -133,6 +128,7 @@ pub async fn acknowledge(
 ) -> Result<Json<IncidentView>, ApiError> {
     caller.require(super::roles::ACKNOWLEDGERS)?;
     let id = parse_id(&id)?;
+    ra::tenant::incident(&state.node.store, &caller, id).await?;
     let row = state
         .node
         .store
@@ -168,12 +164,8 @@ pub async fn resolve(
         ));
     }
     let node = &state.node;
-    let agent = node
-        .store
-        .incident(id)
-        .await
-        .map_err(CaError::from)?
-        .ok_or_else(|| CaError::NotFound(format!("incident {id}")))?
+    let agent = ra::tenant::incident(&node.store, &caller, id)
+        .await?
         .agent_id;
     // The sign-off clears the risk score in the store and in the agent's live state together,
     // with the agent held so no ingestion writes the old score back.

@@ -3,8 +3,7 @@
 mod agents;
 mod api_keys;
 mod audit;
-pub use api_keys::create_key;
-pub use revocation::pull;
+
 mod auth;
 mod behaviour;
 mod certificates;
@@ -17,6 +16,7 @@ mod metrics;
 mod observe;
 mod ocsp;
 mod openapi;
+mod organizations;
 mod problem;
 mod reports;
 mod revocation;
@@ -34,33 +34,14 @@ use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
-pub use auth::{Caller, KeyCache};
+pub use auth::Caller;
 pub(crate) use dashboard::OverTls;
 pub use problem::ApiError;
 
 use crate::Node;
 
-/// Who may do what: each handler checks its list; the dashboard reads the same lists to
-/// decide which buttons to show.
-pub(crate) mod roles {
-    use mandate_store::Role;
-
-    /// May read agents, certificates, incidents and webhooks.
-    pub const READERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Auditor, Role::Admin];
-    /// May approve or reject mandates and baselines (segregation of duties: never the
-    /// operator who registered the agent).
-    pub const DECIDERS: &[Role] = &[Role::Compliance];
-    /// May revoke any certificate and pull the kill switch.
-    pub const REVOKERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Admin];
-    /// May acknowledge an incident.
-    pub const ACKNOWLEDGERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Admin];
-    /// May resolve an incident (the human sign-off).
-    pub const RESOLVERS: &[Role] = &[Role::Compliance];
-    /// May make compliance reports.
-    pub const REPORTERS: &[Role] = &[Role::Compliance, Role::Auditor];
-    /// May read the audit log.
-    pub const AUDIT_READERS: &[Role] = &[Role::Auditor, Role::Compliance, Role::Admin];
-}
+/// Who may do what (the registration authority's lists; the dashboard reads them too).
+pub(crate) use crate::ra::roles;
 
 /// State shared by every handler.
 #[derive(Clone)]
@@ -89,6 +70,19 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/ocsp", post(ocsp::post))
         .route("/ocsp/{*request}", get(ocsp::get))
         .route("/v1/openapi.json", get(openapi::get))
+        .route(
+            "/v1/organizations",
+            post(organizations::create).get(organizations::list),
+        )
+        .route("/v1/organizations/{id}", get(organizations::get_one))
+        .route(
+            "/v1/people",
+            post(organizations::create_person).get(organizations::list_people),
+        )
+        .route(
+            "/v1/people/{id}/disable",
+            post(organizations::disable_person),
+        )
         .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/v1/api-keys/{id}/revoke", post(api_keys::revoke))
         .route("/v1/agents", post(agents::register).get(agents::list))

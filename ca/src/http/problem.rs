@@ -119,6 +119,11 @@ impl From<CaError> for ApiError {
             CaError::Mandate(p) => ApiError::new(S::BAD_REQUEST, "invalid-mandate", p.to_string()),
             CaError::NotApproved(d) => ApiError::new(S::CONFLICT, "mandate-not-approved", d),
             CaError::InvalidRequest(d) => ApiError::bad_request(d),
+            CaError::InvalidMandate(d) => ApiError::new(S::BAD_REQUEST, "invalid-mandate", d),
+            CaError::Forbidden(d) => ApiError::new(S::FORBIDDEN, "forbidden", d),
+            CaError::SegregationOfDuties(d) => {
+                ApiError::new(S::FORBIDDEN, "segregation-of-duties", d)
+            }
             CaError::Conflict(d) => ApiError::new(S::CONFLICT, "conflict", d),
             CaError::NotFound(what) => {
                 ApiError::new(S::NOT_FOUND, "not-found", format!("{what} not found"))

@@ -25,7 +25,7 @@ pub async fn agent(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(super::roles::REPORTERS)?;
+    crate::ra::tenant::agent(&state.node.store, &caller, super::roles::REPORTERS, &id).await?;
     let pdf = match q.format.as_deref() {
         None | Some("json") => false,
         Some("pdf") => true,

@@ -1,6 +1,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
-use mandate_store::{KillScope, KillSwitch, Revocation, Role};
+use mandate_store::{KillScope, Revocation, Role};
+
+use crate::revocation::KillSwitchView;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -34,16 +36,6 @@ pub struct Revoked {
     newly_revoked: bool,
 }
 
-/// The answer to a kill switch.
-#[derive(Serialize)]
-pub struct KillSwitchView {
-    kill_switch_id: i64,
-    scope: &'static str,
-    target: String,
-    agents_suspended: Vec<String>,
-    pub(crate) certificates_revoked: Vec<String>,
-}
-
 fn check_comment(comment: Option<&str>, max: usize) -> Result<(), ApiError> {
     match comment {
         Some(c) if c.chars().count() > max || c.chars().any(char::is_control) => Err(
@@ -68,26 +60,17 @@ pub async fn revoke_certificate(
     let reason = req.reason.resolve()?;
     check_comment(req.comment.as_deref(), 500)?;
     let store = &state.node.store;
-    let not_found = || ApiError::from(CaError::NotFound(format!("certificate {serial}")));
-    if caller.role == Role::Agent {
-        let row = store
-            .certificate(&serial)
-            .await
-            .map_err(CaError::from)?
-            .ok_or_else(not_found)?;
-        if caller.agent_id.as_deref() != Some(row.agent_id.as_str()) {
-            return Err(not_found());
-        }
-        if !reason.open_to_agents() {
-            return Err(ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "forbidden",
-                format!(
-                    "an agent may not revoke with reason {}; ask its operator",
-                    reason.name()
-                ),
-            ));
-        }
+    // Another organization's (or agent's) certificate answers as a missing one.
+    crate::ra::tenant::certificate(store, &caller, &serial).await?;
+    if caller.role == Role::Agent && !reason.open_to_agents() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "an agent may not revoke with reason {}; ask its operator",
+                reason.name()
+            ),
+        ));
     }
     let outcome = store
         .revoke_certificate(
@@ -141,6 +124,14 @@ async fn kill(
     ApiJson(req): ApiJson<PullKillSwitch>,
 ) -> Result<Json<KillSwitchView>, ApiError> {
     caller.require(REVOKERS)?;
+    match scope {
+        KillScope::Agent => {
+            crate::ra::tenant::visible_agent(&state.node.store, &caller, &target).await?;
+        }
+        KillScope::Operator => {
+            crate::ra::tenant::organization(&state.node.store, &caller, &target).await?;
+        }
+    }
     let reason = req.reason.trim();
     if reason.is_empty() {
         return Err(ApiError::bad_request(
@@ -148,7 +139,7 @@ async fn kill(
         ));
     }
     check_comment(Some(reason), 500)?;
-    let k = pull(
+    let k = crate::revocation::pull(
         &state.node.store,
         scope,
         &target,
@@ -159,47 +150,4 @@ async fn kill(
     .await?;
     state.node.revoked();
     Ok(Json(k))
-}
-
-/// Pulls the kill switch; shared by the API and `mandate revoke agent|operator`.
-pub async fn pull(
-    store: &mandate_store::Store,
-    scope: KillScope,
-    target: &str,
-    actor: &str,
-    reason: &str,
-    incident: Option<i64>,
-) -> Result<KillSwitchView, CaError> {
-    let KillSwitch {
-        id,
-        agents,
-        certificates_revoked,
-    } = store
-        .pull_kill_switch(scope, target, actor, reason, incident)
-        .await?;
-    crate::metrics::METRICS.revocations.add(
-        &[if incident.is_some() {
-            "auto"
-        } else {
-            "kill_switch"
-        }],
-        u64::try_from(certificates_revoked.len()).unwrap_or(u64::MAX),
-    );
-    tracing::warn!(
-        kill_switch = id,
-        target,
-        agents = agents.len(),
-        certificates = certificates_revoked.len(),
-        "kill switch pulled"
-    );
-    Ok(KillSwitchView {
-        kill_switch_id: id,
-        scope: match scope {
-            KillScope::Agent => "agent",
-            KillScope::Operator => "operator",
-        },
-        target: target.to_owned(),
-        agents_suspended: agents,
-        certificates_revoked,
-    })
 }

@@ -92,7 +92,7 @@ pub async fn sign(
     Path(id): Path<String>,
     ApiJson(order): ApiJson<OrderJson>,
 ) -> Result<Json<Signed>, ApiError> {
-    caller.require_or_own_agent(SIGNERS, &id)?;
+    crate::ra::tenant::agent(&state.node.store, &caller, SIGNERS, &id).await?;
     let denials = check(&state, &id, &order).await?;
     if !denials.is_empty() {
         let codes: Vec<&str> = denials.iter().map(|d| d.code).collect();

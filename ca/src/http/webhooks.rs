@@ -97,18 +97,27 @@ pub async fn create(
             WEBHOOK_EVENT_TYPES.join(", ")
         )));
     }
-    if let Some(op) = &req.operator
-        && (op.is_empty() || op.len() > 200)
-    {
-        return Err(ApiError::bad_request("operator: 1 to 200 characters"));
-    }
+    // An endpoint belongs to an organization and receives only its events; CA staff may make
+    // one for any organization, or for every event (no operator).
+    let operator = match (&caller.organization, req.operator) {
+        (Some(own), None) => Some(own.clone()),
+        (Some(own), Some(op)) if *own == op => Some(op),
+        (Some(_), Some(op)) => {
+            return Err(CaError::NotFound(format!("organization {op}")).into());
+        }
+        (None, Some(op)) => {
+            crate::ra::tenant::organization(&node.store, &caller, &op).await?;
+            Some(op)
+        }
+        (None, None) => None,
+    };
     let mut random = [0u8; 12];
     getrandom::fill(&mut random).map_err(|e| CaError::Internal(format!("no randomness: {e}")))?;
     let row = WebhookRow {
         id: format!("wh_{}", hex::encode(random)),
         url: req.url,
         events,
-        operator: req.operator,
+        operator,
         created_by: caller.key_id.clone(),
         created_at: mandate_store::now_unix(),
         disabled_at: None,
@@ -141,7 +150,7 @@ pub async fn list(
     let rows = state
         .node
         .store
-        .webhooks(q.after.as_deref().unwrap_or(""), limit)
+        .webhooks(caller.org_filter(), q.after.as_deref().unwrap_or(""), limit)
         .await
         .map_err(CaError::from)?;
     let next = super::next_cursor(&rows, limit, |r| &r.id);
@@ -156,13 +165,7 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
     caller.require(READERS)?;
-    let row = state
-        .node
-        .store
-        .webhook(&id)
-        .await
-        .map_err(CaError::from)?
-        .ok_or_else(|| CaError::NotFound(format!("webhook {id}")))?;
+    let row = crate::ra::tenant::webhook(&state.node.store, &caller, &id).await?;
     Ok(Json(view(row, None)))
 }
 
@@ -180,6 +183,7 @@ pub async fn disable(
 ) -> Result<Json<WebhookView>, ApiError> {
     caller.require(MANAGERS)?;
     let store = &state.node.store;
+    crate::ra::tenant::webhook(store, &caller, &id).await?;
     store
         .disable_webhook(
             &id,
@@ -246,11 +250,7 @@ pub async fn deliveries(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(READERS)?;
     let store = &state.node.store;
-    store
-        .webhook(&id)
-        .await
-        .map_err(CaError::from)?
-        .ok_or_else(|| CaError::NotFound(format!("webhook {id}")))?;
+    crate::ra::tenant::webhook(store, &caller, &id).await?;
     let limit = page_limit(q.limit)?;
     let rows = store
         .webhook_deliveries(&id, q.before.unwrap_or(0).max(0), limit)

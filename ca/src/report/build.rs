@@ -194,7 +194,7 @@ pub async fn build(
     let mut incidents = Vec::new();
     let mut before = 0;
     loop {
-        let page = store.incidents(Some(id), None, before, 100).await?;
+        let page = store.incidents(None, Some(id), None, before, 100).await?;
         let Some(last) = page.last() else { break };
         before = last.id;
         let done = page.len() < 100;

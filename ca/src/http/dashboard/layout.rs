@@ -39,12 +39,22 @@ fn shell(title: &str, signed: Option<&Signed>, active: &str, body: Markup) -> Ma
                     @if let Some(s) = signed {
                         nav {
                             @for (path, label, roles) in NAV {
-                                @if roles.is_empty() || roles.contains(&s.caller.role) {
+                                // The audit log is CA-wide: CA staff only.
+                                @if (roles.is_empty() || roles.contains(&s.caller.role))
+                                    && (*path != "/dashboard/audit" || s.caller.is_ca_staff()) {
                                     a class=(if *path == active { "on" } else { "" }) href=(path) { (label) }
                                 }
                             }
                         }
                         div.who {
+                            @if let Some(p) = &s.caller.person {
+                                span #who-name .name title={ "person " (p.id) } { (p.name) }
+                                " "
+                            }
+                            @if let Some(o) = &s.caller.organization {
+                                span #who-org .org { (o) }
+                                " "
+                            }
                             span #who-role .role { (s.caller.role.as_str()) }
                             " "
                             span.key title="API key id" { (s.caller.key_id) }

@@ -214,7 +214,7 @@ pub(crate) async fn agent(
             .agent_events(&id, 200)
             .await
             .map_err(|e| ApiError::from(crate::CaError::from(e))),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     let status = text(&a["status"]);
     let pending_mandate = a["mandate_status"] == "pending_approval";
@@ -576,7 +576,7 @@ pub(crate) async fn kill_confirm(
     Path(id): Path<String>,
 ) -> Response {
     if let Err(e) = signed.caller.require(REVOKERS) {
-        return layout::error_page(Some(&signed), e);
+        return layout::error_page(Some(&signed), e.into());
     }
     let a = match value(agents::get_one(
         State(state.clone()),
@@ -641,7 +641,7 @@ pub(crate) async fn approvals(
     let baselines = state
         .node
         .store
-        .pending_baselines(i64::from(ROWS))
+        .pending_baselines(signed.caller.org_filter(), i64::from(ROWS))
         .await
         .map_err(|e| ApiError::from(crate::CaError::from(e)));
     let decider = can(&signed, DECIDERS);
@@ -758,11 +758,12 @@ pub(crate) async fn incidents(
 /// `GET /dashboard/revocations`: revoked certificates and kill switches, newest first.
 pub(crate) async fn revocations(State(state): State<AppState>, signed: Signed) -> Response {
     if let Err(e) = signed.caller.require(READERS) {
-        return layout::error_page(Some(&signed), e);
+        return layout::error_page(Some(&signed), e.into());
     }
     let store = &state.node.store;
-    let certs = store.recent_revocations(i64::from(ROWS)).await;
-    let kills = store.kill_switches(i64::from(ROWS)).await;
+    let org = signed.caller.org_filter();
+    let certs = store.recent_revocations(org, i64::from(ROWS)).await;
+    let kills = store.kill_switches(org, i64::from(ROWS)).await;
     let (certs, kills) = match (certs, kills) {
         (Ok(c), Ok(k)) => (c, k),
         (Err(e), _) | (_, Err(e)) => {
@@ -920,7 +921,7 @@ pub(crate) async fn webhook(
 /// `GET /dashboard/audit`: the newest records and the verification of the whole chain.
 pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Response {
     if let Err(e) = signed.caller.require(AUDIT_READERS) {
-        return layout::error_page(Some(&signed), e);
+        return layout::error_page(Some(&signed), e.into());
     }
     let tip = match state.node.store.audit_tip().await {
         Ok(t) => t.map_or(0, |(seq, _)| seq),

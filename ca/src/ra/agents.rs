@@ -1,0 +1,300 @@
+//! Agents and their mandates: registration, new versions, the compliance decision (four eyes
+//! between people, one or two approvers) and reinstatement after a kill switch.
+
+use mandate_policy::{Mandate, is_dns_label};
+use mandate_store::{
+    AgentOverview, AgentRow, AgentStatus, AuditEvent, Decider, MandateDecision, MandateStatus,
+    NewAgent, OrganizationRow, Role, Store,
+};
+use serde_json::{Value, json};
+
+use super::{Principal, tenant};
+use crate::CaError;
+
+use super::roles::{DECIDERS, READERS};
+
+/// An agent to register.
+#[derive(Debug)]
+pub struct Registration {
+    /// A DNS label.
+    pub agent_id: String,
+    /// Display name.
+    pub name: String,
+    /// The organization; defaults to the registrant's own.
+    pub organization: Option<String>,
+    /// The requested mandate, JSON.
+    pub mandate: Value,
+}
+
+/// A decision on the pending mandate version.
+#[derive(Debug, Default)]
+pub struct Decision {
+    /// The version decided on; defaults to the pending one.
+    pub version: Option<i64>,
+    /// For the record.
+    pub comment: Option<String>,
+}
+
+/// Registers an agent with its requested mandate (an operator of the agent's organization).
+pub async fn register(
+    store: &Store,
+    dns_name: impl Fn(&str, &str) -> String,
+    p: &Principal,
+    req: Registration,
+) -> Result<AgentRow, CaError> {
+    p.require(&[Role::Operator])?;
+    let Some(own) = p.organization.clone() else {
+        return Err(CaError::Forbidden(
+            "only a person of an organization registers agents".into(),
+        ));
+    };
+    if !is_dns_label(&req.agent_id) {
+        return Err(CaError::InvalidRequest(
+            "agent_id must be a DNS label: 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'".into(),
+        ));
+    }
+    let org_id = req.organization.unwrap_or_else(|| own.clone());
+    if org_id != own {
+        // Another organization, existing or not: one answer.
+        return Err(CaError::NotFound(format!("organization {org_id}")));
+    }
+    let org = tenant::organization(store, p, &org_id).await?;
+    let name = super::organizations::check_text("name", &req.name, 128)?;
+    let mandate = parse_mandate(req.mandate, &req.agent_id, &org)?;
+    if dns_name(&req.agent_id, &org.id).len() > 253 {
+        return Err(CaError::InvalidRequest(
+            "agent_id.organization.agent_domain is longer than a DNS name may be".into(),
+        ));
+    }
+    let mut details = json!({"organization": org.id, "mandate_version": 1});
+    details["by"] = p.audit_details();
+    Ok(store
+        .create_agent(
+            &NewAgent {
+                id: req.agent_id.clone(),
+                name,
+                organization: org.id.clone(),
+                created_by: p.key_id.clone(),
+                mandate_json: canonical(&mandate)?,
+            },
+            &AuditEvent::new(&p.key_id, "agent.registered", &req.agent_id, details),
+        )
+        .await?)
+}
+
+/// Submits a changed mandate as a new version (an operator of the agent's organization).
+pub async fn submit_mandate(
+    store: &Store,
+    p: &Principal,
+    id: &str,
+    mandate: Value,
+) -> Result<(), CaError> {
+    let agent = tenant::agent(store, p, &[Role::Operator], id).await?;
+    let org = organization_of(store, &agent).await?;
+    let mandate = parse_mandate(mandate, id, &org)?;
+    store
+        .submit_mandate(id, &canonical(&mandate)?, &p.key_id)
+        .await?;
+    Ok(())
+}
+
+/// What a decision did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decided {
+    /// The mandate version was approved, rejected, or awaits another approval.
+    Mandate(MandateDecision),
+    /// A suspended agent was reinstated with its approved mandate.
+    Reinstated,
+}
+
+/// A compliance person's decision on the agent's pending mandate version; with nothing
+/// pending, approving a suspended agent reinstates it. Four eyes: the decider is never the
+/// person who registered the agent or requested the version; with `approvals_required = 2`,
+/// two different people must approve.
+pub async fn decide(
+    store: &Store,
+    p: &Principal,
+    id: &str,
+    req: Decision,
+    approve: bool,
+) -> Result<Decided, CaError> {
+    let agent = tenant::agent(store, p, DECIDERS, id).await?;
+    if let Some(c) = &req.comment
+        && (c.chars().count() > 1000 || c.chars().any(|ch| ch.is_control() && ch != '\n'))
+    {
+        return Err(CaError::InvalidRequest(
+            "comment: at most 1000 printable characters".into(),
+        ));
+    }
+    let Some(person) = p.person_id() else {
+        return Err(CaError::Forbidden(
+            "decisions are taken by a named compliance person".into(),
+        ));
+    };
+    let org = organization_of(store, &agent).await?;
+    let mandates = store.mandates(id).await?;
+    let pending = mandates
+        .iter()
+        .find(|m| m.status == MandateStatus::PendingApproval);
+    let Some(pending) = pending else {
+        if approve && agent.status == AgentStatus::Suspended && req.version.is_none() {
+            four_eyes(store, person, &[&agent.created_by], "registered this agent").await?;
+            let mut details = json!({"comment": req.comment});
+            details["by"] = p.audit_details();
+            store
+                .reinstate_agent(
+                    id,
+                    &AuditEvent::new(&p.key_id, "agent.reinstated", id, details),
+                )
+                .await?;
+            return Ok(Decided::Reinstated);
+        }
+        return Err(CaError::Store(mandate_store::StoreError::WrongState(
+            format!("agent {id} has no mandate pending approval"),
+        )));
+    };
+    if let Some(v) = req.version
+        && v != pending.version
+    {
+        return Err(CaError::Store(mandate_store::StoreError::WrongState(
+            format!(
+                "mandate version {v} is not pending; the pending version is {}",
+                pending.version
+            ),
+        )));
+    }
+    four_eyes(
+        store,
+        person,
+        &[&agent.created_by, &pending.created_by],
+        "registered this agent or requested this mandate version",
+    )
+    .await?;
+    let action = if approve {
+        "mandate.approved"
+    } else {
+        "mandate.rejected"
+    };
+    let mut details = json!({"version": pending.version, "comment": req.comment,
+                             "approvals_required": org.approvals_required});
+    details["by"] = p.audit_details();
+    let outcome = store
+        .decide_mandate(
+            id,
+            pending.version,
+            approve,
+            &Decider {
+                key_id: &p.key_id,
+                person_id: Some(person),
+                approvals_required: org.approvals_required,
+            },
+            req.comment.as_deref(),
+            &AuditEvent::new(&p.key_id, action, id, details),
+        )
+        .await
+        .map_err(|e| match e {
+            mandate_store::StoreError::Conflict(_) => CaError::Conflict(format!(
+                "{person} already decided on mandate version {} of agent {id}; another compliance person must approve it",
+                pending.version
+            )),
+            other => other.into(),
+        })?;
+    Ok(Decided::Mandate(outcome))
+}
+
+/// Refuses when `person` holds (or held) any of the keys that made the request.
+async fn four_eyes(
+    store: &Store,
+    person: &str,
+    requested_by: &[&str],
+    what: &str,
+) -> Result<(), CaError> {
+    for key in requested_by {
+        if store.person_of_key(key).await?.as_deref() == Some(person) {
+            return Err(CaError::SegregationOfDuties(format!(
+                "{person} {what}; another compliance person must decide"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One agent, if `p` may read it.
+pub async fn get(store: &Store, p: &Principal, id: &str) -> Result<AgentOverview, CaError> {
+    tenant::agent(store, p, READERS, id).await?;
+    store
+        .agent_overview(id)
+        .await?
+        .ok_or_else(|| CaError::NotFound(format!("agent {id}")))
+}
+
+/// A page of the agents `p` may see, by id.
+pub async fn list(
+    store: &Store,
+    p: &Principal,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AgentOverview>, CaError> {
+    p.require(READERS)?;
+    Ok(store
+        .list_agent_overviews(p.org_filter(), after, limit)
+        .await?)
+}
+
+/// The organization an agent belongs to.
+pub async fn organization_of(store: &Store, agent: &AgentRow) -> Result<OrganizationRow, CaError> {
+    store
+        .organization(&agent.organization)
+        .await?
+        .ok_or_else(|| {
+            CaError::Internal(format!(
+                "agent {} names organization {} which does not exist",
+                agent.id, agent.organization
+            ))
+        })
+}
+
+fn invalid(detail: impl Into<String>) -> CaError {
+    CaError::InvalidMandate(detail.into())
+}
+
+/// Parses and checks a requested mandate: its agent id, and its operator, which must be the
+/// organization's legal name or one of its legal entities (no desk puts another firm's name
+/// in a certificate).
+pub fn parse_mandate(
+    mut value: Value,
+    agent_id: &str,
+    org: &OrganizationRow,
+) -> Result<Mandate, CaError> {
+    let Value::Object(map) = &mut value else {
+        return Err(invalid(
+            "mandate must be a JSON object (see docs/MANDATE.md)",
+        ));
+    };
+    // The agent id is already in the request; the mandate may leave it out.
+    map.entry("agentId")
+        .or_insert_with(|| Value::String(agent_id.to_owned()));
+    // So may the operator: it is the organization's legal name.
+    map.entry("operator")
+        .or_insert_with(|| Value::String(org.legal_name.clone()));
+    let mandate: Mandate = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    if mandate.agent_id != agent_id {
+        return Err(invalid(format!(
+            "mandate.agentId {:?} differs from agent_id {agent_id:?}",
+            mandate.agent_id
+        )));
+    }
+    if !org.allows_operator(&mandate.operator) {
+        let mut names = vec![org.legal_name.as_str()];
+        names.extend(org.legal_entities.iter().map(String::as_str));
+        return Err(invalid(format!(
+            "mandate.operator {:?} is not a legal entity of organization {}: use one of {:?}",
+            mandate.operator, org.id, names
+        )));
+    }
+    Ok(mandate)
+}
+
+fn canonical(mandate: &Mandate) -> Result<String, CaError> {
+    serde_json::to_string(mandate).map_err(|e| CaError::Internal(format!("mandate to JSON: {e}")))
+}

@@ -1,0 +1,251 @@
+//! Organizations and people: created by CA staff; a person of an organization reads their own.
+
+use mandate_policy::is_dns_label;
+use mandate_store::{AuditEvent, OrganizationRow, PersonRow, Role, Store};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::Principal;
+use crate::CaError;
+
+/// A new organization, as requested.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganization {
+    /// A DNS label (agents are named under it).
+    pub id: String,
+    /// The legal entity mandates must name as `operator`.
+    pub legal_name: String,
+    /// Further legal entities of the firm its mandates may name.
+    #[serde(default)]
+    pub legal_entities: Vec<String>,
+    /// E.g. `ESMA-001234`.
+    #[serde(default)]
+    pub regulator_id: Option<String>,
+    /// 1 (default) or 2 compliance people must approve.
+    #[serde(default)]
+    pub approvals_required: Option<i64>,
+}
+
+/// A new person, as requested.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPerson {
+    /// Short id: 1 to 64 of a-z, 0-9, `.`, `_`, `-`.
+    pub id: String,
+    /// Full name.
+    pub name: String,
+    /// E-mail address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The organization; absent for CA staff.
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// One or more roles: operator, compliance, auditor (CA staff: admin, auditor).
+    pub roles: Vec<Role>,
+}
+
+/// Text a person reads (names, legal names): 1 to `max` characters, no control or bidi
+/// formatting characters, not blank.
+pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<String, CaError> {
+    let v = value.trim();
+    let bad = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    if v.is_empty() || v.chars().count() > max || v.chars().any(bad) {
+        return Err(CaError::InvalidRequest(format!(
+            "{field} must be 1 to {max} printable characters"
+        )));
+    }
+    Ok(v.to_owned())
+}
+
+fn check_person_id(id: &str) -> Result<(), CaError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(CaError::InvalidRequest(
+            "id must be 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
+                .into(),
+        ))
+    }
+}
+
+/// Creates an organization (CA staff, admin).
+pub async fn create(
+    store: &Store,
+    p: &Principal,
+    req: NewOrganization,
+) -> Result<OrganizationRow, CaError> {
+    p.require(&[Role::Admin])?;
+    p.require_ca_staff()?;
+    if !is_dns_label(&req.id) {
+        return Err(CaError::InvalidRequest(
+            "id must be a DNS label: 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'"
+                .into(),
+        ));
+    }
+    // X.520 bounds organizationName at 64: the legal name becomes the certificates' O.
+    let legal_name = check_text("legal_name", &req.legal_name, 64)?;
+    let mut legal_entities = Vec::new();
+    for e in &req.legal_entities {
+        let e = check_text("legal_entities[]", e, 64)?;
+        if e != legal_name && !legal_entities.contains(&e) {
+            legal_entities.push(e);
+        }
+    }
+    if legal_entities.len() > 32 {
+        return Err(CaError::InvalidRequest("legal_entities: at most 32".into()));
+    }
+    let regulator_id = req
+        .regulator_id
+        .as_deref()
+        .map(|r| check_text("regulator_id", r, 64))
+        .transpose()?;
+    let approvals_required = req.approvals_required.unwrap_or(1);
+    if !(1..=2).contains(&approvals_required) {
+        return Err(CaError::InvalidRequest(
+            "approvals_required must be 1 or 2".into(),
+        ));
+    }
+    let row = OrganizationRow {
+        id: req.id,
+        legal_name,
+        legal_entities,
+        regulator_id,
+        approvals_required,
+        created_by: Some(p.key_id.clone()),
+        created_at: 0,
+    };
+    let mut details = json!({
+        "legal_name": row.legal_name, "legal_entities": row.legal_entities,
+        "regulator_id": row.regulator_id, "approvals_required": row.approvals_required,
+    });
+    details["by"] = p.audit_details();
+    let event = AuditEvent::new(&p.key_id, "organization.created", &row.id, details);
+    Ok(store.create_organization(&row, &event).await?)
+}
+
+/// Organizations `p` may see: CA staff all; everyone else their own.
+pub async fn list(
+    store: &Store,
+    p: &Principal,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OrganizationRow>, CaError> {
+    p.require(&[Role::Admin, Role::Operator, Role::Compliance, Role::Auditor])?;
+    Ok(store.organizations(p.org_filter(), after, limit).await?)
+}
+
+/// One organization, if `p` may see it.
+pub async fn get(store: &Store, p: &Principal, id: &str) -> Result<OrganizationRow, CaError> {
+    p.require(&[Role::Admin, Role::Operator, Role::Compliance, Role::Auditor])?;
+    super::tenant::organization(store, p, id).await
+}
+
+/// Creates a person (CA staff, admin). People of an organization hold operator, compliance
+/// and auditor roles; CA staff admin and auditor.
+pub async fn create_person(
+    store: &Store,
+    p: &Principal,
+    req: NewPerson,
+) -> Result<PersonRow, CaError> {
+    p.require(&[Role::Admin])?;
+    p.require_ca_staff()?;
+    check_person_id(&req.id)?;
+    let name = check_text("name", &req.name, 128)?;
+    let email = match req.email.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(e) => {
+            let e = check_text("email", e, 254)?;
+            if !e.contains('@') || e.contains(char::is_whitespace) {
+                return Err(CaError::InvalidRequest("email is not an address".into()));
+            }
+            Some(e)
+        }
+    };
+    if req.roles.is_empty() {
+        return Err(CaError::InvalidRequest("roles: one or more".into()));
+    }
+    let allowed: &[Role] = if req.organization.is_some() {
+        &[Role::Operator, Role::Compliance, Role::Auditor]
+    } else {
+        &[Role::Admin, Role::Auditor]
+    };
+    let mut roles = Vec::new();
+    for r in req.roles {
+        if !allowed.contains(&r) {
+            let allowed: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+            return Err(CaError::InvalidRequest(format!(
+                "role {r} is not for {}: one of {}",
+                if req.organization.is_some() {
+                    "a person of an organization"
+                } else {
+                    "CA staff (no organization)"
+                },
+                allowed.join(", ")
+            )));
+        }
+        if !roles.contains(&r) {
+            roles.push(r);
+        }
+    }
+    let row = PersonRow {
+        id: req.id,
+        name,
+        email,
+        organization: req.organization,
+        roles,
+        created_by: Some(p.key_id.clone()),
+        created_at: 0,
+        disabled_at: None,
+    };
+    let mut details = json!({"name": row.name, "organization": row.organization,
+                             "roles": row.roles});
+    details["by"] = p.audit_details();
+    let event = AuditEvent::new(&p.key_id, "person.created", &row.id, details);
+    Ok(store.create_person(&row, &event).await?)
+}
+
+/// People (admin): CA staff see all, or those of one organization.
+pub async fn list_people(
+    store: &Store,
+    p: &Principal,
+    organization: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<PersonRow>, CaError> {
+    p.require(&[Role::Admin])?;
+    p.require_ca_staff()?;
+    Ok(store.people(organization, after, limit).await?)
+}
+
+/// Disables a person (admin): all their keys stop at once. Returns the row and whether this
+/// call disabled it.
+pub async fn disable_person(
+    store: &Store,
+    p: &Principal,
+    id: &str,
+    keys: &crate::api_key::KeyCache,
+) -> Result<(PersonRow, bool), CaError> {
+    p.require(&[Role::Admin])?;
+    p.require_ca_staff()?;
+    let mut details = json!({});
+    details["by"] = p.audit_details();
+    let out = store
+        .disable_person(
+            id,
+            &AuditEvent::new(&p.key_id, "person.disabled", id, details),
+        )
+        .await?;
+    // Their keys stop at once on this node (others re-read keys within seconds).
+    keys.clear();
+    Ok(out)
+}
