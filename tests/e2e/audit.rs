@@ -66,8 +66,11 @@ async fn every_state_change_is_in_the_audit_log_which_cannot_be_rewritten() {
             "ca.initialised",
             "api_key.created",    // bootstrap admin
             "ocsp_signer.issued", // delegated OCSP signer, at start-up
-            "api_key.created",    // operator
-            "api_key.created",    // compliance
+            "organization.created",
+            "person.created",  // the operator
+            "api_key.created", // their key
+            "person.created",  // the compliance officer
+            "api_key.created", // their key
             "agent.registered",
             "mandate.approved",
             "certificate.reserved",
@@ -85,9 +88,21 @@ async fn every_state_change_is_in_the_audit_log_which_cannot_be_rewritten() {
     assert_eq!(issued["actor"], operator_id);
     assert_eq!(find("agent.registered")["actor"], operator_id);
     assert_eq!(find("mandate.approved")["actor"], compliance_id);
+    // ...and the person behind each key, with the organization.
+    let approved = &find("mandate.approved")["details"];
+    assert_eq!(approved["version"], 1);
+    assert_eq!(approved["comment"], Value::Null);
+    assert_eq!(approved["approvals_required"], 1);
+    assert_eq!(approved["by"]["organization"], "acme-trading");
+    assert!(
+        approved["by"]["person"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("compliance-")),
+        "{approved}"
+    );
     assert_eq!(
-        find("mandate.approved")["details"],
-        json!({"version": 1, "comment": null})
+        find("agent.registered")["details"]["by"]["organization"],
+        "acme-trading"
     );
     assert_eq!(find("ca.initialised")["actor"], "system:first-start");
 

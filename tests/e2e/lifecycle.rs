@@ -107,7 +107,29 @@ async fn init_prints_the_admin_key_once_and_refuses_a_second_time() {
     assert!(err.contains("already initialised"), "{err}");
     assert!(second.stdout.is_empty(), "a refusal printed a key");
 
-    // Admin commands act on the same data: the printed key can make keys from the CLI too.
+    // Admin commands act on the same data: organizations, people and their keys from the CLI.
+    run(mandate().args([
+        "orgs",
+        "create",
+        "--id",
+        "acme",
+        "--legal-name",
+        "Acme AG",
+        "--approvals-required",
+        "2",
+    ]));
+    run(mandate().args([
+        "people",
+        "create",
+        "--id",
+        "olga",
+        "--name",
+        "Olga",
+        "--organization",
+        "acme",
+        "--role",
+        "compliance",
+    ]));
     let created: Value = serde_json::from_str(&run(mandate().args([
         "--json",
         "api-keys",
@@ -116,9 +138,35 @@ async fn init_prints_the_admin_key_once_and_refuses_a_second_time() {
         "compliance",
         "--label",
         "officer",
+        "--person",
+        "olga",
     ])))
     .unwrap();
     assert_eq!(created["role"], "compliance");
+    assert_eq!(created["person"], "olga");
+    let people: Value =
+        serde_json::from_str(&run(mandate().args(["--json", "people", "list"]))).unwrap();
+    let ids: Vec<&str> = people
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["admin", "olga"], "{people}");
+    let orgs: Value =
+        serde_json::from_str(&run(mandate().args(["--json", "orgs", "list"]))).unwrap();
+    assert_eq!(orgs[0]["approvals_required"], 2);
+    // A person's role, or a person at all, is required.
+    let refused = mandate()
+        .args(["api-keys", "create", "--role", "operator", "--label", "x"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("belongs to a person"));
+    let disabled: Value =
+        serde_json::from_str(&run(mandate().args(["--json", "people", "disable", "olga"])))
+            .unwrap();
+    assert_eq!(disabled["newly_disabled"], true);
     let bad = mandate()
         .args(["api-keys", "create", "--role", "king", "--label", "x"])
         .output()

@@ -21,4 +21,5 @@ mod receiver;
 mod refusals;
 mod revocation;
 mod rotation;
+mod tenants;
 mod webdriver;

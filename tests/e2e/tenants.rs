@@ -1,0 +1,386 @@
+//! Two firms on one CA: every key acts for one person of one organization; another
+//! organization's objects do not exist for it (404, as missing ones), and nothing a refusal
+//! touches is written. Four eyes are between people, with one or two approvers.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{Ca, Daemon, csr, full_mandate, query_sql, run};
+
+/// Rows of the tables a refusal must leave alone, and the HSM's key inventory.
+fn footprint(d: &Daemon) -> (Vec<Vec<String>>, usize) {
+    let counts = query_sql(
+        d,
+        "SELECT (SELECT COUNT(*) FROM agents), (SELECT COUNT(*) FROM mandates),
+                (SELECT COUNT(*) FROM approvals), (SELECT COUNT(*) FROM certificates),
+                (SELECT COUNT(*) FROM api_keys), (SELECT COUNT(*) FROM audit_events),
+                (SELECT COUNT(*) FROM webhooks), (SELECT COUNT(*) FROM acme_eab),
+                (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM kill_switches),
+                (SELECT COUNT(*) FROM agent_keys), (SELECT COUNT(*) FROM people),
+                (SELECT COUNT(*) FROM organizations)",
+    );
+    let keys: Value = serde_json::from_str(&run(d.command().args(["hsm", "keys"]))).unwrap();
+    (counts, keys.as_array().map_or(0, Vec::len))
+}
+
+async fn org(d: &Daemon, id: &str, legal_name: &str, approvals: i64) {
+    let r = d
+        .post(
+            &d.admin_key(),
+            "/v1/organizations",
+            &json!({"id": id, "legal_name": legal_name, "approvals_required": approvals,
+                    "regulator_id": "ESMA-000001"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+}
+
+fn mandate(operator: &str) -> Value {
+    let mut m = full_mandate();
+    m["operator"] = json!(operator);
+    m
+}
+
+#[tokio::test]
+async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing() {
+    let d = Daemon::start().await;
+    org(&d, "org-a", "Alpha Trading AG", 1).await;
+    org(&d, "org-b", "Beta Capital Ltd", 1).await;
+    let op_a = d.person_key(Some("org-a"), "operator").await;
+    let comp_a = d.person_key(Some("org-a"), "compliance").await;
+    let aud_a = d.person_key(Some("org-a"), "auditor").await;
+    let op_b = d.person_key(Some("org-b"), "operator").await;
+    let comp_b = d.person_key(Some("org-b"), "compliance").await;
+
+    // org-a's operator registers in its own organization (the default), not in org-b.
+    let r = d
+        .post(
+            &op_a,
+            "/v1/agents",
+            &json!({"agent_id": "a-bot", "name": "A", "mandate": mandate("Alpha Trading AG")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(r.body["organization"], "org-a");
+    // No desk puts another firm's name in a certificate.
+    let before = footprint(&d);
+    d.post(
+        &op_a,
+        "/v1/agents",
+        &json!({"agent_id": "a-bot2", "name": "A", "mandate": mandate("Beta Capital Ltd")}),
+    )
+    .await
+    .assert_problem(400, "invalid-mandate");
+    d.post(
+        &op_a,
+        "/v1/agents",
+        &json!({"agent_id": "x-bot", "name": "X", "organization": "org-b",
+                "mandate": mandate("Beta Capital Ltd")}),
+    )
+    .await
+    .assert_problem(404, "not-found");
+    assert_eq!(footprint(&d), before);
+
+    let r = d
+        .post(
+            &op_b,
+            "/v1/agents",
+            &json!({"agent_id": "b-bot", "name": "B", "mandate": mandate("Beta Capital Ltd")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    // org-a's compliance officer cannot approve org-b's agent: it does not exist for them.
+    let before = footprint(&d);
+    d.post(&comp_a, "/v1/agents/b-bot/approve", &json!({}))
+        .await
+        .assert_problem(404, "not-found");
+    assert_eq!(footprint(&d), before);
+    let r = d
+        .post(&comp_b, "/v1/agents/b-bot/approve", &json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let work = tempfile::tempdir().unwrap();
+    let r = d
+        .post(
+            &op_b,
+            "/v1/agents/b-bot/certify",
+            &json!({"csr": csr(work.path(), "ec-p256", "/CN=b-bot", None)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let serial = r.body["serial_number"].as_str().unwrap().to_owned();
+    let r = d
+        .post(
+            &op_b,
+            "/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/hook"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(r.body["operator"], "org-b");
+    let hook_b = r.body["id"].as_str().unwrap().to_owned();
+    let r = d
+        .post(
+            &op_b,
+            "/v1/events",
+            &json!({"agent_id": "b-bot", "action_type": "trade_execution",
+                    "metadata": {"market": "EUR_USD", "size": "10", "currency": "EUR"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let incidents_b = d.get(&op_b, "/v1/incidents").await;
+    assert_eq!(incidents_b.status, StatusCode::OK, "{incidents_b:?}");
+
+    // Every one of org-b's objects answers org-a's people exactly as a missing one, and
+    // nothing is written.
+    let csr_b = csr(work.path(), "ec-p256", "/CN=b-bot", None);
+    let before = footprint(&d);
+    let posts: Vec<(&str, String, Value)> = vec![
+        (
+            &op_a,
+            "/v1/agents/b-bot/mandate".into(),
+            json!({"mandate": mandate("Alpha Trading AG")}),
+        ),
+        (
+            &op_a,
+            "/v1/agents/b-bot/certify".into(),
+            json!({"csr": csr_b}),
+        ),
+        (
+            &op_a,
+            "/v1/agents/b-bot/certify".into(),
+            json!({"hsm_key_type": "ec-p256"}),
+        ),
+        (&op_a, "/v1/agents/b-bot/eab".into(), json!({})),
+        (
+            &op_a,
+            "/v1/agents/b-bot/revoke".into(),
+            json!({"reason": "not yours"}),
+        ),
+        (
+            &op_a,
+            "/v1/operators/org-b/revoke".into(),
+            json!({"reason": "not yours"}),
+        ),
+        (
+            &comp_a,
+            "/v1/operators/org-b/revoke".into(),
+            json!({"reason": "not yours"}),
+        ),
+        (
+            &op_a,
+            format!("/v1/certificates/{serial}/revoke"),
+            json!({"reason": "keyCompromise"}),
+        ),
+        (
+            &op_a,
+            "/v1/agents/b-bot/preflight".into(),
+            json!({"action": "trade_execution", "market": "EUR_USD", "size": "10", "currency": "EUR", "side": "buy"}),
+        ),
+        (
+            &op_a,
+            "/v1/agents/b-bot/sign".into(),
+            json!({"action": "trade_execution", "market": "EUR_USD", "size": "10", "currency": "EUR", "side": "buy"}),
+        ),
+        (&op_a, "/v1/agents/b-bot/baseline".into(), json!({})),
+        (
+            &comp_a,
+            "/v1/agents/b-bot/baseline/approve".into(),
+            json!({}),
+        ),
+        (&comp_a, "/v1/agents/b-bot/approve".into(), json!({})),
+        (&comp_a, "/v1/agents/b-bot/reject".into(), json!({})),
+        (&op_a, format!("/v1/webhooks/{hook_b}/disable"), json!({})),
+        (
+            &op_a,
+            "/v1/events".into(),
+            json!({"agent_id": "b-bot", "action_type": "trade_execution",
+                "metadata": {"market": "EUR_USD", "size": "10", "currency": "EUR"}}),
+        ),
+        (
+            &op_a,
+            "/v1/webhooks".into(),
+            json!({"url": "http://127.0.0.1:9/x", "operator": "org-b"}),
+        ),
+    ];
+    for (key, path, body) in &posts {
+        let r = d.post(key, path, body).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "POST {path}: {r:?}");
+        r.assert_problem(404, "not-found");
+    }
+    let gets: Vec<(&str, String)> = vec![
+        (&op_a, "/v1/agents/b-bot".into()),
+        (&aud_a, "/v1/agents/b-bot".into()),
+        (&op_a, "/v1/agents/b-bot/certificates".into()),
+        (&op_a, format!("/v1/certificates/{serial}")),
+        (&op_a, format!("/v1/certificates/{serial}/pem")),
+        (&op_a, "/v1/agents/b-bot/risk-score".into()),
+        (&op_a, "/v1/agents/b-bot/baseline".into()),
+        (&op_a, format!("/v1/webhooks/{hook_b}")),
+        (&op_a, format!("/v1/webhooks/{hook_b}/deliveries")),
+        (
+            &comp_a,
+            "/v1/reports/agents/b-bot?from=2026-01-01&to=2026-12-31".into(),
+        ),
+        (&op_a, "/v1/organizations/org-b".into()),
+    ];
+    for (key, path) in &gets {
+        let r = d.get(key, path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "GET {path}: {r:?}");
+    }
+    // Lists hold only the caller's organization.
+    let agents = d.get(&aud_a, "/v1/agents").await;
+    let ids: Vec<&str> = agents.body["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["agent_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a-bot"]);
+    let hooks = d.get(&op_a, "/v1/webhooks").await;
+    assert_eq!(hooks.body["items"], json!([]), "{hooks:?}");
+    let orgs = d.get(&op_a, "/v1/organizations").await;
+    assert_eq!(orgs.body["organizations"].as_array().unwrap().len(), 1);
+    assert_eq!(orgs.body["organizations"][0]["id"], "org-a");
+    // The CA-wide audit log is CA staff's.
+    d.get(&aud_a, "/v1/audit")
+        .await
+        .assert_problem(403, "forbidden");
+    assert_eq!(footprint(&d), before);
+
+    // CA staff see both firms.
+    let all = d.get(&d.admin_key(), "/v1/agents").await;
+    assert_eq!(all.body["agents"].as_array().unwrap().len(), 2);
+    // org-b's own kill switch works for org-b.
+    let r = d
+        .post(
+            &comp_b,
+            "/v1/operators/org-b/revoke",
+            &json!({"reason": "drill"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["certificates_revoked"], json!([serial]));
+}
+
+#[tokio::test]
+async fn four_eyes_are_between_people_and_two_approvers_when_required() {
+    let d = Daemon::start().await;
+    org(&d, "solo", "Solo Trading AG", 1).await;
+    org(&d, "duo", "Duo Capital Ltd", 2).await;
+    // One person holding both an operator and a compliance key.
+    d.person("dana", Some("solo"), &["operator", "compliance"])
+        .await;
+    let dana_op = d.key_of("dana", "operator").await;
+    let dana_comp = d.key_of("dana", "compliance").await;
+    let r = d
+        .post(
+            &dana_op,
+            "/v1/agents",
+            &json!({"agent_id": "solo-bot", "name": "S", "mandate": mandate("Solo Trading AG")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let before = footprint(&d);
+    d.post(&dana_comp, "/v1/agents/solo-bot/approve", &json!({}))
+        .await
+        .assert_problem(403, "segregation-of-duties");
+    assert_eq!(footprint(&d), before);
+    let other = d.person_key(Some("solo"), "compliance").await;
+    let r = d
+        .post(&other, "/v1/agents/solo-bot/approve", &json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["status"], "active");
+
+    // Two approvers: the first leaves the version pending, the same person again is refused,
+    // a second person approves it.
+    let op = d.person_key(Some("duo"), "operator").await;
+    let c1 = d.person_key(Some("duo"), "compliance").await;
+    let c2 = d.person_key(Some("duo"), "compliance").await;
+    let r = d
+        .post(
+            &op,
+            "/v1/agents",
+            &json!({"agent_id": "duo-bot", "name": "D", "mandate": mandate("Duo Capital Ltd")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = d.post(&c1, "/v1/agents/duo-bot/approve", &json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["status"], "pending_approval");
+    assert_eq!(r.body["mandate_status"], "pending_approval");
+    assert_eq!(r.body["approvals"], json!({"recorded": 1, "required": 2}));
+    let work = tempfile::tempdir().unwrap();
+    d.post(
+        &op,
+        "/v1/agents/duo-bot/certify",
+        &json!({"csr": csr(work.path(), "ec-p256", "/CN=duo-bot", None)}),
+    )
+    .await
+    .assert_problem(409, "mandate-not-approved");
+    let before = footprint(&d);
+    d.post(&c1, "/v1/agents/duo-bot/approve", &json!({}))
+        .await
+        .assert_problem(409, "conflict");
+    assert_eq!(footprint(&d), before);
+    let r = d.post(&c2, "/v1/agents/duo-bot/approve", &json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["status"], "active");
+    // Each approval is recorded with its person.
+    let people = query_sql(
+        &d,
+        "SELECT person_id FROM approvals WHERE agent_id = 'duo-bot' ORDER BY id",
+    );
+    assert_eq!(people.len(), 2, "{people:?}");
+    assert_ne!(people[0], people[1]);
+}
+
+#[tokio::test]
+async fn a_disabled_person_keys_stop_and_keys_belong_to_people() {
+    let ca = Ca::start().await;
+    let admin = ca.d.admin_key();
+    // A person's key needs the person and one of their roles.
+    ca.d.post(
+        &admin,
+        "/v1/api-keys",
+        &json!({"role": "operator", "label": "x"}),
+    )
+    .await
+    .assert_problem(400, "invalid-request");
+    ca.d.person("erin", Some("acme-trading"), &["auditor"])
+        .await;
+    ca.d.post(
+        &admin,
+        "/v1/api-keys",
+        &json!({"role": "operator", "label": "x", "person": "erin"}),
+    )
+    .await
+    .assert_problem(400, "invalid-request");
+    // People of an organization hold no admin role.
+    ca.d.post(
+        &admin,
+        "/v1/people",
+        &json!({"id": "mallory", "name": "M", "organization": "acme-trading", "roles": ["admin"]}),
+    )
+    .await
+    .assert_problem(400, "invalid-request");
+    let key = ca.d.key_of("erin", "auditor").await;
+    assert_eq!(ca.d.get(&key, "/v1/agents").await.status, StatusCode::OK);
+    // Only CA staff manage people.
+    ca.d.post(&ca.operator, "/v1/people/erin/disable", &json!({}))
+        .await
+        .assert_problem(403, "forbidden");
+    let r =
+        ca.d.post(&admin, "/v1/people/erin/disable", &json!({}))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["newly_disabled"], true);
+    ca.d.get(&key, "/v1/agents")
+        .await
+        .assert_problem(401, "unauthorized");
+    // The bootstrap admin cannot disable the last admin.
+    ca.d.post(&admin, "/v1/people/admin/disable", &json!({}))
+        .await
+        .assert_problem(409, "wrong-state");
+}
