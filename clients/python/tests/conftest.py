@@ -2,8 +2,9 @@
 
 The binary is ``$MANDATE_BIN`` (default ``<repo>/target/debug/mandate``, built by cargo; these
 tests never build it). The daemon makes its own SoftHSM token and bootstrap admin key; the
-fixture makes operator and compliance keys with it. Its log is appended to every failing test's
-report.
+fixture makes with it the organization ``ORG`` (legal name ``LEGAL_NAME``, the mandates'
+``operator``), two people of it, an operator and a compliance officer, and a key for each.
+Its log is appended to every failing test's report.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from mandate_client import MandateClient
+from helpers import LEGAL_ENTITY, LEGAL_NAME, ORG
+from mandate_client import MandateClient, Person
 
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_BIN = REPO / "target" / "debug" / "mandate"
@@ -63,6 +65,8 @@ class Daemon:
     operator_key_id: str
     compliance_key_id: str
     operator_key: str
+    operator_person: str
+    compliance_person: str
 
     def log(self) -> str:
         try:
@@ -77,6 +81,17 @@ class Daemon:
 
     def client(self, api_key: str | None = None, timeout: float = 10) -> MandateClient:
         return MandateClient(self.base_url, api_key, timeout)
+
+    def person(self, roles: list[str], organization: str | None = ORG, stem: str = "person") -> Person:
+        """A new person (``organization=None``: CA staff) with a unique id."""
+        pid = f"{stem}-{uuid.uuid4().hex[:8]}"
+        return self.admin.create_person(pid, f"Test {pid}", roles, organization=organization)
+
+    def key_of(self, person: str, role: str) -> MandateClient:
+        """A client with a new key of ``person`` acting as ``role``."""
+        key = self.admin.create_api_key(role, f"python tests: {person} {role}", person=person)
+        assert key.person == person and key.api_key
+        return self.admin.with_key(key.api_key)
 
 
 def _start(tmp: Path) -> Daemon:
@@ -119,12 +134,15 @@ def _start(tmp: Path) -> Daemon:
         time.sleep(0.05)
     admin_key = (tmp / "admin.key").read_text().strip()
     admin = MandateClient(base, admin_key)
-    op = admin.create_api_key("operator", "python tests: operator")
-    co = admin.create_api_key("compliance", "python tests: compliance")
+    admin.create_organization(ORG, LEGAL_NAME, [LEGAL_ENTITY], regulator_id="ESMA-001234")
+    admin.create_person("py-operator", "Olga Operator", ["operator"], organization=ORG)
+    admin.create_person("py-compliance", "Carl Compliance", ["compliance"], organization=ORG)
+    op = admin.create_api_key("operator", "python tests: operator", person="py-operator")
+    co = admin.create_api_key("compliance", "python tests: compliance", person="py-compliance")
     assert op.api_key and co.api_key
     return Daemon(
         base, tmp, log_path, proc, admin, admin.with_key(op.api_key), admin.with_key(co.api_key), op.id, co.id,
-        op.api_key,
+        op.api_key, "py-operator", "py-compliance",
     )
 
 

@@ -14,6 +14,10 @@ from mandate_client import Agent, MandateClient
 
 DAY = 86_400
 ORG = "acme-trading"
+#: ``ORG``'s legal name: the ``operator`` of the mandates below.
+LEGAL_NAME = "Acme Trading GmbH"
+#: A further legal entity of ``ORG`` its mandates may name as ``operator``.
+LEGAL_ENTITY = "Acme Trading Ireland Ltd"
 
 
 def free_port_closed() -> int:
@@ -36,7 +40,7 @@ def midnight() -> int:
 def open_mandate() -> dict[str, Any]:
     """A mandate that lets the scorer, not the mandate, judge markets and regions."""
     return {
-        "operator": "Acme Trading GmbH",
+        "operator": LEGAL_NAME,
         "maxTransactionSize": {"amount": "1000000", "currency": "EUR"},
         "allowedMarkets": ["BTC_EUR", "ETH_EUR", "DOGE_EUR"],
         "allowedRegions": ["eu-west-1", "ap-south-1"],
@@ -47,7 +51,7 @@ def open_mandate() -> dict[str, Any]:
 def desk_mandate(**changes: Any) -> dict[str, Any]:
     """A desk mandate with no trading hours (so tests pass at any time of day)."""
     m: dict[str, Any] = {
-        "operator": "Acme Trading GmbH",
+        "operator": LEGAL_NAME,
         "operatorRegulatorId": "ESMA-001234",
         "maxTransactionSize": {"amount": "50000", "currency": "EUR"},
         "allowedMarkets": ["EUR_USD", "BTC_EUR"],
@@ -142,8 +146,8 @@ def problem(status: int, slug: str, detail: str, **ext: Any) -> tuple[int, dict[
 def approved_agent(
     operator: MandateClient, compliance: MandateClient, agent_id: str, mandate: dict[str, Any]
 ) -> Agent:
-    """Registers an agent (operator) and approves its mandate (compliance)."""
-    agent = operator.register_agent(agent_id, f"Agent {agent_id}", ORG, mandate)
+    """Registers an agent of ``ORG`` (operator) and approves its mandate (compliance)."""
+    agent = operator.register_agent(agent_id, f"Agent {agent_id}", mandate, organization=ORG)
     assert agent.status == "pending_approval"
     agent = compliance.approve(agent_id)
     assert agent.status == "active", agent

@@ -19,6 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from conftest import Daemon
 from helpers import ORG, approved_agent, desk_mandate
 from mandate_client import (
+    ApiKey,
     EventReporter,
     MandateError,
     Order,
@@ -38,13 +39,15 @@ def load_chain(pem: str) -> list[x509.Certificate]:
 
 def test_the_whole_lifecycle(daemon: Daemon, agent_id: str, tmp_path: Path) -> None:
     op, co = daemon.operator, daemon.compliance
-    agent = op.register_agent(
-        agent_id, "Lifecycle bot", ORG, desk_mandate(
+    agent = op.register_agent(  # in the operator's own organization (the default)
+        agent_id, "Lifecycle bot", desk_mandate(
             maxTransactionSize={"amount": "500", "currency": "EUR"},
             maxDailyVolume={"amount": "1000", "currency": "EUR"},
         ),
     )
+    assert agent.organization == ORG
     assert (agent.status, agent.mandate_version, agent.mandate_status) == ("pending_approval", 1, "pending_approval")
+    assert (agent.approvals_recorded, agent.approvals_required, agent.awaiting_approval) == (None, None, False)
     assert agent.approved_mandate_version is None
     assert agent.mandate["agentId"] == agent_id and agent.mandate["circuitBreakerThreshold"] == 0.75
     assert agent.dns_name.startswith(f"{agent_id}.{ORG}.")
@@ -250,7 +253,7 @@ def test_problems_are_typed_with_their_rfc_9457_fields(daemon: Daemon, agent_id:
     assert (e.value.status, e.value.code, e.value.detail) == (401, "unauthorized", "invalid API key")
     approved_agent(daemon.operator, daemon.compliance, agent_id, desk_mandate())
     with pytest.raises(MandateError) as e:
-        daemon.operator.register_agent(agent_id, "again", ORG, desk_mandate())
+        daemon.operator.register_agent(agent_id, "again", desk_mandate(), organization=ORG)
     assert (e.value.status, e.value.code) == (409, "conflict")
     with pytest.raises(MandateError) as e:
         daemon.operator.approve(agent_id)
@@ -265,23 +268,41 @@ def test_problems_are_typed_with_their_rfc_9457_fields(daemon: Daemon, agent_id:
 
 def test_api_keys_and_listings(daemon: Daemon, agent_id: str) -> None:
     approved_agent(daemon.operator, daemon.compliance, agent_id, desk_mandate())
-    created = daemon.admin.create_api_key("auditor", "python tests: auditor")
+    # An auditor of the CA's own staff (a person of no organization) sees every organization.
+    staff = daemon.person(["auditor"], organization=None, stem="py-ca-auditor")
+    assert (staff.organization, staff.roles, staff.ca_staff) == (None, ["auditor"], True)
+    created = daemon.admin.create_api_key("auditor", "python tests: auditor", person=staff.id)
     assert created.role == "auditor" and created.api_key and created.api_key.startswith(f"mk_{created.id}_")
+    assert (created.person, created.agent_id) == (staff.id, None)
     auditor = daemon.admin.with_key(created.api_key)
     assert agent_id in [a.agent_id for a in auditor.iter_agents(page_size=2)]
+    assert ORG in [o.id for o in auditor.list_organizations().organizations]
     with pytest.raises(MandateError) as e:
-        auditor.register_agent("nope", "n", ORG, desk_mandate())
+        auditor.register_agent("nope", "n", desk_mandate(), organization=ORG)
     assert e.value.status == 403
-    ids = set()
+    # The audit log is for CA staff: their auditor reads it, an organization's auditor may not.
+    assert isinstance(auditor.call("GET", "/v1/audit"), dict)
+    org_auditor = daemon.key_of(daemon.person(["auditor"], stem="py-org-auditor").id, "auditor")
+    assert agent_id in [a.agent_id for a in org_auditor.iter_agents(page_size=100)]
+    with pytest.raises(MandateError) as e:
+        org_auditor.call("GET", "/v1/audit")
+    assert (e.value.status, e.value.code) == (403, "forbidden")
+    # Without a person, only agent keys can be made.
+    with pytest.raises(MandateError) as e:
+        daemon.admin.create_api_key("auditor", "nobody's")
+    assert (e.value.status, e.value.code) == (400, "invalid-request")
+    keys: dict[str, ApiKey] = {}
     after = None
     while True:
         page = daemon.admin.list_api_keys(limit=100, after=after)
-        ids |= {k.id for k in page.api_keys}
+        keys |= {k.id: k for k in page.api_keys}
         assert all(k.api_key is None for k in page.api_keys)
         if not page.next_after:
             break
         after = page.next_after
-    assert {created.id, daemon.operator_key_id, daemon.compliance_key_id} <= ids
+    assert {created.id, daemon.operator_key_id, daemon.compliance_key_id} <= set(keys)
+    assert (keys[created.id].person, keys[daemon.operator_key_id].person, keys[daemon.compliance_key_id].person) == (
+        staff.id, daemon.operator_person, daemon.compliance_person)
     revoked = daemon.admin.revoke_api_key(created.id)
     assert revoked.revoked_at is not None
     with pytest.raises(MandateError) as e:

@@ -1,7 +1,8 @@
 """Python client for the mandate certificate authority daemon.
 
-* :class:`MandateClient`: the REST API (agents, mandates, certificates, kill switch, pre-trade
-  checks, events, risk score, baselines, incidents, custodial signing, webhooks, API keys).
+* :class:`MandateClient`: the REST API (organizations, people, API keys, agents, mandates,
+  certificates, kill switch, pre-trade checks, events, risk score, baselines, incidents,
+  custodial signing, webhooks).
 * :func:`generate_key_and_csr`: a key pair and CSR made locally; the private key stays here.
 * :class:`EventReporter`: batched, non-blocking event reporting for the trading loop.
 * :class:`WebhookReceiver` / :class:`WebhookListener`: verified webhook deliveries.
@@ -47,6 +48,10 @@ from .models import (
     IssuedCertificate,
     KillSwitch,
     Order,
+    Organization,
+    OrganizationPage,
+    Person,
+    PersonPage,
     Reason,
     RiskBand,
     RiskScore,
@@ -97,6 +102,10 @@ __all__ = [
     "IssuedCertificate",
     "KillSwitch",
     "Order",
+    "Organization",
+    "OrganizationPage",
+    "Person",
+    "PersonPage",
     "Reason",
     "RiskBand",
     "RiskScore",

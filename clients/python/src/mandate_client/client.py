@@ -42,6 +42,10 @@ from .models import (
     Json,
     KillSwitch,
     Order,
+    Organization,
+    OrganizationPage,
+    Person,
+    PersonPage,
     RiskBand,
     RiskScore,
     SignedOrder,
@@ -289,14 +293,94 @@ class MandateClient:
         """The intermediate then the root, PEM (no key)."""
         return self._text("/ca/chain.pem", "application/x-pem-file", auth=False)
 
+    # --- organizations and people (CA staff) -------------------------------------------------
+
+    def create_organization(
+        self,
+        id: str,
+        legal_name: str,
+        legal_entities: Sequence[str] | None = None,
+        regulator_id: str | None = None,
+        approvals_required: int | None = None,
+    ) -> Organization:
+        """``POST /v1/organizations`` (admin, CA staff). ``id`` is a DNS label (agents are named
+        under it); mandates must name ``legal_name`` or one of ``legal_entities`` as their
+        ``operator``; ``approvals_required`` is 1 (the daemon's default) or 2 compliance people."""
+        body: Json = {"id": id, "legal_name": legal_name}
+        if legal_entities is not None:
+            body["legal_entities"] = list(legal_entities)
+        if regulator_id is not None:
+            body["regulator_id"] = regulator_id
+        if approvals_required is not None:
+            body["approvals_required"] = approvals_required
+        return Organization.from_json(self.call("POST", "/v1/organizations", body=body))
+
+    def list_organizations(self, limit: int | None = None, after: str | None = None) -> OrganizationPage:
+        """``GET /v1/organizations``: one page, by id. CA staff see every organization, everyone
+        else their own."""
+        return OrganizationPage.from_json(
+            self.call("GET", "/v1/organizations", query={"limit": limit, "after": after})
+        )
+
+    def get_organization(self, id: str) -> Organization:
+        """``GET /v1/organizations/{id}`` (another organization than the caller's is a 404)."""
+        return Organization.from_json(self.call("GET", f"/v1/organizations/{_seg(id)}"))
+
+    def create_person(
+        self,
+        id: str,
+        name: str,
+        roles: Sequence[str],
+        organization: str | None = None,
+        email: str | None = None,
+    ) -> Person:
+        """``POST /v1/people`` (admin, CA staff). ``id``: 1 to 64 of a-z, 0-9, ``.``, ``_``,
+        ``-``. People of an ``organization`` hold ``operator``, ``compliance`` and ``auditor``;
+        without one the person is CA staff (``admin``, ``auditor``)."""
+        body: Json = {"id": id, "name": name, "roles": list(roles)}
+        if organization is not None:
+            body["organization"] = organization
+        if email is not None:
+            body["email"] = email
+        return Person.from_json(self.call("POST", "/v1/people", body=body))
+
+    def list_people(
+        self, organization: str | None = None, limit: int | None = None, after: str | None = None
+    ) -> PersonPage:
+        """``GET /v1/people`` (admin, CA staff): one page, by id, optionally of one organization."""
+        return PersonPage.from_json(
+            self.call(
+                "GET",
+                "/v1/people",
+                query={"organization": organization, "limit": limit, "after": after},
+            )
+        )
+
+    def disable_person(self, id: str) -> Person:
+        """``POST /v1/people/{id}/disable`` (admin, CA staff): every key of the person stops at
+        once (401). Idempotent: ``newly_disabled`` is false the second time."""
+        value = self.call("POST", f"/v1/people/{_seg(id)}/disable", body={})
+        o = value if isinstance(value, dict) else {}
+        newly = o.get("newly_disabled")
+        if not isinstance(newly, bool):
+            raise MandateProtocolError(
+                title="Malformed answer", detail="disable person: no newly_disabled boolean"
+            )
+        return Person.from_json(o.get("person"), newly_disabled=newly)
+
     # --- API keys (admin) ---------------------------------------------------------------------
 
-    def create_api_key(self, role: str, label: str, agent_id: str | None = None) -> ApiKey:
-        """``POST /v1/api-keys`` (admin). ``role``: admin, operator, compliance, auditor or
-        agent (which needs ``agent_id``). The answer's ``api_key`` is shown only this once."""
+    def create_api_key(
+        self, role: str, label: str, agent_id: str | None = None, person: str | None = None
+    ) -> ApiKey:
+        """``POST /v1/api-keys`` (admin, CA staff). A key acts for a ``person`` (roles admin,
+        operator, compliance, auditor: one of the person's roles) or, with role ``agent``, for
+        the agent ``agent_id``. The answer's ``api_key`` is shown only this once."""
         body: Json = {"role": role, "label": label}
         if agent_id is not None:
             body["agent_id"] = agent_id
+        if person is not None:
+            body["person"] = person
         return ApiKey.from_json(self.call("POST", "/v1/api-keys", body=body))
 
     def list_api_keys(self, limit: int | None = None, after: str | None = None) -> ApiKeyPage:
@@ -315,15 +399,21 @@ class MandateClient:
     # --- agents and mandates ------------------------------------------------------------------
 
     def register_agent(
-        self, agent_id: str, name: str, organization: str, mandate: Mapping[str, Any]
+        self,
+        agent_id: str,
+        name: str,
+        mandate: Mapping[str, Any],
+        *,
+        organization: str | None = None,
     ) -> Agent:
-        """``POST /v1/agents`` (operator): the agent starts ``pending_approval``."""
-        body = {
-            "agent_id": agent_id,
-            "name": name,
-            "organization": organization,
-            "mandate": dict(mandate),
-        }
+        """``POST /v1/agents`` (operator): the agent starts ``pending_approval``.
+
+        ``organization`` defaults to the caller's (another one is a 404). The mandate's
+        ``operator`` must be the organization's legal name or one of its legal entities, and
+        may be left out (then it is the legal name)."""
+        body: Json = {"agent_id": agent_id, "name": name, "mandate": dict(mandate)}
+        if organization is not None:
+            body["organization"] = organization
         return Agent.from_json(self.call("POST", "/v1/agents", body=body))
 
     def get_agent(self, agent_id: str) -> Agent:
@@ -363,7 +453,12 @@ class MandateClient:
     def approve(self, agent_id: str, version: int | None = None, comment: str | None = None) -> Agent:
         """``POST /v1/agents/{id}/approve`` (compliance): approves the pending mandate version
         (``version`` guards against approving a replaced one), or reinstates a suspended agent
-        when nothing is pending."""
+        when nothing is pending.
+
+        The approver must be another person than the one who registered the agent or requested
+        the version (else 403 ``segregation-of-duties``). When the organization requires two
+        approvals, the first answers ``pending_approval`` with ``approvals_recorded`` 1 and
+        ``approvals_required`` 2, and the same person approving again is a 409 ``conflict``."""
         return Agent.from_json(self._decide(f"/v1/agents/{_seg(agent_id)}/approve", version, comment))
 
     def reject(self, agent_id: str, version: int | None = None, comment: str | None = None) -> Agent:

@@ -18,6 +18,10 @@ from .errors import MandateProtocolError
 
 __all__ = [
     "Json",
+    "Organization",
+    "OrganizationPage",
+    "Person",
+    "PersonPage",
     "ApiKey",
     "ApiKeyPage",
     "Agent",
@@ -164,18 +168,120 @@ class _Obj:
         return [str(x) for x in items]
 
 
+# --- organizations and people ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Organization:
+    """A firm sharing the CA. ``id`` is a DNS label (agents are named under it); mandates name
+    ``legal_name`` or one of ``legal_entities`` as their ``operator``; ``approvals_required``
+    (1 or 2) is how many compliance people approve a mandate version."""
+
+    id: str
+    legal_name: str
+    legal_entities: list[str]
+    regulator_id: str | None
+    approvals_required: int
+    created_at: _dt.datetime | None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> Organization:
+        o = _Obj(value, "organization")
+        return cls(
+            id=o.get_str("id"),
+            legal_name=o.get_str("legal_name"),
+            legal_entities=o.get_str_list("legal_entities", optional=True),
+            regulator_id=o.opt_str("regulator_id"),
+            approvals_required=o.get_int("approvals_required"),
+            created_at=o.opt_time("created_at"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class OrganizationPage:
+    """One page of ``GET /v1/organizations``; pass ``next_after`` as ``after`` for the next."""
+
+    organizations: list[Organization]
+    next_after: str | None
+
+    @classmethod
+    def from_json(cls, value: Any) -> OrganizationPage:
+        o = _Obj(value, "organizations")
+        return cls(
+            [Organization.from_json(x) for x in o.get_list("organizations")], o.opt_str("next_after")
+        )
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person API keys act for. ``organization`` is ``None`` for CA staff (roles ``admin``,
+    ``auditor``); people of an organization hold ``operator``, ``compliance`` and ``auditor``.
+    ``newly_disabled`` is set only in the answer of :meth:`MandateClient.disable_person`."""
+
+    id: str
+    name: str
+    email: str | None
+    organization: str | None
+    roles: list[str]
+    created_at: _dt.datetime | None
+    disabled_at: _dt.datetime | None
+    newly_disabled: bool | None = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    @property
+    def ca_staff(self) -> bool:
+        """A person of no organization: sees every organization."""
+        return self.organization is None
+
+    @classmethod
+    def from_json(cls, value: Any, *, newly_disabled: bool | None = None) -> Person:
+        o = _Obj(value, "person")
+        return cls(
+            id=o.get_str("id"),
+            name=o.get_str("name"),
+            email=o.opt_str("email"),
+            organization=o.opt_str("organization"),
+            roles=o.get_str_list("roles"),
+            created_at=o.opt_time("created_at"),
+            disabled_at=o.opt_time("disabled_at"),
+            newly_disabled=newly_disabled,
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class PersonPage:
+    """One page of ``GET /v1/people``; pass ``next_after`` as ``after`` for the next."""
+
+    people: list[Person]
+    next_after: str | None
+
+    @classmethod
+    def from_json(cls, value: Any) -> PersonPage:
+        o = _Obj(value, "people")
+        return cls([Person.from_json(x) for x in o.get_list("people")], o.opt_str("next_after"))
+
+
 # --- API keys -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ApiKey:
-    """An API key. ``api_key`` (the secret text) is set only in the answer that created it."""
+    """An API key. ``api_key`` (the secret text) is set only in the answer that created it.
+    A key acts for a ``person`` (every role but ``agent``) or for an agent (``agent_id``)."""
 
     id: str
     role: str
     label: str
     agent_id: str | None
     api_key: str | None = None
+    person: str | None = None
     created_by: str | None = None
     created_at: _dt.datetime | None = None
     revoked_at: _dt.datetime | None = None
@@ -190,6 +296,7 @@ class ApiKey:
             label=o.get_str("label"),
             agent_id=o.opt_str("agent_id"),
             api_key=o.opt_str("api_key"),
+            person=o.opt_str("person"),
             created_by=o.opt_str("created_by"),
             created_at=o.opt_time("created_at"),
             revoked_at=o.opt_time("revoked_at"),
@@ -217,7 +324,9 @@ class Agent:
 
     ``status``: ``pending_approval``, ``active`` or ``suspended``. ``mandate`` is the newest
     version (camelCase names of MANDATE.md); ``approved_mandate_version`` is the one
-    certificates are issued with.
+    certificates are issued with. ``approvals_recorded`` and ``approvals_required`` are set only
+    in the answer of an approval that awaits another compliance person's (an organization with
+    ``approvals_required = 2``): the version stays ``pending_approval`` until then.
     """
 
     agent_id: str
@@ -232,15 +341,32 @@ class Agent:
     registered_by: str | None
     created_at: _dt.datetime | None
     updated_at: _dt.datetime | None
+    approvals_recorded: int | None = None
+    approvals_required: int | None = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def active(self) -> bool:
         return self.status == "active"
 
+    @property
+    def awaiting_approval(self) -> bool:
+        """An approval was recorded and another compliance person's is still needed."""
+        return (
+            self.approvals_recorded is not None
+            and self.approvals_required is not None
+            and self.approvals_recorded < self.approvals_required
+        )
+
     @classmethod
     def from_json(cls, value: Any) -> Agent:
         o = _Obj(value, "agent")
+        recorded: int | None = None
+        required: int | None = None
+        approvals = o.opt_obj("approvals")
+        if approvals is not None:
+            a = _Obj(approvals, "agent.approvals")
+            recorded, required = a.get_int("recorded"), a.get_int("required")
         return cls(
             agent_id=o.get_str("agent_id"),
             name=o.get_str("name"),
@@ -254,6 +380,8 @@ class Agent:
             registered_by=o.opt_str("registered_by"),
             created_at=o.opt_time("created_at"),
             updated_at=o.opt_time("updated_at"),
+            approvals_recorded=recorded,
+            approvals_required=required,
             raw=o.d,
         )
 
