@@ -133,7 +133,7 @@ pub async fn preflight(
     Path(id): Path<String>,
     ApiJson(order): ApiJson<OrderJson>,
 ) -> Result<Json<Decision>, ApiError> {
-    ra::tenant::agent(&state.node.store, &caller, TRADING, &id).await?;
+    ra::tenant::agent_or_own(&state.node.store, &caller, TRADING, &id).await?;
     let denials = check(&state, &id, &order).await?;
     Ok(Json(Decision {
         allowed: denials.is_empty(),
@@ -147,7 +147,7 @@ pub async fn risk_score(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RiskView>, ApiError> {
-    ra::tenant::agent(&state.node.store, &caller, READERS, &id).await?;
+    ra::tenant::agent_or_own(&state.node.store, &caller, READERS, &id).await?;
     Ok(Json(state.node.behaviour.risk(&id).await?))
 }
 
@@ -184,7 +184,7 @@ pub async fn list_baselines(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let store = &state.node.store;
-    ra::tenant::agent(store, &caller, READERS, &id).await?;
+    ra::tenant::agent_or_own(store, &caller, READERS, &id).await?;
     let rows = store.baselines(&id).await.map_err(CaError::from)?;
     let versions: Vec<BaselineView> = rows.into_iter().map(baseline_view).collect();
     Ok(Json(

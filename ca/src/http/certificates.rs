@@ -66,7 +66,7 @@ pub async fn certify(
     ApiJson(req): ApiJson<CertifyRequest>,
 ) -> Result<(StatusCode, Json<Certified>), ApiError> {
     let node = &state.node;
-    ra::tenant::agent(&node.store, &caller, &[Role::Operator], &id).await?;
+    ra::tenant::agent_or_own(&node.store, &caller, &[Role::Operator], &id).await?;
     let (key, key_ref) = match (&req.csr, &req.hsm_key_type) {
         (Some(pem), None) => (AgentKey::Csr(pem), None),
         (None, Some(kind)) => {
@@ -142,7 +142,7 @@ pub async fn list_for_agent(
 ) -> Result<Json<CertificateList>, ApiError> {
     let limit = page_limit(q.limit)?;
     let store = &state.node.store;
-    ra::tenant::agent(store, &caller, READERS, &id).await?;
+    ra::tenant::agent_or_own(store, &caller, READERS, &id).await?;
     let rows = store
         .agent_certificates(&id, q.after.as_deref(), limit)
         .await

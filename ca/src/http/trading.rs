@@ -92,7 +92,7 @@ pub async fn sign(
     Path(id): Path<String>,
     ApiJson(order): ApiJson<OrderJson>,
 ) -> Result<Json<Signed>, ApiError> {
-    crate::ra::tenant::agent(&state.node.store, &caller, SIGNERS, &id).await?;
+    crate::ra::tenant::agent_or_own(&state.node.store, &caller, SIGNERS, &id).await?;
     let denials = check(&state, &id, &order).await?;
     if !denials.is_empty() {
         let codes: Vec<&str> = denials.iter().map(|d| d.code).collect();

@@ -221,7 +221,7 @@ async fn four_eyes(
 
 /// One agent, if `p` may read it.
 pub async fn get(store: &Store, p: &Principal, id: &str) -> Result<AgentOverview, CaError> {
-    tenant::agent(store, p, READERS, id).await?;
+    tenant::agent_or_own(store, p, READERS, id).await?;
     store
         .agent_overview(id)
         .await?

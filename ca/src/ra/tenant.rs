@@ -8,8 +8,19 @@ use mandate_store::{AgentRow, CertificateRow, IncidentRow, Role, Store, WebhookR
 use super::Principal;
 use crate::CaError;
 
-/// The agent `id`, if `p` has one of `roles` (or is that agent's own key) and may see it.
+/// The agent `id`, if `p` has one of `roles` and may see it.
 pub async fn agent(
+    store: &Store,
+    p: &Principal,
+    roles: &[Role],
+    id: &str,
+) -> Result<AgentRow, CaError> {
+    p.require(roles)?;
+    visible_agent(store, p, id).await
+}
+
+/// The agent `id`, if `p` has one of `roles` or is that agent's own key, and may see it.
+pub async fn agent_or_own(
     store: &Store,
     p: &Principal,
     roles: &[Role],

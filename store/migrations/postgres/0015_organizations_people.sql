@@ -8,7 +8,7 @@ CREATE TABLE organizations (
     legal_name          TEXT NOT NULL,          -- what a mandate's operator (the certificate's O) must say
     legal_entities      TEXT NOT NULL DEFAULT '[]', -- JSON array: further legal names it may use
     regulator_id        TEXT,                   -- e.g. ESMA-001234
-    approvals_required  INTEGER NOT NULL DEFAULT 1 CHECK (approvals_required IN (1, 2)),
+    approvals_required  BIGINT NOT NULL DEFAULT 1 CHECK (approvals_required IN (1, 2)),
     created_by          TEXT,
     created_at          BIGINT NOT NULL
 );

@@ -1,0 +1,98 @@
+//! Upgrading a database written by the release before organizations and people (migration
+//! 0015): the fixture was made by that release's daemon (scripts/make_upgrade_fixture.py).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use mandate_store::{Role, Store};
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/before-organizations.db"
+);
+
+async fn upgraded() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mandate.db");
+    std::fs::copy(FIXTURE, &path).unwrap();
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn keys_become_people_of_the_organizations_they_acted_for() {
+    let (_dir, store) = upgraded().await;
+    let orgs = store.organizations(None, None, 100).await.unwrap();
+    let ids: Vec<&str> = orgs.iter().map(|o| o.id.as_str()).collect();
+    // The idle operator of a CA with two firms goes to `unassigned`.
+    assert_eq!(ids, ["org-a", "org-b", "unassigned"]);
+    let a = &orgs[0];
+    // The legal name is the newest mandate's operator; every operator named stays allowed.
+    assert_eq!(a.legal_name, "Alpha Trading Europe SA");
+    assert!(a.allows_operator("Alpha Trading AG"));
+    assert!(!a.allows_operator("Beta Capital Ltd"));
+    assert_eq!(a.approvals_required, 1);
+    assert_eq!(orgs[1].legal_name, "Beta Capital Ltd");
+
+    let people = store.people(None, None, 100).await.unwrap();
+    let by_name = |name: &str| {
+        people
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("{name} missing: {people:?}"))
+    };
+    let check = |name: &str, org: Option<&str>, role: Role| {
+        let p = by_name(name);
+        assert_eq!(p.organization.as_deref(), org, "{p:?}");
+        assert_eq!(p.roles, [role], "{p:?}");
+    };
+    check("bootstrap", None, Role::Admin);
+    check("Olivia (desk A)", Some("org-a"), Role::Operator);
+    check("Carl (compliance A)", Some("org-a"), Role::Compliance);
+    check("Otto (desk B)", Some("org-b"), Role::Operator);
+    check("Clara (compliance B)", Some("org-b"), Role::Compliance);
+    check("Audrey (auditor)", None, Role::Auditor);
+    check("Idle operator", Some("unassigned"), Role::Operator);
+    // A revoked key's person is disabled; nobody is made for the agent key.
+    assert!(by_name("Former operator").disabled_at.is_some());
+    assert!(by_name("Olivia (desk A)").disabled_at.is_none());
+    assert_eq!(people.len(), 8);
+
+    // Every key acts for its person (or its agent) now.
+    let keys = store.api_keys(None, 100).await.unwrap();
+    for k in &keys {
+        let holder = store.key_holder(&k.id).await.unwrap().unwrap();
+        if k.role == Role::Agent {
+            assert!(k.person_id.is_none());
+            assert_eq!(holder.agent_organization.as_deref(), Some("org-a"));
+        } else {
+            let person = holder.person.unwrap();
+            assert_eq!(Some(&person.id), k.person_id.as_ref());
+            assert!(person.roles.contains(&k.role));
+        }
+    }
+    // Past decisions name their person.
+    let carl = by_name("Carl (compliance A)").id.clone();
+    let agent = store.agent_overview("a-bot").await.unwrap().unwrap();
+    assert_eq!(agent.approved_version, Some(2));
+    let approver_key = store.mandates("a-bot").await.unwrap()[0]
+        .decided_by
+        .clone()
+        .unwrap();
+    assert_eq!(
+        store.person_of_key(&approver_key).await.unwrap(),
+        Some(carl)
+    );
+    // The audit chain written before the upgrade still verifies, record by record.
+    let mut chain = mandate_store::ChainCheck::default();
+    let mut after = 0;
+    loop {
+        let page = store.audit_events(after, 100).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for r in &page {
+            chain.check(r).unwrap();
+        }
+    }
+    assert!(chain.records() > 10);
+}
