@@ -100,14 +100,7 @@ impl KeyCache {
         }
     }
 
-    /// Drops a key's entry (after revoking it).
-    pub fn forget(&self, id: &str) {
-        if let Ok(mut rows) = self.rows.lock() {
-            rows.remove(id);
-        }
-    }
-
-    /// Drops every entry (after disabling a person, whose keys may be many).
+    /// Drops every entry (a key was revoked or a person disabled: `Change::Keys`).
     pub fn clear(&self) {
         if let Ok(mut rows) = self.rows.lock() {
             rows.clear();

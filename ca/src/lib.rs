@@ -125,9 +125,8 @@ pub async fn disable_person(
     id: &str,
     actor: &str,
 ) -> Result<serde_json::Value, CaError> {
-    let cache = api_key::KeyCache::default();
     let (row, newly) =
-        ra::organizations::disable_person(store, &ra::Principal::cli(actor), id, &cache).await?;
+        ra::organizations::disable_person(store, &ra::Principal::cli(actor), id).await?;
     Ok(serde_json::json!({"person": to_json(row)?, "newly_disabled": newly}))
 }
 

@@ -107,7 +107,7 @@ impl Responder {
                     self.wake.notify_one();
                 }
                 Change::Ocsp | Change::Revocation | Change::Missed => self.wake.notify_one(),
-                Change::Agent(_) | Change::Unknown(_) => {}
+                Change::Agent(_) | Change::Keys | Change::Unknown(_) => {}
             })
             .await;
     }

@@ -1,6 +1,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::Change;
 use crate::audit::append;
 use crate::{
     AgentOverview, AgentRow, AgentStatus, AuditEvent, MandateRow, MandateStatus, NewAgent, Store,
@@ -114,7 +115,8 @@ impl Store {
     ) -> Result<AgentRow, StoreError> {
         let now = now_unix();
         let (agent, event) = (agent.clone(), event.clone());
-        self.writer
+        let out = self
+            .writer
             .write(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
@@ -153,7 +155,9 @@ impl Store {
                     })
                 })
             })
-            .await
+            .await?;
+        self.publish([Change::Agent(out.id.clone())]);
+        Ok(out)
     }
 
     /// Submits a changed mandate as a new version, pending approval. A version still pending is
@@ -171,7 +175,8 @@ impl Store {
             mandate_json.to_owned(),
             submitted_by.to_owned(),
         );
-        self.writer
+        let out = self
+            .writer
             .write(move |conn| {
                 Box::pin(async move {
                     let latest: Option<i64> =
@@ -243,7 +248,9 @@ impl Store {
                     })
                 })
             })
-            .await
+            .await?;
+        self.publish([Change::Agent(out.agent_id.clone())]);
+        Ok(out)
     }
 
     /// Approves or rejects a pending mandate version. Approval supersedes the previously approved
@@ -258,6 +265,7 @@ impl Store {
         comment: Option<&str>,
         event: &AuditEvent,
     ) -> Result<MandateDecision, StoreError> {
+        let published = Change::Agent(agent_id.to_owned());
         let now = now_unix();
         let (agent_id, decided_by, person, required, comment, mut event) = (
             agent_id.to_owned(),
@@ -268,7 +276,7 @@ impl Store {
             event.clone(),
         );
         let decision = if approve { "approved" } else { "rejected" };
-        self.writer
+        let out = self.writer
             .write(move |conn| {
                 Box::pin(async move {
                     // An agent revoked by the scoring loop comes back only after a compliance
@@ -384,7 +392,9 @@ impl Store {
                     })
                 })
             })
-            .await
+            .await?;
+        self.publish([published]);
+        Ok(out)
     }
 
     /// An agent by id.

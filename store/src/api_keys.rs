@@ -1,6 +1,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::Change;
 use crate::audit::append;
 use crate::{ApiKeyRow, AuditEvent, NewApiKey, Store, StoreError, now_unix};
 
@@ -135,7 +136,8 @@ impl Store {
         event: &AuditEvent,
     ) -> Result<(ApiKeyRow, bool), StoreError> {
         let (id, event) = (id.to_owned(), event.clone());
-        self.writer
+        let out = self
+            .writer
             .write(move |conn| {
                 Box::pin(async move {
                     let row = fetch_key(&mut *conn, &id).await?;
@@ -160,6 +162,10 @@ impl Store {
                     Ok((fetch_key(&mut *conn, &id).await?, true))
                 })
             })
-            .await
+            .await?;
+        if out.1 {
+            self.publish([Change::Keys]);
+        }
+        Ok(out)
     }
 }

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::Change;
 use crate::audit::append;
 use crate::webhooks::{enqueue, operator_of};
 use crate::{AuditEvent, Store, StoreError, now_ms, now_unix};
@@ -706,9 +707,11 @@ impl Store {
         baseline: &Value,
         learnt_by: &str,
     ) -> Result<i64, StoreError> {
+        let published = Change::Agent(agent_id.to_owned());
         let (agent_id, baseline, learnt_by) =
             (agent_id.to_owned(), baseline.clone(), learnt_by.to_owned());
-        self.writer
+        let out = self
+            .writer
             .write(move |conn| {
                 Box::pin(async move {
                     let version: i64 = sqlx::query_scalar(
@@ -749,7 +752,9 @@ impl Store {
                     Ok(version)
                 })
             })
-            .await
+            .await?;
+        self.publish([published]);
+        Ok(out)
     }
 
     /// Approves or rejects a pending baseline version. An approval supersedes the approved one.
@@ -762,7 +767,8 @@ impl Store {
     ) -> Result<BaselineRow, StoreError> {
         let (agent_id, actor) = (agent_id.to_owned(), actor.to_owned());
         let decision = if approve { "approved" } else { "rejected" };
-        self.writer
+        let out = self
+            .writer
             .write(move |conn| {
                 Box::pin(async move {
                     let changed = sqlx::query(
@@ -819,7 +825,9 @@ impl Store {
                     baseline_row(&row)
                 })
             })
-            .await
+            .await?;
+        self.publish([Change::Agent(out.agent_id.clone())]);
+        Ok(out)
     }
 
     /// An agent's baseline versions, newest first.
@@ -918,7 +926,8 @@ impl Store {
     ) -> Result<IncidentRow, StoreError> {
         let (to, actor, note) = (to.to_owned(), actor.to_owned(), note.map(str::to_owned));
         let now = now_unix();
-        self.writer
+        let out = self
+            .writer
             .write(move |conn| {
                 Box::pin(async move {
                     let changed = match to.as_str() {
@@ -1000,6 +1009,8 @@ impl Store {
                     Ok(row)
                 })
             })
-            .await
+            .await?;
+        self.publish([Change::Agent(out.agent_id.clone())]);
+        Ok(out)
     }
 }

@@ -5,6 +5,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::Change;
 use crate::audit::append;
 use crate::ca::insert_ca_cert;
 use crate::{AuditEvent, CaRole, NewCaCert, Store, StoreError, now_unix};
@@ -143,7 +144,9 @@ impl Store {
                     Ok(())
                 })
             })
-            .await
+            .await?;
+        self.publish([Change::Ca]);
+        Ok(())
     }
 
     /// Every cross-certificate, oldest first.

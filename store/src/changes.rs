@@ -21,6 +21,8 @@ pub enum Change {
     Ca,
     /// This agent's status, mandate, certificates or baseline changed.
     Agent(String),
+    /// API keys were revoked or people disabled: cached keys must be read again.
+    Keys,
     /// The listening connection was lost and re-made: notifications may have been missed, so
     /// everything cached should be checked against the store.
     Missed,
@@ -34,10 +36,54 @@ impl Change {
             "revocation" => Change::Revocation,
             "ocsp" => Change::Ocsp,
             "ca" => Change::Ca,
+            "keys" => Change::Keys,
             other => match other.strip_prefix("agent:") {
                 Some(id) => Change::Agent(id.to_owned()),
                 None => Change::Unknown(other.to_owned()),
             },
+        }
+    }
+}
+
+/// Who hears of this process's own commits: called right after each COMMIT, in the
+/// committing task, before the write's caller gets its answer (so an API answer about a
+/// revocation is sent only after the OCSP cache forgot the old status). Subscribers must be
+/// quick and must not block: they drop caches and wake tasks.
+pub type Subscriber = std::sync::Arc<dyn Fn(&Change) + Send + Sync>;
+
+/// The subscribers of a store (shared by its clones).
+#[derive(Clone, Default)]
+pub(crate) struct Subscribers(std::sync::Arc<std::sync::RwLock<Vec<Subscriber>>>);
+
+impl std::fmt::Debug for Subscribers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.read().map_or(0, |v| v.len());
+        write!(f, "Subscribers({n})")
+    }
+}
+
+impl Store {
+    /// Calls `subscriber` with every [`Change`] this process commits through this store (or
+    /// its clones), right after the commit. Other processes' commits arrive through
+    /// [`Store::for_each_change`] (PostgreSQL) or the components' own polling (SQLite).
+    pub fn subscribe(&self, subscriber: Subscriber) {
+        if let Ok(mut subs) = self.subscribers.0.write() {
+            subs.push(subscriber);
+        }
+    }
+
+    /// Tells the subscribers what was just committed.
+    pub(crate) fn publish(&self, changes: impl IntoIterator<Item = Change>) {
+        let Ok(subs) = self.subscribers.0.read() else {
+            return;
+        };
+        if subs.is_empty() {
+            return;
+        }
+        for change in changes {
+            for s in subs.iter() {
+                s(&change);
+            }
         }
     }
 }
@@ -121,6 +167,7 @@ mod tests {
         assert_eq!(Change::parse("revocation"), Change::Revocation);
         assert_eq!(Change::parse("ocsp"), Change::Ocsp);
         assert_eq!(Change::parse("ca"), Change::Ca);
+        assert_eq!(Change::parse("keys"), Change::Keys);
         assert_eq!(Change::parse("agent:a-1"), Change::Agent("a-1".into()));
         assert_eq!(Change::parse("later"), Change::Unknown("later".into()));
     }

@@ -57,6 +57,8 @@ pub struct Store {
     backend: Backend,
     /// The URL (PostgreSQL: for LISTEN connections).
     url: String,
+    /// Who hears of this process's commits (see [`Store::subscribe`]).
+    pub(crate) subscribers: crate::changes::Subscribers,
 }
 
 /// One connection pool's state (for metrics).
@@ -104,6 +106,7 @@ impl Store {
             reader,
             backend,
             url: url.to_owned(),
+            subscribers: Default::default(),
         };
         let sealed = store.seal_legacy_audit().await?;
         if sealed > 0 {

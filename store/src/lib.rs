@@ -40,7 +40,7 @@ pub use behaviour::{
     Ingested, MAX_EVENTS_PER_BATCH, NewEvent, ObservationRow, RiskState,
 };
 pub use ca_rotation::{CaRotation, CrossCertRow, NewCrossCert};
-pub use changes::{Change, ChangeListener};
+pub use changes::{Change, ChangeListener, Subscriber};
 pub use crls::{RevokedRow, StoredCrl};
 pub use db::{Backend, PoolStats, Store, redact_url};
 pub use error::StoreError;

@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::Change;
 use crate::audit::append;
 use crate::{AuditEvent, Role, Store, StoreError, now_unix};
 
@@ -298,7 +299,8 @@ impl Store {
         event: &AuditEvent,
     ) -> Result<(PersonRow, bool), StoreError> {
         let (id, event) = (id.to_owned(), event.clone());
-        self.writer
+        let out = self
+            .writer
             .write(move |conn| {
                 Box::pin(async move {
                     let person = fetch_person(&mut *conn, &id)
@@ -327,7 +329,11 @@ impl Store {
                     Ok((person, true))
                 })
             })
-            .await
+            .await?;
+        if out.1 {
+            self.publish([Change::Keys]);
+        }
+        Ok(out)
     }
 
     /// An API key with the person or agent it acts for (one read, for authentication).

@@ -1,6 +1,7 @@
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
+use crate::Change;
 use crate::audit::append;
 use crate::webhooks::{enqueue, operator_of};
 use crate::{AuditEvent, CertStatus, CertificateRow, Store, StoreError, now_unix};
@@ -149,7 +150,8 @@ impl Store {
     ) -> Result<Revocation, StoreError> {
         let (serial, actor) = (serial.to_owned(), actor.to_owned());
         let now = now_unix();
-        self.writer
+        let out = self
+            .writer
             .write(move |conn| {
                 Box::pin(async move {
                     let status: Option<String> =
@@ -172,7 +174,11 @@ impl Store {
                     })
                 })
             })
-            .await
+            .await?;
+        if let Revocation::Revoked(row) = &out {
+            self.publish([Change::Revocation, Change::Agent(row.agent_id.clone())]);
+        }
+        Ok(out)
     }
 
     /// The kill switch: suspends the agent (or every agent of the organization) and revokes each
@@ -189,7 +195,8 @@ impl Store {
     ) -> Result<KillSwitch, StoreError> {
         let (target, actor, reason) = (target.to_owned(), actor.to_owned(), reason.to_owned());
         let now = now_unix();
-        self.writer
+        let out = self
+            .writer
             .write(move |conn| {
                 Box::pin(async move {
                     let agents: Vec<String> = match scope {
@@ -293,7 +300,12 @@ impl Store {
                     })
                 })
             })
-            .await
+            .await?;
+        self.publish(
+            std::iter::once(Change::Revocation)
+                .chain(out.agents.iter().map(|a| Change::Agent(a.clone()))),
+        );
+        Ok(out)
     }
 
     /// Lifts a suspension: the agent is active again with its approved mandate. Refused unless
@@ -303,6 +315,7 @@ impl Store {
         agent_id: &str,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
+        let published = Change::Agent(agent_id.to_owned());
         let (agent_id, event) = (agent_id.to_owned(), event.clone());
         let now = now_unix();
         self.writer
@@ -329,6 +342,8 @@ impl Store {
                     append(conn, &event).await
                 })
             })
-            .await
+            .await?;
+        self.publish([published]);
+        Ok(())
     }
 }

@@ -629,14 +629,22 @@ async fn a_webhook_is_delivered_after_the_receiver_was_down_across_a_restart() {
     .await;
     let got = receiver.received.of_type("agent.approved");
     assert!(got[0]["attempt"].as_i64().unwrap() >= 3, "{got:?}");
-    let log = ca.d.get(&ca.operator, &path).await;
-    let approved = log.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["event_type"] == "agent.approved")
-        .unwrap()
-        .clone();
+    // The worker records the delivery once the receiver answered: wait for that record.
+    let deadline = Instant::now() + DEADLINE;
+    let (log, approved) = loop {
+        let log = ca.d.get(&ca.operator, &path).await;
+        let approved = log.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["event_type"] == "agent.approved")
+            .unwrap()
+            .clone();
+        if approved["status"] == "delivered" || Instant::now() >= deadline {
+            break (log, approved);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(approved["status"], "delivered", "{log:?}");
     assert_eq!(approved["last_status_code"], 204);
 

@@ -852,7 +852,6 @@ async fn revoke_cert(State(state): State<AppState>, headers: HeaderMap, body: Bo
             .map_err(|e| internal(e.into()))?;
         match outcome {
             mandate_store::Revocation::Revoked(_) => {
-                node.revoked();
                 tracing::info!(serial = %serial, reason = reason.name(), "certificate revoked over ACME");
                 Ok(StatusCode::OK.into_response())
             }

@@ -387,7 +387,6 @@ pub(crate) async fn auto_revoke(node: &Arc<Node>, incidents: &[(i64, String)]) {
         .await
         {
             Ok(k) => {
-                node.revoked();
                 tracing::warn!(agent = %agent, incident, certificates = ?k.certificates_revoked, "agent revoked automatically");
             }
             Err(e) => {

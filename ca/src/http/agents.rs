@@ -143,7 +143,6 @@ async fn decide(
         approve,
     )
     .await?;
-    state.node.agent_changed(&id);
     let mut v = view(&state, &id).await?;
     if let ra::agents::Decided::Mandate(MandateDecision::AwaitingApproval {
         approvals,

@@ -84,8 +84,7 @@ pub async fn revoke(
     caller: Caller,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<RevokedKey>, ApiError> {
-    let (row, newly_revoked) =
-        ra::api_keys::revoke(&state.node.store, &caller, &id, &state.node.api_key_cache).await?;
+    let (row, newly_revoked) = ra::api_keys::revoke(&state.node.store, &caller, &id).await?;
     if newly_revoked {
         tracing::info!(key_id = %id, by = %caller.key_id, "API key revoked");
     }

@@ -282,6 +282,5 @@ async fn decide_baseline(
         .decide_baseline(&id, pending.version, approve, &caller.key_id)
         .await
         .map_err(CaError::from)?;
-    state.node.agent_changed(&id);
     Ok(Json(baseline_view(row)))
 }

@@ -135,7 +135,6 @@ pub async fn acknowledge(
         .update_incident(id, "acknowledged", &caller.key_id, None)
         .await
         .map_err(CaError::from)?;
-    state.node.agent_changed(&row.agent_id);
     Ok(Json(view(row)))
 }
 
@@ -180,6 +179,5 @@ pub async fn resolve(
         c.risk = None;
     }
     drop(live);
-    node.agent_changed(&row.agent_id);
     Ok(Json(view(row)))
 }

@@ -166,13 +166,8 @@ pub async fn disable_person(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<DisabledPerson>, ApiError> {
-    let (row, newly_disabled) = ra::organizations::disable_person(
-        &state.node.store,
-        &caller,
-        &id,
-        &state.node.api_key_cache,
-    )
-    .await?;
+    let (row, newly_disabled) =
+        ra::organizations::disable_person(&state.node.store, &caller, &id).await?;
     Ok(Json(DisabledPerson {
         person: row.into(),
         newly_disabled,

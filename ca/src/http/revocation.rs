@@ -86,7 +86,6 @@ pub async fn revoke_certificate(
         Revocation::AlreadyRevoked(row) => (row, false),
     };
     if newly_revoked {
-        state.node.revoked();
         crate::metrics::METRICS.revocations.inc(&["api"]);
         tracing::info!(serial = %serial, reason = reason.name(), "certificate revoked");
     }
@@ -148,6 +147,5 @@ async fn kill(
         None,
     )
     .await?;
-    state.node.revoked();
     Ok(Json(k))
 }

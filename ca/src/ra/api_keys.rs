@@ -129,22 +129,15 @@ pub async fn list(
 }
 
 /// Revokes a key (admin): it stops at once. Returns the row and whether this call revoked it.
-pub async fn revoke(
-    store: &Store,
-    p: &Principal,
-    id: &str,
-    keys: &api_key::KeyCache,
-) -> Result<(ApiKeyRow, bool), CaError> {
+pub async fn revoke(store: &Store, p: &Principal, id: &str) -> Result<(ApiKeyRow, bool), CaError> {
     p.require(&[Role::Admin])?;
     p.require_ca_staff()?;
     let mut details = json!({});
     details["by"] = p.audit_details();
-    let out = store
+    Ok(store
         .revoke_api_key(
             id,
             &AuditEvent::new(&p.key_id, "api_key.revoked", id, details),
         )
-        .await?;
-    keys.forget(id);
-    Ok(out)
+        .await?)
 }

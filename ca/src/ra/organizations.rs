@@ -233,19 +233,17 @@ pub async fn disable_person(
     store: &Store,
     p: &Principal,
     id: &str,
-    keys: &crate::api_key::KeyCache,
 ) -> Result<(PersonRow, bool), CaError> {
     p.require(&[Role::Admin])?;
     p.require_ca_staff()?;
     let mut details = json!({});
     details["by"] = p.audit_details();
-    let out = store
+    // Their keys stop at once: the store's change (`Keys`) empties this node's key cache, and
+    // other nodes' through NOTIFY (or within the cache's two seconds).
+    Ok(store
         .disable_person(
             id,
             &AuditEvent::new(&p.key_id, "person.disabled", id, details),
         )
-        .await?;
-    // Their keys stop at once on this node (others re-read keys within seconds).
-    keys.clear();
-    Ok(out)
+        .await?)
 }

@@ -93,3 +93,9 @@ UPDATE people SET organization = 'unassigned'
 
 UPDATE api_keys SET person_id = 'key-' || id WHERE role <> 'agent';
 UPDATE approvals SET person_id = (SELECT k.person_id FROM api_keys k WHERE k.id = approvals.decided_by);
+
+-- A revoked key or a disabled person: every node reads its cached keys again.
+CREATE TRIGGER api_keys_notify AFTER UPDATE OF revoked_at ON api_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION mandate_notify('keys');
+CREATE TRIGGER people_notify AFTER UPDATE OF disabled_at ON people
+    FOR EACH STATEMENT EXECUTE FUNCTION mandate_notify('keys');
