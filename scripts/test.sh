@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
+# The layering: adapters write nothing to the store; domain code imports no web layer.
+python3 scripts/check_layers.py
 if cargo nextest --version >/dev/null 2>&1; then
   run() { cargo nextest run --locked --no-fail-fast "$@"; }
 else

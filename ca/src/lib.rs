@@ -12,6 +12,7 @@ mod change_listener;
 mod crl_publisher;
 mod csr;
 mod delegated;
+mod eab;
 mod error;
 mod hsm_inventory;
 mod hsm_secret;
@@ -27,12 +28,10 @@ mod rate_limit;
 mod report;
 mod revocation;
 mod rotation;
-mod start_gate;
 mod tls;
 mod webhooks;
 mod x509;
 
-pub use acme::eab::create as create_eab;
 pub use audit_log::{
     AuditReport, export as export_audit, verify_file as verify_audit_file,
     verify_store as verify_audit,
@@ -134,6 +133,17 @@ fn to_json(v: impl serde::Serialize) -> Result<serde_json::Value, CaError> {
     serde_json::to_value(v).map_err(|e| CaError::Internal(e.to_string()))
 }
 
+/// Makes ACME external account binding credentials for an agent from the command line (same
+/// checks as `POST /v1/agents/{id}/eab`).
+pub async fn create_eab(
+    hsm: &mandate_hsm::Hsm,
+    store: &mandate_store::Store,
+    agent_id: &str,
+    actor: &str,
+) -> Result<eab::EabCredentials, CaError> {
+    ra::credentials::eab(hsm, store, &ra::Principal::cli(actor), agent_id).await
+}
+
 /// Revokes a certificate from the command line: idempotent, like the API.
 pub async fn revoke_certificate(
     store: &mandate_store::Store,
@@ -143,19 +153,15 @@ pub async fn revoke_certificate(
     actor: &str,
 ) -> Result<serde_json::Value, CaError> {
     let reason: revocation::RevocationReason = reason.parse()?;
-    let outcome = store
-        .revoke_certificate(
-            &serial.to_ascii_lowercase(),
-            reason.code(),
-            actor,
-            serde_json::json!({"reason": reason.code(), "reason_name": reason.name(),
-                               "comment": comment}),
-        )
-        .await?;
-    let (row, newly_revoked) = match outcome {
-        mandate_store::Revocation::Revoked(row) => (row, true),
-        mandate_store::Revocation::AlreadyRevoked(row) => (row, false),
-    };
+    let (row, newly_revoked) = ra::revocation::revoke_certificate(
+        store,
+        &ra::Principal::cli(actor),
+        &serial.to_ascii_lowercase(),
+        reason,
+        comment,
+        "cli",
+    )
+    .await?;
     Ok(serde_json::json!({
         "serial_number": row.serial,
         "agent_id": row.agent_id,
@@ -176,13 +182,13 @@ pub async fn pull_kill_switch(
     reason: &str,
     actor: &str,
 ) -> Result<serde_json::Value, CaError> {
-    if reason.trim().is_empty() || reason.chars().count() > 500 {
+    if reason.trim().is_empty() {
         return Err(CaError::InvalidRequest(
             "--reason is required (1 to 500 characters)".into(),
         ));
     }
-    let k = revocation::pull(store, scope, target, actor, reason.trim(), None).await?;
-    serde_json::to_value(k).map_err(|e| CaError::Internal(e.to_string()))
+    let k = ra::revocation::kill(store, &ra::Principal::cli(actor), scope, target, reason).await?;
+    to_json(k)
 }
 
 /// RFC 3339 UTC text for unix seconds.

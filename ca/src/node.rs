@@ -278,7 +278,7 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    let gate = crate::start_gate::Gate::default();
+    let gate = crate::http::start_gate::Gate::default();
     let http = tokio::spawn(
         axum::serve(listener, gate.router())
             .with_graceful_shutdown(until_stopped(stopped.clone()))
@@ -345,7 +345,7 @@ const START_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(10);
 /// to stop first.
 async fn start_until_up(
     cfg: Config,
-    gate: &crate::start_gate::Gate,
+    gate: &crate::http::start_gate::Gate,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Option<Node>, CaError> {
     let mut pause = std::time::Duration::from_millis(500);

@@ -12,11 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use mandate_store::{AcmeAccountRow, AcmeOrderRow, AuditEvent, StoreError, now_unix};
+use mandate_store::{AcmeAccountRow, AcmeOrderRow, StoreError, now_unix};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::eab;
 use super::jws::{self, Jwk, KeyRef, MAX_JWS_BYTES};
 use super::problem::{AcmeError, AcmeErrorType};
 use crate::CaError;
@@ -297,7 +296,7 @@ async fn create_account(
         .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
         .and_then(|h| h.get("kid").and_then(Value::as_str).map(str::to_owned))
         .ok_or_else(|| AcmeError::malformed("externalAccountBinding has no readable kid"))?;
-    let found = eab::hmac_key(&node.hsm, store, &kid)
+    let found = crate::eab::hmac_key(&node.hsm, store, &kid)
         .await
         .map_err(internal)?;
     let (eab_row, hmac) = match found {
@@ -326,14 +325,7 @@ async fn create_account(
         contact: json!(req.contact).to_string(),
         created_at: now_unix(),
     };
-    let event = AuditEvent::new(
-        format!("acme:{}", account.id),
-        "acme.account_created",
-        &account.agent_id,
-        json!({"account": account.id, "eab_key_id": account.eab_key_id,
-               "thumbprint": account.thumbprint}),
-    );
-    match store.create_acme_account(&account, &event).await {
+    match crate::ra::acme::open_account(store, &account).await {
         Ok(()) => {}
         Err(StoreError::WrongState(d)) => {
             return Err(AcmeError::new(AcmeErrorType::Unauthorized, d));
@@ -399,24 +391,13 @@ async fn account(
         if status.is_none() && contact.is_none() {
             return Ok(with_location(&node, StatusCode::OK, &account));
         }
-        let event = AuditEvent::new(
-            format!("acme:{}", account.id),
-            if status.is_some() {
-                "acme.account_deactivated"
-            } else {
-                "acme.account_updated"
-            },
-            &account.agent_id,
-            json!({"account": account.id, "contact": req.contact}),
-        );
-        let updated = node
-            .store
-            .update_acme_account(&account.id, contact.as_deref(), status, &event)
-            .await
-            .map_err(|e| match e {
-                StoreError::WrongState(d) => AcmeError::new(AcmeErrorType::Unauthorized, d),
-                other => internal(other.into()),
-            })?;
+        let updated =
+            crate::ra::acme::update_account(&node.store, &account, contact.as_deref(), status)
+                .await
+                .map_err(|e| match e {
+                    StoreError::WrongState(d) => AcmeError::new(AcmeErrorType::Unauthorized, d),
+                    other => internal(other.into()),
+                })?;
         Ok(with_location(&node, StatusCode::OK, &updated))
     }
     .await;
@@ -583,8 +564,7 @@ async fn new_order(State(state): State<AppState>, headers: HeaderMap, body: Body
             created_at: now,
             replaces: req.replaces.clone(),
         };
-        node.store
-            .create_acme_order(&order)
+        crate::ra::acme::open_order(&node.store, &order)
             .await
             .map_err(|e| internal(e.into()))?;
         Ok(order_response(&node, StatusCode::CREATED, &order))
@@ -659,8 +639,7 @@ async fn finalize(
         }
         agent_dns_name(&node, &o.agent_id).await?;
         let store = &node.store;
-        if !store
-            .move_acme_order(&o.id, "ready", "processing", None)
+        if !crate::ra::acme::move_order(store, &o.id, "ready", "processing", None)
             .await
             .map_err(|e| internal(e.into()))?
         {
@@ -693,9 +672,8 @@ async fn finalize(
             Ok(i) => i,
             Err(e) => {
                 // Back to ready: the client may send a better CSR.
-                let _ = store
-                    .move_acme_order(&o.id, "processing", "ready", None)
-                    .await;
+                let _ =
+                    crate::ra::acme::move_order(store, &o.id, "processing", "ready", None).await;
                 return Err(match e {
                     CaError::Csr(c) => AcmeError::new(AcmeErrorType::BadCsr, c.to_string()),
                     CaError::NotApproved(d) => AcmeError::new(AcmeErrorType::Unauthorized, d),
@@ -704,10 +682,15 @@ async fn finalize(
                 });
             }
         };
-        store
-            .move_acme_order(&o.id, "processing", "valid", Some(&issued.serial_number))
-            .await
-            .map_err(|e| internal(e.into()))?;
+        crate::ra::acme::move_order(
+            store,
+            &o.id,
+            "processing",
+            "valid",
+            Some(&issued.serial_number),
+        )
+        .await
+        .map_err(|e| internal(e.into()))?;
         let done = own_order(&node, &account, &id).await?;
         tracing::info!(order = %o.id, serial = %issued.serial_number, "ACME order finalized");
         Ok(order_response(&node, StatusCode::OK, &done))
@@ -836,18 +819,8 @@ async fn revoke_cert(State(state): State<AppState>, headers: HeaderMap, body: Bo
                 "only an account of the certificate's agent, or the certificate's own key, may revoke it",
             ));
         }
-        let actor = match &v.account {
-            Some(a) => format!("acme:{}", a.id),
-            None => "acme:certificate-key".to_owned(),
-        };
-        let outcome = node
-            .store
-            .revoke_certificate(
-                &serial,
-                reason.code(),
-                &actor,
-                json!({"reason": reason.code(), "reason_name": reason.name(), "via": "acme"}),
-            )
+        let account = v.account.as_ref().map(|a| a.id.as_str());
+        let outcome = crate::ra::acme::revoke(&node.store, account, &serial, reason)
             .await
             .map_err(|e| internal(e.into()))?;
         match outcome {
@@ -940,23 +913,13 @@ async fn key_change(State(state): State<AppState>, headers: HeaderMap, body: Bod
         if let Some(conflict) = in_use(&node, new_thumbprint.clone()).await? {
             return Ok(conflict);
         }
-        let event = AuditEvent::new(
-            format!("acme:{}", account.id),
-            "acme.key_changed",
-            &account.agent_id,
-            json!({"account": account.id, "old_thumbprint": account.thumbprint,
-                   "new_thumbprint": new_thumbprint}),
-        );
-        match node
-            .store
-            .change_acme_account_key(
-                &account.id,
-                &account.thumbprint,
-                &new_thumbprint,
-                &new_key.to_json().to_string(),
-                &event,
-            )
-            .await
+        match crate::ra::acme::change_key(
+            &node.store,
+            &account,
+            &new_thumbprint,
+            &new_key.to_json().to_string(),
+        )
+        .await
         {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {

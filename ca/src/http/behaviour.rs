@@ -8,7 +8,7 @@ use mandate_store::{BaselineRow, Role};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, AppState, Caller, OptionalJson};
-use crate::behaviour::{EventInput, IngestOutcome, RiskView, auto_revoke, learn_baseline};
+use crate::behaviour::{EventInput, IngestOutcome, RiskView};
 use crate::{CaError, ra};
 
 use super::roles::READERS;
@@ -35,39 +35,7 @@ pub async fn ingest(
         Events::Batch(v) => v,
         Events::One(e) => vec![*e],
     };
-    if caller.role == Role::Agent {
-        if let Some(other) = events
-            .iter()
-            .find(|e| caller.agent_id.as_deref() != Some(e.agent_id.as_str()))
-        {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!(
-                    "an agent key may report only its own events, not {}'s",
-                    other.agent_id
-                ),
-            ));
-        }
-    } else {
-        caller.require(TRADING)?;
-        // Every agent named must be the caller's organization's; one that is not answers as
-        // a missing one, and nothing of the batch is stored.
-        let mut seen = std::collections::BTreeSet::new();
-        for e in &events {
-            if seen.insert(e.agent_id.as_str()) {
-                ra::tenant::visible_agent(&state.node.store, &caller, &e.agent_id).await?;
-            }
-        }
-    }
-    let node = &state.node;
-    let (outcome, auto) = node.behaviour.ingest(&caller.key_id, events).await?;
-    if !outcome.incidents.is_empty() {
-        node.webhooks.wake();
-    }
-    if !auto.is_empty() {
-        auto_revoke(node, &auto).await;
-    }
+    let outcome = ra::oversight::report_events(&state.node, &caller, events).await?;
     Ok((StatusCode::CREATED, Json(outcome)))
 }
 
@@ -198,8 +166,7 @@ pub async fn learn(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<BaselineView>), ApiError> {
-    ra::tenant::agent(&state.node.store, &caller, TRADING, &id).await?;
-    let row = learn_baseline(&state.node, &id, &caller.key_id).await?;
+    let row = ra::oversight::learn(&state.node, &caller, &id).await?;
     Ok((StatusCode::CREATED, Json(baseline_view(row))))
 }
 
@@ -237,50 +204,7 @@ async fn decide_baseline(
     OptionalJson(body): OptionalJson<BaselineDecision>,
     approve: bool,
 ) -> Result<Json<BaselineView>, ApiError> {
-    let store = &state.node.store;
-    ra::tenant::agent(store, &caller, super::roles::DECIDERS, &id).await?;
-    let pending = store
-        .baselines(&id)
-        .await
-        .map_err(CaError::from)?
-        .into_iter()
-        .find(|b| b.status == "pending_approval")
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "wrong-state",
-                format!("agent {id} has no baseline pending approval"),
-            )
-        })?;
-    if let Some(v) = body.version
-        && v != pending.version
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "wrong-state",
-            format!(
-                "baseline version {v} is not pending; the pending version is {}",
-                pending.version
-            ),
-        ));
-    }
-    // Four eyes between people: whoever had this baseline learnt may not decide on it.
-    let requester = store
-        .person_of_key(&pending.learnt_by)
-        .await
-        .map_err(CaError::from)?;
-    if pending.learnt_by == caller.key_id
-        || (requester.is_some() && requester.as_deref() == caller.person_id())
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "segregation-of-duties",
-            "the person who had this baseline learnt may not decide on it",
-        ));
-    }
-    let row = store
-        .decide_baseline(&id, pending.version, approve, &caller.key_id)
-        .await
-        .map_err(CaError::from)?;
+    let row =
+        ra::oversight::decide_baseline(&state.node, &caller, &id, body.version, approve).await?;
     Ok(Json(baseline_view(row)))
 }

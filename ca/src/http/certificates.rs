@@ -6,7 +6,7 @@ use mandate_store::{CaRole, CertStatus, CertificateRow, Role};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, next_cursor, page_limit};
-use crate::issuance::{AgentKey, Issued};
+use crate::issuance::Issued;
 use crate::revocation::RevocationReason;
 use crate::{CaError, ra, x509};
 
@@ -65,72 +65,18 @@ pub async fn certify(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CertifyRequest>,
 ) -> Result<(StatusCode, Json<Certified>), ApiError> {
-    let node = &state.node;
-    ra::tenant::agent_or_own(&node.store, &caller, &[Role::Operator], &id).await?;
-    let (key, key_ref) = match (&req.csr, &req.hsm_key_type) {
-        (Some(pem), None) => (AgentKey::Csr(pem), None),
-        (None, Some(kind)) => {
-            let (valid, key_ref) = generate_agent_key(node, &id, kind, &caller.key_id).await?;
-            (AgentKey::Generated(valid), Some(key_ref))
-        }
+    let key = match (req.csr, req.hsm_key_type) {
+        (Some(pem), None) => ra::certify::Key::Csr(pem),
+        (None, Some(kind)) => ra::certify::Key::InHsm(kind),
         _ => {
             return Err(ApiError::bad_request(
                 "give exactly one of csr (the agent keeps its key) and hsm_key_type (a key generated in the HSM)",
             ));
         }
     };
-    let issued = node
-        .issuer
-        .certify(&id, key, req.validity_days, &caller.key_id)
-        .await?;
+    let (issued, key_ref) =
+        ra::certify::certify(&state.node, &caller, &id, key, req.validity_days).await?;
     Ok((StatusCode::CREATED, Json(Certified { issued, key_ref })))
-}
-
-/// Generates a key for the agent inside the HSM (sensitive, never extractable) and records it.
-async fn generate_agent_key(
-    node: &crate::node::Node,
-    agent_id: &str,
-    kind: &str,
-    actor: &str,
-) -> Result<(crate::csr::ValidCsr, String), ApiError> {
-    use der::Decode;
-    let kind: mandate_hsm::KeyKind = kind.parse().map_err(|_| {
-        ApiError::bad_request(format!(
-            "hsm_key_type {kind:?} is not one of rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384"
-        ))
-    })?;
-    // Only for an agent that may get a certificate now: no key is made for a refusal.
-    node.issuer.eligible(agent_id).await?;
-    let label = format!("mandate-agent-{agent_id}-{}", mandate_store::now_unix());
-    let info = node
-        .hsm
-        .generate_key(kind, &label)
-        .await
-        .map_err(CaError::from)?;
-    let key_id = info.id.to_string();
-    node.store
-        .insert_agent_key(
-            &key_id,
-            agent_id,
-            &kind.to_string(),
-            &label,
-            &mandate_store::AuditEvent::new(
-                actor,
-                "agent_key.generated",
-                agent_id,
-                serde_json::json!({"key_id": key_id, "key_type": kind.to_string()}),
-            ),
-        )
-        .await
-        .map_err(CaError::from)?;
-    let spki = spki::SubjectPublicKeyInfoOwned::from_der(&info.spki_der).map_err(CaError::from)?;
-    Ok((
-        crate::csr::ValidCsr {
-            spki,
-            key_type: kind.to_string(),
-        },
-        format!("hsm:{key_id}"),
-    ))
 }
 
 /// `GET /v1/agents/{id}/certificates?limit=&after=`: newest first.

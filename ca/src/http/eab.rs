@@ -4,10 +4,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mandate_store::Role;
 
 use super::{ApiError, AppState, Caller};
-use crate::acme::eab;
+use crate::ra;
 
 /// Creates single-use credentials (operator or admin). The HMAC key is in this answer only,
 /// which no cache may keep.
@@ -17,14 +16,7 @@ pub async fn create(
     Path(agent_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let node = &state.node;
-    crate::ra::tenant::agent(
-        &node.store,
-        &caller,
-        &[Role::Operator, Role::Admin],
-        &agent_id,
-    )
-    .await?;
-    let creds = eab::create(&node.hsm, &node.store, &agent_id, &caller.key_id).await?;
+    let creds = ra::credentials::eab(&node.hsm, &node.store, &caller, &agent_id).await?;
     tracing::info!(agent = %agent_id, key_id = %creds.key_id, "EAB credentials created");
     Ok((
         StatusCode::CREATED,

@@ -126,15 +126,8 @@ pub async fn acknowledge(
     Path(id): Path<String>,
     OptionalJson(_): OptionalJson<Acknowledge>,
 ) -> Result<Json<IncidentView>, ApiError> {
-    caller.require(super::roles::ACKNOWLEDGERS)?;
     let id = parse_id(&id)?;
-    ra::tenant::incident(&state.node.store, &caller, id).await?;
-    let row = state
-        .node
-        .store
-        .update_incident(id, "acknowledged", &caller.key_id, None)
-        .await
-        .map_err(CaError::from)?;
+    let row = ra::oversight::acknowledge(&state.node, &caller, id).await?;
     Ok(Json(view(row)))
 }
 
@@ -154,30 +147,7 @@ pub async fn resolve(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Resolve>,
 ) -> Result<Json<IncidentView>, ApiError> {
-    caller.require(super::roles::RESOLVERS)?;
     let id = parse_id(&id)?;
-    let note = body.resolution.trim();
-    if note.is_empty() || note.chars().count() > 1000 {
-        return Err(ApiError::bad_request(
-            "resolution is required: 1 to 1000 characters",
-        ));
-    }
-    let node = &state.node;
-    let agent = ra::tenant::incident(&node.store, &caller, id)
-        .await?
-        .agent_id;
-    // The sign-off clears the risk score in the store and in the agent's live state together,
-    // with the agent held so no ingestion writes the old score back.
-    let entry = node.behaviour.live(&agent).await?;
-    let mut live = entry.lock().await;
-    let row = node
-        .store
-        .update_incident(id, "resolved", &caller.key_id, Some(note))
-        .await
-        .map_err(CaError::from)?;
-    if let Some(c) = live.counters.as_mut() {
-        c.risk = None;
-    }
-    drop(live);
+    let row = ra::oversight::resolve(&state.node, &caller, id, &body.resolution).await?;
     Ok(Json(view(row)))
 }

@@ -20,6 +20,7 @@ mod organizations;
 mod problem;
 mod reports;
 mod revocation;
+pub(crate) mod start_gate;
 mod trading;
 mod webhooks;
 

@@ -3,16 +3,14 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use mandate_store::{AuditEvent, DeliveryRow, Role, WEBHOOK_EVENT_TYPES, WebhookRow};
+use mandate_store::{DeliveryRow, WebhookRow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, PageQuery, page_limit};
-use crate::CaError;
+use crate::{CaError, ra};
 
-const MANAGERS: &[Role] = &[Role::Operator, Role::Admin];
 use super::roles::READERS;
-const MAX_URL_LEN: usize = 2048;
 
 /// `POST /v1/webhooks`.
 #[derive(Deserialize)]
@@ -54,88 +52,22 @@ fn view(w: WebhookRow, secret: Option<String>) -> WebhookView {
     }
 }
 
-fn check_url(url: &str, allow_http: bool) -> Result<(), ApiError> {
-    let ok_scheme = url.starts_with("https://") || (allow_http && url.starts_with("http://"));
-    let plain = url.len() <= MAX_URL_LEN
-        && url.bytes().all(|b| b.is_ascii_graphic())
-        && url.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
-    if ok_scheme && plain && reqwest::Url::parse(url).is_ok() {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "url must be an {} URL of printable ASCII, at most {MAX_URL_LEN} characters",
-            if allow_http {
-                "http:// or https://"
-            } else {
-                "https://"
-            }
-        )))
-    }
-}
-
 /// `POST /v1/webhooks` (operator, admin): the answer carries the secret, once.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<CreateWebhook>,
 ) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
-    caller.require(MANAGERS)?;
-    let node = &state.node;
-    check_url(&req.url, node.cfg.webhooks.allow_http)?;
-    let events = req.events.unwrap_or_else(|| vec!["*".to_owned()]);
-    if events.is_empty() || events.len() > WEBHOOK_EVENT_TYPES.len() {
-        return Err(ApiError::bad_request(
-            "events: 1 or more event types, or [\"*\"]",
-        ));
-    }
-    if let Some(bad) = events
-        .iter()
-        .find(|e| *e != "*" && !WEBHOOK_EVENT_TYPES.contains(&e.as_str()))
-    {
-        return Err(ApiError::bad_request(format!(
-            "unknown event type {bad:?}; use \"*\" or some of {}",
-            WEBHOOK_EVENT_TYPES.join(", ")
-        )));
-    }
-    // An endpoint belongs to an organization and receives only its events; CA staff may make
-    // one for any organization, or for every event (no operator).
-    let operator = match (&caller.organization, req.operator) {
-        (Some(own), None) => Some(own.clone()),
-        (Some(own), Some(op)) if *own == op => Some(op),
-        (Some(_), Some(op)) => {
-            return Err(CaError::NotFound(format!("organization {op}")).into());
-        }
-        (None, Some(op)) => {
-            crate::ra::tenant::organization(&node.store, &caller, &op).await?;
-            Some(op)
-        }
-        (None, None) => None,
-    };
-    let mut random = [0u8; 12];
-    getrandom::fill(&mut random).map_err(|e| CaError::Internal(format!("no randomness: {e}")))?;
-    let row = WebhookRow {
-        id: format!("wh_{}", hex::encode(random)),
-        url: req.url,
-        events,
-        operator,
-        created_by: caller.key_id.clone(),
-        created_at: mandate_store::now_unix(),
-        disabled_at: None,
-    };
-    let secret = crate::webhooks::secret(&node.hsm, &node.store, &row.id).await?;
-    node.store
-        .create_webhook(
-            &row,
-            &AuditEvent::new(
-                &caller.key_id,
-                "webhook.created",
-                &row.id,
-                json!({"url": row.url, "events": row.events, "operator": row.operator}),
-            ),
-        )
-        .await
-        .map_err(CaError::from)?;
-    tracing::info!(webhook = %row.id, url = %row.url, "webhook endpoint created");
+    let (row, secret) = ra::webhooks::create(
+        &state.node,
+        &caller,
+        ra::webhooks::NewWebhook {
+            url: req.url,
+            events: req.events,
+            operator: req.operator,
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(view(row, Some(secret)))))
 }
 
@@ -181,21 +113,7 @@ pub async fn disable(
     Path(id): Path<String>,
     OptionalJson(_): OptionalJson<Disable>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    caller.require(MANAGERS)?;
-    let store = &state.node.store;
-    crate::ra::tenant::webhook(store, &caller, &id).await?;
-    store
-        .disable_webhook(
-            &id,
-            &AuditEvent::new(&caller.key_id, "webhook.disabled", &id, json!({})),
-        )
-        .await
-        .map_err(CaError::from)?;
-    let row = store
-        .webhook(&id)
-        .await
-        .map_err(CaError::from)?
-        .ok_or_else(|| CaError::NotFound(format!("webhook {id}")))?;
+    let row = ra::webhooks::disable(&state.node.store, &caller, &id).await?;
     Ok(Json(view(row, None)))
 }
 

@@ -4,11 +4,17 @@
 //! Role first (403), then the tenant rule (another organization's object is 404, exactly as
 //! a missing one), then four eyes between people, then the write that acts on it.
 
+pub mod acme;
 pub mod agents;
 pub mod api_keys;
+pub mod certify;
+pub mod credentials;
 pub mod organizations;
+pub mod oversight;
 mod principal;
+pub mod revocation;
 pub mod roles;
 pub mod tenant;
+pub mod webhooks;
 
 pub use principal::Principal;

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mandate_store::{AuditEvent, Role};
+use mandate_store::Role;
 use serde::Deserialize;
 use sha2::Digest;
 use subtle::ConstantTimeEq;
@@ -223,19 +223,15 @@ pub(crate) async fn login(
         Err(e) => return layout::error_page(None, e),
     };
     let expires = mandate_store::now_unix() + SESSION_TTL;
-    let event = AuditEvent::new(
-        &caller.key_id,
-        "dashboard.signed_in",
-        &caller.key_id,
-        serde_json::json!({"role": caller.role.as_str(), "expires_at": crate::rfc3339(expires)}),
-    );
-    if let Err(e) = state
-        .node
-        .store
-        .open_dashboard_session(&token_hash(&token), &caller.key_id, expires, &event)
-        .await
+    if let Err(e) = crate::ra::credentials::open_session(
+        &state.node.store,
+        &caller,
+        &token_hash(&token),
+        expires,
+    )
+    .await
     {
-        return layout::error_page(None, crate::CaError::from(e).into());
+        return layout::error_page(None, e.into());
     }
     METRICS.dashboard_logins.inc(&["ok"]);
     tracing::info!(key_id = %caller.key_id, role = %caller.role, "dashboard sign-in");
@@ -270,13 +266,10 @@ pub(crate) async fn logout(
     if let Err(e) = check_post(&headers, &signed.csrf, &form.csrf) {
         return layout::error_page(Some(&signed), e);
     }
-    if let Err(e) = state
-        .node
-        .store
-        .close_dashboard_session(&signed.token_hash)
-        .await
+    if let Err(e) =
+        crate::ra::credentials::close_session(&state.node.store, &signed.token_hash).await
     {
-        return layout::error_page(Some(&signed), crate::CaError::from(e).into());
+        return layout::error_page(Some(&signed), e.into());
     }
     let mut resp = Redirect::to("/dashboard/login").into_response();
     resp.headers_mut().append(

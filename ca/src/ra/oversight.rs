@@ -1,0 +1,134 @@
+//! Oversight of running agents: behavioural baselines (learnt, then approved by compliance,
+//! four eyes between people) and incidents (acknowledged, then resolved by a compliance
+//! person: the human sign-off after an automatic revocation).
+
+use mandate_store::{BaselineRow, IncidentRow, Role};
+
+use super::roles::{ACKNOWLEDGERS, DECIDERS, RESOLVERS};
+use super::{Principal, tenant};
+use crate::CaError;
+use crate::node::Node;
+
+/// Who may report events for any agent of their organization (an agent key: its own).
+pub const REPORTERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Admin];
+
+/// Stores reported events (all or none) and scores them; a score past the auto-revoke
+/// threshold pulls the kill switch before the answer goes back. An agent key reports only its
+/// own events; a person only their organization's agents' (another's is `not found`).
+pub async fn report_events(
+    node: &std::sync::Arc<Node>,
+    p: &Principal,
+    events: Vec<crate::behaviour::EventInput>,
+) -> Result<crate::behaviour::IngestOutcome, CaError> {
+    if p.role == Role::Agent {
+        if let Some(other) = events.iter().find(|e| !p.is_agent(&e.agent_id)) {
+            return Err(CaError::Forbidden(format!(
+                "an agent key may report only its own events, not {}'s",
+                other.agent_id
+            )));
+        }
+    } else {
+        p.require(REPORTERS)?;
+        let mut seen = std::collections::BTreeSet::new();
+        for e in &events {
+            if seen.insert(e.agent_id.as_str()) {
+                tenant::visible_agent(&node.store, p, &e.agent_id).await?;
+            }
+        }
+    }
+    let (outcome, auto) = node.behaviour.ingest(&p.key_id, events).await?;
+    if !outcome.incidents.is_empty() {
+        node.webhooks.wake();
+    }
+    if !auto.is_empty() {
+        crate::behaviour::auto_revoke(node, &auto).await;
+    }
+    Ok(outcome)
+}
+
+/// Who may have a baseline learnt now (besides the learner's own schedule).
+pub const LEARNERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Admin];
+
+/// Learns a baseline for the agent now, from its observation window.
+pub async fn learn(node: &Node, p: &Principal, agent_id: &str) -> Result<BaselineRow, CaError> {
+    tenant::agent(&node.store, p, LEARNERS, agent_id).await?;
+    crate::behaviour::learn_baseline(node, agent_id, &p.key_id).await
+}
+
+/// A compliance person's decision on the agent's pending baseline (`version`: the one read,
+/// default the pending one). Four eyes: never the person who had it learnt.
+pub async fn decide_baseline(
+    node: &Node,
+    p: &Principal,
+    agent_id: &str,
+    version: Option<i64>,
+    approve: bool,
+) -> Result<BaselineRow, CaError> {
+    let store = &node.store;
+    tenant::agent(store, p, DECIDERS, agent_id).await?;
+    let wrong = |d: String| CaError::Store(mandate_store::StoreError::WrongState(d));
+    let pending = store
+        .baselines(agent_id)
+        .await?
+        .into_iter()
+        .find(|b| b.status == "pending_approval")
+        .ok_or_else(|| wrong(format!("agent {agent_id} has no baseline pending approval")))?;
+    if let Some(v) = version
+        && v != pending.version
+    {
+        return Err(wrong(format!(
+            "baseline version {v} is not pending; the pending version is {}",
+            pending.version
+        )));
+    }
+    let requester = store.person_of_key(&pending.learnt_by).await?;
+    if pending.learnt_by == p.key_id
+        || (requester.is_some() && requester.as_deref() == p.person_id())
+    {
+        return Err(CaError::SegregationOfDuties(
+            "the person who had this baseline learnt may not decide on it".into(),
+        ));
+    }
+    Ok(store
+        .decide_baseline(agent_id, pending.version, approve, &p.key_id)
+        .await?)
+}
+
+/// Acknowledges an incident of the caller's organization.
+pub async fn acknowledge(node: &Node, p: &Principal, id: i64) -> Result<IncidentRow, CaError> {
+    p.require(ACKNOWLEDGERS)?;
+    tenant::incident(&node.store, p, id).await?;
+    Ok(node
+        .store
+        .update_incident(id, "acknowledged", &p.key_id, None)
+        .await?)
+}
+
+/// Resolves an incident (a compliance person; the sign-off note is 1 to 1000 characters). The
+/// risk score is cleared in the store and in the agent's live state together, with the agent
+/// held so no ingestion writes the old score back.
+pub async fn resolve(
+    node: &Node,
+    p: &Principal,
+    id: i64,
+    note: &str,
+) -> Result<IncidentRow, CaError> {
+    p.require(RESOLVERS)?;
+    let note = note.trim();
+    if note.is_empty() || note.chars().count() > 1000 {
+        return Err(CaError::InvalidRequest(
+            "resolution is required: 1 to 1000 characters".into(),
+        ));
+    }
+    let agent = tenant::incident(&node.store, p, id).await?.agent_id;
+    let entry = node.behaviour.live(&agent).await?;
+    let mut live = entry.lock().await;
+    let row = node
+        .store
+        .update_incident(id, "resolved", &p.key_id, Some(note))
+        .await?;
+    if let Some(c) = live.counters.as_mut() {
+        c.risk = None;
+    }
+    Ok(row)
+}
