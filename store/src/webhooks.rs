@@ -318,7 +318,17 @@ impl Store {
                     .await?
                     .rows_affected();
                     if changed != 1 {
-                        return Err(StoreError::NotFound(format!("enabled webhook {id}")));
+                        let exists: Option<String> =
+                            sqlx::query_scalar("SELECT id FROM webhooks WHERE id = $1")
+                                .bind(&id)
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                        return Err(match exists {
+                            Some(_) => {
+                                StoreError::WrongState(format!("webhook {id} is already disabled"))
+                            }
+                            None => StoreError::NotFound(format!("webhook {id}")),
+                        });
                     }
                     sqlx::query(
                         "UPDATE webhook_deliveries SET status = 'failed',

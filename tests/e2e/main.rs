@@ -20,6 +20,7 @@ mod ocsp;
 mod receiver;
 mod refusals;
 mod revocation;
+mod role_table;
 mod rotation;
 mod tenants;
 mod webdriver;

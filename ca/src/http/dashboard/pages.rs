@@ -920,7 +920,12 @@ pub(crate) async fn webhook(
 
 /// `GET /dashboard/audit`: the newest records and the verification of the whole chain.
 pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Response {
-    if let Err(e) = signed.caller.require(AUDIT_READERS) {
+    // The log is CA-wide: CA staff only (as `GET /v1/audit`).
+    if let Err(e) = signed
+        .caller
+        .require(AUDIT_READERS)
+        .and_then(|()| signed.caller.require_ca_staff())
+    {
         return layout::error_page(Some(&signed), e.into());
     }
     let tip = match state.node.store.audit_tip().await {
