@@ -59,6 +59,12 @@ struct ExportRecord {
     risk_score: Option<f64>,
     /// The details JSON text exactly as stored.
     details: String,
+    /// The organization it concerns (records since migration 0016).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    organization: Option<String>,
+    /// The person who acted (records since migration 0016).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    person: Option<String>,
     prev_hash: String,
     hash: String,
 }
@@ -74,6 +80,8 @@ impl From<AuditRow> for ExportRecord {
             cert_fingerprint: r.cert_fingerprint,
             risk_score: r.risk_score,
             details: r.details_text,
+            organization: r.organization,
+            person: r.person,
             prev_hash: r.prev_hash,
             hash: r.hash,
         }
@@ -92,6 +100,8 @@ impl From<ExportRecord> for AuditRow {
             details: serde_json::Value::Null,
             details_text: r.details,
             risk_score: r.risk_score,
+            organization: r.organization,
+            person: r.person,
             prev_hash: r.prev_hash,
             hash: r.hash,
         }

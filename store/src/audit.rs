@@ -32,11 +32,17 @@ pub struct AuditFields<'a> {
     pub risk_score: Option<f64>,
     /// The details JSON exactly as stored.
     pub details: &'a str,
+    /// The organization it concerns.
+    pub organization: Option<&'a str>,
+    /// The person who acted.
+    pub person: Option<&'a str>,
 }
 
 /// SHA-256 over `"mandate-audit-v1"`, then seq and time (8 bytes big-endian each), then each text
 /// field as a 4-byte big-endian length and its UTF-8 bytes, the optional fields preceded by a
-/// presence byte (the score as its IEEE 754 bits), then the previous hash.
+/// presence byte (the score as its IEEE 754 bits), then — only when the record names an
+/// organization or a person (records since migration 0016) — the byte 2 followed by both as
+/// optional text fields, then the previous hash.
 pub fn record_hash(f: &AuditFields<'_>, prev: &[u8]) -> [u8; 32] {
     fn text(h: &mut Sha256, s: &str) {
         h.update(u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes());
@@ -64,6 +70,18 @@ pub fn record_hash(f: &AuditFields<'_>, prev: &[u8]) -> [u8; 32] {
         None => h.update([0]),
     }
     text(&mut h, f.details);
+    if f.organization.is_some() || f.person.is_some() {
+        h.update([2]);
+        for field in [f.organization, f.person] {
+            match field {
+                Some(v) => {
+                    h.update([1]);
+                    text(&mut h, v);
+                }
+                None => h.update([0]),
+            }
+        }
+    }
     h.update(prev);
     h.finalize().into()
 }
@@ -91,6 +109,7 @@ pub(crate) async fn append(conn: &mut AnyConnection, event: &AuditEvent) -> Resu
     let seq = last_seq + 1;
     let at_ms = now_ms();
     let details = event.details.to_string();
+    let (organization, person) = who(&mut *conn, event).await?;
     let hash = record_hash(
         &AuditFields {
             seq,
@@ -101,13 +120,15 @@ pub(crate) async fn append(conn: &mut AnyConnection, event: &AuditEvent) -> Resu
             cert_fingerprint: event.cert_fingerprint.as_deref(),
             risk_score: event.risk_score,
             details: &details,
+            organization: organization.as_deref(),
+            person: person.as_deref(),
         },
         &prev,
     );
     sqlx::query(
         "INSERT INTO audit_events (seq, at_ms, actor, action, subject, cert_fingerprint, details,
-             risk_score, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             risk_score, prev_hash, hash, organization, person)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(seq)
     .bind(at_ms)
@@ -119,9 +140,42 @@ pub(crate) async fn append(conn: &mut AnyConnection, event: &AuditEvent) -> Resu
     .bind(crate::nullable::OptF64(event.risk_score))
     .bind(&prev)
     .bind(hash.as_slice())
+    .bind(&organization)
+    .bind(&person)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The organization and person of an event: as given, else the person holding the actor's
+/// API key and the organization of the subject (an agent, or a certificate's agent) or of
+/// that person. One query, in the appending transaction.
+async fn who(
+    conn: &mut AnyConnection,
+    event: &AuditEvent,
+) -> Result<(Option<String>, Option<String>), StoreError> {
+    if event.organization.is_some() && event.person.is_some() {
+        return Ok((event.organization.clone(), event.person.clone()));
+    }
+    let row = sqlx::query(
+        "SELECT (SELECT person_id FROM api_keys WHERE id = $1) AS person,
+                COALESCE(
+                    (SELECT organization FROM agents WHERE id = $2),
+                    (SELECT a.organization FROM certificates c JOIN agents a ON a.id = c.agent_id
+                      WHERE c.serial = $2),
+                    (SELECT p.organization FROM api_keys k JOIN people p ON p.id = k.person_id
+                      WHERE k.id = $1)) AS organization",
+    )
+    .bind(&event.actor)
+    .bind(&event.subject)
+    .fetch_one(conn)
+    .await?;
+    let person: Option<String> = row.try_get("person")?;
+    let organization: Option<String> = row.try_get("organization")?;
+    Ok((
+        event.organization.clone().or(organization),
+        event.person.clone().or(person),
+    ))
 }
 
 fn audit_row(r: &AnyRow) -> Result<AuditRow, StoreError> {
@@ -139,6 +193,8 @@ fn audit_row(r: &AnyRow) -> Result<AuditRow, StoreError> {
             .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
         details_text: details,
         risk_score: r.try_get("risk_score")?,
+        organization: r.try_get("organization")?,
+        person: r.try_get("person")?,
         prev_hash: prev.map(hex::encode).unwrap_or_default(),
         hash: hash.map(hex::encode).unwrap_or_default(),
     })
@@ -172,11 +228,31 @@ impl Store {
     ) -> Result<Vec<AuditRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, at_ms, actor, action, subject, cert_fingerprint, details, risk_score,
-                    prev_hash, hash
+                    prev_hash, hash, organization, person
              FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after_seq)
         .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    /// One organization's audit records after `after_seq`, oldest first, at most `limit`.
+    pub async fn organization_audit_events(
+        &self,
+        organization: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at_ms, actor, action, subject, cert_fingerprint, details, risk_score,
+                    prev_hash, hash, organization, person
+             FROM audit_events WHERE organization = $3 AND seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .bind(organization)
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(audit_row).collect()
@@ -231,6 +307,8 @@ impl Store {
                                 cert_fingerprint: fp.as_deref(),
                                 risk_score: r.try_get("risk_score")?,
                                 details: &details,
+                                organization: None,
+                                person: None,
                             },
                             &prev,
                         );
@@ -320,6 +398,8 @@ impl ChainCheck {
                 cert_fingerprint: r.cert_fingerprint.as_deref(),
                 risk_score: r.risk_score,
                 details: &r.details_text,
+                organization: r.organization.as_deref(),
+                person: r.person.as_deref(),
             },
             &self.prev,
         );

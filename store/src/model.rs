@@ -346,6 +346,11 @@ pub struct AuditEvent {
     pub details: serde_json::Value,
     /// The agent's risk score behind the decision, if there is one.
     pub risk_score: Option<f64>,
+    /// The organization it concerns; found from the subject (an agent or a certificate) or the
+    /// acting person when left out.
+    pub organization: Option<String>,
+    /// The person who acted; found from the actor's API key when left out.
+    pub person: Option<String>,
 }
 
 impl AuditEvent {
@@ -363,7 +368,16 @@ impl AuditEvent {
             cert_fingerprint: None,
             details,
             risk_score: None,
+            organization: None,
+            person: None,
         }
+    }
+
+    /// The same event, naming the organization it concerns and the person who acted.
+    pub fn by(mut self, organization: Option<&str>, person: Option<&str>) -> Self {
+        self.organization = organization.map(str::to_owned);
+        self.person = person.map(str::to_owned);
+        self
     }
 
     /// The same event, naming a certificate.
@@ -401,6 +415,10 @@ pub struct AuditRow {
     pub details_text: String,
     /// The risk score behind the decision, if any.
     pub risk_score: Option<f64>,
+    /// The organization it concerns (none: CA-wide, or written before organizations).
+    pub organization: Option<String>,
+    /// The person who acted, if a person did.
+    pub person: Option<String>,
     /// The previous record's hash (zeros before the first), hex.
     pub prev_hash: String,
     /// SHA-256 of this record's canonical encoding and `prev_hash`, hex.

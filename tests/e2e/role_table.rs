@@ -353,7 +353,7 @@ fn table() -> Vec<Route> {
             json!(null),
             &["admin", "auditor", "compliance"],
             No,
-            Staff,
+            None,
         ),
         route("GET", "/v1/agents", json!(null), READERS, No, None),
         route("GET", "/v1/incidents", json!(null), READERS, No, None),
@@ -635,6 +635,29 @@ async fn every_operation_answers_each_role_and_organization_as_documented() {
             "{}: {of:?}",
             w.name
         );
+        if w.role != "operator" {
+            let audit = d.get(&w.key, "/v1/audit?limit=100").await;
+            let orgs: std::collections::BTreeSet<String> = audit.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["organization"].as_str().unwrap_or("").to_owned())
+                .collect();
+            if w.staff {
+                assert!(
+                    orgs.contains("org-b") && orgs.contains(""),
+                    "{}: {orgs:?}",
+                    w.name
+                );
+            } else {
+                assert_eq!(
+                    orgs.into_iter().collect::<Vec<_>>(),
+                    ["org-a"],
+                    "{}",
+                    w.name
+                );
+            }
+        }
         let hooks = d.get(&w.key, "/v1/webhooks").await;
         assert_eq!(
             hooks.body["items"].as_array().unwrap().len(),

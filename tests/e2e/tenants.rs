@@ -242,10 +242,27 @@ async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing()
     let orgs = d.get(&op_a, "/v1/organizations").await;
     assert_eq!(orgs.body["organizations"].as_array().unwrap().len(), 1);
     assert_eq!(orgs.body["organizations"][0]["id"], "org-a");
-    // The CA-wide audit log is CA staff's.
-    d.get(&aud_a, "/v1/audit")
-        .await
-        .assert_problem(403, "forbidden");
+    // An organization's auditor reads the audit records of its organization only, each
+    // naming its organization and the person who acted.
+    let audit = d.get(&aud_a, "/v1/audit?limit=100").await;
+    assert_eq!(audit.status, StatusCode::OK, "{audit:?}");
+    let items = audit.body["items"].as_array().unwrap();
+    assert!(
+        items.iter().all(|r| r["organization"] == "org-a"),
+        "{audit:?}"
+    );
+    assert!(!audit.body.to_string().contains("b-bot"), "{audit:?}");
+    let registered = items
+        .iter()
+        .find(|r| r["action"] == "agent.registered")
+        .unwrap();
+    assert_eq!(registered["subject"], "a-bot");
+    assert!(
+        registered["person"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("operator-")),
+        "{registered}"
+    );
     assert_eq!(footprint(&d), before);
 
     // CA staff see both firms.

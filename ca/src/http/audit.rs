@@ -5,7 +5,6 @@ use axum::extract::State;
 use serde::Deserialize;
 
 use super::{ApiError, ApiQuery, AppState, Caller, page_limit};
-use crate::CaError;
 
 /// `?after=&limit=`: `after` is the seq of the last record of the previous page.
 #[derive(Deserialize)]
@@ -15,22 +14,21 @@ pub struct AuditQuery {
     limit: Option<u32>,
 }
 
-/// `GET /v1/audit` (auditor, compliance, admin; CA staff only: the log is CA-wide, and holds
-/// every organization's records).
+/// `GET /v1/audit` (auditor, compliance, admin): CA staff read the whole log, an
+/// organization's people the records that concern their organization.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    caller.require(super::roles::AUDIT_READERS)?;
-    caller.require_ca_staff()?;
     let limit = page_limit(q.limit)?;
-    let rows = state
-        .node
-        .store
-        .audit_events(q.after.unwrap_or(0).max(0), limit)
-        .await
-        .map_err(CaError::from)?;
+    let rows = crate::ra::audit::list(
+        &state.node.store,
+        &caller,
+        q.after.unwrap_or(0).max(0),
+        limit,
+    )
+    .await?;
     let next = super::next_before(&rows, limit, |r| r.seq);
     let items: Vec<serde_json::Value> = rows
         .into_iter()
@@ -39,7 +37,8 @@ pub async fn list(
                 "seq": r.seq, "at": crate::rfc3339(r.at_ms / 1000), "at_ms": r.at_ms,
                 "actor": r.actor, "action": r.action, "subject": r.subject,
                 "cert_fingerprint": r.cert_fingerprint, "risk_score": r.risk_score,
-                "details": r.details, "prev_hash": r.prev_hash, "hash": r.hash,
+                "details": r.details, "organization": r.organization, "person": r.person,
+                "prev_hash": r.prev_hash, "hash": r.hash,
             })
         })
         .collect();

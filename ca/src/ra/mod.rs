@@ -7,6 +7,7 @@
 pub mod acme;
 pub mod agents;
 pub mod api_keys;
+pub mod audit;
 pub mod certify;
 pub mod credentials;
 pub mod organizations;

@@ -330,8 +330,15 @@ pub async fn build(
 }
 
 fn audit_json(r: AuditRow) -> Value {
-    json!({"seq": r.seq, "at_ms": r.at_ms, "actor": r.actor, "action": r.action,
+    let mut v = json!({"seq": r.seq, "at_ms": r.at_ms, "actor": r.actor, "action": r.action,
            "subject": r.subject, "cert_fingerprint": r.cert_fingerprint,
            "risk_score": r.risk_score, "details": r.details_text,
-           "prev_hash": r.prev_hash, "hash": r.hash})
+           "prev_hash": r.prev_hash, "hash": r.hash});
+    // Hashed only when present (records since organizations): left out otherwise, so older
+    // bundles and verifiers read the same shape.
+    if r.organization.is_some() || r.person.is_some() {
+        v["organization"] = json!(r.organization);
+        v["person"] = json!(r.person);
+    }
+    v
 }

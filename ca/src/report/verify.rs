@@ -241,6 +241,8 @@ fn record(v: &Value) -> Result<AuditRow, String> {
         details: Value::Null,
         details_text: text("details")?,
         risk_score: v["risk_score"].as_f64(),
+        organization: v["organization"].as_str().map(str::to_owned),
+        person: v["person"].as_str().map(str::to_owned),
         prev_hash: text("prev_hash")?,
         hash: text("hash")?,
     })
