@@ -255,8 +255,11 @@ pub(crate) struct Metrics {
     /// From the moment this node learnt of a revocation (its own commit, a change notification
     /// or its poll) until its CRLs carried it; OCSP answers are dropped at the first moment.
     pub revocation_propagation_seconds: Histogram,
-    /// Revocations by how they came (`api`, `kill_switch`, `auto`).
+    /// Revocations by how they came (`api`, `acme`, `cli`, `kill_switch`, `auto`).
     pub revocations: Counters,
+    /// Committed changes this node applied (`source`: `commit` of its own, `notify` from
+    /// PostgreSQL, `poll` of the store; `kind`: what changed).
+    pub changes: Counters,
     /// Time to score one event against its baseline.
     pub scoring_seconds: Histogram,
     /// Events scored, by the band of their score.
@@ -282,6 +285,7 @@ impl Metrics {
             hsm_errors: Counters::new(&["operation", "kind"]),
             revocation_propagation_seconds: Histogram::new(PROPAGATION_BUCKETS),
             revocations: Counters::new(&["via"]),
+            changes: Counters::new(&["source", "kind"]),
             scoring_seconds: Histogram::new(SCORING_BUCKETS),
             scored_events: Counters::new(&["band"]),
             webhook_attempts: Counters::new(&["outcome"]),
@@ -291,7 +295,7 @@ impl Metrics {
 
     /// The in-memory series in the text exposition format.
     pub(crate) fn render(&self, out: &mut String) {
-        let counters: [(&str, &str, &Counters); 9] = [
+        let counters: [(&str, &str, &Counters); 10] = [
             (
                 "mandate_http_requests_total",
                 "HTTP requests by route template, method and status code.",
@@ -321,6 +325,11 @@ impl Metrics {
                 "mandate_revocations_total",
                 "Certificates revoked by this node, by path.",
                 &self.revocations,
+            ),
+            (
+                "mandate_changes_total",
+                "Committed changes applied to this node's caches and workers, by source and kind.",
+                &self.changes,
             ),
             (
                 "mandate_scored_events_total",

@@ -227,3 +227,144 @@ async fn the_operator_kill_switch_from_the_cli_covers_every_agent_of_the_organiz
             .unwrap();
     assert!(!no_reason.status.success());
 }
+
+/// A change-following metric of the daemon (0 if not there yet).
+async fn changes(ca: &Ca, admin: &str, source: &str) -> f64 {
+    let text =
+        ca.d.raw()
+            .get(format!("{}/metrics", ca.d.base))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    let series = format!("mandate_changes_total{{source=\"{source}\",kind=\"revocation\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn api_and_cli_revocations_reach_ocsp_the_crl_and_the_pre_trade_check_by_one_path() {
+    let ca = Ca::start().await;
+    let admin = ca.d.admin_key();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::write(
+        dir.join("int.pem"),
+        ca.d.get_text("/ca/intermediate.pem").await,
+    )
+    .unwrap();
+    std::fs::write(dir.join("root.pem"), ca.d.get_text("/ca/root.pem").await).unwrap();
+    let mandate = json!({"operator": "Acme Trading GmbH", "allowedMarkets": ["BTC_EUR"]});
+    let order = json!({"action": "trade_execution", "market": "BTC_EUR", "size": "10",
+                       "currency": "EUR", "side": "buy"});
+    let mut certs = Vec::new();
+    for agent in ["api-bot", "cli-bot"] {
+        ca.approved_agent(agent, mandate.clone()).await;
+        let r = ca.certify_new_key(agent, dir).await;
+        let serial = r.body["serial_number"].as_str().unwrap().to_owned();
+        let pem = dir.join(format!("{agent}.pem"));
+        std::fs::write(&pem, r.body["certificate_pem"].as_str().unwrap()).unwrap();
+        certs.push((agent, serial, pem));
+    }
+    let commits = changes(&ca, &admin, "commit").await;
+    let foreign_source = if ca.d.db_url.starts_with("postgres") {
+        "notify"
+    } else {
+        "poll"
+    };
+    let before = changes(&ca, &admin, foreign_source).await;
+
+    // One kill switch through the API, the other from the command line (another process).
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/api-bot/revoke",
+            &json!({"reason": "api"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // This node's commit is applied before the answer; the store's follower (NOTIFY or the
+    // poll) sees it too: wait for that, so the CLI's revocation is the next one it sees.
+    assert!(changes(&ca, &admin, "commit").await > commits);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let foreign = loop {
+        let n = changes(&ca, &admin, foreign_source).await;
+        if n > before {
+            break n;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{foreign_source} never saw the API's revocation"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    run(ca
+        .d
+        .command()
+        .args(["revoke", "agent", "cli-bot", "--reason", "cli"]));
+
+    let crl_url = format!("{}/crl/", ca.d.base);
+    for (agent, serial, pem) in &certs {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let ocsp = crate::harness::ocsp_status(
+                &ca.d.base,
+                &dir.join("int.pem"),
+                pem,
+                &dir.join("root.pem"),
+                &dir.join("int.pem"),
+            );
+            let pre =
+                ca.d.post(
+                    &ca.operator,
+                    &format!("/v1/agents/{agent}/preflight"),
+                    &order,
+                )
+                .await;
+            let denied = pre.body["reasons"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|x| x["code"] == "certificate_revoked"));
+            // The CRL named by the certificate lists the serial.
+            let text = run(std::process::Command::new("openssl")
+                .args(["x509", "-noout", "-ext", "crlDistributionPoints", "-in"])
+                .arg(pem));
+            let url = text
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("URI:"))
+                .unwrap()
+                .to_owned();
+            assert!(url.starts_with(&crl_url) || url.contains("/crl/"), "{url}");
+            let path = url.split_once("/crl/").unwrap().1;
+            let der =
+                ca.d.raw()
+                    .get(format!("{crl_url}{path}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+            let crl = dir.join("crl.der");
+            std::fs::write(&crl, &der).unwrap();
+            let listed = run(std::process::Command::new("openssl")
+                .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+                .arg(&crl))
+            .contains(&serial.to_uppercase());
+            if ocsp == "revoked" && denied && listed {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{agent}: ocsp {ocsp}, pre-trade denied {denied}, in the CRL {listed}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    // The CLI's revocation came from the store (poll on SQLite, NOTIFY on PostgreSQL), through
+    // the same path as the API's, which counts each.
+    assert!(changes(&ca, &admin, foreign_source).await > foreign);
+}
