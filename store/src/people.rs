@@ -374,3 +374,75 @@ impl Store {
         )
     }
 }
+
+impl Store {
+    /// Records one person's approval of `kind`/`reference` with its audit event, and returns
+    /// how many different people have approved it so far (this one included). The same person
+    /// twice is a [`StoreError::Conflict`]. Used only while an organization's second approval
+    /// is still missing: the approval that completes the pair is the action itself.
+    pub async fn record_approval(
+        &self,
+        kind: &str,
+        reference: &str,
+        person_id: &str,
+        key_id: &str,
+        comment: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<i64, StoreError> {
+        let (kind, reference, person_id, key_id, comment, event) = (
+            kind.to_owned(),
+            reference.to_owned(),
+            person_id.to_owned(),
+            key_id.to_owned(),
+            comment.map(str::to_owned),
+            event.clone(),
+        );
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO pending_approvals (kind, ref, person_id, key_id, comment,
+                             created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&kind)
+                    .bind(&reference)
+                    .bind(&person_id)
+                    .bind(&key_id)
+                    .bind(&comment)
+                    .bind(now_unix())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| {
+                        crate::error::conflict_or(e, format!("an approval of {person_id}"))
+                    })?;
+                    let n: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM pending_approvals WHERE kind = $1 AND ref = $2",
+                    )
+                    .bind(&kind)
+                    .bind(&reference)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    append(conn, &event).await?;
+                    Ok(n)
+                })
+            })
+            .await
+    }
+
+    /// The people who approved `kind`/`reference` so far.
+    pub async fn approvals_of(
+        &self,
+        kind: &str,
+        reference: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT person_id FROM pending_approvals WHERE kind = $1 AND ref = $2
+              ORDER BY created_at, person_id",
+        )
+        .bind(kind)
+        .bind(reference)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+}

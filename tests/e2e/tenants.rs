@@ -401,3 +401,115 @@ async fn a_disabled_person_keys_stop_and_keys_belong_to_people() {
         .await
         .assert_problem(409, "wrong-state");
 }
+
+/// Approves `path` as `first`, then again as `first` (refused), then as `second`; returns the
+/// three answers' bodies after checking the first waits for another person.
+async fn two_approvals(d: &Daemon, first: &str, second: &str, path: &str, body: Value) -> Value {
+    let r = d.post(first, path, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{path}: {r:?}");
+    assert_eq!(
+        r.body["approvals"],
+        json!({"recorded": 1, "required": 2}),
+        "{path}: {r:?}"
+    );
+    d.post(first, path, &body)
+        .await
+        .assert_problem(409, "conflict");
+    let r = d.post(second, path, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{path}: {r:?}");
+    assert!(r.body.get("approvals").is_none(), "{path}: {r:?}");
+    r.body
+}
+
+#[tokio::test]
+async fn two_approvers_also_for_baselines_reinstatements_and_incident_resolutions() {
+    let d = Daemon::start_with_config(
+        "[scoring]\nauto_learn = false\nobservation_window_secs = 691200\n",
+    )
+    .await;
+    org(&d, "duo", "Duo Capital Ltd", 2).await;
+    let op = d.person_key(Some("duo"), "operator").await;
+    let c1 = d.person_key(Some("duo"), "compliance").await;
+    let c2 = d.person_key(Some("duo"), "compliance").await;
+    let mut m = crate::behaviour::open_mandate();
+    m["operator"] = json!("Duo Capital Ltd");
+    let r = d
+        .post(
+            &op,
+            "/v1/agents",
+            &json!({"agent_id": "duo-bot", "name": "D", "mandate": m}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let a = two_approvals(&d, &c1, &c2, "/v1/agents/duo-bot/approve", json!({})).await;
+    assert_eq!(a["status"], "active");
+
+    // A baseline learnt from six days of history.
+    let r = d
+        .post(
+            &op,
+            "/v1/events",
+            &Value::Array(crate::behaviour::history("duo-bot")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = d.post(&op, "/v1/agents/duo-bot/baseline", &json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let b = two_approvals(
+        &d,
+        &c1,
+        &c2,
+        "/v1/agents/duo-bot/baseline/approve",
+        json!({}),
+    )
+    .await;
+    assert_eq!(b["status"], "approved");
+
+    // Lifting a suspension.
+    let r = d
+        .post(
+            &op,
+            "/v1/agents/duo-bot/revoke",
+            &json!({"reason": "drill"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let first = d.post(&c1, "/v1/agents/duo-bot/approve", &json!({})).await;
+    assert_eq!(first.body["status"], "suspended", "{first:?}");
+    let r = d.post(&c2, "/v1/agents/duo-bot/approve", &json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["status"], "active", "{r:?}");
+
+    // Resolving an incident.
+    crate::harness::exec_sql(
+        &d,
+        "INSERT INTO incidents (agent_id, kind, status, score, threshold, contributions,
+             created_at_ms) VALUES ('duo-bot', 'risk_warning', 'open', 0.8, 0.75, '[]', 0)",
+        false,
+    );
+    let id = query_sql(&d, "SELECT MAX(id) FROM incidents")[0][0].clone();
+    let i = two_approvals(
+        &d,
+        &c1,
+        &c2,
+        &format!("/v1/incidents/{id}/resolve"),
+        json!({"resolution": "looked at it"}),
+    )
+    .await;
+    assert_eq!(i["status"], "resolved");
+    // Each first approval is in the audit log with its person.
+    let recorded = query_sql(
+        &d,
+        "SELECT action FROM audit_events WHERE action LIKE '%.approval_recorded' ORDER BY seq",
+    );
+    let actions: Vec<&str> = recorded.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "mandate.approval_recorded",
+            "baseline.approval_recorded",
+            "reinstatement.approval_recorded",
+            "incident.approval_recorded"
+        ]
+    );
+}

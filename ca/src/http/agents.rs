@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use mandate_store::{AgentOverview, MandateDecision, MandateStatus};
+use mandate_store::{AgentOverview, MandateStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -144,15 +144,8 @@ async fn decide(
     )
     .await?;
     let mut v = view(&state, &id).await?;
-    if let ra::agents::Decided::Mandate(MandateDecision::AwaitingApproval {
-        approvals,
-        required,
-    }) = outcome
-    {
-        v.approvals = Some(Approvals {
-            recorded: approvals,
-            required,
-        });
+    if let Some((recorded, required)) = outcome.awaiting() {
+        v.approvals = Some(Approvals { recorded, required });
     }
     Ok(Json(v))
 }

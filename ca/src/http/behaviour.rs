@@ -130,6 +130,9 @@ pub struct BaselineView {
     created_at: String,
     decided_by: Option<String>,
     decided_at: Option<String>,
+    /// While a second compliance person's approval is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approvals: Option<serde_json::Value>,
 }
 
 fn baseline_view(b: BaselineRow) -> BaselineView {
@@ -142,6 +145,7 @@ fn baseline_view(b: BaselineRow) -> BaselineView {
         created_at: crate::rfc3339(b.created_at),
         decided_by: b.decided_by,
         decided_at: b.decided_at.map(crate::rfc3339),
+        approvals: None,
     }
 }
 
@@ -204,7 +208,11 @@ async fn decide_baseline(
     OptionalJson(body): OptionalJson<BaselineDecision>,
     approve: bool,
 ) -> Result<Json<BaselineView>, ApiError> {
-    let row =
+    let (row, awaiting) =
         ra::oversight::decide_baseline(&state.node, &caller, &id, body.version, approve).await?;
-    Ok(Json(baseline_view(row)))
+    let mut v = baseline_view(row);
+    v.approvals = awaiting.map(
+        |(recorded, required)| serde_json::json!({"recorded": recorded, "required": required}),
+    );
+    Ok(Json(v))
 }

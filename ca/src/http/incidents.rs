@@ -28,6 +28,9 @@ pub struct IncidentView {
     resolved_by: Option<String>,
     resolved_at: Option<String>,
     resolution: Option<String>,
+    /// While a second compliance person's approval of the resolution is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approvals: Option<serde_json::Value>,
 }
 
 fn view(r: IncidentRow) -> IncidentView {
@@ -47,6 +50,7 @@ fn view(r: IncidentRow) -> IncidentView {
         resolved_by: r.resolved_by,
         resolved_at: r.resolved_at.map(crate::rfc3339),
         resolution: r.resolution,
+        approvals: None,
     }
 }
 
@@ -148,6 +152,11 @@ pub async fn resolve(
     ApiJson(body): ApiJson<Resolve>,
 ) -> Result<Json<IncidentView>, ApiError> {
     let id = parse_id(&id)?;
-    let row = ra::oversight::resolve(&state.node, &caller, id, &body.resolution).await?;
-    Ok(Json(view(row)))
+    let (row, awaiting) =
+        ra::oversight::resolve(&state.node, &caller, id, &body.resolution).await?;
+    let mut v = view(row);
+    v.approvals = awaiting.map(
+        |(recorded, required)| serde_json::json!({"recorded": recorded, "required": required}),
+    );
+    Ok(Json(v))
 }

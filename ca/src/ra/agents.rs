@@ -105,6 +105,27 @@ pub enum Decided {
     Mandate(MandateDecision),
     /// A suspended agent was reinstated with its approved mandate.
     Reinstated,
+    /// The lifting of a suspension is recorded; another person must approve it too.
+    ReinstatementAwaiting {
+        /// Approvals so far.
+        recorded: i64,
+        /// Approvals needed.
+        required: i64,
+    },
+}
+
+impl Decided {
+    /// `(recorded, required)` when the decision waits for another person's approval.
+    pub fn awaiting(self) -> Option<(i64, i64)> {
+        match self {
+            Decided::Mandate(MandateDecision::AwaitingApproval {
+                approvals,
+                required,
+            }) => Some((approvals, required)),
+            Decided::ReinstatementAwaiting { recorded, required } => Some((recorded, required)),
+            _ => None,
+        }
+    }
 }
 
 /// A compliance person's decision on the agent's pending mandate version; with nothing
@@ -139,6 +160,22 @@ pub async fn decide(
     let Some(pending) = pending else {
         if approve && agent.status == AgentStatus::Suspended && req.version.is_none() {
             four_eyes(store, person, &[&agent.created_by], "registered this agent").await?;
+            // One suspension, one pair of approvals: the agent's last change names it.
+            let suspension = format!("{id}:{}", agent.updated_at);
+            if let super::four_eyes::Quorum::Awaiting { recorded, required } =
+                super::four_eyes::approve(
+                    store,
+                    p,
+                    &org,
+                    "reinstatement",
+                    &suspension,
+                    id,
+                    req.comment.as_deref(),
+                )
+                .await?
+            {
+                return Ok(Decided::ReinstatementAwaiting { recorded, required });
+            }
             let mut details = json!({"comment": req.comment});
             details["by"] = p.audit_details();
             store

@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod certify;
 pub mod credentials;
+pub mod four_eyes;
 pub mod organizations;
 pub mod oversight;
 mod principal;

@@ -4,6 +4,7 @@
 
 use mandate_store::{BaselineRow, IncidentRow, Role};
 
+use super::four_eyes::{self, Quorum};
 use super::roles::{ACKNOWLEDGERS, DECIDERS, RESOLVERS};
 use super::{Principal, tenant};
 use crate::CaError;
@@ -56,16 +57,18 @@ pub async fn learn(node: &Node, p: &Principal, agent_id: &str) -> Result<Baselin
 }
 
 /// A compliance person's decision on the agent's pending baseline (`version`: the one read,
-/// default the pending one). Four eyes: never the person who had it learnt.
+/// default the pending one). Four eyes: never the person who had it learnt; with
+/// `approvals_required = 2`, two people approve. Returns the baseline and, while a second
+/// approval is missing, `(recorded, required)`.
 pub async fn decide_baseline(
     node: &Node,
     p: &Principal,
     agent_id: &str,
     version: Option<i64>,
     approve: bool,
-) -> Result<BaselineRow, CaError> {
+) -> Result<(BaselineRow, Option<(i64, i64)>), CaError> {
     let store = &node.store;
-    tenant::agent(store, p, DECIDERS, agent_id).await?;
+    let agent = tenant::agent(store, p, DECIDERS, agent_id).await?;
     let wrong = |d: String| CaError::Store(mandate_store::StoreError::WrongState(d));
     let pending = store
         .baselines(agent_id)
@@ -89,9 +92,21 @@ pub async fn decide_baseline(
             "the person who had this baseline learnt may not decide on it".into(),
         ));
     }
-    Ok(store
-        .decide_baseline(agent_id, pending.version, approve, &p.key_id)
-        .await?)
+    if approve {
+        let org = super::agents::organization_of(store, &agent).await?;
+        let reference = format!("{agent_id}:{}", pending.version);
+        if let Quorum::Awaiting { recorded, required } =
+            four_eyes::approve(store, p, &org, "baseline", &reference, agent_id, None).await?
+        {
+            return Ok((pending, Some((recorded, required))));
+        }
+    }
+    Ok((
+        store
+            .decide_baseline(agent_id, pending.version, approve, &p.key_id)
+            .await?,
+        None,
+    ))
 }
 
 /// Acknowledges an incident of the caller's organization.
@@ -104,15 +119,17 @@ pub async fn acknowledge(node: &Node, p: &Principal, id: i64) -> Result<Incident
         .await?)
 }
 
-/// Resolves an incident (a compliance person; the sign-off note is 1 to 1000 characters). The
-/// risk score is cleared in the store and in the agent's live state together, with the agent
-/// held so no ingestion writes the old score back.
+/// Resolves an incident (a compliance person; the sign-off note is 1 to 1000 characters;
+/// with `approvals_required = 2`, the second of two different people resolves it, and the
+/// answer to the first carries `(recorded, required)`). The risk score is cleared in the
+/// store and in the agent's live state together, with the agent held so no ingestion writes
+/// the old score back.
 pub async fn resolve(
     node: &Node,
     p: &Principal,
     id: i64,
     note: &str,
-) -> Result<IncidentRow, CaError> {
+) -> Result<(IncidentRow, Option<(i64, i64)>), CaError> {
     p.require(RESOLVERS)?;
     let note = note.trim();
     if note.is_empty() || note.chars().count() > 1000 {
@@ -120,7 +137,29 @@ pub async fn resolve(
             "resolution is required: 1 to 1000 characters".into(),
         ));
     }
-    let agent = tenant::incident(&node.store, p, id).await?.agent_id;
+    let incident = tenant::incident(&node.store, p, id).await?;
+    if incident.status == "resolved" {
+        return Err(CaError::Store(mandate_store::StoreError::WrongState(
+            format!("incident {id} is resolved already"),
+        )));
+    }
+    let agent = incident.agent_id.clone();
+    if let Some(row) = node.store.agent(&agent).await? {
+        let org = super::agents::organization_of(&node.store, &row).await?;
+        if let Quorum::Awaiting { recorded, required } = four_eyes::approve(
+            &node.store,
+            p,
+            &org,
+            "incident",
+            &id.to_string(),
+            &agent,
+            Some(note),
+        )
+        .await?
+        {
+            return Ok((incident, Some((recorded, required))));
+        }
+    }
     let entry = node.behaviour.live(&agent).await?;
     let mut live = entry.lock().await;
     let row = node
@@ -130,5 +169,5 @@ pub async fn resolve(
     if let Some(c) = live.counters.as_mut() {
         c.risk = None;
     }
-    Ok(row)
+    Ok((row, None))
 }
