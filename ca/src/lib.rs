@@ -19,6 +19,7 @@ mod hsm_secret;
 mod http;
 mod issuance;
 mod metrics;
+mod names;
 mod node;
 mod ocsp_cache;
 mod ocsp_presigner;

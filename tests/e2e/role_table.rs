@@ -859,4 +859,8 @@ async fn dashboard_forms_follow_the_same_table() {
         assert_eq!(browser.get(&page).await.0, status, "{page}");
     }
     assert_eq!(footprint(&d), before, "a refused form wrote something");
+    // Pages name people, not key ids; the header names who is signed in.
+    let (_, page) = comp.get(&format!("/dashboard/agents/{}", a.agent)).await;
+    assert!(page.contains("registered by Person operator-"), "{page}");
+    assert!(page.contains("id=\"who-name\""), "{page}");
 }

@@ -271,7 +271,23 @@ pub async fn build(
         .find(|s| s.id == checkpoint.signer_id)
         .ok_or_else(|| CaError::Internal("checkpoint signer missing".into()))?;
 
+    let named = [
+        json!(agent),
+        json!(mandates),
+        json!(certificates),
+        json!(baselines),
+        json!(incidents),
+        json!(revocations),
+        json!(segment),
+        json!({"generated_by": opts.actor}),
+    ];
+    let mut keys = std::collections::BTreeSet::new();
+    for v in &named {
+        crate::names::acting_keys(v, &mut keys);
+    }
+    let people = crate::names::people_of(store, keys).await?;
     let report = json!({
+        "people": people,
         "generated_at": rfc3339(mandate_store::now_unix()),
         "generated_by": opts.actor,
         "period": {"from": rfc3339(period.from), "to": rfc3339(period.to)},

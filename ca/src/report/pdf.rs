@@ -12,11 +12,35 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn rows(list: &Value, cols: &[&str]) -> Vec<Vec<String>> {
+/// Who a key id (or `cli:...`, `system...`) is: the person's name and id from the report's
+/// `people`, else the text as it is.
+fn who(people: &Value, v: &Value) -> String {
+    match v.as_str().map(|k| &people[k]) {
+        Some(p) if p["name"].is_string() => match p["organization"].as_str() {
+            Some(org) => format!("{} ({}, {org})", text(&p["name"]), text(&p["person"])),
+            None => format!("{} ({}, CA staff)", text(&p["name"]), text(&p["person"])),
+        },
+        _ => text(v),
+    }
+}
+
+/// Table rows of `cols` of each item; the columns naming who acted (`*_by`, `actor`) show the
+/// person's name.
+fn rows(people: &Value, list: &Value, cols: &[&str]) -> Vec<Vec<String>> {
     list.as_array()
         .into_iter()
         .flatten()
-        .map(|item| cols.iter().map(|c| text(&item[*c])).collect())
+        .map(|item| {
+            cols.iter()
+                .map(|c| {
+                    if c.ends_with("_by") || *c == "actor" {
+                        who(people, &item[*c])
+                    } else {
+                        text(&item[*c])
+                    }
+                })
+                .collect()
+        })
         .collect()
 }
 
@@ -35,6 +59,7 @@ fn count(v: &Value) -> usize {
 /// Renders a bundle (as written by `build_report`) to PDF.
 pub fn render(bundle: &Value) -> Vec<u8> {
     let r = &bundle["report"];
+    let people = &r["people"];
     let agent = &r["agent"];
     let audit = &r["audit"];
     let title = format!("Compliance report: agent {}", text(&agent["id"]));
@@ -62,7 +87,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
             format!(
                 "{} by {}",
                 crate::rfc3339(agent["created_at"].as_i64().unwrap_or(0)),
-                text(&agent["created_by"])
+                who(people, &agent["created_by"])
             ),
         ),
         (
@@ -79,7 +104,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
                 format!(
                     "version {} (approved by {} at {})",
                     text(&m["version"]),
-                    text(&m["decided_by"]),
+                    who(people, &m["decided_by"]),
                     text(&m["decided_at"])
                 )
             }),
@@ -110,7 +135,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
             format!(
                 "{} by {}",
                 text(&r["generated_at"]),
-                text(&r["generated_by"])
+                who(people, &r["generated_by"])
             ),
         ),
     ]));
@@ -126,6 +151,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
     blocks.push(table(
         &["Version", "Status", "Submitted", "Decided by", "Decided at"],
         rows(
+            people,
             &r["mandates"],
             &[
                 "version",
@@ -158,6 +184,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
             "SHA-256",
         ],
         rows(
+            people,
             &r["certificates"],
             &[
                 "serial",
@@ -174,6 +201,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
     blocks.push(table(
         &["Serial", "Revoked at", "Reason (RFC 5280)", "By"],
         rows(
+            people,
             &r["revocations"],
             &["serial", "revoked_at", "reason", "revoked_by"],
         ),
@@ -183,6 +211,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
     blocks.push(table(
         &["Version", "Status", "Learnt by", "Created", "Decided by"],
         rows(
+            people,
             &r["baselines"],
             &["version", "status", "learnt_by", "created_at", "decided_by"],
         ),
@@ -200,6 +229,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
             "Resolution",
         ],
         rows(
+            people,
             &r["incidents"],
             &[
                 "id",
@@ -217,6 +247,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
     blocks.push(table(
         &["Id", "Endpoint", "Event", "Status", "Attempts", "Delivered"],
         rows(
+            people,
             &r["webhook_deliveries"],
             &[
                 "id",
@@ -246,7 +277,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
             vec![
                 text(&rec["seq"]),
                 crate::rfc3339(rec["at_ms"].as_i64().unwrap_or(0) / 1000),
-                text(&rec["actor"]),
+                who(people, &rec["actor"]),
                 text(&rec["action"]),
                 text(&rec["subject"]),
                 text(&rec["risk_score"]),
@@ -285,7 +316,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
     ]));
     blocks.push(table(
         &["Seq", "Previous hash", "Hash"],
-        rows(&audit["records"], &["seq", "prev_hash", "hash"]),
+        rows(people, &audit["records"], &["seq", "prev_hash", "hash"]),
         &[0.8, 4.0, 4.0],
     ));
     blocks.push(Block::Paragraph("Report signer certificate:".into()));

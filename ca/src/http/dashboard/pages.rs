@@ -44,6 +44,28 @@ pub(super) fn from_json<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
     serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
+/// Key id → the name of the person behind it, for every `*_by`/`actor` member in `values`
+/// (a key without a person keeps its id).
+async fn names<'a>(
+    state: &AppState,
+    values: impl IntoIterator<Item = &'a Value>,
+    more: impl IntoIterator<Item = String>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut keys: std::collections::BTreeSet<String> = more.into_iter().collect();
+    for v in values {
+        crate::names::acting_keys(v, &mut keys);
+    }
+    crate::names::people_of(&state.node.store, keys)
+        .await
+        .map(|m| m.into_iter().map(|(k, p)| (k, p.name)).collect())
+        .unwrap_or_default()
+}
+
+/// The person's name for a key id, or the id itself.
+fn by(names: &std::collections::BTreeMap<String, String>, key: &str) -> String {
+    names.get(key).cloned().unwrap_or_else(|| key.to_owned())
+}
+
 fn can(signed: &Signed, roles: &[Role]) -> bool {
     roles.contains(&signed.caller.role)
 }
@@ -216,6 +238,14 @@ pub(crate) async fn agent(
             .map_err(|e| ApiError::from(crate::CaError::from(e))),
         Err(e) => Err(e.into()),
     };
+    let who = names(
+        &state,
+        [&a].into_iter()
+            .chain(baselines.as_ref().ok())
+            .chain(certs.as_ref().ok()),
+        [],
+    )
+    .await;
     let status = text(&a["status"]);
     let pending_mandate = a["mandate_status"] == "pending_approval";
     let body = html! {
@@ -230,7 +260,7 @@ pub(crate) async fn agent(
         }
         p.muted #agent-meta {
             (text(&a["name"])) " · " (text(&a["organization"])) " · " (text(&a["dns_name"]))
-            " · registered by " (text(&a["registered_by"])) " at " (text(&a["created_at"]))
+            " · registered by " (by(&who, &text(&a["registered_by"]))) " at " (text(&a["created_at"]))
         }
 
         section.card #mandate {
@@ -294,7 +324,7 @@ pub(crate) async fn agent(
         section.card #baselines {
             h2 { "Behavioural baselines" }
             @match &baselines {
-                Ok(b) => (baseline_table(&signed, &id, &items(b, "versions"))),
+                Ok(b) => (baseline_table(&signed, &id, &items(b, "versions"), &who)),
                 Err(e) => (problem(e)),
             }
         }
@@ -302,7 +332,7 @@ pub(crate) async fn agent(
         section.card #certificates {
             h2 { "Certificates" }
             @match &certs {
-                Ok(c) => (certificate_table(&items(c, "certificates"))),
+                Ok(c) => (certificate_table(&items(c, "certificates"), &who)),
                 Err(e) => (problem(e)),
             }
         }
@@ -453,7 +483,12 @@ fn explanation(c: &Value) -> String {
         .join("; ")
 }
 
-fn baseline_table(signed: &Signed, agent: &str, versions: &[Value]) -> Markup {
+fn baseline_table(
+    signed: &Signed,
+    agent: &str,
+    versions: &[Value],
+    who: &std::collections::BTreeMap<String, String>,
+) -> Markup {
     html! {
         @if versions.is_empty() { p.muted { "No baseline learnt yet." } }
         @else {
@@ -465,8 +500,8 @@ fn baseline_table(signed: &Signed, agent: &str, versions: &[Value]) -> Markup {
                             td { "v" (text(&b["version"])) }
                             td { (badge(&text(&b["status"]))) }
                             td { (text(&b["baseline"]["events"])) }
-                            td { (text(&b["created_at"])) " by " (text(&b["learnt_by"])) }
-                            td { (text(&b["decided_at"])) " " (text(&b["decided_by"])) }
+                            td { (text(&b["created_at"])) " by " (by(who, &text(&b["learnt_by"]))) }
+                            td { (text(&b["decided_at"])) " " (by(who, &text(&b["decided_by"]))) }
                             td {
                                 @if b["status"] == "pending_approval" && can(signed, DECIDERS) {
                                     (baseline_buttons(signed, agent, b["version"].as_i64().unwrap_or(0)))
@@ -495,7 +530,7 @@ fn baseline_buttons(signed: &Signed, agent: &str, version: i64) -> Markup {
     }
 }
 
-fn certificate_table(certs: &[Value]) -> Markup {
+fn certificate_table(certs: &[Value], who: &std::collections::BTreeMap<String, String>) -> Markup {
     html! {
         @if certs.is_empty() { p.muted { "No certificate issued." } }
         @else {
@@ -511,7 +546,7 @@ fn certificate_table(certs: &[Value]) -> Markup {
                             td {
                                 @if !c["revoked_at"].is_null() {
                                     (text(&c["revoked_at"])) " · " (text(&c["revocation_reason"]))
-                                    " · by " (text(&c["revoked_by"]))
+                                    " · by " (by(who, &text(&c["revoked_by"])))
                                 }
                             }
                         }
@@ -645,6 +680,15 @@ pub(crate) async fn approvals(
         .await
         .map_err(|e| ApiError::from(crate::CaError::from(e)));
     let decider = can(&signed, DECIDERS);
+    let who = names(
+        &state,
+        &pending,
+        baselines
+            .as_ref()
+            .map(|b| b.iter().map(|x| x.learnt_by.clone()).collect::<Vec<_>>())
+            .unwrap_or_default(),
+    )
+    .await;
     let body = html! {
         (notice(done.done.as_deref()))
         h1 { "Approvals" }
@@ -664,7 +708,7 @@ pub(crate) async fn approvals(
                                 td { a href={ "/dashboard/agents/" (id) } { (id) } }
                                 td { (text(&a["organization"])) }
                                 td { "v" (text(&a["mandate_version"])) }
-                                td { (text(&a["updated_at"])) " by " (text(&a["registered_by"])) }
+                                td { (text(&a["updated_at"])) " by " (by(&who, &text(&a["registered_by"]))) }
                                 td {
                                     @if decider {
                                         form.inline method="post" action={ "/dashboard/agents/" (id) "/approve" } {
@@ -698,7 +742,7 @@ pub(crate) async fn approvals(
                                     td { a href={ "/dashboard/agents/" (b.agent_id) } { (b.agent_id) } }
                                     td { "v" (b.version) }
                                     td { (text(&b.baseline["events"])) }
-                                    td { (when(b.created_at)) " by " (b.learnt_by) }
+                                    td { (when(b.created_at)) " by " (by(&who, &b.learnt_by)) }
                                     td { @if decider { (baseline_buttons(&signed, &b.agent_id, b.version)) } }
                                 }
                             }
@@ -770,6 +814,15 @@ pub(crate) async fn revocations(State(state): State<AppState>, signed: Signed) -
             return layout::error_page(Some(&signed), crate::CaError::from(e).into());
         }
     };
+    let who = names(
+        &state,
+        [],
+        certs
+            .iter()
+            .filter_map(|c| c.revoked_by.clone())
+            .chain(kills.iter().map(|k| k.pulled_by.clone())),
+    )
+    .await;
     let body = html! {
         h1 { "Revocations" }
         section.card {
@@ -788,7 +841,7 @@ pub(crate) async fn revocations(State(state): State<AppState>, signed: Signed) -
                                         .and_then(crate::revocation::RevocationReason::from_code)
                                         .map(|r| r.name())
                                         .unwrap_or("unspecified")) }
-                                td { (c.revoked_by.as_deref().unwrap_or("")) }
+                                td { (by(&who, c.revoked_by.as_deref().unwrap_or(""))) }
                             }
                         }
                     }
@@ -808,7 +861,7 @@ pub(crate) async fn revocations(State(state): State<AppState>, signed: Signed) -
                                 td { (k.scope) }
                                 td { (k.target) }
                                 td.reason { (k.reason) }
-                                td { (k.pulled_by) }
+                                td { (by(&who, &k.pulled_by)) }
                                 td { (k.certificates_revoked) " certificate(s), " (k.agents_suspended) " agent(s)" }
                             }
                         }
