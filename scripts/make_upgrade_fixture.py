@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Makes store/tests/fixtures/before-organizations.db: a SQLite database written by a release
-before organizations and people (migration 0015), for the upgrade test in store/tests/upgrade.rs.
+"""Makes store/tests/fixtures/before-organizations.db (SQLite) and, given a PostgreSQL URL,
+before-organizations.pg.sql (a pg_dump): databases written by a release before organizations
+and people (migration 0015), for the upgrade test in store/tests/upgrade.rs.
 
-Usage: scripts/make_upgrade_fixture.py OLD_MANDATE_BINARY
+Usage: scripts/make_upgrade_fixture.py OLD_MANDATE_BINARY [POSTGRES_URL_OF_AN_EMPTY_DATABASE]
 (build it from the last commit before 0015, e.g. `git worktree add /tmp/old 032cbe1 &&
 cd /tmp/old && cargo build -p mandate-ca --bin mandate`). Needs SoftHSM2 and openssl.
 
@@ -20,12 +21,14 @@ import tempfile
 import time
 import urllib.request
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "store", "tests", "fixtures",
-                   "before-organizations.db")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "store", "tests", "fixtures")
+OUT = os.path.join(FIXTURES, "before-organizations.db")
+PG_OUT = os.path.join(FIXTURES, "before-organizations.pg.sql")
 
 
 def main() -> None:
     binary = sys.argv[1]
+    pg_url = sys.argv[2] if len(sys.argv) > 2 else None
     work = tempfile.mkdtemp()
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -35,6 +38,8 @@ def main() -> None:
                MANDATE_LOG="warn")
     env.pop("MANDATE_CONFIG", None)
     env.pop("MANDATE_DATABASE_URL", None)
+    if pg_url:
+        env["MANDATE_DATABASE_URL"] = pg_url
     proc = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -90,6 +95,17 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+    if pg_url:
+        dump = subprocess.run(
+            ["pg_dump", "--no-owner", "--no-privileges", "--no-comments", "--inserts", pg_url],
+            capture_output=True, check=True, text=True).stdout
+        with open(PG_OUT, "w") as f:
+            f.write("-- A database of the release before organizations and people, made by\n"
+                    "-- scripts/make_upgrade_fixture.py with pg_dump. Load with psql -f.\n")
+            f.write(dump)
+        shutil.rmtree(work, ignore_errors=True)
+        print(os.path.abspath(PG_OUT))
+        return
     # One self-contained file: fold the WAL into it.
     import sqlite3
     db = sqlite3.connect(os.path.join(work, "mandate.db"))

@@ -34,8 +34,9 @@ export MANDATE_TEST_PG_URL
 sqlite_only='test(/^cluster::/) | test(=lifecycle::a_lost_database_never_leads_to_a_silent_second_ceremony)'
 if cargo nextest --version >/dev/null 2>&1; then
   # Same packages and features as the first run, so nothing is rebuilt.
-  run --workspace --all-features -E "(binary(backends) | binary(e2e)) and not ($sqlite_only)" "$@"
+  run --workspace --all-features -E "(binary(backends) | binary(upgrade) | binary(e2e)) and not ($sqlite_only)" "$@"
 else
   run -p mandate-store --test backends "$@"
+  run -p mandate-store --test upgrade "$@"
   run -p mandate-ca --test e2e "$@"
 fi

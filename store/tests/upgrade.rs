@@ -1,5 +1,7 @@
 //! Upgrading a database written by the release before organizations and people (migration
-//! 0015): the fixture was made by that release's daemon (scripts/make_upgrade_fixture.py).
+//! 0015): the fixtures were made by that release's daemon (scripts/make_upgrade_fixture.py),
+//! a SQLite file and a pg_dump of a PostgreSQL database; the suite's PostgreSQL pass loads the
+//! dump into a fresh database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mandate_store::{Role, Store};
@@ -8,15 +10,31 @@ const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/before-organizations.db"
 );
+const PG_FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/before-organizations.pg.sql"
+);
 
 async fn upgraded() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mandate.db");
-    std::fs::copy(FIXTURE, &path).unwrap();
-    let store = Store::open(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    (dir, store)
+    let url = if mandate_testkit::on_postgres() {
+        let url = mandate_testkit::database_url(dir.path());
+        let out = std::process::Command::new("psql")
+            .args([&url, "-v", "ON_ERROR_STOP=1", "-q", "-f", PG_FIXTURE])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        url
+    } else {
+        let path = dir.path().join("mandate.db");
+        std::fs::copy(FIXTURE, &path).unwrap();
+        format!("sqlite://{}", path.display())
+    };
+    (dir, Store::open(&url).await.unwrap())
 }
 
 #[tokio::test]

@@ -859,6 +859,15 @@ async fn dashboard_forms_follow_the_same_table() {
         assert_eq!(browser.get(&page).await.0, status, "{page}");
     }
     assert_eq!(footprint(&d), before, "a refused form wrote something");
+    // The people page: CA staff's admins list everyone; an organization's people see their
+    // organization and no people list.
+    let (status, page) = comp.get("/dashboard/people").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("data-org=\"org-a\"") && !page.contains("data-org=\"org-b\""));
+    assert!(!page.contains("id=\"people\""), "{page}");
+    let mut admin = Browser::sign_in(&d, &d.admin_key()).await;
+    let (_, page) = admin.get("/dashboard/people").await;
+    assert!(page.contains("data-org=\"org-b\"") && page.contains("data-person=\"admin\""));
     // Pages name people, not key ids; the header names who is signed in.
     let (_, page) = comp.get(&format!("/dashboard/agents/{}", a.agent)).await;
     assert!(page.contains("registered by Person operator-"), "{page}");

@@ -267,15 +267,18 @@ async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing()
 
     // A report names people, not key ids.
     let report = d
-        .get(&comp_b, "/v1/reports/agents/b-bot?from=2026-01-01&to=2027-12-31")
+        .get(
+            &comp_b,
+            "/v1/reports/agents/b-bot?from=2026-01-01&to=2027-12-31",
+        )
         .await;
     assert_eq!(report.status, StatusCode::OK, "{report:?}");
     let people = report.body["report"]["people"].as_object().unwrap();
     assert!(
-        people
-            .values()
-            .any(|p| p["name"].as_str().is_some_and(|n| n.starts_with("Person operator-"))
-                && p["organization"] == "org-b"),
+        people.values().any(|p| p["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Person operator-"))
+            && p["organization"] == "org-b"),
         "{people:?}"
     );
     // CA staff see both firms.

@@ -16,6 +16,7 @@ const NAV: &[(&str, &str, &[Role])] = &[
     ("/dashboard/incidents", "Incidents", &[]),
     ("/dashboard/revocations", "Revocations", &[]),
     ("/dashboard/webhooks", "Webhooks", &[]),
+    ("/dashboard/people", "People", &[Role::Admin]),
     (
         "/dashboard/audit",
         "Audit log",

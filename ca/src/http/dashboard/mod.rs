@@ -66,6 +66,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/dashboard/webhooks", get(pages::webhooks))
         .route("/dashboard/webhooks/{id}", get(pages::webhook))
         .route("/dashboard/audit", get(pages::audit))
+        .route("/dashboard/people", get(pages::people))
         .layer(axum::middleware::map_response(security_headers))
 }
 

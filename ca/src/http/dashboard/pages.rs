@@ -19,7 +19,7 @@ use crate::http::roles::{
 };
 use crate::http::{
     ApiError, ApiQuery, AppState, PageQuery, agents, audit, behaviour, certificates, incidents,
-    reports, webhooks,
+    organizations, reports, webhooks,
 };
 
 /// Most rows a table shows.
@@ -1088,4 +1088,81 @@ pub(crate) async fn report(
         }
         Err(e) => layout::error_page(Some(&signed), e),
     }
+}
+
+/// `GET /dashboard/people`: the organizations sharing the CA and the people in them (CA
+/// staff's admins; an organization's people see their organization, and no people list).
+pub(crate) async fn people(State(state): State<AppState>, signed: Signed) -> Response {
+    let orgs = value(organizations::list(
+        State(state.clone()),
+        signed.caller.clone(),
+        page_query(),
+    ))
+    .await;
+    let people = match from_json(json!({"limit": ROWS})) {
+        Ok(q) => {
+            value(organizations::list_people(
+                State(state.clone()),
+                signed.caller.clone(),
+                ApiQuery(q),
+            ))
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let roles = |p: &Value| {
+        p["roles"]
+            .as_array()
+            .map(|r| r.iter().map(text).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    };
+    let body = html! {
+        h1 { "Organizations and people" }
+        section.card {
+            h2 { "Organizations" }
+            @match &orgs {
+                Ok(v) => {
+                    table #organizations {
+                        thead { tr { th { "Id" } th { "Legal name" } th { "Other legal entities" } th { "Regulator id" } th { "Approvers" } } }
+                        tbody {
+                            @for o in &items(v, "organizations") {
+                                tr data-org=(text(&o["id"])) {
+                                    td { (text(&o["id"])) }
+                                    td { (text(&o["legal_name"])) }
+                                    td { (o["legal_entities"].as_array().map(|e| e.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                                    td { (text(&o["regulator_id"])) }
+                                    td { (text(&o["approvals_required"])) }
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => (problem(e)),
+            }
+        }
+        section.card {
+            h2 { "People" }
+            @match &people {
+                Ok(v) => {
+                    table #people {
+                        thead { tr { th { "Id" } th { "Name" } th { "Organization" } th { "Roles" } th { "State" } } }
+                        tbody {
+                            @for p in &items(v, "people") {
+                                tr data-person=(text(&p["id"])) {
+                                    td { (text(&p["id"])) }
+                                    td { (text(&p["name"])) }
+                                    td { @if p["organization"].is_null() { "CA staff" } @else { (text(&p["organization"])) } }
+                                    td { (roles(p)) }
+                                    td { @if p["disabled_at"].is_null() { (badge("active")) } @else { (badge("disabled")) } }
+                                }
+                            }
+                        }
+                    }
+                    p.muted { "People, their keys and organizations are made with mandate people|orgs|api-keys or the API (POST /v1/people, /v1/organizations, /v1/api-keys)." }
+                }
+                Err(e) => (problem(e)),
+            }
+        }
+    };
+    layout::page("People", &signed, "/dashboard/people", body)
 }
