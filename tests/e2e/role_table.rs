@@ -364,7 +364,7 @@ fn table() -> Vec<Route> {
             json!(null),
             &["admin", "operator", "auditor"],
             No,
-            None,
+            Staff,
         ),
     ]
 }

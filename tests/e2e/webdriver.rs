@@ -60,6 +60,17 @@ pub struct WdError {
     pub message: String,
 }
 
+impl WdError {
+    /// The element belongs to a page that is gone. ChromeDriver mostly says "stale element
+    /// reference", but when the page changes during the call its inspector answers "unknown
+    /// error ... Node with given id does not belong to the document" (seen once in CI-like
+    /// runs of the dashboard test).
+    pub fn is_stale(&self) -> bool {
+        self.error == "stale element reference"
+            || self.message.contains("does not belong to the document")
+    }
+}
+
 impl fmt::Display for WdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}: {}", self.status, self.error, self.message)
@@ -440,7 +451,7 @@ impl Browser {
         let element = self.try_find(css).await?;
         match element.try_text().await {
             Ok(text) => Some((element, text)),
-            Err(e) if e.error == "stale element reference" => None,
+            Err(e) if e.is_stale() => None,
             Err(e) => panic!("WebDriver text of `{css}` failed: {e}"),
         }
     }

@@ -18,8 +18,11 @@ pub struct Bench {
     pub base: String,
     /// Keep-alive client.
     pub http: reqwest::Client,
-    /// An operator key.
+    /// An operator key (of the organization `bench`).
     pub operator: String,
+    /// The bootstrap admin key (CA staff: reads `/metrics`).
+    #[allow(dead_code)] // not every bench reads CA-wide figures
+    pub admin: String,
     /// A compliance officer's key.
     #[allow(dead_code)] // not every bench approves anything itself
     pub compliance: String,
@@ -70,6 +73,7 @@ impl Bench {
             http,
             operator: String::new(),
             compliance: String::new(),
+            admin: admin.trim().to_owned(),
         };
         // One organization, two people: an operator and a compliance officer.
         bench
@@ -135,6 +139,7 @@ impl Bench {
             http: reqwest::Client::new(),
             operator: self.operator.clone(),
             compliance: self.compliance.clone(),
+            admin: self.admin.clone(),
             csr: self.csr.clone(),
         }
     }

@@ -17,7 +17,9 @@ const SCRAPERS: &[Role] = &[Role::Auditor, Role::Operator, Role::Admin];
 
 /// `GET /metrics`.
 pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    // CA-wide figures: CA staff only.
     caller.require(SCRAPERS)?;
+    caller.require_ca_staff()?;
     let node = &state.node;
     let mut out = String::with_capacity(16 * 1024);
     family(
