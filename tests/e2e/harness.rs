@@ -780,3 +780,23 @@ pub fn query_sql(d: &Daemon, sql: &str) -> Vec<Vec<String>> {
     assert!(out.status.success(), "query {sql:?} failed");
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Rows of the tables a refusal must leave alone, and the HSM's key inventory.
+pub fn footprint(d: &Daemon) -> (Vec<Vec<String>>, usize) {
+    let counts = query_sql(
+        d,
+        "SELECT (SELECT COUNT(*) FROM agents), (SELECT COUNT(*) FROM mandates),
+                (SELECT COUNT(*) FROM approvals), (SELECT COUNT(*) FROM certificates),
+                (SELECT COUNT(*) FROM certificates WHERE status = 'revoked'),
+                (SELECT COUNT(*) FROM api_keys), (SELECT COUNT(*) FROM audit_events),
+                (SELECT COUNT(*) FROM webhooks WHERE disabled_at IS NULL),
+                (SELECT COUNT(*) FROM acme_eab), (SELECT COUNT(*) FROM events),
+                (SELECT COUNT(*) FROM kill_switches), (SELECT COUNT(*) FROM agent_keys),
+                (SELECT COUNT(*) FROM people WHERE disabled_at IS NULL),
+                (SELECT COUNT(*) FROM organizations), (SELECT COUNT(*) FROM baselines),
+                (SELECT COUNT(*) FROM incidents WHERE status = 'open'),
+                (SELECT COUNT(*) FROM dashboard_sessions)",
+    );
+    let keys: Value = serde_json::from_str(&run(d.command().args(["hsm", "keys"]))).unwrap();
+    (counts, keys.as_array().map_or(0, Vec::len))
+}

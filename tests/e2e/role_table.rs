@@ -8,7 +8,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Daemon, csr, exec_sql, query_sql, run};
+use crate::harness::{Daemon, csr, exec_sql, footprint, query_sql};
 
 const READERS: &[&str] = &["admin", "operator", "compliance", "auditor"];
 const REVOKERS: &[&str] = &["admin", "operator", "compliance"];
@@ -425,26 +425,6 @@ fn expected(r: &Route, who: &Who, own: bool) -> Option<(u16, &'static str)> {
         Scope::Tenant if !who.staff && !own => Some((404, "not-found")),
         _ => None,
     }
-}
-
-/// Rows of the tables a refusal must leave alone, and the HSM's key inventory.
-fn footprint(d: &Daemon) -> (Vec<Vec<String>>, usize) {
-    let counts = query_sql(
-        d,
-        "SELECT (SELECT COUNT(*) FROM agents), (SELECT COUNT(*) FROM mandates),
-                (SELECT COUNT(*) FROM approvals), (SELECT COUNT(*) FROM certificates),
-                (SELECT COUNT(*) FROM certificates WHERE status = 'revoked'),
-                (SELECT COUNT(*) FROM api_keys), (SELECT COUNT(*) FROM audit_events),
-                (SELECT COUNT(*) FROM webhooks WHERE disabled_at IS NULL),
-                (SELECT COUNT(*) FROM acme_eab), (SELECT COUNT(*) FROM events),
-                (SELECT COUNT(*) FROM kill_switches), (SELECT COUNT(*) FROM agent_keys),
-                (SELECT COUNT(*) FROM people WHERE disabled_at IS NULL),
-                (SELECT COUNT(*) FROM organizations), (SELECT COUNT(*) FROM baselines),
-                (SELECT COUNT(*) FROM incidents WHERE status = 'open'),
-                (SELECT COUNT(*) FROM dashboard_sessions)",
-    );
-    let keys: Value = serde_json::from_str(&run(d.command().args(["hsm", "keys"]))).unwrap();
-    (counts, keys.as_array().map_or(0, Vec::len))
 }
 
 async fn call(d: &Daemon, who: &Who, method: &str, path: &str, body: &Value) -> (u16, String) {

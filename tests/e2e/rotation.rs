@@ -278,7 +278,13 @@ async fn rotations_keep_old_and_new_certificates_verifiable() {
         serde_json::from_str(&run(ca.d.command().args(["audit", "verify"]))).unwrap();
     assert!(report["first_broken"].is_null(), "{report}");
     // Checkpoints signed under the old root verify offline from either root (the export
-    // carries the cross-certificates).
+    // carries the cross-certificates). The checkpointer signs on its own schedule (every
+    // 5 records, looked at twice a second): wait until it has signed one.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while crate::harness::query_sql(&ca.d, "SELECT COUNT(*) FROM audit_checkpoints")[0][0] == "0" {
+        assert!(Instant::now() < deadline, "no audit checkpoint signed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let export = dir.join("audit.jsonl");
     run(ca
         .d

@@ -5,23 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Ca, Daemon, csr, full_mandate, query_sql, run};
-
-/// Rows of the tables a refusal must leave alone, and the HSM's key inventory.
-fn footprint(d: &Daemon) -> (Vec<Vec<String>>, usize) {
-    let counts = query_sql(
-        d,
-        "SELECT (SELECT COUNT(*) FROM agents), (SELECT COUNT(*) FROM mandates),
-                (SELECT COUNT(*) FROM approvals), (SELECT COUNT(*) FROM certificates),
-                (SELECT COUNT(*) FROM api_keys), (SELECT COUNT(*) FROM audit_events),
-                (SELECT COUNT(*) FROM webhooks), (SELECT COUNT(*) FROM acme_eab),
-                (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM kill_switches),
-                (SELECT COUNT(*) FROM agent_keys), (SELECT COUNT(*) FROM people),
-                (SELECT COUNT(*) FROM organizations)",
-    );
-    let keys: Value = serde_json::from_str(&run(d.command().args(["hsm", "keys"]))).unwrap();
-    (counts, keys.as_array().map_or(0, Vec::len))
-}
+use crate::harness::{Ca, Daemon, csr, footprint, full_mandate, query_sql};
 
 async fn org(d: &Daemon, id: &str, legal_name: &str, approvals: i64) {
     let r = d
