@@ -218,6 +218,7 @@ impl Issuer {
         key: AgentKey<'_>,
         validity_days: Option<u32>,
         requested_by: &str,
+        person: Option<&str>,
     ) -> Result<Issued, CaError> {
         let channel = if requested_by.starts_with("acme:") {
             "acme"
@@ -226,7 +227,7 @@ impl Issuer {
         };
         let started = std::time::Instant::now();
         let result = self
-            .certify_unmeasured(agent_id, key, validity_days, requested_by)
+            .certify_unmeasured(agent_id, key, validity_days, requested_by, person)
             .await;
         let m = &crate::metrics::METRICS;
         match &result {
@@ -245,6 +246,7 @@ impl Issuer {
         key: AgentKey<'_>,
         validity_days: Option<u32>,
         requested_by: &str,
+        person: Option<&str>,
     ) -> Result<Issued, CaError> {
         let ca = &self.cfg.ca;
         let days = validity_days.unwrap_or(ca.default_validity_days);
@@ -317,7 +319,9 @@ impl Issuer {
                         &serial_hex,
                         json!({"agent_id": agent_id, "mandate_version": mandate_row.version,
                                "key_type": valid.key_type}),
-                    ),
+                    )
+                    // Known here: appending looks nothing up in the writer's transaction.
+                    .by(Some(&agent.organization), person),
                 )
                 .await;
             match reserved {
@@ -341,7 +345,8 @@ impl Issuer {
                     json!({"agent_id": agent_id, "mandate_version": mandate_row.version,
                            "not_after": not_after, "issuer_sha256": issuer.row.sha256}),
                 )
-                .with_fingerprint(&sha256),
+                .with_fingerprint(&sha256)
+                .by(Some(&agent.organization), person),
             )
             .await?;
         self.issued_to.touch(agent_id);

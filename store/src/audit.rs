@@ -154,7 +154,7 @@ async fn who(
     conn: &mut AnyConnection,
     event: &AuditEvent,
 ) -> Result<(Option<String>, Option<String>), StoreError> {
-    if event.organization.is_some() && event.person.is_some() {
+    if event.resolved || (event.organization.is_some() && event.person.is_some()) {
         return Ok((event.organization.clone(), event.person.clone()));
     }
     let row = sqlx::query(

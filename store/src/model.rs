@@ -351,6 +351,8 @@ pub struct AuditEvent {
     pub organization: Option<String>,
     /// The person who acted; found from the actor's API key when left out.
     pub person: Option<String>,
+    /// Both above are known (set by [`AuditEvent::by`]): nothing to look up.
+    pub resolved: bool,
 }
 
 impl AuditEvent {
@@ -370,13 +372,16 @@ impl AuditEvent {
             risk_score: None,
             organization: None,
             person: None,
+            resolved: false,
         }
     }
 
-    /// The same event, naming the organization it concerns and the person who acted.
+    /// The same event, naming the organization it concerns and the person who acted (`None`:
+    /// none), so appending it looks nothing up: for hot paths that know both.
     pub fn by(mut self, organization: Option<&str>, person: Option<&str>) -> Self {
         self.organization = organization.map(str::to_owned);
         self.person = person.map(str::to_owned);
+        self.resolved = true;
         self
     }
 

@@ -666,6 +666,7 @@ async fn finalize(
                 crate::issuance::AgentKey::Csr(&pem),
                 None,
                 &format!("acme:{}", account.id),
+                None,
             )
             .await;
         let issued = match issued {

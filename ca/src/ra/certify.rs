@@ -39,7 +39,7 @@ pub async fn certify(
     };
     let issued = node
         .issuer
-        .certify(id, key, validity_days, &p.key_id)
+        .certify(id, key, validity_days, &p.key_id, p.person_id())
         .await?;
     Ok((issued, key_ref))
 }
