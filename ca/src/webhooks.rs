@@ -2,7 +2,8 @@
 //! at least once, with exponential backoff and jitter. Everything it knows is in the store, so a
 //! restart resumes where it stopped.
 //!
-//! Each delivery is `{"id", "type", "timestamp", "attempt", "sent_at", "data"}` with headers
+//! Each delivery is `{"id", "type", "timestamp", "attempt", "sent_at", "organization",
+//! "people", "data"}` (`people`: the persons behind the key ids the data names) with headers
 //! `X-Mandate-Signature: hex(HMAC-SHA256(secret, raw body))` and `X-Mandate-Timestamp: sent_at`
 //! (the same value as in the signed body, so a receiver can bound replays).
 
@@ -196,6 +197,15 @@ impl Worker {
         };
         let data: serde_json::Value =
             serde_json::from_str(&d.data).unwrap_or(serde_json::Value::Null);
+        // Who acted, as people: the key ids the data names (`*_by`, `by`) with their person.
+        let mut keys = std::collections::BTreeSet::new();
+        crate::names::acting_keys(&data, &mut keys);
+        if let Some(k) = data.get("by").and_then(|v| v.as_str()) {
+            keys.insert(k.to_owned());
+        }
+        let people = crate::names::people_of(&self.store, keys)
+            .await
+            .unwrap_or_default();
         let sent_at = mandate_store::now_unix();
         let body = serde_json::json!({
             "id": format!("evt_{}", d.event_id),
@@ -203,6 +213,8 @@ impl Worker {
             "timestamp": crate::rfc3339(d.created_at_ms / 1000),
             "attempt": attempt,
             "sent_at": sent_at,
+            "organization": d.organization,
+            "people": people,
             "data": data,
         })
         .to_string();

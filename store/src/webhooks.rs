@@ -90,6 +90,8 @@ pub struct DueDelivery {
     pub created_at_ms: i64,
     /// Attempts made before this one.
     pub attempts: i64,
+    /// The organization the event concerns (none: CA-wide).
+    pub organization: Option<String>,
 }
 
 /// What waits to be delivered (for metrics).
@@ -192,7 +194,7 @@ fn webhook_row(r: &AnyRow) -> Result<WebhookRow, StoreError> {
 
 /// Pending deliveries due at $1, oldest first, at most $2 (read by [`DueDelivery`]'s row).
 const DUE_DELIVERIES: &str = "SELECT d.id, d.webhook_id, w.url, d.event_id, e.type, e.data,
-        e.created_at_ms, d.attempts
+        e.created_at_ms, d.attempts, e.operator
      FROM webhook_deliveries d
      JOIN webhooks w ON w.id = d.webhook_id
      JOIN webhook_events e ON e.id = d.event_id
@@ -209,6 +211,7 @@ fn due_row(r: &AnyRow) -> Result<DueDelivery, StoreError> {
         data: r.try_get("data")?,
         created_at_ms: r.try_get("created_at_ms")?,
         attempts: r.try_get("attempts")?,
+        organization: r.try_get("operator")?,
     })
 }
 

@@ -629,6 +629,15 @@ async fn a_webhook_is_delivered_after_the_receiver_was_down_across_a_restart() {
     .await;
     let got = receiver.received.of_type("agent.approved");
     assert!(got[0]["attempt"].as_i64().unwrap() >= 3, "{got:?}");
+    // The event names its organization, and the person behind the approving key.
+    assert_eq!(got[0]["organization"], "acme-trading", "{got:?}");
+    let approver = got[0]["data"]["approved_by"].as_str().unwrap();
+    assert!(
+        got[0]["people"][approver]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Person compliance-")),
+        "{got:?}"
+    );
     // The worker records the delivery once the receiver answered: wait for that record.
     let deadline = Instant::now() + DEADLINE;
     let (log, approved) = loop {

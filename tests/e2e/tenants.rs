@@ -247,6 +247,12 @@ async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing()
             .is_some_and(|p| p.starts_with("operator-")),
         "{registered}"
     );
+    assert!(
+        registered["person_name"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("Person operator-")),
+        "{registered}"
+    );
     assert_eq!(footprint(&d), before);
 
     // A report names people, not key ids.

@@ -22,7 +22,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = page_limit(q.limit)?;
-    let rows = crate::ra::audit::list(
+    let (rows, names) = crate::ra::audit::list(
         &state.node.store,
         &caller,
         q.after.unwrap_or(0).max(0),
@@ -37,7 +37,8 @@ pub async fn list(
                 "seq": r.seq, "at": crate::rfc3339(r.at_ms / 1000), "at_ms": r.at_ms,
                 "actor": r.actor, "action": r.action, "subject": r.subject,
                 "cert_fingerprint": r.cert_fingerprint, "risk_score": r.risk_score,
-                "details": r.details, "organization": r.organization, "person": r.person,
+                "details": r.details, "organization": r.organization,
+                "person_name": r.person.as_ref().and_then(|p| names.get(p)), "person": r.person,
                 "prev_hash": r.prev_hash, "hash": r.hash,
             })
         })
