@@ -327,13 +327,16 @@ impl Issuer {
             match reserved {
                 Ok(()) => break (tbs, tbs_der, serial_hex),
                 Err(StoreError::Conflict(_)) if attempt < 3 => continue,
+                // The kill switch (or a new approval) committed after the check above.
+                Err(StoreError::WrongState(d)) => return Err(CaError::NotApproved(d)),
                 Err(e) => return Err(e.into()),
             }
         };
 
         let der = issuer.signer.sign_tbs(tbs, &tbs_der).await?;
         let sha256 = x509::sha256_hex(&der);
-        self.store
+        let issued = self
+            .store
             .complete_certificate(
                 &serial_hex,
                 &der,
@@ -349,6 +352,13 @@ impl Issuer {
                 .by(Some(&agent.organization), person),
             )
             .await?;
+        if !issued {
+            tracing::warn!(agent = agent_id, serial = %serial_hex,
+                "certificate signed across a kill switch: stored revoked, not handed out");
+            return Err(CaError::NotApproved(format!(
+                "agent {agent_id} was suspended, or its mandate changed, while the certificate was being signed: it is revoked and not issued"
+            )));
+        }
         self.issued_to.touch(agent_id);
         tracing::info!(agent = agent_id, serial = %serial_hex, "certificate issued");
         Ok(Issued {

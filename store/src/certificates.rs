@@ -50,6 +50,9 @@ pub(crate) async fn fetch(
 impl Store {
     /// Reserves a serial and stores the exact to-be-signed certificate, before the HSM signs.
     /// A serial that exists already is a [`StoreError::Conflict`] (the caller draws another).
+    /// The agent's eligibility is checked again in this write, serialised with the kill switch:
+    /// an agent no longer active, or a mandate version no longer the approved one, is a
+    /// [`StoreError::WrongState`] and nothing is written.
     pub async fn reserve_certificate(
         &self,
         cert: &NewCertificate,
@@ -60,10 +63,13 @@ impl Store {
         self.writer
             .write_first_statement(move |conn| {
                 Box::pin(async move {
-                    sqlx::query(
+                    let inserted = sqlx::query(
                         "INSERT INTO certificates (serial, agent_id, mandate_version, issuer_id,
                              status, tbs, not_before, not_after, requested_by, created_at)
-                         VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7, $8, $9)",
+                         SELECT $1, $2, $3, $4, 'reserved', $5, $6, $7, $8, $9
+                          WHERE EXISTS (SELECT 1 FROM agents WHERE id = $2 AND status = 'active')
+                            AND EXISTS (SELECT 1 FROM mandates WHERE agent_id = $2
+                                          AND version = $3 AND status = 'approved')",
                     )
                     .bind(&cert.serial)
                     .bind(&cert.agent_id)
@@ -76,21 +82,32 @@ impl Store {
                     .bind(now_unix())
                     .execute(&mut *conn)
                     .await
-                    .map_err(|e| crate::error::conflict_or(e, format!("serial {}", cert.serial)))?;
+                    .map_err(|e| crate::error::conflict_or(e, format!("serial {}", cert.serial)))?
+                    .rows_affected();
+                    if inserted != 1 {
+                        return Err(StoreError::WrongState(format!(
+                            "agent {} is not active with mandate version {} approved (a kill switch or a new approval came first)",
+                            cert.agent_id, cert.mandate_version
+                        )));
+                    }
                     append(conn, &event).await
                 })
             })
             .await
     }
 
-    /// Stores the signed certificate for a reserved serial, with its audit event.
+    /// Stores the signed certificate for a reserved serial, with its audit event, and says
+    /// whether it is issued. Eligibility is checked again here: a certificate whose agent was
+    /// suspended (the kill switch revoked the reservation) or whose mandate version stopped
+    /// being the approved one while the HSM signed is stored revoked (privilegeWithdrawn) in
+    /// this same transaction, and `false` comes back: it must not be handed out.
     pub async fn complete_certificate(
         &self,
         serial: &str,
         der: &[u8],
         sha256_hex: &str,
         event: &AuditEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (serial, der, sha256, event) = (
             serial.to_owned(),
             der.to_vec(),
@@ -101,22 +118,43 @@ impl Store {
         self.writer
             .write_first_statement(move |conn| {
                 Box::pin(async move {
-                    let changed = sqlx::query(
-                        "UPDATE certificates SET status = 'issued', der = $2, sha256 = $3,
-                             issued_at = $4, ocsp_refresh_at = $4
-                         WHERE serial = $1 AND status = 'reserved'",
+                    let now = now_unix();
+                    let status: Option<String> = sqlx::query_scalar(
+                        "UPDATE certificates SET der = $2, sha256 = $3, issued_at = $4,
+                             ocsp_refresh_at = $4,
+                             status = CASE WHEN status = 'reserved'
+                                 AND EXISTS (SELECT 1 FROM agents a
+                                              WHERE a.id = certificates.agent_id
+                                                AND a.status = 'active')
+                                 AND EXISTS (SELECT 1 FROM mandates m
+                                              WHERE m.agent_id = certificates.agent_id
+                                                AND m.version = certificates.mandate_version
+                                                AND m.status = 'approved')
+                               THEN 'issued' ELSE status END
+                         WHERE serial = $1 AND status IN ('reserved', 'revoked') AND der IS NULL
+                         RETURNING status",
                     )
                     .bind(&serial)
                     .bind(&der)
                     .bind(&sha256)
-                    .bind(now_unix())
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                    if changed != 1 {
+                    .bind(now)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    let Some(status) = status else {
                         return Err(StoreError::WrongState(format!(
                             "serial {serial} is not reserved"
                         )));
+                    };
+                    if status != "issued" {
+                        // Signed across a kill switch or a new approval: kept, revoked, and
+                        // never handed out.
+                        if status == "reserved" {
+                            crate::revocation::revoke_reserved(conn, &serial, now).await?;
+                        }
+                        let mut withheld = event.clone();
+                        withheld.action = "certificate.withheld".into();
+                        append(conn, &withheld).await?;
+                        return Ok(false);
                     }
                     append(conn, &event).await?;
                     let agent: String =
@@ -134,7 +172,7 @@ impl Store {
                         &data,
                     )
                     .await?;
-                    Ok(())
+                    Ok(true)
                 })
             })
             .await

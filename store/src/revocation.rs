@@ -105,6 +105,25 @@ impl Store {
 /// RFC 5280 CRLReason privilegeWithdrawn: the kill switch's reason code.
 const PRIVILEGE_WITHDRAWN: i64 = 9;
 
+/// Revokes a certificate whose signing completed after its agent stopped being eligible
+/// (inside the completing transaction).
+pub(crate) async fn revoke_reserved(
+    conn: &mut AnyConnection,
+    serial: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    revoke_one(
+        conn,
+        serial,
+        PRIVILEGE_WITHDRAWN,
+        "system:issuance",
+        now,
+        json!({"reason": PRIVILEGE_WITHDRAWN, "reason_name": "privilegeWithdrawn",
+               "comment": "the agent stopped being eligible while the certificate was signed"}),
+    )
+    .await
+}
+
 async fn revoke_one(
     conn: &mut AnyConnection,
     serial: &str,

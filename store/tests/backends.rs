@@ -98,6 +98,21 @@ fn new_cert(serial: &str, issuer: i64) -> NewCertificate {
     }
 }
 
+/// Approves version 1 of agent `id` (certificates are reserved only for approved agents).
+async fn approve_v1(store: &Store, id: &str) {
+    store
+        .decide_mandate(
+            id,
+            1,
+            true,
+            &one("comp1"),
+            None,
+            &ev("mandate.approved", id),
+        )
+        .await
+        .unwrap();
+}
+
 fn agent(id: &str) -> NewAgent {
     NewAgent {
         id: id.into(),
@@ -249,6 +264,7 @@ async fn certificate_reserve_then_complete() {
         .create_agent(&agent("bot-1"), &ev("agent.registered", "bot-1"))
         .await
         .unwrap();
+    approve_v1(&store, "bot-1").await;
     let cert = new_cert("4f00", issuer);
     store
         .reserve_certificate(&cert, &ev("certificate.reserved", "4f00"))
@@ -289,6 +305,7 @@ async fn certificate_reserve_then_complete() {
         [
             "ca.initialised",
             "agent.registered",
+            "mandate.approved",
             "certificate.reserved",
             "certificate.issued"
         ]
@@ -407,6 +424,7 @@ async fn batched_reservations_with_collisions_leave_no_trace_of_the_refused() {
         .create_agent(&agent("bot-1"), &ev("agent.registered", "bot-1"))
         .await
         .unwrap();
+    approve_v1(&store, "bot-1").await;
     let mut tasks = Vec::new();
     for i in 0..300 {
         let store = store.clone();
@@ -627,6 +645,7 @@ async fn presigned_responses_follow_revocations_and_the_feed_misses_nothing() {
         .create_agent(&agent("bot-1"), &ev("agent.registered", "bot-1"))
         .await
         .unwrap();
+    approve_v1(&store, "bot-1").await;
     let now = mandate_store::now_unix();
     assert!(store.ocsp_due(now, 10).await.unwrap().is_empty());
     for serial in ["6001", "6002", "6003"] {
@@ -752,6 +771,7 @@ async fn two_writers_on_one_database_keep_serials_crl_numbers_and_the_audit_chai
         .create_agent(&agent("bot-1"), &ev("agent.registered", "bot-1"))
         .await
         .unwrap();
+    approve_v1(&first, "bot-1").await;
     let second = Store::open(&db.url).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..200 {
@@ -827,4 +847,66 @@ async fn optional_scores_alternate_between_null_and_numbers() {
         .map(|r| r.risk_score)
         .collect();
     assert_eq!(got, [None, Some(0.25), None, Some(0.875)]);
+}
+
+/// The kill switch and issuance are serialised: a reservation after it is refused, and a
+/// certificate signed across it is stored revoked and reported as not issued.
+#[tokio::test]
+async fn issuance_across_a_kill_switch_never_yields_an_issued_certificate() {
+    let (_d, store) = open().await;
+    let issuer = init_ca(&store).await;
+    store
+        .create_agent(&agent("bot-1"), &ev("agent.registered", "bot-1"))
+        .await
+        .unwrap();
+    approve_v1(&store, "bot-1").await;
+    // Reserved, then the kill switch, then the HSM's signature arrives.
+    store
+        .reserve_certificate(
+            &new_cert("aa01", issuer),
+            &ev("certificate.reserved", "aa01"),
+        )
+        .await
+        .unwrap();
+    store
+        .pull_kill_switch(
+            mandate_store::KillScope::Agent,
+            "bot-1",
+            "op1",
+            "drill",
+            None,
+        )
+        .await
+        .unwrap();
+    let issued = store
+        .complete_certificate("aa01", b"der", "h1", &ev("certificate.issued", "aa01"))
+        .await
+        .unwrap();
+    assert!(!issued);
+    let row = store.certificate("aa01").await.unwrap().unwrap();
+    assert_eq!(row.status, CertStatus::Revoked);
+    assert_eq!(row.der.as_deref(), Some(&b"der"[..]));
+    // After the kill switch, nothing can be reserved.
+    let refused = store
+        .reserve_certificate(
+            &new_cert("aa02", issuer),
+            &ev("certificate.reserved", "aa02"),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::WrongState(_))),
+        "{refused:?}"
+    );
+    assert!(store.certificate("aa02").await.unwrap().is_none());
+    let actions: Vec<String> = store
+        .audit_events(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions.last().map(String::as_str),
+        Some("certificate.withheld")
+    );
 }

@@ -368,3 +368,56 @@ async fn api_and_cli_revocations_reach_ocsp_the_crl_and_the_pre_trade_check_by_o
     // the same path as the API's, which counts each.
     assert!(changes(&ca, &admin, foreign_source).await > foreign);
 }
+
+#[tokio::test]
+async fn certify_racing_a_kill_switch_never_leaves_a_suspended_agent_with_a_valid_certificate() {
+    let ca = Ca::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let mandate = json!({"operator": "Acme Trading GmbH", "allowedMarkets": ["BTC_EUR"]});
+    let (mut issued, mut refused) = (0, 0);
+    for round in 0..20 {
+        let agent = format!("race-{round}");
+        ca.approved_agent(&agent, mandate.clone()).await;
+        let body = json!({"csr": csr(work.path(), "ec-p256", &format!("/CN={agent}"), None)});
+        let path = format!("/v1/agents/{agent}/certify");
+        let kill = format!("/v1/agents/{agent}/revoke");
+        let reason = json!({"reason": "race"});
+        let (a, b, c, d, k) = tokio::join!(
+            ca.d.post(&ca.operator, &path, &body),
+            ca.d.post(&ca.operator, &path, &body),
+            ca.d.post(&ca.operator, &path, &body),
+            ca.d.post(&ca.operator, &path, &body),
+            async {
+                // Spread the kill switch over the certify pipeline's phases (before the
+                // eligibility check, between reservation and signature, after completion).
+                tokio::time::sleep(std::time::Duration::from_micros(round * 400)).await;
+                ca.d.post(&ca.operator, &kill, &reason).await
+            },
+        );
+        assert_eq!(k.status, StatusCode::OK, "{k:?}");
+        for r in [a, b, c, d] {
+            match r.status.as_u16() {
+                201 => issued += 1,
+                409 => {
+                    r.assert_problem(409, "mandate-not-approved");
+                    refused += 1;
+                }
+                _ => panic!("{agent}: {r:?}"),
+            }
+        }
+        // Whatever was signed, before, across or after the kill switch, is revoked now.
+        let certs =
+            ca.d.get(&ca.operator, &format!("/v1/agents/{agent}/certificates"))
+                .await;
+        for cert in certs.body["certificates"].as_array().unwrap() {
+            assert_eq!(cert["status"], "revoked", "{agent}: {cert}");
+        }
+        let a = ca.d.get(&ca.operator, &format!("/v1/agents/{agent}")).await;
+        assert_eq!(a.body["status"], "suspended");
+    }
+    assert_eq!(issued + refused, 80);
+    assert!(
+        issued > 0 && refused > 0,
+        "the race was not run: {issued} issued, {refused} refused"
+    );
+}
