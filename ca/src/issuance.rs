@@ -151,6 +151,20 @@ impl Issuer {
             .unwrap_or_else(|| h.active.chain_pem.clone())
     }
 
+    /// The lifetime a request asks for, in days (the configured default when it names none),
+    /// or why it may not have it.
+    pub fn validity_days(&self, requested: Option<u32>) -> Result<u32, CaError> {
+        let ca = &self.cfg.ca;
+        let days = requested.unwrap_or(ca.default_validity_days);
+        if days == 0 || days > ca.max_validity_days {
+            return Err(CaError::InvalidRequest(format!(
+                "validity_days must be between 1 and {} (got {days})",
+                ca.max_validity_days
+            )));
+        }
+        Ok(days)
+    }
+
     /// The agent and its approved mandate, if it may get a certificate now: it exists
     /// (`NotFound`), is active and has an approved mandate (`NotApproved`).
     pub async fn eligible(&self, agent_id: &str) -> Result<(AgentRow, MandateRow), CaError> {
@@ -249,13 +263,7 @@ impl Issuer {
         person: Option<&str>,
     ) -> Result<Issued, CaError> {
         let ca = &self.cfg.ca;
-        let days = validity_days.unwrap_or(ca.default_validity_days);
-        if days == 0 || days > ca.max_validity_days {
-            return Err(CaError::InvalidRequest(format!(
-                "validity_days must be between 1 and {} (got {days})",
-                ca.max_validity_days
-            )));
-        }
+        let days = self.validity_days(validity_days)?;
         let (agent, mandate_row) = self.eligible(agent_id).await?;
         let mandate: Mandate = serde_json::from_str(&mandate_row.mandate_json)
             .map_err(|e| CaError::Internal(format!("stored mandate unreadable: {e}")))?;

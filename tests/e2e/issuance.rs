@@ -335,3 +335,20 @@ async fn the_hsm_inventory_names_every_key_and_what_uses_it() {
     theirs.sort();
     assert_eq!(ours, theirs, "{listed}");
 }
+
+#[tokio::test]
+async fn a_refused_certify_makes_no_hsm_key_and_writes_nothing() {
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-v", full_mandate()).await;
+    let before = crate::harness::footprint(&ca.d);
+    for days in [0, 100_000] {
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-v/certify",
+            &serde_json::json!({"hsm_key_type": "ec-p256", "validity_days": days}),
+        )
+        .await
+        .assert_problem(400, "invalid-request");
+    }
+    assert_eq!(crate::harness::footprint(&ca.d), before);
+}

@@ -30,6 +30,8 @@ pub async fn certify(
     validity_days: Option<u32>,
 ) -> Result<(Issued, Option<String>), CaError> {
     tenant::agent_or_own(&node.store, p, CERTIFIERS, id).await?;
+    // Validate, then spend: nothing is made in the HSM for a request that would be refused.
+    node.issuer.validity_days(validity_days)?;
     let (key, key_ref) = match &key {
         Key::Csr(pem) => (AgentKey::Csr(pem), None),
         Key::InHsm(kind) => {
