@@ -3,9 +3,9 @@
 //! API key cache and the webhook worker. This node's own commits arrive from the store right
 //! after each COMMIT (`Store::subscribe`), before the request that made them is answered; what
 //! another node (or the CLI) commits arrives through LISTEN/NOTIFY on PostgreSQL within
-//! milliseconds, and on SQLite, which has no such channel, through a poll of the revocation
-//! count every 250 ms. The pollers each component already runs (revocation count, CA
-//! generation, webhook outbox) stay as the reconciliation that catches anything missed.
+//! milliseconds, and through the CRL publisher's poll of the revocation count, once a second
+//! (on SQLite, which has no such channel, the only way). The pollers the other components run
+//! (CA generation, webhook outbox) stay as the reconciliation that catches anything missed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +16,6 @@ use crate::node::Node;
 
 /// Pause before listening again after the database could not be reached.
 const RETRY: Duration = Duration::from_secs(1);
-/// How often, without a notification channel (SQLite), the store is asked whether another
-/// process (the CLI) revoked something.
-const POLL: Duration = Duration::from_millis(250);
 
 /// Where a change came from (the `source` label of `mandate_changes_total`).
 #[derive(Clone, Copy, Debug)]
@@ -27,13 +24,15 @@ enum Source {
     Commit,
     /// PostgreSQL's NOTIFY (another node, the CLI, or this node again).
     Notify,
-    /// The store polled (another process, on SQLite).
+    /// The CRL publisher's poll of the revocation count (another process's revocation: on
+    /// SQLite the only way to learn of it; elsewhere a reconciliation).
     Poll,
 }
 
 /// Subscribes the node to its store's commits and follows other processes' commits: through
-/// LISTEN/NOTIFY on PostgreSQL, by polling the revocation count on SQLite. Every change, from
-/// wherever it comes, goes through [`apply`].
+/// LISTEN/NOTIFY on PostgreSQL, and through the CRL publisher's poll of the revocation count
+/// (once a second; on SQLite the only way). Every change, from wherever it comes, goes
+/// through [`apply`].
 pub(crate) fn start(node: Arc<Node>) {
     let weak = Arc::downgrade(&node);
     node.store.subscribe(Arc::new(move |c: &Change| {
@@ -41,37 +40,18 @@ pub(crate) fn start(node: Arc<Node>) {
             apply(&node, Source::Commit, c.clone());
         }
     }));
+    let weak = Arc::downgrade(&node);
+    node.crls.on_count_change(Box::new(move || {
+        if let Some(node) = weak.upgrade() {
+            apply(&node, Source::Poll, Change::Revocation);
+        }
+    }));
     tokio::spawn(async move {
         let store = node.store.clone();
-        if store.backend() == mandate_store::Backend::Sqlite {
-            poll(&node).await;
-        } else {
-            store
-                .for_each_change(RETRY, |c| apply(&node, Source::Notify, c))
-                .await;
-        }
+        store
+            .for_each_change(RETRY, |c| apply(&node, Source::Notify, c))
+            .await;
     });
-}
-
-/// SQLite: another process's revocations (the CLI's) show as a changed revocation count.
-async fn poll(node: &Node) {
-    let mut seen = node.store.revocation_count().await.ok();
-    loop {
-        tokio::time::sleep(POLL).await;
-        match node.store.revocation_count().await {
-            Ok(n) if Some(n) != seen => {
-                // Not on the first reading. A count this node's own commit moved is applied a
-                // second time: harmless (caches are dropped again), and it cannot hide another
-                // process's revocation made in the same instant.
-                if seen.is_some() {
-                    apply(node, Source::Poll, Change::Revocation);
-                }
-                seen = Some(n);
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot poll the store for revocations"),
-        }
-    }
 }
 
 /// What a change does to this node.

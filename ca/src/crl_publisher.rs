@@ -58,6 +58,23 @@ struct Inner {
     changes: Arc<std::sync::atomic::AtomicU64>,
     /// When this node first learnt of a revocation its CRLs do not carry yet (metrics).
     pending_since: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Told when the poll finds a revocation count that moved (another process's revocation,
+    /// on SQLite the only way to learn of it): the node's one change path.
+    on_count_change: CountHook,
+}
+
+/// The hook of [`CrlPublisher::on_count_change`].
+#[derive(Default)]
+struct CountHook(std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>);
+
+impl std::fmt::Debug for CountHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "CountHook(set)"
+        } else {
+            "CountHook(unset)"
+        })
+    }
 }
 
 impl Inner {
@@ -107,12 +124,19 @@ impl CrlPublisher {
                 ocsp,
                 changes,
                 pending_since: std::sync::Mutex::new(None),
+                on_count_change: CountHook::default(),
             }),
         };
         let count = store.revocation_count().await?;
         publisher.publish_all().await?;
         tokio::spawn(publisher.clone().run(count));
         Ok(publisher)
+    }
+
+    /// Hands the revocations its poll finds (a moved count: another process's, or ones this
+    /// node also heard of otherwise) to `hook` instead of handling them itself. Set once.
+    pub fn on_count_change(&self, hook: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.inner.on_count_change.0.set(hook);
     }
 
     /// Says a revocation was committed: cached OCSP answers are dropped and the CRLs rebuilt
@@ -154,11 +178,16 @@ impl CrlPublisher {
             if count != seen {
                 // Possibly a revocation by another process (the CLI's kill switch): no OCSP
                 // answer may predate it, and agents' live states reload.
-                self.inner.ocsp.invalidate();
-                self.inner.note_pending();
-                self.inner
-                    .changes
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                match self.inner.on_count_change.0.get() {
+                    Some(hook) => hook(),
+                    None => {
+                        self.inner.ocsp.invalidate();
+                        self.inner.note_pending();
+                        self.inner
+                            .changes
+                            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
             }
             if count == seen && !due {
                 continue;

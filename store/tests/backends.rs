@@ -476,17 +476,7 @@ async fn revocation_is_idempotent_and_the_kill_switch_suspends_and_revokes() {
             .create_agent(&agent(id), &ev("agent.registered", id))
             .await
             .unwrap();
-        store
-            .decide_mandate(
-                id,
-                1,
-                true,
-                &one("comp1"),
-                None,
-                &ev("mandate.approved", id),
-            )
-            .await
-            .unwrap();
+        approve_v1(&store, id).await;
     }
     for serial in ["5001", "5002", "5003"] {
         store

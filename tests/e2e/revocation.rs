@@ -307,8 +307,16 @@ async fn api_and_cli_revocations_reach_ocsp_the_crl_and_the_pre_trade_check_by_o
         .command()
         .args(["revoke", "agent", "cli-bot", "--reason", "cli"]));
 
-    let crl_url = format!("{}/crl/", ca.d.base);
     for (agent, serial, pem) in &certs {
+        // The CRL the certificate names.
+        let text = run(std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-ext", "crlDistributionPoints", "-in"])
+            .arg(pem));
+        let crl_url = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("URI:"))
+            .unwrap()
+            .to_owned();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
             let ocsp = crate::harness::ocsp_status(
@@ -328,30 +336,9 @@ async fn api_and_cli_revocations_reach_ocsp_the_crl_and_the_pre_trade_check_by_o
             let denied = pre.body["reasons"]
                 .as_array()
                 .is_some_and(|r| r.iter().any(|x| x["code"] == "certificate_revoked"));
-            // The CRL named by the certificate lists the serial.
-            let text = run(std::process::Command::new("openssl")
-                .args(["x509", "-noout", "-ext", "crlDistributionPoints", "-in"])
-                .arg(pem));
-            let url = text
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("URI:"))
-                .unwrap()
-                .to_owned();
-            assert!(url.starts_with(&crl_url) || url.contains("/crl/"), "{url}");
-            let path = url.split_once("/crl/").unwrap().1;
-            let der =
-                ca.d.raw()
-                    .get(format!("{crl_url}{path}"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap();
-            let crl = dir.join("crl.der");
-            std::fs::write(&crl, &der).unwrap();
+            let crl = crate::crl::fetch_crl(&ca, &crl_url, dir).await;
             let listed = run(std::process::Command::new("openssl")
-                .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+                .args(["crl", "-noout", "-text", "-in"])
                 .arg(&crl))
             .contains(&serial.to_uppercase());
             if ocsp == "revoked" && denied && listed {

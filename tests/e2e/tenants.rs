@@ -480,6 +480,33 @@ async fn two_approvers_also_for_baselines_reinstatements_and_incident_resolution
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // An unresolved auto-revocation incident refuses the lifting before a first approval is
+    // recorded: nothing written.
+    crate::harness::exec_sql(
+        &d,
+        "INSERT INTO incidents (agent_id, kind, status, score, threshold, contributions,
+             created_at_ms) VALUES ('duo-bot', 'auto_revocation', 'open', 0.9, 0.85, '[]', 0)",
+        false,
+    );
+    let before = (
+        footprint(&d),
+        query_sql(&d, "SELECT COUNT(*) FROM pending_approvals"),
+    );
+    d.post(&c1, "/v1/agents/duo-bot/approve", &json!({}))
+        .await
+        .assert_problem(409, "wrong-state");
+    assert_eq!(
+        (
+            footprint(&d),
+            query_sql(&d, "SELECT COUNT(*) FROM pending_approvals")
+        ),
+        before
+    );
+    crate::harness::exec_sql(
+        &d,
+        "UPDATE incidents SET status = 'resolved' WHERE kind = 'auto_revocation'",
+        false,
+    );
     let first = d.post(&c1, "/v1/agents/duo-bot/approve", &json!({})).await;
     assert_eq!(first.body["status"], "suspended", "{first:?}");
     let r = d.post(&c2, "/v1/agents/duo-bot/approve", &json!({})).await;

@@ -160,6 +160,23 @@ pub async fn decide(
     let Some(pending) = pending else {
         if approve && agent.status == AgentStatus::Suspended && req.version.is_none() {
             four_eyes(store, person, &[&agent.created_by], "registered this agent").await?;
+            // What the store would refuse, refused before a first approval is recorded.
+            if !mandates.iter().any(|m| m.status == MandateStatus::Approved) {
+                return Err(wrong_state(format!(
+                    "agent {id} has no approved mandate to be reinstated with"
+                )));
+            }
+            if let Some(i) = store
+                .incidents(None, Some(id), None, 0, 100)
+                .await?
+                .iter()
+                .find(|i| i.kind == "auto_revocation" && i.status != "resolved")
+            {
+                return Err(wrong_state(format!(
+                    "agent {id} has auto-revocation incident {} not yet resolved; a compliance officer must resolve it first",
+                    i.id
+                )));
+            }
             // One suspension, one pair of approvals: the agent's last change names it.
             let suspension = format!("{id}:{}", agent.updated_at);
             if let super::four_eyes::Quorum::Awaiting { recorded, required } =
@@ -186,18 +203,16 @@ pub async fn decide(
                 .await?;
             return Ok(Decided::Reinstated);
         }
-        return Err(CaError::Store(mandate_store::StoreError::WrongState(
-            format!("agent {id} has no mandate pending approval"),
+        return Err(wrong_state(format!(
+            "agent {id} has no mandate pending approval"
         )));
     };
     if let Some(v) = req.version
         && v != pending.version
     {
-        return Err(CaError::Store(mandate_store::StoreError::WrongState(
-            format!(
-                "mandate version {v} is not pending; the pending version is {}",
-                pending.version
-            ),
+        return Err(wrong_state(format!(
+            "mandate version {v} is not pending; the pending version is {}",
+            pending.version
         )));
     }
     four_eyes(
@@ -289,6 +304,11 @@ pub async fn organization_of(store: &Store, agent: &AgentRow) -> Result<Organiza
                 agent.id, agent.organization
             ))
         })
+}
+
+/// `409 wrong-state`.
+fn wrong_state(detail: String) -> CaError {
+    CaError::Store(mandate_store::StoreError::WrongState(detail))
 }
 
 fn invalid(detail: impl Into<String>) -> CaError {
