@@ -48,7 +48,7 @@ pub enum CaError {
     /// The request is well-formed JSON but asks for something invalid.
     #[error("{0}")]
     InvalidRequest(String),
-    /// A requested mandate is not acceptable (400 `invalid-mandate`).
+    /// A requested mandate is not acceptable (422 `invalid-mandate`).
     #[error("{0}")]
     InvalidMandate(String),
     /// The caller's role may not do this (403 `forbidden`).

@@ -10,8 +10,8 @@ mod model;
 
 pub use error::ConfigError;
 pub use model::{
-    CaConfig, Config, HsmConfig, HttpConfig, KEY_KINDS, LogFormat, ScoringConfig, ScoringWeights,
-    WebhookConfig,
+    CaConfig, Config, HsmConfig, HttpConfig, KEY_KINDS, LogFormat, PolicyConfig, ScoringConfig,
+    ScoringWeights, WebhookConfig,
 };
 
 use std::path::Path;

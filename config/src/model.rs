@@ -35,6 +35,8 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     /// The audit log's signed checkpoints.
     pub audit: AuditConfig,
+    /// How orders are checked against mandates.
+    pub policy: PolicyConfig,
 }
 
 impl Default for Config {
@@ -51,6 +53,26 @@ impl Default for Config {
             scoring: ScoringConfig::default(),
             webhooks: WebhookConfig::default(),
             audit: AuditConfig::default(),
+            policy: PolicyConfig::default(),
+        }
+    }
+}
+
+/// How orders are checked against mandates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Largest distance, in seconds, between an order's `timestamp` and the daemon's clock that
+    /// `sign` and `verify` accept (1 to 3600). Orders are always decided at the daemon's clock:
+    /// the timestamp only says when the client meant it, and a signed order is good for this
+    /// long.
+    pub max_clock_skew_secs: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            max_clock_skew_secs: 30,
         }
     }
 }
@@ -505,6 +527,9 @@ impl Config {
                 "audit.checkpoint_records",
                 "checkpoint_records and checkpoint_secs must be positive",
             ));
+        }
+        if !(1..=3600).contains(&self.policy.max_clock_skew_secs) {
+            return Err(invalid("policy.max_clock_skew_secs", "must be 1 to 3600"));
         }
         if wh.timeout_ms == 0 {
             return Err(invalid("webhooks.timeout_ms", "must be positive"));

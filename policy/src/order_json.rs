@@ -127,10 +127,79 @@ impl OrderJson {
         })
     }
 
+    /// Seconds from `now` to the order's `timestamp` (negative: in the past; 0 without one).
+    pub fn skew(&self, now: i64) -> i64 {
+        self.timestamp.map_or(0, |t| t.saturating_sub(now))
+    }
+
+    /// The order as it is decided for real: at `now`, the daemon's (or relying party's) clock.
+    /// A `timestamp` more than `max_skew` seconds from `now` is refused, so no caller can pick
+    /// the day (volume), the hour (trading hours) or the moment a signed order is good for.
+    pub fn to_order_now(&self, now: i64, max_skew: u32) -> Result<Order, PolicyError> {
+        let skew = self.skew(now);
+        if skew.unsigned_abs() > u64::from(max_skew) {
+            let (amount, way) = if skew > 0 {
+                (skew, "ahead of")
+            } else {
+                (skew.saturating_neg(), "behind")
+            };
+            return Err(PolicyError::invalid(
+                "timestamp",
+                format!(
+                    "{amount} s {way} the clock of the check; at most {max_skew} s apart are accepted (leave it out to mean now)"
+                ),
+            ));
+        }
+        let mut order = self.to_order(now)?;
+        order.at = now;
+        Ok(order)
+    }
+
     /// The canonical JSON bytes (fixed field order, no spaces, unix-second timestamp): what the
     /// custodial signer signs.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         // Serializing a struct of strings, numbers and enums into a Vec cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(timestamp: Option<i64>) -> OrderJson {
+        OrderJson {
+            action: Action::TradeExecution,
+            market: None,
+            counterparty: None,
+            region: None,
+            size: None,
+            currency: None,
+            side: None,
+            timestamp,
+        }
+    }
+
+    #[test]
+    fn orders_are_decided_at_the_clock_of_the_check() {
+        let now = 1_800_000_000;
+        for ts in [None, Some(now), Some(now - 30), Some(now + 30)] {
+            assert_eq!(order(ts).to_order_now(now, 30).unwrap().at, now, "{ts:?}");
+        }
+        for ts in [now + 31, now - 31, now + 86_400, now - 86_400, 0] {
+            let e = order(Some(ts))
+                .to_order_now(now, 30)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("timestamp") && e.contains("at most 30 s"), "{e}");
+        }
+        assert!(
+            order(Some(now + 86_400))
+                .to_order_now(now, 30)
+                .unwrap_err()
+                .to_string()
+                .contains("86400 s ahead")
+        );
+        assert_eq!(order(Some(i64::MIN)).skew(now), i64::MIN);
     }
 }

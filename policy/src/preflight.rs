@@ -36,6 +36,10 @@ pub struct AgentState {
     pub risk_score: Option<f64>,
     /// The agent's certificate is revoked (or the kill switch pulled).
     pub certificate_revoked: bool,
+    /// The agent holds no valid certificate (none issued yet, or all expired) and none was
+    /// revoked: it cannot prove who it is to anyone, so it may not act. False where the caller
+    /// checked the certificate itself (a relying party verifying a presented certificate).
+    pub no_valid_certificate: bool,
 }
 
 /// One reason for a refusal.
@@ -70,6 +74,8 @@ pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denia
     let mut out = Vec::new();
     if state.certificate_revoked {
         out.push(deny("certificate_revoked", "valid certificate", "revoked"));
+    } else if state.no_valid_certificate {
+        out.push(deny("no_valid_certificate", "valid certificate", "none"));
     }
     if let Some(actions) = &mandate.permitted_actions
         && !actions.contains(&order.action)
@@ -81,8 +87,23 @@ pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denia
             order.action.as_str(),
         ));
     }
+    if let Some(size) = &order.size {
+        let limits = [&mandate.max_transaction_size, &mandate.max_daily_volume];
+        if let Some(limit) = limits
+            .into_iter()
+            .flatten()
+            .find(|l| l.currency != size.currency)
+        {
+            out.push(deny(
+                "currency_mismatch",
+                format!("amounts in {}", limit.currency),
+                &size.currency,
+            ));
+        }
+    }
     if let (Some(max), Some(size)) = (&mandate.max_transaction_size, &order.size)
-        && (max.currency != size.currency || size.amount > max.amount)
+        && max.currency == size.currency
+        && size.amount > max.amount
     {
         out.push(deny("exceeds_scope_size", max, size));
     }
@@ -122,7 +143,7 @@ pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denia
     if let (Some(cap), Some(size)) = (&mandate.max_daily_volume, &order.size) {
         let so_far = state.daily_volume.unwrap_or_default();
         let total = so_far.checked_add(size.amount);
-        if cap.currency != size.currency || total.is_none_or(|t| t > cap.amount) {
+        if cap.currency == size.currency && total.is_none_or(|t| t > cap.amount) {
             let requested = match total {
                 Some(t) => format!("{t} {}", size.currency),
                 None => format!("more than {cap}"),

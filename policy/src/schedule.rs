@@ -201,6 +201,23 @@ impl TradingHours {
         Ok(())
     }
 
+    /// Checks that `time_zone` names a zone of the bundled tz database (not only that it looks
+    /// like one): a mandate whose zone does not exist would deny every order. Run when a
+    /// mandate is registered or changed; certificates already issued keep decoding whatever
+    /// the database says.
+    pub fn check_time_zone_exists(&self) -> Result<(), PolicyError> {
+        match jiff::tz::TimeZone::get(&self.time_zone) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(PolicyError::invalid(
+                "tradingHours.timeZone",
+                format!(
+                    "{:?} is not a time zone of the IANA tz database (e.g. \"Europe/Berlin\", \"America/New_York\", \"UTC\")",
+                    self.time_zone
+                ),
+            )),
+        }
+    }
+
     /// Whether the window runs past midnight into the next day.
     pub fn crosses_midnight(&self) -> bool {
         self.start > self.end
@@ -322,6 +339,12 @@ mod tests {
             "A".repeat(65)
         );
         assert!(hours(&long_zone).is_err());
+        let mars: TradingHours = serde_json::from_str(
+            r#"{"start":"08:00","end":"17:00","timeZone":"Mars/Olympus","weekdays":["mon"]}"#,
+        )
+        .unwrap();
+        let e = mars.check_time_zone_exists().unwrap_err().to_string();
+        assert!(e.contains("tradingHours.timeZone"), "{e}");
         for good in [
             "UTC",
             "Europe/Berlin",
@@ -330,6 +353,13 @@ mod tests {
             "Etc/GMT-14",
         ] {
             assert!(is_time_zone_name(good), "{good}");
+            let h = TradingHours {
+                start: TimeOfDay(0),
+                end: TimeOfDay(60),
+                time_zone: good.to_owned(),
+                weekdays: vec![Weekday::Mon],
+            };
+            assert!(h.check_time_zone_exists().is_ok(), "{good}");
         }
     }
 }

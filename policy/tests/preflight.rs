@@ -94,17 +94,18 @@ fn each_reason_code_with_its_limit_and_request() {
         (d.limit.as_str(), d.requested.as_str()),
         ("50000 EUR", "50000.01 EUR")
     );
-    // Another currency cannot be compared with either limit.
+    // Another currency cannot be compared with the limits: said as such, once.
+    let d = case(
+        Order {
+            size: Some(money("10", "USD")),
+            ..order()
+        },
+        &ok,
+        "currency_mismatch",
+    );
     assert_eq!(
-        codes(
-            &m,
-            &Order {
-                size: Some(money("10", "USD")),
-                ..order()
-            },
-            &ok
-        ),
-        ["exceeds_scope_size", "daily_volume_cap_exceeded"]
+        (d.limit.as_str(), d.requested.as_str()),
+        ("amounts in EUR", "USD")
     );
     let d = case(
         Order {
@@ -180,6 +181,17 @@ fn each_reason_code_with_its_limit_and_request() {
         ..ok.clone()
     };
     case(order(), &revoked, "certificate_revoked");
+    let uncertified = AgentState {
+        no_valid_certificate: true,
+        ..ok.clone()
+    };
+    case(order(), &uncertified, "no_valid_certificate");
+    // Revoked and nothing valid left: the revocation is the reason.
+    let both = AgentState {
+        no_valid_certificate: true,
+        ..revoked.clone()
+    };
+    case(order(), &both, "certificate_revoked");
     // Several at once: all of them.
     let bad = Order {
         market: Some("X".into()),

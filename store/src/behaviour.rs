@@ -455,18 +455,35 @@ impl Store {
         agent_id: &str,
         now: i64,
     ) -> Result<(i64, i64), StoreError> {
+        let (valid, revoked, _) = self.agent_certificate_state(agent_id, now).await?;
+        Ok((valid, revoked))
+    }
+
+    /// An agent's certificates at `now`: how many are valid, how many revoked, and until when
+    /// the longest-lived valid one lasts (unix s, none without a valid certificate).
+    pub async fn agent_certificate_state(
+        &self,
+        agent_id: &str,
+        now: i64,
+    ) -> Result<(i64, i64, Option<i64>), StoreError> {
         let r = sqlx::query(
             "SELECT
                  COALESCE(SUM(CASE WHEN status = 'issued' AND not_after > $2 THEN 1 ELSE 0 END), 0)
                      AS valid,
-                 COALESCE(SUM(CASE WHEN status = 'revoked' THEN 1 ELSE 0 END), 0) AS revoked
+                 COALESCE(SUM(CASE WHEN status = 'revoked' THEN 1 ELSE 0 END), 0) AS revoked,
+                 MAX(CASE WHEN status = 'issued' AND not_after > $2 THEN not_after END)
+                     AS valid_until
              FROM certificates WHERE agent_id = $1",
         )
         .bind(agent_id)
         .bind(now)
         .fetch_one(&self.reader)
         .await?;
-        Ok((r.try_get("valid")?, r.try_get("revoked")?))
+        Ok((
+            r.try_get("valid")?,
+            r.try_get("revoked")?,
+            r.try_get("valid_until")?,
+        ))
     }
 
     /// The HSM keys generated for an agent, newest first: (key id, key kind).
@@ -567,25 +584,20 @@ impl Store {
         .await?)
     }
 
-    /// Sum of the sizes of an agent's successful trades in `[from, to)` in `currency` (or with
-    /// no currency), as decimal texts for the caller to add exactly.
-    pub async fn trade_sizes(
+    /// An agent's successful trades with a size at or after `since`: `(at, size, currency)`,
+    /// sizes as decimal texts for the caller to add exactly (daily volumes).
+    pub async fn trades_since(
         &self,
         agent_id: &str,
-        from: i64,
-        to: i64,
-        currency: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT size FROM events
-             WHERE agent_id = $1 AND at >= $2 AND at < $3 AND success = TRUE
-               AND action_type = 'trade_execution' AND size IS NOT NULL
-               AND (currency IS NULL OR currency = $4)",
+        since: i64,
+    ) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT at, size, currency FROM events
+             WHERE agent_id = $1 AND at >= $2 AND success = TRUE
+               AND action_type = 'trade_execution' AND size IS NOT NULL",
         )
         .bind(agent_id)
-        .bind(from)
-        .bind(to)
-        .bind(currency)
+        .bind(since)
         .fetch_all(&self.reader)
         .await?)
     }

@@ -88,6 +88,7 @@ fn unix_of(local: &str, zone: &str) -> i64 {
 #[tokio::test]
 async fn the_pre_trade_check_gives_every_reason_code_with_limit_and_request() {
     let ca = Ca::start().await;
+    let work = tempfile::tempdir().unwrap();
     ca.approved_agent("desk-bot", full_mandate()).await;
     let mut m = full_mandate();
     m.as_object_mut().unwrap().remove("tradingHours");
@@ -101,14 +102,26 @@ async fn the_pre_trade_check_gives_every_reason_code_with_limit_and_request() {
     let ok = json!({"action": "trade_execution", "market": "BTC_EUR", "counterparty": "exchange_a",
                     "region": "eu-west-1", "size": "100", "currency": "EUR", "side": "buy",
                     "timestamp": monday});
+    // Approved but without a certificate: it cannot prove who it is, so it may not act.
+    let r = preflight(&ca, "desk-bot", ok.clone()).await;
+    assert_eq!(codes(&r), vec!["no_valid_certificate"], "{r}");
+    ca.certify_new_key("desk-bot", work.path()).await;
+    ca.certify_new_key("volume-bot", work.path()).await;
+    // Another time than now is a what-if, and says so.
     assert_eq!(
         preflight(&ca, "desk-bot", ok.clone()).await,
-        json!({"allowed": true})
+        json!({"allowed": true, "hypothetical": true})
     );
     // The same instant as RFC 3339 text in UTC.
     let mut utc = ok.clone();
     utc["timestamp"] = json!("2026-11-23T09:00:00Z");
     assert_eq!(preflight(&ca, "desk-bot", utc).await["allowed"], true);
+    // Another currency than the limits' cannot be compared: said once, as such.
+    let mut usd = ok.clone();
+    usd["currency"] = json!("USD");
+    let r = preflight(&ca, "desk-bot", usd).await;
+    assert_eq!(codes(&r), vec!["currency_mismatch"], "{r}");
+    assert_eq!(r["reasons"][0]["limit"], "amounts in EUR");
 
     // Everything wrong at once: each reason, with limit and request.
     let bad = json!({"action": "model_inference", "market": "DOGE_USD",
@@ -154,6 +167,12 @@ async fn the_pre_trade_check_gives_every_reason_code_with_limit_and_request() {
 
     // Daily volume counts what events reported today; failures in a row trip the limit.
     let t = now();
+    let mut o = ok.clone();
+    o.as_object_mut().unwrap().remove("timestamp");
+    assert_eq!(
+        preflight(&ca, "volume-bot", o.clone()).await,
+        json!({"allowed": true})
+    );
     events(
         &ca,
         &ca.operator,
@@ -163,8 +182,6 @@ async fn the_pre_trade_check_gives_every_reason_code_with_limit_and_request() {
         ]),
     )
     .await;
-    let mut o = ok.clone();
-    o["timestamp"] = json!(t);
     o["size"] = json!("100");
     assert_eq!(
         preflight(&ca, "volume-bot", o.clone()).await["allowed"],
@@ -174,12 +191,12 @@ async fn the_pre_trade_check_gives_every_reason_code_with_limit_and_request() {
     let r = preflight(&ca, "volume-bot", o.clone()).await;
     assert_eq!(codes(&r), vec!["daily_volume_cap_exceeded"], "{r}");
     assert_eq!(r["reasons"][0]["requested"], "1000.01 EUR");
-    // Tomorrow's volume starts at zero.
+    // Tomorrow's volume starts at zero (a what-if: it is not tomorrow yet).
     let mut tomorrow = o.clone();
     tomorrow["timestamp"] = json!(t + DAY);
     assert_eq!(
-        preflight(&ca, "volume-bot", tomorrow).await["allowed"],
-        true
+        preflight(&ca, "volume-bot", tomorrow).await,
+        json!({"allowed": true, "hypothetical": true})
     );
     o["size"] = json!("1");
     events(
@@ -206,15 +223,6 @@ async fn the_pre_trade_check_gives_every_reason_code_with_limit_and_request() {
     );
 
     // Revoked: the kill switch.
-    let work = tempfile::tempdir().unwrap();
-    let cert = ca
-        .certify(
-            &ca.operator,
-            "volume-bot",
-            &csr(work.path(), "ec-p256", "/CN=volume-bot", None),
-        )
-        .await;
-    assert_eq!(cert.status, StatusCode::CREATED, "{cert:?}");
     assert_eq!(
         preflight(&ca, "volume-bot", o.clone()).await["allowed"],
         true
@@ -264,9 +272,10 @@ async fn the_pre_trade_check_gives_every_reason_code_with_limit_and_request() {
         ca.d.post(&ca.compliance, "/v1/agents/new-bot/approve", &json!({}))
             .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    ca.certify_new_key("new-bot", work.path()).await;
     assert_eq!(
         preflight(&ca, "new-bot", ok).await,
-        json!({"allowed": true})
+        json!({"allowed": true, "hypothetical": true})
     );
 }
 
@@ -1171,4 +1180,211 @@ async fn a_compliance_report_verifies_offline_fails_on_any_changed_byte_and_its_
         )
         .await;
     r.assert_problem(400, "invalid-request");
+}
+
+/// The only `.key` file in `dir` (made by `csr`).
+fn key_in(dir: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "key"))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn orders_are_decided_at_the_daemon_s_clock_whatever_timestamp_they_carry() {
+    let ca = Ca::start().await;
+    let t = now();
+    // A cap already reached today, and trading hours that are not now: the next full hour
+    // starting at least two hours from now, UTC, every day.
+    let opens = (t + 2 * 3600 + 3599) / 3600 * 3600;
+    let hhmm = |at: i64| format!("{:02}:00", at.rem_euclid(DAY) / 3600);
+    let mut capped = open_mandate();
+    capped["maxDailyVolume"] = json!({"amount": "1000", "currency": "EUR"});
+    capped["maxTransactionSize"] = json!({"amount": "1000", "currency": "EUR"});
+    ca.approved_agent("capped-bot", capped).await;
+    let mut hours = open_mandate();
+    hours["tradingHours"] = json!({"start": hhmm(opens), "end": hhmm(opens + 3600), "timeZone": "UTC",
+        "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]});
+    ca.approved_agent("hours-bot", hours).await;
+    for agent in ["capped-bot", "hours-bot"] {
+        let r =
+            ca.d.post(
+                &ca.operator,
+                &format!("/v1/agents/{agent}/certify"),
+                &json!({"hsm_key_type": "ec-p256"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    }
+    events(
+        &ca,
+        &ca.operator,
+        json!([event("capped-bot", t, "1000", "BTC_EUR", "eu-west-1", true)]),
+    )
+    .await;
+    let order = json!({"action": "trade_execution", "market": "BTC_EUR", "size": "10",
+                       "currency": "EUR", "region": "eu-west-1"});
+    let at = |o: &Value, ts: Value| {
+        let mut o = o.clone();
+        o["timestamp"] = ts;
+        o
+    };
+    // The cap holds: now it is reached, and a timestamp a day away, or at 0, signs nothing.
+    let r =
+        ca.d.post(&ca.operator, "/v1/agents/capped-bot/sign", &order)
+            .await;
+    r.assert_problem(403, "out-of-mandate");
+    assert_eq!(codes(&r.body), vec!["daily_volume_cap_exceeded"]);
+    for ts in [
+        json!(t + DAY),
+        json!(t - DAY),
+        json!(0),
+        json!("2000-01-01T00:00:00Z"),
+    ] {
+        let r =
+            ca.d.post(
+                &ca.operator,
+                "/v1/agents/capped-bot/sign",
+                &at(&order, ts.clone()),
+            )
+            .await;
+        r.assert_problem(422, "invalid-order");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("timestamp"),
+            "{ts}: {r:?}"
+        );
+    }
+    // Preflight answers what tomorrow would allow, marked as a what-if.
+    let r = preflight(&ca, "capped-bot", at(&order, json!(t + DAY))).await;
+    assert_eq!(r, json!({"allowed": true, "hypothetical": true}));
+    // The trading hours hold: now is outside them, and a timestamp inside them signs nothing.
+    let r =
+        ca.d.post(&ca.operator, "/v1/agents/hours-bot/sign", &order)
+            .await;
+    r.assert_problem(403, "out-of-mandate");
+    assert_eq!(codes(&r.body), vec!["outside_trading_hours"]);
+    ca.d.post(
+        &ca.operator,
+        "/v1/agents/hours-bot/sign",
+        &at(&order, json!(opens + 60)),
+    )
+    .await
+    .assert_problem(422, "invalid-order");
+    let r = preflight(&ca, "hours-bot", at(&order, json!(opens + 60))).await;
+    assert_eq!(r, json!({"allowed": true, "hypothetical": true}));
+    // A timestamp within the skew is fine, and the signed bytes carry the daemon's time.
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/hours-bot/sign",
+            &at(&order, json!(t - 5)),
+        )
+        .await;
+    r.assert_problem(403, "out-of-mandate");
+
+    // Every day keeps its own volume: a trade reported late for yesterday counts there, not
+    // today, and does not reset today's.
+    let mut late = open_mandate();
+    late["maxDailyVolume"] = json!({"amount": "1000", "currency": "EUR"});
+    late["maxTransactionSize"] = json!({"amount": "1000", "currency": "EUR"});
+    ca.approved_agent("late-bot", late).await;
+    let work = tempfile::tempdir().unwrap();
+    ca.certify_new_key("late-bot", work.path()).await;
+    events(
+        &ca,
+        &ca.operator,
+        json!([event("late-bot", t, "600", "BTC_EUR", "eu-west-1", true)]),
+    )
+    .await;
+    events(
+        &ca,
+        &ca.operator,
+        json!([event(
+            "late-bot",
+            t - DAY,
+            "950",
+            "BTC_EUR",
+            "eu-west-1",
+            true
+        )]),
+    )
+    .await;
+    let mut o = order.clone();
+    o["size"] = json!("400");
+    assert_eq!(
+        preflight(&ca, "late-bot", o.clone()).await,
+        json!({"allowed": true})
+    );
+    o["size"] = json!("401");
+    let r = preflight(&ca, "late-bot", o.clone()).await;
+    assert_eq!(r["reasons"][0]["requested"], "1001 EUR", "{r}");
+    o["size"] = json!("51");
+    let r = preflight(&ca, "late-bot", at(&o, json!(t - DAY))).await;
+    assert_eq!(r["hypothetical"], true);
+    assert_eq!(r["reasons"][0]["requested"], "1001 EUR", "{r}");
+    // The same after a restart: the volumes are counted again from the stored trades.
+    let mut ca = ca;
+    ca.d.restart().await;
+    let r = preflight(&ca, "late-bot", at(&o, json!(t - DAY))).await;
+    assert_eq!(r["reasons"][0]["requested"], "1001 EUR", "{r}");
+    o["size"] = json!("401");
+    let r = preflight(&ca, "late-bot", o).await;
+    assert_eq!(r["reasons"][0]["requested"], "1001 EUR", "{r}");
+}
+
+#[tokio::test]
+async fn verify_refuses_a_signed_order_outside_the_clock_skew() {
+    let ca = Ca::start().await;
+    ca.approved_agent("skew-bot", open_mandate()).await;
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let r = ca
+        .certify(
+            &ca.operator,
+            "skew-bot",
+            &csr(d, "ec-p256", "/CN=skew-bot", None),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let cert = r.body["certificate_pem"].as_str().unwrap().to_owned();
+    let key = key_in(d);
+    let exchange = ca.auditor().await;
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let t = now();
+    for (ts, valid) in [
+        (t, true),
+        (t - 10, true),
+        (t + DAY, false),
+        (t - DAY, false),
+        (0, false),
+    ] {
+        let payload = format!(
+            r#"{{"action":"trade_execution","market":"BTC_EUR","size":"10","currency":"EUR","region":"eu-west-1","timestamp":{ts}}}"#
+        );
+        std::fs::write(d.join("order.json"), &payload).unwrap();
+        crate::harness::run(
+            Command::new("openssl")
+                .args(["dgst", "-sha256", "-sign"])
+                .arg(&key)
+                .arg("-out")
+                .arg(d.join("order.sig"))
+                .arg(d.join("order.json")),
+        );
+        let sig = std::fs::read(d.join("order.sig")).unwrap();
+        let r =
+            ca.d.post(
+                &exchange,
+                "/v1/verify",
+                &json!({"certificate": cert, "signature": b64.encode(&sig),
+                        "payload": b64.encode(payload.as_bytes())}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        assert_eq!(r.body["valid"], valid, "{ts}: {r:?}");
+        if !valid {
+            assert_eq!(codes(&r.body), vec!["order_time_skew"], "{ts}: {r:?}");
+        }
+    }
 }

@@ -110,7 +110,7 @@ async fn bad_registrations_are_refused() {
     for m in [wrong_id, bad_currency, unknown] {
         ca.register("bot-x", m)
             .await
-            .assert_problem(400, "invalid-mandate");
+            .assert_problem(422, "invalid-mandate");
     }
     ca.register("Bad_Id", full_mandate())
         .await

@@ -54,7 +54,7 @@ async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing()
         &json!({"agent_id": "a-bot2", "name": "A", "mandate": mandate("Beta Capital Ltd")}),
     )
     .await
-    .assert_problem(400, "invalid-mandate");
+    .assert_problem(422, "invalid-mandate");
     d.post(
         &op_a,
         "/v1/agents",

@@ -14,7 +14,10 @@
 //!    delegated, or as the caller knows it (`revocation_unknown`, `certificate_revoked`);
 //! 4. the signature over the payload with the leaf's key (`signature_invalid`);
 //! 5. the order itself against the mandate, with [`mandate_policy::decide`] (`payload_invalid`
-//!    and the decision engine's codes, e.g. `exceeds_scope_size`, `market_not_allowed`).
+//!    and the decision engine's codes, e.g. `exceeds_scope_size`, `market_not_allowed`), at
+//!    the time of the check: an order whose `timestamp` is more than
+//!    [`Evidence::max_clock_skew`] seconds from it is refused (`order_time_skew`), so a signed
+//!    order is good for that long and nobody picks the hour its trading hours are judged at.
 //!
 //! **Stateless.** Only what the evidence shows is checked. Daily volume so far, consecutive
 //! failures and the risk score are state kept by the daemon: this crate decides with an empty
@@ -42,6 +45,7 @@
 //!     signature: &signature,
 //!     payload: &payload,
 //!     now: i64::try_from(now)?,
+//!     max_clock_skew: mandate_verify::DEFAULT_MAX_CLOCK_SKEW,
 //! });
 //! for reason in &verdict.reasons {
 //!     eprintln!("refused: {} ({})", reason.code, reason.detail);
@@ -121,9 +125,15 @@ pub struct Evidence<'a> {
     /// The signed order: the JSON of [`OrderJson`] (normally its canonical bytes), at most
     /// [`MAX_PAYLOAD_LEN`] bytes.
     pub payload: &'a [u8],
-    /// The time of the check, unix seconds (also the order's time if it has no timestamp).
+    /// The time of the check, unix seconds: the order is decided at this time.
     pub now: i64,
+    /// Largest distance, in seconds, between the order's `timestamp` and `now` that is accepted
+    /// (see [`DEFAULT_MAX_CLOCK_SKEW`]).
+    pub max_clock_skew: u32,
 }
+
+/// The daemon's default `policy.max_clock_skew_secs`: a signed order is good for 30 s.
+pub const DEFAULT_MAX_CLOCK_SKEW: u32 = 30;
 
 /// One reason the order is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -474,7 +484,15 @@ fn check_order(
             return None;
         }
     };
-    match json.to_order(e.now) {
+    if json.skew(e.now).unsigned_abs() > u64::from(e.max_clock_skew) {
+        let why = json
+            .to_order_now(e.now, e.max_clock_skew)
+            .err()
+            .map_or_else(String::new, |w| w.to_string());
+        reasons.push(Reason::new("order_time_skew", why));
+        return Some(json);
+    }
+    match json.to_order_now(e.now, e.max_clock_skew) {
         Err(why) => reasons.push(Reason::new("payload_invalid", why.to_string())),
         Ok(order) => {
             if let Some(m) = mandate {
@@ -497,6 +515,9 @@ fn denial_detail(code: &str) -> &'static str {
         "region_not_allowed" => "The region is not among the mandate's allowed regions.",
         "daily_volume_cap_exceeded" => "This order alone exceeds the mandate's daily volume cap.",
         "outside_trading_hours" => "The order falls outside the mandate's trading hours.",
+        "currency_mismatch" => {
+            "The order is in another currency than the mandate's limits, which cannot be compared."
+        }
         _ => "The order is outside the agent's mandate.",
     }
 }
@@ -539,6 +560,7 @@ mod tests {
             signature: &[],
             payload,
             now: 1_700_000_000,
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
         }
     }
 

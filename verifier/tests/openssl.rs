@@ -362,6 +362,7 @@ struct Case {
     signature: Vec<u8>,
     payload: Vec<u8>,
     now: i64,
+    max_clock_skew: u32,
 }
 
 impl Case {
@@ -376,6 +377,7 @@ impl Case {
             signature: pki.sign(key, digest, payload.as_bytes()),
             payload: payload.as_bytes().to_vec(),
             now: now(),
+            max_clock_skew: mandate_verify::DEFAULT_MAX_CLOCK_SKEW,
         }
     }
 
@@ -393,6 +395,7 @@ impl Case {
             signature: &self.signature,
             payload: &self.payload,
             now: self.now,
+            max_clock_skew: self.max_clock_skew,
         });
         assert_eq!(v.valid, v.reasons.is_empty(), "{v:#?}");
         v
@@ -798,4 +801,30 @@ fn known_status_from_the_daemon() {
     let v = case.verify();
     assert_eq!(codes(&v), ["certificate_revoked"]);
     assert!(detail(&v, "certificate_revoked").contains("reason: not given"));
+}
+
+#[test]
+fn a_signed_order_is_good_for_the_clock_skew_and_decided_at_the_time_of_the_check() {
+    let pki = Pki::new();
+    let leaf = pki.leaf("leaf", Key::P256, "bot-1", Some(&mandate()), "7a02", 365);
+    let now = now();
+    let signed_at = |ts: i64| GOOD_ORDER.replace("\"buy\"", &format!("\"buy\",\"timestamp\":{ts}"));
+    // Signed 20 s ago: inside the 30 s window.
+    let case = Case::new(&pki, &leaf, "leaf", "sha256", &signed_at(now - 20));
+    assert!(case.verify().valid, "{:#?}", case.verify());
+    // A day old, a day ahead, or at 0: refused, whatever the signature says.
+    for ts in [now - 86_400, now + 86_400, 0] {
+        let case = Case::new(&pki, &leaf, "leaf", "sha256", &signed_at(ts));
+        let v = case.verify();
+        assert_eq!(codes(&v), ["order_time_skew"], "{ts}: {v:#?}");
+        assert!(
+            detail(&v, "order_time_skew").contains("at most 30 s"),
+            "{v:#?}"
+        );
+    }
+    // A relying party may allow more.
+    let mut case = Case::new(&pki, &leaf, "leaf", "sha256", &signed_at(now - 90));
+    assert_eq!(codes(&case.verify()), ["order_time_skew"]);
+    case.max_clock_skew = 120;
+    assert!(case.verify().valid);
 }

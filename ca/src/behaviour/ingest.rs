@@ -5,8 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use mandate_policy::{
-    Action, Amount, Currency, MAX_NAME_LEN, Observation, Side, score, trading_day_start,
-    unix_or_rfc3339,
+    Action, Amount, Currency, MAX_NAME_LEN, Observation, Side, score, unix_or_rfc3339,
 };
 use mandate_store::{
     AgentCounters, EventBatch, IncidentKind, IncidentTrigger, KillScope, MAX_EVENTS_PER_BATCH,
@@ -14,7 +13,7 @@ use mandate_store::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::live::{AgentLive, Behaviour, decay, now_ms, thresholds};
+use super::live::{AgentLive, Behaviour, counts_toward, day_of, decay, now_ms, thresholds};
 use crate::CaError;
 use crate::node::Node;
 
@@ -257,20 +256,14 @@ impl Behaviour {
         let m = &e.metadata;
         let success = m.success.unwrap_or(true);
         let mandate = live.mandate.clone();
-        let day = match mandate.as_deref() {
-            Some(md) => trading_day_start(md, at),
-            None => at - at.rem_euclid(86_400),
-        };
+        let day = day_of(mandate.as_deref(), at);
         let cap_currency = mandate
             .as_deref()
             .and_then(|md| md.max_daily_volume.as_ref())
             .map(|c| c.currency.clone());
         let counts = e.action_type == Action::TradeExecution
             && success
-            && match (&cap_currency, &m.currency) {
-                (Some(cap), Some(cur)) => cap == cur,
-                _ => true,
-            };
+            && counts_toward(cap_currency.as_ref(), m.currency.as_ref());
         let mut c = live.counters.take().unwrap_or(AgentCounters {
             agent_id: e.agent_id.clone(),
             events: 0,
@@ -289,17 +282,12 @@ impl Behaviour {
         } else {
             c.consecutive_failures.saturating_add(1)
         };
-        if day > c.day_start {
-            c.day_start = day;
-            live.day_volume = Amount::ZERO;
+        if counts && let Some(size) = m.size {
+            live.add_volume(day, size);
         }
-        if counts
-            && day == c.day_start
-            && let Some(size) = m.size
-        {
-            live.day_volume = live.day_volume.checked_add(size).unwrap_or(Amount::MAX);
-        }
-        c.day_volume = live.day_volume.to_string();
+        // The stored counters keep the latest day's total (the live state counts every day).
+        c.day_start = c.day_start.max(day);
+        c.day_volume = live.volume_of(c.day_start).to_string();
         live.note_minute(at);
 
         let mut scored = None;

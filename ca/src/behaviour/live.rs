@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mandate_config::Config;
-use mandate_policy::{AgentState, Amount, Baseline, Mandate, Weights};
+use mandate_policy::{AgentState, Amount, Baseline, Currency, Mandate, Weights};
 use mandate_store::{AgentCounters, AgentStatus, Store};
 use serde::Serialize;
 use serde_json::Value;
@@ -12,6 +12,45 @@ use crate::CaError;
 
 /// Minutes of event buckets kept per agent: the frequency feature looks back one hour.
 const KEEP_MINUTES: i64 = 120;
+/// Days of daily volumes kept per agent: events may be reported up to 35 days late.
+pub(crate) const VOLUME_DAYS: i64 = 36;
+
+/// How trades add up to daily volumes: the days start at local midnight of `time_zone` (UTC
+/// without trading hours), and only trades in `currency` (or without one) count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct VolumeRule {
+    time_zone: Option<String>,
+    currency: Option<Currency>,
+}
+
+impl VolumeRule {
+    fn of(mandate: Option<&Mandate>) -> VolumeRule {
+        VolumeRule {
+            time_zone: mandate
+                .and_then(|m| m.trading_hours.as_ref())
+                .map(|h| h.time_zone.clone()),
+            currency: mandate
+                .and_then(|m| m.max_daily_volume.as_ref())
+                .map(|c| c.currency.clone()),
+        }
+    }
+}
+
+/// Whether a successful trade in `currency` adds to the daily volume capped in `cap`.
+pub(crate) fn counts_toward(cap: Option<&Currency>, currency: Option<&Currency>) -> bool {
+    match (cap, currency) {
+        (Some(cap), Some(cur)) => cap == cur,
+        _ => true,
+    }
+}
+
+/// The start of the trading day `at` falls in under `mandate` (UTC days without one).
+pub(crate) fn day_of(mandate: Option<&Mandate>, at: i64) -> i64 {
+    match mandate {
+        Some(m) => mandate_policy::trading_day_start(m, at),
+        None => at - at.rem_euclid(86_400),
+    }
+}
 
 /// One agent's state, as the pre-trade check and the scorer need it.
 #[derive(Debug)]
@@ -20,17 +59,46 @@ pub(crate) struct AgentLive {
     generation: u64,
     pub(crate) status: AgentStatus,
     pub(crate) mandate: Option<Arc<Mandate>>,
-    /// No valid certificate left and at least one revoked, or the agent is suspended.
-    pub(crate) certificate_revoked: bool,
+    /// The agent is suspended (kill switch).
+    suspended: bool,
+    /// At least one of the agent's certificates is revoked.
+    any_revoked: bool,
+    /// When the agent's longest-lived valid certificate expires (unix s); none without one.
+    valid_until: Option<i64>,
     pub(crate) baseline: Option<(i64, Arc<Baseline>)>,
     /// None before the first event.
     pub(crate) counters: Option<AgentCounters>,
-    pub(crate) day_volume: Amount,
+    /// Volume traded per trading day (start of the day, unix s → amount) over the last
+    /// [`VOLUME_DAYS`] days, counted under `volume_rule`: every day an agent traded in keeps
+    /// its own total, so no late or early report moves the day that counts.
+    pub(crate) volumes: BTreeMap<i64, Amount>,
+    /// The rule `volumes` was counted under (the mandate's time zone and cap currency); a new
+    /// mandate with another rule recounts from the store.
+    volume_rule: Option<VolumeRule>,
     /// Events per minute (unix minute → count), the last [`KEEP_MINUTES`] minutes.
     minutes: BTreeMap<i64, u32>,
 }
 
 impl AgentLive {
+    /// Adds a trade of `size` to the volume of the trading day starting at `day`, and forgets
+    /// days older than [`VOLUME_DAYS`] before it.
+    pub(crate) fn add_volume(&mut self, day: i64, size: Amount) {
+        let v = self.volumes.entry(day).or_default();
+        *v = v.checked_add(size).unwrap_or(Amount::MAX);
+        let newest = self.volumes.last_key_value().map_or(day, |(k, _)| *k);
+        while let Some((&oldest, _)) = self.volumes.first_key_value() {
+            if oldest >= newest - VOLUME_DAYS * 86_400 {
+                break;
+            }
+            self.volumes.pop_first();
+        }
+    }
+
+    /// The volume traded on the trading day starting at `day`.
+    pub(crate) fn volume_of(&self, day: i64) -> Amount {
+        self.volumes.get(&day).copied().unwrap_or_default()
+    }
+
     /// Counts an event in its minute.
     pub(crate) fn note_minute(&mut self, at: i64) {
         let minute = at.div_euclid(60);
@@ -64,25 +132,22 @@ impl AgentLive {
     }
 
     /// What [`mandate_policy::decide`] needs for an order on the trading day starting at
-    /// `order_day` (the volume of another day than the counted one is zero so far).
+    /// `order_day`.
     pub(crate) fn policy_state(
         &self,
         now_ms: i64,
         half_life_secs: u64,
         order_day: i64,
     ) -> AgentState {
-        let counted_day = self.counters.as_ref().map(|c| c.day_start);
+        let valid = self.valid_until.is_some_and(|t| t > now_ms / 1000);
         AgentState {
-            daily_volume: Some(if counted_day == Some(order_day) {
-                self.day_volume
-            } else {
-                Amount::ZERO
-            }),
+            daily_volume: Some(self.volume_of(order_day)),
             consecutive_failures: self.counters.as_ref().map_or(0, |c| {
                 u32::try_from(c.consecutive_failures).unwrap_or(u32::MAX)
             }),
             risk_score: self.risk_at(now_ms, half_life_secs).map(|(s, _, _)| s),
-            certificate_revoked: self.certificate_revoked,
+            certificate_revoked: self.suspended || (!valid && self.any_revoked),
+            no_valid_certificate: !valid,
         }
     }
 }
@@ -242,12 +307,12 @@ impl Behaviour {
             generation,
             status: AgentStatus::PendingApproval,
             mandate: None,
-            certificate_revoked: false,
+            suspended: false,
+            any_revoked: false,
+            valid_until: None,
             baseline: None,
-            day_volume: counters
-                .as_ref()
-                .and_then(|c| c.day_volume.parse().ok())
-                .unwrap_or_default(),
+            volumes: BTreeMap::new(),
+            volume_rule: None,
             counters,
             minutes: BTreeMap::new(),
         };
@@ -282,9 +347,9 @@ impl Behaviour {
             )),
             None => None,
         };
-        let (valid, revoked) = self
+        let (_, revoked, valid_until) = self
             .store
-            .agent_certificate_summary(agent_id, mandate_store::now_unix())
+            .agent_certificate_state(agent_id, mandate_store::now_unix())
             .await?;
         let baseline = match self.store.approved_baseline(agent_id).await? {
             Some(b) => Some((
@@ -295,13 +360,41 @@ impl Behaviour {
             )),
             None => None,
         };
-        live.certificate_revoked =
-            agent.status == AgentStatus::Suspended || (valid == 0 && revoked > 0);
+        let rule = VolumeRule::of(mandate.as_deref());
+        if live.volume_rule.as_ref() != Some(&rule) {
+            live.volumes = self.recount(agent_id, mandate.as_deref(), &rule).await?;
+            live.volume_rule = Some(rule);
+        }
+        live.suspended = agent.status == AgentStatus::Suspended;
+        live.any_revoked = revoked > 0;
+        live.valid_until = valid_until;
         live.status = agent.status;
         live.mandate = mandate;
         live.baseline = baseline;
         live.generation = generation;
         Ok(())
+    }
+
+    /// The daily volumes of the last [`VOLUME_DAYS`] days, added up from the stored trades.
+    async fn recount(
+        &self,
+        agent_id: &str,
+        mandate: Option<&Mandate>,
+        rule: &VolumeRule,
+    ) -> Result<BTreeMap<i64, Amount>, CaError> {
+        let since = mandate_store::now_unix() - VOLUME_DAYS * 86_400;
+        let mut volumes: BTreeMap<i64, Amount> = BTreeMap::new();
+        for (at, size, currency) in self.store.trades_since(agent_id, since).await? {
+            let currency = currency.and_then(|c| c.parse::<Currency>().ok());
+            let Ok(size) = size.parse::<Amount>() else {
+                continue;
+            };
+            if counts_toward(rule.currency.as_ref(), currency.as_ref()) {
+                let v = volumes.entry(day_of(mandate, at)).or_default();
+                *v = v.checked_add(size).unwrap_or(Amount::MAX);
+            }
+        }
+        Ok(volumes)
     }
 
     /// The agent's risk score now.

@@ -51,6 +51,9 @@ pub struct Reason {
 #[derive(Serialize)]
 pub struct Decision {
     allowed: bool,
+    /// A what-if for another time than now: never a permission to act.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    hypothetical: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     reasons: Vec<Reason>,
 }
@@ -66,20 +69,44 @@ pub(crate) fn reasons(denials: Vec<Denial>) -> Vec<Reason> {
         .collect()
 }
 
-/// Runs the pre-trade check of `order` for `agent_id`.
+/// When an order is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum When {
+    /// At the daemon's clock; a `timestamp` further than `policy.max_clock_skew_secs` from it
+    /// is refused (`sign`).
+    Now,
+    /// At the daemon's clock when the `timestamp` is within the skew, else a what-if at the
+    /// `timestamp` (`preflight`).
+    NowOrWhatIf,
+}
+
+fn invalid_order(e: impl ToString) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-order",
+        e.to_string(),
+    )
+}
+
+/// Runs the pre-trade check of `order` for `agent_id`; the flag says the answer is a what-if
+/// for another time than now.
 pub(crate) async fn check(
     state: &AppState,
     agent_id: &str,
     order: &OrderJson,
-) -> Result<Vec<Denial>, ApiError> {
+    when: When,
+) -> Result<(Vec<Denial>, bool), ApiError> {
     let node = &state.node;
-    let order = order.to_order(mandate_store::now_unix()).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-order",
-            e.to_string(),
-        )
-    })?;
+    let now = mandate_store::now_unix();
+    let skew = node.cfg.policy.max_clock_skew_secs;
+    let hypothetical =
+        when == When::NowOrWhatIf && order.skew(now).unsigned_abs() > u64::from(skew);
+    let order = if hypothetical {
+        order.to_order(now)
+    } else {
+        order.to_order_now(now, skew)
+    }
+    .map_err(invalid_order)?;
     let entry = node.behaviour.live(agent_id).await?;
     let live = entry.lock().await;
     let Some(mandate) = live.mandate.clone() else {
@@ -91,10 +118,13 @@ pub(crate) async fn check(
     let day = mandate_policy::trading_day_start(&mandate, order.at);
     let agent_state = live.policy_state(crate::now_ms(), node.behaviour.half_life(), day);
     drop(live);
-    Ok(decide(&mandate, &order, &agent_state))
+    Ok((decide(&mandate, &order, &agent_state), hypothetical))
 }
 
-/// `POST /v1/agents/{id}/preflight`: may the agent place this order now?
+/// `POST /v1/agents/{id}/preflight`: may the agent place this order now? With a `timestamp`
+/// further from the daemon's clock than `policy.max_clock_skew_secs`, the answer is a what-if
+/// for that time, marked `"hypothetical": true` (the volume of that trading day, the hours at
+/// that time); `sign` never accepts such an order.
 pub async fn preflight(
     State(state): State<AppState>,
     caller: Caller,
@@ -102,9 +132,10 @@ pub async fn preflight(
     ApiJson(order): ApiJson<OrderJson>,
 ) -> Result<Json<Decision>, ApiError> {
     ra::tenant::agent_or_own(&state.node.store, &caller, TRADING, &id).await?;
-    let denials = check(&state, &id, &order).await?;
+    let (denials, hypothetical) = check(&state, &id, &order, When::NowOrWhatIf).await?;
     Ok(Json(Decision {
         allowed: denials.is_empty(),
+        hypothetical,
         reasons: reasons(denials),
     }))
 }

@@ -116,10 +116,14 @@ impl From<CaError> for ApiError {
                 };
                 ApiError::new(S::BAD_REQUEST, kind, c.to_string())
             }
-            CaError::Mandate(p) => ApiError::new(S::BAD_REQUEST, "invalid-mandate", p.to_string()),
+            CaError::Mandate(p) => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid-mandate", p.to_string())
+            }
             CaError::NotApproved(d) => ApiError::new(S::CONFLICT, "mandate-not-approved", d),
             CaError::InvalidRequest(d) => ApiError::bad_request(d),
-            CaError::InvalidMandate(d) => ApiError::new(S::BAD_REQUEST, "invalid-mandate", d),
+            CaError::InvalidMandate(d) => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid-mandate", d)
+            }
             CaError::Forbidden(d) => ApiError::new(S::FORBIDDEN, "forbidden", d),
             CaError::SegregationOfDuties(d) => {
                 ApiError::new(S::FORBIDDEN, "segregation-of-duties", d)

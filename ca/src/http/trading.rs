@@ -13,7 +13,7 @@ use mandate_verify::{Evidence, RevocationInput, RevocationStatus, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::behaviour::{check, reasons};
+use super::behaviour::{When, check, reasons};
 use super::{ApiError, ApiJson, AppState, Caller};
 use crate::CaError;
 
@@ -93,7 +93,7 @@ pub async fn sign(
     ApiJson(order): ApiJson<OrderJson>,
 ) -> Result<Json<Signed>, ApiError> {
     crate::ra::tenant::agent_or_own(&state.node.store, &caller, SIGNERS, &id).await?;
-    let denials = check(&state, &id, &order).await?;
+    let (denials, _) = check(&state, &id, &order, When::Now).await?;
     if !denials.is_empty() {
         let codes: Vec<&str> = denials.iter().map(|d| d.code).collect();
         tracing::info!(agent = %id, reasons = ?codes, "custodial signing refused: out of mandate");
@@ -106,9 +106,10 @@ pub async fn sign(
         .with("reasons", json!(reasons(denials))));
     }
     let (key, cert) = custodial_key(&state, &id).await?;
-    // A missing timestamp is pinned to now, so the signed bytes say when.
+    // The order was decided at the daemon's clock, and the signed bytes say so: a relying
+    // party accepts them for `policy.max_clock_skew_secs` from then.
     let mut order = order;
-    order.timestamp = Some(order.timestamp.unwrap_or(mandate_store::now_unix()));
+    order.timestamp = Some(mandate_store::now_unix());
     let payload = order.canonical_bytes();
     let alg = key.kind.default_signature_algorithm();
     let signature = state
@@ -225,6 +226,7 @@ pub async fn verify(
         signature: &signature,
         payload: &payload,
         now: mandate_store::now_unix(),
+        max_clock_skew: state.node.cfg.policy.max_clock_skew_secs,
     });
     Ok(Json(verdict))
 }

@@ -341,6 +341,11 @@ pub fn parse_mandate(
             mandate.agent_id
         )));
     }
+    if let Some(hours) = &mandate.trading_hours {
+        hours
+            .check_time_zone_exists()
+            .map_err(|e| invalid(e.to_string()))?;
+    }
     if !org.allows_operator(&mandate.operator) {
         let mut names = vec![org.legal_name.as_str()];
         names.extend(org.legal_entities.iter().map(String::as_str));

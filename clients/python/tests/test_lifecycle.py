@@ -4,6 +4,9 @@ the kill switch, API keys and typed problems."""
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
+import time
 import datetime as dt
 import os
 import stat
@@ -185,14 +188,25 @@ def test_custodial_signing_and_verification(daemon: Daemon, agent_id: str) -> No
     issued = bot.certify(agent_id, hsm_key_type="ec-p256")
     assert issued.key_ref is not None and issued.key_ref.startswith("hsm:")
     order = Order(market="BTC_EUR", counterparty="exchange_a", region="eu-west-1", size="1000", currency="EUR",
-                  side="buy", timestamp=dt.datetime(2026, 11, 23, 10, 15, tzinfo=dt.timezone.utc))
+                  side="buy")
+    before = int(time.time())
     signed = bot.sign(agent_id, order)
     assert signed.allowed and signed.certificate_serial == issued.serial_number
     assert signed.algorithm == "ecdsa-with-SHA256"
+    # The daemon decides at its own clock, and the signed bytes carry that time.
+    stamped = json.loads(signed.payload_bytes)["timestamp"]
+    assert before <= stamped <= int(time.time())
     assert signed.payload_bytes == (
         b'{"action":"trade_execution","market":"BTC_EUR","counterparty":"exchange_a","region":"eu-west-1",'
-        b'"size":"1000","currency":"EUR","side":"buy","timestamp":1795428900}'
+        b'"size":"1000","currency":"EUR","side":"buy","timestamp":' + str(stamped).encode() + b"}"
     )
+    # A timestamp a day away is not signed; a preflight for it is a what-if.
+    with pytest.raises(MandateError) as e:
+        bot.sign(agent_id, dataclasses.replace(order, timestamp=before + 86_400))
+    assert (e.value.status, e.value.code) == (422, "invalid-order")
+    what_if = bot.preflight(agent_id, dataclasses.replace(order, timestamp=before + 86_400))
+    assert what_if.allowed and what_if.hypothetical
+    assert not bot.preflight(agent_id, order).hypothetical
     # What an exchange does: check the signature with the certificate's key ...
     leaf = x509.load_pem_x509_certificate(signed.certificate_pem.encode())
     key = leaf.public_key()

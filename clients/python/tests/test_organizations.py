@@ -187,12 +187,12 @@ def test_two_approvers_when_the_organization_requires_them(daemon: Daemon, agent
 
 def test_a_mandates_operator_is_one_of_the_organizations_legal_entities(daemon: Daemon, agent_id: str) -> None:
     e = problem_of(lambda: daemon.operator.register_agent(agent_id, "b", desk_mandate(operator="Other Firm AG")))
-    assert e == (400, "invalid-mandate")
+    assert e == (422, "invalid-mandate")
     agent = daemon.operator.register_agent(agent_id, "b", desk_mandate(operator=LEGAL_ENTITY))
     assert agent.mandate["operator"] == LEGAL_ENTITY
     assert problem_of(
         lambda: daemon.operator.submit_mandate(agent_id, desk_mandate(operator="Other Firm AG"))
-    ) == (400, "invalid-mandate")
+    ) == (422, "invalid-mandate")
 
 
 def readme_block() -> str:

@@ -755,6 +755,9 @@ class MandateStrategyMixin:
     # --- orders ---------------------------------------------------------------------------------
 
     def _mandate_order(self, pair: str, side: str, amount: float, rate: float, at: Any) -> Order:
+        """The order at ``at`` (a reported event's time). Pre-trade checks pass ``None``: the
+        daemon decides them at its own clock, and a ``timestamp`` further than its
+        ``policy.max_clock_skew_secs`` from it would get a what-if answer, no permission."""
         s = self.mandate_settings
         assert s is not None
         ts = at if isinstance(at, dt.datetime) and at.tzinfo is not None else None
@@ -783,7 +786,7 @@ class MandateStrategyMixin:
                 log.warning("mandate denied entry %s: no valid certificate held", pair)
                 return False
             side = "sell" if a.get("side") == "short" else "buy"
-            order = self._mandate_order(pair, side, a["amount"], a["rate"], a.get("current_time"))
+            order = self._mandate_order(pair, side, a["amount"], a["rate"], None)
             decision = client.preflight(s.agent_id, order)
             return self._mandate_decide("entry", pair, order, decision)
         except Exception:  # noqa: BLE001 - Freqtrade would confirm on an exception
@@ -791,6 +794,9 @@ class MandateStrategyMixin:
             return False
 
     def _mandate_decide(self, what: str, pair: str, order: Order, decision: Decision) -> bool:
+        if decision.allowed and decision.hypothetical:
+            log.warning("mandate denied %s %s: the answer was a what-if for another time", what, pair)
+            return False
         if decision.allowed:
             log.info("mandate allowed %s %s: %s %s %s", what, pair, order.side, order.size, order.currency)
             return True
@@ -818,7 +824,7 @@ class MandateStrategyMixin:
                 return False
             trade = a.get("trade")
             side = "buy" if getattr(trade, "is_short", False) else "sell"
-            order = self._mandate_order(pair, side, a["amount"], a["rate"], a.get("current_time"))
+            order = self._mandate_order(pair, side, a["amount"], a["rate"], None)
             decision = client.preflight(s.agent_id, order)
             if not decision.allowed and policy == "check" and decision.codes == [UNREACHABLE]:
                 log.error("mandate: CA unreachable; letting the exit of %s through (exit_policy check): %s",

@@ -626,12 +626,16 @@ class Decision:
     ``allowed`` is ``True`` only when the daemon said so. ``fail_closed`` is ``True`` when the
     client denied on its own because it could not get a usable answer; then ``reasons`` holds
     one of the client's codes (``mandate_unreachable``, ``mandate_not_approved``,
-    ``preflight_rejected``, ``client_error``) and ``error`` the cause.
+    ``preflight_rejected``, ``client_error``) and ``error`` the cause. ``hypothetical`` is ``True``
+    when the order's ``timestamp`` was further from the daemon's clock than its
+    ``policy.max_clock_skew_secs``: the answer is then a what-if for that time, never a
+    permission to act now (``sign`` refuses such an order).
     """
 
     allowed: bool
     reasons: tuple[Reason, ...] = ()
     fail_closed: bool = False
+    hypothetical: bool = False
     error: BaseException | None = field(default=None, compare=False)
 
     @property
@@ -654,7 +658,8 @@ class Decision:
             raise MandateProtocolError(
                 title="Malformed answer", detail="decision: refused without a reason"
             )
-        return cls(allowed=allowed, reasons=reasons)
+        hypothetical = o.opt_bool("hypothetical") or False
+        return cls(allowed=allowed, reasons=reasons, hypothetical=hypothetical)
 
     @classmethod
     def deny(cls, code: str, detail: str, error: BaseException | None = None) -> Decision:
