@@ -180,6 +180,8 @@ fn from_wire(w: MandateDer) -> Result<Mandate, PolicyError> {
         auto_revoke_threshold: Threshold::from_basis_points(w.risk_controls.auto_revoke_threshold)?,
         max_consecutive_failures: w.risk_controls.max_consecutive_failures,
         revocation_timeout_secs: w.risk_controls.revocation_timeout,
+        // Not carried in the extension (see `Mandate::on_breach`).
+        on_breach: crate::OnBreach::Revoke,
     })
 }
 

@@ -93,6 +93,35 @@ impl FromStr for Action {
     }
 }
 
+/// What the CA does when a reported event breaks the approved mandate.
+///
+/// JSON: `"revoke"` (the default) or `"warn"`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBreach {
+    /// Open a `mandate_breach` incident and revoke the agent (the kill switch) at once.
+    #[default]
+    Revoke,
+    /// Open a `mandate_breach` incident and notify; the agent keeps its certificates.
+    Warn,
+}
+
+impl OnBreach {
+    /// `"revoke"` or `"warn"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnBreach::Revoke => "revoke",
+            OnBreach::Warn => "warn",
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == OnBreach::Revoke
+    }
+}
+
 /// An agent's authority limits, carried in its certificate.
 ///
 /// A mandate is immutable once issued: changing it means issuing a new
@@ -148,6 +177,11 @@ pub struct Mandate {
     /// 1 to 86400). JSON name `revocationTimeout`.
     #[serde(rename = "revocationTimeout")]
     pub revocation_timeout_secs: u32,
+    /// What the CA does when a reported event breaks this mandate (default `revoke`). Not in
+    /// the certificate extension: it is how the CA reacts, not a limit a relying party checks,
+    /// so a mandate read from a certificate always says `revoke`.
+    #[serde(default, skip_serializing_if = "OnBreach::is_default")]
+    pub on_breach: OnBreach,
 }
 
 impl Mandate {
@@ -175,6 +209,7 @@ impl Mandate {
             auto_revoke_threshold: Threshold::DEFAULT_AUTO_REVOKE,
             max_consecutive_failures: Self::DEFAULT_MAX_CONSECUTIVE_FAILURES,
             revocation_timeout_secs: Self::DEFAULT_REVOCATION_TIMEOUT_SECS,
+            on_breach: OnBreach::Revoke,
         }
     }
 
@@ -364,6 +399,8 @@ struct RawMandate {
     max_consecutive_failures: u32,
     #[serde(default = "default_revocation_timeout", rename = "revocationTimeout")]
     revocation_timeout_secs: u32,
+    #[serde(default)]
+    on_breach: OnBreach,
 }
 
 impl TryFrom<RawMandate> for Mandate {
@@ -385,6 +422,7 @@ impl TryFrom<RawMandate> for Mandate {
             auto_revoke_threshold: raw.auto_revoke_threshold,
             max_consecutive_failures: raw.max_consecutive_failures,
             revocation_timeout_secs: raw.revocation_timeout_secs,
+            on_breach: raw.on_breach,
         };
         mandate.validate()?;
         Ok(mandate)

@@ -28,9 +28,17 @@ pub struct SubmitMandate {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
-    /// The version being decided; defaults to the pending one. Naming it guards against
-    /// approving a version that was replaced after the officer read it.
+    /// The version being decided: required, so nobody decides on a version they did not
+    /// read (or one replaced after they read it).
     version: Option<i64>,
+    comment: Option<String>,
+}
+
+/// Body of `POST /v1/agents/{id}/reinstate`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Reinstatement {
+    /// For the record.
     comment: Option<String>,
 }
 
@@ -143,6 +151,22 @@ async fn decide(
         approve,
     )
     .await?;
+    let mut v = view(&state, &id).await?;
+    if let Some((recorded, required)) = outcome.awaiting() {
+        v.approvals = Some(Approvals { recorded, required });
+    }
+    Ok(Json(v))
+}
+
+/// `POST /v1/agents/{id}/reinstate` (compliance; four eyes): lifts a suspension; a pending
+/// mandate version stays pending.
+pub async fn reinstate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    OptionalJson(req): OptionalJson<Reinstatement>,
+) -> Result<Json<AgentView>, ApiError> {
+    let outcome = ra::agents::reinstate(&state.node.store, &caller, &id, req.comment).await?;
     let mut v = view(&state, &id).await?;
     if let Some((recorded, required)) = outcome.awaiting() {
         v.approvals = Some(Approvals { recorded, required });

@@ -128,10 +128,30 @@ impl Decided {
     }
 }
 
-/// A compliance person's decision on the agent's pending mandate version; with nothing
-/// pending, approving a suspended agent reinstates it. Four eyes: the decider is never the
-/// person who registered the agent or requested the version; with `approvals_required = 2`,
-/// two different people must approve.
+/// Checks a decision's comment: at most 1000 printable characters.
+fn check_comment(comment: Option<&str>) -> Result<(), CaError> {
+    if let Some(c) = comment
+        && (c.chars().count() > 1000 || c.chars().any(|ch| ch.is_control() && ch != '\n'))
+    {
+        return Err(CaError::InvalidRequest(
+            "comment: at most 1000 printable characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The person behind a decision: decisions are taken by named people.
+fn decider<'a>(p: &'a Principal) -> Result<&'a str, CaError> {
+    p.person_id().ok_or_else(|| {
+        CaError::Forbidden("decisions are taken by a named compliance person".into())
+    })
+}
+
+/// A compliance person's decision on the agent's pending mandate version, which the request
+/// must name (`{"version": N}`): nobody approves a version they did not look at. Four eyes: the
+/// decider is never the person who registered the agent or requested the version; with
+/// `approvals_required = 2`, two different people must approve. Approving never lifts a
+/// suspension: that is [`reinstate`].
 pub async fn decide(
     store: &Store,
     p: &Principal,
@@ -140,78 +160,33 @@ pub async fn decide(
     approve: bool,
 ) -> Result<Decided, CaError> {
     let agent = tenant::agent(store, p, DECIDERS, id).await?;
-    if let Some(c) = &req.comment
-        && (c.chars().count() > 1000 || c.chars().any(|ch| ch.is_control() && ch != '\n'))
-    {
-        return Err(CaError::InvalidRequest(
-            "comment: at most 1000 printable characters".into(),
-        ));
-    }
-    let Some(person) = p.person_id() else {
-        return Err(CaError::Forbidden(
-            "decisions are taken by a named compliance person".into(),
-        ));
-    };
+    check_comment(req.comment.as_deref())?;
+    let person = decider(p)?;
     let org = organization_of(store, &agent).await?;
     let mandates = store.mandates(id).await?;
-    let pending = mandates
+    let Some(pending) = mandates
         .iter()
-        .find(|m| m.status == MandateStatus::PendingApproval);
-    let Some(pending) = pending else {
-        if approve && agent.status == AgentStatus::Suspended && req.version.is_none() {
-            four_eyes(store, person, &[&agent.created_by], "registered this agent").await?;
-            // What the store would refuse, refused before a first approval is recorded.
-            if !mandates.iter().any(|m| m.status == MandateStatus::Approved) {
-                return Err(wrong_state(format!(
-                    "agent {id} has no approved mandate to be reinstated with"
-                )));
-            }
-            if let Some(i) = store
-                .incidents(None, Some(id), None, 0, 100)
-                .await?
-                .iter()
-                .find(|i| i.kind == "auto_revocation" && i.status != "resolved")
-            {
-                return Err(wrong_state(format!(
-                    "agent {id} has auto-revocation incident {} not yet resolved; a compliance officer must resolve it first",
-                    i.id
-                )));
-            }
-            // One suspension, one pair of approvals: the agent's last change names it.
-            let suspension = format!("{id}:{}", agent.updated_at);
-            if let super::four_eyes::Quorum::Awaiting { recorded, required } =
-                super::four_eyes::approve(
-                    store,
-                    p,
-                    &org,
-                    "reinstatement",
-                    &suspension,
-                    id,
-                    req.comment.as_deref(),
-                )
-                .await?
-            {
-                return Ok(Decided::ReinstatementAwaiting { recorded, required });
-            }
-            let mut details = json!({"comment": req.comment});
-            details["by"] = p.audit_details();
-            store
-                .reinstate_agent(
-                    id,
-                    &AuditEvent::new(&p.key_id, "agent.reinstated", id, details),
-                )
-                .await?;
-            return Ok(Decided::Reinstated);
-        }
+        .find(|m| m.status == MandateStatus::PendingApproval)
+    else {
+        let hint = if agent.status == AgentStatus::Suspended {
+            format!("; to lift its suspension, POST /v1/agents/{id}/reinstate")
+        } else {
+            String::new()
+        };
         return Err(wrong_state(format!(
-            "agent {id} has no mandate pending approval"
+            "agent {id} has no mandate pending approval{hint}"
         )));
     };
-    if let Some(v) = req.version
-        && v != pending.version
-    {
+    let verb = if approve { "approve" } else { "reject" };
+    let Some(version) = req.version else {
+        return Err(CaError::InvalidRequest(format!(
+            "name the version to {verb}: {{\"version\": {}}} is pending (GET /v1/agents/{id}/mandates shows it beside the approved one)",
+            pending.version
+        )));
+    };
+    if version != pending.version {
         return Err(wrong_state(format!(
-            "mandate version {v} is not pending; the pending version is {}",
+            "mandate version {version} is not pending; the pending version is {}",
             pending.version
         )));
     }
@@ -252,6 +227,76 @@ pub async fn decide(
             other => other.into(),
         })?;
     Ok(Decided::Mandate(outcome))
+}
+
+/// Lifts a suspension (kill switch or automatic revocation): the agent is active again with
+/// its approved mandate, and may be certified. A mandate version pending approval stays
+/// pending: reinstating approves nothing. Compliance, four eyes as for a mandate (never the
+/// person who registered the agent; with `approvals_required = 2`, two people); after an
+/// automatic revocation, only once its incident is resolved.
+pub async fn reinstate(
+    store: &Store,
+    p: &Principal,
+    id: &str,
+    comment: Option<String>,
+) -> Result<Decided, CaError> {
+    let agent = tenant::agent(store, p, DECIDERS, id).await?;
+    check_comment(comment.as_deref())?;
+    let person = decider(p)?;
+    if agent.status != AgentStatus::Suspended {
+        return Err(wrong_state(format!(
+            "agent {id} is not suspended (it is {})",
+            agent.status.as_str()
+        )));
+    }
+    four_eyes(store, person, &[&agent.created_by], "registered this agent").await?;
+    let org = organization_of(store, &agent).await?;
+    // What the store would refuse, refused before a first approval is recorded.
+    if !store
+        .mandates(id)
+        .await?
+        .iter()
+        .any(|m| m.status == MandateStatus::Approved)
+    {
+        return Err(wrong_state(format!(
+            "agent {id} has no approved mandate to be reinstated with; approve a version first"
+        )));
+    }
+    if let Some(i) = store
+        .incidents(None, Some(id), None, 0, 100)
+        .await?
+        .iter()
+        .find(|i| i.kind == "auto_revocation" && i.status != "resolved")
+    {
+        return Err(wrong_state(format!(
+            "agent {id} has auto-revocation incident {} not yet resolved; a compliance officer must resolve it first",
+            i.id
+        )));
+    }
+    // One suspension, one pair of approvals: the agent's last change names it.
+    let suspension = format!("{id}:{}", agent.updated_at);
+    if let super::four_eyes::Quorum::Awaiting { recorded, required } = super::four_eyes::approve(
+        store,
+        p,
+        &org,
+        "reinstatement",
+        &suspension,
+        id,
+        comment.as_deref(),
+    )
+    .await?
+    {
+        return Ok(Decided::ReinstatementAwaiting { recorded, required });
+    }
+    let mut details = json!({"comment": comment});
+    details["by"] = p.audit_details();
+    store
+        .reinstate_agent(
+            id,
+            &AuditEvent::new(&p.key_id, "agent.reinstated", id, details),
+        )
+        .await?;
+    Ok(Decided::Reinstated)
 }
 
 /// Refuses when `person` holds (or held) any of the keys that made the request.

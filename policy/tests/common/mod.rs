@@ -119,6 +119,8 @@ pub fn arb_mandate() -> impl Strategy<Value = Mandate> {
                     auto_revoke_threshold: auto,
                     max_consecutive_failures: failures,
                     revocation_timeout_secs: timeout,
+                    // Not in the extension: a mandate that round-trips through DER says revoke.
+                    on_breach: mandate_policy::OnBreach::Revoke,
                 }
             },
         )

@@ -75,16 +75,34 @@ pub(crate) async fn approve_mandate(
     Path(id): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    // Without a version, approving reinstates a suspended agent (the API's rule).
-    let done = if form.version.is_none() {
-        "reinstated"
-    } else {
-        "mandate-approved"
-    };
-    let to = format!("/dashboard/agents/{id}?done={done}");
+    let to = format!("/dashboard/agents/{id}?done=mandate-approved");
     let caller = signed.caller.clone();
     let call = |b| agents::approve(State(state), caller, Path(id), b);
     decide(&signed, &headers, &form, true, call, to).await
+}
+
+/// `POST /dashboard/agents/{id}/reinstate` (compliance).
+pub(crate) async fn reinstate(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    let to = format!("/dashboard/agents/{id}?done=reinstated");
+    let caller = signed.caller.clone();
+    let call = |b| agents::reinstate(State(state), caller, Path(id), b);
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        let comment = form
+            .comment
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        call(OptionalJson(from_json(json!({ "comment": comment }))?)).await
+    }
+    .await;
+    outcome(&signed, r, to)
 }
 
 /// `POST /dashboard/agents/{id}/reject` (compliance).

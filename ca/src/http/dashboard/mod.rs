@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/dashboard/agents/{id}/reject",
             post(actions::reject_mandate),
         )
+        .route("/dashboard/agents/{id}/reinstate", post(actions::reinstate))
         .route(
             "/dashboard/agents/{id}/baseline/approve",
             post(actions::approve_baseline),
