@@ -254,7 +254,7 @@ impl Store {
     }
 
     /// Approves or rejects a pending mandate version. Approval supersedes the previously approved
-    /// version and makes the agent active. The caller checks segregation of duties; the store
+    /// version and makes a pending agent active (a suspended one stays suspended). The caller checks segregation of duties; the store
     /// makes the decision happen once (a second decision finds the version no longer pending).
     pub async fn decide_mandate(
         &self,
@@ -366,8 +366,12 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
                     if approve {
+                        // The first approval activates the agent; a suspended one stays
+                        // suspended (lifting a suspension is its own decision).
                         sqlx::query(
-                            "UPDATE agents SET status = 'active', updated_at = $2 WHERE id = $1",
+                            "UPDATE agents SET status = CASE WHEN status = 'suspended'
+                                 THEN 'suspended' ELSE 'active' END, updated_at = $2
+                             WHERE id = $1",
                         )
                         .bind(&agent_id)
                         .bind(now)

@@ -269,8 +269,12 @@ async fn the_pre_trade_check_gives_every_reason_code_with_limit_and_request() {
         .assert_problem(409, "mandate-not-approved");
     // Once approved, the same daemon checks against the approved mandate.
     let r =
-        ca.d.post(&ca.compliance, "/v1/agents/new-bot/approve", &json!({}))
-            .await;
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/new-bot/approve",
+            &json!({"version": 1}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     ca.certify_new_key("new-bot", work.path()).await;
     assert_eq!(
@@ -549,7 +553,7 @@ async fn a_rogue_agent_is_revoked_automatically_a_normal_one_is_not_and_a_warnin
     );
 
     // A replacement needs a human sign-off: reinstating is refused until compliance resolves.
-    ca.d.post(&ca.compliance, "/v1/agents/rogue-bot/approve", &json!({}))
+    ca.d.post(&ca.compliance, "/v1/agents/rogue-bot/reinstate", &json!({}))
         .await
         .assert_problem(409, "wrong-state");
     ca.d.post(
@@ -569,7 +573,7 @@ async fn a_rogue_agent_is_revoked_automatically_a_normal_one_is_not_and_a_warnin
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert_eq!(r.body["status"], "resolved");
     let r =
-        ca.d.post(&ca.compliance, "/v1/agents/rogue-bot/approve", &json!({}))
+        ca.d.post(&ca.compliance, "/v1/agents/rogue-bot/reinstate", &json!({}))
             .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     certified(&ca, "rogue-bot", dir).await;

@@ -110,6 +110,56 @@ async fn compliance_approves_watches_a_rogue_agent_get_revoked_and_an_operator_p
     let a = ca.d.get(&ca.operator, "/v1/agents/rogue-bot").await;
     assert_eq!(a.body["mandate_status"], "approved", "{a:?}");
 
+    // A change to other-bot's mandate: the approvals page sends the officer to read it, and
+    // the agent page shows each change, the widened limit marked, before the button.
+    let mut v2 = full_mandate();
+    v2["maxTransactionSize"] = json!({"amount": "80000", "currency": "EUR"});
+    v2["allowedMarkets"] = json!(["BTC_EUR"]);
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/other-bot/mandate",
+            &json!({"mandate": v2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    b.goto(&format!("{base}/dashboard/approvals")).await;
+    assert!(
+        b.try_find("tr[data-agent='other-bot'] button.approve")
+            .await
+            .is_none()
+    );
+    b.find("tr[data-agent='other-bot'] a.review")
+        .await
+        .click()
+        .await;
+    b.wait_until_text("#mandate-changes", "maxTransactionSize", WAIT)
+        .await;
+    let changes = text(&b, "#mandate-changes").await;
+    assert!(
+        changes.contains("50000 EUR") && changes.contains("80000 EUR"),
+        "{changes}"
+    );
+    assert!(
+        text(&b, "tr.change-widened")
+            .await
+            .contains("maxTransactionSize")
+    );
+    assert!(
+        text(&b, "tr.change-narrowed")
+            .await
+            .contains("allowedMarkets")
+    );
+    b.screenshot("02b-mandate-changes").await;
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/other-bot/reject",
+            &json!({"version": 2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
     // The bot is certified, trades for a week, and its baseline is learnt; compliance
     // approves the baseline in the browser.
     ca.certify_new_key("rogue-bot", dir).await;

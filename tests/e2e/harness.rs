@@ -528,7 +528,7 @@ impl Ca {
             .post(
                 &self.compliance,
                 &format!("/v1/agents/{agent_id}/approve"),
-                &json!({}),
+                &json!({"version": 1}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");

@@ -362,3 +362,118 @@ async fn a_new_mandate_version_needs_its_own_approval() {
     .unwrap();
     assert_eq!(m.max_transaction_size.unwrap().amount.to_string(), "10000");
 }
+
+#[tokio::test]
+async fn reinstating_lifts_a_suspension_and_approves_nothing() {
+    let ca = Ca::start().await;
+    ca.approved_agent("bot-r", full_mandate()).await;
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/bot-r/revoke",
+            &serde_json::json!({"reason": "drill"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // While suspended, the operator asks for wider limits.
+    let mut v2 = full_mandate();
+    v2["maxTransactionSize"]["amount"] = "90000".into();
+    v2["maxDailyVolume"] = serde_json::json!({"amount": "900000", "currency": "EUR"});
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-r/mandate",
+            &serde_json::json!({"mandate": v2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    // The versions, the pending one with what it changes.
+    let m =
+        ca.d.get(&ca.auditor().await, "/v1/agents/bot-r/mandates")
+            .await;
+    assert_eq!(m.status, StatusCode::OK, "{m:?}");
+    assert_eq!(m.body["versions"][0]["version"], 2);
+    assert_eq!(m.body["versions"][0]["status"], "pending_approval");
+    assert_eq!(
+        m.body["versions"][0]["changes"][0],
+        serde_json::json!({"field": "maxTransactionSize", "before": "50000 EUR",
+                           "after": "90000 EUR", "direction": "widened"})
+    );
+    assert_eq!(m.body["versions"][1]["status"], "approved");
+    assert!(m.body["versions"][1].get("changes").is_none());
+    // An empty approve is refused and asks for the version.
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/bot-r/approve",
+            &serde_json::json!({}),
+        )
+        .await;
+    r.assert_problem(400, "invalid-request");
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(r#"{"version": 2}"#),
+        "{r:?}"
+    );
+    // Reinstating lifts the suspension with v1; v2 stays pending.
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/bot-r/reinstate",
+            &serde_json::json!({"comment": "drill over"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["status"], "active");
+    assert_eq!(r.body["mandate_version"], 2);
+    assert_eq!(r.body["mandate_status"], "pending_approval");
+    assert_eq!(r.body["approved_mandate_version"], 1);
+    // Not suspended any more: reinstating again is a state error.
+    ca.d.post(
+        &ca.compliance,
+        "/v1/agents/bot-r/reinstate",
+        &serde_json::json!({}),
+    )
+    .await
+    .assert_problem(409, "wrong-state");
+    // Approving a version of a suspended agent does not lift the suspension either.
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/bot-r/revoke",
+            &serde_json::json!({"reason": "again"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/bot-r/approve",
+            &serde_json::json!({"version": 2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["approved_mandate_version"], 2);
+    assert_eq!(r.body["status"], "suspended");
+}
+
+#[tokio::test]
+async fn a_time_zone_that_does_not_exist_is_refused_at_registration() {
+    let ca = Ca::start().await;
+    let mut m = full_mandate();
+    m["tradingHours"]["timeZone"] = "Mars/Olympus".into();
+    let r = ca.register("bot-mars", m).await;
+    r.assert_problem(422, "invalid-mandate");
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("tradingHours.timeZone"),
+        "{r:?}"
+    );
+    ca.d.get(&ca.operator, "/v1/agents/bot-mars")
+        .await
+        .assert_problem(404, "not-found");
+}

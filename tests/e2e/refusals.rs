@@ -20,8 +20,12 @@ async fn bad_certification_requests_are_refused_and_store_nothing() {
         .await
         .assert_problem(409, "mandate-not-approved");
     let r =
-        ca.d.post(&ca.compliance, "/v1/agents/bot-r/approve", &json!({}))
-            .await;
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/bot-r/approve",
+            &json!({"version": 1}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
 
     // A CSR whose signature does not verify: flip a bit inside the signature value.
@@ -294,7 +298,7 @@ async fn query_and_optional_body_rejections_are_problems_too() {
     // Still pending: none of it changed anything.
     let r = ca.d.get(&ca.operator, "/v1/agents/bot-q").await;
     assert_eq!(r.body["status"], "pending_approval");
-    // An empty body approves the pending version.
+    // An empty body approves nothing: the version must be named.
     let r =
         ca.d.raw()
             .post(format!("{}/v1/agents/bot-q/approve", ca.d.base))
@@ -302,7 +306,23 @@ async fn query_and_optional_body_rejections_are_problems_too() {
             .send()
             .await
             .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let r = crate::harness::reply(r).await;
+    r.assert_problem(400, "invalid-request");
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(r#"{"version": 1} is pending"#),
+        "{r:?}"
+    );
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/bot-q/approve",
+            &json!({"version": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
 }
 
 #[tokio::test]

@@ -174,12 +174,25 @@ async fn the_kill_switch_revokes_everything_and_blocks_issuance_until_reapproval
     .await
     .assert_problem(409, "mandate-not-approved");
 
-    // Only compliance re-approves; then issuance works again.
-    ca.d.post(&ca.operator, "/v1/agents/bot-k/approve", &json!({}))
+    // Approving is not reinstating: with nothing pending, approve says where to go.
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/bot-k/approve",
+            &json!({"version": 1}),
+        )
+        .await;
+    r.assert_problem(409, "wrong-state");
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("/reinstate"),
+        "{r:?}"
+    );
+    // Only compliance reinstates; then issuance works again.
+    ca.d.post(&ca.operator, "/v1/agents/bot-k/reinstate", &json!({}))
         .await
         .assert_problem(403, "forbidden");
     let r =
-        ca.d.post(&ca.compliance, "/v1/agents/bot-k/approve", &json!({}))
+        ca.d.post(&ca.compliance, "/v1/agents/bot-k/reinstate", &json!({}))
             .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert_eq!(r.body["status"], "active");

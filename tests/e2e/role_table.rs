@@ -164,6 +164,22 @@ fn table() -> Vec<Route> {
         ),
         route(
             "POST",
+            "/v1/agents/{agent}/reinstate",
+            json!({}),
+            &["compliance"],
+            No,
+            Tenant,
+        ),
+        route(
+            "GET",
+            "/v1/agents/{agent}/mandates",
+            json!(null),
+            READERS,
+            ById,
+            Tenant,
+        ),
+        route(
+            "POST",
             "/v1/agents/{agent}/certify",
             json!({"csr": "{csr}"}),
             &["operator"],
@@ -467,7 +483,11 @@ async fn setup_org(d: &Daemon, org: &'static str, legal: &str, agent: &'static s
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let r = d
-        .post(&comp, &format!("/v1/agents/{agent}/approve"), &json!({}))
+        .post(
+            &comp,
+            &format!("/v1/agents/{agent}/approve"),
+            &json!({"version": 1}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     let work = tempfile::tempdir().unwrap();
@@ -781,6 +801,12 @@ async fn dashboard_forms_follow_the_same_table() {
         ),
         (
             true,
+            format!("/dashboard/agents/{}/reinstate", b.agent),
+            vec![],
+            404,
+        ),
+        (
+            true,
             format!("/dashboard/agents/{}/baseline/approve", b.agent),
             vec![],
             404,
@@ -806,6 +832,12 @@ async fn dashboard_forms_follow_the_same_table() {
         (
             false,
             format!("/dashboard/agents/{}/approve", a.agent),
+            vec![],
+            403,
+        ),
+        (
+            false,
+            format!("/dashboard/agents/{}/reinstate", a.agent),
             vec![],
             403,
         ),

@@ -75,12 +75,12 @@ async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing()
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     // org-a's compliance officer cannot approve org-b's agent: it does not exist for them.
     let before = footprint(&d);
-    d.post(&comp_a, "/v1/agents/b-bot/approve", &json!({}))
+    d.post(&comp_a, "/v1/agents/b-bot/approve", &json!({"version": 1}))
         .await
         .assert_problem(404, "not-found");
     assert_eq!(footprint(&d), before);
     let r = d
-        .post(&comp_b, "/v1/agents/b-bot/approve", &json!({}))
+        .post(&comp_b, "/v1/agents/b-bot/approve", &json!({"version": 1}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     let work = tempfile::tempdir().unwrap();
@@ -305,13 +305,21 @@ async fn four_eyes_are_between_people_and_two_approvers_when_required() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let before = footprint(&d);
-    d.post(&dana_comp, "/v1/agents/solo-bot/approve", &json!({}))
-        .await
-        .assert_problem(403, "segregation-of-duties");
+    d.post(
+        &dana_comp,
+        "/v1/agents/solo-bot/approve",
+        &json!({"version": 1}),
+    )
+    .await
+    .assert_problem(403, "segregation-of-duties");
     assert_eq!(footprint(&d), before);
     let other = d.person_key(Some("solo"), "compliance").await;
     let r = d
-        .post(&other, "/v1/agents/solo-bot/approve", &json!({}))
+        .post(
+            &other,
+            "/v1/agents/solo-bot/approve",
+            &json!({"version": 1}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert_eq!(r.body["status"], "active");
@@ -329,7 +337,9 @@ async fn four_eyes_are_between_people_and_two_approvers_when_required() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let r = d.post(&c1, "/v1/agents/duo-bot/approve", &json!({})).await;
+    let r = d
+        .post(&c1, "/v1/agents/duo-bot/approve", &json!({"version": 1}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert_eq!(r.body["status"], "pending_approval");
     assert_eq!(r.body["mandate_status"], "pending_approval");
@@ -343,11 +353,13 @@ async fn four_eyes_are_between_people_and_two_approvers_when_required() {
     .await
     .assert_problem(409, "mandate-not-approved");
     let before = footprint(&d);
-    d.post(&c1, "/v1/agents/duo-bot/approve", &json!({}))
+    d.post(&c1, "/v1/agents/duo-bot/approve", &json!({"version": 1}))
         .await
         .assert_problem(409, "conflict");
     assert_eq!(footprint(&d), before);
-    let r = d.post(&c2, "/v1/agents/duo-bot/approve", &json!({})).await;
+    let r = d
+        .post(&c2, "/v1/agents/duo-bot/approve", &json!({"version": 1}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert_eq!(r.body["status"], "active");
     // Each approval is recorded with its person.
@@ -447,7 +459,14 @@ async fn two_approvers_also_for_baselines_reinstatements_and_incident_resolution
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let a = two_approvals(&d, &c1, &c2, "/v1/agents/duo-bot/approve", json!({})).await;
+    let a = two_approvals(
+        &d,
+        &c1,
+        &c2,
+        "/v1/agents/duo-bot/approve",
+        json!({"version": 1}),
+    )
+    .await;
     assert_eq!(a["status"], "active");
 
     // A baseline learnt from six days of history.
@@ -492,7 +511,7 @@ async fn two_approvers_also_for_baselines_reinstatements_and_incident_resolution
         footprint(&d),
         query_sql(&d, "SELECT COUNT(*) FROM pending_approvals"),
     );
-    d.post(&c1, "/v1/agents/duo-bot/approve", &json!({}))
+    d.post(&c1, "/v1/agents/duo-bot/reinstate", &json!({}))
         .await
         .assert_problem(409, "wrong-state");
     assert_eq!(
@@ -507,9 +526,13 @@ async fn two_approvers_also_for_baselines_reinstatements_and_incident_resolution
         "UPDATE incidents SET status = 'resolved' WHERE kind = 'auto_revocation'",
         false,
     );
-    let first = d.post(&c1, "/v1/agents/duo-bot/approve", &json!({})).await;
+    let first = d
+        .post(&c1, "/v1/agents/duo-bot/reinstate", &json!({}))
+        .await;
     assert_eq!(first.body["status"], "suspended", "{first:?}");
-    let r = d.post(&c2, "/v1/agents/duo-bot/approve", &json!({})).await;
+    let r = d
+        .post(&c2, "/v1/agents/duo-bot/reinstate", &json!({}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert_eq!(r.body["status"], "active", "{r:?}");
 

@@ -174,6 +174,45 @@ pub async fn reinstate(
     Ok(Json(v))
 }
 
+/// One mandate version as the API shows it.
+#[derive(Serialize)]
+pub struct MandateVersionView {
+    version: i64,
+    status: mandate_store::MandateStatus,
+    mandate: Value,
+    requested_by: String,
+    requested_at: String,
+    decided_by: Option<String>,
+    decided_at: Option<String>,
+    /// A pending version's changes against the approved one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<Vec<mandate_policy::FieldChange>>,
+}
+
+/// `GET /v1/agents/{id}/mandates`: every version, newest first; the pending one with its
+/// field-by-field changes against the approved one.
+pub async fn mandates(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let versions = ra::agents::mandates(&state.node.store, &caller, &id).await?;
+    let items: Vec<MandateVersionView> = versions
+        .into_iter()
+        .map(|v| MandateVersionView {
+            version: v.row.version,
+            status: v.row.status,
+            mandate: serde_json::to_value(&v.mandate).unwrap_or_default(),
+            requested_by: v.row.created_by,
+            requested_at: crate::rfc3339(v.row.created_at),
+            decided_by: v.row.decided_by,
+            decided_at: v.row.decided_at.map(crate::rfc3339),
+            changes: v.changes,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"agent_id": id, "versions": items})))
+}
+
 /// `GET /v1/agents/{id}`.
 pub async fn get_one(
     State(state): State<AppState>,

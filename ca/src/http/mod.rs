@@ -91,6 +91,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/agents/{id}/mandate", post(agents::submit_mandate))
         .route("/v1/agents/{id}/approve", post(agents::approve))
         .route("/v1/agents/{id}/reinstate", post(agents::reinstate))
+        .route("/v1/agents/{id}/mandates", get(agents::mandates))
         .route("/v1/agents/{id}/reject", post(agents::reject))
         .route("/v1/agents/{id}/certify", post(certificates::certify))
         .route(

@@ -141,7 +141,7 @@ fn check_comment(comment: Option<&str>) -> Result<(), CaError> {
 }
 
 /// The person behind a decision: decisions are taken by named people.
-fn decider<'a>(p: &'a Principal) -> Result<&'a str, CaError> {
+fn decider(p: &Principal) -> Result<&str, CaError> {
     p.person_id().ok_or_else(|| {
         CaError::Forbidden("decisions are taken by a named compliance person".into())
     })
@@ -314,6 +314,55 @@ async fn four_eyes(
         }
     }
     Ok(())
+}
+
+/// One mandate version, with how it differs from the approved one.
+#[derive(Debug, Clone)]
+pub struct MandateVersion {
+    /// The stored version.
+    pub row: mandate_store::MandateRow,
+    /// The mandate.
+    pub mandate: Mandate,
+    /// For a version pending approval: every field in which it differs from the approved
+    /// version (none approved yet: empty), and which way.
+    pub changes: Option<Vec<mandate_policy::FieldChange>>,
+}
+
+/// Every mandate version of an agent, newest first; a pending one comes with its changes
+/// against the approved one, widened limits marked, for the decider to read first.
+pub async fn mandates(
+    store: &Store,
+    p: &Principal,
+    id: &str,
+) -> Result<Vec<MandateVersion>, CaError> {
+    tenant::agent_or_own(store, p, READERS, id).await?;
+    let rows = store.mandates(id).await?;
+    let parse = |r: &mandate_store::MandateRow| {
+        serde_json::from_str::<Mandate>(&r.mandate_json)
+            .map_err(|e| CaError::Internal(format!("stored mandate {} of {id}: {e}", r.version)))
+    };
+    let approved = rows
+        .iter()
+        .find(|r| r.status == MandateStatus::Approved)
+        .map(parse)
+        .transpose()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mandate = parse(&row)?;
+        let changes = (row.status == MandateStatus::PendingApproval).then(|| {
+            approved
+                .as_ref()
+                .map(|a| mandate_policy::compare(a, &mandate))
+                .unwrap_or_default()
+        });
+        out.push(MandateVersion {
+            row,
+            mandate,
+            changes,
+        });
+    }
+    out.sort_by_key(|v| std::cmp::Reverse(v.row.version));
+    Ok(out)
 }
 
 /// One agent, if `p` may read it.

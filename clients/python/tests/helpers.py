@@ -149,6 +149,6 @@ def approved_agent(
     """Registers an agent of ``ORG`` (operator) and approves its mandate (compliance)."""
     agent = operator.register_agent(agent_id, f"Agent {agent_id}", mandate, organization=ORG)
     assert agent.status == "pending_approval"
-    agent = compliance.approve(agent_id)
+    agent = compliance.approve(agent_id, version=1)
     assert agent.status == "active", agent
     return agent

@@ -239,7 +239,11 @@ def test_the_kill_switch_suspends_and_compliance_reinstates(daemon: Daemon, agen
     with pytest.raises(MandateError) as e:
         daemon.operator.enroll(agent_id)
     assert e.value.code == "mandate-not-approved"
-    assert daemon.compliance.approve(agent_id).status == "active"
+    # Approving is not reinstating; reinstating lifts the suspension and approves nothing.
+    with pytest.raises(MandateError) as e:
+        daemon.compliance.approve(agent_id, version=1)
+    assert (e.value.status, e.value.code) == (409, "wrong-state") and "/reinstate" in str(e.value.detail)
+    assert daemon.compliance.reinstate(agent_id, "desk reopened").status == "active"
     daemon.operator.enroll(agent_id)
     assert daemon.operator.preflight(agent_id, TRADE).allowed
 
@@ -252,6 +256,12 @@ def test_mandate_changes_need_approval(daemon: Daemon, agent_id: str) -> None:
     with pytest.raises(MandateError) as e:
         daemon.compliance.approve(agent_id, version=1)
     assert (e.value.status, e.value.code) == (409, "wrong-state")
+    # What v2 changes, read before deciding.
+    pending, approved = daemon.compliance.mandates(agent_id)[:2]
+    assert (pending.version, pending.status, approved.status, approved.changes) == (2, "pending_approval", "approved", None)
+    assert [(c.field, c.before, c.after, c.direction) for c in pending.changes or ()] == [
+        ("maxTransactionSize", "50000 EUR", "25000 EUR", "narrowed")]
+    assert not pending.widens
     agent = daemon.compliance.reject(agent_id, version=2, comment="too small")
     assert (agent.mandate_status, agent.approved_mandate_version) == ("rejected", 1)
 
@@ -270,7 +280,7 @@ def test_problems_are_typed_with_their_rfc_9457_fields(daemon: Daemon, agent_id:
         daemon.operator.register_agent(agent_id, "again", desk_mandate(), organization=ORG)
     assert (e.value.status, e.value.code) == (409, "conflict")
     with pytest.raises(MandateError) as e:
-        daemon.operator.approve(agent_id)
+        daemon.operator.approve(agent_id, 1)
     assert (e.value.status, e.value.code) == (403, "forbidden")
     with pytest.raises(MandateError) as e:
         daemon.operator.certify(agent_id, generate_key_and_csr("other-bot").csr_pem)

@@ -136,10 +136,10 @@ def test_one_person_may_not_approve_what_they_requested(daemon: Daemon, agent_id
     dana_op, dana_co = daemon.key_of(dana.id, "operator"), daemon.key_of(dana.id, "compliance")
     dana_op.register_agent(agent_id, "Dana's bot", desk_mandate())
     # Another key, the same person: segregation of duties holds between people, not keys.
-    assert problem_of(lambda: dana_co.approve(agent_id)) == (403, "segregation-of-duties")
-    assert problem_of(lambda: dana_co.reject(agent_id)) == (403, "segregation-of-duties")
+    assert problem_of(lambda: dana_co.approve(agent_id, 1)) == (403, "segregation-of-duties")
+    assert problem_of(lambda: dana_co.reject(agent_id, 1)) == (403, "segregation-of-duties")
     assert dana_op.get_agent(agent_id).status == "pending_approval"
-    agent = daemon.compliance.approve(agent_id)
+    agent = daemon.compliance.approve(agent_id, 1)
     assert (agent.status, agent.approved_mandate_version) == ("active", 1)
 
     # A version Dana requested for an agent someone else registered: still not hers to approve.
@@ -150,7 +150,7 @@ def test_one_person_may_not_approve_what_they_requested(daemon: Daemon, agent_id
     # Dana may decide on what others requested.
     other = f"{agent_id[:40]}-b"
     daemon.operator.register_agent(other, "Other bot", desk_mandate())
-    assert dana_co.approve(other).status == "active"
+    assert dana_co.approve(other, 1).status == "active"
 
 
 def test_two_approvers_when_the_organization_requires_them(daemon: Daemon, agent_id: str) -> None:
@@ -169,7 +169,7 @@ def test_two_approvers_when_the_organization_requires_them(daemon: Daemon, agent
     assert (first.approvals_recorded, first.approvals_required, first.awaiting_approval) == (1, 2, True)
     assert first.raw["approvals"] == {"recorded": 1, "required": 2}
     assert problem_of(lambda: op.enroll(agent_id)) == (409, "mandate-not-approved")
-    assert problem_of(lambda: c1.approve(agent_id)) == (409, "conflict")
+    assert problem_of(lambda: c1.approve(agent_id, 1)) == (409, "conflict")
     second = c2.approve(agent_id, version=1)
     assert (second.status, second.mandate_status, second.approved_mandate_version) == ("active", "approved", 1)
     assert (second.approvals_recorded, second.awaiting_approval) == (None, False)
@@ -177,7 +177,7 @@ def test_two_approvers_when_the_organization_requires_them(daemon: Daemon, agent
 
     # Another organization's agent does not exist for ORG's people, nor may they register in it.
     assert problem_of(lambda: daemon.operator.get_agent(agent_id)) == (404, "not-found")
-    assert problem_of(lambda: daemon.compliance.approve(agent_id)) == (404, "not-found")
+    assert problem_of(lambda: daemon.compliance.approve(agent_id, 1)) == (404, "not-found")
     assert problem_of(
         lambda: daemon.operator.register_agent(f"{agent_id[:40]}-x", "X", desk_mandate(), organization=org.id)
     ) == (404, "not-found")

@@ -72,7 +72,7 @@ def test_the_readme_bot_runs_and_halts_on_revocation(
     try:
         wait_for("the bot registers itself", lambda: registered() or errors)
         assert not errors, errors
-        daemon.compliance.approve(agent_id)
+        daemon.compliance.approve(agent_id, version=1)
         wait_for("three trades", lambda: len(placed) >= 3 or errors)
         assert not errors, errors
         daemon.compliance.revoke_agent(agent_id, "README test: stop the bot")

@@ -248,6 +248,14 @@ pub(crate) async fn agent(
     .await;
     let status = text(&a["status"]);
     let pending_mandate = a["mandate_status"] == "pending_approval";
+    // What the pending version changes, read before the approve button.
+    let changes = if pending_mandate {
+        value(agents::mandates(st(), caller.clone(), Path(id.clone())))
+            .await
+            .map(|v| v["versions"][0]["changes"].clone())
+    } else {
+        Ok(Value::Null)
+    };
     let body = html! {
         (notice(done.done.as_deref()))
         div.title-row {
@@ -266,6 +274,10 @@ pub(crate) async fn agent(
         section.card #mandate {
             h2 { "Mandate v" (text(&a["mandate_version"])) " " (badge(&text(&a["mandate_status"]))) }
             @if pending_mandate {
+                @match &changes {
+                    Ok(c) => (changes_table(c)),
+                    Err(e) => (problem(e)),
+                }
                 @if can(&signed, DECIDERS) {
                     div.decision {
                         form method="post" action={ "/dashboard/agents/" (id) "/approve" } {
@@ -285,10 +297,10 @@ pub(crate) async fn agent(
                     p.muted #no-approve { "Waiting for a compliance officer to approve it." }
                 }
             }
-            @if status == "suspended" && !pending_mandate && can(&signed, DECIDERS) {
-                form.row #reinstate method="post" action={ "/dashboard/agents/" (id) "/approve" } {
+            @if status == "suspended" && can(&signed, DECIDERS) {
+                form.row #reinstate method="post" action={ "/dashboard/agents/" (id) "/reinstate" } {
                     (csrf(&signed))
-                    span.muted { "Suspended by a kill switch or an automatic revocation (its incident must be resolved first)." }
+                    span.muted { "Suspended by a kill switch or an automatic revocation (its incident must be resolved first). Reinstating approves no pending version." }
                     label { "Comment " input type="text" name="comment" maxlength="1000"; }
                     button #reinstate-agent type="submit" { "Reinstate" }
                 }
@@ -710,7 +722,10 @@ pub(crate) async fn approvals(
                                 td { "v" (text(&a["mandate_version"])) }
                                 td { (text(&a["updated_at"])) " by " (by(&who, &text(&a["registered_by"]))) }
                                 td {
-                                    @if decider {
+                                    @if decider && a["approved_mandate_version"].is_number() {
+                                        // A change to an approved mandate is read before it is approved.
+                                        a.button.review href={ "/dashboard/agents/" (id) "#mandate" } { "Review changes…" }
+                                    } @else if decider {
                                         form.inline method="post" action={ "/dashboard/agents/" (id) "/approve" } {
                                             (csrf(&signed))
                                             input type="hidden" name="version" value=(text(&a["mandate_version"]));
@@ -1165,4 +1180,39 @@ pub(crate) async fn people(State(state): State<AppState>, signed: Signed) -> Res
         }
     };
     layout::page("People", &signed, "/dashboard/people", body)
+}
+
+/// A pending mandate version's changes against the approved one, widened limits marked.
+fn changes_table(changes: &Value) -> Markup {
+    let rows = changes.as_array().cloned().unwrap_or_default();
+    if changes.is_null() {
+        return html! {};
+    }
+    html! {
+        h3 { "Changes against the approved version" }
+        @if rows.is_empty() {
+            p.muted #mandate-changes { "The first version: nothing approved to compare with." }
+        } @else {
+            table #mandate-changes {
+                thead { tr { th { "Field" } th { "Approved" } th { "Requested" } th { "Effect" } } }
+                tbody {
+                    @for c in &rows {
+                        @let direction = text(&c["direction"]);
+                        tr class={ "change-" (direction) } {
+                            td { code { (text(&c["field"])) } }
+                            td { (text(&c["before"])) }
+                            td { (text(&c["after"])) }
+                            td {
+                                @match direction.as_str() {
+                                    "widened" => strong.widened { "widened" },
+                                    "narrowed" => span { "narrowed" },
+                                    _ => span { "changed" },
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

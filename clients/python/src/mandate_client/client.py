@@ -40,6 +40,7 @@ from .models import (
     IncidentPage,
     IssuedCertificate,
     Json,
+    MandateVersion,
     KillSwitch,
     Order,
     Organization,
@@ -450,10 +451,18 @@ class MandateClient:
             body["comment"] = comment
         return self.call("POST", path, body=body)
 
-    def approve(self, agent_id: str, version: int | None = None, comment: str | None = None) -> Agent:
-        """``POST /v1/agents/{id}/approve`` (compliance): approves the pending mandate version
-        (``version`` guards against approving a replaced one), or reinstates a suspended agent
-        when nothing is pending.
+    def mandates(self, agent_id: str) -> list[MandateVersion]:
+        """``GET /v1/agents/{id}/mandates``: every version, newest first; the pending one with
+        its field-by-field changes against the approved one (read them before approving)."""
+        value = self.call("GET", f"/v1/agents/{_seg(agent_id)}/mandates")
+        if not isinstance(value, dict) or not isinstance(value.get("versions"), list):
+            raise MandateProtocolError(title="Malformed answer", detail="mandates: no versions list")
+        return [MandateVersion.from_json(v) for v in value["versions"]]
+
+    def approve(self, agent_id: str, version: int, comment: str | None = None) -> Agent:
+        """``POST /v1/agents/{id}/approve`` (compliance): approves mandate version ``version``,
+        which must be the pending one (else 409 ``wrong-state``): nobody approves a version they
+        did not read. Approving never lifts a suspension: see :meth:`reinstate`.
 
         The approver must be another person than the one who registered the agent or requested
         the version (else 403 ``segregation-of-duties``). When the organization requires two
@@ -461,9 +470,15 @@ class MandateClient:
         ``approvals_required`` 2, and the same person approving again is a 409 ``conflict``."""
         return Agent.from_json(self._decide(f"/v1/agents/{_seg(agent_id)}/approve", version, comment))
 
-    def reject(self, agent_id: str, version: int | None = None, comment: str | None = None) -> Agent:
-        """``POST /v1/agents/{id}/reject`` (compliance)."""
+    def reject(self, agent_id: str, version: int, comment: str | None = None) -> Agent:
+        """``POST /v1/agents/{id}/reject`` (compliance): rejects the pending version ``version``."""
         return Agent.from_json(self._decide(f"/v1/agents/{_seg(agent_id)}/reject", version, comment))
+
+    def reinstate(self, agent_id: str, comment: str | None = None) -> Agent:
+        """``POST /v1/agents/{id}/reinstate`` (compliance, four eyes): lifts a suspension (kill
+        switch, automatic revocation once its incident is resolved); the agent is active again
+        with its approved mandate. A pending version stays pending."""
+        return Agent.from_json(self._decide(f"/v1/agents/{_seg(agent_id)}/reinstate", None, comment))
 
     # --- certificates -------------------------------------------------------------------------
 

@@ -387,6 +387,67 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class MandateChange:
+    """One field in which a pending mandate version differs from the approved one.
+
+    ``direction``: ``narrowed`` (the agent may do less), ``widened`` (more) or ``changed``
+    (neither contains the other; treated as narrowing)."""
+
+    field: str
+    before: str
+    after: str
+    direction: str
+
+    @classmethod
+    def from_json(cls, value: Any) -> MandateChange:
+        o = _Obj(value, "change")
+        return cls(
+            field=o.get_str("field"),
+            before=o.get_str("before"),
+            after=o.get_str("after"),
+            direction=o.get_str("direction"),
+        )
+
+
+@dataclass(frozen=True)
+class MandateVersion:
+    """One version of ``GET /v1/agents/{id}/mandates``: ``status`` is ``pending_approval``,
+    ``approved``, ``rejected``, ``superseded`` or ``withdrawn``; a pending version carries its
+    ``changes`` against the approved one (``None`` for the others)."""
+
+    version: int
+    status: str
+    mandate: Json
+    requested_by: str
+    requested_at: _dt.datetime
+    decided_by: str | None
+    decided_at: _dt.datetime | None
+    changes: tuple[MandateChange, ...] | None
+
+    @property
+    def widens(self) -> bool:
+        """Whether any change gives the agent more authority."""
+        return any(c.direction == "widened" for c in self.changes or ())
+
+    @classmethod
+    def from_json(cls, value: Any) -> MandateVersion:
+        o = _Obj(value, "mandate version")
+        changes = o.d.get("changes")
+        return cls(
+            version=o.get_int("version"),
+            status=o.get_str("status"),
+            mandate=o.get_obj("mandate"),
+            requested_by=o.get_str("requested_by"),
+            requested_at=o.get_time("requested_at"),
+            decided_by=o.opt_str("decided_by"),
+            decided_at=o.opt_time("decided_at"),
+            changes=None
+            if changes is None
+            else tuple(MandateChange.from_json(c) for c in o.get_list("changes")),
+        )
+
+
+@dataclass(frozen=True)
 class AgentPage:
     """One page of ``GET /v1/agents``; pass ``next_after`` as ``after`` for the next one."""
 
