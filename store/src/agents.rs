@@ -283,7 +283,7 @@ impl Store {
                     // officer resolved the incident (the human sign-off).
                     let unresolved: Option<i64> = sqlx::query_scalar(
                         "SELECT id FROM incidents WHERE agent_id = $1
-                           AND kind = 'auto_revocation' AND status <> 'resolved' LIMIT 1",
+                           AND revokes = TRUE AND status <> 'resolved' LIMIT 1",
                     )
                     .bind(&agent_id)
                     .fetch_optional(&mut *conn)

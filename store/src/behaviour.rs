@@ -85,6 +85,9 @@ pub enum IncidentKind {
     RiskWarning,
     /// The score passed the auto-revoke threshold: the agent's certificates are revoked.
     AutoRevocation,
+    /// A reported event broke the approved mandate (the mandate's `onBreach` says whether the
+    /// agent is revoked too).
+    MandateBreach,
 }
 
 impl IncidentKind {
@@ -93,6 +96,7 @@ impl IncidentKind {
         match self {
             IncidentKind::RiskWarning => "risk_warning",
             IncidentKind::AutoRevocation => "auto_revocation",
+            IncidentKind::MandateBreach => "mandate_breach",
         }
     }
 }
@@ -112,6 +116,11 @@ pub struct IncidentTrigger {
     pub contributions: Value,
     /// Index in the batch of the event that passed it.
     pub event_index: usize,
+    /// A breach's reasons, JSON `[{code, limit, requested}]`.
+    pub reasons: Option<Value>,
+    /// The response is the kill switch (auto-revocation, or a breach with `onBreach: revoke`):
+    /// the incident must be resolved before the agent is reinstated.
+    pub revokes: bool,
 }
 
 /// One ingestion: events, the counters after them, and the thresholds passed.
@@ -144,7 +153,7 @@ pub struct IncidentRow {
     pub id: i64,
     /// The agent.
     pub agent_id: String,
-    /// `risk_warning` or `auto_revocation`.
+    /// `risk_warning`, `auto_revocation` or `mandate_breach`.
     pub kind: String,
     /// `open`, `acknowledged` or `resolved`.
     pub status: String,
@@ -170,6 +179,11 @@ pub struct IncidentRow {
     pub resolved_at: Option<i64>,
     /// The sign-off's note.
     pub resolution: Option<String>,
+    /// A breach's reasons: `[{code, limit, requested}]`.
+    pub reasons: Option<Value>,
+    /// Its response is the kill switch (every auto-revocation; a breach with `onBreach:
+    /// revoke`): it must be resolved before the agent is reinstated.
+    pub revokes: bool,
 }
 
 /// A stored baseline version.
@@ -238,7 +252,8 @@ pub struct EventRow {
 macro_rules! incident_columns {
     () => {
         "id, agent_id, kind, status, score, threshold, contributions, event_id, kill_switch_id,
-         created_at_ms, acknowledged_by, acknowledged_at, resolved_by, resolved_at, resolution"
+         created_at_ms, acknowledged_by, acknowledged_at, resolved_by, resolved_at, resolution,
+         reasons, CASE WHEN revokes THEN 1 ELSE 0 END AS revokes"
     };
 }
 
@@ -274,6 +289,11 @@ fn incident_row(r: &AnyRow) -> Result<IncidentRow, StoreError> {
         resolved_by: r.try_get("resolved_by")?,
         resolved_at: r.try_get("resolved_at")?,
         resolution: r.try_get("resolution")?,
+        reasons: r
+            .try_get::<Option<String>, _>("reasons")?
+            .map(|t| parse_json(&t, "incident reasons"))
+            .transpose()?,
+        revokes: r.try_get::<i64, _>("revokes")? != 0,
     })
 }
 
@@ -402,12 +422,15 @@ async fn open_incident(
     t: &IncidentTrigger,
     event_id: Option<i64>,
 ) -> Result<Option<i64>, StoreError> {
+    // One open incident per agent, kind and response: a second breach while the first is
+    // open adds to it nothing but its event.
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO incidents (agent_id, kind, status, score, threshold, contributions,
-             event_id, created_at_ms)
-         SELECT $1, $2, 'open', $3, $4, $5, $6, $7
+             event_id, created_at_ms, reasons, revokes)
+         SELECT $1, $2, 'open', $3, $4, $5, $6, $7, $8, $9
          WHERE NOT EXISTS (SELECT 1 FROM incidents
-                           WHERE agent_id = $1 AND kind = $2 AND status <> 'resolved')
+                           WHERE agent_id = $1 AND kind = $2 AND revokes = $9
+                             AND status <> 'resolved')
          RETURNING id",
     )
     .bind(&t.agent_id)
@@ -417,16 +440,22 @@ async fn open_incident(
     .bind(json_text(&t.contributions))
     .bind(event_id)
     .bind(now_ms())
+    .bind(t.reasons.as_ref().map(json_text))
+    .bind(t.revokes)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(id) = id else {
         return Ok(None);
     };
-    let data = json!({
+    let mut data = json!({
         "incident_id": id, "agent_id": t.agent_id, "kind": t.kind.as_str(),
         "risk_score": t.score, "threshold": t.threshold, "contributions": t.contributions,
         "event_id": event_id,
     });
+    if let Some(reasons) = &t.reasons {
+        data["reasons"] = reasons.clone();
+        data["on_breach"] = json!(if t.revokes { "revoke" } else { "warn" });
+    }
     append(
         conn,
         &AuditEvent::new(
@@ -442,6 +471,7 @@ async fn open_incident(
     let kind = match t.kind {
         IncidentKind::RiskWarning => "risk.warning",
         IncidentKind::AutoRevocation => "incident.opened",
+        IncidentKind::MandateBreach => "mandate.breach",
     };
     enqueue(conn, kind, operator.as_deref(), &data).await?;
     Ok(Some(id))
@@ -912,13 +942,14 @@ impl Store {
         row.as_ref().map(incident_row).transpose()
     }
 
-    /// Auto-revocation incidents whose revocation has not happened yet (the daemon stopped in
+    /// Incidents whose response is the kill switch (auto-revocations, breaches with
+    /// `onBreach: revoke`) and whose revocation has not happened yet (the daemon stopped in
     /// between): the scoring loop finishes them at start.
     pub async fn unfinished_auto_revocations(&self) -> Result<Vec<IncidentRow>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             incident_columns!(),
-            " FROM incidents WHERE kind = 'auto_revocation' AND kill_switch_id IS NULL
+            " FROM incidents WHERE revokes = TRUE AND kill_switch_id IS NULL
                AND status <> 'resolved' ORDER BY id"
         ))
         .fetch_all(&self.reader)
@@ -958,7 +989,7 @@ impl Store {
                             "UPDATE incidents SET status = 'resolved', resolved_by = $2,
                                  resolved_at = $3, resolution = $4
                              WHERE id = $1 AND status <> 'resolved'
-                               AND (kind <> 'auto_revocation' OR kill_switch_id IS NOT NULL)",
+                               AND (revokes = FALSE OR kill_switch_id IS NOT NULL)",
                         )
                         .bind(id)
                         .bind(&actor)

@@ -346,7 +346,7 @@ impl Store {
                              SELECT 1 FROM mandates WHERE agent_id = $1 AND status = 'approved')
                            AND NOT EXISTS (
                              SELECT 1 FROM incidents WHERE agent_id = $1
-                               AND kind = 'auto_revocation' AND status <> 'resolved')",
+                               AND revokes = TRUE AND status <> 'resolved')",
                     )
                     .bind(&agent_id)
                     .bind(now)
@@ -355,7 +355,7 @@ impl Store {
                     .rows_affected();
                     if changed != 1 {
                         return Err(StoreError::WrongState(format!(
-                            "agent {agent_id} is not suspended with an approved mandate, or has an auto-revocation incident not yet resolved (a compliance officer must resolve it first)"
+                            "agent {agent_id} is not suspended with an approved mandate, or has an incident that revoked it not yet resolved (a compliance officer must resolve it first)"
                         )));
                     }
                     append(conn, &event).await

@@ -23,6 +23,8 @@ pub const WEBHOOK_EVENT_TYPES: &[&str] = &[
     "risk.warning",
     "incident.opened",
     "incident.updated",
+    "mandate.breach",
+    "certificate.superseded",
 ];
 
 /// A webhook endpoint.

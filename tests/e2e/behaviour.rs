@@ -177,8 +177,8 @@ async fn the_pre_trade_check_gives_every_reason_code_with_limit_and_request() {
         &ca,
         &ca.operator,
         json!([
-            event("volume-bot", t, "600", "BTC_EUR", "eu-west-1", true),
-            event("volume-bot", t, "300", "BTC_EUR", "eu-west-1", true)
+            event("volume-bot", t, "500", "BTC_EUR", "eu-west-1", true),
+            event("volume-bot", t, "400", "BTC_EUR", "eu-west-1", true)
         ]),
     )
     .await;
@@ -885,8 +885,9 @@ async fn an_auto_revocation_interrupted_by_a_stop_is_finished_at_the_next_start(
     crate::harness::exec_sql(
         &ca.d,
         &format!(
-            "INSERT INTO incidents (agent_id, kind, status, score, threshold, contributions, created_at_ms)
-             VALUES ('crash-bot', 'auto_revocation', 'open', 0.97, 0.85, '[]', {now_ms});"
+            "INSERT INTO incidents (agent_id, kind, status, score, threshold, contributions, created_at_ms,
+                 revokes)
+             VALUES ('crash-bot', 'auto_revocation', 'open', 0.97, 0.85, '[]', {now_ms}, TRUE);"
         ),
         false,
     );
@@ -1391,4 +1392,119 @@ async fn verify_refuses_a_signed_order_outside_the_clock_skew() {
             assert_eq!(codes(&r.body), vec!["order_time_skew"], "{ts}: {r:?}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_first_out_of_mandate_event_revokes_before_the_answer_without_any_baseline() {
+    let ca = Ca::start_with_config("[scoring]\nauto_learn = false\n").await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    pem_file(&ca, "/ca/root.pem", &dir.join("root.pem")).await;
+    pem_file(&ca, "/ca/intermediate.pem", &dir.join("int.pem")).await;
+    let port = free_port();
+    let receiver = Receiver::start(port).await;
+    let (_, secret) = webhook(&ca, port).await;
+    *receiver.secret.lock().unwrap() = secret;
+
+    // A freshly deployed bot: approved, certified, no baseline. Not monitored, not "low".
+    // (No trading hours: the events are reported now, whatever the time of day.)
+    let mut m = full_mandate();
+    m.as_object_mut().unwrap().remove("tradingHours");
+    ca.approved_agent("fresh-bot", m.clone()).await;
+    let cert = certified(&ca, "fresh-bot", dir).await;
+    let risk =
+        ca.d.get(&ca.operator, "/v1/agents/fresh-bot/risk-score")
+            .await;
+    assert_eq!(risk.body["risk_score"], Value::Null, "{risk:?}");
+    assert_eq!(risk.body["risk_band"], "not_monitored");
+    // Inside the mandate: accepted, nothing happens.
+    let t = now();
+    let inside = json!({"agent_id": "fresh-bot", "action_type": "trade_execution",
+        "metadata": {"market": "BTC_EUR", "size": "100", "currency": "EUR",
+                     "counterparty": "exchange_a", "region": "eu-west-1"}});
+    let r = events(&ca, &ca.operator, inside).await;
+    assert_eq!(r["incidents"], json!([]), "{r}");
+    assert!(r["events"][0].get("breach").is_none(), "{r}");
+    // 60000 EUR (limit 50000) in a market and region the mandate forbids, at a time inside its
+    // hours or not: the first such event is a breach, and the kill switch is pulled before
+    // the answer comes back.
+    let mut rogue = json!({"agent_id": "fresh-bot", "action_type": "trade_execution",
+        "metadata": {"market": "DOGE_USD", "size": "60000", "currency": "EUR",
+                     "counterparty": "exchange_a", "region": "us-east-1", "timestamp": t}});
+    let r = events(&ca, &ca.operator, rogue.clone()).await;
+    assert_eq!(r["events"][0]["score"], Value::Null);
+    let breach: Vec<&str> = r["events"][0]["breach"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["code"].as_str().unwrap())
+        .collect();
+    for code in [
+        "exceeds_scope_size",
+        "market_not_allowed",
+        "region_not_allowed",
+    ] {
+        assert!(breach.contains(&code), "{code}: {r}");
+    }
+    assert_eq!(r["incidents"][0]["kind"], "mandate_breach", "{r}");
+    let incident = r["incidents"][0]["id"].as_i64().unwrap();
+    // Already revoked: the API, OCSP and the agent's state say so.
+    assert_eq!(ocsp_status(&ca, dir, &cert), "revoked");
+    let a = ca.d.get(&ca.operator, "/v1/agents/fresh-bot").await;
+    assert_eq!(a.body["status"], "suspended");
+    let i =
+        ca.d.get(&ca.operator, &format!("/v1/incidents/{incident}"))
+            .await;
+    assert_eq!(i.body["revokes"], true, "{i:?}");
+    assert!(i.body["kill_switch_id"].is_number(), "{i:?}");
+    assert_eq!(i.body["reasons"][0]["limit"], "50000 EUR", "{i:?}");
+    // The webhook says so, with the reasons.
+    wait_until("mandate.breach", || {
+        !receiver.received.of_type("mandate.breach").is_empty()
+    })
+    .await;
+    let hook = receiver.received.of_type("mandate.breach")[0].clone();
+    assert_eq!(hook["data"]["on_breach"], "revoke");
+    assert_eq!(hook["data"]["incident_id"], incident);
+    // No reinstating until compliance resolved the breach.
+    ca.d.post(&ca.compliance, "/v1/agents/fresh-bot/reinstate", &json!({}))
+        .await
+        .assert_problem(409, "wrong-state");
+
+    // With onBreach: warn, only an incident opens.
+    m["onBreach"] = json!("warn");
+    ca.approved_agent("lenient-bot", m.clone()).await;
+    let cert = certified(&ca, "lenient-bot", dir).await;
+    rogue["agent_id"] = json!("lenient-bot");
+    let r = events(&ca, &ca.operator, rogue).await;
+    assert_eq!(r["incidents"][0]["kind"], "mandate_breach", "{r}");
+    assert_eq!(ocsp_status(&ca, dir, &cert), "good");
+    let a = ca.d.get(&ca.operator, "/v1/agents/lenient-bot").await;
+    assert_eq!(a.body["status"], "active");
+    assert_eq!(a.body["mandate"]["onBreach"], "warn");
+    let i =
+        ca.d.get(
+            &ca.operator,
+            &format!("/v1/incidents/{}", r["incidents"][0]["id"]),
+        )
+        .await;
+    assert_eq!(i.body["revokes"], false, "{i:?}");
+    // The daily volume counts too: two trades that each fit, together over the cap.
+    let mut capped = m.clone();
+    capped.as_object_mut().unwrap().remove("onBreach");
+    capped["maxDailyVolume"] = json!({"amount": "60000", "currency": "EUR"});
+    ca.approved_agent("capped-bot", capped).await;
+    let trade = |size: &str| {
+        json!({"agent_id": "capped-bot", "action_type": "trade_execution",
+            "metadata": {"market": "BTC_EUR", "size": size, "currency": "EUR",
+                         "counterparty": "exchange_a", "region": "eu-west-1"}})
+    };
+    let r = events(&ca, &ca.operator, trade("40000")).await;
+    assert_eq!(r["incidents"], json!([]), "{r}");
+    let r = events(&ca, &ca.operator, trade("30000")).await;
+    assert_eq!(
+        r["events"][0]["breach"][0]["code"], "daily_volume_cap_exceeded",
+        "{r}"
+    );
+    assert_eq!(r["events"][0]["breach"][0]["requested"], "70000 EUR", "{r}");
 }

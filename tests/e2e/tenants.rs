@@ -19,9 +19,11 @@ async fn org(d: &Daemon, id: &str, legal_name: &str, approvals: i64) {
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
 }
 
+/// The full mandate without trading hours (events reported now must fit at any time of day).
 fn mandate(operator: &str) -> Value {
     let mut m = full_mandate();
     m["operator"] = json!(operator);
+    m.as_object_mut().unwrap().remove("tradingHours");
     m
 }
 
@@ -108,7 +110,8 @@ async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing()
             &op_b,
             "/v1/events",
             &json!({"agent_id": "b-bot", "action_type": "trade_execution",
-                    "metadata": {"market": "EUR_USD", "size": "10", "currency": "EUR"}}),
+                    "metadata": {"market": "EUR_USD", "size": "10", "currency": "EUR",
+                             "counterparty": "exchange_a", "region": "eu-west-1"}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
@@ -179,7 +182,8 @@ async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing()
             &op_a,
             "/v1/events".into(),
             json!({"agent_id": "b-bot", "action_type": "trade_execution",
-                "metadata": {"market": "EUR_USD", "size": "10", "currency": "EUR"}}),
+                "metadata": {"market": "EUR_USD", "size": "10", "currency": "EUR",
+                             "counterparty": "exchange_a", "region": "eu-west-1"}}),
         ),
         (
             &op_a,
@@ -504,7 +508,8 @@ async fn two_approvers_also_for_baselines_reinstatements_and_incident_resolution
     crate::harness::exec_sql(
         &d,
         "INSERT INTO incidents (agent_id, kind, status, score, threshold, contributions,
-             created_at_ms) VALUES ('duo-bot', 'auto_revocation', 'open', 0.9, 0.85, '[]', 0)",
+             created_at_ms, revokes) VALUES ('duo-bot', 'auto_revocation', 'open', 0.9, 0.85, '[]', 0,
+             TRUE)",
         false,
     );
     let before = (

@@ -74,8 +74,22 @@ pub struct IngestOutcome {
 pub struct EventResult {
     /// Its id.
     pub id: i64,
-    /// Its anomaly score.
+    /// Its anomaly score (none before a baseline is approved: not monitored).
     pub score: Option<f64>,
+    /// How it broke the approved mandate, if it did: the pre-trade check's reasons.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub breach: Vec<BreachReason>,
+}
+
+/// One way an event broke its mandate.
+#[derive(Debug, Clone, Serialize)]
+pub struct BreachReason {
+    /// The pre-trade check's code, e.g. `exceeds_scope_size`.
+    pub code: &'static str,
+    /// The limit, as text.
+    pub limit: String,
+    /// What the event did, as text.
+    pub requested: String,
 }
 
 /// An incident opened by this ingestion.
@@ -85,7 +99,7 @@ pub struct IncidentOpened {
     pub id: i64,
     /// The agent.
     pub agent_id: String,
-    /// `risk_warning` or `auto_revocation`.
+    /// `risk_warning`, `auto_revocation` or `mandate_breach`.
     pub kind: &'static str,
 }
 
@@ -159,10 +173,17 @@ impl Behaviour {
             ..Default::default()
         };
         let mut scores = Vec::with_capacity(events.len());
+        let mut breaches = Vec::with_capacity(events.len());
         for (index, (e, at)) in events.iter().zip(times).enumerate() {
             let Some((_, live)) = guards.iter_mut().find(|(id, _)| *id == e.agent_id) else {
                 return Err(CaError::Internal("agent lock missing".into()));
             };
+            // The breach is judged on the state before the event (its day's volume so far).
+            let breach = breach_of(live, e, at);
+            if let Some(t) = breach_trigger(live, e, index, &breach) {
+                batch.triggers.push(t);
+            }
+            breaches.push(breach);
             let (scored, trigger) = self.apply(live, e, at, index, now_ms);
             scores.push(scored.as_ref().map(|(s, _, _)| s.score));
             if let Some(t) = trigger {
@@ -185,6 +206,12 @@ impl Behaviour {
                 baseline_version: scored.as_ref().map(|(_, _, v)| *v),
             });
         }
+        let batch_revokes: Vec<(String, bool)> = batch
+            .triggers
+            .iter()
+            .filter(|t| t.kind == IncidentKind::MandateBreach)
+            .map(|t| (t.agent_id.clone(), t.revokes))
+            .collect();
         batch.counters = guards
             .iter()
             .filter_map(|(_, live)| live.counters.clone())
@@ -211,10 +238,18 @@ impl Behaviour {
             }
         }
         drop(guards);
+        // The incidents whose response is the kill switch: auto-revocations, and breaches of
+        // mandates with onBreach = revoke.
         let auto: Vec<(i64, String)> = stored
             .incidents
             .iter()
-            .filter(|(_, _, k)| *k == IncidentKind::AutoRevocation)
+            .filter(|(_, agent, k)| match k {
+                IncidentKind::AutoRevocation => true,
+                IncidentKind::MandateBreach => batch_revokes
+                    .iter()
+                    .any(|(a, revokes)| a == agent && *revokes),
+                IncidentKind::RiskWarning => false,
+            })
             .map(|(id, agent, _)| (*id, agent.clone()))
             .collect();
         Ok((
@@ -224,7 +259,8 @@ impl Behaviour {
                     .event_ids
                     .iter()
                     .zip(scores)
-                    .map(|(&id, score)| EventResult { id, score })
+                    .zip(breaches)
+                    .map(|((&id, score), breach)| EventResult { id, score, breach })
                     .collect(),
                 incidents: stored
                     .incidents
@@ -345,6 +381,8 @@ impl Behaviour {
                 threshold,
                 contributions: contributions.clone(),
                 event_index: index,
+                reasons: None,
+                revokes: kind == IncidentKind::AutoRevocation,
             });
             scored = Some((s, contributions, version));
         }
@@ -353,22 +391,103 @@ impl Behaviour {
     }
 }
 
-/// Carries out auto-revocation incidents: the kill switch for the agent, with the incident and
-/// its score as the reason; OCSP, CRLs and the pre-signed responses follow at once.
+/// How `e` breaks the agent's approved mandate, judged as the pre-trade check would judge the
+/// order it reports (action, size, market, counterparty, region, trading hours at the event's
+/// time, the daily volume of its trading day so far), without the agent's state (revocation,
+/// risk score, failures in a row): those are what the event reports, not limits it broke.
+/// Nothing without an approved mandate.
+fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
+    let Some(mandate) = live.mandate.as_deref() else {
+        return Vec::new();
+    };
+    let m = &e.metadata;
+    let order = mandate_policy::Order {
+        action: e.action_type,
+        market: m.market.clone(),
+        counterparty: m.counterparty.clone(),
+        region: m.region.clone(),
+        size: match (&m.size, &m.currency) {
+            (Some(amount), Some(currency)) => Some(mandate_policy::Money {
+                amount: *amount,
+                currency: currency.clone(),
+            }),
+            _ => None,
+        },
+        at,
+    };
+    let state = mandate_policy::AgentState {
+        daily_volume: Some(live.volume_of(day_of(Some(mandate), at))),
+        ..Default::default()
+    };
+    mandate_policy::decide(mandate, &order, &state)
+        .into_iter()
+        .map(|d| BreachReason {
+            code: d.code,
+            limit: d.limit,
+            requested: d.requested,
+        })
+        .collect()
+}
+
+/// The incident a breach opens: `mandate_breach`, revoking or not as the mandate says.
+fn breach_trigger(
+    live: &AgentLive,
+    e: &EventInput,
+    index: usize,
+    breach: &[BreachReason],
+) -> Option<IncidentTrigger> {
+    if breach.is_empty() {
+        return None;
+    }
+    let on_breach = live
+        .mandate
+        .as_deref()
+        .map_or(mandate_policy::OnBreach::Revoke, |m| m.on_breach);
+    let score = live
+        .counters
+        .as_ref()
+        .and_then(|c| c.risk.as_ref())
+        .map_or(0.0, |r| r.score);
+    Some(IncidentTrigger {
+        agent_id: e.agent_id.clone(),
+        kind: IncidentKind::MandateBreach,
+        score,
+        threshold: 0.0,
+        contributions: serde_json::Value::Array(Vec::new()),
+        event_index: index,
+        reasons: Some(serde_json::to_value(breach).unwrap_or_default()),
+        revokes: on_breach == mandate_policy::OnBreach::Revoke,
+    })
+}
+
+/// Carries out the incidents whose response is the kill switch (auto-revocations, breaches of
+/// mandates with `onBreach: revoke`), with the incident as the reason; OCSP, CRLs and the
+/// pre-signed responses follow at once.
 pub(crate) async fn auto_revoke(node: &Arc<Node>, incidents: &[(i64, String)]) {
     for (incident, agent) in incidents {
-        let reason = match node.store.incident(*incident).await {
-            Ok(Some(row)) => format!(
+        let row = node.store.incident(*incident).await.ok().flatten();
+        let breach = row.as_ref().is_some_and(|r| r.kind == "mandate_breach");
+        let reason = match &row {
+            Some(row) if breach => format!(
+                "mandate breach: {} (incident {incident})",
+                breach_text(row.reasons.as_ref())
+            ),
+            Some(row) => format!(
                 "behavioural anomaly: risk score {:.3} passed the auto-revoke threshold {:.2} (incident {incident})",
                 row.score, row.threshold
             ),
-            _ => format!("behavioural anomaly (incident {incident})"),
+            None => format!("incident {incident}"),
+        };
+        let actor = if breach {
+            "system:mandate"
+        } else {
+            "system:scoring"
         };
         match crate::revocation::pull(
             &node.store,
             KillScope::Agent,
             agent,
-            "system:scoring",
+            actor,
             &reason,
             Some(*incident),
         )
@@ -381,5 +500,29 @@ pub(crate) async fn auto_revoke(node: &Arc<Node>, incidents: &[(i64, String)]) {
                 tracing::error!(agent = %agent, incident, error = %e, "automatic revocation failed; retried by the scoring loop");
             }
         }
+    }
+}
+
+/// `exceeds_scope_size (limit 50000 EUR, requested 60000 EUR), ...` from stored reasons.
+fn breach_text(reasons: Option<&serde_json::Value>) -> String {
+    let list = reasons
+        .and_then(|r| r.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let parts: Vec<String> = list
+        .iter()
+        .map(|r| {
+            format!(
+                "{} (limit {}, requested {})",
+                r["code"].as_str().unwrap_or("?"),
+                r["limit"].as_str().unwrap_or("?"),
+                r["requested"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        "outside the mandate".to_owned()
+    } else {
+        parts.join(", ")
     }
 }

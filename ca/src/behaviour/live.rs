@@ -174,9 +174,10 @@ pub(crate) fn band(score: f64, warning: f64) -> &'static str {
 pub struct RiskView {
     /// The agent.
     pub agent_id: String,
-    /// 0 to 1, decayed to now; 0 before a baseline is approved.
-    pub risk_score: f64,
-    /// low, medium or high.
+    /// 0 to 1, decayed to now; none before a baseline is approved (not monitored: there is
+    /// nothing to compare behaviour with, which is not the same as low risk).
+    pub risk_score: Option<f64>,
+    /// `low`, `medium` or `high`; `not_monitored` before a baseline is approved.
     pub risk_band: &'static str,
     /// Each feature's part in the score that set it.
     pub contributions: Value,
@@ -407,10 +408,15 @@ impl Behaviour {
             Some((s, c, at)) => (s, c.clone(), Some(at)),
             None => (0.0, Value::Array(Vec::new()), None),
         };
+        let monitored = live.baseline.is_some();
         Ok(RiskView {
             agent_id: agent_id.to_owned(),
-            risk_score: score,
-            risk_band: band(score, warning),
+            risk_score: monitored.then_some(score),
+            risk_band: if monitored {
+                band(score, warning)
+            } else {
+                "not_monitored"
+            },
             contributions,
             computed_at: at_ms.map(|ms| crate::rfc3339(ms / 1000)),
             baseline_version: live.baseline.as_ref().map(|(v, _)| *v),

@@ -28,6 +28,12 @@ pub struct IncidentView {
     resolved_by: Option<String>,
     resolved_at: Option<String>,
     resolution: Option<String>,
+    /// A mandate breach's reasons: `[{code, limit, requested}]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasons: Option<serde_json::Value>,
+    /// Whether its response is the kill switch (it must be resolved before the agent is
+    /// reinstated).
+    revokes: bool,
     /// While a second compliance person's approval of the resolution is missing.
     #[serde(skip_serializing_if = "Option::is_none")]
     approvals: Option<serde_json::Value>,
@@ -50,6 +56,8 @@ fn view(r: IncidentRow) -> IncidentView {
         resolved_by: r.resolved_by,
         resolved_at: r.resolved_at.map(crate::rfc3339),
         resolution: r.resolution,
+        reasons: r.reasons,
+        revokes: r.revokes,
         approvals: None,
     }
 }

@@ -266,10 +266,11 @@ pub async fn reinstate(
         .incidents(None, Some(id), None, 0, 100)
         .await?
         .iter()
-        .find(|i| i.kind == "auto_revocation" && i.status != "resolved")
+        .find(|i| i.revokes && i.status != "resolved")
     {
         return Err(wrong_state(format!(
-            "agent {id} has auto-revocation incident {} not yet resolved; a compliance officer must resolve it first",
+            "agent {id} has {} incident {} not yet resolved; a compliance officer must resolve it first",
+            i.kind.replace('_', "-"),
             i.id
         )));
     }

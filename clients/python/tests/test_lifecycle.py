@@ -127,7 +127,8 @@ def test_the_whole_lifecycle(daemon: Daemon, agent_id: str, tmp_path: Path) -> N
         for size in ("300", Decimal("300.00"), "300"):
             assert reporter.report(
                 {"action_type": "trade_execution", "metadata": {"market": "BTC_EUR", "size": size, "currency": "EUR",
-                                                              "side": "buy", "region": "eu-west-1"}}
+                                                              "side": "buy", "region": "eu-west-1",
+                                                              "counterparty": "exchange_a"}}
             )
         assert reporter.flush(timeout=15)
         s = reporter.stats()
@@ -137,7 +138,8 @@ def test_the_whole_lifecycle(daemon: Daemon, agent_id: str, tmp_path: Path) -> N
     cap = d.reason("daily_volume_cap_exceeded")
     assert cap is not None and (cap.limit, cap.requested) == ("1000 EUR", "1100 EUR"), cap
     risk = bot.risk_score(agent_id)
-    assert (risk.agent_id, risk.score, risk.band, risk.baseline_version) == (agent_id, 0.0, RiskBand.LOW, None)
+    assert (risk.agent_id, risk.score, risk.band, risk.baseline_version) == (agent_id, None, RiskBand.NOT_MONITORED, None)
+    assert not risk.monitored
     assert (risk.warning_threshold, risk.auto_revoke_threshold) == (0.75, 0.85)
 
     # Revocation (by the bot itself, for a compromised key): idempotent, and the check says so.

@@ -175,8 +175,12 @@ pub(crate) async fn overview(
                         td.risk {
                             @if risk.is_null() { span.muted { "—" } }
                             @else {
-                                span.score { (score_text(&risk["risk_score"])) } " "
-                                (badge(&text(&risk["risk_band"])))
+                                @if risk["risk_score"].is_null() {
+                                    span.muted.not-monitored { "not monitored" }
+                                } @else {
+                                    span.score { (score_text(&risk["risk_score"])) } " "
+                                    (badge(&text(&risk["risk_band"])))
+                                }
                             }
                         }
                         td { (valid) " valid" @if *revoked > 0 { ", " (revoked) " revoked" } }
@@ -314,11 +318,18 @@ pub(crate) async fn agent(
                 Ok(r) => {
                     @let warning = r["warning_threshold"].as_f64().unwrap_or(0.75);
                     @let auto = r["auto_revoke_threshold"].as_f64().unwrap_or(0.85);
-                    p.big {
-                        span #risk-score { (score_text(&r["risk_score"])) } " "
-                        span #risk-band { (badge(&text(&r["risk_band"]))) }
-                        span.muted { " now (decaying), warning at " (format!("{warning:.2}"))
-                            ", automatic revocation at " (format!("{auto:.2}")) }
+                    @if r["risk_score"].is_null() {
+                        p.big {
+                            span #risk-score.not-monitored { "Not monitored" } " "
+                            span.muted { "— no approved behavioural baseline yet, so no anomaly score. The mandate's limits are still enforced on every order and every reported event." }
+                        }
+                    } @else {
+                        p.big {
+                            span #risk-score { (score_text(&r["risk_score"])) } " "
+                            span #risk-band { (badge(&text(&r["risk_band"]))) }
+                            span.muted { " now (decaying), warning at " (format!("{warning:.2}"))
+                                ", automatic revocation at " (format!("{auto:.2}")) }
+                        }
                     }
                     @let points: Vec<Point> = match &events {
                         Ok(evs) => evs.iter().filter_map(|e| e.score.map(|s| Point { at_ms: e.received_at_ms, score: s })).collect(),

@@ -71,7 +71,14 @@ log = logging.getLogger("mandate.freqtrade")
 
 #: Stake multiplier per risk band (``custom_stake_amount``); ``risk_band`` answers HIGH when the
 #: CA cannot be asked, so an unknown band means no new position.
-BAND_SCALE: dict[RiskBand, float] = {RiskBand.LOW: 1.0, RiskBand.MEDIUM: 0.5, RiskBand.HIGH: 0.0}
+BAND_SCALE: dict[RiskBand, float] = {
+    RiskBand.LOW: 1.0,
+    RiskBand.MEDIUM: 0.5,
+    RiskBand.HIGH: 0.0,
+    # No baseline approved yet: no anomaly score, but every order is still checked against the
+    # mandate and a reported breach revokes. Set it lower to trade smaller until a baseline is.
+    RiskBand.NOT_MONITORED: 1.0,
+}
 
 EXIT_POLICIES = ("check", "strict", "allow")
 

@@ -777,11 +777,14 @@ class EventsAccepted:
 
 
 class RiskBand(str, Enum):
-    """``low`` below 0.5, ``medium`` below the warning threshold, ``high`` from it."""
+    """``low`` below 0.5, ``medium`` below the warning threshold, ``high`` from it;
+    ``not_monitored`` before a behavioural baseline is approved (no anomaly score yet: not the
+    same as low risk; the mandate's limits are enforced all the same)."""
 
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
+    NOT_MONITORED = "not_monitored"
 
 
 @dataclass(frozen=True)
@@ -812,10 +815,10 @@ class Contribution:
 @dataclass(frozen=True)
 class RiskScore:
     """``GET /v1/agents/{id}/risk-score``: ``score`` is the API's ``risk_score`` (0..1, decayed
-    to now), ``band`` its ``risk_band``."""
+    to now; ``None`` while not monitored), ``band`` its ``risk_band``."""
 
     agent_id: str
-    score: float
+    score: float | None
     band: RiskBand
     contributions: list[Contribution]
     computed_at: _dt.datetime | None
@@ -823,6 +826,11 @@ class RiskScore:
     warning_threshold: float
     auto_revoke_threshold: float
     raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def monitored(self) -> bool:
+        """Whether an approved baseline scores the agent's behaviour."""
+        return self.band is not RiskBand.NOT_MONITORED
 
     @property
     def top_feature(self) -> str | None:
@@ -842,7 +850,7 @@ class RiskScore:
             ) from None
         return cls(
             agent_id=o.get_str("agent_id"),
-            score=o.get_float("risk_score"),
+            score=o.opt_float("risk_score"),
             band=band,
             contributions=[Contribution.from_json(x) for x in o.get_list("contributions")],
             computed_at=o.opt_time("computed_at"),
