@@ -27,6 +27,7 @@ mod ocsp_signer;
 mod ra;
 mod rate_limit;
 mod report;
+mod retirement;
 mod revocation;
 mod rotation;
 mod tls;

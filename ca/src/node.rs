@@ -290,6 +290,7 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
     };
     let node = Arc::new(node);
     crate::behaviour::start_learner(node.clone());
+    crate::retirement::start(node.clone());
     crate::ca_reload::start(node.clone());
     crate::change_listener::start(node.clone());
     crate::audit_checkpoint::start(node.hsm.clone(), node.store.clone(), node.cfg.clone());

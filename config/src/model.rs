@@ -164,6 +164,11 @@ pub struct CaConfig {
     pub default_validity_days: u32,
     /// Largest validity an agent certificate may have, in days (at most 365).
     pub max_validity_days: u32,
+    /// When a new mandate version that only widens limits is approved, how long certificates
+    /// of older versions stay valid, in seconds (0 to 30 days; default 1 h): meanwhile ARI
+    /// tells their holders to renew now and a `certificate.superseded` webhook says so; then
+    /// they are revoked `superseded`. A version that narrows anything retires them at once.
+    pub supersede_grace_secs: u32,
 }
 
 impl Default for CaConfig {
@@ -187,6 +192,7 @@ impl Default for CaConfig {
             ocsp_presign: true,
             default_validity_days: 365,
             max_validity_days: 365,
+            supersede_grace_secs: 3600,
         }
     }
 }
@@ -583,6 +589,12 @@ impl Config {
             return Err(invalid(
                 "ca.ocsp_validity_secs",
                 "must be at most half of ca.ocsp_signer_validity_days, so no response outlives its signer",
+            ));
+        }
+        if ca.supersede_grace_secs > 30 * 86_400 {
+            return Err(invalid(
+                "ca.supersede_grace_secs",
+                "must be 0 to 2592000 (30 days)",
             ));
         }
         if !(1..=365).contains(&ca.max_validity_days) {

@@ -88,6 +88,20 @@ pub struct Decider<'a> {
     pub person_id: Option<&'a str>,
     /// Approvals of different people needed (1 or 2).
     pub approvals_required: i64,
+    /// How the certificates of older versions retire when this decision approves: at once
+    /// (revoked `superseded` in the approving transaction) when the new version narrows any
+    /// limit, else after this many seconds (ARI says "renew now" meanwhile).
+    pub retirement: Retirement,
+}
+
+/// How an approval retires the certificates of older mandate versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Retirement {
+    /// The new version takes authority away: the old certificates are revoked at once.
+    #[default]
+    AtOnce,
+    /// The new version only widens: the old certificates stay valid this many seconds.
+    After(i64),
 }
 
 /// What a decision on a mandate version did.
@@ -267,6 +281,7 @@ impl Store {
     ) -> Result<MandateDecision, StoreError> {
         let published = Change::Agent(agent_id.to_owned());
         let now = now_unix();
+        let retirement = decider.retirement;
         let (agent_id, decided_by, person, required, comment, mut event) = (
             agent_id.to_owned(),
             decider.key_id.to_owned(),
@@ -366,6 +381,8 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
                     if approve {
+                        retire_older(conn, &agent_id, version, &decided_by, retirement, now)
+                            .await?;
                         // The first approval activates the agent; a suspended one stays
                         // suspended (lifting a suspension is its own decision).
                         sqlx::query(
@@ -397,7 +414,12 @@ impl Store {
                 })
             })
             .await?;
-        self.publish([published]);
+        // An approval may have revoked certificates of older versions (a narrowing).
+        if approve {
+            self.publish([published, Change::Revocation]);
+        } else {
+            self.publish([published]);
+        }
         Ok(out)
     }
 
@@ -497,4 +519,73 @@ impl Store {
             .await?;
         rows.iter().map(mandate_row).collect()
     }
+}
+
+/// Retires the valid certificates of versions older than `version` (see [`Retirement`]): each
+/// is revoked `superseded` now, or marked to retire after the grace with a
+/// `certificate.superseded` webhook telling the bot to renew.
+async fn retire_older(
+    conn: &mut sqlx::AnyConnection,
+    agent_id: &str,
+    version: i64,
+    decided_by: &str,
+    retirement: Retirement,
+    now: i64,
+) -> Result<(), StoreError> {
+    let serials: Vec<String> = sqlx::query_scalar(
+        "SELECT serial FROM certificates
+          WHERE agent_id = $1 AND mandate_version < $2 AND status = 'issued' AND not_after > $3
+          ORDER BY serial",
+    )
+    .bind(agent_id)
+    .bind(version)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    let operator = crate::webhooks::operator_of(conn, agent_id).await?;
+    for serial in serials {
+        let retire_at = match retirement {
+            Retirement::AtOnce => now,
+            Retirement::After(grace) => now.saturating_add(grace),
+        };
+        sqlx::query("UPDATE certificates SET retire_at = $2 WHERE serial = $1")
+            .bind(&serial)
+            .bind(retire_at)
+            .execute(&mut *conn)
+            .await?;
+        let details = serde_json::json!({"reason": "superseded", "agent_id": agent_id,
+            "mandate_version": version, "retire_at": retire_at});
+        match retirement {
+            Retirement::AtOnce => {
+                crate::revocation::revoke_one(
+                    conn,
+                    &serial,
+                    crate::revocation::SUPERSEDED,
+                    decided_by,
+                    now,
+                    serde_json::json!({"comment": format!(
+                        "mandate version {version} of {agent_id} narrows the mandate this certificate carries"
+                    ), "mandate_version": version}),
+                )
+                .await?;
+            }
+            Retirement::After(_) => {
+                let data = serde_json::json!({"serial_number": serial, "agent_id": agent_id,
+                    "mandate_version": version, "retire_at": retire_at, "renew": "now"});
+                crate::audit::append(
+                    conn,
+                    &AuditEvent::new(decided_by, "certificate.superseded", &serial, details),
+                )
+                .await?;
+                crate::webhooks::enqueue(
+                    conn,
+                    "certificate.superseded",
+                    operator.as_deref(),
+                    &data,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -485,12 +485,24 @@ impl Store {
         agent_id: &str,
         now: i64,
     ) -> Result<(i64, i64), StoreError> {
-        let (valid, revoked, _) = self.agent_certificate_state(agent_id, now).await?;
-        Ok((valid, revoked))
+        let r = sqlx::query(
+            "SELECT
+                 COALESCE(SUM(CASE WHEN status = 'issued' AND not_after > $2 THEN 1 ELSE 0 END), 0)
+                     AS valid,
+                 COALESCE(SUM(CASE WHEN status = 'revoked' THEN 1 ELSE 0 END), 0) AS revoked
+             FROM certificates WHERE agent_id = $1",
+        )
+        .bind(agent_id)
+        .bind(now)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok((r.try_get("valid")?, r.try_get("revoked")?))
     }
 
-    /// An agent's certificates at `now`: how many are valid, how many revoked, and until when
-    /// the longest-lived valid one lasts (unix s, none without a valid certificate).
+    /// An agent's certificates at `now`: how many are valid, how many were revoked for another
+    /// reason than `superseded` (a renewal or a newer mandate version replaced those: their
+    /// holder renews, it is not stopped), and until when the longest-lived valid one lasts
+    /// (unix s, none without a valid certificate).
     pub async fn agent_certificate_state(
         &self,
         agent_id: &str,
@@ -500,7 +512,8 @@ impl Store {
             "SELECT
                  COALESCE(SUM(CASE WHEN status = 'issued' AND not_after > $2 THEN 1 ELSE 0 END), 0)
                      AS valid,
-                 COALESCE(SUM(CASE WHEN status = 'revoked' THEN 1 ELSE 0 END), 0) AS revoked,
+                 COALESCE(SUM(CASE WHEN status = 'revoked' AND COALESCE(revocation_reason, 0) <> 4
+                                   THEN 1 ELSE 0 END), 0) AS revoked,
                  MAX(CASE WHEN status = 'issued' AND not_after > $2 THEN not_after END)
                      AS valid_until
              FROM certificates WHERE agent_id = $1",

@@ -8,7 +8,7 @@ macro_rules! cert_columns {
     () => {
         "serial, agent_id, mandate_version, issuer_id, status, der, sha256, \
      not_before, not_after, requested_by, created_at, issued_at, revoked_at, revocation_reason, \
-     revoked_by"
+     revoked_by, retire_at"
     };
 }
 
@@ -30,6 +30,7 @@ pub(crate) fn cert_row(r: &AnyRow) -> Result<CertificateRow, StoreError> {
         revoked_at: r.try_get("revoked_at")?,
         revocation_reason: r.try_get("revocation_reason")?,
         revoked_by: r.try_get("revoked_by")?,
+        retire_at: r.try_get("retire_at")?,
     })
 }
 

@@ -329,6 +329,9 @@ pub struct CertificateRow {
     pub revocation_reason: Option<i64>,
     /// Who revoked it: an API key id, or `cli:<command>`.
     pub revoked_by: Option<String>,
+    /// When it stops being valid because a newer mandate version was approved (unix s): it is
+    /// revoked `superseded` then, and ARI tells its holder to renew now.
+    pub retire_at: Option<i64>,
 }
 
 /// One audit record to append.

@@ -6,6 +6,46 @@ use crate::audit::append;
 use crate::webhooks::{enqueue, operator_of};
 use crate::{AuditEvent, CertStatus, CertificateRow, Store, StoreError, now_unix};
 
+impl Store {
+    /// Revokes (`superseded`) the certificates whose retirement is due at `now`: those of an
+    /// older mandate version whose grace after a widening approval ran out. At most 500 per
+    /// call, all in one transaction; returns their serials. Safe on several nodes at once (a
+    /// certificate is revoked once).
+    pub async fn retire_due(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        let retired = self
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let serials: Vec<String> = sqlx::query_scalar(
+                        "SELECT serial FROM certificates
+                          WHERE status = 'issued' AND retire_at IS NOT NULL AND retire_at <= $1
+                          ORDER BY retire_at, serial LIMIT 500",
+                    )
+                    .bind(now)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    for serial in &serials {
+                        revoke_one(
+                            conn,
+                            serial,
+                            SUPERSEDED,
+                            "system:supersede",
+                            now,
+                            json!({"comment": "a newer mandate version was approved and the grace ran out"}),
+                        )
+                        .await?;
+                    }
+                    Ok(serials)
+                })
+            })
+            .await?;
+        if !retired.is_empty() {
+            self.publish([Change::Revocation]);
+        }
+        Ok(retired)
+    }
+}
+
 /// What a revocation request did.
 #[derive(Debug, Clone)]
 pub enum Revocation {
@@ -124,7 +164,10 @@ pub(crate) async fn revoke_reserved(
     .await
 }
 
-async fn revoke_one(
+/// RFC 5280 CRLReason `superseded`.
+pub(crate) const SUPERSEDED: i64 = 4;
+
+pub(crate) async fn revoke_one(
     conn: &mut AnyConnection,
     serial: &str,
     reason: i64,

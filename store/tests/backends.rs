@@ -51,6 +51,7 @@ fn one(key_id: &str) -> Decider<'_> {
         key_id,
         person_id: None,
         approvals_required: 1,
+        retirement: mandate_store::Retirement::AtOnce,
     }
 }
 

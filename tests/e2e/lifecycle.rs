@@ -477,3 +477,279 @@ async fn a_time_zone_that_does_not_exist_is_refused_at_registration() {
         .await
         .assert_problem(404, "not-found");
 }
+
+/// The agent's certificate for a fresh P-256 key made by openssl: (PEM path, serial, key path).
+async fn certified_key(
+    ca: &Ca,
+    agent: &str,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, String, std::path::PathBuf) {
+    let sub = dir.join(format!("{agent}-{}", std::process::id()));
+    std::fs::create_dir_all(&sub).unwrap();
+    let r = ca
+        .certify(
+            &ca.operator,
+            agent,
+            &csr(&sub, "ec-p256", &format!("/CN={agent}"), None),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let pem = sub.join("cert.pem");
+    std::fs::write(&pem, r.body["certificate_pem"].as_str().unwrap()).unwrap();
+    let key = std::fs::read_dir(&sub)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "key"))
+        .unwrap();
+    (
+        pem,
+        r.body["serial_number"].as_str().unwrap().to_owned(),
+        key,
+    )
+}
+
+/// What `/v1/verify` says of an order signed now with `key` under `cert`.
+async fn verify_now(ca: &Ca, cert: &std::path::Path, key: &std::path::Path) -> Value {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dir = key.parent().unwrap();
+    let payload = r#"{"action":"trade_execution","market":"BTC_EUR","counterparty":"exchange_a","region":"eu-west-1","size":"10","currency":"EUR"}"#;
+    std::fs::write(dir.join("order.json"), payload).unwrap();
+    run(Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .arg("-out")
+        .arg(dir.join("order.sig"))
+        .arg(dir.join("order.json")));
+    let r =
+        ca.d.post(
+            &ca.auditor().await,
+            "/v1/verify",
+            &serde_json::json!({"certificate": std::fs::read_to_string(cert).unwrap(),
+                "signature": b64.encode(std::fs::read(dir.join("order.sig")).unwrap()),
+                "payload": b64.encode(payload)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    r.body
+}
+
+fn no_hours() -> Value {
+    let mut m = full_mandate();
+    m.as_object_mut().unwrap().remove("tradingHours");
+    m
+}
+
+#[tokio::test]
+async fn a_narrower_mandate_revokes_the_older_certificates_at_once() {
+    let ca = Ca::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::write(dir.join("root.pem"), ca.d.get_text("/ca/root.pem").await).unwrap();
+    std::fs::write(
+        dir.join("int.pem"),
+        ca.d.get_text("/ca/intermediate.pem").await,
+    )
+    .unwrap();
+    ca.approved_agent("bot-n", no_hours()).await;
+    let (cert, serial, key) = certified_key(&ca, "bot-n", dir).await;
+    assert_eq!(verify_now(&ca, &cert, &key).await["valid"], true);
+    let ocsp = |cert: &std::path::Path| {
+        crate::harness::ocsp_status(
+            &ca.d.base,
+            &dir.join("int.pem"),
+            cert,
+            &dir.join("root.pem"),
+            &dir.join("int.pem"),
+        )
+    };
+    assert_eq!(ocsp(&cert), "good");
+    // v2 takes a market away and lowers the size: narrower.
+    let mut v2 = no_hours();
+    v2["allowedMarkets"] = serde_json::json!(["EUR_USD"]);
+    v2["maxTransactionSize"]["amount"] = "20000".into();
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-n/mandate",
+            &serde_json::json!({"mandate": v2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    // Until v2 is approved, v1's certificate is good.
+    assert_eq!(ocsp(&cert), "good");
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/bot-n/approve",
+            &serde_json::json!({"version": 2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // At once: the record, OCSP, the CRL and the verifier.
+    let c =
+        ca.d.get(&ca.operator, &format!("/v1/certificates/{serial}"))
+            .await;
+    assert_eq!(c.body["status"], "revoked", "{c:?}");
+    assert_eq!(c.body["revocation_reason"], "superseded", "{c:?}");
+    assert_eq!(ocsp(&cert), "revoked");
+    let crl_url = run(Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "crlDistributionPoints", "-in"])
+        .arg(&cert));
+    let url = crl_url
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("URI:"))
+        .unwrap()
+        .to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let crl = crate::crl::fetch_crl(&ca, &url, dir).await;
+        let text = run(Command::new("openssl")
+            .args(["crl", "-noout", "-text", "-in"])
+            .arg(&crl));
+        if text
+            .to_ascii_lowercase()
+            .contains(&serial.trim_start_matches('0').to_ascii_lowercase())
+        {
+            assert!(text.contains("Superseded"), "{text}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not in the CRL: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let v = verify_now(&ca, &cert, &key).await;
+    assert_eq!(v["valid"], false, "{v}");
+    assert_eq!(v["revocation"]["reason"], 4, "{v}");
+    // The agent renews (it is not stopped): the pre-trade check asks for a valid certificate.
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-n/preflight",
+            &serde_json::json!({"action": "trade_execution", "market": "EUR_USD",
+                "counterparty": "exchange_a", "region": "eu-west-1", "size": "10", "currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(
+        r.body["reasons"][0]["code"], "no_valid_certificate",
+        "{r:?}"
+    );
+    let (cert2, _, key2) = certified_key(&ca, "bot-n", dir).await;
+    assert_eq!(
+        verify_now(&ca, &cert2, &key2).await["valid"],
+        false,
+        "BTC_EUR is gone in v2"
+    );
+}
+
+#[tokio::test]
+async fn a_wider_mandate_lets_the_older_certificates_run_out_a_grace_while_ari_says_renew() {
+    let ca = Ca::start_with_config("[ca]\nsupersede_grace_secs = 2\n").await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let port = crate::harness::free_port();
+    let receiver = crate::receiver::Receiver::start(port).await;
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/webhooks",
+            &serde_json::json!({"url": format!("http://127.0.0.1:{port}/hook"),
+                                "events": ["certificate.superseded", "certificate.revoked"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    *receiver.secret.lock().unwrap() = r.body["secret"].as_str().unwrap().to_owned();
+    ca.approved_agent("bot-w", no_hours()).await;
+    let (cert, serial, key) = certified_key(&ca, "bot-w", dir).await;
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    let ari = || async {
+        let r =
+            ca.d.raw()
+                .get(format!(
+                    "{}/acme/renewal-info/{}",
+                    ca.d.base,
+                    crate::acme::cert_id(&pem)
+                ))
+                .send()
+                .await
+                .unwrap();
+        let v: Value = r.json().await.unwrap();
+        let end = v["suggestedWindow"]["end"].as_str().unwrap().to_owned();
+        time::OffsetDateTime::parse(&end, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+    };
+    assert!(
+        ari().await > now_unix() + 86_400,
+        "renew in two thirds of the lifetime"
+    );
+    // v2 only widens: a larger size and one more market.
+    let mut v2 = no_hours();
+    v2["allowedMarkets"] = serde_json::json!(["EUR_USD", "BTC_EUR", "ETH_EUR"]);
+    v2["maxTransactionSize"]["amount"] = "60000".into();
+    v2["maxDailyVolume"] = serde_json::json!({"amount": "2000000", "currency": "EUR"});
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/bot-w/mandate",
+            &serde_json::json!({"mandate": v2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/bot-w/approve",
+            &serde_json::json!({"version": 2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // Still valid during the grace, but ARI says renew now and the bot is told.
+    let c =
+        ca.d.get(&ca.operator, &format!("/v1/certificates/{serial}"))
+            .await;
+    assert_eq!(c.body["status"], "issued", "{c:?}");
+    assert!(ari().await <= now_unix(), "renew now");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while receiver
+        .received
+        .of_type("certificate.superseded")
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no certificate.superseded webhook"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let hook = &receiver.received.of_type("certificate.superseded")[0];
+    assert_eq!(hook["data"]["serial_number"], serial.as_str());
+    assert_eq!(hook["data"]["renew"], "now");
+    // After the grace: revoked superseded, and the verifier refuses it.
+    loop {
+        let c =
+            ca.d.get(&ca.operator, &format!("/v1/certificates/{serial}"))
+                .await;
+        if c.body["status"] == "revoked" {
+            assert_eq!(c.body["revocation_reason"], "superseded", "{c:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not retired after the grace: {c:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let v = verify_now(&ca, &cert, &key).await;
+    assert_eq!(v["valid"], false, "{v}");
+    assert_eq!(v["revocation"]["status"], "revoked", "{v}");
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}

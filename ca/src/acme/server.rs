@@ -981,22 +981,23 @@ async fn certificate_by_cert_id(
 const ARI_RETRY_AFTER_SECS: i64 = 6 * 3600;
 
 /// `GET /acme/renewal-info/{certID}` (RFC 9773): when to renew. The window runs from two
-/// thirds to five sixths of the validity; for a revoked certificate it is already past, so the
-/// client renews at once.
+/// thirds to five sixths of the validity; for a revoked certificate, or one retiring because a
+/// newer mandate version was approved, it is already past, so the client renews at once.
 async fn renewal_info(State(state): State<AppState>, Path(cert_id): Path<String>) -> Response {
     let node = Arc::clone(&state.node);
     let answer = async {
         let cert = certificate_by_cert_id(&node, &cert_id).await?;
-        let (start, end) = if cert.status == mandate_store::CertStatus::Revoked {
-            let now = now_unix();
-            (now - 3600, now - 60)
-        } else {
-            let life = cert.not_after - cert.not_before;
-            (
-                cert.not_before + life * 2 / 3,
-                cert.not_before + life * 5 / 6,
-            )
-        };
+        let (start, end) =
+            if cert.status == mandate_store::CertStatus::Revoked || cert.retire_at.is_some() {
+                let now = now_unix();
+                (now - 3600, now - 60)
+            } else {
+                let life = cert.not_after - cert.not_before;
+                (
+                    cert.not_before + life * 2 / 3,
+                    cert.not_before + life * 5 / 6,
+                )
+            };
         Ok::<_, AcmeError>(
             (
                 StatusCode::OK,

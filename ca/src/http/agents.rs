@@ -147,6 +147,7 @@ async fn decide(
         ra::agents::Decision {
             version: req.version,
             comment: req.comment,
+            supersede_grace_secs: state.node.cfg.ca.supersede_grace_secs,
         },
         approve,
     )

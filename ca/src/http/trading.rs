@@ -204,8 +204,18 @@ pub async fn verify(
             .map(|c| c.der.clone())
             .collect()
     };
+    let now = mandate_store::now_unix();
     let known = match (&row, &ocsp) {
         (_, Some(_)) => None,
+        // Retired (a newer mandate version) but not revoked yet: it is, as of its retire_at.
+        (Some(r), None)
+            if r.status == CertStatus::Issued && r.retire_at.is_some_and(|t| t <= now) =>
+        {
+            Some(RevocationStatus::Revoked {
+                revoked_at: r.retire_at.unwrap_or(now),
+                reason: Some(4),
+            })
+        }
         (Some(r), None) if r.status == CertStatus::Revoked => Some(RevocationStatus::Revoked {
             revoked_at: r.revoked_at.unwrap_or(0),
             reason: r.revocation_reason.and_then(|c| u8::try_from(c).ok()),

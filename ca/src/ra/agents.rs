@@ -4,7 +4,7 @@
 use mandate_policy::{Mandate, is_dns_label};
 use mandate_store::{
     AgentOverview, AgentRow, AgentStatus, AuditEvent, Decider, MandateDecision, MandateStatus,
-    NewAgent, OrganizationRow, Role, Store,
+    NewAgent, OrganizationRow, Retirement, Role, Store,
 };
 use serde_json::{Value, json};
 
@@ -29,6 +29,9 @@ pub struct Registration {
 /// A decision on the pending mandate version.
 #[derive(Debug, Default)]
 pub struct Decision {
+    /// `ca.supersede_grace_secs`: how long certificates of older versions stay valid after an
+    /// approval that only widens.
+    pub supersede_grace_secs: u32,
     /// The version decided on; defaults to the pending one.
     pub version: Option<i64>,
     /// For the record.
@@ -202,8 +205,32 @@ pub async fn decide(
     } else {
         "mandate.rejected"
     };
+    // How the certificates of older versions retire: at once if the new version takes any
+    // authority away from what they carry, after the grace if it only widens.
+    let approved = mandates
+        .iter()
+        .find(|m| m.status == MandateStatus::Approved)
+        .map(|m| serde_json::from_str::<Mandate>(&m.mandate_json))
+        .transpose()
+        .map_err(|e| CaError::Internal(format!("stored mandate of {id}: {e}")))?;
+    let requested = serde_json::from_str::<Mandate>(&pending.mandate_json)
+        .map_err(|e| CaError::Internal(format!("stored mandate of {id}: {e}")))?;
+    let changes = approved
+        .as_ref()
+        .map(|a| mandate_policy::compare(a, &requested))
+        .unwrap_or_default();
+    let retirement = if mandate_policy::narrows(&changes) {
+        Retirement::AtOnce
+    } else {
+        Retirement::After(i64::from(req.supersede_grace_secs))
+    };
     let mut details = json!({"version": pending.version, "comment": req.comment,
-                             "approvals_required": org.approvals_required});
+    "approvals_required": org.approvals_required,
+    "changes": changes,
+    "older_certificates": match retirement {
+        Retirement::AtOnce => json!("revoked (the version narrows the mandate)"),
+        Retirement::After(s) => json!(format!("retire after {s} s (the version only widens)")),
+    }});
     details["by"] = p.audit_details();
     let outcome = store
         .decide_mandate(
@@ -214,6 +241,7 @@ pub async fn decide(
                 key_id: &p.key_id,
                 person_id: Some(person),
                 approvals_required: org.approvals_required,
+                retirement,
             },
             req.comment.as_deref(),
             &AuditEvent::new(&p.key_id, action, id, details),
