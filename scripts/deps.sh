@@ -5,7 +5,9 @@
 #       (server and psql), Chromium and ChromeDriver (the dashboard's browser tests drive
 #       /usr/bin/chromium over WebDriver), and python `cryptography`, `pkilint` and
 #       `prometheus_client` (independent checkers the end-to-end tests call), and the Python
-#       client of clients/python (editable) with pytest, and freqtrade (the example's test).
+#       client of clients/python (editable) with pytest, and freqtrade (the example's test),
+#       and the ACME clients certbot (PyPI, in its own venv: ~/.cache/mandate-tools/certbot)
+#       and lego (Debian).
 set -euo pipefail
 what="${1:-run}"
 
@@ -33,6 +35,8 @@ if [ "$what" = test ]; then
   # Headless Chromium and its WebDriver server: the dashboard's end-to-end tests.
   command -v chromium >/dev/null || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  # ACME clients the profile tests drive (certbot comes from PyPI below).
+  command -v lego >/dev/null || missing+=(lego)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]} ..." >&2
@@ -54,6 +58,14 @@ if [ "$what" = test ]; then
     echo "installing freqtrade ..." >&2
     python3 -m pip install -q freqtrade==2026.9 2>/dev/null \
       || python3 -m pip install -q --break-system-packages freqtrade==2026.9
+  fi
+  # certbot >= 4 speaks ACME profiles (--preferred-profile); Debian's is older. Its own venv
+  # keeps its pins away from freqtrade's.
+  certbot_venv="$HOME/.cache/mandate-tools/certbot"
+  if ! "$certbot_venv/bin/certbot" --version >/dev/null 2>&1; then
+    echo "installing certbot 5.8.0 into $certbot_venv ..." >&2
+    python3 -m venv "$certbot_venv"
+    "$certbot_venv/bin/pip" install -q certbot==5.8.0
   fi
   if ! python3 -c 'import cryptography, pkilint, prometheus_client' 2>/dev/null; then
     echo "installing python cryptography, pkilint and prometheus_client ..." >&2

@@ -19,6 +19,7 @@ use serde_json::json;
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::name::Name;
 
+use crate::ra::certify::Lifetime;
 use crate::x509::{self, CaSigner, CertFields, PublicUrls};
 use crate::{CaError, csr};
 
@@ -37,6 +38,9 @@ pub struct Issued {
     pub sha256_fingerprint: String,
     /// Mandate version the certificate carries.
     pub mandate_version: i64,
+    /// The profile it was issued under, when it came from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// The key an agent certificate certifies.
@@ -151,20 +155,6 @@ impl Issuer {
             .unwrap_or_else(|| h.active.chain_pem.clone())
     }
 
-    /// The lifetime a request asks for, in days (the configured default when it names none),
-    /// or why it may not have it.
-    pub fn validity_days(&self, requested: Option<u32>) -> Result<u32, CaError> {
-        let ca = &self.cfg.ca;
-        let days = requested.unwrap_or(ca.default_validity_days);
-        if days == 0 || days > ca.max_validity_days {
-            return Err(CaError::InvalidRequest(format!(
-                "validity_days must be between 1 and {} (got {days})",
-                ca.max_validity_days
-            )));
-        }
-        Ok(days)
-    }
-
     /// The agent and its approved mandate, if it may get a certificate now: it exists
     /// (`NotFound`), is active and has an approved mandate (`NotApproved`).
     pub async fn eligible(&self, agent_id: &str) -> Result<(AgentRow, MandateRow), CaError> {
@@ -230,7 +220,7 @@ impl Issuer {
         &self,
         agent_id: &str,
         key: AgentKey<'_>,
-        validity_days: Option<u32>,
+        lifetime: &Lifetime,
         requested_by: &str,
         person: Option<&str>,
     ) -> Result<Issued, CaError> {
@@ -241,7 +231,7 @@ impl Issuer {
         };
         let started = std::time::Instant::now();
         let result = self
-            .certify_unmeasured(agent_id, key, validity_days, requested_by, person)
+            .certify_unmeasured(agent_id, key, lifetime, requested_by, person)
             .await;
         let m = &crate::metrics::METRICS;
         match &result {
@@ -258,12 +248,11 @@ impl Issuer {
         &self,
         agent_id: &str,
         key: AgentKey<'_>,
-        validity_days: Option<u32>,
+        lifetime: &Lifetime,
         requested_by: &str,
         person: Option<&str>,
     ) -> Result<Issued, CaError> {
         let ca = &self.cfg.ca;
-        let days = self.validity_days(validity_days)?;
         let (agent, mandate_row) = self.eligible(agent_id).await?;
         let mandate: Mandate = serde_json::from_str(&mandate_row.mandate_json)
             .map_err(|e| CaError::Internal(format!("stored mandate unreadable: {e}")))?;
@@ -275,8 +264,10 @@ impl Issuer {
 
         let issuer = self.active();
         let now = mandate_store::now_unix();
-        let not_before = now - 60;
-        let not_after = x509::not_after(not_before, days, issuer.row.not_after);
+        // Backdated a little for clocks behind ours, by at most a tenth of the lifetime; the
+        // lifetime (notBefore to the end of notAfter) is the profile's.
+        let not_before = now - (lifetime.secs / 10).clamp(0, 60);
+        let not_after = (not_before + lifetime.secs - 1).min(issuer.row.not_after);
         let spki: SubjectPublicKeyInfoOwned = valid.spki;
         let ski = x509::key_identifier(&spki);
         let extensions = x509::agent_extensions(
@@ -320,6 +311,7 @@ impl Issuer {
                         not_before,
                         not_after,
                         requested_by: requested_by.to_owned(),
+                        profile: lifetime.profile.clone(),
                     },
                     &AuditEvent::new(
                         requested_by,
@@ -376,6 +368,7 @@ impl Issuer {
             expires_at: crate::rfc3339(not_after),
             sha256_fingerprint: sha256,
             mandate_version: mandate_row.version,
+            profile: lifetime.profile.clone(),
         })
     }
 }

@@ -82,11 +82,12 @@ pub async fn create_api_key(
 /// `req` is that request's JSON body.
 pub async fn create_organization(
     store: &mandate_store::Store,
+    ca: &mandate_config::CaConfig,
     req: serde_json::Value,
     actor: &str,
 ) -> Result<serde_json::Value, CaError> {
     let req = serde_json::from_value(req).map_err(|e| CaError::InvalidRequest(e.to_string()))?;
-    to_json(ra::organizations::create(store, &ra::Principal::cli(actor), req).await?)
+    to_json(ra::organizations::create(store, ca, &ra::Principal::cli(actor), req).await?)
 }
 
 /// Every organization (the first 100 by id, after `after`).

@@ -210,6 +210,13 @@ enum OrgsCommand {
         /// How many different compliance people approve: 1 or 2.
         #[arg(long, default_value_t = 1)]
         approvals_required: i64,
+        /// The certificate profile of its agents' requests that name none (agent, shortlived,
+        /// extended, or a configured one; default: ca.default_profile).
+        #[arg(long)]
+        default_profile: Option<String>,
+        /// The longest lifetime of its agents' certificates, in seconds (default: the CA's).
+        #[arg(long)]
+        max_validity_secs: Option<i64>,
     },
     /// List organizations (100 by id, after --after).
     List {
@@ -414,12 +421,15 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                     legal_entities,
                     regulator_id,
                     approvals_required,
+                    default_profile,
+                    max_validity_secs,
                 } => {
                     let req = serde_json::json!({
                         "id": id, "legal_name": legal_name, "legal_entities": legal_entities,
                         "regulator_id": regulator_id, "approvals_required": approvals_required,
+                        "default_profile": default_profile, "max_validity_secs": max_validity_secs,
                     });
-                    mandate_ca::create_organization(&store, req, "cli:orgs-create").await
+                    mandate_ca::create_organization(&store, &cfg.ca, req, "cli:orgs-create").await
                 }
                 OrgsCommand::List { after } => {
                     mandate_ca::list_organizations(&store, after.as_deref()).await

@@ -160,10 +160,18 @@ pub struct CaConfig {
     /// Pre-sign OCSP responses into the store for stand-alone `mandate-ocsp` responders (costs
     /// two signatures and a write per certificate and refresh; off when none run).
     pub ocsp_presign: bool,
-    /// Validity of an agent certificate when the request names none, in days.
-    pub default_validity_days: u32,
-    /// Largest validity an agent certificate may have, in days (at most 365).
+    /// Replaced by `default_profile`; refused with a pointer to it when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_validity_days: Option<u32>,
+    /// Largest validity an agent certificate may have, in days (1 to 365; default 90): the
+    /// `extended` profile's lifetime unless configured, and the cap of every request.
     pub max_validity_days: u32,
+    /// Certificate profiles by name (draft-ietf-acme-profiles): the built-in `agent` (7 days),
+    /// `shortlived` (24 h) and `extended` (`max_validity_days`), plus any configured here; a
+    /// configured one with a built-in name replaces it.
+    pub profiles: std::collections::BTreeMap<String, ProfileConfig>,
+    /// The profile of a request that names none (an organization may name its own).
+    pub default_profile: String,
     /// When a new mandate version that only widens limits is approved, how long certificates
     /// of older versions stay valid, in seconds (0 to 30 days; default 1 h): meanwhile ARI
     /// tells their holders to renew now and a `certificate.superseded` webhook says so; then
@@ -190,10 +198,59 @@ impl Default for CaConfig {
             ocsp_validity_secs: 3_600,
             ocsp_signer_validity_days: 7,
             ocsp_presign: true,
-            default_validity_days: 365,
-            max_validity_days: 365,
+            default_validity_days: None,
+            max_validity_days: 90,
+            profiles: std::collections::BTreeMap::new(),
+            default_profile: "agent".to_owned(),
             supersede_grace_secs: 3600,
         }
+    }
+}
+
+/// A certificate profile: a named lifetime (and a line for people).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// Lifetime of its certificates, in seconds (at least 10, at most `ca.max_validity_days`).
+    pub validity_secs: u64,
+    /// What it is for, shown in the ACME directory's `meta.profiles`.
+    #[serde(default)]
+    pub description: String,
+}
+
+impl CaConfig {
+    /// Every profile by name: the built-ins, with the configured ones added or replacing them.
+    pub fn all_profiles(&self) -> std::collections::BTreeMap<String, ProfileConfig> {
+        let mut all = std::collections::BTreeMap::new();
+        let day = 86_400;
+        all.insert(
+            "agent".to_owned(),
+            ProfileConfig {
+                validity_secs: 7 * day,
+                description: "Agent certificate, 7 days (the default)".to_owned(),
+            },
+        );
+        all.insert(
+            "shortlived".to_owned(),
+            ProfileConfig {
+                validity_secs: day,
+                description: "Short-lived agent certificate, 24 hours".to_owned(),
+            },
+        );
+        all.insert(
+            "extended".to_owned(),
+            ProfileConfig {
+                validity_secs: u64::from(self.max_validity_days) * day,
+                description: format!(
+                    "Extended agent certificate, {} days (the configured maximum)",
+                    self.max_validity_days
+                ),
+            },
+        );
+        for (name, p) in &self.profiles {
+            all.insert(name.clone(), p.clone());
+        }
+        all
     }
 }
 
@@ -600,10 +657,43 @@ impl Config {
         if !(1..=365).contains(&ca.max_validity_days) {
             return Err(invalid("ca.max_validity_days", "must be 1 to 365"));
         }
-        if !(1..=ca.max_validity_days).contains(&ca.default_validity_days) {
+        if ca.default_validity_days.is_some() {
             return Err(invalid(
                 "ca.default_validity_days",
-                "must be at least 1 and at most ca.max_validity_days",
+                "was replaced by certificate profiles: set ca.default_profile (agent = 7 days, shortlived = 24 h, extended = ca.max_validity_days, or one under [ca.profiles.NAME]); see docs/OPERATIONS.md",
+            ));
+        }
+        let profiles = ca.all_profiles();
+        for (name, p) in &profiles {
+            if name.is_empty()
+                || name.len() > 32
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Err(invalid(
+                    "ca.profiles",
+                    "a profile name is 1 to 32 of a-z, 0-9 and '-'",
+                ));
+            }
+            if p.validity_secs < 10 || p.validity_secs > u64::from(ca.max_validity_days) * 86_400 {
+                return Err(invalid(
+                    "ca.profiles",
+                    &format!(
+                        "profile {name}: validity_secs must be 10 to ca.max_validity_days ({} days)",
+                        ca.max_validity_days
+                    ),
+                ));
+            }
+        }
+        if !profiles.contains_key(&ca.default_profile) {
+            return Err(invalid(
+                "ca.default_profile",
+                &format!(
+                    "{:?} is not a profile (known: {})",
+                    ca.default_profile,
+                    profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
             ));
         }
         let labels_ok = !ca.agent_domain.is_empty()

@@ -272,12 +272,14 @@ pub struct AcmeOrderRow {
     pub created_at: i64,
     /// RFC 9773 certID of the certificate it renews.
     pub replaces: Option<String>,
+    /// The certificate profile it asked for (draft-ietf-acme-profiles); none: the default.
+    pub profile: Option<String>,
 }
 
 macro_rules! order_columns {
     () => {
         "id, account_id, agent_id, identifier, status, expires_at, cert_serial, created_at, \
-         replaces"
+         replaces, profile"
     };
 }
 
@@ -292,6 +294,7 @@ fn order_row(r: &sqlx::any::AnyRow) -> Result<AcmeOrderRow, StoreError> {
         cert_serial: r.try_get("cert_serial")?,
         created_at: r.try_get("created_at")?,
         replaces: r.try_get("replaces")?,
+        profile: r.try_get("profile")?,
     })
 }
 
@@ -305,7 +308,7 @@ impl Store {
                     sqlx::query(concat!(
                         "INSERT INTO acme_orders (",
                         order_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                     ))
                     .bind(&order.id)
                     .bind(&order.account_id)
@@ -316,6 +319,7 @@ impl Store {
                     .bind(&order.cert_serial)
                     .bind(order.created_at)
                     .bind(&order.replaces)
+                    .bind(&order.profile)
                     .execute(&mut *conn)
                     .await
                     .map_err(|e| crate::error::conflict_or(e, format!("order {}", order.id)))?;

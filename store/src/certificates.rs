@@ -8,7 +8,7 @@ macro_rules! cert_columns {
     () => {
         "serial, agent_id, mandate_version, issuer_id, status, der, sha256, \
      not_before, not_after, requested_by, created_at, issued_at, revoked_at, revocation_reason, \
-     revoked_by, retire_at"
+     revoked_by, retire_at, profile"
     };
 }
 
@@ -31,6 +31,7 @@ pub(crate) fn cert_row(r: &AnyRow) -> Result<CertificateRow, StoreError> {
         revocation_reason: r.try_get("revocation_reason")?,
         revoked_by: r.try_get("revoked_by")?,
         retire_at: r.try_get("retire_at")?,
+        profile: r.try_get("profile")?,
     })
 }
 
@@ -66,8 +67,8 @@ impl Store {
                 Box::pin(async move {
                     let inserted = sqlx::query(
                         "INSERT INTO certificates (serial, agent_id, mandate_version, issuer_id,
-                             status, tbs, not_before, not_after, requested_by, created_at)
-                         SELECT $1, $2, $3, $4, 'reserved', $5, $6, $7, $8, $9
+                             status, tbs, not_before, not_after, requested_by, created_at, profile)
+                         SELECT $1, $2, $3, $4, 'reserved', $5, $6, $7, $8, $9, $10
                           WHERE EXISTS (SELECT 1 FROM agents WHERE id = $2 AND status = 'active')
                             AND EXISTS (SELECT 1 FROM mandates WHERE agent_id = $2
                                           AND version = $3 AND status = 'approved')",
@@ -81,6 +82,7 @@ impl Store {
                     .bind(cert.not_after)
                     .bind(&cert.requested_by)
                     .bind(now_unix())
+                    .bind(&cert.profile)
                     .execute(&mut *conn)
                     .await
                     .map_err(|e| crate::error::conflict_or(e, format!("serial {}", cert.serial)))?

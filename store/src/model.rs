@@ -293,6 +293,8 @@ pub struct NewCertificate {
     pub not_after: i64,
     /// API key id of the requester.
     pub requested_by: String,
+    /// The profile it is issued under (none: a lifetime asked for in days).
+    pub profile: Option<String>,
 }
 
 /// A stored agent certificate.
@@ -332,6 +334,9 @@ pub struct CertificateRow {
     /// When it stops being valid because a newer mandate version was approved (unix s): it is
     /// revoked `superseded` then, and ARI tells its holder to renew now.
     pub retire_at: Option<i64>,
+    /// The profile it was issued under (none: a lifetime asked for in days, or issued before
+    /// profiles existed).
+    pub profile: Option<String>,
 }
 
 /// One audit record to append.

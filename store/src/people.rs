@@ -22,6 +22,10 @@ pub struct OrganizationRow {
     /// How many different compliance people must approve a mandate, baseline, reinstatement or
     /// incident resolution: 1 or 2.
     pub approvals_required: i64,
+    /// The certificate profile of its agents' requests that name none (else the CA's).
+    pub default_profile: Option<String>,
+    /// The longest lifetime its agents' certificates may have, in seconds (else the CA's).
+    pub max_validity_secs: Option<i64>,
     /// Who created it (an API key id, or `cli:...`).
     pub created_by: Option<String>,
     /// Unix seconds.
@@ -77,6 +81,8 @@ fn org_row(r: &AnyRow) -> Result<OrganizationRow, StoreError> {
             .map_err(|e| StoreError::Corrupt(format!("legal_entities: {e}")))?,
         regulator_id: r.try_get("regulator_id")?,
         approvals_required: r.try_get("approvals_required")?,
+        default_profile: r.try_get("default_profile")?,
+        max_validity_secs: r.try_get("max_validity_secs")?,
         created_by: r.try_get("created_by")?,
         created_at: r.try_get("created_at")?,
     })
@@ -84,7 +90,8 @@ fn org_row(r: &AnyRow) -> Result<OrganizationRow, StoreError> {
 
 macro_rules! org_columns {
     () => {
-        "id, legal_name, legal_entities, regulator_id, approvals_required, created_by, created_at"
+        "id, legal_name, legal_entities, regulator_id, approvals_required, default_profile, \
+         max_validity_secs, created_by, created_at"
     };
 }
 macro_rules! person_columns {
@@ -175,8 +182,9 @@ impl Store {
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                     sqlx::query(
                         "INSERT INTO organizations (id, legal_name, legal_entities, regulator_id,
-                             approvals_required, created_by, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                             approvals_required, created_by, created_at, default_profile,
+                             max_validity_secs)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
                     .bind(&org.id)
                     .bind(&org.legal_name)
@@ -185,6 +193,8 @@ impl Store {
                     .bind(org.approvals_required)
                     .bind(&org.created_by)
                     .bind(org.created_at)
+                    .bind(&org.default_profile)
+                    .bind(org.max_validity_secs)
                     .execute(&mut *conn)
                     .await
                     .map_err(|e| {

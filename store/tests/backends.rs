@@ -96,6 +96,7 @@ fn new_cert(serial: &str, issuer: i64) -> NewCertificate {
         not_before: 1,
         not_after: 2,
         requested_by: "op1".into(),
+        profile: None,
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod acme;
 mod acme_client;
+mod acme_profiles;
 mod api_keys;
 mod audit;
 mod behaviour;

@@ -33,6 +33,8 @@ pub enum AcmeErrorType {
     AlreadyRevoked,
     /// The server experienced an internal error.
     ServerInternal,
+    /// The order names a profile the server does not offer (draft-ietf-acme-profiles).
+    InvalidProfile,
 }
 
 impl AcmeErrorType {
@@ -40,6 +42,7 @@ impl AcmeErrorType {
     pub fn name(self) -> &'static str {
         match self {
             AcmeErrorType::Malformed => "malformed",
+            AcmeErrorType::InvalidProfile => "invalidProfile",
             AcmeErrorType::BadSignatureAlgorithm => "badSignatureAlgorithm",
             AcmeErrorType::BadNonce => "badNonce",
             AcmeErrorType::BadPublicKey => "badPublicKey",

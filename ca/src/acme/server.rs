@@ -82,6 +82,10 @@ async fn directory(State(state): State<AppState>) -> Response {
         "meta": {
             "externalAccountRequired": true,
             "website": state.node.cfg.ca.public_url,
+            // draft-ietf-acme-profiles: name → description.
+            "profiles": state.node.cfg.ca.all_profiles().into_iter()
+                .map(|(name, p)| (name, json!(p.description)))
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
         }
     });
     (StatusCode::OK, axum::Json(body)).into_response()
@@ -436,7 +440,28 @@ fn order_body(node: &Node, o: &AcmeOrderRow) -> Value {
     if let Some(replaces) = &o.replaces {
         body["replaces"] = json!(replaces);
     }
+    if let Some(profile) = &o.profile {
+        body["profile"] = json!(profile);
+    }
     body
+}
+
+/// The lifetime an order's certificate gets, as an ACME problem when refused: an unknown
+/// profile is `invalidProfile`, one longer than the organization allows `rejectedIdentifier`
+/// would mislead, so `malformed` with the reason.
+async fn order_lifetime(
+    node: &Node,
+    agent_id: &str,
+    profile: Option<&str>,
+) -> Result<crate::ra::certify::Lifetime, AcmeError> {
+    match crate::ra::acme::order_lifetime(&node.store, &node.cfg, agent_id, profile).await {
+        Ok(Ok(l)) => Ok(l),
+        Ok(Err(crate::ra::certify::LifetimeError::UnknownProfile(d))) => {
+            Err(AcmeError::new(AcmeErrorType::InvalidProfile, d))
+        }
+        Ok(Err(crate::ra::certify::LifetimeError::Invalid(d))) => Err(AcmeError::malformed(d)),
+        Err(e) => Err(internal(e)),
+    }
 }
 
 /// An order object with its URL in `Location`.
@@ -508,6 +533,8 @@ struct NewOrder {
     identifiers: Vec<Identifier>,
     /// RFC 9773: the certID of the certificate this order renews.
     replaces: Option<String>,
+    /// draft-ietf-acme-profiles: the profile of the certificate (one of `meta.profiles`).
+    profile: Option<String>,
     not_before: Option<String>,
     not_after: Option<String>,
 }
@@ -532,6 +559,7 @@ async fn new_order(State(state): State<AppState>, headers: HeaderMap, body: Body
             ));
         }
         let dns = agent_dns_name(&node, &account.agent_id).await?;
+        let lifetime = order_lifetime(&node, &account.agent_id, req.profile.as_deref()).await?;
         if let Some(replaced) = &req.replaces {
             let old = certificate_by_cert_id(&node, replaced).await?;
             if old.agent_id != account.agent_id {
@@ -563,6 +591,7 @@ async fn new_order(State(state): State<AppState>, headers: HeaderMap, body: Body
             cert_serial: None,
             created_at: now,
             replaces: req.replaces.clone(),
+            profile: lifetime.profile,
         };
         crate::ra::acme::open_order(&node.store, &order)
             .await
@@ -659,12 +688,20 @@ async fn finalize(
             "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
             lines.join("\n")
         );
+        let lifetime = match order_lifetime(&node, &o.agent_id, o.profile.as_deref()).await {
+            Ok(l) => l,
+            Err(e) => {
+                let _ =
+                    crate::ra::acme::move_order(store, &o.id, "processing", "ready", None).await;
+                return Err(e);
+            }
+        };
         let issued = node
             .issuer
             .certify(
                 &o.agent_id,
                 crate::issuance::AgentKey::Csr(&pem),
-                None,
+                &lifetime,
                 &format!("acme:{}", account.id),
                 None,
             )
@@ -977,7 +1014,8 @@ async fn certificate_by_cert_id(
     Ok(cert)
 }
 
-/// How often clients should ask for renewal information again (RFC 9773 Retry-After).
+/// How often clients should ask for renewal information again at most (RFC 9773
+/// Retry-After); a short-lived certificate is asked about every tenth of its lifetime.
 const ARI_RETRY_AFTER_SECS: i64 = 6 * 3600;
 
 /// `GET /acme/renewal-info/{certID}` (RFC 9773): when to renew. The window runs from two
@@ -987,6 +1025,7 @@ async fn renewal_info(State(state): State<AppState>, Path(cert_id): Path<String>
     let node = Arc::clone(&state.node);
     let answer = async {
         let cert = certificate_by_cert_id(&node, &cert_id).await?;
+        let retry_after = ((cert.not_after - cert.not_before) / 10).clamp(1, ARI_RETRY_AFTER_SECS);
         let (start, end) =
             if cert.status == mandate_store::CertStatus::Revoked || cert.retire_at.is_some() {
                 let now = now_unix();
@@ -1001,7 +1040,7 @@ async fn renewal_info(State(state): State<AppState>, Path(cert_id): Path<String>
         Ok::<_, AcmeError>(
             (
                 StatusCode::OK,
-                [(header::RETRY_AFTER, ARI_RETRY_AFTER_SECS.to_string())],
+                [(header::RETRY_AFTER, retry_after.to_string())],
                 axum::Json(json!({"suggestedWindow": {
                     "start": crate::rfc3339(start),
                     "end": crate::rfc3339(end),

@@ -19,6 +19,9 @@ pub struct CertifyRequest {
     csr: Option<String>,
     /// ...or the type of a key to generate inside the HSM for the agent (`ec-p256`, ...).
     hsm_key_type: Option<String>,
+    /// A certificate profile (`agent`, `shortlived`, `extended`, or a configured one)...
+    profile: Option<String>,
+    /// ...or a lifetime in days (not both).
     validity_days: Option<u32>,
 }
 
@@ -47,6 +50,9 @@ pub(super) struct CertificateView {
     revocation_reason: Option<String>,
     /// API key id (or `cli:...`) that revoked it.
     revoked_by: Option<String>,
+    /// The profile it was issued under (absent: a lifetime in days, or issued before profiles).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<String>,
     certificate_pem: Option<String>,
 }
 
@@ -74,8 +80,17 @@ pub async fn certify(
             ));
         }
     };
-    let (issued, key_ref) =
-        ra::certify::certify(&state.node, &caller, &id, key, req.validity_days).await?;
+    let (issued, key_ref) = ra::certify::certify(
+        &state.node,
+        &caller,
+        &id,
+        key,
+        ra::certify::Asked {
+            profile: req.profile,
+            validity_days: req.validity_days,
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(Certified { issued, key_ref })))
 }
 
@@ -177,6 +192,7 @@ pub(super) fn view(row: CertificateRow) -> Result<CertificateView, ApiError> {
             RevocationReason::from_code(c).map_or_else(|| c.to_string(), |r| r.name().to_owned())
         }),
         revoked_by: row.revoked_by,
+        profile: row.profile.clone(),
     })
 }
 

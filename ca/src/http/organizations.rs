@@ -18,6 +18,10 @@ pub struct OrganizationView {
     legal_entities: Vec<String>,
     regulator_id: Option<String>,
     approvals_required: i64,
+    /// The certificate profile of its agents' requests that name none (null: the CA's).
+    default_profile: Option<String>,
+    /// The longest lifetime of its agents' certificates, seconds (null: the CA's maximum).
+    max_validity_secs: Option<i64>,
     created_at: String,
 }
 
@@ -29,6 +33,8 @@ impl From<OrganizationRow> for OrganizationView {
             legal_entities: o.legal_entities,
             regulator_id: o.regulator_id,
             approvals_required: o.approvals_required,
+            default_profile: o.default_profile,
+            max_validity_secs: o.max_validity_secs,
             created_at: crate::rfc3339(o.created_at),
         }
     }
@@ -48,7 +54,8 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<NewOrganization>,
 ) -> Result<(StatusCode, Json<OrganizationView>), ApiError> {
-    let row = ra::organizations::create(&state.node.store, &caller, req).await?;
+    let row =
+        ra::organizations::create(&state.node.store, &state.node.cfg.ca, &caller, req).await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 

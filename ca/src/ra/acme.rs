@@ -6,6 +6,7 @@
 use mandate_store::{AcmeAccountRow, AcmeOrderRow, AuditEvent, Revocation, Store, StoreError};
 use serde_json::json;
 
+use crate::CaError;
 use crate::revocation::RevocationReason;
 
 fn actor(account_id: &str) -> String {
@@ -110,4 +111,28 @@ pub async fn revoke(
         crate::metrics::METRICS.revocations.inc(&["acme"]);
     }
     Ok(out)
+}
+
+/// The lifetime of the certificate an ACME order of `agent_id` gets: its `profile` (draft-
+/// ietf-acme-profiles), else the organization's default, else the CA's; checked at `newOrder`
+/// and again at finalize.
+pub async fn order_lifetime(
+    store: &Store,
+    cfg: &mandate_config::Config,
+    agent_id: &str,
+    profile: Option<&str>,
+) -> Result<Result<super::certify::Lifetime, super::certify::LifetimeError>, CaError> {
+    let agent = store
+        .agent(agent_id)
+        .await?
+        .ok_or_else(|| CaError::NotFound(format!("agent {agent_id}")))?;
+    let org = super::agents::organization_of(store, &agent).await?;
+    Ok(super::certify::lifetime(
+        cfg,
+        &org,
+        &super::certify::Asked {
+            profile: profile.map(str::to_owned),
+            validity_days: None,
+        },
+    ))
 }

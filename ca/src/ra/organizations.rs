@@ -25,6 +25,13 @@ pub struct NewOrganization {
     /// 1 (default) or 2 compliance people must approve.
     #[serde(default)]
     pub approvals_required: Option<i64>,
+    /// The certificate profile of its agents' requests that name none (default: the CA's).
+    #[serde(default)]
+    pub default_profile: Option<String>,
+    /// The longest lifetime its agents' certificates may have, in seconds (default: the CA's
+    /// `ca.max_validity_days`).
+    #[serde(default)]
+    pub max_validity_secs: Option<i64>,
 }
 
 /// A new person, as requested.
@@ -81,6 +88,7 @@ fn check_person_id(id: &str) -> Result<(), CaError> {
 /// Creates an organization (CA staff, admin).
 pub async fn create(
     store: &Store,
+    ca: &mandate_config::CaConfig,
     p: &Principal,
     req: NewOrganization,
 ) -> Result<OrganizationRow, CaError> {
@@ -115,18 +123,53 @@ pub async fn create(
             "approvals_required must be 1 or 2".into(),
         ));
     }
+    let profiles = ca.all_profiles();
+    if let Some(name) = &req.default_profile
+        && !profiles.contains_key(name)
+    {
+        return Err(CaError::InvalidRequest(format!(
+            "default_profile: no certificate profile {name:?}; known: {}",
+            profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let ca_max = i64::from(ca.max_validity_days) * 86_400;
+    if let Some(max) = req.max_validity_secs
+        && !(10..=ca_max).contains(&max)
+    {
+        return Err(CaError::InvalidRequest(format!(
+            "max_validity_secs must be 10 to {ca_max} (ca.max_validity_days)"
+        )));
+    }
+    // The default profile must fit under the organization's own maximum.
+    if let (Some(max), Some(p)) = (
+        req.max_validity_secs,
+        profiles.get(
+            req.default_profile
+                .as_deref()
+                .unwrap_or(&ca.default_profile),
+        ),
+    ) && i64::try_from(p.validity_secs).unwrap_or(i64::MAX) > max
+    {
+        return Err(CaError::InvalidRequest(format!(
+            "max_validity_secs {max} is shorter than the default profile's {} s: name a shorter default_profile",
+            p.validity_secs
+        )));
+    }
     let row = OrganizationRow {
         id: req.id,
         legal_name,
         legal_entities,
         regulator_id,
         approvals_required,
+        default_profile: req.default_profile,
+        max_validity_secs: req.max_validity_secs,
         created_by: Some(p.key_id.clone()),
         created_at: 0,
     };
     let mut details = json!({
         "legal_name": row.legal_name, "legal_entities": row.legal_entities,
         "regulator_id": row.regulator_id, "approvals_required": row.approvals_required,
+        "default_profile": row.default_profile, "max_validity_secs": row.max_validity_secs,
     });
     details["by"] = p.audit_details();
     let event = AuditEvent::new(&p.key_id, "organization.created", &row.id, details);
