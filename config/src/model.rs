@@ -771,6 +771,51 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_full_example_loads_and_profiles_are_checked() {
+        let doc = include_str!("../../docs/OPERATIONS.md");
+        let start = doc.find("### Full example").unwrap();
+        let block = &doc[start..];
+        let block = &block[block.find("```toml\n").unwrap() + 8..];
+        let block = &block[..block.find("```").unwrap()];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full.toml");
+        std::fs::write(&path, block).unwrap();
+        let c = load_with_env(Some(&path), env(&[])).unwrap();
+        let profiles = c.ca.all_profiles();
+        assert_eq!(profiles["agent"].validity_secs, 7 * 86_400);
+        assert_eq!(profiles["shortlived"].validity_secs, 86_400);
+        assert_eq!(profiles["extended"].validity_secs, 90 * 86_400);
+        assert_eq!(profiles["minute"].validity_secs, 60);
+        // The old setting points at profiles; bad profiles are refused by name.
+        for (toml, field) in [
+            (
+                "[ca]\ndefault_validity_days = 30\n",
+                "ca.default_validity_days",
+            ),
+            (
+                "[ca]\ndefault_profile = \"forever\"\n",
+                "ca.default_profile",
+            ),
+            ("[ca.profiles.x]\nvalidity_secs = 5\n", "ca.profiles"),
+            ("[ca.profiles.Big]\nvalidity_secs = 60\n", "ca.profiles"),
+            (
+                "[ca]\nsupersede_grace_secs = 9999999\n",
+                "ca.supersede_grace_secs",
+            ),
+            (
+                "[policy]\nmax_clock_skew_secs = 0\n",
+                "policy.max_clock_skew_secs",
+            ),
+        ] {
+            std::fs::write(&path, toml).unwrap();
+            let e = load_with_env(Some(&path), env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{toml}: {e}");
+        }
+    }
+
+    #[test]
     fn env_overrides_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.toml");
