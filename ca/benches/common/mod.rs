@@ -121,7 +121,7 @@ impl Bench {
         self.post(
             &self.compliance,
             &format!("/v1/agents/{id}/approve"),
-            json!({}),
+            json!({"version": 1}),
         )
         .await;
     }
