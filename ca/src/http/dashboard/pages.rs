@@ -481,6 +481,30 @@ fn contributions(c: &Value) -> Markup {
     }
 }
 
+/// A one-line explanation of a mandate breach: its reasons, and what the CA did.
+fn breach_explanation(reasons: &Value, revoked: bool) -> String {
+    let parts: Vec<String> = reasons
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    format!(
+                        "{} (limit {}, did {})",
+                        text(&r["code"]).replace('_', " "),
+                        text(&r["limit"]),
+                        text(&r["requested"])
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "Outside the mandate: {}.{}",
+        parts.join("; "),
+        if revoked { " Revoked at once." } else { " Warned only." }
+    )
+}
+
 /// A one-line explanation of an incident: its largest contributions.
 fn explanation(c: &Value) -> String {
     let mut rows = c.as_array().cloned().unwrap_or_default();
@@ -601,9 +625,15 @@ fn incident_table(signed: &Signed, rows: &[Value], with_agent: bool) -> Markup {
                             td { (badge(&text(&i["kind"]))) }
                             td { (badge(&status))
                                 @if !i["resolution"].is_null() { br; span.muted { (text(&i["resolution"])) } } }
-                            td { (score_text(&i["risk_score"])) " ≥ " (score_text(&i["threshold"])) }
-                            td { (text(&i["created_at"])) }
-                            td.explain { (explanation(&i["contributions"])) }
+                            @if i["kind"] == "mandate_breach" {
+                                td { "—" }
+                                td { (text(&i["created_at"])) }
+                                td.explain { (breach_explanation(&i["reasons"], i["revokes"] == true)) }
+                            } @else {
+                                td { (score_text(&i["risk_score"])) " ≥ " (score_text(&i["threshold"])) }
+                                td { (text(&i["created_at"])) }
+                                td.explain { (explanation(&i["contributions"])) }
+                            }
                             td {
                                 @if status == "open" && can(signed, ACKNOWLEDGERS) {
                                     form.inline method="post" action={ "/dashboard/incidents/" (id) "/acknowledge" } {
