@@ -433,6 +433,31 @@ impl Store {
         row.as_ref().map(agent_row).transpose()
     }
 
+    /// An agent with its organization's certificate limits (default profile, longest
+    /// lifetime), in one read: what a certification request is checked against.
+    pub async fn agent_with_limits(
+        &self,
+        id: &str,
+    ) -> Result<Option<(AgentRow, CertificateLimits)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.id, a.name, a.organization, a.status, a.created_by, a.created_at,
+                    a.updated_at, o.default_profile, o.max_validity_secs
+             FROM agents a JOIN organizations o ON o.id = a.organization
+             WHERE a.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let agent = agent_row(&r)?;
+        let limits = CertificateLimits {
+            organization: agent.organization.clone(),
+            default_profile: r.try_get("default_profile")?,
+            max_validity_secs: r.try_get("max_validity_secs")?,
+        };
+        Ok(Some((agent, limits)))
+    }
+
     /// An agent and its approved mandate version (if any) in one read: what issuance needs.
     pub async fn agent_with_approved_mandate(
         &self,
@@ -588,4 +613,25 @@ async fn retire_older(
         }
     }
     Ok(())
+}
+
+/// An organization's limits on its agents' certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CertificateLimits {
+    /// The organization.
+    pub organization: String,
+    /// The profile of requests that name none (else the CA's).
+    pub default_profile: Option<String>,
+    /// The longest lifetime, in seconds (else the CA's).
+    pub max_validity_secs: Option<i64>,
+}
+
+impl From<&crate::OrganizationRow> for CertificateLimits {
+    fn from(o: &crate::OrganizationRow) -> Self {
+        CertificateLimits {
+            organization: o.id.clone(),
+            default_profile: o.default_profile.clone(),
+            max_validity_secs: o.max_validity_secs,
+        }
+    }
 }

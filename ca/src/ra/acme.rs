@@ -122,14 +122,13 @@ pub async fn order_lifetime(
     agent_id: &str,
     profile: Option<&str>,
 ) -> Result<Result<super::certify::Lifetime, super::certify::LifetimeError>, CaError> {
-    let agent = store
-        .agent(agent_id)
+    let (_, limits) = store
+        .agent_with_limits(agent_id)
         .await?
         .ok_or_else(|| CaError::NotFound(format!("agent {agent_id}")))?;
-    let org = super::agents::organization_of(store, &agent).await?;
     Ok(super::certify::lifetime(
         cfg,
-        &org,
+        &limits,
         &super::certify::Asked {
             profile: profile.map(str::to_owned),
             validity_days: None,

@@ -63,7 +63,7 @@ impl From<LifetimeError> for CaError {
 /// `ca.max_validity_days` nor the organization's `max_validity_secs`.
 pub fn lifetime(
     cfg: &mandate_config::Config,
-    org: &mandate_store::OrganizationRow,
+    org: &mandate_store::CertificateLimits,
     asked: &Asked,
 ) -> Result<Lifetime, LifetimeError> {
     let profiles = cfg.ca.all_profiles();
@@ -108,7 +108,7 @@ pub fn lifetime(
     {
         return Err(LifetimeError::Invalid(format!(
             "organization {} allows certificates of at most {org_max} s; {} asks for {} s",
-            org.id,
+            org.organization,
             out.profile
                 .as_deref()
                 .map_or_else(|| "this request".to_owned(), |p| format!("profile {p}")),
@@ -127,10 +127,9 @@ pub async fn certify(
     key: Key,
     asked: Asked,
 ) -> Result<(Issued, Option<String>), CaError> {
-    let agent = tenant::agent_or_own(&node.store, p, CERTIFIERS, id).await?;
     // Validate, then spend: nothing is made in the HSM for a request that would be refused.
-    let org = super::agents::organization_of(&node.store, &agent).await?;
-    let lifetime = lifetime(&node.cfg, &org, &asked)?;
+    let (_, limits) = tenant::agent_or_own_with_limits(&node.store, p, CERTIFIERS, id).await?;
+    let lifetime = lifetime(&node.cfg, &limits, &asked)?;
     let (key, key_ref) = match &key {
         Key::Csr(pem) => (AgentKey::Csr(pem), None),
         Key::InHsm(kind) => {

@@ -30,6 +30,21 @@ pub async fn agent_or_own(
     visible_agent(store, p, id).await
 }
 
+/// The agent `id` with its organization's certificate limits, if `p` has one of `roles` or is
+/// that agent's own key, and may see it (one read).
+pub async fn agent_or_own_with_limits(
+    store: &Store,
+    p: &Principal,
+    roles: &[Role],
+    id: &str,
+) -> Result<(AgentRow, mandate_store::CertificateLimits), CaError> {
+    p.require_or_own_agent(roles, id)?;
+    match store.agent_with_limits(id).await? {
+        Some((a, l)) if agent_visible(p, &a) => Ok((a, l)),
+        _ => Err(CaError::NotFound(format!("agent {id}"))),
+    }
+}
+
 /// The agent `id` if `p` may see it (no role check).
 pub async fn visible_agent(store: &Store, p: &Principal, id: &str) -> Result<AgentRow, CaError> {
     match store.agent(id).await? {

@@ -142,7 +142,8 @@ pub(crate) fn badge(text: &str) -> Markup {
         "active" | "approved" | "issued" | "delivered" | "low" | "resolved" | "ok" => "good",
         "pending_approval" | "pending" | "medium" | "acknowledged" | "risk_warning"
         | "suspended" => "warn",
-        "revoked" | "rejected" | "failed" | "high" | "open" | "auto_revocation" | "mandate_breach" | "broken" => "bad",
+        "revoked" | "rejected" | "failed" | "high" | "open" | "auto_revocation"
+        | "mandate_breach" | "broken" => "bad",
         _ => "plain",
     };
     html! { span class={ "badge " (class) } { (text.replace('_', " ")) } }

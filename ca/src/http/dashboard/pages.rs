@@ -501,7 +501,11 @@ fn breach_explanation(reasons: &Value, revoked: bool) -> String {
     format!(
         "Outside the mandate: {}.{}",
         parts.join("; "),
-        if revoked { " Revoked at once." } else { " Warned only." }
+        if revoked {
+            " Revoked at once."
+        } else {
+            " Warned only."
+        }
     )
 }
 
