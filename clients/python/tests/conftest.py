@@ -9,6 +9,7 @@ Its log is appended to every failing test's report.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -28,7 +29,8 @@ DEFAULT_BIN = REPO / "target" / "debug" / "mandate"
 READY_DEADLINE = 60.0
 CONFIG = "[scoring]\nauto_learn = false\nobservation_window_secs = 691200\n"
 
-_running: list[Daemon] = []
+#: Daemons running, by the name of the fixture that holds them (for the failure reports).
+_running: dict[str, Daemon] = {}
 
 # Loopback never goes through a proxy from the environment (urllib honours http_proxy).
 for _var in ("no_proxy", "NO_PROXY"):
@@ -94,12 +96,25 @@ class Daemon:
         return self.admin.with_key(key.api_key)
 
 
-def _start(tmp: Path) -> Daemon:
+class DaemonExited(Exception):
+    """The daemon exited before it was ready (``log`` says why, e.g. a configuration key this
+    build does not know)."""
+
+    def __init__(self, returncode: int, log: str) -> None:
+        self.returncode = returncode
+        self.log = log
+        super().__init__(f"mandate exited with {returncode} before ready:\n{log}")
+
+
+def start_daemon(tmp: Path, extra_config: str = "") -> Daemon:
+    """A daemon of its own in ``tmp`` (the suite's ``CONFIG`` plus ``extra_config``, TOML),
+    with the organization and people of the session's; stop it with :func:`stop_daemon`.
+    Raises :class:`DaemonExited` when it stops before it is ready."""
     binary = Path(os.environ.get("MANDATE_BIN", str(DEFAULT_BIN)))
     if not binary.is_file() or not os.access(binary, os.X_OK):
         pytest.fail(f"mandate binary not found at {binary}: build it (cargo build) or set MANDATE_BIN")
     config = tmp / "mandate.toml"
-    config.write_text(CONFIG)
+    config.write_text(CONFIG + extra_config)
     port = free_port()
     env = {
         k: v
@@ -126,7 +141,7 @@ def _start(tmp: Path) -> Daemon:
     deadline = time.monotonic() + READY_DEADLINE
     while not probe.ready():
         if proc.poll() is not None:
-            pytest.fail(f"mandate exited with {proc.returncode} before ready:\n{log_path.read_text(errors='replace')}")
+            raise DaemonExited(proc.returncode, log_path.read_text(errors="replace"))
         if time.monotonic() >= deadline:
             proc.kill()
             proc.wait()
@@ -146,7 +161,7 @@ def _start(tmp: Path) -> Daemon:
     )
 
 
-def _stop(d: Daemon) -> None:
+def stop_daemon(d: Daemon) -> None:
     if d.proc.poll() is None:
         d.proc.terminate()
         try:
@@ -158,13 +173,24 @@ def _stop(d: Daemon) -> None:
 
 @pytest.fixture(scope="session")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    d = _start(tmp_path_factory.mktemp("mandate"))
-    _running.append(d)
+    try:
+        d = start_daemon(tmp_path_factory.mktemp("mandate"))
+    except DaemonExited as e:
+        pytest.fail(str(e))
+    with daemon_fixture("daemon", d):
+        yield d
+
+
+@contextlib.contextmanager
+def daemon_fixture(name: str, d: Daemon) -> Iterator[Daemon]:
+    """Holds ``d`` for fixture ``name``: its log goes into the reports of the tests that fail
+    using that fixture; stops it at the end."""
+    _running[name] = d
     try:
         yield d
     finally:
-        _running.remove(d)
-        _stop(d)
+        del _running[name]
+        stop_daemon(d)
 
 
 @pytest.fixture
@@ -178,6 +204,8 @@ def agent_id(request: pytest.FixtureRequest) -> str:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if report.failed and _running and "daemon" in getattr(item, "fixturenames", ()):
-        lines = _running[-1].log().splitlines()
-        report.sections.append(("mandate daemon log (last 150 lines)", "\n".join(lines[-150:])))
+    if report.failed:
+        for name, d in list(_running.items()):
+            if name in getattr(item, "fixturenames", ()):
+                lines = d.log().splitlines()
+                report.sections.append((f"mandate daemon log of {name} (last 150 lines)", "\n".join(lines[-150:])))

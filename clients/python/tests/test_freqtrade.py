@@ -240,7 +240,7 @@ def test_the_stake_follows_the_risk_band(
     # A usual size at 03:00 UTC, an hour it never trades: ~0.8, high band, circuit breaker.
     fill(st, trade(0.0025), "buy", 0.0025, 40000.0, at=at(3))
     risk = agent.risk_score(agent_id)
-    assert risk.band is RiskBand.HIGH and risk.score < risk.auto_revoke_threshold, risk
+    assert risk.band is RiskBand.HIGH and risk.score is not None and risk.score < risk.auto_revoke_threshold, risk
     assert stake(st) == 0.0
     assert entry(st, 0.0025) is False  # circuit_breaker_active
     assert daemon.operator.get_agent(agent_id).status == "active"

@@ -52,7 +52,7 @@ def test_risk_bands_follow_behaviour_against_an_approved_baseline(daemon: Daemon
     risk = op.risk_score(calm)
     assert (risk.band, risk.baseline_version) == (RiskBand.LOW, 1)
     assert sorted(c.feature for c in risk.contributions) == ["frequency", "geography", "instrument", "size", "time_of_day"]
-    assert abs(sum(c.contribution for c in risk.contributions) - risk.score) < 0.01
+    assert risk.score is not None and abs(sum(c.contribution for c in risk.contributions) - risk.score) < 0.01
     assert throttle(op, calm) == 1.0
     assert op.preflight(calm, ORDER).allowed
 
@@ -63,7 +63,7 @@ def test_risk_bands_follow_behaviour_against_an_approved_baseline(daemon: Daemon
     assert [(i.kind, i.agent_id) for i in r.incidents] == [("risk_warning", odd)]
     risk = op.risk_score(odd)
     assert risk.band is RiskBand.HIGH and risk.top_feature == "time_of_day"
-    assert risk.warning_threshold <= risk.score < risk.auto_revoke_threshold
+    assert risk.score is not None and risk.warning_threshold <= risk.score < risk.auto_revoke_threshold
     assert risk.computed_at is not None
     assert throttle(op, odd) == 0.0
     d = op.preflight(odd, ORDER)

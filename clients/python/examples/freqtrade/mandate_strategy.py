@@ -10,11 +10,15 @@ Put :class:`MandateStrategyMixin` before ``IStrategy`` in your strategy's bases:
 and add a ``"mandate"`` section to the Freqtrade configuration (see README.md beside this file).
 The mixin uses Freqtrade's own callbacks (checked against freqtrade 2026.9):
 
-* ``bot_start``: loads the cached certificate from ``cert_dir`` (or makes a key and CSR here
-  and has them certified), starts the webhook listener and the event reporter;
+* ``bot_start``: starts a :class:`~mandate_client.CertificateKeeper` on ``cert_dir`` (it uses
+  the cached certificate, or makes a key here and has it certified, and from then on renews
+  it by itself when the CA's renewal information says so), the webhook listener and the
+  event reporter;
 * ``bot_loop_start``: halts the bot for good when its certificate was revoked or the agent
-  suspended (webhook, pre-trade check or a periodic status check), renews the certificate,
-  retries a start-up that could not reach the CA;
+  suspended (webhook, pre-trade check or a periodic status check), retries a start-up that
+  could not reach the CA; a certificate retired by a newer mandate version (webhook
+  ``certificate.superseded``, a ``superseded`` revocation, or the pre-trade check's
+  ``no_valid_certificate``) is renewed, not a reason to halt;
 * ``confirm_trade_entry`` / ``confirm_trade_exit``: the pre-trade check (``preflight``); a
   refusal is logged with its reasons and the order is not placed;
 * ``custom_stake_amount``: the stake scaled by the agent's risk band (low 1.0, medium 0.5,
@@ -46,23 +50,21 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
 from freqtrade.strategy import IStrategy
 from pandas import DataFrame
 
 from mandate_client import (
     UNREACHABLE,
+    CertificateKeeper,
     Decision,
     EventReporter,
+    HeldCertificate,
     MandateClient,
     MandateError,
     Order,
+    RenewalError,
     RiskBand,
     WebhookListener,
-    generate_key_and_csr,
-    save_private_key,
 )
 
 __all__ = ["MandateStrategyMixin", "MandateSampleStrategy", "MandateSettings", "market_of"]
@@ -84,6 +86,19 @@ EXIT_POLICIES = ("check", "strict", "allow")
 
 #: Webhook event types that can halt this bot.
 HALT_EVENTS = ("certificate.revoked", "agent.suspended")
+#: Every webhook event type the bot acts on: the halts, and ``certificate.superseded`` (a newer
+#: mandate version retires the certificate: renew now). A self-registered webhook asks for these.
+WEBHOOK_EVENTS = HALT_EVENTS + ("certificate.superseded",)
+#: RFC 5280 reason code ``superseded``: a renewal, or a mandate version that narrowed, retired
+#: the certificate. The daemon then answers ``no_valid_certificate`` (renew), never a halt.
+SUPERSEDED = 4
+#: The pre-trade check's reasons about the agent's certificates.
+CERTIFICATE_REVOKED = "certificate_revoked"
+NO_VALID_CERTIFICATE = "no_valid_certificate"
+#: Seconds between renewals made on the order path (after ``no_valid_certificate``); between
+#: them the keeper's background thread is only woken, so a CA refusing to certify is not asked
+#: once per order.
+SYNC_RENEW_INTERVAL = 10.0
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -131,8 +146,9 @@ class MandateSettings(NamedTuple):
     cert_dir: Path
     organization: str | None = None
     key_type: str = "ec-p256"
+    profile: str | None = None
     validity_days: int | None = None
-    renew_before_days: float = 7.0
+    renew_before_days: float | None = None  # deprecated, ignored: renewal follows the CA (ARI)
     region: str | None = None
     counterparty: str | None = None
     currency: str = "EUR"
@@ -217,6 +233,10 @@ class MandateSettings(NamedTuple):
                 register=register,
             )
         validity = raw.get("validity_days")
+        profile = _opt_str(raw, "profile")
+        if profile is not None and validity is not None:
+            raise ValueError("mandate: give at most one of profile and validity_days")
+        renew_before = raw.get("renew_before_days")
         return cls(
             url=url,
             api_key=api_key,
@@ -224,8 +244,9 @@ class MandateSettings(NamedTuple):
             cert_dir=Path(str(raw.get("cert_dir") or default_dir)).expanduser(),
             organization=_opt_str(raw, "organization"),
             key_type=str(raw.get("key_type", "ec-p256")),
+            profile=profile,
             validity_days=None if validity is None else int(validity),
-            renew_before_days=float(raw.get("renew_before_days", 7)),
+            renew_before_days=None if renew_before is None else float(renew_before),
             region=_opt_str(raw, "region"),
             counterparty=counterparty,
             currency=currency,
@@ -343,7 +364,8 @@ class MandateStrategyMixin:
 
     State you may read: :attr:`mandate_halted`, :attr:`mandate_halt_reason`,
     :attr:`mandate_ready` (a valid certificate is held), :attr:`mandate_serial`,
-    :attr:`mandate_client`, :attr:`mandate_reporter`, :attr:`mandate_listener`.
+    :attr:`mandate_client`, :attr:`mandate_keeper`, :attr:`mandate_reporter`,
+    :attr:`mandate_listener`.
     """
 
     config: dict[str, Any]
@@ -361,6 +383,7 @@ class MandateStrategyMixin:
         self.mandate_client: MandateClient | None = None
         self.mandate_reporter: EventReporter | None = None
         self.mandate_listener: WebhookListener | None = None
+        self.mandate_keeper: CertificateKeeper | None = None
         self.mandate_serial: str | None = None
         self.mandate_not_after: dt.datetime | None = None
         self.mandate_halt_reason: str | None = None
@@ -368,6 +391,7 @@ class MandateStrategyMixin:
         self._mandate_lock = threading.Lock()
         self._mandate_last_check = float("-inf")
         self._mandate_last_halt_log = float("-inf")
+        self._mandate_last_sync_renew = float("-inf")
         self._mandate_webhook_id: str | None = None
 
     # --- state ----------------------------------------------------------------------------------
@@ -403,6 +427,9 @@ class MandateStrategyMixin:
                 return
             self.mandate_halt_reason = reason
             self._mandate_halt.set()
+        keeper = self.mandate_keeper
+        if keeper is not None:  # a halted bot asks for no certificates
+            keeper.stop(timeout=0)
         log.critical(
             "MANDATE HALT for agent %s: %s. No new trades will be entered; exits follow "
             "exit_policy=%s. Restart the bot after compliance has reinstated the agent.",
@@ -561,8 +588,18 @@ class MandateStrategyMixin:
         enters nothing, and retries from ``bot_loop_start``."""
         s = MandateSettings.from_config(self.config)
         self.mandate_settings = s
+        if s.renew_before_days is not None:
+            log.warning("mandate.renew_before_days is deprecated and ignored: the certificate is renewed "
+                        "when the CA's renewal information says (two thirds into its lifetime); remove it")
         self.mandate_client = MandateClient(s.url, s.api_key, timeout=s.timeout,
                                             user_agent="mandate-freqtrade")
+        key_path, cert_path = self._mandate_paths()
+        # Renewals revoke the certificate they replace (superseded): its key is gone from disk.
+        self.mandate_keeper = CertificateKeeper(
+            self.mandate_client, s.agent_id, key_path, cert_path, key_type=s.key_type,
+            profile=s.profile, validity_days=s.validity_days, revoke_replaced=True,
+            on_renewed=self._mandate_on_renewed,
+        )
         if s.report_events:
             self.mandate_reporter = EventReporter(self.mandate_client, agent_id=s.agent_id)
         if s.webhook is not None:
@@ -571,7 +608,12 @@ class MandateStrategyMixin:
         self._mandate_setup()
 
     def mandate_stop(self) -> None:
-        """Stops the listener, disables a self-registered webhook, flushes the reporter."""
+        """Stops the certificate keeper and the listener, disables a self-registered webhook,
+        flushes the reporter."""
+        keeper = self.mandate_keeper
+        if keeper is not None:
+            with contextlib.suppress(Exception):
+                keeper.stop(timeout=5)
         listener, self.mandate_listener = self.mandate_listener, None
         if listener is not None:
             with contextlib.suppress(Exception):
@@ -598,7 +640,7 @@ class MandateStrategyMixin:
         if w.secret is None:  # register: needs an operator (or admin) key
             try:
                 org = s.organization or self.mandate_client.get_agent(s.agent_id).organization
-                hook = self.mandate_client.create_webhook(url, list(HALT_EVENTS), operator=org)
+                hook = self.mandate_client.create_webhook(url, list(WEBHOOK_EVENTS), operator=org)
             except Exception as e:
                 listener.stop()
                 self.mandate_listener = None
@@ -615,22 +657,54 @@ class MandateStrategyMixin:
         """Runs in the listener's thread for each verified delivery."""
         data = event.get("data") or {}
         s = self.mandate_settings
-        if s is None or event.get("type") not in HALT_EVENTS or data.get("agent_id") != s.agent_id:
+        etype = event.get("type")
+        if s is None or etype not in WEBHOOK_EVENTS or data.get("agent_id") != s.agent_id:
             return
-        if event["type"] == "agent.suspended":
+        serial = data.get("serial_number")
+        if etype == "agent.suspended":
             self.mandate_halt(f"webhook agent.suspended ({data.get('reason')}, by {data.get('by')})")
-        elif self.mandate_serial is not None and data.get("serial_number") == self.mandate_serial:
-            self.mandate_halt(
-                f"webhook certificate.revoked for {data.get('serial_number')} "
-                f"(reason code {data.get('reason_code')}, by {data.get('revoked_by')})"
-            )
+        elif etype == "certificate.superseded":
+            # A newer, wider mandate version was approved: this certificate retires after the
+            # CA's grace period; a renewal now carries the new version.
+            self._mandate_renew_soon(str(serial), f"webhook certificate.superseded (mandate version "
+                                                  f"{data.get('mandate_version')}, retires {data.get('retire_at')})")
+        elif self.mandate_serial is not None and serial == self.mandate_serial:
+            if data.get("reason_code") == SUPERSEDED:  # a narrower mandate version: renew, not halt
+                self._mandate_renew_soon(str(serial), "webhook certificate.revoked as superseded")
+            else:
+                self.mandate_halt(
+                    f"webhook certificate.revoked for {serial} "
+                    f"(reason code {data.get('reason_code')}, by {data.get('revoked_by')})"
+                )
         else:
-            log.info("mandate: an older certificate of %s was revoked (%s)", s.agent_id, data.get("serial_number"))
+            log.info("mandate: an older certificate of %s was revoked (%s)", s.agent_id, serial)
+
+    def _mandate_renew_soon(self, serial: str, why: str) -> None:
+        """Has the keeper's background thread renew certificate ``serial`` now (if it is still
+        the one held; an older one is already replaced). Never blocks."""
+        keeper = self.mandate_keeper
+        if keeper is None or self.mandate_halted:
+            return
+        log.info("mandate: renewing certificate %s of %s: %s", serial, self.mandate_agent_id, why)
+        keeper.renew_now(serial, why)
+
+    def _mandate_on_renewed(self, held: HeldCertificate) -> None:
+        """The keeper's callback, before it revokes the certificate it replaced: from here on
+        that one's revocation is an older certificate's, not a reason to halt."""
+        self._mandate_adopt(held)
+        log.info("mandate: certified %s: serial %s, valid until %s%s, saved to %s",
+                 self.mandate_agent_id, held.serial_number, held.not_after.isoformat(),
+                 f" (profile {held.profile})" if held.profile else "", self._mandate_paths()[1])
+
+    def _mandate_adopt(self, held: HeldCertificate) -> None:
+        self.mandate_not_after = held.not_after
+        self.mandate_serial = held.serial_number
 
     def _mandate_setup(self) -> bool:
-        """Makes sure a valid certificate is held; ``False`` (logged) when that failed."""
-        s, client = self.mandate_settings, self.mandate_client
-        assert s is not None and client is not None
+        """Makes sure a valid certificate is held and the keeper runs; ``False`` (logged) when
+        that failed."""
+        s, client, keeper = self.mandate_settings, self.mandate_client, self.mandate_keeper
+        assert s is not None and client is not None and keeper is not None
         try:
             agent = client.get_agent(s.agent_id)
             if agent.status == "suspended":
@@ -640,82 +714,29 @@ class MandateStrategyMixin:
                 log.error("mandate: agent %s is %s; it needs an approved mandate before it may trade",
                           s.agent_id, agent.status)
                 return False
-            cached = self._mandate_load_cached()
-            if cached is not None:
-                serial, not_after = cached
-                cert = client.get_certificate(serial)
-                if cert.revoked:
-                    log.warning("mandate: the cached certificate %s is revoked (%s); certifying a new key",
-                                serial, cert.revocation_reason)
-                else:
-                    self.mandate_serial, self.mandate_not_after = serial, not_after
-                    log.info("mandate: using cached certificate %s of %s (valid until %s)",
-                             serial, s.agent_id, not_after.isoformat())
-                    return True
-            self._mandate_certify()
-            return True
-        except MandateError as e:
+            renewals = keeper.renewals
+            # The cached certificate, unless it is missing, expired, not this agent's or key's,
+            # or due for renewal (ARI; a revoked one's window is past): then a new key and one.
+            held = keeper.ensure()
+            cert = client.get_certificate(held.serial_number)
+            if cert.revoked:  # ARI could not say so (unreachable): the CA's record does
+                log.warning("mandate: the cached certificate %s is revoked (%s); certifying a new key",
+                            held.serial_number, cert.revocation_reason)
+                held = keeper.ensure(force=True)
+        except (MandateError, RenewalError) as e:
             log.error("mandate: no certificate for %s yet (%s); entries are refused until one is held", s.agent_id, e)
             return False
+        self._mandate_adopt(held)
+        if keeper.renewals == renewals:
+            log.info("mandate: using cached certificate %s of %s (valid until %s)",
+                     held.serial_number, s.agent_id, held.not_after.isoformat())
+        keeper.start()
+        return True
 
     def _mandate_paths(self) -> tuple[Path, Path]:
         s = self.mandate_settings
         assert s is not None
         return s.cert_dir / f"{s.agent_id}.key", s.cert_dir / f"{s.agent_id}.crt"
-
-    def _mandate_load_cached(self) -> tuple[str, dt.datetime] | None:
-        """The cached certificate's serial and notAfter, if the files hold a certificate for
-        this agent and this key that is not within ``renew_before_days`` of expiry."""
-        s = self.mandate_settings
-        assert s is not None
-        key_path, cert_path = self._mandate_paths()
-        if not (key_path.is_file() and cert_path.is_file()):
-            return None
-        try:
-            cert = x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
-            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        except (ValueError, OSError, IndexError, TypeError) as e:
-            log.warning("mandate: cached certificate in %s unreadable (%s); certifying anew", s.cert_dir, e)
-            return None
-        pub = serialization.PublicFormat.SubjectPublicKeyInfo
-        if key.public_key().public_bytes(serialization.Encoding.DER, pub) != cert.public_key().public_bytes(
-            serialization.Encoding.DER, pub
-        ):
-            log.warning("mandate: cached certificate does not match the cached key; certifying anew")
-            return None
-        names = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-        if names != [s.agent_id]:
-            log.warning("mandate: cached certificate names %s, not %s; certifying anew", names, s.agent_id)
-            return None
-        not_after = cert.not_valid_after_utc
-        if not_after - dt.timedelta(days=s.renew_before_days) <= dt.datetime.now(dt.timezone.utc):
-            log.info("mandate: cached certificate expires %s; renewing", not_after.isoformat())
-            return None
-        return format(cert.serial_number, "x"), not_after
-
-    def _mandate_certify(self) -> None:
-        """A new key and CSR made here, certified; the key (0600) and the certificate with
-        its chain are saved to ``cert_dir``. Only the CSR leaves the machine."""
-        s, client = self.mandate_settings, self.mandate_client
-        assert s is not None and client is not None
-        key_pem, csr_pem = generate_key_and_csr(s.agent_id, s.key_type)
-        issued = client.certify(s.agent_id, csr_pem, validity_days=s.validity_days)
-        s.cert_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key_path, cert_path = self._mandate_paths()
-        save_private_key(key_path, key_pem, overwrite=True)
-        tmp = cert_path.with_name(f".{cert_path.name}.{os.getpid()}.tmp")
-        leaf = issued.certificate_pem if issued.certificate_pem.endswith("\n") else issued.certificate_pem + "\n"
-        tmp.write_text(leaf + issued.chain_pem)
-        os.replace(tmp, cert_path)
-        old = self.mandate_serial
-        self.mandate_serial, self.mandate_not_after = issued.serial_number, issued.expires_at
-        log.info("mandate: certified %s: serial %s, valid until %s, saved to %s",
-                 s.agent_id, issued.serial_number, issued.expires_at.isoformat(), cert_path)
-        if old is not None and old != issued.serial_number:
-            try:
-                client.revoke_certificate(old, "superseded", comment="renewed by the freqtrade bot")
-            except MandateError as e:
-                log.warning("mandate: could not revoke the superseded certificate %s: %s", old, e)
 
     def _mandate_loop(self, current_time: Any) -> None:
         try:
@@ -732,7 +753,7 @@ class MandateStrategyMixin:
             if now - self._mandate_last_check < interval:
                 return
             self._mandate_last_check = now
-            if not self.mandate_ready:
+            if self.mandate_serial is None:
                 self._mandate_setup()
             else:
                 self._mandate_check()
@@ -740,24 +761,29 @@ class MandateStrategyMixin:
             log.exception("mandate: bot_loop_start failed")
 
     def _mandate_check(self) -> None:
-        """The periodic status check: agent suspended or our certificate revoked halts; a
-        certificate close to expiry is renewed. An unreachable CA only logs (the pre-trade
-        check fails closed on its own)."""
-        s, client = self.mandate_settings, self.mandate_client
-        assert s is not None and client is not None and self.mandate_serial is not None
+        """The periodic status check: agent suspended or our certificate revoked halts (revoked
+        as superseded renews instead); a keeper thread that died is restarted. Renewal itself is
+        the keeper's. An unreachable CA only logs (the pre-trade check fails closed on its own)."""
+        s, client, keeper = self.mandate_settings, self.mandate_client, self.mandate_keeper
+        assert s is not None and client is not None and keeper is not None
+        serial = self.mandate_serial
+        assert serial is not None
         try:
             if client.get_agent(s.agent_id).status == "suspended":
                 self.mandate_halt(f"agent {s.agent_id} is suspended (status check)")
                 return
-            cert = client.get_certificate(self.mandate_serial)
-            if cert.revoked:
-                self.mandate_halt(f"certificate {cert.serial_number} revoked ({cert.revocation_reason}, status check)")
+            cert = client.get_certificate(serial)
+            if cert.revoked and serial == self.mandate_serial:  # else renewed meanwhile: fine
+                if cert.revocation_reason == "superseded":
+                    self._mandate_renew_soon(serial, "status check: revoked as superseded")
+                else:
+                    self.mandate_halt(f"certificate {serial} revoked ({cert.revocation_reason}, status check)")
                 return
-            na = self.mandate_not_after
-            if na is not None and na - dt.timedelta(days=s.renew_before_days) <= dt.datetime.now(dt.timezone.utc):
-                self._mandate_certify()
         except MandateError as e:
             log.warning("mandate: status check failed (%s)", e)
+        if not keeper.running and not self.mandate_halted:
+            log.warning("mandate: the certificate keeper was not running; starting it")
+            keeper.start()
 
     # --- orders ---------------------------------------------------------------------------------
 
@@ -794,11 +820,43 @@ class MandateStrategyMixin:
                 return False
             side = "sell" if a.get("side") == "short" else "buy"
             order = self._mandate_order(pair, side, a["amount"], a["rate"], None)
-            decision = client.preflight(s.agent_id, order)
+            decision = self._mandate_preflight(order)
             return self._mandate_decide("entry", pair, order, decision)
         except Exception:  # noqa: BLE001 - Freqtrade would confirm on an exception
             log.exception("mandate denied entry %s: unexpected error (fail closed)", pair)
             return False
+
+    def _mandate_preflight(self, order: Order) -> Decision:
+        """The pre-trade check. ``no_valid_certificate`` (without ``certificate_revoked``) means
+        the CA sees no valid certificate of the agent: it expired, or a narrower mandate version
+        revoked it as superseded. That is a reason to renew, not to halt: renew now (at most
+        every ``SYNC_RENEW_INTERVAL`` s on the order path; else the keeper's thread is woken)
+        and ask once more."""
+        s, client, keeper = self.mandate_settings, self.mandate_client, self.mandate_keeper
+        assert s is not None and client is not None
+        serial = self.mandate_serial
+        decision = client.preflight(s.agent_id, order)
+        codes = decision.codes
+        if decision.allowed or NO_VALID_CERTIFICATE not in codes or CERTIFICATE_REVOKED in codes:
+            return decision
+        if keeper is None or self.mandate_halted:
+            return decision
+        now = time.monotonic()
+        why = "the pre-trade check answered no_valid_certificate"
+        if now - self._mandate_last_sync_renew < SYNC_RENEW_INTERVAL:
+            keeper.renew_now(serial, why)
+            return decision
+        self._mandate_last_sync_renew = now
+        log.warning("mandate: %s for %s (certificate %s); renewing now", why, s.agent_id, serial)
+        try:
+            if serial is not None:
+                keeper.renew_now(serial, why)  # False: the keeper renewed it meanwhile
+            held = keeper.ensure()
+        except RenewalError as e:
+            log.error("mandate: renewal after no_valid_certificate failed: %s", e)
+            return decision
+        self._mandate_adopt(held)
+        return client.preflight(s.agent_id, order)
 
     def _mandate_decide(self, what: str, pair: str, order: Order, decision: Decision) -> bool:
         if decision.allowed and decision.hypothetical:
@@ -809,7 +867,7 @@ class MandateStrategyMixin:
             return True
         log.warning("mandate denied %s %s (%s %s %s%s): %s", what, pair, order.side, order.size, order.currency,
                     ", fail closed" if decision.fail_closed else "", _reasons(decision))
-        if "certificate_revoked" in decision.codes:
+        if CERTIFICATE_REVOKED in decision.codes:
             self.mandate_halt("pre-trade check answered certificate_revoked")
         return False
 
@@ -832,7 +890,7 @@ class MandateStrategyMixin:
             trade = a.get("trade")
             side = "buy" if getattr(trade, "is_short", False) else "sell"
             order = self._mandate_order(pair, side, a["amount"], a["rate"], None)
-            decision = client.preflight(s.agent_id, order)
+            decision = self._mandate_preflight(order)
             if not decision.allowed and policy == "check" and decision.codes == [UNREACHABLE]:
                 log.error("mandate: CA unreachable; letting the exit of %s through (exit_policy check): %s",
                           pair, _reasons(decision))

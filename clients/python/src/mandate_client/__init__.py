@@ -4,6 +4,8 @@
   certificates, kill switch, pre-trade checks, events, risk score, baselines, incidents,
   custodial signing, webhooks).
 * :func:`generate_key_and_csr`: a key pair and CSR made locally; the private key stays here.
+* :class:`CertificateKeeper`: keeps the bot's certificate valid by itself (ACME Renewal
+  Information, a new key written before each certification, atomic file replacement).
 * :class:`EventReporter`: batched, non-blocking event reporting for the trading loop.
 * :class:`WebhookReceiver` / :class:`WebhookListener`: verified webhook deliveries.
 
@@ -22,14 +24,17 @@ from .client import (
     MandateClient,
 )
 from .errors import (
+    CertificateStoreError,
+    CertificationFailed,
     MandateError,
     MandateProtocolError,
     MandateUnavailable,
     OutOfMandate,
+    RenewalError,
     WebhookVerificationError,
 )
 from .events import EventReporter, ReporterStats
-from .keys import KEY_TYPES, KeyAndCsr, generate_key_and_csr, save_private_key
+from .keys import KEY_TYPES, KeyAndCsr, csr_for_key, generate_key_and_csr, key_type_of, save_private_key
 from .models import (
     Agent,
     AgentPage,
@@ -55,6 +60,7 @@ from .models import (
     Person,
     PersonPage,
     Reason,
+    RenewalInfo,
     RiskBand,
     RiskScore,
     ScoredEvent,
@@ -65,6 +71,7 @@ from .models import (
     WebhookDeliveryPage,
     WebhookPage,
 )
+from .renewal import CertificateKeeper, HeldCertificate, RenewalWindow, ari_cert_id
 from .webhooks import WebhookListener, WebhookReceiver, verify_webhook
 
 __all__ = [
@@ -81,11 +88,20 @@ __all__ = [
     "MandateProtocolError",
     "OutOfMandate",
     "WebhookVerificationError",
+    "RenewalError",
+    "CertificationFailed",
+    "CertificateStoreError",
+    "CertificateKeeper",
+    "HeldCertificate",
+    "RenewalWindow",
+    "ari_cert_id",
     "EventReporter",
     "ReporterStats",
     "KEY_TYPES",
     "KeyAndCsr",
     "generate_key_and_csr",
+    "csr_for_key",
+    "key_type_of",
     "save_private_key",
     "Agent",
     "AgentPage",
@@ -111,6 +127,7 @@ __all__ = [
     "Person",
     "PersonPage",
     "Reason",
+    "RenewalInfo",
     "RiskBand",
     "RiskScore",
     "ScoredEvent",

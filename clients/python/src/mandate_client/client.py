@@ -47,6 +47,7 @@ from .models import (
     OrganizationPage,
     Person,
     PersonPage,
+    RenewalInfo,
     RiskBand,
     RiskScore,
     SignedOrder,
@@ -489,12 +490,20 @@ class MandateClient:
         *,
         hsm_key_type: str | None = None,
         validity_days: int | None = None,
+        profile: str | None = None,
     ) -> IssuedCertificate:
         """``POST /v1/agents/{id}/certify``: a certificate for the CSR's key (see
         :func:`generate_key_and_csr`), or, with ``hsm_key_type`` instead, for a key generated
-        inside the HSM for custodial signing."""
+        inside the HSM for custodial signing.
+
+        The lifetime comes from a certificate ``profile`` (``agent``: 7 days, ``shortlived``:
+        24 h, ``extended``: the CA's maximum, or one its operator configured) or, the older way,
+        ``validity_days``; at most one of them. Neither: the organization's or the CA's default
+        profile."""
         if (csr is None) == (hsm_key_type is None):
             raise ValueError("give exactly one of csr and hsm_key_type")
+        if profile is not None and validity_days is not None:
+            raise ValueError("give at most one of profile and validity_days")
         body: Json = {}
         if csr is not None:
             body["csr"] = csr.decode("ascii") if isinstance(csr, bytes) else csr
@@ -502,6 +511,8 @@ class MandateClient:
             body["hsm_key_type"] = hsm_key_type
         if validity_days is not None:
             body["validity_days"] = validity_days
+        if profile is not None:
+            body["profile"] = profile
         return IssuedCertificate.from_json(
             self.call("POST", f"/v1/agents/{_seg(agent_id)}/certify", body=body)
         )
@@ -514,13 +525,36 @@ class MandateClient:
         key_path: str | os.PathLike[str] | None = None,
         overwrite: bool = False,
         validity_days: int | None = None,
+        profile: str | None = None,
     ) -> Enrollment:
-        """Makes a key pair and CSR locally, has it certified, and saves the private key
-        (mode 0600) to ``key_path`` if given. The key never leaves this process otherwise."""
+        """Makes a key pair and CSR locally, saves the private key (mode 0600) to ``key_path``
+        if given, then has it certified. The key never leaves this process otherwise.
+
+        The key is on disk **before** the CA is asked, so no certificate is ever issued for a
+        key that could not be saved (a full disk, an existing file). If certify fails, the key
+        stays where it was written: the answer may have been lost after the CA issued. An
+        existing ``key_path`` raises ``FileExistsError`` before anything is made, unless
+        ``overwrite``: then the new key goes to ``<key_path>.next`` first and replaces
+        ``key_path`` only once its certificate came, so a failure leaves the old key (and its
+        certificate) usable. To keep a certificate valid over time, see
+        :class:`~mandate_client.CertificateKeeper`."""
+        if profile is not None and validity_days is not None:
+            raise ValueError("give at most one of profile and validity_days")
+        target = Path(key_path) if key_path is not None else None
+        if target is not None and not overwrite and os.path.lexists(target):
+            raise FileExistsError(f"{target} exists (pass overwrite=True to replace it)")
         key_pem, csr_pem = generate_key_and_csr(agent_id, key_type)
-        cert = self.certify(agent_id, csr_pem, validity_days=validity_days)
-        saved = save_private_key(key_path, key_pem, overwrite=overwrite) if key_path else None
-        return Enrollment(key_pem, cert, saved)
+        pending: Path | None = None
+        if target is not None:
+            if os.path.lexists(target):
+                pending = target.with_name(target.name + ".next")
+                save_private_key(pending, key_pem, overwrite=True)
+            else:
+                save_private_key(target, key_pem)
+        cert = self.certify(agent_id, csr_pem, validity_days=validity_days, profile=profile)
+        if pending is not None and target is not None:
+            os.replace(pending, target)
+        return Enrollment(key_pem, cert, target)
 
     def list_certificates(
         self, agent_id: str, limit: int | None = None, after: str | None = None
@@ -572,6 +606,25 @@ class MandateClient:
     def create_eab(self, agent_id: str) -> EabCredentials:
         """``POST /v1/agents/{id}/eab``: single-use ACME external account binding credentials."""
         return EabCredentials.from_json(self.call("POST", f"/v1/agents/{_seg(agent_id)}/eab"))
+
+    def renewal_info(self, cert_id: str) -> RenewalInfo:
+        """``GET /acme/renewal-info/{certID}`` (RFC 9773 ACME Renewal Information, no key):
+        when the CA suggests renewing the certificate. ``cert_id`` is
+        :func:`~mandate_client.ari_cert_id` of it. A window already past means renew now (the
+        certificate was revoked, or a newer mandate version retires it)."""
+        status, headers, raw = self.request(
+            "GET", f"/acme/renewal-info/{_seg(cert_id)}", auth=False
+        )
+        try:
+            value = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise MandateProtocolError(
+                title="Malformed answer",
+                status=status,
+                detail=f"renewal info: the {status} answer is not JSON: {raw[:200]!r}",
+                request_id=headers.get("X-Request-Id"),
+            ) from None
+        return RenewalInfo.from_json(value, _retry_after(headers))
 
     # --- pre-trade check (fails closed) -------------------------------------------------------
 

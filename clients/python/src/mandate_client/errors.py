@@ -21,6 +21,9 @@ __all__ = [
     "MandateProtocolError",
     "OutOfMandate",
     "WebhookVerificationError",
+    "RenewalError",
+    "CertificationFailed",
+    "CertificateStoreError",
 ]
 
 PROBLEM_PREFIX = "urn:mandate:problem:"
@@ -163,3 +166,53 @@ class WebhookVerificationError(Exception):
     def __init__(self, reason: str, message: str) -> None:
         self.reason = reason
         super().__init__(f"{reason}: {message}")
+
+
+class RenewalError(Exception):
+    """A :class:`~mandate_client.CertificateKeeper` could not make sure a valid certificate is
+    held (see the subclasses for why).
+
+    Attributes:
+        agent_id: the agent whose certificate it keeps.
+        held: the certificate still held, if one is (a renewal inside its window failed, but
+            it is valid until ``held.not_after``: keep using it), else ``None``.
+        retryable: whether trying again later may succeed (the keeper's background thread
+            retries either way, with backoff, since an agent may be approved or reinstated).
+        retry_after: seconds the daemon asked to wait (``Retry-After``), if it did.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        agent_id: str,
+        held: Any = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+    ) -> None:
+        self.agent_id = agent_id
+        self.held = held
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class CertificationFailed(RenewalError):
+    """The CA did not issue the certificate (``error`` is the daemon's answer, or a
+    :class:`MandateProtocolError` when what came back does not certify the key sent). The new
+    key stays in the keeper's pending file and is sent again on the next attempt."""
+
+    def __init__(self, message: str, *, error: MandateError, **kwargs: Any) -> None:
+        self.error = error
+        kwargs.setdefault("retryable", error.retryable)
+        kwargs.setdefault("retry_after", error.retry_after)
+        super().__init__(message, **kwargs)
+
+
+class CertificateStoreError(RenewalError):
+    """The key or certificate files could not be read or written (``error`` is the
+    ``OSError``). A renewal interrupted here is completed from the files on the next attempt."""
+
+    def __init__(self, message: str, *, error: OSError, **kwargs: Any) -> None:
+        self.error = error
+        super().__init__(message, **kwargs)

@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-__all__ = ["KEY_TYPES", "KeyAndCsr", "generate_key_and_csr", "save_private_key"]
+__all__ = ["KEY_TYPES", "KeyAndCsr", "generate_key_and_csr", "csr_for_key", "key_type_of", "save_private_key"]
+
+_PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 #: Key types the CA accepts in a CSR (the same names as ``hsm_key_type``).
 KEY_TYPES = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096")
@@ -46,28 +48,18 @@ def generate_key_and_csr(
     """
     if not agent_id:
         raise ValueError("agent_id must not be empty")
-    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-    digest: hashes.HashAlgorithm
+    key: _PrivateKey
     if key_type == "ec-p256":
-        key, digest = ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()
+        key = ec.generate_private_key(ec.SECP256R1())
     elif key_type == "ec-p384":
-        key, digest = ec.generate_private_key(ec.SECP384R1()), hashes.SHA384()
+        key = ec.generate_private_key(ec.SECP384R1())
     elif key_type.startswith("rsa-") and key_type[4:].isdigit():
         bits = int(key_type[4:])
         if not 2048 <= bits <= 8192:
             raise ValueError(f"RSA keys must have 2048 to 8192 bits, not {bits}")
-        key, digest = rsa.generate_private_key(public_exponent=65537, key_size=bits), hashes.SHA256()
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     else:
         raise ValueError(f"unknown key type {key_type!r}; use one of {', '.join(KEY_TYPES)}")
-
-    builder = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, agent_id)])
-    )
-    if dns_name:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False
-        )
-    csr = builder.sign(key, digest)
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase)
         if passphrase
@@ -76,7 +68,52 @@ def generate_key_and_csr(
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-    return KeyAndCsr(key_pem, csr.public_bytes(serialization.Encoding.PEM).decode("ascii"))
+    return KeyAndCsr(key_pem, _csr(key, agent_id, dns_name))
+
+
+def csr_for_key(
+    private_key_pem: bytes,
+    agent_id: str,
+    *,
+    dns_name: str | None = None,
+    passphrase: bytes | None = None,
+) -> str:
+    """A CSR (PEM) with subject ``CN=<agent_id>`` for a key that already exists, e.g. one
+    saved before certification so that no certificate is ever issued for a key not on disk
+    (what :class:`~mandate_client.CertificateKeeper` and :meth:`MandateClient.enroll` do)."""
+    if not agent_id:
+        raise ValueError("agent_id must not be empty")
+    key = serialization.load_pem_private_key(private_key_pem, password=passphrase)
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+        raise ValueError(f"the CA certifies EC and RSA keys, not {type(key).__name__}")
+    return _csr(key, agent_id, dns_name)
+
+
+def key_type_of(private_key: object) -> str | None:
+    """The :data:`KEY_TYPES` name of a ``cryptography`` private or public key (``ec-p256``,
+    ``rsa-3072``, …), or ``None`` for a key the CA would not take."""
+    if isinstance(private_key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return {"secp256r1": "ec-p256", "secp384r1": "ec-p384"}.get(private_key.curve.name)
+    if isinstance(private_key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return f"rsa-{private_key.key_size}"
+    return None
+
+
+def _csr(key: _PrivateKey, agent_id: str, dns_name: str | None) -> str:
+    # ECDSA P-384 is signed with SHA-384, everything else with SHA-256 (what the CA accepts).
+    digest: hashes.SHA256 | hashes.SHA384 = (
+        hashes.SHA384()
+        if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp384r1"
+        else hashes.SHA256()
+    )
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, agent_id)])
+    )
+    if dns_name:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False
+        )
+    return builder.sign(key, digest).public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 def save_private_key(path: str | os.PathLike[str], pem: bytes, *, overwrite: bool = False) -> Path:

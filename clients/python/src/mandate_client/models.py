@@ -27,6 +27,7 @@ __all__ = [
     "Agent",
     "AgentPage",
     "IssuedCertificate",
+    "RenewalInfo",
     "Certificate",
     "CertificatePage",
     "KillSwitch",
@@ -466,7 +467,9 @@ class AgentPage:
 @dataclass(frozen=True)
 class IssuedCertificate:
     """The answer of certify. ``chain_pem`` is the intermediate then the root; ``key_ref`` is
-    ``hsm:<id>`` when the key was generated in the HSM (custodial signing), else ``None``."""
+    ``hsm:<id>`` when the key was generated in the HSM (custodial signing), else ``None``;
+    ``profile`` is the certificate profile it was issued under (``None`` from daemons older
+    than profiles, and for a lifetime asked for in ``validity_days``)."""
 
     certificate_pem: str
     chain_pem: str
@@ -475,6 +478,7 @@ class IssuedCertificate:
     sha256_fingerprint: str
     mandate_version: int
     key_ref: str | None = None
+    profile: str | None = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -494,8 +498,34 @@ class IssuedCertificate:
             sha256_fingerprint=o.get_str("sha256_fingerprint"),
             mandate_version=o.get_int("mandate_version"),
             key_ref=o.opt_str("key_ref"),
+            profile=o.opt_str("profile"),
             raw=o.d,
         )
+
+
+@dataclass(frozen=True)
+class RenewalInfo:
+    """ACME Renewal Information (RFC 9773) for one certificate: renew at a time between
+    ``start`` and ``end`` (both in the past: renew now, e.g. after a revocation or when a newer
+    mandate version retires the certificate); ask again after ``retry_after`` seconds (the
+    ``Retry-After`` header, ``None`` when absent)."""
+
+    start: _dt.datetime
+    end: _dt.datetime
+    retry_after: float | None = None
+    explanation_url: str | None = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any, retry_after: float | None = None) -> RenewalInfo:
+        o = _Obj(value, "renewal info")
+        w = _Obj(o.get_obj("suggestedWindow"), "renewal info.suggestedWindow")
+        start, end = w.get_time("start"), w.get_time("end")
+        if end < start:  # RFC 9773 4.2: such a window is invalid
+            raise MandateProtocolError(
+                title="Malformed answer", detail="renewal info: suggestedWindow ends before it starts"
+            )
+        return cls(start, end, retry_after, o.opt_str("explanationURL"), o.d)
 
 
 @dataclass(frozen=True)
