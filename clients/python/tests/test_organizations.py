@@ -61,6 +61,11 @@ def test_organizations_and_people_are_created_and_listed(daemon: Daemon) -> None
     assert org.created_at is not None
     plain = admin.create_organization(unique("initech"), "Initech AG")
     assert (plain.legal_entities, plain.regulator_id, plain.approvals_required) == ([], None, 1)
+    assert (plain.default_profile, plain.max_validity_secs) == (None, None)
+    short = admin.create_organization(unique("quick"), "Quick Desk Ltd", default_profile="shortlived",
+                                      max_validity_secs=86_400)
+    assert (short.default_profile, short.max_validity_secs) == ("shortlived", 86_400)
+    assert problem_of(lambda: admin.create_organization(unique("odd"), "Odd Ltd", default_profile="forever"))[0] == 400
     assert admin.get_organization(org_id) == org
     # CA staff see every organization, page by page.
     listed = {o.id: o for o in every_organization(admin)}

@@ -304,10 +304,14 @@ class MandateClient:
         legal_entities: Sequence[str] | None = None,
         regulator_id: str | None = None,
         approvals_required: int | None = None,
+        default_profile: str | None = None,
+        max_validity_secs: int | None = None,
     ) -> Organization:
         """``POST /v1/organizations`` (admin, CA staff). ``id`` is a DNS label (agents are named
         under it); mandates must name ``legal_name`` or one of ``legal_entities`` as their
-        ``operator``; ``approvals_required`` is 1 (the daemon's default) or 2 compliance people."""
+        ``operator``; ``approvals_required`` is 1 (the daemon's default) or 2 compliance people;
+        ``default_profile`` is the certificate profile of its agents' requests that name none and
+        ``max_validity_secs`` the longest lifetime their certificates may have."""
         body: Json = {"id": id, "legal_name": legal_name}
         if legal_entities is not None:
             body["legal_entities"] = list(legal_entities)
@@ -315,6 +319,10 @@ class MandateClient:
             body["regulator_id"] = regulator_id
         if approvals_required is not None:
             body["approvals_required"] = approvals_required
+        if default_profile is not None:
+            body["default_profile"] = default_profile
+        if max_validity_secs is not None:
+            body["max_validity_secs"] = max_validity_secs
         return Organization.from_json(self.call("POST", "/v1/organizations", body=body))
 
     def list_organizations(self, limit: int | None = None, after: str | None = None) -> OrganizationPage:

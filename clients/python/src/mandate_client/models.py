@@ -184,6 +184,8 @@ class Organization:
     regulator_id: str | None
     approvals_required: int
     created_at: _dt.datetime | None
+    default_profile: str | None = None
+    max_validity_secs: int | None = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -196,6 +198,8 @@ class Organization:
             regulator_id=o.opt_str("regulator_id"),
             approvals_required=o.get_int("approvals_required"),
             created_at=o.opt_time("created_at"),
+            default_profile=o.opt_str("default_profile"),
+            max_validity_secs=o.opt_int("max_validity_secs"),
             raw=o.d,
         )
 
