@@ -25,6 +25,16 @@ pub(crate) struct DecisionForm {
     comment: Option<String>,
 }
 
+impl DecisionForm {
+    /// The comment, trimmed; none when empty.
+    fn comment(&self) -> Option<&str> {
+        self.comment
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+    }
+}
+
 /// What a handler's answer becomes: a redirect on success, the refusal as a page.
 fn outcome<T>(signed: &Signed, r: Result<T, ApiError>, to: String) -> Response {
     match r {
@@ -51,11 +61,7 @@ where
 {
     let r = async {
         check_post(headers, &signed.csrf, &form.csrf)?;
-        let comment = form
-            .comment
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty());
+        let comment = form.comment();
         let body = if with_comment {
             from_json(json!({"version": form.version, "comment": comment}))?
         } else {
@@ -94,12 +100,10 @@ pub(crate) async fn reinstate(
     let call = |b| agents::reinstate(State(state), caller, Path(id), b);
     let r = async {
         check_post(&headers, &signed.csrf, &form.csrf)?;
-        let comment = form
-            .comment
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty());
-        call(OptionalJson(from_json(json!({ "comment": comment }))?)).await
+        call(OptionalJson(from_json(
+            json!({ "comment": form.comment() }),
+        )?))
+        .await
     }
     .await;
     outcome(&signed, r, to)
