@@ -4,7 +4,7 @@
 # test: also opensc (pkcs11-tool), openssl, poppler-utils and qpdf (PDF checks), PostgreSQL
 #       (server and psql), Chromium and ChromeDriver (the dashboard's browser tests drive
 #       /usr/bin/chromium over WebDriver), and python `cryptography`, `pkilint` and
-#       `prometheus_client` (independent checkers the end-to-end tests call), and the Python
+#       `prometheus_client` and `asn1tools` (independent checkers the tests call), and the Python
 #       client of clients/python (editable) with pytest, and freqtrade (the example's test),
 #       and the ACME clients certbot (PyPI, in its own venv: ~/.cache/mandate-tools/certbot)
 #       and lego (Debian).
@@ -67,9 +67,9 @@ if [ "$what" = test ]; then
     python3 -m venv "$certbot_venv"
     "$certbot_venv/bin/pip" install -q certbot==5.8.0
   fi
-  if ! python3 -c 'import cryptography, pkilint, prometheus_client' 2>/dev/null; then
-    echo "installing python cryptography, pkilint and prometheus_client ..." >&2
-    python3 -m pip install -q cryptography pkilint prometheus_client 2>/dev/null \
-      || python3 -m pip install -q --break-system-packages cryptography pkilint prometheus_client
+  if ! python3 -c 'import cryptography, pkilint, prometheus_client, asn1tools' 2>/dev/null; then
+    echo "installing python cryptography, pkilint, prometheus_client and asn1tools ..." >&2
+    python3 -m pip install -q cryptography pkilint prometheus_client asn1tools 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages cryptography pkilint prometheus_client asn1tools
   fi
 fi

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh test
 # The layering: adapters write nothing to the store; domain code imports no web layer.
 python3 scripts/check_layers.py
+# The mandate extension's ASN.1 module against the DER the policy crate writes (asn1tools).
+python3 scripts/check_asn1.py
 if cargo nextest --version >/dev/null 2>&1; then
   run() { cargo nextest run --locked --no-fail-fast "$@"; }
 else

@@ -11,9 +11,13 @@
 use der::asn1::PrintableString;
 use der::{Decode, Encode, Enumerated, Sequence};
 
+use crate::controls::{
+    Controls, ExecutionThrottle, Limit, MarketControls, OrderToTradeRatio, OrderType,
+    PositionLimit, PriceCollar,
+};
 use crate::{
-    Action, Amount, Currency, Mandate, Money, PolicyError, Threshold, TimeOfDay, TradingHours,
-    Weekday,
+    Action, Amount, Currency, Enforcement, Mandate, Money, PolicyError, Threshold, TimeOfDay,
+    TradingHours, Weekday,
 };
 
 /// Largest DER input [`Mandate::from_der`] will parse (64 KiB).
@@ -23,7 +27,10 @@ use crate::{
 /// mandate fits.
 pub const MAX_DER_LEN: usize = 64 * 1024;
 
-const VERSION: u64 = 1;
+/// A mandate without version-2 fields encodes as version 1, so certificates of such mandates
+/// stay readable by version-1 verifiers; one with any encodes as version 2.
+const VERSION_1: u64 = 1;
+const VERSION_2: u64 = 2;
 
 #[derive(Sequence)]
 struct MandateDer {
@@ -47,6 +54,102 @@ struct MandateDer {
     #[asn1(context_specific = "7", optional = "true", tag_mode = "IMPLICIT")]
     permitted_actions: Option<Vec<ActionDer>>,
     risk_controls: RiskControlsDer,
+    #[asn1(context_specific = "8", optional = "true", tag_mode = "IMPLICIT")]
+    controls: Option<ControlsDer>,
+    #[asn1(context_specific = "9", optional = "true", tag_mode = "IMPLICIT")]
+    market_controls: Option<Vec<MarketControlsDer>>,
+}
+
+/// Version 2's controls. A limit's optional BOOLEAN at its end is present (TRUE) only for a
+/// soft limit: DEFAULT FALSE, which DER leaves out.
+#[derive(Sequence, Default)]
+struct ControlsDer {
+    #[asn1(context_specific = "0", optional = "true", tag_mode = "IMPLICIT")]
+    max_order_quantity: Option<LimitAmountDer>,
+    #[asn1(context_specific = "1", optional = "true", tag_mode = "IMPLICIT")]
+    price_collar: Option<LimitCollarDer>,
+    #[asn1(context_specific = "2", optional = "true", tag_mode = "IMPLICIT")]
+    reference_price_max_age: Option<u32>,
+    #[asn1(context_specific = "3", optional = "true", tag_mode = "IMPLICIT")]
+    max_open_orders: Option<LimitCountDer>,
+    #[asn1(context_specific = "4", optional = "true", tag_mode = "IMPLICIT")]
+    max_net_position: Option<LimitPositionDer>,
+    #[asn1(context_specific = "5", optional = "true", tag_mode = "IMPLICIT")]
+    max_daily_loss: Option<LimitMoneyDer>,
+    #[asn1(context_specific = "6", optional = "true", tag_mode = "IMPLICIT")]
+    max_messages_per_second: Option<LimitCountDer>,
+    #[asn1(context_specific = "7", optional = "true", tag_mode = "IMPLICIT")]
+    max_order_to_trade_ratio: Option<LimitRatioDer>,
+    #[asn1(context_specific = "8", optional = "true", tag_mode = "IMPLICIT")]
+    repeated_execution_throttle: Option<LimitThrottleDer>,
+    #[asn1(context_specific = "9", optional = "true", tag_mode = "IMPLICIT")]
+    allowed_order_types: Option<Vec<OrderTypeDer>>,
+    #[asn1(context_specific = "10", optional = "true", tag_mode = "IMPLICIT")]
+    short_selling_allowed: Option<bool>,
+}
+
+#[derive(Sequence)]
+struct MarketControlsDer {
+    market: String,
+    controls: ControlsDer,
+}
+
+#[derive(Sequence)]
+struct LimitAmountDer {
+    value: String,
+    soft: Option<bool>,
+}
+
+#[derive(Sequence)]
+struct LimitCountDer {
+    value: u32,
+    soft: Option<bool>,
+}
+
+#[derive(Sequence)]
+struct LimitMoneyDer {
+    value: MoneyDer,
+    soft: Option<bool>,
+}
+
+#[derive(Sequence)]
+struct LimitCollarDer {
+    buy_bps: u32,
+    sell_bps: u32,
+    soft: Option<bool>,
+}
+
+#[derive(Sequence)]
+struct LimitRatioDer {
+    max_ratio: u32,
+    window_secs: u32,
+    soft: Option<bool>,
+}
+
+#[derive(Sequence)]
+struct LimitThrottleDer {
+    executions: u32,
+    within_secs: u32,
+    soft: Option<bool>,
+}
+
+/// Exactly one of `quantity` and `value` (a CHOICE, written as two tagged OPTIONALs).
+#[derive(Sequence)]
+struct LimitPositionDer {
+    #[asn1(context_specific = "0", optional = "true", tag_mode = "IMPLICIT")]
+    quantity: Option<String>,
+    #[asn1(context_specific = "1", optional = "true", tag_mode = "IMPLICIT")]
+    value: Option<MoneyDer>,
+    soft: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enumerated)]
+#[repr(u8)]
+enum OrderTypeDer {
+    Market = 1,
+    Limit = 2,
+    Stop = 3,
+    StopLimit = 4,
 }
 
 #[derive(Sequence)]
@@ -106,7 +209,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Mandate, PolicyError> {
         });
     }
     let wire = MandateDer::from_der(bytes)?;
-    if wire.version != VERSION {
+    if wire.version != VERSION_1 && wire.version != VERSION_2 {
         return Err(PolicyError::UnsupportedVersion(wire.version));
     }
     let mandate = from_wire(wire)?;
@@ -119,7 +222,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Mandate, PolicyError> {
 
 fn to_wire(m: &Mandate) -> Result<MandateDer, PolicyError> {
     Ok(MandateDer {
-        version: VERSION,
+        version: if m.is_v2() { VERSION_2 } else { VERSION_1 },
         agent_id: m.agent_id.clone(),
         operator: m.operator.clone(),
         operator_regulator_id: m.operator_regulator_id.clone(),
@@ -148,7 +251,238 @@ fn to_wire(m: &Mandate) -> Result<MandateDer, PolicyError> {
             max_consecutive_failures: m.max_consecutive_failures,
             revocation_timeout: m.revocation_timeout_secs,
         },
+        controls: if m.controls.is_empty() {
+            None
+        } else {
+            Some(controls_to_wire(&m.controls)?)
+        },
+        market_controls: m
+            .market_controls
+            .as_ref()
+            .map(|list| {
+                list.iter()
+                    .map(|mc| {
+                        Ok(MarketControlsDer {
+                            market: mc.market.clone(),
+                            controls: controls_to_wire(&mc.controls)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, PolicyError>>()
+            })
+            .transpose()?,
     })
+}
+
+fn soft_to_wire(e: Enforcement) -> Option<bool> {
+    (e == Enforcement::Soft).then_some(true)
+}
+
+fn soft_from_wire(soft: Option<bool>) -> Result<Enforcement, PolicyError> {
+    match soft {
+        None => Ok(Enforcement::Hard),
+        Some(true) => Ok(Enforcement::Soft),
+        // DEFAULT FALSE: DER leaves it out.
+        Some(false) => Err(PolicyError::NonCanonicalDer),
+    }
+}
+
+fn amount_to_wire(a: &Amount) -> String {
+    a.to_string()
+}
+
+fn amount_from_wire(text: &str) -> Result<Amount, PolicyError> {
+    let amount: Amount = text.parse()?;
+    if amount.to_string() != text {
+        return Err(PolicyError::NonCanonicalDer);
+    }
+    Ok(amount)
+}
+
+fn controls_to_wire(c: &Controls) -> Result<ControlsDer, PolicyError> {
+    Ok(ControlsDer {
+        max_order_quantity: c.max_order_quantity.as_ref().map(|l| LimitAmountDer {
+            value: amount_to_wire(&l.value),
+            soft: soft_to_wire(l.enforcement),
+        }),
+        price_collar: c.price_collar.as_ref().map(|l| LimitCollarDer {
+            buy_bps: l.value.buy_bps,
+            sell_bps: l.value.sell_bps,
+            soft: soft_to_wire(l.enforcement),
+        }),
+        reference_price_max_age: c.reference_price_max_age,
+        max_open_orders: c.max_open_orders.as_ref().map(|l| LimitCountDer {
+            value: l.value,
+            soft: soft_to_wire(l.enforcement),
+        }),
+        max_net_position: c
+            .max_net_position
+            .as_ref()
+            .map(|l| {
+                Ok::<_, PolicyError>(match &l.value {
+                    PositionLimit::Quantity(q) => LimitPositionDer {
+                        quantity: Some(amount_to_wire(q)),
+                        value: None,
+                        soft: soft_to_wire(l.enforcement),
+                    },
+                    PositionLimit::Value(m) => LimitPositionDer {
+                        quantity: None,
+                        value: Some(money_to_wire(m)?),
+                        soft: soft_to_wire(l.enforcement),
+                    },
+                })
+            })
+            .transpose()?,
+        max_daily_loss: c
+            .max_daily_loss
+            .as_ref()
+            .map(|l| {
+                Ok::<_, PolicyError>(LimitMoneyDer {
+                    value: money_to_wire(&l.value)?,
+                    soft: soft_to_wire(l.enforcement),
+                })
+            })
+            .transpose()?,
+        max_messages_per_second: c.max_messages_per_second.as_ref().map(|l| LimitCountDer {
+            value: l.value,
+            soft: soft_to_wire(l.enforcement),
+        }),
+        max_order_to_trade_ratio: c.max_order_to_trade_ratio.as_ref().map(|l| LimitRatioDer {
+            max_ratio: l.value.max_ratio,
+            window_secs: l.value.window_secs,
+            soft: soft_to_wire(l.enforcement),
+        }),
+        repeated_execution_throttle: c.repeated_execution_throttle.as_ref().map(|l| {
+            LimitThrottleDer {
+                executions: l.value.executions,
+                within_secs: l.value.within_secs,
+                soft: soft_to_wire(l.enforcement),
+            }
+        }),
+        allowed_order_types: c
+            .allowed_order_types
+            .as_ref()
+            .map(|types| types.iter().map(|t| order_type_to_wire(*t)).collect()),
+        short_selling_allowed: c.short_selling_allowed,
+    })
+}
+
+fn controls_from_wire(w: ControlsDer) -> Result<Controls, PolicyError> {
+    Ok(Controls {
+        max_order_quantity: w
+            .max_order_quantity
+            .map(|l| {
+                Ok::<_, PolicyError>(Limit {
+                    value: amount_from_wire(&l.value)?,
+                    enforcement: soft_from_wire(l.soft)?,
+                })
+            })
+            .transpose()?,
+        price_collar: w
+            .price_collar
+            .map(|l| {
+                Ok::<_, PolicyError>(Limit {
+                    value: PriceCollar {
+                        buy_bps: l.buy_bps,
+                        sell_bps: l.sell_bps,
+                    },
+                    enforcement: soft_from_wire(l.soft)?,
+                })
+            })
+            .transpose()?,
+        reference_price_max_age: w.reference_price_max_age,
+        max_open_orders: w
+            .max_open_orders
+            .map(|l| {
+                Ok::<_, PolicyError>(Limit {
+                    value: l.value,
+                    enforcement: soft_from_wire(l.soft)?,
+                })
+            })
+            .transpose()?,
+        max_net_position: w
+            .max_net_position
+            .map(|l| {
+                let value = match (l.quantity, l.value) {
+                    (Some(q), None) => PositionLimit::Quantity(amount_from_wire(&q)?),
+                    (None, Some(m)) => PositionLimit::Value(money_from_wire(m)?),
+                    _ => {
+                        return Err(PolicyError::invalid(
+                            "maxNetPosition",
+                            "exactly one of quantity and value",
+                        ));
+                    }
+                };
+                Ok(Limit {
+                    value,
+                    enforcement: soft_from_wire(l.soft)?,
+                })
+            })
+            .transpose()?,
+        max_daily_loss: w
+            .max_daily_loss
+            .map(|l| {
+                Ok::<_, PolicyError>(Limit {
+                    value: money_from_wire(l.value)?,
+                    enforcement: soft_from_wire(l.soft)?,
+                })
+            })
+            .transpose()?,
+        max_messages_per_second: w
+            .max_messages_per_second
+            .map(|l| {
+                Ok::<_, PolicyError>(Limit {
+                    value: l.value,
+                    enforcement: soft_from_wire(l.soft)?,
+                })
+            })
+            .transpose()?,
+        max_order_to_trade_ratio: w
+            .max_order_to_trade_ratio
+            .map(|l| {
+                Ok::<_, PolicyError>(Limit {
+                    value: OrderToTradeRatio {
+                        max_ratio: l.max_ratio,
+                        window_secs: l.window_secs,
+                    },
+                    enforcement: soft_from_wire(l.soft)?,
+                })
+            })
+            .transpose()?,
+        repeated_execution_throttle: w
+            .repeated_execution_throttle
+            .map(|l| {
+                Ok::<_, PolicyError>(Limit {
+                    value: ExecutionThrottle {
+                        executions: l.executions,
+                        within_secs: l.within_secs,
+                    },
+                    enforcement: soft_from_wire(l.soft)?,
+                })
+            })
+            .transpose()?,
+        allowed_order_types: w
+            .allowed_order_types
+            .map(|types| types.into_iter().map(order_type_from_wire).collect()),
+        short_selling_allowed: w.short_selling_allowed,
+    })
+}
+
+fn order_type_to_wire(t: OrderType) -> OrderTypeDer {
+    match t {
+        OrderType::Market => OrderTypeDer::Market,
+        OrderType::Limit => OrderTypeDer::Limit,
+        OrderType::Stop => OrderTypeDer::Stop,
+        OrderType::StopLimit => OrderTypeDer::StopLimit,
+    }
+}
+
+fn order_type_from_wire(t: OrderTypeDer) -> OrderType {
+    match t {
+        OrderTypeDer::Market => OrderType::Market,
+        OrderTypeDer::Limit => OrderType::Limit,
+        OrderTypeDer::Stop => OrderType::Stop,
+        OrderTypeDer::StopLimit => OrderType::StopLimit,
+    }
 }
 
 fn from_wire(w: MandateDer) -> Result<Mandate, PolicyError> {
@@ -182,6 +516,26 @@ fn from_wire(w: MandateDer) -> Result<Mandate, PolicyError> {
         revocation_timeout_secs: w.risk_controls.revocation_timeout,
         // Not carried in the extension (see `Mandate::on_breach`).
         on_breach: crate::OnBreach::Revoke,
+        controls: w
+            .controls
+            .map(controls_from_wire)
+            .transpose()?
+            .unwrap_or_default(),
+        market_controls: w
+            .market_controls
+            .map(|list| {
+                list.into_iter()
+                    .map(|mc| {
+                        Ok::<_, PolicyError>(MarketControls {
+                            market: mc.market,
+                            controls: controls_from_wire(mc.controls)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?,
+        // Not carried in the extension either: the reasons stay with the mandate version.
+        rationale: std::collections::BTreeMap::new(),
     })
 }
 
@@ -312,7 +666,7 @@ mod tests {
 
     #[test]
     fn rejects_other_versions() {
-        for version in [0, 2, u64::MAX] {
+        for version in [0, 3, u64::MAX] {
             let mut wire = base_wire();
             wire.version = version;
             assert_eq!(

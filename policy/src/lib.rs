@@ -11,6 +11,7 @@ mod amount;
 mod anomaly;
 mod baseline;
 mod compare;
+mod controls;
 mod der_codec;
 mod error;
 mod mandate;
@@ -25,6 +26,10 @@ pub use amount::{Amount, Currency, Money};
 pub use anomaly::{Contribution, Score, Weights, score};
 pub use baseline::{Baseline, Observation, utc_hour};
 pub use compare::{Direction, FieldChange, compare, narrows};
+pub use controls::{
+    Controls, Enforcement, ExecutionThrottle, Limit, MAX_MARKET_CONTROLS, MarketControls,
+    OrderToTradeRatio, OrderType, PositionLimit, PriceCollar,
+};
 pub use der_codec::MAX_DER_LEN;
 pub use error::PolicyError;
 pub use mandate::{Action, MAX_LIST_ENTRIES, Mandate, OnBreach, is_dns_label};

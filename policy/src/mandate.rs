@@ -1,12 +1,16 @@
 //! The [`Mandate`] itself, its [`Action`]s and its validation rules.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Money, PolicyError, Threshold, TradingHours};
+use crate::controls::{
+    Controls, ExecutionThrottle, Limit, MarketControls, OrderToTradeRatio, OrderType,
+    PositionLimit, PriceCollar,
+};
+use crate::{Amount, Money, PolicyError, Threshold, TradingHours};
 
 /// Most entries an `allowedMarkets`/`allowedCounterparties`/`allowedRegions` list may hold.
 pub const MAX_LIST_ENTRIES: usize = 256;
@@ -182,6 +186,18 @@ pub struct Mandate {
     /// so a mandate read from a certificate always says `revoke`.
     #[serde(default, skip_serializing_if = "OnBreach::is_default")]
     pub on_breach: OnBreach,
+    /// Version 2: the RTS 6 pre-trade controls, as defaults for every market. Empty (and no
+    /// `market_controls`): a version-1 mandate.
+    #[serde(flatten)]
+    pub controls: Controls,
+    /// Version 2: controls of single markets, replacing the defaults there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub market_controls: Option<Vec<MarketControls>>,
+    /// Why each limit is what it is, by field name (e.g. `maxOrderQuantity`): kept with the
+    /// mandate version for the approval screen and the compliance report, not in the
+    /// certificate.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rationale: BTreeMap<String, String>,
 }
 
 impl Mandate {
@@ -210,6 +226,9 @@ impl Mandate {
             max_consecutive_failures: Self::DEFAULT_MAX_CONSECUTIVE_FAILURES,
             revocation_timeout_secs: Self::DEFAULT_REVOCATION_TIMEOUT_SECS,
             on_breach: OnBreach::Revoke,
+            controls: Controls::default(),
+            market_controls: None,
+            rationale: BTreeMap::new(),
         }
     }
 
@@ -273,7 +292,29 @@ impl Mandate {
                 "must be between 1 and 86400 seconds",
             ));
         }
+        self.controls.validate()?;
+        if let Some(markets) = &self.market_controls {
+            crate::controls::validate_markets(markets)?;
+        }
+        if self.rationale.len() > 64
+            || self.rationale.iter().any(|(k, v)| {
+                k.is_empty()
+                    || k.len() > 64
+                    || v.chars().count() > 2000
+                    || v.chars().any(|c| c.is_control() && c != '\n')
+            })
+        {
+            return Err(PolicyError::invalid(
+                "rationale",
+                "at most 64 entries: a field name (1 to 64 bytes) and at most 2000 printable characters",
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether the mandate uses version-2 fields (its certificate extension is then version 2).
+    pub fn is_v2(&self) -> bool {
+        !self.controls.is_empty() || self.market_controls.is_some()
     }
 
     /// The DER encoding of the `Mandate` ASN.1 type (the extension's `extnValue`
@@ -401,6 +442,20 @@ struct RawMandate {
     revocation_timeout_secs: u32,
     #[serde(default)]
     on_breach: OnBreach,
+    max_order_quantity: Option<Limit<Amount>>,
+    price_collar: Option<Limit<PriceCollar>>,
+    reference_price_max_age: Option<u32>,
+    max_open_orders: Option<Limit<u32>>,
+    max_net_position: Option<Limit<PositionLimit>>,
+    max_daily_loss: Option<Limit<Money>>,
+    max_messages_per_second: Option<Limit<u32>>,
+    max_order_to_trade_ratio: Option<Limit<OrderToTradeRatio>>,
+    repeated_execution_throttle: Option<Limit<ExecutionThrottle>>,
+    allowed_order_types: Option<Vec<OrderType>>,
+    short_selling_allowed: Option<bool>,
+    market_controls: Option<Vec<MarketControls>>,
+    #[serde(default)]
+    rationale: BTreeMap<String, String>,
 }
 
 impl TryFrom<RawMandate> for Mandate {
@@ -423,6 +478,21 @@ impl TryFrom<RawMandate> for Mandate {
             max_consecutive_failures: raw.max_consecutive_failures,
             revocation_timeout_secs: raw.revocation_timeout_secs,
             on_breach: raw.on_breach,
+            controls: Controls {
+                max_order_quantity: raw.max_order_quantity,
+                price_collar: raw.price_collar,
+                reference_price_max_age: raw.reference_price_max_age,
+                max_open_orders: raw.max_open_orders,
+                max_net_position: raw.max_net_position,
+                max_daily_loss: raw.max_daily_loss,
+                max_messages_per_second: raw.max_messages_per_second,
+                max_order_to_trade_ratio: raw.max_order_to_trade_ratio,
+                repeated_execution_throttle: raw.repeated_execution_throttle,
+                allowed_order_types: raw.allowed_order_types,
+                short_selling_allowed: raw.short_selling_allowed,
+            },
+            market_controls: raw.market_controls,
+            rationale: raw.rationale,
         };
         mandate.validate()?;
         Ok(mandate)

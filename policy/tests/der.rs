@@ -143,10 +143,13 @@ fn wrong_outer_tag_fails() {
 fn wrong_version_fails() {
     let mut der = minimal().to_der().unwrap();
     assert_eq!(der[2..5], [0x02, 0x01, 0x01]);
+    // Version 2 without any version-2 field is not the canonical encoding of this mandate.
     der[4] = 0x02;
+    assert_eq!(Mandate::from_der(&der), Err(PolicyError::NonCanonicalDer));
+    der[4] = 0x03;
     assert_eq!(
         Mandate::from_der(&der),
-        Err(PolicyError::UnsupportedVersion(2))
+        Err(PolicyError::UnsupportedVersion(3))
     );
     der[4] = 0x00;
     assert_eq!(

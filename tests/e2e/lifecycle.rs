@@ -753,3 +753,25 @@ fn now_unix() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+#[tokio::test]
+async fn version_2_controls_are_refused_until_the_daemon_enforces_them() {
+    let ca = Ca::start().await;
+    let mut m = full_mandate();
+    m["maxOrderQuantity"] = serde_json::json!("2");
+    let r = ca.register("bot-v2", m).await;
+    r.assert_problem(422, "invalid-mandate");
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("not enforced"),
+        "{r:?}"
+    );
+    // A rationale alone is kept with the version.
+    let mut m = full_mandate();
+    m["rationale"] = serde_json::json!({"maxTransactionSize": "the desk's largest order in 2026"});
+    let r = ca.register("bot-why", m).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(
+        r.body["mandate"]["rationale"]["maxTransactionSize"],
+        "the desk's largest order in 2026"
+    );
+}

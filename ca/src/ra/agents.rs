@@ -469,6 +469,13 @@ pub fn parse_mandate(
             .check_time_zone_exists()
             .map_err(|e| invalid(e.to_string()))?;
     }
+    // A limit the daemon would not enforce must not be approved as if it held: the version-2
+    // controls are accepted once preflight, signing and events check them.
+    if mandate.is_v2() {
+        return Err(invalid(
+            "the version-2 controls (maxOrderQuantity, priceCollar, referencePriceMaxAge, maxOpenOrders, maxNetPosition, maxDailyLoss, maxMessagesPerSecond, maxOrderToTradeRatio, repeatedExecutionThrottle, allowedOrderTypes, shortSellingAllowed, marketControls) are not enforced by this version of the daemon yet: leave them out",
+        ));
+    }
     if !org.allows_operator(&mandate.operator) {
         let mut names = vec![org.legal_name.as_str()];
         names.extend(org.legal_entities.iter().map(String::as_str));

@@ -73,8 +73,118 @@ fn arb_risk() -> impl Strategy<Value = (Threshold, Threshold, u32, u32)> {
         })
 }
 
-/// Any valid mandate, with every optional field sometimes present and sometimes absent.
+fn arb_limit<T: std::fmt::Debug + Clone>(
+    value: impl Strategy<Value = T>,
+) -> impl Strategy<Value = mandate_policy::Limit<T>> {
+    (value, any::<bool>()).prop_map(|(value, soft)| mandate_policy::Limit {
+        value,
+        enforcement: if soft {
+            mandate_policy::Enforcement::Soft
+        } else {
+            mandate_policy::Enforcement::Hard
+        },
+    })
+}
+
+/// Version-2 controls, each sometimes present.
+pub fn arb_controls() -> impl Strategy<Value = mandate_policy::Controls> {
+    use mandate_policy::{
+        Controls, ExecutionThrottle, OrderToTradeRatio, OrderType, PositionLimit, PriceCollar,
+    };
+    (
+        (
+            option::of(arb_limit(arb_amount())),
+            option::of(arb_limit((1u32..=100_000, 1u32..=100_000).prop_map(
+                |(b, s)| PriceCollar {
+                    buy_bps: b,
+                    sell_bps: s,
+                },
+            ))),
+            option::of(1u32..=86_400),
+            option::of(arb_limit(1u32..=1_000_000)),
+        ),
+        (
+            option::of(arb_limit(prop_oneof![
+                arb_amount().prop_map(PositionLimit::Quantity),
+                arb_money().prop_map(PositionLimit::Value),
+            ])),
+            option::of(arb_limit(arb_money())),
+            option::of(arb_limit(1u32..=1_000_000)),
+        ),
+        (
+            option::of(arb_limit((1u32..=1_000_000, 1u32..=86_400).prop_map(
+                |(r, w)| OrderToTradeRatio {
+                    max_ratio: r,
+                    window_secs: w,
+                },
+            ))),
+            option::of(arb_limit((1u32..=1_000_000, 1u32..=86_400).prop_map(
+                |(e, w)| ExecutionThrottle {
+                    executions: e,
+                    within_secs: w,
+                },
+            ))),
+            option::of(subsequence(OrderType::ALL.to_vec(), 0..=4).prop_shuffle()),
+            option::of(any::<bool>()),
+        ),
+    )
+        .prop_map(
+            |((q, collar, age, open), (pos, loss, msgs), (otr, throttle, types, short))| Controls {
+                max_order_quantity: q,
+                price_collar: collar,
+                reference_price_max_age: age,
+                max_open_orders: open,
+                max_net_position: pos,
+                max_daily_loss: loss,
+                max_messages_per_second: msgs,
+                max_order_to_trade_ratio: otr,
+                repeated_execution_throttle: throttle,
+                allowed_order_types: types,
+                short_selling_allowed: short,
+            },
+        )
+}
+
+/// Any valid mandate, version 1 or 2, with every optional field sometimes present.
 pub fn arb_mandate() -> impl Strategy<Value = Mandate> {
+    (
+        arb_mandate_v1(),
+        arb_controls(),
+        option::of(
+            btree_set("[A-Za-z0-9_.:/-]{1,16}", 0..4).prop_flat_map(|markets| {
+                let n = markets.len();
+                (
+                    Just(markets),
+                    proptest::collection::vec(
+                        arb_controls().prop_filter("a market sets something", |c| !c.is_empty()),
+                        n,
+                    ),
+                )
+            }),
+        ),
+    )
+        .prop_filter("markets compare case-insensitively", |(_, _, markets)| {
+            markets.as_ref().is_none_or(|(names, _)| {
+                let lower: std::collections::BTreeSet<String> =
+                    names.iter().map(|n| n.to_ascii_lowercase()).collect();
+                lower.len() == names.len()
+            })
+        })
+        .prop_map(|(mut m, controls, markets)| {
+            m.controls = controls;
+            m.market_controls = markets.map(|(names, controls)| {
+                names
+                    .into_iter()
+                    .zip(controls)
+                    .map(|(market, controls)| mandate_policy::MarketControls { market, controls })
+                    .collect()
+            });
+            m
+        })
+}
+
+/// Any valid version-1 mandate, with every optional field sometimes present and sometimes absent.
+pub fn arb_mandate_v1() -> impl Strategy<Value = Mandate> {
     (
         (
             "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
@@ -121,6 +231,9 @@ pub fn arb_mandate() -> impl Strategy<Value = Mandate> {
                     revocation_timeout_secs: timeout,
                     // Not in the extension: a mandate that round-trips through DER says revoke.
                     on_breach: mandate_policy::OnBreach::Revoke,
+                    controls: mandate_policy::Controls::default(),
+                    market_controls: None,
+                    rationale: std::collections::BTreeMap::new(),
                 }
             },
         )
