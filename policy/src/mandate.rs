@@ -312,6 +312,40 @@ impl Mandate {
         Ok(())
     }
 
+    /// The version-2 controls that apply in `market`: the market's own where it sets them,
+    /// the defaults otherwise (markets compare case-insensitively).
+    pub fn controls_for(&self, market: Option<&str>) -> Controls {
+        let mut c = self.controls.clone();
+        let Some(market) = market else { return c };
+        let Some(own) = self
+            .market_controls
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find(|m| m.market.eq_ignore_ascii_case(market))
+        else {
+            return c;
+        };
+        let o = own.controls.clone();
+        macro_rules! over {
+            ($($f:ident),*) => { $( if o.$f.is_some() { c.$f = o.$f; } )* };
+        }
+        over!(
+            max_order_quantity,
+            price_collar,
+            reference_price_max_age,
+            max_open_orders,
+            max_net_position,
+            max_daily_loss,
+            max_messages_per_second,
+            max_order_to_trade_ratio,
+            repeated_execution_throttle,
+            allowed_order_types,
+            short_selling_allowed
+        );
+        c
+    }
+
     /// Whether the mandate uses version-2 fields (its certificate extension is then version 2).
     pub fn is_v2(&self) -> bool {
         !self.controls.is_empty() || self.market_controls.is_some()

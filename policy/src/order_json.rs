@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::{Action, Amount, Currency, Money, Order, PolicyError};
+use crate::{Action, Amount, Currency, Intent, Money, Order, OrderType, PolicyError};
 
 /// Longest market, counterparty or region name accepted.
 pub const MAX_NAME_LEN: usize = 64;
@@ -29,7 +29,8 @@ impl Side {
     }
 }
 
-/// An order as clients send it:
+/// An order as clients send it (the fields below; version-2 controls read `quantity`, `price`,
+/// `order_type`, `client_order_id` and `intent`):
 /// `{action, market, counterparty, region, size, currency, side, timestamp}`, all but `action`
 /// optional. `size` is a decimal (string or number), `timestamp` unix seconds or RFC 3339 text.
 /// Serialized, the fields come in a fixed order and `timestamp` as unix seconds: that is the
@@ -64,6 +65,21 @@ pub struct OrderJson {
         skip_serializing_if = "Option::is_none"
     )]
     pub timestamp: Option<i64>,
+    /// Quantity, in the instrument's unit (a decimal, string or number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<Amount>,
+    /// Limit (or stop-limit) price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Amount>,
+    /// `market`, `limit`, `stop` or `stop_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_type: Option<OrderType>,
+    /// The client's id of the order, 1 to 64 characters, no spaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_order_id: Option<String>,
+    /// `new` (the default), `amend` or `cancel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<Intent>,
 }
 
 /// Deserializes an optional time given as unix seconds or RFC 3339 text into unix seconds
@@ -105,6 +121,7 @@ impl OrderJson {
         check_name("market", &self.market)?;
         check_name("counterparty", &self.counterparty)?;
         check_name("region", &self.region)?;
+        check_name("client_order_id", &self.client_order_id)?;
         let size = match (&self.size, &self.currency) {
             (Some(amount), Some(currency)) => Some(Money {
                 amount: *amount,
@@ -124,6 +141,10 @@ impl OrderJson {
             region: self.region.clone(),
             size,
             at,
+            quantity: self.quantity,
+            price: self.price,
+            order_type: self.order_type,
+            intent: self.intent.unwrap_or_default(),
         })
     }
 
@@ -177,6 +198,11 @@ mod tests {
             currency: None,
             side: None,
             timestamp,
+            quantity: None,
+            price: None,
+            order_type: None,
+            client_order_id: None,
+            intent: None,
         }
     }
 

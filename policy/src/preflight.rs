@@ -5,7 +5,9 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::{Action, Amount, Mandate, Money, TradingHours, Weekday};
+use crate::{
+    Action, Amount, Controls, Enforcement, Limit, Mandate, Money, OrderType, TradingHours, Weekday,
+};
 
 /// What the agent wants to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,41 @@ pub struct Order {
     pub size: Option<Money>,
     /// When, unix seconds.
     pub at: i64,
+    /// Quantity, in the instrument's unit.
+    pub quantity: Option<Amount>,
+    /// Limit (or stop-limit) price.
+    pub price: Option<Amount>,
+    /// Market, limit, stop or stop-limit.
+    pub order_type: Option<OrderType>,
+    /// New, amend or cancel (default new).
+    pub intent: Intent,
+}
+
+/// What an order message does.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    /// A new order.
+    #[default]
+    New,
+    /// A change to a resting order.
+    Amend,
+    /// The cancellation of a resting order: it takes risk away, so no limit on the order itself
+    /// applies to it (only the message rate will).
+    Cancel,
+}
+
+impl Intent {
+    /// `new`, `amend` or `cancel`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Intent::New => "new",
+            Intent::Amend => "amend",
+            Intent::Cancel => "cancel",
+        }
+    }
 }
 
 /// What the store knows of the agent right now.
@@ -42,7 +79,7 @@ pub struct AgentState {
     pub no_valid_certificate: bool,
 }
 
-/// One reason for a refusal.
+/// One reason for a refusal (or, for a soft limit, a breach that lets the order through).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     /// Machine-readable code, e.g. `exceeds_scope_size`.
@@ -51,6 +88,15 @@ pub struct Denial {
     pub limit: String,
     /// What was asked, as text.
     pub requested: String,
+    /// Hard: the order is refused. Soft: it goes through, flagged.
+    pub enforcement: Enforcement,
+}
+
+impl Denial {
+    /// Whether this refuses the order.
+    pub fn is_hard(&self) -> bool {
+        self.enforcement == Enforcement::Hard
+    }
 }
 
 fn deny(code: &'static str, limit: impl ToString, requested: impl ToString) -> Denial {
@@ -58,6 +104,19 @@ fn deny(code: &'static str, limit: impl ToString, requested: impl ToString) -> D
         code,
         limit: limit.to_string(),
         requested: requested.to_string(),
+        enforcement: Enforcement::Hard,
+    }
+}
+
+fn breach<T>(
+    limit: &Limit<T>,
+    code: &'static str,
+    shown: impl ToString,
+    requested: impl ToString,
+) -> Denial {
+    Denial {
+        enforcement: limit.enforcement,
+        ..deny(code, shown, requested)
     }
 }
 
@@ -178,7 +237,47 @@ pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denia
             state.consecutive_failures,
         ));
     }
+    order_controls(
+        &mandate.controls_for(order.market.as_deref()),
+        order,
+        &mut out,
+    );
     out
+}
+
+/// The version-2 controls that need nothing but the order: its quantity and its type. A
+/// cancellation takes risk away and is not held to them.
+fn order_controls(c: &Controls, order: &Order, out: &mut Vec<Denial>) {
+    if order.intent == Intent::Cancel {
+        return;
+    }
+    if let Some(limit) = &c.max_order_quantity {
+        match &order.quantity {
+            Some(q) if *q > limit.value => {
+                out.push(breach(limit, "exceeds_order_quantity", limit.value, q))
+            }
+            Some(_) => {}
+            // A quantity limit cannot be checked without a quantity: refused, as a market
+            // list refuses an order without a market.
+            None => out.push(breach(
+                limit,
+                "exceeds_order_quantity",
+                limit.value,
+                "(none)",
+            )),
+        }
+    }
+    if let Some(types) = &c.allowed_order_types {
+        let ok = order.order_type.is_some_and(|t| types.contains(&t));
+        if !ok {
+            let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+            out.push(deny(
+                "order_type_not_allowed",
+                names.join(","),
+                order.order_type.map_or("(none)", OrderType::as_str),
+            ));
+        }
+    }
 }
 
 fn window_text(h: &TradingHours) -> String {

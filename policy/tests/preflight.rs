@@ -57,6 +57,10 @@ fn order() -> Order {
         region: Some("EU".into()),
         size: Some(money("1000", "EUR")),
         at: FRI_14_UTC,
+        quantity: None,
+        price: None,
+        order_type: None,
+        intent: mandate_policy::Intent::New,
     }
 }
 
@@ -286,4 +290,65 @@ fn the_trading_day_starts_at_local_midnight() {
     assert_eq!(trading_day_start(&m, FRI_14_UTC), FRI_14_UTC - 9 * 3600);
     let utc = Mandate::new("b", "o");
     assert_eq!(trading_day_start(&utc, FRI_14_UTC), FRI_14_UTC - 14 * 3600);
+}
+
+#[test]
+fn order_quantity_and_type_are_checked_per_market_hard_or_soft() {
+    use mandate_policy::{Enforcement, Intent, Limit, MarketControls, OrderType};
+    let mut m = full_mandate();
+    m.controls.max_order_quantity = Some(Limit::hard("10".parse().unwrap()));
+    m.controls.allowed_order_types = Some(vec![OrderType::Limit]);
+    // BTC_USD may trade less, and only as a soft limit (flagged, not refused).
+    m.allowed_markets = Some(vec!["EUR_USD".into(), "BTC_USD".into()]);
+    let btc = mandate_policy::Controls {
+        max_order_quantity: Some(Limit::soft("0.5".parse().unwrap())),
+        ..Default::default()
+    };
+    m.market_controls = Some(vec![MarketControls {
+        market: "btc_usd".into(),
+        controls: btc,
+    }]);
+    m.validate().unwrap();
+    let ok = AgentState::default();
+    let with = |q: &str, t: Option<OrderType>, market: &str| Order {
+        quantity: Some(q.parse().unwrap()),
+        order_type: t,
+        market: Some(market.into()),
+        ..order()
+    };
+    assert!(decide(&m, &with("10", Some(OrderType::Limit), "EUR_USD"), &ok).is_empty());
+    let d = decide(&m, &with("10.5", Some(OrderType::Limit), "EUR_USD"), &ok);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(
+        (
+            d[0].code,
+            d[0].limit.as_str(),
+            d[0].requested.as_str(),
+            d[0].enforcement
+        ),
+        ("exceeds_order_quantity", "10", "10.5", Enforcement::Hard)
+    );
+    // The market's own limit replaces the default: 0.6 > 0.5, soft.
+    let d = decide(&m, &with("0.6", Some(OrderType::Limit), "BTC_USD"), &ok);
+    assert_eq!(
+        (d[0].code, d[0].limit.as_str(), d[0].is_hard()),
+        ("exceeds_order_quantity", "0.5", false)
+    );
+    // Without a quantity, or of another type: refused by name.
+    let no_qty = Order {
+        order_type: Some(OrderType::Limit),
+        ..order()
+    };
+    assert_eq!(codes(&m, &no_qty, &ok), ["exceeds_order_quantity"]);
+    let d = decide(&m, &with("1", Some(OrderType::Market), "EUR_USD"), &ok);
+    assert_eq!(
+        (d[0].code, d[0].limit.as_str(), d[0].requested.as_str()),
+        ("order_type_not_allowed", "limit", "market")
+    );
+    // A cancellation is not held to the order's own limits.
+    let cancel = Order {
+        intent: Intent::Cancel,
+        ..with("100", Some(OrderType::Market), "EUR_USD")
+    };
+    assert!(decide(&m, &cancel, &ok).is_empty());
 }

@@ -1508,3 +1508,104 @@ async fn a_first_out_of_mandate_event_revokes_before_the_answer_without_any_base
     );
     assert_eq!(r["events"][0]["breach"][0]["requested"], "70000 EUR", "{r}");
 }
+
+#[tokio::test]
+async fn order_quantity_and_type_hold_through_preflight_sign_verify_and_events_hard_or_soft() {
+    let ca = Ca::start_with_config("[scoring]\nauto_learn = false\n").await;
+    let mut m = full_mandate();
+    m.as_object_mut().unwrap().remove("tradingHours");
+    m["maxOrderQuantity"] = json!("10");
+    m["allowedOrderTypes"] = json!(["limit"]);
+    m["marketControls"] = json!([{"market": "BTC_EUR", "controls":
+        {"maxOrderQuantity": {"value": "0.5", "enforcement": "soft"}}}]);
+    ca.approved_agent("rts-bot", m).await;
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/rts-bot/certify",
+            &json!({"hsm_key_type": "ec-p256"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let order = |market: &str, qty: &str, kind: &str| {
+        json!({"action": "trade_execution", "market": market, "counterparty": "exchange_a",
+               "region": "eu-west-1", "size": "100", "currency": "EUR", "side": "buy",
+               "quantity": qty, "price": "100", "order_type": kind, "client_order_id": "o-1"})
+    };
+    // Hard: refused with code, limit and requested.
+    let r = preflight(&ca, "rts-bot", order("EUR_USD", "10.5", "limit")).await;
+    assert_eq!(r["allowed"], false, "{r}");
+    assert_eq!(
+        r["reasons"][0],
+        json!({"code": "exceeds_order_quantity", "limit": "10", "requested": "10.5"})
+    );
+    let r = preflight(&ca, "rts-bot", order("EUR_USD", "1", "market")).await;
+    assert_eq!(r["reasons"][0]["code"], "order_type_not_allowed", "{r}");
+    // Soft, and the market's own limit: allowed, flagged.
+    let r = preflight(&ca, "rts-bot", order("BTC_EUR", "0.6", "limit")).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    assert_eq!(
+        r["soft_breaches"][0],
+        json!({"code": "exceeds_order_quantity", "limit": "0.5", "requested": "0.6"})
+    );
+    // Signing: the hard refusal holds, the soft breach is signed and flagged; the payload
+    // carries the new fields and the verifier (the certificate's mandate is version 2) agrees.
+    ca.d.post(
+        &ca.operator,
+        "/v1/agents/rts-bot/sign",
+        &order("EUR_USD", "10.5", "limit"),
+    )
+    .await
+    .assert_problem(403, "out-of-mandate");
+    let signed =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/rts-bot/sign",
+            &order("BTC_EUR", "0.6", "limit"),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{signed:?}");
+    assert_eq!(
+        signed.body["soft_breaches"][0]["code"],
+        "exceeds_order_quantity"
+    );
+    let v =
+        ca.d.post(
+            &ca.auditor().await,
+            "/v1/verify",
+            &json!({"certificate": signed.body["certificate_pem"], "signature": signed.body["signature"],
+                    "payload": signed.body["payload"]}),
+        )
+        .await;
+    assert_eq!(v.body["valid"], true, "{v:?}");
+    assert_eq!(v.body["order"]["quantity"], "0.6");
+    assert_eq!(v.body["mandate"]["marketControls"][0]["market"], "BTC_EUR");
+    assert_eq!(v.body["soft_breaches"][0]["limit"], "0.5", "{v:?}");
+    // Events: a soft breach opens an incident and revokes nothing; a hard one revokes.
+    let event = |market: &str, qty: &str| {
+        json!({"agent_id": "rts-bot", "action_type": "trade_execution",
+               "metadata": {"market": market, "size": "100", "currency": "EUR",
+                            "counterparty": "exchange_a", "region": "eu-west-1",
+                            "quantity": qty, "price": "100", "order_type": "limit"}})
+    };
+    let r = events(&ca, &ca.operator, event("BTC_EUR", "0.6")).await;
+    assert_eq!(r["events"][0]["breach"][0]["enforcement"], "soft", "{r}");
+    assert_eq!(r["incidents"][0]["kind"], "mandate_breach", "{r}");
+    let i =
+        ca.d.get(
+            &ca.operator,
+            &format!("/v1/incidents/{}", r["incidents"][0]["id"]),
+        )
+        .await;
+    assert_eq!(i.body["revokes"], false, "{i:?}");
+    assert_eq!(
+        ca.d.get(&ca.operator, "/v1/agents/rts-bot").await.body["status"],
+        "active"
+    );
+    let r = events(&ca, &ca.operator, event("EUR_USD", "11")).await;
+    assert_eq!(r["events"][0]["breach"][0]["enforcement"], "hard", "{r}");
+    assert_eq!(
+        ca.d.get(&ca.operator, "/v1/agents/rts-bot").await.body["status"],
+        "suspended"
+    );
+}

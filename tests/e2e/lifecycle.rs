@@ -758,11 +758,13 @@ fn now_unix() -> i64 {
 async fn version_2_controls_are_refused_until_the_daemon_enforces_them() {
     let ca = Ca::start().await;
     let mut m = full_mandate();
-    m["maxOrderQuantity"] = serde_json::json!("2");
+    m["maxOpenOrders"] = serde_json::json!(5);
+    m["marketControls"] = serde_json::json!([{"market": "BTC_EUR", "controls": {"maxDailyLoss": {"amount": "10", "currency": "EUR"}}}]);
     let r = ca.register("bot-v2", m).await;
     r.assert_problem(422, "invalid-mandate");
+    let detail = r.body["detail"].as_str().unwrap();
     assert!(
-        r.body["detail"].as_str().unwrap().contains("not enforced"),
+        detail.starts_with("maxDailyLoss, maxOpenOrders not enforced"),
         "{r:?}"
     );
     // A rationale alone is kept with the version.

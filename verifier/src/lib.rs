@@ -190,6 +190,10 @@ pub struct Verdict {
     pub order: Option<OrderJson>,
     /// Every reason for a refusal; empty if valid.
     pub reasons: Vec<Reason>,
+    /// Soft limits of the mandate the order breaks: it is not refused for them (they are for
+    /// the firm's oversight), but a relying party may want to know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub soft_breaches: Vec<Reason>,
 }
 
 /// Errors of the helpers around [`verify`] (which itself reports problems as [`Reason`]s).
@@ -341,8 +345,9 @@ pub fn verify(e: &Evidence<'_>) -> Verdict {
     {
         reasons.push(Reason::new("signature_invalid", why));
     }
+    let mut soft_breaches = Vec::new();
     let order = if payload_ok {
-        check_order(e, mandate.as_ref(), &mut reasons)
+        check_order(e, mandate.as_ref(), &mut reasons, &mut soft_breaches)
     } else {
         None
     };
@@ -356,6 +361,7 @@ pub fn verify(e: &Evidence<'_>) -> Verdict {
         mandate,
         order,
         reasons,
+        soft_breaches,
     }
 }
 
@@ -473,6 +479,7 @@ fn check_order(
     e: &Evidence<'_>,
     mandate: Option<&Mandate>,
     reasons: &mut Vec<Reason>,
+    soft_breaches: &mut Vec<Reason>,
 ) -> Option<OrderJson> {
     let json = match serde_json::from_slice::<OrderJson>(e.payload) {
         Ok(j) => j,
@@ -496,8 +503,12 @@ fn check_order(
         Err(why) => reasons.push(Reason::new("payload_invalid", why.to_string())),
         Ok(order) => {
             if let Some(m) = mandate {
-                let denials = mandate_policy::decide(m, &order, &AgentState::default());
-                reasons.extend(denials.into_iter().map(Reason::from_denial));
+                let (hard, soft): (Vec<_>, Vec<_>) =
+                    mandate_policy::decide(m, &order, &AgentState::default())
+                        .into_iter()
+                        .partition(mandate_policy::Denial::is_hard);
+                reasons.extend(hard.into_iter().map(Reason::from_denial));
+                soft_breaches.extend(soft.into_iter().map(Reason::from_denial));
             }
         }
     }
@@ -515,6 +526,8 @@ fn denial_detail(code: &str) -> &'static str {
         "region_not_allowed" => "The region is not among the mandate's allowed regions.",
         "daily_volume_cap_exceeded" => "This order alone exceeds the mandate's daily volume cap.",
         "outside_trading_hours" => "The order falls outside the mandate's trading hours.",
+        "exceeds_order_quantity" => "The order's quantity is over the mandate's maxOrderQuantity.",
+        "order_type_not_allowed" => "The order type is not among the mandate's allowedOrderTypes.",
         "currency_mismatch" => {
             "The order is in another currency than the mandate's limits, which cannot be compared."
         }

@@ -56,6 +56,12 @@ pub struct EventMetadata {
     pub timestamp: Option<i64>,
     /// Whether it succeeded (default true).
     pub success: Option<bool>,
+    /// Quantity, in the instrument's unit (version-2 controls).
+    pub quantity: Option<Amount>,
+    /// Price (version-2 controls).
+    pub price: Option<Amount>,
+    /// `market`, `limit`, `stop` or `stop_limit` (version-2 controls).
+    pub order_type: Option<mandate_policy::OrderType>,
 }
 
 /// What the ingestion did.
@@ -90,6 +96,9 @@ pub struct BreachReason {
     pub limit: String,
     /// What the event did, as text.
     pub requested: String,
+    /// `hard`, or `soft` for a limit that lets the order through (flagged, an incident, no
+    /// revocation).
+    pub enforcement: mandate_policy::Enforcement,
 }
 
 /// An incident opened by this ingestion.
@@ -414,6 +423,10 @@ fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
             _ => None,
         },
         at,
+        quantity: m.quantity,
+        price: m.price,
+        order_type: m.order_type,
+        intent: mandate_policy::Intent::New,
     };
     let state = mandate_policy::AgentState {
         daily_volume: Some(live.volume_of(day_of(Some(mandate), at))),
@@ -425,6 +438,7 @@ fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
             code: d.code,
             limit: d.limit,
             requested: d.requested,
+            enforcement: d.enforcement,
         })
         .collect()
 }
@@ -456,7 +470,11 @@ fn breach_trigger(
         contributions: serde_json::Value::Array(Vec::new()),
         event_index: index,
         reasons: Some(serde_json::to_value(breach).unwrap_or_default()),
-        revokes: on_breach == mandate_policy::OnBreach::Revoke,
+        // Soft limits never revoke: only a hard breach under onBreach = revoke does.
+        revokes: on_breach == mandate_policy::OnBreach::Revoke
+            && breach
+                .iter()
+                .any(|b| b.enforcement == mandate_policy::Enforcement::Hard),
     })
 }
 

@@ -56,6 +56,14 @@ pub struct Decision {
     hypothetical: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     reasons: Vec<Reason>,
+    /// Soft limits the order breaks: allowed, flagged (an incident opens when it is reported).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    soft_breaches: Vec<Reason>,
+}
+
+/// Splits denials into refusals (hard) and soft breaches.
+pub(crate) fn split(denials: Vec<Denial>) -> (Vec<Denial>, Vec<Denial>) {
+    denials.into_iter().partition(Denial::is_hard)
 }
 
 pub(crate) fn reasons(denials: Vec<Denial>) -> Vec<Reason> {
@@ -133,10 +141,12 @@ pub async fn preflight(
 ) -> Result<Json<Decision>, ApiError> {
     ra::tenant::agent_or_own(&state.node.store, &caller, TRADING, &id).await?;
     let (denials, hypothetical) = check(&state, &id, &order, When::NowOrWhatIf).await?;
+    let (hard, soft) = split(denials);
     Ok(Json(Decision {
-        allowed: denials.is_empty(),
+        allowed: hard.is_empty(),
         hypothetical,
-        reasons: reasons(denials),
+        reasons: reasons(hard),
+        soft_breaches: reasons(soft),
     }))
 }
 

@@ -13,7 +13,7 @@ use mandate_verify::{Evidence, RevocationInput, RevocationStatus, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::behaviour::{When, check, reasons};
+use super::behaviour::{Reason, When, check, reasons, split};
 use super::{ApiError, ApiJson, AppState, Caller};
 use crate::CaError;
 
@@ -35,6 +35,9 @@ pub struct Signed {
     certificate_pem: String,
     /// Intermediate and root, PEM.
     chain_pem: String,
+    /// Soft limits the order breaks: signed all the same, flagged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    soft_breaches: Vec<Reason>,
 }
 
 /// The agent's current certificate whose key lives in the HSM, with that key.
@@ -94,6 +97,7 @@ pub async fn sign(
 ) -> Result<Json<Signed>, ApiError> {
     crate::ra::tenant::agent_or_own(&state.node.store, &caller, SIGNERS, &id).await?;
     let (denials, _) = check(&state, &id, &order, When::Now).await?;
+    let (denials, soft) = split(denials);
     if !denials.is_empty() {
         let codes: Vec<&str> = denials.iter().map(|d| d.code).collect();
         tracing::info!(agent = %id, reasons = ?codes, "custodial signing refused: out of mandate");
@@ -133,6 +137,7 @@ pub async fn sign(
         certificate_serial: cert.serial,
         certificate_pem,
         chain_pem: state.node.issuer.chain_pem().to_owned(),
+        soft_breaches: reasons(soft),
     }))
 }
 

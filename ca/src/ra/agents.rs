@@ -469,12 +469,19 @@ pub fn parse_mandate(
             .check_time_zone_exists()
             .map_err(|e| invalid(e.to_string()))?;
     }
-    // A limit the daemon would not enforce must not be approved as if it held: the version-2
-    // controls are accepted once preflight, signing and events check them.
-    if mandate.is_v2() {
-        return Err(invalid(
-            "the version-2 controls (maxOrderQuantity, priceCollar, referencePriceMaxAge, maxOpenOrders, maxNetPosition, maxDailyLoss, maxMessagesPerSecond, maxOrderToTradeRatio, repeatedExecutionThrottle, allowedOrderTypes, shortSellingAllowed, marketControls) are not enforced by this version of the daemon yet: leave them out",
-        ));
+    // A limit the daemon would not enforce must not be approved as if it held: each version-2
+    // control is accepted once preflight, signing and events check it.
+    let mut unenforced = not_enforced_yet(&mandate.controls);
+    for m in mandate.market_controls.as_deref().unwrap_or_default() {
+        unenforced.extend(not_enforced_yet(&m.controls));
+    }
+    unenforced.sort_unstable();
+    unenforced.dedup();
+    if !unenforced.is_empty() {
+        return Err(invalid(format!(
+            "{} not enforced by this version of the daemon yet: leave them out (enforced today: maxOrderQuantity, allowedOrderTypes)",
+            unenforced.join(", ")
+        )));
     }
     if !org.allows_operator(&mandate.operator) {
         let mut names = vec![org.legal_name.as_str()];
@@ -485,6 +492,29 @@ pub fn parse_mandate(
         )));
     }
     Ok(mandate)
+}
+
+/// The version-2 controls `c` sets that the daemon does not check yet.
+fn not_enforced_yet(c: &mandate_policy::Controls) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut note = |set: bool, name: &'static str| {
+        if set {
+            out.push(name);
+        }
+    };
+    note(c.price_collar.is_some(), "priceCollar");
+    note(c.reference_price_max_age.is_some(), "referencePriceMaxAge");
+    note(c.max_open_orders.is_some(), "maxOpenOrders");
+    note(c.max_net_position.is_some(), "maxNetPosition");
+    note(c.max_daily_loss.is_some(), "maxDailyLoss");
+    note(c.max_messages_per_second.is_some(), "maxMessagesPerSecond");
+    note(c.max_order_to_trade_ratio.is_some(), "maxOrderToTradeRatio");
+    note(
+        c.repeated_execution_throttle.is_some(),
+        "repeatedExecutionThrottle",
+    );
+    note(c.short_selling_allowed.is_some(), "shortSellingAllowed");
+    out
 }
 
 fn canonical(mandate: &Mandate) -> Result<String, CaError> {

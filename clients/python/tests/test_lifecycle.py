@@ -340,3 +340,27 @@ def test_api_keys_and_listings(daemon: Daemon, agent_id: str) -> None:
     assert daemon.client().health() == {"status": "ok"}
     eab = daemon.operator.create_eab(agent_id)
     assert eab.agent_id == agent_id and eab.key_id.startswith("eab_")
+
+
+def test_order_quantity_and_type_limits_hard_and_soft(daemon: Daemon, agent_id: str) -> None:
+    mandate = desk_mandate(
+        maxOrderQuantity="10",
+        allowedOrderTypes=["limit"],
+        marketControls=[{"market": "BTC_EUR", "controls": {"maxOrderQuantity": {"value": "0.5", "enforcement": "soft"}}}],
+    )
+    approved_agent(daemon.operator, daemon.compliance, agent_id, mandate)
+    daemon.operator.enroll(agent_id)
+    base = Order(market="EUR_USD", counterparty="exchange_a", region="eu-west-1", size="100", currency="EUR",
+                 side="buy", quantity=Decimal("10.5"), price="1.08", order_type="limit", client_order_id="o-1")
+    hard = daemon.operator.preflight(agent_id, base)
+    assert not hard.allowed and hard.codes == ["exceeds_order_quantity"]
+    reason = hard.reason("exceeds_order_quantity")
+    assert reason is not None and (reason.limit, reason.requested) == ("10", "10.5")
+    soft = daemon.operator.preflight(agent_id, dataclasses.replace(base, market="BTC_EUR", quantity="0.6"))
+    assert soft.allowed and [r.code for r in soft.soft_breaches] == ["exceeds_order_quantity"]
+    wrong = daemon.operator.preflight(agent_id, dataclasses.replace(base, quantity="1", order_type="market"))
+    assert wrong.codes == ["order_type_not_allowed"]
+    # An event carries quantity, price and type, not the order's id or intent.
+    event = dataclasses.replace(base, quantity="1", intent="new").to_event(agent_id)
+    assert "client_order_id" not in event["metadata"] and event["metadata"]["quantity"] == "1"
+    assert daemon.operator.report_events([event]).accepted == 1

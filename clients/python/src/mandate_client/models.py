@@ -651,7 +651,9 @@ class Order:
 
     ``size`` may be a ``Decimal``, a string (``"50000.00"``) or a number and needs
     ``currency``; ``timestamp`` is unix seconds, RFC 3339 text or an aware ``datetime``
-    (the time of the check when absent).
+    (the time of the check when absent). The version-2 controls read ``quantity`` (in the
+    instrument's unit), ``price``, ``order_type`` (``market``, ``limit``, ``stop``,
+    ``stop_limit``), ``client_order_id`` and ``intent`` (``new``, ``amend``, ``cancel``).
     """
 
     action: str = "trade_execution"
@@ -662,6 +664,11 @@ class Order:
     currency: str | None = None
     side: str | None = None
     timestamp: int | str | _dt.datetime | None = None
+    quantity: str | int | float | Decimal | None = None
+    price: str | int | float | Decimal | None = None
+    order_type: str | None = None
+    client_order_id: str | None = None
+    intent: str | None = None
 
     def to_json(self) -> Json:
         out: Json = {"action": self.action}
@@ -677,6 +684,14 @@ class Order:
             out["side"] = self.side
         if self.timestamp is not None:
             out["timestamp"] = _json_timestamp(self.timestamp)
+        for name in ("quantity", "price"):
+            v = getattr(self, name)
+            if v is not None:
+                out[name] = _json_size(v)
+        for name in ("order_type", "client_order_id", "intent"):
+            v = getattr(self, name)
+            if v is not None:
+                out[name] = v
         return out
 
     def to_event(self, agent_id: str | None = None, *, success: bool = True) -> Json:
@@ -685,6 +700,9 @@ class Order:
         reporter."""
         metadata = self.to_json()
         action = metadata.pop("action")
+        # What an event does not carry (the order's id and intent are the order's, not the fill's).
+        metadata.pop("client_order_id", None)
+        metadata.pop("intent", None)
         metadata["success"] = success
         event: Json = {"action_type": action, "metadata": metadata}
         if agent_id is not None:
@@ -731,6 +749,9 @@ class Decision:
     reasons: tuple[Reason, ...] = ()
     fail_closed: bool = False
     hypothetical: bool = False
+    #: Soft limits the order breaks: it is allowed, flagged (an incident opens when it is
+    #: reported).
+    soft_breaches: tuple[Reason, ...] = ()
     error: BaseException | None = field(default=None, compare=False)
 
     @property
@@ -754,7 +775,8 @@ class Decision:
                 title="Malformed answer", detail="decision: refused without a reason"
             )
         hypothetical = o.opt_bool("hypothetical") or False
-        return cls(allowed=allowed, reasons=reasons, hypothetical=hypothetical)
+        soft = tuple(Reason.from_json(x) for x in o.get_list("soft_breaches", optional=True))
+        return cls(allowed=allowed, reasons=reasons, hypothetical=hypothetical, soft_breaches=soft)
 
     @classmethod
     def deny(cls, code: str, detail: str, error: BaseException | None = None) -> Decision:
