@@ -26,6 +26,7 @@ mod ocsp_presigner;
 mod ocsp_signer;
 mod ra;
 mod rate_limit;
+mod reference_prices;
 mod report;
 mod retirement;
 mod revocation;

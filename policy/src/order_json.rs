@@ -145,6 +145,7 @@ impl OrderJson {
             price: self.price,
             order_type: self.order_type,
             intent: self.intent.unwrap_or_default(),
+            side: self.side,
         })
     }
 

@@ -32,7 +32,29 @@ pub struct Order {
     pub order_type: Option<OrderType>,
     /// New, amend or cancel (default new).
     pub intent: Intent,
+    /// Buy or sell, if said.
+    pub side: Option<crate::Side>,
 }
+
+/// The reference price of the order's market, as the caller knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reference {
+    /// The caller does not keep reference prices (a relying party): collars are not checked.
+    #[default]
+    NotChecked,
+    /// None was ever given for the market: a collar fails closed.
+    Missing,
+    /// The price and when it was taken (unix s).
+    Known {
+        /// The price.
+        price: Amount,
+        /// When it was taken, unix seconds.
+        at: i64,
+    },
+}
+
+/// How old a reference price may be when the mandate does not say (`referencePriceMaxAge`).
+pub const DEFAULT_REFERENCE_PRICE_MAX_AGE: u32 = 60;
 
 /// What an order message does.
 #[derive(
@@ -77,6 +99,8 @@ pub struct AgentState {
     /// revoked: it cannot prove who it is to anyone, so it may not act. False where the caller
     /// checked the certificate itself (a relying party verifying a presented certificate).
     pub no_valid_certificate: bool,
+    /// The reference price of the order's market, for price collars.
+    pub reference: Reference,
 }
 
 /// One reason for a refusal (or, for a soft limit, a breach that lets the order through).
@@ -237,12 +261,81 @@ pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denia
             state.consecutive_failures,
         ));
     }
-    order_controls(
-        &mandate.controls_for(order.market.as_deref()),
-        order,
-        &mut out,
-    );
+    let controls = mandate.controls_for(order.market.as_deref());
+    order_controls(&controls, order, &mut out);
+    price_collar(&controls, order, state.reference, &mut out);
     out
+}
+
+/// `price` × (10000 ± `bps`) / 10000, rounded towards the reference (the strict side).
+fn collar_bound(price: Amount, bps: u32, up: bool) -> Option<Amount> {
+    let p = price.as_minor_units();
+    let bps = u128::from(bps);
+    let units = if up {
+        p.checked_mul(10_000 + bps)? / 10_000
+    } else {
+        p.checked_mul(10_000u128.saturating_sub(bps))?
+            .div_ceil(10_000)
+    };
+    Amount::from_minor_units(units).ok()
+}
+
+/// The price collar (RTS 6 Art. 15(1)): a priced order (limit, stop-limit) must lie within the
+/// collar around the market's reference price; a reference that is missing or older than
+/// `referencePriceMaxAge` fails closed, whatever the collar's enforcement.
+fn price_collar(c: &Controls, order: &Order, reference: Reference, out: &mut Vec<Denial>) {
+    let Some(collar) = &c.price_collar else {
+        return;
+    };
+    if order.intent == Intent::Cancel {
+        return;
+    }
+    let Some(price) = order.price else {
+        if matches!(
+            order.order_type,
+            Some(OrderType::Limit) | Some(OrderType::StopLimit)
+        ) {
+            out.push(deny("price_outside_collar", "a priced order", "(no price)"));
+        }
+        return;
+    };
+    let max_age = c
+        .reference_price_max_age
+        .unwrap_or(DEFAULT_REFERENCE_PRICE_MAX_AGE);
+    let (reference, at) = match reference {
+        Reference::NotChecked => return,
+        Reference::Missing => {
+            out.push(deny(
+                "reference_price_stale",
+                format!("a reference price at most {max_age} s old"),
+                "none",
+            ));
+            return;
+        }
+        Reference::Known { price, at } => (price, at),
+    };
+    let age = order.at.saturating_sub(at);
+    if age > i64::from(max_age) {
+        out.push(deny(
+            "reference_price_stale",
+            format!("a reference price at most {max_age} s old"),
+            format!("{age} s old"),
+        ));
+        return;
+    }
+    let buy = order.side != Some(crate::Side::Sell);
+    let sell = order.side != Some(crate::Side::Buy);
+    let high = collar_bound(reference, collar.value.buy_bps, true);
+    let low = collar_bound(reference, collar.value.sell_bps, false);
+    let above = buy && high.is_none_or(|h| price > h);
+    let below = sell && low.is_some_and(|l| price < l);
+    if above || below {
+        let shown = match (high, low) {
+            (Some(h), Some(l)) => format!("{l} to {h} (reference {reference})"),
+            _ => format!("around {reference}"),
+        };
+        out.push(breach(collar, "price_outside_collar", shown, price));
+    }
 }
 
 /// The version-2 controls that need nothing but the order: its quantity and its type. A

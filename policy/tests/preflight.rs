@@ -61,6 +61,7 @@ fn order() -> Order {
         price: None,
         order_type: None,
         intent: mandate_policy::Intent::New,
+        side: None,
     }
 }
 

@@ -1609,3 +1609,88 @@ async fn order_quantity_and_type_hold_through_preflight_sign_verify_and_events_h
         "suspended"
     );
 }
+
+#[tokio::test]
+async fn a_price_collar_holds_around_a_fresh_reference_price_and_fails_closed_without_one() {
+    let ca = Ca::start().await;
+    let mut m = full_mandate();
+    m.as_object_mut().unwrap().remove("tradingHours");
+    m["priceCollar"] = json!({"buyBps": 100, "sellBps": 100});
+    m["referencePriceMaxAge"] = json!(60);
+    m["marketControls"] = json!([{"market": "BTC_EUR", "controls":
+        {"priceCollar": {"value": {"buyBps": 50, "sellBps": 50}, "enforcement": "soft"}}}]);
+    ca.approved_agent("collar-bot", m).await;
+    let work = tempfile::tempdir().unwrap();
+    ca.certify_new_key("collar-bot", work.path()).await;
+    let order = |market: &str, side: &str, price: &str| {
+        json!({"action": "trade_execution", "market": market, "counterparty": "exchange_a",
+               "region": "eu-west-1", "size": "100", "currency": "EUR", "side": side,
+               "quantity": "1", "price": price, "order_type": "limit"})
+    };
+    // No reference price yet: fails closed.
+    let r = preflight(&ca, "collar-bot", order("EUR_USD", "buy", "1.08")).await;
+    assert_eq!(
+        r["reasons"][0],
+        json!({"code": "reference_price_stale", "limit": "a reference price at most 60 s old",
+               "requested": "none"}),
+        "{r}"
+    );
+    let t = now();
+    let ca = &ca;
+    let post = |prices: Value| {
+        let body = json!({ "prices": prices });
+        async move { ca.d.post(&ca.operator, "/v1/reference-prices", &body).await }
+    };
+    let r = post(json!([{"market": "EUR_USD", "price": "100", "at": t},
+                        {"market": "BTC_EUR", "price": "40000"}]))
+    .await;
+    assert_eq!(r.body, json!({"accepted": 2}), "{r:?}");
+    // ±1%: 101 buys and 99 sells are in, a hair beyond is out, each side on its own.
+    for (side, price, allowed) in [
+        ("buy", "101", true),
+        ("buy", "101.01", false),
+        ("sell", "99", true),
+        ("sell", "98.99", false),
+        ("sell", "150", true),
+    ] {
+        let r = preflight(ca, "collar-bot", order("EUR_USD", side, price)).await;
+        assert_eq!(r["allowed"], allowed, "{side} {price}: {r}");
+        if !allowed {
+            assert_eq!(r["reasons"][0]["code"], "price_outside_collar");
+            assert_eq!(r["reasons"][0]["limit"], "99 to 101 (reference 100)");
+            assert_eq!(r["reasons"][0]["requested"], price);
+        }
+    }
+    // A soft collar of the market's own: allowed, flagged.
+    let r = preflight(ca, "collar-bot", order("BTC_EUR", "buy", "40300")).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    assert_eq!(r["soft_breaches"][0]["code"], "price_outside_collar");
+    // A reference older than referencePriceMaxAge fails closed; a newer post wins, an older
+    // one does not replace it.
+    post(json!([{"market": "EUR_USD", "price": "100", "at": t - 120}])).await;
+    assert_eq!(
+        preflight(ca, "collar-bot", order("EUR_USD", "buy", "100")).await["allowed"],
+        true
+    );
+    let r = post(json!([{"market": "GBP_USD", "price": "1.27", "at": t - 120}])).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Refusals change nothing: a price from the future, zero, another organization.
+    post(json!([{"market": "EUR_USD", "price": "500", "at": t + 3600}]))
+        .await
+        .assert_problem(400, "invalid-request");
+    post(json!([{"market": "EUR_USD", "price": "0"}]))
+        .await
+        .assert_problem(400, "invalid-request");
+    ca.d.post(
+        &ca.operator,
+        "/v1/reference-prices",
+        &json!({"organization": "elsewhere", "prices": [{"market": "EUR_USD", "price": "1"}]}),
+    )
+    .await
+    .assert_problem(404, "not-found");
+    assert_eq!(
+        preflight(ca, "collar-bot", order("EUR_USD", "buy", "101")).await["allowed"],
+        true,
+        "still the reference of 100"
+    );
+}

@@ -300,6 +300,14 @@ fn table() -> Vec<Route> {
             Tenant,
         ),
         route(
+            "POST",
+            "/v1/reference-prices",
+            json!({"organization": "{org}", "prices": [{"market": "BTC_EUR", "price": "1"}]}),
+            &["operator", "admin"],
+            No,
+            Tenant,
+        ),
+        route(
             "GET",
             "/v1/reports/agents/{agent}?from=2026-01-01&to=2027-12-31",
             json!(null),

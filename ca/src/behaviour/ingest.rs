@@ -427,6 +427,7 @@ fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
         price: m.price,
         order_type: m.order_type,
         intent: mandate_policy::Intent::New,
+        side: m.side,
     };
     let state = mandate_policy::AgentState {
         daily_volume: Some(live.volume_of(day_of(Some(mandate), at))),

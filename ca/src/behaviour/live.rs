@@ -58,6 +58,8 @@ pub(crate) struct AgentLive {
     /// The [`Behaviour`] generation the static parts were loaded at.
     generation: u64,
     pub(crate) status: AgentStatus,
+    /// The agent's organization (reference prices are per organization).
+    pub(crate) organization: String,
     pub(crate) mandate: Option<Arc<Mandate>>,
     /// The agent is suspended (kill switch).
     suspended: bool,
@@ -148,6 +150,8 @@ impl AgentLive {
             risk_score: self.risk_at(now_ms, half_life_secs).map(|(s, _, _)| s),
             certificate_revoked: self.suspended || (!valid && self.any_revoked),
             no_valid_certificate: !valid,
+            // The pre-trade check adds the market's reference price when a collar needs it.
+            reference: mandate_policy::Reference::NotChecked,
         }
     }
 }
@@ -308,6 +312,7 @@ impl Behaviour {
             generation,
             status: AgentStatus::PendingApproval,
             mandate: None,
+            organization: String::new(),
             suspended: false,
             any_revoked: false,
             valid_until: None,
@@ -370,6 +375,7 @@ impl Behaviour {
         live.any_revoked = revoked > 0;
         live.valid_until = valid_until;
         live.status = agent.status;
+        live.organization = agent.organization.clone();
         live.mandate = mandate;
         live.baseline = baseline;
         live.generation = generation;

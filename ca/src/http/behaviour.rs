@@ -124,7 +124,16 @@ pub(crate) async fn check(
         .into());
     };
     let day = mandate_policy::trading_day_start(&mandate, order.at);
-    let agent_state = live.policy_state(crate::now_ms(), node.behaviour.half_life(), day);
+    let mut agent_state = live.policy_state(crate::now_ms(), node.behaviour.half_life(), day);
+    if mandate
+        .controls_for(order.market.as_deref())
+        .price_collar
+        .is_some()
+    {
+        agent_state.reference = node
+            .reference_prices
+            .reference(&live.organization, order.market.as_deref());
+    }
     drop(live);
     Ok((decide(&mandate, &order, &agent_state), hypothetical))
 }

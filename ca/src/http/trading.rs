@@ -245,3 +245,25 @@ pub async fn verify(
     });
     Ok(Json(verdict))
 }
+
+/// `POST /v1/reference-prices`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferencePricesRequest {
+    /// The organization (CA staff must name it; a person of one posts for their own).
+    organization: Option<String>,
+    /// The prices.
+    prices: Vec<crate::ra::market_data::Price>,
+}
+
+/// `POST /v1/reference-prices` (operator, admin): the latest price of markets, which price
+/// collars are checked against.
+pub async fn reference_prices(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ReferencePricesRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let n =
+        crate::ra::market_data::post(&state.node, &caller, req.organization, req.prices).await?;
+    Ok(Json(json!({ "accepted": n })))
+}

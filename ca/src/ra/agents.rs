@@ -479,7 +479,7 @@ pub fn parse_mandate(
     unenforced.dedup();
     if !unenforced.is_empty() {
         return Err(invalid(format!(
-            "{} not enforced by this version of the daemon yet: leave them out (enforced today: maxOrderQuantity, allowedOrderTypes)",
+            "{} not enforced by this version of the daemon yet: leave them out (enforced today: maxOrderQuantity, allowedOrderTypes, priceCollar, referencePriceMaxAge)",
             unenforced.join(", ")
         )));
     }
@@ -502,8 +502,6 @@ fn not_enforced_yet(c: &mandate_policy::Controls) -> Vec<&'static str> {
             out.push(name);
         }
     };
-    note(c.price_collar.is_some(), "priceCollar");
-    note(c.reference_price_max_age.is_some(), "referencePriceMaxAge");
     note(c.max_open_orders.is_some(), "maxOpenOrders");
     note(c.max_net_position.is_some(), "maxNetPosition");
     note(c.max_daily_loss.is_some(), "maxDailyLoss");

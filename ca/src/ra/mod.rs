@@ -11,6 +11,7 @@ pub mod audit;
 pub mod certify;
 pub mod credentials;
 pub mod four_eyes;
+pub mod market_data;
 pub mod organizations;
 pub mod oversight;
 mod principal;
