@@ -1674,6 +1674,23 @@ async fn a_price_collar_holds_around_a_fresh_reference_price_and_fails_closed_wi
     );
     let r = post(json!([{"market": "GBP_USD", "price": "1.27", "at": t - 120}])).await;
     assert_eq!(r.status, StatusCode::OK);
+    // A known but old reference: refused as stale, with its age (GBP_USD is not an allowed
+    // market either; both reasons are given).
+    let r = preflight(ca, "collar-bot", order("GBP_USD", "buy", "1.27")).await;
+    let stale = r["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["code"] == "reference_price_stale")
+        .cloned()
+        .unwrap_or_else(|| panic!("{r}"));
+    let age: i64 = stale["requested"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches(" s old")
+        .parse()
+        .unwrap();
+    assert!((120..130).contains(&age), "{stale}");
     // Refusals change nothing: a price from the future, zero, another organization.
     post(json!([{"market": "EUR_USD", "price": "500", "at": t + 3600}]))
         .await
