@@ -364,3 +364,16 @@ def test_order_quantity_and_type_limits_hard_and_soft(daemon: Daemon, agent_id: 
     event = dataclasses.replace(base, quantity="1", intent="new").to_event(agent_id)
     assert "client_order_id" not in event["metadata"] and event["metadata"]["quantity"] == "1"
     assert daemon.operator.report_events([event]).accepted == 1
+
+
+def test_a_price_collar_against_posted_reference_prices(daemon: Daemon, agent_id: str) -> None:
+    approved_agent(daemon.operator, daemon.compliance, agent_id,
+                   desk_mandate(priceCollar={"buyBps": 100, "sellBps": 100}, referencePriceMaxAge=30))
+    daemon.operator.enroll(agent_id)
+    order = Order(market="EUR_USD", counterparty="exchange_a", region="eu-west-1", size="100", currency="EUR",
+                  side="buy", quantity="1", price="1.09", order_type="limit")
+    assert daemon.operator.preflight(agent_id, order).codes == ["reference_price_stale"]
+    assert daemon.operator.post_reference_prices({"EUR_USD": Decimal("1.08")}) == 1
+    assert daemon.operator.preflight(agent_id, order).allowed  # 1.09 <= 1.08 * 1.01
+    outside = daemon.operator.preflight(agent_id, dataclasses.replace(order, price="1.0909"))
+    assert outside.codes == ["price_outside_collar"]

@@ -768,6 +768,30 @@ class MandateClient:
 
     # --- custodial signing and verification ---------------------------------------------------
 
+    def post_reference_prices(
+        self,
+        prices: Mapping[str, str | int | float | Decimal] | Sequence[Mapping[str, Any]],
+        organization: str | None = None,
+    ) -> int:
+        """``POST /v1/reference-prices`` (operator, admin): the latest prices of markets, which
+        price collars are checked against. ``prices`` is ``{market: price}`` (taken now) or a
+        list of ``{"market", "price", "at"}``. Returns how many were accepted. The daemon keeps
+        them in memory: post every few seconds, or collars fail closed."""
+        if isinstance(prices, Mapping):
+            items: list[Json] = [
+                {"market": m, "price": format(p, "f") if isinstance(p, Decimal) else p}
+                for m, p in prices.items()
+            ]
+        else:
+            items = [dict(p) for p in prices]
+        body: Json = {"prices": items}
+        if organization is not None:
+            body["organization"] = organization
+        value = self.call("POST", "/v1/reference-prices", body=body)
+        if not isinstance(value, dict) or not isinstance(value.get("accepted"), int):
+            raise MandateProtocolError(title="Malformed answer", detail="reference prices: no count")
+        return int(value["accepted"])
+
     def sign(self, agent_id: str, order: Order | Mapping[str, Any]) -> SignedOrder:
         """``POST /v1/agents/{id}/sign``: the daemon checks the order and signs it with the
         agent's HSM key. Raises :class:`OutOfMandate` (with ``.decision``) for a refused order."""
