@@ -627,6 +627,25 @@ impl Store {
         .await?)
     }
 
+    /// An agent's successful trades with a market and a side at or after `since`, oldest
+    /// first: `(at, market, side)` (the repeated-execution throttle's window).
+    pub async fn executions_since(
+        &self,
+        agent_id: &str,
+        since: i64,
+    ) -> Result<Vec<(i64, String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT at, market, side FROM events
+             WHERE agent_id = $1 AND at >= $2 AND success = TRUE
+               AND action_type = 'trade_execution' AND market IS NOT NULL AND side IS NOT NULL
+             ORDER BY at",
+        )
+        .bind(agent_id)
+        .bind(since)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
     /// An agent's successful trades with a size at or after `since`: `(at, size, currency)`,
     /// sizes as decimal texts for the caller to add exactly (daily volumes).
     pub async fn trades_since(

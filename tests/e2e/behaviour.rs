@@ -1711,3 +1711,72 @@ async fn a_price_collar_holds_around_a_fresh_reference_price_and_fails_closed_wi
         "still the reference of 100"
     );
 }
+
+#[tokio::test]
+async fn repeated_executions_disable_the_agent_until_a_named_person_re_enables_it() {
+    let mut ca = Ca::start_with_config("[scoring]\nauto_learn = false\n").await;
+    let mut m = full_mandate();
+    m.as_object_mut().unwrap().remove("tradingHours");
+    // Three buys of one market within a minute disable it, even under onBreach: warn.
+    m["onBreach"] = json!("warn");
+    m["repeatedExecutionThrottle"] = json!({"executions": 3, "withinSecs": 60});
+    ca.approved_agent("busy-bot", m).await;
+    let work = tempfile::tempdir().unwrap();
+    ca.certify_new_key("busy-bot", work.path()).await;
+    let t = now();
+    let fill = |at: i64, side: &str, market: &str| {
+        json!({"agent_id": "busy-bot", "action_type": "trade_execution",
+               "metadata": {"market": market, "size": "10", "currency": "EUR", "side": side,
+                            "counterparty": "exchange_a", "region": "eu-west-1", "timestamp": at}})
+    };
+    // Two buys and sells, and buys of another market, a minute apart or more: nothing.
+    let r = events(
+        &ca,
+        &ca.operator,
+        json!([
+            fill(t - 200, "buy", "BTC_EUR"),
+            fill(t - 100, "buy", "BTC_EUR"),
+            fill(t - 30, "buy", "BTC_EUR"),
+            fill(t - 20, "sell", "BTC_EUR"),
+            fill(t - 10, "buy", "EUR_USD")
+        ]),
+    )
+    .await;
+    assert_eq!(r["incidents"], json!([]), "{r}");
+    // The state survives a restart: the window is read back from the stored events.
+    ca.d.restart().await;
+    let r = events(&ca, &ca.operator, fill(t - 5, "buy", "BTC_EUR")).await;
+    assert_eq!(r["incidents"], json!([]), "two in the window so far: {r}");
+    let r = events(&ca, &ca.operator, fill(t, "buy", "BTC_EUR")).await;
+    assert_eq!(
+        r["events"][0]["breach"][0]["code"], "repeated_execution_throttle",
+        "{r}"
+    );
+    assert_eq!(
+        r["events"][0]["breach"][0]["limit"],
+        "3 executions of BTC_EUR buy within 60 s"
+    );
+    assert_eq!(r["events"][0]["breach"][0]["requested"], "3 within 60 s");
+    let incident = r["incidents"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        ca.d.get(&ca.operator, "/v1/agents/busy-bot").await.body["status"],
+        "suspended"
+    );
+    // Only a named compliance person re-enables it, after resolving what disabled it.
+    ca.d.post(&ca.compliance, "/v1/agents/busy-bot/reinstate", &json!({}))
+        .await
+        .assert_problem(409, "wrong-state");
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            &format!("/v1/incidents/{incident}/resolve"),
+            &json!({"resolution": "a fill loop in the bot, fixed"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r =
+        ca.d.post(&ca.compliance, "/v1/agents/busy-bot/reinstate", &json!({}))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["status"], "active");
+}

@@ -330,6 +330,12 @@ impl Behaviour {
         if counts && let Some(size) = m.size {
             live.add_volume(day, size);
         }
+        if e.action_type == Action::TradeExecution
+            && success
+            && let (Some(market), Some(side)) = (&m.market, m.side)
+        {
+            live.note_execution(market, side.as_str(), at);
+        }
         // The stored counters keep the latest day's total (the live state counts every day).
         c.day_start = c.day_start.max(day);
         c.day_volume = live.volume_of(c.day_start).to_string();
@@ -433,7 +439,7 @@ fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
         daily_volume: Some(live.volume_of(day_of(Some(mandate), at))),
         ..Default::default()
     };
-    mandate_policy::decide(mandate, &order, &state)
+    let mut out: Vec<BreachReason> = mandate_policy::decide(mandate, &order, &state)
         .into_iter()
         .map(|d| BreachReason {
             code: d.code,
@@ -441,7 +447,34 @@ fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
             requested: d.requested,
             enforcement: d.enforcement,
         })
-        .collect()
+        .collect();
+    // The repeated-execution throttle (RTS 6 Art. 15(3)): this execution and those before it
+    // in the window, of one market and side.
+    if let (Some(throttle), true, Some(market), Some(side)) = (
+        mandate
+            .controls_for(m.market.as_deref())
+            .repeated_execution_throttle,
+        e.action_type == Action::TradeExecution && m.success.unwrap_or(true),
+        m.market.as_deref(),
+        m.side,
+    ) {
+        let t = throttle.value;
+        let within = i64::from(t.within_secs);
+        let n = live.executions_within(market, side.as_str(), at - within + 1, at) + 1;
+        if n >= usize::try_from(t.executions).unwrap_or(usize::MAX) {
+            out.push(BreachReason {
+                code: "repeated_execution_throttle",
+                limit: format!(
+                    "{} executions of {market} {} within {within} s",
+                    t.executions,
+                    side.as_str()
+                ),
+                requested: format!("{n} within {within} s"),
+                enforcement: throttle.enforcement,
+            });
+        }
+    }
+    out
 }
 
 /// The incident a breach opens: `mandate_breach`, revoking or not as the mandate says.
@@ -471,11 +504,14 @@ fn breach_trigger(
         contributions: serde_json::Value::Array(Vec::new()),
         event_index: index,
         reasons: Some(serde_json::to_value(breach).unwrap_or_default()),
-        // Soft limits never revoke: only a hard breach under onBreach = revoke does.
-        revokes: on_breach == mandate_policy::OnBreach::Revoke
-            && breach
-                .iter()
-                .any(|b| b.enforcement == mandate_policy::Enforcement::Hard),
+        // Soft limits never revoke: a hard breach does under onBreach = revoke, and a hard
+        // repeated-execution throttle always does (RTS 6 Art. 15(3): disabled until a named
+        // person re-enables it, which is reinstating after resolving this incident).
+        revokes: breach.iter().any(|b| {
+            b.enforcement == mandate_policy::Enforcement::Hard
+                && (on_breach == mandate_policy::OnBreach::Revoke
+                    || b.code == "repeated_execution_throttle")
+        }),
     })
 }
 

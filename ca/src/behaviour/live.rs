@@ -77,6 +77,9 @@ pub(crate) struct AgentLive {
     /// The rule `volumes` was counted under (the mandate's time zone and cap currency); a new
     /// mandate with another rule recounts from the store.
     volume_rule: Option<VolumeRule>,
+    /// Times of the successful executions of the last day, per (market, side): the window of
+    /// the repeated-execution throttle (RTS 6 Art. 15(3)); loaded from the store.
+    pub(crate) executions: BTreeMap<(String, String), std::collections::VecDeque<i64>>,
     /// Events per minute (unix minute → count), the last [`KEEP_MINUTES`] minutes.
     minutes: BTreeMap<i64, u32>,
 }
@@ -94,6 +97,28 @@ impl AgentLive {
             }
             self.volumes.pop_first();
         }
+    }
+
+    /// Counts a successful execution of `market` on `side` at `at`, and forgets those older
+    /// than a day (the longest throttle window).
+    pub(crate) fn note_execution(&mut self, market: &str, side: &str, at: i64) {
+        let q = self
+            .executions
+            .entry((market.to_ascii_lowercase(), side.to_owned()))
+            .or_default();
+        let pos = q.partition_point(|t| *t <= at);
+        q.insert(pos, at);
+        let newest = q.back().copied().unwrap_or(at);
+        while q.front().is_some_and(|t| *t < newest - 86_400) {
+            q.pop_front();
+        }
+    }
+
+    /// Successful executions of `market` on `side` in `[from, to]`.
+    pub(crate) fn executions_within(&self, market: &str, side: &str, from: i64, to: i64) -> usize {
+        self.executions
+            .get(&(market.to_ascii_lowercase(), side.to_owned()))
+            .map_or(0, |q| q.iter().filter(|t| (from..=to).contains(*t)).count())
     }
 
     /// The volume traded on the trading day starting at `day`.
@@ -319,10 +344,15 @@ impl Behaviour {
             baseline: None,
             volumes: BTreeMap::new(),
             volume_rule: None,
+            executions: BTreeMap::new(),
             counters,
             minutes: BTreeMap::new(),
         };
         self.refresh(agent_id, &mut live, generation).await?;
+        let since = mandate_store::now_unix() - 86_400;
+        for (at, market, side) in self.store.executions_since(agent_id, since).await? {
+            live.note_execution(&market, &side, at);
+        }
         if let Some(c) = &live.counters {
             let times = self
                 .store
