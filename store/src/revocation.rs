@@ -190,8 +190,11 @@ pub(crate) async fn revoke_one(
         .bind(serial)
         .fetch_one(&mut *conn)
         .await?;
+    // RTS 6 Art. 12: a stopped agent's resting orders are cancelled too. Every revocation but
+    // a supersession (a renewal, a newer mandate: another certificate takes over) stops it.
     let data = json!({"serial_number": serial, "agent_id": agent, "reason_code": reason,
-                      "revoked_at": now, "revoked_by": actor, "details": details});
+                      "revoked_at": now, "revoked_by": actor, "details": details,
+                      "cancel_open_orders": reason != SUPERSEDED});
     let mut event = AuditEvent::new(actor, "certificate.revoked", serial, details);
     event.cert_fingerprint = fingerprint;
     append(conn, &event).await?;
@@ -334,7 +337,10 @@ impl Store {
                         )
                         .await?;
                         let operator = operator_of(conn, agent).await?;
-                        enqueue(conn, "agent.suspended", operator.as_deref(), &data).await?;
+                        // The kill function (RTS 6 Art. 12) cancels what is resting too.
+                        let mut hook = data.clone();
+                        hook["cancel_open_orders"] = json!(true);
+                        enqueue(conn, "agent.suspended", operator.as_deref(), &hook).await?;
                     }
                     if let Some(incident) = incident {
                         sqlx::query("UPDATE incidents SET kill_switch_id = $2 WHERE id = $1")

@@ -1466,6 +1466,20 @@ async fn a_first_out_of_mandate_event_revokes_before_the_answer_without_any_base
     let hook = receiver.received.of_type("mandate.breach")[0].clone();
     assert_eq!(hook["data"]["on_breach"], "revoke");
     assert_eq!(hook["data"]["incident_id"], incident);
+    // The kill function cancels what is resting: the bot is told so.
+    wait_until("agent.suspended and certificate.revoked", || {
+        !receiver.received.of_type("agent.suspended").is_empty()
+            && !receiver.received.of_type("certificate.revoked").is_empty()
+    })
+    .await;
+    assert_eq!(
+        receiver.received.of_type("agent.suspended")[0]["data"]["cancel_open_orders"],
+        true
+    );
+    assert_eq!(
+        receiver.received.of_type("certificate.revoked")[0]["data"]["cancel_open_orders"],
+        true
+    );
     // No reinstating until compliance resolved the breach.
     ca.d.post(&ca.compliance, "/v1/agents/fresh-bot/reinstate", &json!({}))
         .await

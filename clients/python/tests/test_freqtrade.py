@@ -201,6 +201,15 @@ def test_the_strategy_trades_within_its_mandate_and_halts_on_the_kill_switch_web
         assert "halted" in caplog.text
         assert stake(st) == 0.0
         assert exit_(st, trade(0.01)) is False  # exit_policy check: an authoritative no
+        # The kill function cancels what is resting: a fresh open limit order (far from its
+        # timeout) is cancelled on Freqtrade's next loop, through its own timeout path.
+        resting = FtOrder(
+            ft_order_side="buy", ft_pair=PAIR, ft_is_open=True, order_id="resting", status="open",
+            side="buy", order_type="limit", amount=0.01, filled=0.0, price=39000.0,
+            order_date=utcnow().replace(tzinfo=None),
+        )
+        assert st.ft_check_timed_out(trade(0.01), resting, utcnow()) is True
+        assert "cancelling open buy order" in caplog.text
         delivered = wait_for("delivery log says delivered", lambda: [
             d for d in daemon.operator.webhook_deliveries(hook.id).items
             if d.status == "delivered" and d.last_status_code == 204])

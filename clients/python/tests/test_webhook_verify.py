@@ -173,3 +173,14 @@ def test_the_listener_answers_204_to_verified_deliveries_and_401_to_bad_ones() -
             urllib.request.urlopen(listener.url, timeout=5)
         e.value.close()
         assert e.value.code == 405
+
+
+def test_halts_names_the_deliveries_that_stop_a_bot() -> None:
+    from mandate_client import halts
+    suspended = {"type": "agent.suspended", "data": {"agent_id": "bot-a", "cancel_open_orders": True}}
+    revoked = {"type": "certificate.revoked", "data": {"agent_id": "bot-a", "reason_code": 1, "cancel_open_orders": True}}
+    superseded = {"type": "certificate.revoked", "data": {"agent_id": "bot-a", "reason_code": 4, "cancel_open_orders": False}}
+    assert halts(suspended, "bot-a") and halts(revoked, "bot-a") and halts(revoked)
+    assert not halts(superseded, "bot-a")
+    assert not halts(suspended, "bot-b")
+    assert not halts({"type": "certificate.issued", "data": {"agent_id": "bot-a"}}, "bot-a")

@@ -160,6 +160,9 @@ class MandateSettings(NamedTuple):
     report_events: bool = True
     report_failures: bool = True
     webhook: WebhookSettings | None = None
+    #: On a halt (kill switch, revocation), cancel every open order through Freqtrade's own
+    #: timeout path (RTS 6 Art. 12: the kill function cancels what is resting).
+    cancel_open_orders_on_halt: bool = True
 
     def __repr__(self) -> str:  # never the API key
         return f"MandateSettings(url={self.url!r}, agent_id={self.agent_id!r}, cert_dir={str(self.cert_dir)!r}, ...)"
@@ -259,6 +262,7 @@ class MandateSettings(NamedTuple):
             report_events=bool(raw.get("report_events", not config.get("dry_run", False))),
             report_failures=bool(raw.get("report_failures", True)),
             webhook=webhook,
+            cancel_open_orders_on_halt=bool(raw.get("cancel_open_orders_on_halt", True)),
         )
 
 
@@ -504,6 +508,13 @@ class MandateStrategyMixin:
     def ft_check_timed_out(self, trade: Any, order: Any, current_time: dt.datetime) -> bool:
         """Freqtrade's (internal) decision to cancel an open order after its timeout; an order
         cancelled with nothing filled is reported as a failed execution."""
+        s = self.mandate_settings
+        if self.mandate_halted and s is not None and s.cancel_open_orders_on_halt:
+            # Halted: every open order is cancelled on Freqtrade's next loop, through its own
+            # cancellation path (no failed execution is reported for these).
+            log.warning("mandate: cancelling open %s order of %s: agent halted (%s)",
+                        getattr(order, "side", "?"), getattr(trade, "pair", "?"), self.mandate_halt_reason)
+            return True
         timed_out = bool(super().ft_check_timed_out(trade, order, current_time))  # type: ignore[misc]
         if timed_out and self.mandate_active:
             try:

@@ -72,7 +72,7 @@ from .models import (
     WebhookPage,
 )
 from .renewal import CertificateKeeper, HeldCertificate, RenewalWindow, ari_cert_id
-from .webhooks import WebhookListener, WebhookReceiver, verify_webhook
+from .webhooks import WebhookListener, WebhookReceiver, halts, verify_webhook
 
 __all__ = [
     "__version__",
@@ -140,4 +140,5 @@ __all__ = [
     "WebhookListener",
     "WebhookReceiver",
     "verify_webhook",
+    "halts",
 ]

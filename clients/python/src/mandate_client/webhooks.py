@@ -197,6 +197,23 @@ class _Handler(BaseHTTPRequestHandler):
     do_DELETE = _not_allowed
 
 
+def halts(event: Mapping[str, Any], agent_id: str | None = None) -> bool:
+    """Whether a webhook ``event`` tells the bot of ``agent_id`` (any agent when ``None``) to
+    stop and cancel its resting orders (RTS 6 Art. 12): ``agent.suspended`` (the kill switch),
+    or ``certificate.revoked`` with ``cancel_open_orders`` (every revocation but a
+    supersession, which a renewal answers). ``WebhookListener(on_halt=...)`` calls its hook for
+    exactly these."""
+    data = event.get("data")
+    if not isinstance(data, Mapping):
+        return False
+    if agent_id is not None and data.get("agent_id") != agent_id:
+        return False
+    kind = event.get("type")
+    if kind == "agent.suspended":
+        return True
+    return kind == "certificate.revoked" and data.get("cancel_open_orders") is True
+
+
 class WebhookListener:
     """A small threaded HTTP server receiving mandate webhook deliveries.
 
@@ -219,9 +236,13 @@ class WebhookListener:
         *,
         path: str = "/",
         tolerance: float = 300,
+        agent_id: str | None = None,
+        on_halt: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
         self.receiver = WebhookReceiver(secret, tolerance=tolerance)
         self.on_event = on_event
+        self.agent_id = agent_id
+        self.on_halt = on_halt
         self.path = path if path.startswith("/") else "/" + path
         self._host = host
         self._server = _Server((host, port), _Handler, bind_and_activate=True)
@@ -303,6 +324,8 @@ class WebhookListener:
             return
         try:
             self.on_event(event)
+            if self.on_halt is not None and halts(event, self.agent_id):
+                self.on_halt(event)
         except Exception:  # noqa: BLE001 - the daemon retries on 500
             self.receiver.forget(event)
             log.exception("webhook on_event failed for %s", event.get("id"))
