@@ -2,7 +2,13 @@
 //! (one thread: the daemon gets the rest of the machine). 100 agents, each with an approved
 //! baseline, so that every event is scored.
 //!
-//! `cargo bench -p mandate-ca --bench behaviour -- [SECONDS=10] [CONNECTIONS=32]`
+//! `cargo bench -p mandate-ca --bench behaviour -- [SECONDS=10] [CONNECTIONS=32] [controls]`
+//!
+//! With `controls`, every mandate also sets the version-2 controls the daemon enforces today
+//! (maxOrderQuantity and allowedOrderTypes as defaults and per market, a price collar against
+//! posted reference prices, the repeated-execution throttle set out of reach), every agent is
+//! certified (so preflight answers `allowed`), and the orders and events carry quantity, price
+//! and order type.
 //!
 //! The load is thousands of events a second per agent, far above any baseline, so the
 //! frequency feature would score every event 1 and revoke each agent at its first event: the
@@ -91,6 +97,7 @@ async fn main() {
         .collect();
     let secs: u32 = args.first().map_or(10, |a| a.parse().unwrap());
     let conns: u32 = args.get(1).map_or(32, |a| a.parse().unwrap());
+    let controls = args.get(2).is_some_and(|a| a == "controls");
     let bench = Bench::start(
         "log = \"warn\"\n[http]\nrate_limit_per_minute = 0\n[scoring]\nauto_learn = false\n\
          [scoring.weights]\nfrequency = 0.0\n",
@@ -104,18 +111,37 @@ async fn main() {
     let markets = ["BTC_EUR", "ETH_EUR"];
     for a in 0..AGENTS {
         let id = format!("bench-{a:03}");
-        let mandate = json!({"operator": "Bench Ltd", "allowedMarkets": markets,
+        let mut mandate = json!({"operator": "Bench Ltd", "allowedMarkets": markets,
                              "allowedRegions": ["eu-west-1"],
                              "maxTransactionSize": {"amount": "100000", "currency": "EUR"},
                              "maxDailyVolume": {"amount": "999999999999", "currency": "EUR"},
                              "permittedActions": ["trade_execution"]});
+        if controls {
+            mandate["maxOrderQuantity"] = json!("100");
+            mandate["allowedOrderTypes"] = json!(["limit", "market"]);
+            mandate["priceCollar"] = json!({"buyBps": 500, "sellBps": 500});
+            mandate["referencePriceMaxAge"] = json!(3600);
+            mandate["repeatedExecutionThrottle"] = json!({"executions": 1000000, "withinSecs": 1});
+            mandate["marketControls"] = json!([{"market": "ETH_EUR", "controls":
+                {"maxOrderQuantity": {"value": "50", "enforcement": "soft"}}}]);
+        }
         bench.approved_agent(&id, "bench", mandate).await;
+        if controls {
+            bench
+                .post(
+                    &bench.operator,
+                    &format!("/v1/agents/{id}/certify"),
+                    json!({"hsm_key_type": "ec-p256"}),
+                )
+                .await;
+        }
         // Two days of history around the clock, so that any hour is a usual one.
         let history: Vec<Value> = (0..192)
             .map(|k| {
                 json!({"agent_id": id, "action_type": "trade_execution",
                        "metadata": {"market": markets[k % 2], "size": format!("{}", 90 + k % 20),
                                     "currency": "EUR", "region": "eu-west-1",
+                                    "quantity": "1", "price": "100", "order_type": "limit",
                                     "timestamp": now - 2 * 86_400 + (k as i64) * 900}})
             })
             .collect();
@@ -139,8 +165,29 @@ async fn main() {
     }
     let dir = tempfile::tempdir().unwrap();
     let key = &bench.operator;
-    let order = json!({"action": "trade_execution", "market": "BTC_EUR", "size": "100",
+    let mut order = json!({"action": "trade_execution", "market": "BTC_EUR", "size": "100",
                        "currency": "EUR", "side": "buy", "region": "eu-west-1"});
+    if controls {
+        bench
+            .post(
+                &bench.operator,
+                "/v1/reference-prices",
+                json!({"prices": [{"market": "BTC_EUR", "price": "100"}, {"market": "ETH_EUR", "price": "100"}]}),
+            )
+            .await;
+        order["quantity"] = json!("1");
+        order["price"] = json!("101");
+        order["order_type"] = json!("limit");
+        let probe = bench
+            .post(
+                &bench.operator,
+                "/v1/agents/bench-000/preflight",
+                order.clone(),
+            )
+            .await;
+        println!("one preflight with every enforced control: {probe}");
+        assert_eq!(probe["allowed"], true, "{probe}");
+    }
     let preflight = dir.path().join("preflight.lua");
     std::fs::write(
         &preflight,
@@ -156,7 +203,8 @@ async fn main() {
             .map(|k| {
                 json!({"agent_id": "AGENT", "action_type": "trade_execution",
                        "metadata": {"market": markets[k % 2], "size": format!("{}", 95 + k % 10),
-                                    "currency": "EUR", "side": "buy", "region": "eu-west-1"}})
+                                    "currency": "EUR", "side": "buy", "region": "eu-west-1",
+                                    "quantity": "1", "price": "101", "order_type": "limit"}})
             })
             .collect();
         let body = Value::Array(events).to_string();
