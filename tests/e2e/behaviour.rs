@@ -1794,3 +1794,44 @@ async fn repeated_executions_disable_the_agent_until_a_named_person_re_enables_i
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert_eq!(r.body["status"], "active");
 }
+
+#[tokio::test]
+async fn the_message_rate_counts_each_order_message_once() {
+    let ca = Ca::start().await;
+    let mut m = full_mandate();
+    m.as_object_mut().unwrap().remove("tradingHours");
+    m["maxMessagesPerSecond"] = json!(3);
+    ca.approved_agent("chatty-bot", m).await;
+    let work = tempfile::tempdir().unwrap();
+    ca.certify_new_key("chatty-bot", work.path()).await;
+    let order = |id: &str| {
+        json!({"action": "trade_execution", "market": "EUR_USD", "counterparty": "exchange_a",
+               "region": "eu-west-1", "size": "100", "currency": "EUR", "side": "buy",
+               "client_order_id": id})
+    };
+    // The same message asked about again and again counts once.
+    for _ in 0..10 {
+        assert_eq!(
+            preflight(&ca, "chatty-bot", order("same")).await["allowed"],
+            true
+        );
+    }
+    // Distinct messages: the fourth within a second is refused (a deadline, not a sleep: the
+    // loop ends at the first refusal).
+    let deadline = Instant::now() + DEADLINE;
+    let mut k = 0;
+    let refusal = loop {
+        k += 1;
+        let r = preflight(&ca, "chatty-bot", order(&format!("o-{k}"))).await;
+        if r["allowed"] == false {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "never refused");
+    };
+    assert_eq!(
+        refusal["reasons"][0],
+        json!({"code": "message_rate_exceeded", "limit": "3 messages a second",
+               "requested": "4 in the last second"}),
+        "{refusal}"
+    );
+}

@@ -52,6 +52,9 @@ pub(crate) fn day_of(mandate: Option<&Mandate>, at: i64) -> i64 {
     }
 }
 
+/// An order message let through: unix ms, its market, its client order id and intent.
+type Message = (i64, Option<String>, Option<(String, &'static str)>);
+
 /// One agent's state, as the pre-trade check and the scorer need it.
 #[derive(Debug)]
 pub(crate) struct AgentLive {
@@ -80,6 +83,9 @@ pub(crate) struct AgentLive {
     /// Times of the successful executions of the last day, per (market, side): the window of
     /// the repeated-execution throttle (RTS 6 Art. 15(3)); loaded from the store.
     pub(crate) executions: BTreeMap<(String, String), std::collections::VecDeque<i64>>,
+    /// Order messages let through in the last second: (unix ms, market, client order id and
+    /// intent), for `maxMessagesPerSecond`. In memory: a second does not outlive a restart.
+    messages: std::collections::VecDeque<Message>,
     /// Events per minute (unix minute → count), the last [`KEEP_MINUTES`] minutes.
     minutes: BTreeMap<i64, u32>,
 }
@@ -119,6 +125,54 @@ impl AgentLive {
         self.executions
             .get(&(market.to_ascii_lowercase(), side.to_owned()))
             .map_or(0, |q| q.iter().filter(|t| (from..=to).contains(*t)).count())
+    }
+
+    /// Whether the message `id` was counted in the last second, and how many messages (of
+    /// `market`, or of every market) were.
+    pub(crate) fn messages_in_last_second(
+        &mut self,
+        now_ms: i64,
+        market: Option<&str>,
+        id: Option<&(String, &'static str)>,
+    ) -> (bool, u64) {
+        while self
+            .messages
+            .front()
+            .is_some_and(|(t, _, _)| *t <= now_ms - 1000)
+        {
+            self.messages.pop_front();
+        }
+        let seen =
+            id.is_some_and(|id| self.messages.iter().any(|(_, _, m)| m.as_ref() == Some(id)));
+        let count = self
+            .messages
+            .iter()
+            .filter(|(_, m, _)| {
+                market.is_none_or(|x| m.as_deref().is_some_and(|y| y.eq_ignore_ascii_case(x)))
+            })
+            .count() as u64;
+        (seen, count)
+    }
+
+    /// Counts an order message let through (once per client order id and intent).
+    pub(crate) fn note_message(
+        &mut self,
+        now_ms: i64,
+        market: Option<&str>,
+        id: Option<(String, &'static str)>,
+    ) {
+        if id
+            .as_ref()
+            .is_some_and(|id| self.messages.iter().any(|(_, _, m)| m.as_ref() == Some(id)))
+        {
+            return;
+        }
+        self.messages
+            .push_back((now_ms, market.map(str::to_owned), id));
+        // Bounded: a second of messages at the largest allowed rate.
+        while self.messages.len() > 1_000_000 {
+            self.messages.pop_front();
+        }
     }
 
     /// The volume traded on the trading day starting at `day`.
@@ -345,6 +399,7 @@ impl Behaviour {
             volumes: BTreeMap::new(),
             volume_rule: None,
             executions: BTreeMap::new(),
+            messages: std::collections::VecDeque::new(),
             counters,
             minutes: BTreeMap::new(),
         };

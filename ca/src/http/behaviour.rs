@@ -109,6 +109,7 @@ pub(crate) async fn check(
     let skew = node.cfg.policy.max_clock_skew_secs;
     let hypothetical =
         when == When::NowOrWhatIf && order.skew(now).unsigned_abs() > u64::from(skew);
+    let client_order_id = order.client_order_id.clone();
     let order = if hypothetical {
         order.to_order(now)
     } else {
@@ -116,7 +117,7 @@ pub(crate) async fn check(
     }
     .map_err(invalid_order)?;
     let entry = node.behaviour.live(agent_id).await?;
-    let live = entry.lock().await;
+    let mut live = entry.lock().await;
     let Some(mandate) = live.mandate.clone() else {
         return Err(CaError::NotApproved(format!(
             "agent {agent_id} has no approved mandate: nothing is allowed"
@@ -134,8 +135,47 @@ pub(crate) async fn check(
             .reference_prices
             .reference(&live.organization, order.market.as_deref());
     }
+    let mut denials = decide(&mandate, &order, &agent_state);
+    // The message rate (RTS 6 Art. 15(1)): every order message let through counts, once per
+    // client order id and intent (a preflight and the signing of the same message are one);
+    // a what-if is no message.
+    if !hypothetical {
+        let limit = mandate
+            .controls_for(order.market.as_deref())
+            .max_messages_per_second;
+        let per_market = mandate
+            .market_controls
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|m| {
+                order
+                    .market
+                    .as_deref()
+                    .is_some_and(|x| m.market.eq_ignore_ascii_case(x))
+                    && m.controls.max_messages_per_second.is_some()
+            });
+        let market = per_market.then(|| order.market.clone()).flatten();
+        let id = client_order_id.map(|c| (c, order.intent.as_str()));
+        let now_ms = crate::now_ms();
+        if let Some(limit) = limit {
+            let (seen, count) =
+                live.messages_in_last_second(now_ms, market.as_deref(), id.as_ref());
+            if !seen && count + 1 > u64::from(limit.value) {
+                denials.push(Denial {
+                    code: "message_rate_exceeded",
+                    limit: format!("{} messages a second", limit.value),
+                    requested: format!("{} in the last second", count + 1),
+                    enforcement: limit.enforcement,
+                });
+            }
+        }
+        if denials.iter().all(|d| !d.is_hard()) {
+            live.note_message(now_ms, order.market.as_deref(), id);
+        }
+    }
     drop(live);
-    Ok((decide(&mandate, &order, &agent_state), hypothetical))
+    Ok((denials, hypothetical))
 }
 
 /// `POST /v1/agents/{id}/preflight`: may the agent place this order now? With a `timestamp`

@@ -479,7 +479,7 @@ pub fn parse_mandate(
     unenforced.dedup();
     if !unenforced.is_empty() {
         return Err(invalid(format!(
-            "{} not enforced by this version of the daemon yet: leave them out (enforced today: maxOrderQuantity, allowedOrderTypes, priceCollar, referencePriceMaxAge, repeatedExecutionThrottle)",
+            "{} not enforced by this version of the daemon yet: leave them out (enforced today: maxOrderQuantity, allowedOrderTypes, priceCollar, referencePriceMaxAge, maxMessagesPerSecond, repeatedExecutionThrottle)",
             unenforced.join(", ")
         )));
     }
@@ -505,7 +505,6 @@ fn not_enforced_yet(c: &mandate_policy::Controls) -> Vec<&'static str> {
     note(c.max_open_orders.is_some(), "maxOpenOrders");
     note(c.max_net_position.is_some(), "maxNetPosition");
     note(c.max_daily_loss.is_some(), "maxDailyLoss");
-    note(c.max_messages_per_second.is_some(), "maxMessagesPerSecond");
     note(c.max_order_to_trade_ratio.is_some(), "maxOrderToTradeRatio");
     note(c.short_selling_allowed.is_some(), "shortSellingAllowed");
     out
