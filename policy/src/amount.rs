@@ -376,3 +376,74 @@ mod tests {
         assert!(serde_json::from_str::<Money>(r#"{"amount":"1"}"#).is_err());
     }
 }
+
+/// A signed decimal: a realised profit (positive) or loss (negative). Text `"-120.5"`, or a
+/// JSON number; the magnitude follows [`Amount`]'s rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SignedAmount {
+    /// A loss.
+    pub negative: bool,
+    /// How much.
+    pub amount: Amount,
+}
+
+impl SignedAmount {
+    /// The loss this is (zero for a profit).
+    pub fn loss(&self) -> Amount {
+        if self.negative {
+            self.amount
+        } else {
+            Amount::ZERO
+        }
+    }
+
+    /// Minor units, signed.
+    pub fn minor_units(&self) -> i128 {
+        let units = i128::try_from(self.amount.as_minor_units()).unwrap_or(i128::MAX);
+        if self.negative { -units } else { units }
+    }
+}
+
+impl FromStr for SignedAmount {
+    type Err = PolicyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (negative, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let amount: Amount = digits.parse()?;
+        Ok(SignedAmount {
+            negative: negative && amount != Amount::ZERO,
+            amount,
+        })
+    }
+}
+
+impl fmt::Display for SignedAmount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.negative {
+            write!(f, "-{}", self.amount)
+        } else {
+            write!(f, "{}", self.amount)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedAmount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => s.parse().map_err(serde::de::Error::custom),
+            serde_json::Value::Number(n) => n.to_string().parse().map_err(serde::de::Error::custom),
+            _ => Err(serde::de::Error::custom(
+                "expected a signed decimal, e.g. \"-120.5\"",
+            )),
+        }
+    }
+}
+
+impl Serialize for SignedAmount {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}

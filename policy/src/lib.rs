@@ -22,7 +22,7 @@ mod threshold;
 
 use const_oid::ObjectIdentifier;
 
-pub use amount::{Amount, Currency, Money};
+pub use amount::{Amount, Currency, Money, SignedAmount};
 pub use anomaly::{Contribution, Score, Weights, score};
 pub use baseline::{Baseline, Observation, utc_hour};
 pub use compare::{Direction, FieldChange, compare, narrows};

@@ -101,6 +101,9 @@ pub struct AgentState {
     pub no_valid_certificate: bool,
     /// The reference price of the order's market, for price collars.
     pub reference: Reference,
+    /// The net realised loss of the current trading day so far, in the currency of
+    /// `maxDailyLoss` (zero after a net profit); none where the caller does not keep it.
+    pub daily_loss: Option<Amount>,
 }
 
 /// One reason for a refusal (or, for a soft limit, a breach that lets the order through).
@@ -262,6 +265,17 @@ pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denia
         ));
     }
     let controls = mandate.controls_for(order.market.as_deref());
+    if let (Some(limit), Some(loss)) = (&mandate.controls.max_daily_loss, state.daily_loss)
+        && order.intent != Intent::Cancel
+        && loss >= limit.value.amount
+    {
+        out.push(breach(
+            limit,
+            "daily_loss_limit_reached",
+            &limit.value,
+            format!("{loss} {} lost today", limit.value.currency),
+        ));
+    }
     order_controls(&controls, order, &mut out);
     price_collar(&controls, order, state.reference, &mut out);
     out

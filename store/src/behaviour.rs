@@ -42,6 +42,8 @@ pub struct NewEvent {
     pub contributions: Option<Value>,
     /// The baseline version it was scored against.
     pub baseline_version: Option<i64>,
+    /// Realised profit (or, negative, loss), a signed decimal text in `currency`.
+    pub pnl: Option<String>,
 }
 
 /// An agent's risk score: the latest highest event score, with its explanation.
@@ -325,11 +327,11 @@ async fn insert_events(
     for chunk in events.chunks(INSERT_CHUNK) {
         // Numbered placeholders, which both backends read (sqlx's QueryBuilder writes `?` for
         // the Any driver, which PostgreSQL does not).
-        const COLUMNS: usize = 15;
+        const COLUMNS: usize = 16;
         let mut sql = String::from(
             "INSERT INTO events (agent_id, action_type, market, size, currency, side,
                  counterparty, region, at, success, reported_by, received_at_ms, score,
-                 contributions, baseline_version) VALUES ",
+                 contributions, baseline_version, pnl) VALUES ",
         );
         for row in 0..chunk.len() {
             sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -360,7 +362,8 @@ async fn insert_events(
                 .bind(received_at_ms)
                 .bind(crate::nullable::OptF64(e.score))
                 .bind(e.contributions.as_ref().map(json_text))
-                .bind(e.baseline_version);
+                .bind(e.baseline_version)
+                .bind(e.pnl.clone());
         }
         let mut got: Vec<i64> = q.fetch_all(&mut *conn).await?;
         // RETURNING yields rows in no promised order; ids grow in VALUES order.
@@ -623,6 +626,23 @@ impl Store {
         .bind(agent_id)
         .bind(since)
         .bind(limit)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    /// An agent's reported realised P&L at or after `since`: `(at, pnl, currency)`, the
+    /// P&L as signed decimal text (daily losses).
+    pub async fn pnl_since(
+        &self,
+        agent_id: &str,
+        since: i64,
+    ) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT at, pnl, currency FROM events
+             WHERE agent_id = $1 AND at >= $2 AND pnl IS NOT NULL",
+        )
+        .bind(agent_id)
+        .bind(since)
         .fetch_all(&self.reader)
         .await?)
     }

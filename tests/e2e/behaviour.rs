@@ -1835,3 +1835,58 @@ async fn the_message_rate_counts_each_order_message_once() {
         "{refusal}"
     );
 }
+
+#[tokio::test]
+async fn the_day_s_realised_loss_stops_new_orders_at_its_limit_across_a_restart() {
+    let mut ca = Ca::start_with_config("[scoring]\nauto_learn = false\n").await;
+    let mut m = full_mandate();
+    m.as_object_mut().unwrap().remove("tradingHours");
+    m["onBreach"] = json!("warn");
+    m["maxDailyLoss"] = json!({"amount": "100", "currency": "EUR"});
+    ca.approved_agent("loss-bot", m).await;
+    let work = tempfile::tempdir().unwrap();
+    ca.certify_new_key("loss-bot", work.path()).await;
+    let t = now();
+    let pnl = |p: &str| {
+        json!({"agent_id": "loss-bot", "action_type": "trade_execution",
+               "metadata": {"market": "EUR_USD", "size": "10", "currency": "EUR",
+                            "counterparty": "exchange_a", "region": "eu-west-1",
+                            "timestamp": t, "realised_pnl": p}})
+    };
+    let order = json!({"action": "trade_execution", "market": "EUR_USD",
+                       "counterparty": "exchange_a", "region": "eu-west-1", "size": "10",
+                       "currency": "EUR"});
+    // −60, +10, −40: a net loss of 90, under the limit.
+    let r = events(
+        &ca,
+        &ca.operator,
+        json!([pnl("-60"), pnl("10"), pnl("-40")]),
+    )
+    .await;
+    assert_eq!(r["incidents"], json!([]), "{r}");
+    assert_eq!(
+        preflight(&ca, "loss-bot", order.clone()).await["allowed"],
+        true
+    );
+    // −20 more: 110 lost, past 100: a breach (warned only here), and no new order today.
+    let r = events(&ca, &ca.operator, pnl("-20")).await;
+    assert_eq!(
+        r["events"][0]["breach"][0],
+        json!({"code": "daily_loss_limit_reached", "limit": "100 EUR",
+               "requested": "110 EUR lost today", "enforcement": "hard"}),
+        "{r}"
+    );
+    let refused = |r: Value| {
+        assert_eq!(r["allowed"], false, "{r}");
+        assert_eq!(r["reasons"][0]["code"], "daily_loss_limit_reached", "{r}");
+        assert_eq!(r["reasons"][0]["requested"], "110 EUR lost today");
+    };
+    refused(preflight(&ca, "loss-bot", order.clone()).await);
+    // Read back from the stored events after a restart.
+    ca.d.restart().await;
+    refused(preflight(&ca, "loss-bot", order.clone()).await);
+    // A cancellation still goes through: it takes risk away.
+    let mut cancel = order.clone();
+    cancel["intent"] = json!("cancel");
+    assert_eq!(preflight(&ca, "loss-bot", cancel).await["allowed"], true);
+}

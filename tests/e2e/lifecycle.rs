@@ -764,7 +764,7 @@ async fn version_2_controls_are_refused_until_the_daemon_enforces_them() {
     r.assert_problem(422, "invalid-mandate");
     let detail = r.body["detail"].as_str().unwrap();
     assert!(
-        detail.starts_with("maxDailyLoss, maxOpenOrders not enforced"),
+        detail.starts_with("maxDailyLoss per market, maxOpenOrders not enforced"),
         "{r:?}"
     );
     // A rationale alone is kept with the version.

@@ -62,6 +62,8 @@ pub struct EventMetadata {
     pub price: Option<Amount>,
     /// `market`, `limit`, `stop` or `stop_limit` (version-2 controls).
     pub order_type: Option<mandate_policy::OrderType>,
+    /// Realised profit (or, negative, loss) in `currency` (maxDailyLoss).
+    pub realised_pnl: Option<mandate_policy::SignedAmount>,
 }
 
 /// What the ingestion did.
@@ -213,6 +215,7 @@ impl Behaviour {
                 score: scored.as_ref().map(|(s, _, _)| s.score),
                 contributions: scored.as_ref().map(|(_, c, _)| c.clone()),
                 baseline_version: scored.as_ref().map(|(_, _, v)| *v),
+                pnl: m.realised_pnl.map(|p| p.to_string()),
             });
         }
         let batch_revokes: Vec<(String, bool)> = batch
@@ -336,6 +339,15 @@ impl Behaviour {
         {
             live.note_execution(market, side.as_str(), at);
         }
+        if let Some(pnl) = m.realised_pnl {
+            let loss_currency = mandate
+                .as_deref()
+                .and_then(|md| md.controls.max_daily_loss.as_ref())
+                .map(|l| l.value.currency.clone());
+            if counts_toward(loss_currency.as_ref(), m.currency.as_ref()) {
+                *live.pnl.entry(day).or_default() += pnl.minor_units();
+            }
+        }
         // The stored counters keep the latest day's total (the live state counts every day).
         c.day_start = c.day_start.max(day);
         c.day_volume = live.volume_of(c.day_start).to_string();
@@ -448,6 +460,26 @@ fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
             enforcement: d.enforcement,
         })
         .collect();
+    // The daily loss: this event's realised loss on top of its trading day's net P&L.
+    if let (Some(limit), Some(pnl)) = (&mandate.controls.max_daily_loss, m.realised_pnl)
+        && counts_toward(Some(&limit.value.currency), m.currency.as_ref())
+    {
+        let day = day_of(Some(mandate), at);
+        let net = live.pnl.get(&day).copied().unwrap_or(0) + pnl.minor_units();
+        let loss = if net < 0 {
+            Amount::from_minor_units(net.unsigned_abs()).unwrap_or(Amount::MAX)
+        } else {
+            Amount::ZERO
+        };
+        if pnl.negative && loss > limit.value.amount {
+            out.push(BreachReason {
+                code: "daily_loss_limit_reached",
+                limit: limit.value.to_string(),
+                requested: format!("{loss} {} lost today", limit.value.currency),
+                enforcement: limit.enforcement,
+            });
+        }
+    }
     // The repeated-execution throttle (RTS 6 Art. 15(3)): this execution and those before it
     // in the window, of one market and side.
     if let (Some(throttle), true, Some(market), Some(side)) = (

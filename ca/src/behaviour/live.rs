@@ -21,6 +21,7 @@ pub(crate) const VOLUME_DAYS: i64 = 36;
 struct VolumeRule {
     time_zone: Option<String>,
     currency: Option<Currency>,
+    loss_currency: Option<Currency>,
 }
 
 impl VolumeRule {
@@ -32,6 +33,9 @@ impl VolumeRule {
             currency: mandate
                 .and_then(|m| m.max_daily_volume.as_ref())
                 .map(|c| c.currency.clone()),
+            loss_currency: mandate
+                .and_then(|m| m.controls.max_daily_loss.as_ref())
+                .map(|l| l.value.currency.clone()),
         }
     }
 }
@@ -77,6 +81,9 @@ pub(crate) struct AgentLive {
     /// [`VOLUME_DAYS`] days, counted under `volume_rule`: every day an agent traded in keeps
     /// its own total, so no late or early report moves the day that counts.
     pub(crate) volumes: BTreeMap<i64, Amount>,
+    /// Net realised P&L per trading day (start of the day → signed minor units) in the currency
+    /// of `maxDailyLoss`, over the same days as `volumes` and counted under the same rule.
+    pub(crate) pnl: BTreeMap<i64, i128>,
     /// The rule `volumes` was counted under (the mandate's time zone and cap currency); a new
     /// mandate with another rule recounts from the store.
     volume_rule: Option<VolumeRule>,
@@ -175,6 +182,16 @@ impl AgentLive {
         }
     }
 
+    /// The net realised loss of the trading day starting at `day` (zero after a net profit).
+    pub(crate) fn loss_of(&self, day: i64) -> Amount {
+        let net = self.pnl.get(&day).copied().unwrap_or(0);
+        if net >= 0 {
+            Amount::ZERO
+        } else {
+            Amount::from_minor_units(net.unsigned_abs()).unwrap_or(Amount::MAX)
+        }
+    }
+
     /// The volume traded on the trading day starting at `day`.
     pub(crate) fn volume_of(&self, day: i64) -> Amount {
         self.volumes.get(&day).copied().unwrap_or_default()
@@ -223,6 +240,7 @@ impl AgentLive {
         let valid = self.valid_until.is_some_and(|t| t > now_ms / 1000);
         AgentState {
             daily_volume: Some(self.volume_of(order_day)),
+            daily_loss: Some(self.loss_of(order_day)),
             consecutive_failures: self.counters.as_ref().map_or(0, |c| {
                 u32::try_from(c.consecutive_failures).unwrap_or(u32::MAX)
             }),
@@ -397,6 +415,7 @@ impl Behaviour {
             valid_until: None,
             baseline: None,
             volumes: BTreeMap::new(),
+            pnl: BTreeMap::new(),
             volume_rule: None,
             executions: BTreeMap::new(),
             messages: std::collections::VecDeque::new(),
@@ -454,6 +473,9 @@ impl Behaviour {
         let rule = VolumeRule::of(mandate.as_deref());
         if live.volume_rule.as_ref() != Some(&rule) {
             live.volumes = self.recount(agent_id, mandate.as_deref(), &rule).await?;
+            live.pnl = self
+                .recount_pnl(agent_id, mandate.as_deref(), &rule)
+                .await?;
             live.volume_rule = Some(rule);
         }
         live.suspended = agent.status == AgentStatus::Suspended;
@@ -465,6 +487,31 @@ impl Behaviour {
         live.baseline = baseline;
         live.generation = generation;
         Ok(())
+    }
+
+    /// The net realised P&L per trading day of the last [`VOLUME_DAYS`] days, from the stored
+    /// events, in the currency of `maxDailyLoss` (events in another currency do not count).
+    async fn recount_pnl(
+        &self,
+        agent_id: &str,
+        mandate: Option<&Mandate>,
+        rule: &VolumeRule,
+    ) -> Result<BTreeMap<i64, i128>, CaError> {
+        let mut out = BTreeMap::new();
+        if rule.loss_currency.is_none() {
+            return Ok(out);
+        }
+        let since = mandate_store::now_unix() - VOLUME_DAYS * 86_400;
+        for (at, pnl, currency) in self.store.pnl_since(agent_id, since).await? {
+            let currency = currency.and_then(|c| c.parse::<Currency>().ok());
+            let Ok(pnl) = pnl.parse::<mandate_policy::SignedAmount>() else {
+                continue;
+            };
+            if counts_toward(rule.loss_currency.as_ref(), currency.as_ref()) {
+                *out.entry(day_of(mandate, at)).or_default() += pnl.minor_units();
+            }
+        }
+        Ok(out)
     }
 
     /// The daily volumes of the last [`VOLUME_DAYS`] days, added up from the stored trades.

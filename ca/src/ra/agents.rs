@@ -474,12 +474,16 @@ pub fn parse_mandate(
     let mut unenforced = not_enforced_yet(&mandate.controls);
     for m in mandate.market_controls.as_deref().unwrap_or_default() {
         unenforced.extend(not_enforced_yet(&m.controls));
+        // The daily loss is kept for the whole agent, not per market (yet).
+        if m.controls.max_daily_loss.is_some() {
+            unenforced.push("maxDailyLoss per market");
+        }
     }
     unenforced.sort_unstable();
     unenforced.dedup();
     if !unenforced.is_empty() {
         return Err(invalid(format!(
-            "{} not enforced by this version of the daemon yet: leave them out (enforced today: maxOrderQuantity, allowedOrderTypes, priceCollar, referencePriceMaxAge, maxMessagesPerSecond, repeatedExecutionThrottle)",
+            "{} not enforced by this version of the daemon yet: leave them out (enforced today: maxOrderQuantity, allowedOrderTypes, priceCollar, referencePriceMaxAge, maxMessagesPerSecond, repeatedExecutionThrottle, maxDailyLoss)",
             unenforced.join(", ")
         )));
     }
@@ -504,7 +508,6 @@ fn not_enforced_yet(c: &mandate_policy::Controls) -> Vec<&'static str> {
     };
     note(c.max_open_orders.is_some(), "maxOpenOrders");
     note(c.max_net_position.is_some(), "maxNetPosition");
-    note(c.max_daily_loss.is_some(), "maxDailyLoss");
     note(c.max_order_to_trade_ratio.is_some(), "maxOrderToTradeRatio");
     note(c.short_selling_allowed.is_some(), "shortSellingAllowed");
     out

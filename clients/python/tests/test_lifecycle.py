@@ -364,6 +364,9 @@ def test_order_quantity_and_type_limits_hard_and_soft(daemon: Daemon, agent_id: 
     event = dataclasses.replace(base, quantity="1", intent="new").to_event(agent_id)
     assert "client_order_id" not in event["metadata"] and event["metadata"]["quantity"] == "1"
     assert daemon.operator.report_events([event]).accepted == 1
+    lost = dataclasses.replace(base, quantity="1").to_event(agent_id, realised_pnl=Decimal("-12.5"))
+    assert lost["metadata"]["realised_pnl"] == "-12.5"
+    assert daemon.operator.report_events([lost]).accepted == 1
 
 
 def test_a_price_collar_against_posted_reference_prices(daemon: Daemon, agent_id: str) -> None:

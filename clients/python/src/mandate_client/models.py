@@ -694,11 +694,20 @@ class Order:
                 out[name] = v
         return out
 
-    def to_event(self, agent_id: str | None = None, *, success: bool = True) -> Json:
+    def to_event(
+        self,
+        agent_id: str | None = None,
+        *,
+        success: bool = True,
+        realised_pnl: str | int | float | Decimal | None = None,
+    ) -> Json:
         """The event reporting that this order was placed (``success=False``: it failed), for
         :meth:`EventReporter.report` or ``report_events``. ``agent_id`` may be left to the
-        reporter."""
+        reporter; ``realised_pnl`` (negative: a loss, in ``currency``) counts against the
+        mandate's ``maxDailyLoss``."""
         metadata = self.to_json()
+        if realised_pnl is not None:
+            metadata["realised_pnl"] = _json_size(realised_pnl)
         action = metadata.pop("action")
         # What an event does not carry (the order's id and intent are the order's, not the fill's).
         metadata.pop("client_order_id", None)
