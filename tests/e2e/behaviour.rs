@@ -1885,6 +1885,19 @@ async fn the_day_s_realised_loss_stops_new_orders_at_its_limit_across_a_restart(
     // Read back from the stored events after a restart.
     ca.d.restart().await;
     refused(preflight(&ca, "loss-bot", order.clone()).await);
+    let u =
+        ca.d.get(&ca.auditor().await, "/v1/agents/loss-bot/usage")
+            .await;
+    assert_eq!(u.status, StatusCode::OK, "{u:?}");
+    assert_eq!(
+        (
+            &u.body["daily_loss"],
+            &u.body["max_daily_loss"],
+            &u.body["daily_volume"]
+        ),
+        (&json!("110"), &json!("100 EUR"), &json!("40")),
+        "{u:?}"
+    );
     // A cancellation still goes through: it takes risk away.
     let mut cancel = order.clone();
     cancel["intent"] = json!("cancel");

@@ -179,6 +179,8 @@ async fn compliance_approves_watches_a_rogue_agent_get_revoked_and_an_operator_p
     // The rogue's risk climbs while the officer watches its page.
     b.goto(&format!("{base}/dashboard/agents/rogue-bot")).await;
     assert_eq!(b.find_all("#risk-chart circle").await.len(), 0);
+    // What it used today, beside its limits.
+    assert!(text(&b, "#usage").await.contains("Daily volume"));
     let yesterday = midnight() - DAY;
     let steps = [
         // An ordinary trade: low.

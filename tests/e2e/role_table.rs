@@ -300,6 +300,14 @@ fn table() -> Vec<Route> {
             Tenant,
         ),
         route(
+            "GET",
+            "/v1/agents/{agent}/usage",
+            json!(null),
+            READERS,
+            ById,
+            Tenant,
+        ),
+        route(
             "POST",
             "/v1/reference-prices",
             json!({"organization": "{org}", "prices": [{"market": "BTC_EUR", "price": "1"}]}),

@@ -292,6 +292,29 @@ pub struct RiskView {
     pub auto_revoke_threshold: f64,
 }
 
+/// `GET /v1/agents/{id}/usage`: what the agent has used of its stateful limits now.
+#[derive(Debug, Serialize)]
+pub struct UsageView {
+    /// The agent.
+    pub agent_id: String,
+    /// The start of the current trading day (the mandate's time zone; UTC without one).
+    pub trading_day_start: String,
+    /// Volume traded today, in the currency of `maxDailyVolume`.
+    pub daily_volume: String,
+    /// `maxDailyVolume`, if set.
+    pub max_daily_volume: Option<String>,
+    /// Net realised loss today, in the currency of `maxDailyLoss`.
+    pub daily_loss: String,
+    /// `maxDailyLoss`, if set.
+    pub max_daily_loss: Option<String>,
+    /// Order messages let through in the last second (every market).
+    pub messages_last_second: u64,
+    /// `maxMessagesPerSecond` (the default), if set.
+    pub max_messages_per_second: Option<u32>,
+    /// Failed events in a row.
+    pub consecutive_failures: i64,
+}
+
 /// Agents whose live state must reload before its next use (e.g. one that just got a
 /// certificate); cheap to clone, shared with the issuer.
 #[derive(Debug, Clone, Default)]
@@ -534,6 +557,34 @@ impl Behaviour {
             }
         }
         Ok(volumes)
+    }
+
+    /// What the agent has used today of its stateful limits, at the daemon's clock.
+    pub async fn usage(&self, agent_id: &str) -> Result<UsageView, CaError> {
+        let entry = self.live(agent_id).await?;
+        let mut live = entry.lock().await;
+        let now = mandate_store::now_unix();
+        let mandate = live.mandate.clone();
+        let day = day_of(mandate.as_deref(), now);
+        let (_, messages) = live.messages_in_last_second(now_ms(), None, None);
+        let c = mandate
+            .as_deref()
+            .map(|m| m.controls.clone())
+            .unwrap_or_default();
+        Ok(UsageView {
+            agent_id: agent_id.to_owned(),
+            trading_day_start: crate::rfc3339(day),
+            daily_volume: live.volume_of(day).to_string(),
+            max_daily_volume: mandate
+                .as_deref()
+                .and_then(|m| m.max_daily_volume.as_ref())
+                .map(ToString::to_string),
+            daily_loss: live.loss_of(day).to_string(),
+            max_daily_loss: c.max_daily_loss.map(|l| l.value.to_string()),
+            messages_last_second: messages,
+            max_messages_per_second: c.max_messages_per_second.map(|l| l.value),
+            consecutive_failures: live.counters.as_ref().map_or(0, |c| c.consecutive_failures),
+        })
     }
 
     /// The agent's risk score now.

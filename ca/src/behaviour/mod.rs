@@ -14,4 +14,4 @@ mod live;
 pub(crate) use ingest::auto_revoke;
 pub use ingest::{EventInput, IngestOutcome};
 pub use learner::{learn_baseline, start_learner};
-pub use live::{Behaviour, RiskView, Touched};
+pub use live::{Behaviour, RiskView, Touched, UsageView};

@@ -209,6 +209,17 @@ pub async fn risk_score(
     Ok(Json(state.node.behaviour.risk(&id).await?))
 }
 
+/// `GET /v1/agents/{id}/usage`: what the agent has used of its stateful limits today (daily
+/// volume, daily loss, messages in the last second, failures in a row), beside the limits.
+pub async fn usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<crate::behaviour::UsageView>, ApiError> {
+    ra::tenant::agent_or_own(&state.node.store, &caller, READERS, &id).await?;
+    Ok(Json(state.node.behaviour.usage(&id).await?))
+}
+
 /// A baseline version.
 #[derive(Serialize)]
 pub struct BaselineView {

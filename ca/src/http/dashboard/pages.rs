@@ -215,6 +215,7 @@ pub(crate) async fn agent(
         Path(id.clone()),
     ))
     .await;
+    let usage = value(behaviour::usage(st(), caller.clone(), Path(id.clone()))).await;
     let baselines = value(behaviour::list_baselines(
         st(),
         caller.clone(),
@@ -339,6 +340,25 @@ pub(crate) async fn agent(
                     p.muted { span #risk-chart-points { (points.len()) } " scored events (the newest 200 events)." }
                     h3 { "What makes up the latest score" }
                     (contributions(&r["contributions"]))
+                }
+                Err(e) => (problem(e)),
+            }
+        }
+
+        section.card #usage {
+            h2 { "Used today" }
+            @match &usage {
+                Ok(u) => {
+                    table.usage {
+                        thead { tr { th { "Limit" } th { "Used" } th { "Of" } } }
+                        tbody {
+                            tr { td { "Daily volume" } td #usage-volume { (text(&u["daily_volume"])) } td { (text(&u["max_daily_volume"])) } }
+                            tr { td { "Realised loss" } td #usage-loss { (text(&u["daily_loss"])) } td { (text(&u["max_daily_loss"])) } }
+                            tr { td { "Messages in the last second" } td { (text(&u["messages_last_second"])) } td { (text(&u["max_messages_per_second"])) } }
+                            tr { td { "Failures in a row" } td { (text(&u["consecutive_failures"])) } td { (text(&a["mandate"]["maxConsecutiveFailures"])) } }
+                        }
+                    }
+                    p.muted { "Since " (text(&u["trading_day_start"])) ", the start of the mandate's trading day." }
                 }
                 Err(e) => (problem(e)),
             }
