@@ -51,6 +51,9 @@ pub enum CaError {
     /// A requested mandate is not acceptable (422 `invalid-mandate`).
     #[error("{0}")]
     InvalidMandate(String),
+    /// An order is out of bounds (422 `invalid-order`).
+    #[error("{0}")]
+    InvalidOrder(String),
     /// The caller's role may not do this (403 `forbidden`).
     #[error("{0}")]
     Forbidden(String),
@@ -97,6 +100,7 @@ impl CaError {
             CaError::NotFound(_) => "not_found",
             CaError::Forbidden(_) => "forbidden",
             CaError::InvalidMandate(_) => "invalid_mandate",
+            CaError::InvalidOrder(_) => "invalid_order",
             CaError::SegregationOfDuties(_) => "segregation_of_duties",
             CaError::Io { .. } => "io",
             CaError::Conflict(_) => "conflict",

@@ -46,8 +46,6 @@ pub struct Node {
     pub webhooks: crate::webhooks::Dispatcher,
     /// Wakes the key-rotation watcher (it also polls the store).
     pub ca_changes: tokio::sync::Notify,
-    /// Reference prices for price collars (in memory).
-    pub reference_prices: crate::reference_prices::ReferencePrices,
 }
 
 impl Node {
@@ -233,7 +231,6 @@ impl Node {
             ocsp_cache,
             presigner,
             acme_nonces: Default::default(),
-            reference_prices: Default::default(),
             ca_changes: tokio::sync::Notify::new(),
             api_key_cache: Default::default(),
             rate_limits: crate::rate_limit::RateLimiter::new(

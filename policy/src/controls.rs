@@ -319,11 +319,7 @@ pub(crate) fn validate_markets(markets: &[MarketControls]) -> Result<(), PolicyE
     }
     let mut seen = std::collections::BTreeSet::new();
     for m in markets {
-        let ok = (1..=64).contains(&m.market.len())
-            && m.market.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'/' | b'-')
-            });
-        if !ok {
+        if !crate::mandate::is_list_name(&m.market) {
             return Err(PolicyError::invalid(
                 "marketControls.market",
                 "expected 1 to 64 characters of A-Z, a-z, 0-9 and _ . : / -",

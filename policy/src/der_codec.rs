@@ -292,6 +292,7 @@ fn amount_to_wire(a: &Amount) -> String {
 
 fn amount_from_wire(text: &str) -> Result<Amount, PolicyError> {
     let amount: Amount = text.parse()?;
+    // The text is signed over, so exactly one spelling per value is allowed.
     if amount.to_string() != text {
         return Err(PolicyError::NonCanonicalDer);
     }
@@ -547,11 +548,7 @@ fn money_to_wire(money: &Money) -> Result<MoneyDer, PolicyError> {
 }
 
 fn money_from_wire(wire: MoneyDer) -> Result<Money, PolicyError> {
-    let amount: Amount = wire.amount.parse()?;
-    // The text is signed over, so exactly one spelling per value is allowed.
-    if amount.to_string() != wire.amount {
-        return Err(PolicyError::NonCanonicalDer);
-    }
+    let amount = amount_from_wire(&wire.amount)?;
     let currency: Currency = wire.currency.as_str().parse()?;
     Ok(Money { amount, currency })
 }

@@ -32,7 +32,7 @@ pub use controls::{
 };
 pub use der_codec::MAX_DER_LEN;
 pub use error::PolicyError;
-pub use mandate::{Action, MAX_LIST_ENTRIES, Mandate, OnBreach, is_dns_label};
+pub use mandate::{Action, MAX_LIST_ENTRIES, Mandate, OnBreach, is_dns_label, is_list_name};
 pub use order_json::{MAX_NAME_LEN, OrderJson, Side, unix_or_rfc3339};
 pub use preflight::{
     AgentState, DEFAULT_REFERENCE_PRICE_MAX_AGE, Denial, Intent, Order, Reference, decide,

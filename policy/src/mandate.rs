@@ -34,6 +34,15 @@ pub fn is_dns_label(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// Whether `s` is a valid market, counterparty or region name: 1 to 64 characters of
+/// `A-Z a-z 0-9 _ . : / -` (the rule of `allowedMarkets` and its kin, of `marketControls` and
+/// of reference prices).
+pub fn is_list_name(s: &str) -> bool {
+    (1..=MAX_LIST_ENTRY_LEN).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'/' | b'-'))
+}
+
 /// Something an agent may be permitted to do.
 ///
 /// JSON and text form is snake_case: `"trade_execution"`, `"data_access"`, …
@@ -413,11 +422,7 @@ fn validate_list(field: &'static str, list: Option<&[String]>) -> Result<(), Pol
     }
     let mut seen = BTreeSet::new();
     for (index, entry) in list.iter().enumerate() {
-        let well_formed = (1..=MAX_LIST_ENTRY_LEN).contains(&entry.len())
-            && entry.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'/' | b'-')
-            });
-        if !well_formed {
+        if !is_list_name(entry) {
             return Err(PolicyError::invalid(
                 field,
                 format!(

@@ -345,6 +345,8 @@ pub struct Behaviour {
     /// Agents whose state changed alone (issuance, approvals).
     pub(crate) touched: Touched,
     agents: Mutex<HashMap<String, Arc<tokio::sync::Mutex<AgentLive>>>>,
+    /// Reference prices for price collars (in memory).
+    pub(crate) reference_prices: crate::reference_prices::ReferencePrices,
 }
 
 impl Behaviour {
@@ -371,6 +373,7 @@ impl Behaviour {
             generation,
             touched,
             agents: Mutex::new(HashMap::new()),
+            reference_prices: Default::default(),
         }
     }
 

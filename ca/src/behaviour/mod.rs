@@ -10,8 +10,10 @@
 mod ingest;
 mod learner;
 mod live;
+mod pretrade;
 
 pub(crate) use ingest::auto_revoke;
 pub use ingest::{EventInput, IngestOutcome};
 pub use learner::{learn_baseline, start_learner};
 pub use live::{Behaviour, RiskView, Touched, UsageView};
+pub use pretrade::When;

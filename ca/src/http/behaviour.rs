@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use mandate_policy::{Denial, OrderJson, decide};
+use mandate_policy::{Denial, OrderJson};
 use mandate_store::{BaselineRow, Role};
 use serde::{Deserialize, Serialize};
 
@@ -77,24 +77,7 @@ pub(crate) fn reasons(denials: Vec<Denial>) -> Vec<Reason> {
         .collect()
 }
 
-/// When an order is decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum When {
-    /// At the daemon's clock; a `timestamp` further than `policy.max_clock_skew_secs` from it
-    /// is refused (`sign`).
-    Now,
-    /// At the daemon's clock when the `timestamp` is within the skew, else a what-if at the
-    /// `timestamp` (`preflight`).
-    NowOrWhatIf,
-}
-
-fn invalid_order(e: impl ToString) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid-order",
-        e.to_string(),
-    )
-}
+pub(crate) use crate::behaviour::When;
 
 /// Runs the pre-trade check of `order` for `agent_id`; the flag says the answer is a what-if
 /// for another time than now.
@@ -104,78 +87,7 @@ pub(crate) async fn check(
     order: &OrderJson,
     when: When,
 ) -> Result<(Vec<Denial>, bool), ApiError> {
-    let node = &state.node;
-    let now = mandate_store::now_unix();
-    let skew = node.cfg.policy.max_clock_skew_secs;
-    let hypothetical =
-        when == When::NowOrWhatIf && order.skew(now).unsigned_abs() > u64::from(skew);
-    let client_order_id = order.client_order_id.clone();
-    let order = if hypothetical {
-        order.to_order(now)
-    } else {
-        order.to_order_now(now, skew)
-    }
-    .map_err(invalid_order)?;
-    let entry = node.behaviour.live(agent_id).await?;
-    let mut live = entry.lock().await;
-    let Some(mandate) = live.mandate.clone() else {
-        return Err(CaError::NotApproved(format!(
-            "agent {agent_id} has no approved mandate: nothing is allowed"
-        ))
-        .into());
-    };
-    let day = mandate_policy::trading_day_start(&mandate, order.at);
-    let mut agent_state = live.policy_state(crate::now_ms(), node.behaviour.half_life(), day);
-    if mandate
-        .controls_for(order.market.as_deref())
-        .price_collar
-        .is_some()
-    {
-        agent_state.reference = node
-            .reference_prices
-            .reference(&live.organization, order.market.as_deref());
-    }
-    let mut denials = decide(&mandate, &order, &agent_state);
-    // The message rate (RTS 6 Art. 15(1)): every order message let through counts, once per
-    // client order id and intent (a preflight and the signing of the same message are one);
-    // a what-if is no message.
-    if !hypothetical {
-        let limit = mandate
-            .controls_for(order.market.as_deref())
-            .max_messages_per_second;
-        let per_market = mandate
-            .market_controls
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .any(|m| {
-                order
-                    .market
-                    .as_deref()
-                    .is_some_and(|x| m.market.eq_ignore_ascii_case(x))
-                    && m.controls.max_messages_per_second.is_some()
-            });
-        let market = per_market.then(|| order.market.clone()).flatten();
-        let id = client_order_id.map(|c| (c, order.intent.as_str()));
-        let now_ms = crate::now_ms();
-        if let Some(limit) = limit {
-            let (seen, count) =
-                live.messages_in_last_second(now_ms, market.as_deref(), id.as_ref());
-            if !seen && count + 1 > u64::from(limit.value) {
-                denials.push(Denial {
-                    code: "message_rate_exceeded",
-                    limit: format!("{} messages a second", limit.value),
-                    requested: format!("{} in the last second", count + 1),
-                    enforcement: limit.enforcement,
-                });
-            }
-        }
-        if denials.iter().all(|d| !d.is_hard()) {
-            live.note_message(now_ms, order.market.as_deref(), id);
-        }
-    }
-    drop(live);
-    Ok((denials, hypothetical))
+    Ok(state.node.behaviour.pretrade(agent_id, order, when).await?)
 }
 
 /// `POST /v1/agents/{id}/preflight`: may the agent place this order now? With a `timestamp`

@@ -121,6 +121,7 @@ impl From<CaError> for ApiError {
             }
             CaError::NotApproved(d) => ApiError::new(S::CONFLICT, "mandate-not-approved", d),
             CaError::InvalidRequest(d) => ApiError::bad_request(d),
+            CaError::InvalidOrder(d) => ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid-order", d),
             CaError::InvalidMandate(d) => {
                 ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid-mandate", d)
             }

@@ -58,11 +58,7 @@ pub async fn post(
     let skew = i64::from(node.cfg.policy.max_clock_skew_secs);
     let mut taken = Vec::with_capacity(prices.len());
     for (i, price) in prices.into_iter().enumerate() {
-        let ok = (1..=64).contains(&price.market.len())
-            && price.market.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'/' | b'-')
-            });
-        if !ok {
+        if !mandate_policy::is_list_name(&price.market) {
             return Err(CaError::InvalidRequest(format!(
                 "prices[{i}].market: 1 to 64 characters of A-Z, a-z, 0-9 and _ . : / -"
             )));
@@ -83,7 +79,9 @@ pub async fn post(
     // All checked before any is taken: a refusal changes nothing.
     let n = taken.len();
     for (market, price, at) in taken {
-        node.reference_prices.set(&org, &market, price, at);
+        node.behaviour
+            .reference_prices
+            .set(&org, &market, price, at);
     }
     Ok(n)
 }

@@ -1,0 +1,103 @@
+//! The pre-trade decision with the agent's state: the pure decision of the policy crate, fed
+//! with what only the daemon knows (the day's volume and loss, failures in a row, the risk
+//! score, the certificates, the market's reference price) and the message rate it counts.
+//! Preflight and custodial signing both come here, so they can never disagree.
+
+use mandate_policy::{Denial, OrderJson, decide};
+
+use super::live::Behaviour;
+use crate::CaError;
+
+/// When an order is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// At the daemon's clock; a `timestamp` further than `policy.max_clock_skew_secs` from it
+    /// is refused (`sign`).
+    Now,
+    /// At the daemon's clock when the `timestamp` is within the skew, else a what-if at the
+    /// `timestamp` (`preflight`).
+    NowOrWhatIf,
+}
+
+impl Behaviour {
+    /// Every reason `order` is out of `agent_id`'s mandate now (or, for a what-if, at its
+    /// timestamp), hard and soft; the flag says the answer is a what-if. A message let through
+    /// counts towards the message rate.
+    pub(crate) async fn pretrade(
+        &self,
+        agent_id: &str,
+        order: &OrderJson,
+        when: When,
+    ) -> Result<(Vec<Denial>, bool), CaError> {
+        let now = mandate_store::now_unix();
+        let skew = self.cfg.policy.max_clock_skew_secs;
+        let hypothetical =
+            when == When::NowOrWhatIf && order.skew(now).unsigned_abs() > u64::from(skew);
+        let client_order_id = order.client_order_id.clone();
+        let order = if hypothetical {
+            order.to_order(now)
+        } else {
+            order.to_order_now(now, skew)
+        }
+        .map_err(|e| CaError::InvalidOrder(e.to_string()))?;
+        let entry = self.live(agent_id).await?;
+        let mut live = entry.lock().await;
+        let Some(mandate) = live.mandate.clone() else {
+            return Err(CaError::NotApproved(format!(
+                "agent {agent_id} has no approved mandate: nothing is allowed"
+            )));
+        };
+        let day = mandate_policy::trading_day_start(&mandate, order.at);
+        let mut agent_state = live.policy_state(crate::now_ms(), self.half_life(), day);
+        if mandate
+            .controls_for(order.market.as_deref())
+            .price_collar
+            .is_some()
+        {
+            agent_state.reference = self
+                .reference_prices
+                .reference(&live.organization, order.market.as_deref());
+        }
+        let mut denials = decide(&mandate, &order, &agent_state);
+        // The message rate (RTS 6 Art. 15(1)): every order message let through counts, once per
+        // client order id and intent (a preflight and the signing of the same message are one);
+        // a what-if is no message.
+        if !hypothetical {
+            let limit = mandate
+                .controls_for(order.market.as_deref())
+                .max_messages_per_second;
+            let per_market = mandate
+                .market_controls
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|m| {
+                    order
+                        .market
+                        .as_deref()
+                        .is_some_and(|x| m.market.eq_ignore_ascii_case(x))
+                        && m.controls.max_messages_per_second.is_some()
+                });
+            let market = per_market.then(|| order.market.clone()).flatten();
+            let id = client_order_id.map(|c| (c, order.intent.as_str()));
+            let now_ms = crate::now_ms();
+            if let Some(limit) = limit {
+                let (seen, count) =
+                    live.messages_in_last_second(now_ms, market.as_deref(), id.as_ref());
+                if !seen && count + 1 > u64::from(limit.value) {
+                    denials.push(Denial {
+                        code: "message_rate_exceeded",
+                        limit: format!("{} messages a second", limit.value),
+                        requested: format!("{} in the last second", count + 1),
+                        enforcement: limit.enforcement,
+                    });
+                }
+            }
+            if denials.iter().all(|d| !d.is_hard()) {
+                live.note_message(now_ms, order.market.as_deref(), id);
+            }
+        }
+        drop(live);
+        Ok((denials, hypothetical))
+    }
+}
