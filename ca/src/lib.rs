@@ -11,6 +11,7 @@ mod ceremony;
 mod change_listener;
 mod crl_publisher;
 mod csr;
+mod decision;
 mod delegated;
 mod eab;
 mod error;

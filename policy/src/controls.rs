@@ -205,7 +205,7 @@ pub struct Controls {
     /// closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_price_max_age: Option<u32>,
-    /// Most orders open at once.
+    /// Most orders open at once (1 to 100000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_open_orders: Option<Limit<u32>>,
     /// Largest net position, long or short.
@@ -266,7 +266,12 @@ impl Controls {
             bounded("referencePriceMaxAge", age, MAX_WINDOW_SECS)?;
         }
         if let Some(l) = &self.max_open_orders {
-            bounded("maxOpenOrders", l.value, MAX_COUNT)?;
+            // No more than the daemon tracks per agent.
+            bounded(
+                "maxOpenOrders",
+                l.value,
+                u32::try_from(crate::MAX_TRACKED_OPEN_ORDERS).unwrap_or(MAX_COUNT),
+            )?;
         }
         if let Some(l) = &self.max_messages_per_second {
             bounded("maxMessagesPerSecond", l.value, MAX_COUNT)?;

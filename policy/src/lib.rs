@@ -10,6 +10,7 @@
 mod amount;
 mod anomaly;
 mod baseline;
+mod book;
 mod compare;
 mod controls;
 mod der_codec;
@@ -25,6 +26,9 @@ use const_oid::ObjectIdentifier;
 pub use amount::{Amount, Currency, Money, SignedAmount};
 pub use anomaly::{Contribution, Score, Weights, score};
 pub use baseline::{Baseline, Observation, utc_hour};
+pub use book::{
+    Book, BookState, MAX_TRACKED_OPEN_ORDERS, OpenOrder, OrderState, OrderUpdate, position_text,
+};
 pub use compare::{Direction, FieldChange, compare, narrows};
 pub use controls::{
     Controls, Enforcement, ExecutionThrottle, Limit, MAX_MARKET_CONTROLS, MarketControls,

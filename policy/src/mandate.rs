@@ -321,6 +321,15 @@ impl Mandate {
         Ok(())
     }
 
+    /// The controls `market` sets itself in `marketControls`, if it is listed there.
+    pub fn own_controls(&self, market: &str) -> Option<&Controls> {
+        self.market_controls
+            .as_deref()?
+            .iter()
+            .find(|m| m.market.eq_ignore_ascii_case(market))
+            .map(|m| &m.controls)
+    }
+
     /// The version-2 controls that apply in `market`: the market's own where it sets them,
     /// the defaults otherwise (markets compare case-insensitively).
     pub fn controls_for(&self, market: Option<&str>) -> Controls {

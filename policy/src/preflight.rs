@@ -5,8 +5,10 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use crate::book::BookState;
 use crate::{
-    Action, Amount, Controls, Enforcement, Limit, Mandate, Money, OrderType, TradingHours, Weekday,
+    Action, Amount, Controls, Enforcement, Limit, Mandate, Money, OrderType, PositionLimit,
+    TradingHours, Weekday,
 };
 
 /// What the agent wants to do.
@@ -104,6 +106,10 @@ pub struct AgentState {
     /// The net realised loss of the current trading day so far, in the currency of
     /// `maxDailyLoss` (zero after a net profit); none where the caller does not keep it.
     pub daily_loss: Option<Amount>,
+    /// The agent's open orders, position and order flow in the order's market; none where the
+    /// caller does not keep them (a relying party), and then the controls that need them are
+    /// not checked.
+    pub book: Option<BookState>,
 }
 
 /// One reason for a refusal (or, for a soft limit, a breach that lets the order through).
@@ -278,7 +284,233 @@ pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denia
     }
     order_controls(&controls, order, &mut out);
     price_collar(&controls, order, state.reference, &mut out);
+    if let Some(book) = &state.book {
+        book_controls(mandate, &controls, order, book, state.reference, &mut out);
+    }
     out
+}
+
+/// The controls that need the agent's book and order flow (RTS 6 Art. 15): open orders,
+/// net position, short selling, the order-to-trade ratio and a market's own daily loss. A
+/// counting limit set as the default counts every market together; a market's own counts that
+/// market, in addition. A cancellation takes risk away and is never refused by them.
+fn book_controls(
+    mandate: &Mandate,
+    c: &Controls,
+    order: &Order,
+    book: &BookState,
+    reference: Reference,
+    out: &mut Vec<Denial>,
+) {
+    if order.intent == Intent::Cancel {
+        return;
+    }
+    let market = order.market.as_deref().unwrap_or("(none)");
+    let own = order
+        .market
+        .as_deref()
+        .and_then(|m| mandate.own_controls(m));
+    if order.intent == Intent::New {
+        let scopes = [
+            (
+                mandate.controls.max_open_orders.as_ref(),
+                book.open_orders,
+                String::new(),
+            ),
+            (
+                own.and_then(|o| o.max_open_orders.as_ref()),
+                book.open_orders_market,
+                format!(" in {market}"),
+            ),
+        ];
+        for (limit, open, scope) in scopes {
+            if let Some(limit) = limit
+                && u64::from(open) + 1 > u64::from(limit.value)
+            {
+                out.push(breach(
+                    limit,
+                    "max_open_orders_reached",
+                    format!("{} open orders{scope}", limit.value),
+                    format!("{} open orders{scope}", u64::from(open) + 1),
+                ));
+            }
+        }
+    }
+    let ratios = [
+        (
+            mandate.controls.max_order_to_trade_ratio.as_ref(),
+            book.flow,
+            String::new(),
+        ),
+        (
+            own.and_then(|o| o.max_order_to_trade_ratio.as_ref()),
+            book.flow_market,
+            format!(" in {market}"),
+        ),
+    ];
+    for (limit, (orders, trades), scope) in ratios {
+        if let Some(limit) = limit {
+            let r = limit.value;
+            let orders = orders.saturating_add(1);
+            if orders > u64::from(r.max_ratio).saturating_mul(trades.max(1)) {
+                out.push(breach(
+                    limit,
+                    "order_to_trade_ratio_exceeded",
+                    format!(
+                        "{} orders per trade over {} s{scope}",
+                        r.max_ratio, r.window_secs
+                    ),
+                    format!(
+                        "{orders} orders, {trades} trades over {} s{scope}",
+                        r.window_secs
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(limit) = own.and_then(|o| o.max_daily_loss.as_ref())
+        && book.market_daily_loss >= limit.value.amount
+    {
+        out.push(breach(
+            limit,
+            "daily_loss_limit_reached",
+            format!("{} in {market}", limit.value),
+            format!(
+                "{} {} lost today in {market}",
+                book.market_daily_loss, limit.value.currency
+            ),
+        ));
+    }
+    position_controls(c, order, book, reference, out);
+}
+
+/// The net position the order could leave in the worst case: the position, every resting
+/// order of its side and the order itself executed (minor units, long positive).
+fn worst_position(order: &Order, book: &BookState) -> Option<i128> {
+    let side = order.side?;
+    let q = i128::try_from(order.quantity?.as_minor_units()).ok()?;
+    let resting = |a: Amount| i128::try_from(a.as_minor_units()).unwrap_or(i128::MAX);
+    Some(match side {
+        crate::Side::Buy => book
+            .position
+            .saturating_add(resting(book.open_buy))
+            .saturating_add(q),
+        crate::Side::Sell => book
+            .position
+            .saturating_sub(resting(book.open_sell))
+            .saturating_sub(q),
+    })
+}
+
+/// `maxNetPosition` and `shortSellingAllowed` for an order, on its worst case; an order that
+/// brings the position closer to flat is never refused by them.
+fn position_controls(
+    c: &Controls,
+    order: &Order,
+    book: &BookState,
+    reference: Reference,
+    out: &mut Vec<Denial>,
+) {
+    if c.max_net_position.is_none() && c.short_selling_allowed != Some(false) {
+        return;
+    }
+    let market = order.market.as_deref().unwrap_or("(none)");
+    let Some(worst) = worst_position(order, book) else {
+        // Without a side and a quantity nothing can be projected: refused, as a quantity limit
+        // refuses an order without a quantity.
+        let limit = c
+            .max_net_position
+            .as_ref()
+            .map_or("no short position".to_owned(), |l| {
+                position_limit_text(&l.value)
+            });
+        out.push(deny(
+            "exceeds_net_position",
+            limit,
+            "(an order without side or quantity)",
+        ));
+        return;
+    };
+    let grows = worst.unsigned_abs() > book.position.unsigned_abs();
+    if c.short_selling_allowed == Some(false) && worst < 0 && worst < book.position.min(0) {
+        out.push(deny(
+            "short_selling_not_allowed",
+            "no short position",
+            format!("{} {market}", crate::book::position_text(worst)),
+        ));
+    }
+    let Some(limit) = &c.max_net_position else {
+        return;
+    };
+    if !grows {
+        return;
+    }
+    match &limit.value {
+        PositionLimit::Quantity(max) => {
+            if worst.unsigned_abs() > max.as_minor_units() {
+                out.push(breach(
+                    limit,
+                    "exceeds_net_position",
+                    position_limit_text(&limit.value),
+                    format!("{} {market}", crate::book::position_text(worst)),
+                ));
+            }
+        }
+        PositionLimit::Value(max) => {
+            let max_age = c
+                .reference_price_max_age
+                .unwrap_or(DEFAULT_REFERENCE_PRICE_MAX_AGE);
+            let price = match reference {
+                Reference::NotChecked => return,
+                Reference::Known { price, at }
+                    if order.at.saturating_sub(at) <= i64::from(max_age) =>
+                {
+                    price
+                }
+                Reference::Known { at, .. } => {
+                    out.push(deny(
+                        "reference_price_stale",
+                        format!("a reference price at most {max_age} s old"),
+                        format!("{} s old", order.at.saturating_sub(at)),
+                    ));
+                    return;
+                }
+                Reference::Missing => {
+                    out.push(deny(
+                        "reference_price_stale",
+                        format!("a reference price at most {max_age} s old"),
+                        "none",
+                    ));
+                    return;
+                }
+            };
+            let value = worst
+                .unsigned_abs()
+                .checked_mul(price.as_minor_units())
+                .map(|v| v / 100_000_000)
+                .and_then(|v| Amount::from_minor_units(v).ok());
+            if value.is_none_or(|v| v > max.amount) {
+                let shown = value.map_or_else(
+                    || format!("more than {max}"),
+                    |v| format!("{v} {}", max.currency),
+                );
+                out.push(breach(
+                    limit,
+                    "exceeds_net_position",
+                    position_limit_text(&limit.value),
+                    format!("{shown} in {market} at {price}"),
+                ));
+            }
+        }
+    }
+}
+
+/// `5 (quantity)` or `100000 EUR`.
+fn position_limit_text(l: &PositionLimit) -> String {
+    match l {
+        PositionLimit::Quantity(q) => format!("{q} net"),
+        PositionLimit::Value(m) => format!("{m} net"),
+    }
 }
 
 /// `price` × (10000 ± `bps`) / 10000, rounded towards the reference (the strict side).

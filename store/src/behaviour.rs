@@ -44,6 +44,44 @@ pub struct NewEvent {
     pub baseline_version: Option<i64>,
     /// Realised profit (or, negative, loss), a signed decimal text in `currency`.
     pub pnl: Option<String>,
+    /// The order's quantity, decimal text.
+    pub quantity: Option<String>,
+    /// The order's price, decimal text.
+    pub price: Option<String>,
+    /// `market`, `limit`, `stop` or `stop_limit`.
+    pub order_type: Option<String>,
+    /// What happened to the order: `new`, `amended`, `cancelled`, `filled`,
+    /// `partially_filled` or `rejected`.
+    pub order_state: Option<String>,
+    /// The agent's id of the order.
+    pub client_order_id: Option<String>,
+    /// What this execution filled, decimal text.
+    pub fill_quantity: Option<String>,
+    /// At what price, decimal text.
+    pub fill_price: Option<String>,
+    /// The pre-trade decision that let the order through.
+    pub decision_id: Option<String>,
+}
+
+/// A stored order event, as the live book replays it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OrderEventRow {
+    /// When it happened, unix seconds.
+    pub at: i64,
+    /// Instrument.
+    pub market: Option<String>,
+    /// `buy` or `sell`.
+    pub side: Option<String>,
+    /// `new`, `amended`, ...
+    pub order_state: String,
+    /// The agent's id of the order.
+    pub client_order_id: Option<String>,
+    /// Decimal text.
+    pub quantity: Option<String>,
+    /// Decimal text.
+    pub price: Option<String>,
+    /// Decimal text.
+    pub fill_quantity: Option<String>,
 }
 
 /// An agent's risk score: the latest highest event score, with its explanation.
@@ -327,11 +365,12 @@ async fn insert_events(
     for chunk in events.chunks(INSERT_CHUNK) {
         // Numbered placeholders, which both backends read (sqlx's QueryBuilder writes `?` for
         // the Any driver, which PostgreSQL does not).
-        const COLUMNS: usize = 16;
+        const COLUMNS: usize = 24;
         let mut sql = String::from(
             "INSERT INTO events (agent_id, action_type, market, size, currency, side,
                  counterparty, region, at, success, reported_by, received_at_ms, score,
-                 contributions, baseline_version, pnl) VALUES ",
+                 contributions, baseline_version, pnl, quantity, price, order_type, order_state,
+                 client_order_id, fill_quantity, fill_price, decision_id) VALUES ",
         );
         for row in 0..chunk.len() {
             sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -363,7 +402,15 @@ async fn insert_events(
                 .bind(crate::nullable::OptF64(e.score))
                 .bind(e.contributions.as_ref().map(json_text))
                 .bind(e.baseline_version)
-                .bind(e.pnl.clone());
+                .bind(e.pnl.clone())
+                .bind(e.quantity.clone())
+                .bind(e.price.clone())
+                .bind(e.order_type.clone())
+                .bind(e.order_state.clone())
+                .bind(e.client_order_id.clone())
+                .bind(e.fill_quantity.clone())
+                .bind(e.fill_price.clone())
+                .bind(e.decision_id.clone());
         }
         let mut got: Vec<i64> = q.fetch_all(&mut *conn).await?;
         // RETURNING yields rows in no promised order; ids grow in VALUES order.
@@ -630,15 +677,28 @@ impl Store {
         .await?)
     }
 
-    /// An agent's reported realised P&L at or after `since`: `(at, pnl, currency)`, the
-    /// P&L as signed decimal text (daily losses).
+    /// Every order event of an agent, in the order they were stored (the live book replays
+    /// them after a restart).
+    pub async fn order_events(&self, agent_id: &str) -> Result<Vec<OrderEventRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT at, market, side, order_state, client_order_id, quantity, price, fill_quantity
+             FROM events WHERE agent_id = $1 AND order_state IS NOT NULL ORDER BY id",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    /// An agent's reported realised P&L at or after `since`: `(at, pnl, currency, market)`,
+    /// the P&L as signed decimal text (daily losses).
+    #[allow(clippy::type_complexity)]
     pub async fn pnl_since(
         &self,
         agent_id: &str,
         since: i64,
-    ) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+    ) -> Result<Vec<(i64, String, Option<String>, Option<String>)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT at, pnl, currency FROM events
+            "SELECT at, pnl, currency, market FROM events
              WHERE agent_id = $1 AND at >= $2 AND pnl IS NOT NULL",
         )
         .bind(agent_id)
@@ -658,6 +718,7 @@ impl Store {
             "SELECT at, market, side FROM events
              WHERE agent_id = $1 AND at >= $2 AND success = TRUE
                AND action_type = 'trade_execution' AND market IS NOT NULL AND side IS NOT NULL
+               AND (order_state IS NULL OR order_state IN ('filled', 'partially_filled'))
              ORDER BY at",
         )
         .bind(agent_id)
@@ -676,7 +737,8 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT at, size, currency FROM events
              WHERE agent_id = $1 AND at >= $2 AND success = TRUE
-               AND action_type = 'trade_execution' AND size IS NOT NULL",
+               AND action_type = 'trade_execution' AND size IS NOT NULL
+               AND (order_state IS NULL OR order_state IN ('filled', 'partially_filled'))",
         )
         .bind(agent_id)
         .bind(since)

@@ -37,7 +37,7 @@ pub use audit::{AuditFields, ChainBreak, ChainCheck, GENESIS_HASH, record_hash};
 pub use audit_checkpoints::{AuditSignerRow, CheckpointRow, checkpoint_message, checkpoint_now_ms};
 pub use behaviour::{
     AgentCounters, BaselineRow, EventBatch, EventRow, IncidentKind, IncidentRow, IncidentTrigger,
-    Ingested, MAX_EVENTS_PER_BATCH, NewEvent, ObservationRow, RiskState,
+    Ingested, MAX_EVENTS_PER_BATCH, NewEvent, ObservationRow, OrderEventRow, RiskState,
 };
 pub use ca_rotation::{CaRotation, CrossCertRow, NewCrossCert};
 pub use changes::{Change, ChangeListener, Subscriber};

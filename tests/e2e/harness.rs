@@ -237,6 +237,12 @@ impl Daemon {
         }
     }
 
+    /// Kills the daemon with SIGKILL and starts it again on the same data.
+    pub async fn kill9_and_restart(&mut self) {
+        self.kill9();
+        self.spawn().await;
+    }
+
     pub async fn restart(&mut self) {
         self.stop().await;
         self.spawn().await;

@@ -755,16 +755,26 @@ fn now_unix() -> i64 {
 }
 
 #[tokio::test]
-async fn version_2_controls_are_refused_until_the_daemon_enforces_them() {
+async fn every_version_2_control_is_accepted_within_its_bounds() {
     let ca = Ca::start().await;
     let mut m = full_mandate();
     m["maxOpenOrders"] = serde_json::json!(5);
+    m["maxNetPosition"] = serde_json::json!({"quantity": "2"});
+    m["maxOrderToTradeRatio"] = serde_json::json!({"maxRatio": 10, "windowSecs": 60});
+    m["shortSellingAllowed"] = serde_json::json!(false);
     m["marketControls"] = serde_json::json!([{"market": "BTC_EUR", "controls": {"maxDailyLoss": {"amount": "10", "currency": "EUR"}}}]);
     let r = ca.register("bot-v2", m).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    // No more open orders than the daemon tracks per agent.
+    let mut m = full_mandate();
+    m["maxOpenOrders"] = serde_json::json!(100_001);
+    let r = ca.register("bot-v2-many", m).await;
     r.assert_problem(422, "invalid-mandate");
-    let detail = r.body["detail"].as_str().unwrap();
     assert!(
-        detail.starts_with("maxDailyLoss per market, maxOpenOrders not enforced"),
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("maxOpenOrders: must be 1 to 100000"),
         "{r:?}"
     );
     // A rationale alone is kept with the version.

@@ -9,6 +9,7 @@ mod acme_profiles;
 mod api_keys;
 mod audit;
 mod behaviour;
+mod book_controls;
 mod cluster;
 mod crl;
 mod dashboard;

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use mandate_policy::{
-    Action, Amount, Currency, MAX_NAME_LEN, Observation, Side, score, unix_or_rfc3339,
+    Action, Amount, Currency, Intent, MAX_NAME_LEN, Observation, OrderState, OrderUpdate, Side,
+    score, unix_or_rfc3339,
 };
 use mandate_store::{
     AgentCounters, EventBatch, IncidentKind, IncidentTrigger, KillScope, MAX_EVENTS_PER_BATCH,
@@ -64,6 +65,46 @@ pub struct EventMetadata {
     pub order_type: Option<mandate_policy::OrderType>,
     /// Realised profit (or, negative, loss) in `currency` (maxDailyLoss).
     pub realised_pnl: Option<mandate_policy::SignedAmount>,
+    /// What happened to the order (`new`, `amended`, `cancelled`, `filled`,
+    /// `partially_filled`, `rejected`): open orders, positions and the order-to-trade ratio
+    /// follow these.
+    pub order_state: Option<OrderState>,
+    /// The agent's id of the order (required with `order_state`).
+    pub client_order_id: Option<String>,
+    /// What this execution filled (`partially_filled`; `filled` defaults to what was open).
+    pub fill_quantity: Option<Amount>,
+    /// At what price it filled.
+    pub fill_price: Option<Amount>,
+    /// The pre-trade decision that let the order through (`decision_id` of preflight or
+    /// sign).
+    pub decision_id: Option<String>,
+}
+
+impl EventMetadata {
+    /// The order event this carries, if it is one.
+    fn order_update(&self) -> Option<OrderUpdate<'_>> {
+        Some(OrderUpdate {
+            state: self.order_state?,
+            client_order_id: self.client_order_id.as_deref()?,
+            market: self.market.as_deref(),
+            side: self.side,
+            quantity: self.quantity,
+            price: self.price,
+            fill_quantity: self.fill_quantity,
+        })
+    }
+
+    /// Whether this counts as an execution (daily volume, the throttle): a fill, or a trade
+    /// reported without an order state.
+    fn is_execution(&self) -> bool {
+        self.order_state.is_none_or(OrderState::is_fill)
+    }
+
+    /// Whether it succeeded: as said, else all but a rejection.
+    fn succeeded(&self) -> bool {
+        self.success
+            .unwrap_or(self.order_state != Some(OrderState::Rejected))
+    }
 }
 
 /// What the ingestion did.
@@ -139,6 +180,53 @@ fn validate(index: usize, e: &EventInput, now: i64) -> Result<i64, CaError> {
     check_name(index, "market", &m.market)?;
     check_name(index, "counterparty", &m.counterparty)?;
     check_name(index, "region", &m.region)?;
+    check_name(index, "client_order_id", &m.client_order_id)?;
+    if let Some(d) = &m.decision_id
+        && !crate::decision::is_decision_id(d)
+    {
+        return Err(CaError::InvalidRequest(format!(
+            "events[{index}].metadata.decision_id: not a decision id (dec_ and 32 hex digits)"
+        )));
+    }
+    if let Some(state) = m.order_state {
+        let need = |ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(CaError::InvalidRequest(format!(
+                    "events[{index}].metadata: an order event ({}) needs {what}",
+                    state.as_str()
+                )))
+            }
+        };
+        need(
+            e.action_type == Action::TradeExecution,
+            "action_type trade_execution",
+        )?;
+        need(m.client_order_id.is_some(), "client_order_id")?;
+        if matches!(
+            state,
+            OrderState::New | OrderState::Filled | OrderState::PartiallyFilled
+        ) {
+            need(m.market.is_some() && m.side.is_some(), "market and side")?;
+        }
+        if matches!(state, OrderState::New | OrderState::Amended) {
+            need(
+                m.quantity.is_some_and(|q| q > Amount::ZERO),
+                "a quantity above 0",
+            )?;
+        }
+        if state == OrderState::PartiallyFilled {
+            need(
+                m.fill_quantity.is_some_and(|q| q > Amount::ZERO),
+                "a fill_quantity above 0",
+            )?;
+        }
+    } else if m.fill_quantity.is_some() || m.fill_price.is_some() {
+        return Err(CaError::InvalidRequest(format!(
+            "events[{index}].metadata: fill_quantity and fill_price belong to an order event: add order_state"
+        )));
+    }
     let at = m.timestamp.unwrap_or(now);
     if at > now + MAX_FUTURE_SECS || at < now - MAX_AGE_SECS {
         return Err(CaError::InvalidRequest(format!(
@@ -189,6 +277,15 @@ impl Behaviour {
             let Some((_, live)) = guards.iter_mut().find(|(id, _)| *id == e.agent_id) else {
                 return Err(CaError::Internal("agent lock missing".into()));
             };
+            if let Some(u) = e.metadata.order_update()
+                && live.book.would_overflow(&u)
+            {
+                return Err(CaError::InvalidRequest(format!(
+                    "events[{index}]: agent {} has {} open orders tracked, the most there may be; report the cancellations and fills first",
+                    e.agent_id,
+                    mandate_policy::MAX_TRACKED_OPEN_ORDERS
+                )));
+            }
             // The breach is judged on the state before the event (its day's volume so far).
             let breach = breach_of(live, e, at);
             if let Some(t) = breach_trigger(live, e, index, &breach) {
@@ -211,11 +308,19 @@ impl Behaviour {
                 counterparty: m.counterparty.clone(),
                 region: m.region.clone(),
                 at,
-                success: m.success.unwrap_or(true),
+                success: m.succeeded(),
                 score: scored.as_ref().map(|(s, _, _)| s.score),
                 contributions: scored.as_ref().map(|(_, c, _)| c.clone()),
                 baseline_version: scored.as_ref().map(|(_, _, v)| *v),
                 pnl: m.realised_pnl.map(|p| p.to_string()),
+                quantity: m.quantity.map(|q| q.to_string()),
+                price: m.price.map(|p| p.to_string()),
+                order_type: m.order_type.map(|t| t.as_str().to_owned()),
+                order_state: m.order_state.map(|s| s.as_str().to_owned()),
+                client_order_id: m.client_order_id.clone(),
+                fill_quantity: m.fill_quantity.map(|q| q.to_string()),
+                fill_price: m.fill_price.map(|p| p.to_string()),
+                decision_id: m.decision_id.clone(),
             });
         }
         let batch_revokes: Vec<(String, bool)> = batch
@@ -302,7 +407,7 @@ impl Behaviour {
         Option<IncidentTrigger>,
     ) {
         let m = &e.metadata;
-        let success = m.success.unwrap_or(true);
+        let success = m.succeeded();
         let mandate = live.mandate.clone();
         let day = day_of(mandate.as_deref(), at);
         let cap_currency = mandate
@@ -311,6 +416,7 @@ impl Behaviour {
             .map(|c| c.currency.clone());
         let counts = e.action_type == Action::TradeExecution
             && success
+            && m.is_execution()
             && counts_toward(cap_currency.as_ref(), m.currency.as_ref());
         let mut c = live.counters.take().unwrap_or(AgentCounters {
             agent_id: e.agent_id.clone(),
@@ -335,9 +441,16 @@ impl Behaviour {
         }
         if e.action_type == Action::TradeExecution
             && success
+            && m.is_execution()
             && let (Some(market), Some(side)) = (&m.market, m.side)
         {
             live.note_execution(market, side.as_str(), at);
+        }
+        if let Some(u) = m.order_update() {
+            live.note_order(at, &u);
+        }
+        if let (Some(pnl), Some(market)) = (m.realised_pnl, &m.market) {
+            live.add_market_pnl(day, market, m.currency.as_ref(), pnl.minor_units());
         }
         if let Some(pnl) = m.realised_pnl {
             let loss_currency = mandate
@@ -444,11 +557,21 @@ fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
         quantity: m.quantity,
         price: m.price,
         order_type: m.order_type,
-        intent: mandate_policy::Intent::New,
+        intent: match m.order_state {
+            Some(OrderState::Amended) => Intent::Amend,
+            // Nothing rests after these: judged as a cancellation is.
+            Some(OrderState::Cancelled | OrderState::Rejected) => Intent::Cancel,
+            _ => Intent::New,
+        },
         side: m.side,
     };
+    // A new or amended order is judged on the book before it, as the pre-trade check judged
+    // it; a fill moved the position, judged below.
+    let book = matches!(m.order_state, Some(OrderState::New | OrderState::Amended))
+        .then(|| live.book_state(mandate, &order, m.client_order_id.as_deref()));
     let state = mandate_policy::AgentState {
         daily_volume: Some(live.volume_of(day_of(Some(mandate), at))),
+        book,
         ..Default::default()
     };
     let mut out: Vec<BreachReason> = mandate_policy::decide(mandate, &order, &state)
@@ -480,13 +603,38 @@ fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
             });
         }
     }
+    // A market's own daily loss: this event's loss on top of the market's day so far.
+    if let (Some(market), Some(pnl)) = (m.market.as_deref(), m.realised_pnl)
+        && let Some(limit) = mandate
+            .own_controls(market)
+            .and_then(|c| c.max_daily_loss.as_ref())
+        && pnl.negative
+        && counts_toward(Some(&limit.value.currency), m.currency.as_ref())
+    {
+        let before = live.market_loss_of(day_of(Some(mandate), at), market, &limit.value.currency);
+        let net = -i128::try_from(before.as_minor_units()).unwrap_or(i128::MAX) + pnl.minor_units();
+        let loss = Amount::from_minor_units(net.min(0).unsigned_abs()).unwrap_or(Amount::MAX);
+        if loss > limit.value.amount {
+            out.push(BreachReason {
+                code: "daily_loss_limit_reached",
+                limit: format!("{} in {market}", limit.value),
+                requested: format!("{loss} {} lost today in {market}", limit.value.currency),
+                enforcement: limit.enforcement,
+            });
+        }
+    }
+    if let Some(u) = m.order_update()
+        && u.state.is_fill()
+    {
+        fill_breaches(live, mandate, &u, m.fill_price.or(m.price), &mut out);
+    }
     // The repeated-execution throttle (RTS 6 Art. 15(3)): this execution and those before it
     // in the window, of one market and side.
     if let (Some(throttle), true, Some(market), Some(side)) = (
         mandate
             .controls_for(m.market.as_deref())
             .repeated_execution_throttle,
-        e.action_type == Action::TradeExecution && m.success.unwrap_or(true),
+        e.action_type == Action::TradeExecution && m.succeeded() && m.is_execution(),
         m.market.as_deref(),
         m.side,
     ) {
@@ -507,6 +655,69 @@ fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
         }
     }
     out
+}
+
+/// What a fill did to the position: past `maxNetPosition` (in quantity, or in value at the
+/// fill's price), or short where `shortSellingAllowed` is false; a fill that brings the
+/// position closer to flat breaks neither.
+fn fill_breaches(
+    live: &AgentLive,
+    mandate: &mandate_policy::Mandate,
+    u: &OrderUpdate<'_>,
+    price: Option<Amount>,
+    out: &mut Vec<BreachReason>,
+) {
+    let Some((market, before, after)) = live.book.fill_effect(u) else {
+        return;
+    };
+    let c = mandate.controls_for(Some(&market));
+    let shown = |p: i128| format!("{} {market}", mandate_policy::position_text(p));
+    if c.short_selling_allowed == Some(false) && after < 0 && after < before.min(0) {
+        out.push(BreachReason {
+            code: "short_selling_not_allowed",
+            limit: "no short position".into(),
+            requested: shown(after),
+            enforcement: mandate_policy::Enforcement::Hard,
+        });
+    }
+    let Some(limit) = c.max_net_position else {
+        return;
+    };
+    if after.unsigned_abs() <= before.unsigned_abs() {
+        return;
+    }
+    let (over, limit_text, requested) = match &limit.value {
+        mandate_policy::PositionLimit::Quantity(max) => (
+            after.unsigned_abs() > max.as_minor_units(),
+            format!("{max} net"),
+            shown(after),
+        ),
+        mandate_policy::PositionLimit::Value(max) => {
+            let Some(price) = price else { return };
+            let value = after
+                .unsigned_abs()
+                .checked_mul(price.as_minor_units())
+                .map(|v| v / 100_000_000)
+                .and_then(|v| Amount::from_minor_units(v).ok());
+            (
+                value.is_none_or(|v| v > max.amount),
+                format!("{max} net"),
+                format!(
+                    "{} {} in {market} at {price}",
+                    value.map_or("more".to_owned(), |v| v.to_string()),
+                    max.currency
+                ),
+            )
+        }
+    };
+    if over {
+        out.push(BreachReason {
+            code: "exceeds_net_position",
+            limit: limit_text,
+            requested,
+            enforcement: limit.enforcement,
+        });
+    }
 }
 
 /// The incident a breach opens: `mandate_breach`, revoking or not as the mandate says.

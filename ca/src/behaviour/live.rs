@@ -95,9 +95,41 @@ pub(crate) struct AgentLive {
     messages: std::collections::VecDeque<Message>,
     /// Events per minute (unix minute → count), the last [`KEEP_MINUTES`] minutes.
     minutes: BTreeMap<i64, u32>,
+    /// Open orders and net positions, from the order events (all of them, replayed on load).
+    pub(crate) book: mandate_policy::Book,
+    /// Order messages and trades reported per second over the last day (unix s → market in
+    /// lower case, `""` for every market → (messages, trades)): the order-to-trade ratio.
+    flow: BTreeMap<i64, HashMap<String, (u32, u32)>>,
+    /// Net realised P&L per trading day, market (lower case) and currency (`""` for none), in
+    /// minor units: a market's own `maxDailyLoss`.
+    pnl_market: BTreeMap<(i64, String, String), i128>,
 }
 
 impl AgentLive {
+    /// Nothing known yet, at `generation`.
+    fn empty(generation: u64) -> AgentLive {
+        AgentLive {
+            generation,
+            status: AgentStatus::PendingApproval,
+            mandate: None,
+            organization: String::new(),
+            suspended: false,
+            any_revoked: false,
+            valid_until: None,
+            baseline: None,
+            volumes: BTreeMap::new(),
+            pnl: BTreeMap::new(),
+            volume_rule: None,
+            executions: BTreeMap::new(),
+            messages: std::collections::VecDeque::new(),
+            counters: None,
+            minutes: BTreeMap::new(),
+            book: mandate_policy::Book::default(),
+            flow: BTreeMap::new(),
+            pnl_market: BTreeMap::new(),
+        }
+    }
+
     /// Adds a trade of `size` to the volume of the trading day starting at `day`, and forgets
     /// days older than [`VOLUME_DAYS`] before it.
     pub(crate) fn add_volume(&mut self, day: i64, size: Amount) {
@@ -182,6 +214,142 @@ impl AgentLive {
         }
     }
 
+    /// Applies an order event reported at `at` to the book and the order flow.
+    pub(crate) fn note_order(&mut self, at: i64, u: &mandate_policy::OrderUpdate<'_>) {
+        self.book.apply(u);
+        self.note_flow(at, u.market, u.state);
+    }
+
+    /// Counts an order event reported at `at` in the order flow.
+    fn note_flow(&mut self, at: i64, market: Option<&str>, state: mandate_policy::OrderState) {
+        let (messages, trades) = (u32::from(state.is_message()), u32::from(state.is_fill()));
+        let second = self.flow.entry(at).or_default();
+        for key in [
+            String::new(),
+            market.unwrap_or_default().to_ascii_lowercase(),
+        ] {
+            let c = second.entry(key).or_default();
+            c.0 = c.0.saturating_add(messages);
+            c.1 = c.1.saturating_add(trades);
+        }
+        let newest = self.flow.last_key_value().map_or(at, |(k, _)| *k);
+        while self
+            .flow
+            .first_key_value()
+            .is_some_and(|(k, _)| *k < newest - 86_400)
+        {
+            self.flow.pop_first();
+        }
+    }
+
+    /// Order messages and trades reported in `[from, to]` (unix s), in `market` or (none)
+    /// every market.
+    pub(crate) fn flow_within(&self, market: Option<&str>, from: i64, to: i64) -> (u64, u64) {
+        let key = market.unwrap_or_default().to_ascii_lowercase();
+        self.flow
+            .range(from..=to)
+            .filter_map(|(_, m)| m.get(&key))
+            .fold((0, 0), |(a, b), (m, t)| {
+                (a + u64::from(*m), b + u64::from(*t))
+            })
+    }
+
+    /// Adds realised P&L reported for `market` in `currency` to its trading day.
+    pub(crate) fn add_market_pnl(
+        &mut self,
+        day: i64,
+        market: &str,
+        currency: Option<&Currency>,
+        pnl: i128,
+    ) {
+        let key = (
+            day,
+            market.to_ascii_lowercase(),
+            currency.map_or(String::new(), |c| c.as_str().to_owned()),
+        );
+        *self.pnl_market.entry(key).or_default() += pnl;
+        let newest = self.pnl_market.last_key_value().map_or(day, |(k, _)| k.0);
+        while self
+            .pnl_market
+            .first_key_value()
+            .is_some_and(|(k, _)| k.0 < newest - VOLUME_DAYS * 86_400)
+        {
+            self.pnl_market.pop_first();
+        }
+    }
+
+    /// The net realised loss in `market` on the trading day starting at `day`, counting P&L
+    /// in `currency` or without one (zero after a net profit).
+    pub(crate) fn market_loss_of(&self, day: i64, market: &str, currency: &Currency) -> Amount {
+        let market = market.to_ascii_lowercase();
+        let net: i128 = self
+            .pnl_market
+            .range((day, market.clone(), String::new())..)
+            .take_while(|((d, m, _), _)| *d == day && *m == market)
+            .filter(|((_, _, c), _)| c.is_empty() || c == currency.as_str())
+            .map(|(_, v)| *v)
+            .sum();
+        if net >= 0 {
+            Amount::ZERO
+        } else {
+            Amount::from_minor_units(net.unsigned_abs()).unwrap_or(Amount::MAX)
+        }
+    }
+
+    /// What the pre-trade check needs of the book and the order flow for `order` under
+    /// `mandate` (an amendment is checked in place of the order it replaces).
+    pub(crate) fn book_state(
+        &self,
+        mandate: &Mandate,
+        order: &mandate_policy::Order,
+        client_order_id: Option<&str>,
+    ) -> mandate_policy::BookState {
+        let market = order.market.as_deref().unwrap_or_default();
+        let except = (order.intent == mandate_policy::Intent::Amend)
+            .then_some(client_order_id)
+            .flatten();
+        let window = |l: Option<&mandate_policy::Limit<mandate_policy::OrderToTradeRatio>>| {
+            l.map(|l| i64::from(l.value.window_secs))
+        };
+        let own = order
+            .market
+            .as_deref()
+            .and_then(|m| mandate.own_controls(m));
+        let flow = window(mandate.controls.max_order_to_trade_ratio.as_ref()).map_or((0, 0), |w| {
+            self.flow_within(None, order.at - w + 1, order.at)
+        });
+        let flow_market = window(own.and_then(|o| o.max_order_to_trade_ratio.as_ref()))
+            .map_or((0, 0), |w| {
+                self.flow_within(Some(market), order.at - w + 1, order.at)
+            });
+        let market_daily_loss = own
+            .and_then(|o| o.max_daily_loss.as_ref())
+            .map_or(Amount::ZERO, |l| {
+                self.market_loss_of(day_of(Some(mandate), order.at), market, &l.value.currency)
+            });
+        let mut open_orders = u32::try_from(self.book.open_orders()).unwrap_or(u32::MAX);
+        let mut open_orders_market = self.book.open_orders_in(market);
+        if let Some(id) = except
+            && self.book.order(id).is_some()
+        {
+            // An amendment replaces its order: it does not open another.
+            open_orders = open_orders.saturating_sub(1);
+            open_orders_market = open_orders_market.saturating_sub(1);
+        }
+        mandate_policy::BookState {
+            position: self.book.position(market),
+            open_buy: self.book.resting(market, mandate_policy::Side::Buy, except),
+            open_sell: self
+                .book
+                .resting(market, mandate_policy::Side::Sell, except),
+            open_orders,
+            open_orders_market,
+            flow,
+            flow_market,
+            market_daily_loss,
+        }
+    }
+
     /// The net realised loss of the trading day starting at `day` (zero after a net profit).
     pub(crate) fn loss_of(&self, day: i64) -> Amount {
         let net = self.pnl.get(&day).copied().unwrap_or(0);
@@ -249,6 +417,8 @@ impl AgentLive {
             no_valid_certificate: !valid,
             // The pre-trade check adds the market's reference price when a collar needs it.
             reference: mandate_policy::Reference::NotChecked,
+            // The pre-trade check adds the book for the order's market.
+            book: None,
         }
     }
 }
@@ -313,6 +483,28 @@ pub struct UsageView {
     pub max_messages_per_second: Option<u32>,
     /// Failed events in a row.
     pub consecutive_failures: i64,
+    /// Orders open now (every market), from the order events.
+    pub open_orders: usize,
+    /// `maxOpenOrders` (the default), if set.
+    pub max_open_orders: Option<u32>,
+    /// The net position per market (long positive), from the fills; flat markets left out.
+    pub net_positions: BTreeMap<String, String>,
+    /// Order messages and trades within the default `maxOrderToTradeRatio`'s window (every
+    /// market), if it is set.
+    pub order_to_trade: Option<OrderToTradeUsage>,
+}
+
+/// The order flow within the window of `maxOrderToTradeRatio`.
+#[derive(Debug, Serialize)]
+pub struct OrderToTradeUsage {
+    /// Order messages (new, amended, cancelled) reported within the window.
+    pub orders: u64,
+    /// Trades (fills) reported within the window.
+    pub trades: u64,
+    /// The window, seconds.
+    pub window_secs: u32,
+    /// The largest ratio allowed.
+    pub max_ratio: u32,
 }
 
 /// Agents whose live state must reload before its next use (e.g. one that just got a
@@ -430,25 +622,10 @@ impl Behaviour {
     }
 
     async fn load(&self, agent_id: &str, generation: u64) -> Result<AgentLive, CaError> {
-        let counters = self.store.agent_counters(agent_id).await?;
-        let mut live = AgentLive {
-            generation,
-            status: AgentStatus::PendingApproval,
-            mandate: None,
-            organization: String::new(),
-            suspended: false,
-            any_revoked: false,
-            valid_until: None,
-            baseline: None,
-            volumes: BTreeMap::new(),
-            pnl: BTreeMap::new(),
-            volume_rule: None,
-            executions: BTreeMap::new(),
-            messages: std::collections::VecDeque::new(),
-            counters,
-            minutes: BTreeMap::new(),
-        };
+        let mut live = AgentLive::empty(generation);
+        live.counters = self.store.agent_counters(agent_id).await?;
         self.refresh(agent_id, &mut live, generation).await?;
+        self.replay_orders(agent_id, &mut live).await?;
         let since = mandate_store::now_unix() - 86_400;
         for (at, market, side) in self.store.executions_since(agent_id, since).await? {
             live.note_execution(&market, &side, at);
@@ -499,7 +676,7 @@ impl Behaviour {
         let rule = VolumeRule::of(mandate.as_deref());
         if live.volume_rule.as_ref() != Some(&rule) {
             live.volumes = self.recount(agent_id, mandate.as_deref(), &rule).await?;
-            live.pnl = self
+            (live.pnl, live.pnl_market) = self
                 .recount_pnl(agent_id, mandate.as_deref(), &rule)
                 .await?;
             live.volume_rule = Some(rule);
@@ -515,29 +692,66 @@ impl Behaviour {
         Ok(())
     }
 
+    /// Rebuilds the book, the order flow of the last day and the P&L per market from the
+    /// stored events, in the order they were stored (as they were applied when reported).
+    async fn replay_orders(&self, agent_id: &str, live: &mut AgentLive) -> Result<(), CaError> {
+        let since = mandate_store::now_unix() - 86_400;
+        for row in self.store.order_events(agent_id).await? {
+            let Ok(state) = row.order_state.parse::<mandate_policy::OrderState>() else {
+                continue;
+            };
+            let amount = |v: &Option<String>| v.as_deref().and_then(|t| t.parse::<Amount>().ok());
+            let side = match row.side.as_deref() {
+                Some("buy") => Some(mandate_policy::Side::Buy),
+                Some("sell") => Some(mandate_policy::Side::Sell),
+                _ => None,
+            };
+            let update = mandate_policy::OrderUpdate {
+                state,
+                client_order_id: row.client_order_id.as_deref().unwrap_or_default(),
+                market: row.market.as_deref(),
+                side,
+                quantity: amount(&row.quantity),
+                price: amount(&row.price),
+                fill_quantity: amount(&row.fill_quantity),
+            };
+            live.book.apply(&update);
+            if row.at >= since {
+                live.note_flow(row.at, update.market, state);
+            }
+        }
+        Ok(())
+    }
+
     /// The net realised P&L per trading day of the last [`VOLUME_DAYS`] days, from the stored
-    /// events, in the currency of `maxDailyLoss` (events in another currency do not count).
+    /// events: in the currency of `maxDailyLoss` (events in another currency do not count), and
+    /// per market and currency (a market's own `maxDailyLoss`).
+    #[allow(clippy::type_complexity)]
     async fn recount_pnl(
         &self,
         agent_id: &str,
         mandate: Option<&Mandate>,
         rule: &VolumeRule,
-    ) -> Result<BTreeMap<i64, i128>, CaError> {
+    ) -> Result<(BTreeMap<i64, i128>, BTreeMap<(i64, String, String), i128>), CaError> {
         let mut out = BTreeMap::new();
-        if rule.loss_currency.is_none() {
-            return Ok(out);
-        }
+        let mut scratch = AgentLive::empty(0);
         let since = mandate_store::now_unix() - VOLUME_DAYS * 86_400;
-        for (at, pnl, currency) in self.store.pnl_since(agent_id, since).await? {
+        for (at, pnl, currency, market) in self.store.pnl_since(agent_id, since).await? {
             let currency = currency.and_then(|c| c.parse::<Currency>().ok());
             let Ok(pnl) = pnl.parse::<mandate_policy::SignedAmount>() else {
                 continue;
             };
-            if counts_toward(rule.loss_currency.as_ref(), currency.as_ref()) {
-                *out.entry(day_of(mandate, at)).or_default() += pnl.minor_units();
+            let day = day_of(mandate, at);
+            if rule.loss_currency.is_some()
+                && counts_toward(rule.loss_currency.as_ref(), currency.as_ref())
+            {
+                *out.entry(day).or_default() += pnl.minor_units();
+            }
+            if let Some(market) = market {
+                scratch.add_market_pnl(day, &market, currency.as_ref(), pnl.minor_units());
             }
         }
-        Ok(out)
+        Ok((out, scratch.pnl_market))
     }
 
     /// The daily volumes of the last [`VOLUME_DAYS`] days, added up from the stored trades.
@@ -587,6 +801,23 @@ impl Behaviour {
             messages_last_second: messages,
             max_messages_per_second: c.max_messages_per_second.map(|l| l.value),
             consecutive_failures: live.counters.as_ref().map_or(0, |c| c.consecutive_failures),
+            open_orders: live.book.open_orders(),
+            max_open_orders: c.max_open_orders.as_ref().map(|l| l.value),
+            net_positions: live
+                .book
+                .positions()
+                .map(|(m, p)| (m.to_ascii_uppercase(), mandate_policy::position_text(p)))
+                .collect(),
+            order_to_trade: c.max_order_to_trade_ratio.as_ref().map(|l| {
+                let w = i64::from(l.value.window_secs);
+                let (orders, trades) = live.flow_within(None, now - w + 1, now);
+                OrderToTradeUsage {
+                    orders,
+                    trades,
+                    window_secs: l.value.window_secs,
+                    max_ratio: l.value.max_ratio,
+                }
+            }),
         })
     }
 

@@ -49,11 +49,13 @@ impl Behaviour {
         };
         let day = mandate_policy::trading_day_start(&mandate, order.at);
         let mut agent_state = live.policy_state(crate::now_ms(), self.half_life(), day);
-        if mandate
-            .controls_for(order.market.as_deref())
-            .price_collar
-            .is_some()
-        {
+        agent_state.book = Some(live.book_state(&mandate, &order, client_order_id.as_deref()));
+        let controls = mandate.controls_for(order.market.as_deref());
+        let by_value = matches!(
+            controls.max_net_position.as_ref().map(|l| &l.value),
+            Some(mandate_policy::PositionLimit::Value(_))
+        );
+        if controls.price_collar.is_some() || by_value {
             agent_state.reference = self
                 .reference_prices
                 .reference(&live.organization, order.market.as_deref());
@@ -63,32 +65,36 @@ impl Behaviour {
         // client order id and intent (a preflight and the signing of the same message are one);
         // a what-if is no message.
         if !hypothetical {
-            let limit = mandate
-                .controls_for(order.market.as_deref())
-                .max_messages_per_second;
-            let per_market = mandate
-                .market_controls
+            // The default counts every market's messages; a market's own limit counts that
+            // market's, in addition.
+            let own = order
+                .market
                 .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .any(|m| {
-                    order
-                        .market
-                        .as_deref()
-                        .is_some_and(|x| m.market.eq_ignore_ascii_case(x))
-                        && m.controls.max_messages_per_second.is_some()
-                });
-            let market = per_market.then(|| order.market.clone()).flatten();
+                .and_then(|m| mandate.own_controls(m))
+                .and_then(|c| c.max_messages_per_second.clone());
+            let scopes = [
+                (
+                    mandate.controls.max_messages_per_second.clone(),
+                    None,
+                    String::new(),
+                ),
+                (
+                    own,
+                    order.market.clone(),
+                    format!(" in {}", order.market.as_deref().unwrap_or_default()),
+                ),
+            ];
             let id = client_order_id.map(|c| (c, order.intent.as_str()));
             let now_ms = crate::now_ms();
-            if let Some(limit) = limit {
+            for (limit, market, scope) in scopes {
+                let Some(limit) = limit else { continue };
                 let (seen, count) =
                     live.messages_in_last_second(now_ms, market.as_deref(), id.as_ref());
                 if !seen && count + 1 > u64::from(limit.value) {
                     denials.push(Denial {
                         code: "message_rate_exceeded",
-                        limit: format!("{} messages a second", limit.value),
-                        requested: format!("{} in the last second", count + 1),
+                        limit: format!("{} messages a second{scope}", limit.value),
+                        requested: format!("{} in the last second{scope}", count + 1),
                         enforcement: limit.enforcement,
                     });
                 }

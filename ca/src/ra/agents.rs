@@ -469,24 +469,6 @@ pub fn parse_mandate(
             .check_time_zone_exists()
             .map_err(|e| invalid(e.to_string()))?;
     }
-    // A limit the daemon would not enforce must not be approved as if it held: each version-2
-    // control is accepted once preflight, signing and events check it.
-    let mut unenforced = not_enforced_yet(&mandate.controls);
-    for m in mandate.market_controls.as_deref().unwrap_or_default() {
-        unenforced.extend(not_enforced_yet(&m.controls));
-        // The daily loss is kept for the whole agent, not per market (yet).
-        if m.controls.max_daily_loss.is_some() {
-            unenforced.push("maxDailyLoss per market");
-        }
-    }
-    unenforced.sort_unstable();
-    unenforced.dedup();
-    if !unenforced.is_empty() {
-        return Err(invalid(format!(
-            "{} not enforced by this version of the daemon yet: leave them out (enforced today: maxOrderQuantity, allowedOrderTypes, priceCollar, referencePriceMaxAge, maxMessagesPerSecond, repeatedExecutionThrottle, maxDailyLoss)",
-            unenforced.join(", ")
-        )));
-    }
     if !org.allows_operator(&mandate.operator) {
         let mut names = vec![org.legal_name.as_str()];
         names.extend(org.legal_entities.iter().map(String::as_str));
@@ -496,21 +478,6 @@ pub fn parse_mandate(
         )));
     }
     Ok(mandate)
-}
-
-/// The version-2 controls `c` sets that the daemon does not check yet.
-fn not_enforced_yet(c: &mandate_policy::Controls) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let mut note = |set: bool, name: &'static str| {
-        if set {
-            out.push(name);
-        }
-    };
-    note(c.max_open_orders.is_some(), "maxOpenOrders");
-    note(c.max_net_position.is_some(), "maxNetPosition");
-    note(c.max_order_to_trade_ratio.is_some(), "maxOrderToTradeRatio");
-    note(c.short_selling_allowed.is_some(), "shortSellingAllowed");
-    out
 }
 
 fn canonical(mandate: &Mandate) -> Result<String, CaError> {

@@ -101,7 +101,7 @@ pub fn arb_controls() -> impl Strategy<Value = mandate_policy::Controls> {
                 },
             ))),
             option::of(1u32..=86_400),
-            option::of(arb_limit(1u32..=1_000_000)),
+            option::of(arb_limit(1u32..=100_000)),
         ),
         (
             option::of(arb_limit(prop_oneof![
