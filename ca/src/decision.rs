@@ -1,5 +1,72 @@
 //! Decision ids: every pre-trade decision (preflight, custodial signing) is named, so that the
-//! order it let through, the signature and the fills that follow can refer to it.
+//! order it let through, the signature and the fills that follow can refer to it. Decisions
+//! are written in batches by a task of their own (the pre-trade check itself reads no SQL):
+//! each answer waits until its decision is stored, together with every other that queued up
+//! meanwhile, so an answer always names a recorded decision.
+
+use mandate_store::{DecisionRow, Store};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::CaError;
+
+/// Decisions waiting to be written, at most; a check waits for room beyond that.
+const QUEUE: usize = 65_536;
+/// Decisions per write, at most.
+const BATCH: usize = 1000;
+
+type Ack = oneshot::Sender<Result<(), String>>;
+
+/// The handle preflight and signing record their decisions through; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DecisionLog {
+    tx: mpsc::Sender<(DecisionRow, Option<Ack>)>,
+}
+
+impl DecisionLog {
+    /// Starts the writer task over `store`.
+    pub fn start(store: Store) -> DecisionLog {
+        let (tx, mut rx) = mpsc::channel::<(DecisionRow, Option<Ack>)>(QUEUE);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
+                let (rows, acks): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+                let n = rows.len();
+                let result = store
+                    .insert_decisions(rows)
+                    .await
+                    .map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, decisions = n, "recording pre-trade decisions failed");
+                }
+                for ack in acks.into_iter().flatten() {
+                    let _ = ack.send(result.clone());
+                }
+            }
+        });
+        DecisionLog { tx }
+    }
+
+    /// Hands `row` to the writer and waits until it is stored, with the decisions that
+    /// queued up meanwhile (one write for many).
+    pub async fn record_durably(&self, row: DecisionRow) -> Result<(), CaError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send((row, Some(ack)))
+            .await
+            .map_err(|_| CaError::Internal("the decision writer stopped".into()))?;
+        done.await
+            .map_err(|_| CaError::Internal("the decision writer stopped".into()))?
+            .map_err(|e| CaError::Internal(format!("recording the decision: {e}")))
+    }
+}
+
+/// A fresh decision id: `dec_` and 128 random bits in hex.
+pub(crate) fn new_id() -> Result<String, CaError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| CaError::Internal(format!("random decision id: {e}")))?;
+    Ok(format!("dec_{}", hex::encode(bytes)))
+}
 
 /// Whether `s` has the shape of a decision id.
 pub(crate) fn is_decision_id(s: &str) -> bool {

@@ -207,6 +207,19 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
+/// RFC 3339 UTC text with milliseconds for unix milliseconds.
+pub(crate) fn rfc3339_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            let f = time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            );
+            t.format(&f).ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
 /// Now, unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -80,6 +80,10 @@ pub struct OrderJson {
     /// `new` (the default), `amend` or `cancel`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<Intent>,
+    /// The pre-trade decision that let a signed order through: the daemon writes it into the
+    /// payload it signs; a request to check or sign an order leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
 }
 
 /// Deserializes an optional time given as unix seconds or RFC 3339 text into unix seconds
@@ -204,6 +208,7 @@ mod tests {
             order_type: None,
             client_order_id: None,
             intent: None,
+            decision_id: None,
         }
     }
 

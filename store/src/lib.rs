@@ -20,6 +20,7 @@ mod changes;
 mod crls;
 mod dashboard_sessions;
 mod db;
+mod decisions;
 mod error;
 mod key_uses;
 mod model;
@@ -43,6 +44,7 @@ pub use ca_rotation::{CaRotation, CrossCertRow, NewCrossCert};
 pub use changes::{Change, ChangeListener, Subscriber};
 pub use crls::{RevokedRow, StoredCrl};
 pub use db::{Backend, PoolStats, Store, redact_url};
+pub use decisions::{DecisionRow, LinkedEvent};
 pub use error::StoreError;
 pub use key_uses::KeyUse;
 pub use model::{

@@ -38,6 +38,7 @@ fn codes(r: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The answer to a preflight, without its decision id (checked here: every answer names one).
 async fn preflight(ca: &Ca, agent: &str, order: Value) -> Value {
     let r =
         ca.d.post(
@@ -47,7 +48,16 @@ async fn preflight(ca: &Ca, agent: &str, order: Value) -> Value {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    r.body
+    let mut body = r.body;
+    let id = body
+        .as_object_mut()
+        .and_then(|o| o.remove("decision_id"))
+        .unwrap_or_default();
+    assert!(
+        id.as_str().is_some_and(|s| s.starts_with("dec_") && s.len() == 36),
+        "no decision id: {id}"
+    );
+    body
 }
 
 pub(crate) async fn events(ca: &Ca, key: &str, batch: Value) -> Value {

@@ -702,3 +702,173 @@ async fn open_orders_positions_and_the_day_s_loss_survive_a_kill_9() {
     assert_eq!(after, before);
     assert_eq!(decide(&ca).await, decided);
 }
+
+fn is_decision_id(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| {
+        s.len() == 36
+            && s.starts_with("dec_")
+            && s[4..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    })
+}
+
+#[tokio::test]
+async fn decision_ids_link_the_order_its_signature_and_its_fills() {
+    let ca = Ca::start().await;
+    agent(&ca, "dec-bot", mandate(json!({"maxOpenOrders": 5}))).await;
+    // Every preflight answer names its decision, allowed or not.
+    let allowed = preflight(&ca, "dec-bot", order("BTC_EUR", "buy", "0.1", "new", "d1")).await;
+    let refused = preflight(&ca, "dec-bot", order("XRP_EUR", "buy", "0.1", "new", "d0")).await;
+    assert!(is_decision_id(&allowed["decision_id"]), "{allowed}");
+    assert!(is_decision_id(&refused["decision_id"]), "{refused}");
+    assert_ne!(allowed["decision_id"], refused["decision_id"]);
+    // Signing decides again, at its own clock, and the signed bytes name that decision.
+    let signed =
+        ca.d.post(
+            &ca.operator,
+            "/v1/agents/dec-bot/sign",
+            &order("BTC_EUR", "buy", "0.1", "new", "d1"),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{signed:?}");
+    let id = signed.body["decision_id"].as_str().unwrap().to_owned();
+    use base64::Engine;
+    let payload: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(signed.body["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(payload["decision_id"], id, "{payload}");
+    let v =
+        ca.d.post(
+            &ca.auditor().await,
+            "/v1/verify",
+            &json!({"certificate": signed.body["certificate_pem"], "signature": signed.body["signature"],
+                    "payload": signed.body["payload"]}),
+        )
+        .await;
+    assert_eq!(v.body["valid"], true, "{v:?}");
+    assert_eq!(v.body["order"]["decision_id"], id, "{v:?}");
+    // The bot reports the order with the decision, then its fills under its client id.
+    events(
+        &ca,
+        json!([
+            ev(
+                "dec-bot",
+                "new",
+                "d1",
+                "BTC_EUR",
+                "buy",
+                json!({"quantity": "0.1", "decision_id": id})
+            ),
+            ev(
+                "dec-bot",
+                "partially_filled",
+                "d1",
+                "BTC_EUR",
+                "buy",
+                json!({"fill_quantity": "0.04", "fill_price": "1999"})
+            ),
+            ev(
+                "dec-bot",
+                "filled",
+                "d1",
+                "BTC_EUR",
+                "buy",
+                json!({"fill_quantity": "0.06", "fill_price": "2000"})
+            ),
+            ev(
+                "dec-bot",
+                "new",
+                "other",
+                "BTC_EUR",
+                "buy",
+                json!({"quantity": "1"})
+            )
+        ]),
+    )
+    .await;
+    let d =
+        ca.d.get(&ca.auditor().await, &format!("/v1/decisions/{id}"))
+            .await;
+    assert_eq!(d.status, StatusCode::OK, "{d:?}");
+    let b = &d.body;
+    assert_eq!(
+        (&b["agent_id"], &b["via"], &b["allowed"], &b["hypothetical"]),
+        (
+            &json!("dec-bot"),
+            &json!("sign"),
+            &json!(true),
+            &json!(false)
+        ),
+        "{b}"
+    );
+    assert_eq!(b["order"], payload, "the decision keeps the signed payload");
+    assert_eq!(b["reasons"], json!([]));
+    let states: Vec<(&str, &str)> = b["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["order_state"].as_str().unwrap(),
+                e["fill_quantity"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("new", "-"),
+            ("partially_filled", "0.04"),
+            ("filled", "0.06")
+        ],
+        "{b}"
+    );
+    assert_eq!(b["events"][0]["decision_id"], id);
+    // A refusal is a decision too, with its reasons and their enforcement.
+    let r =
+        ca.d.get(
+            &ca.operator,
+            &format!("/v1/decisions/{}", refused["decision_id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        (&r.body["via"], &r.body["allowed"]),
+        (&json!("preflight"), &json!(false))
+    );
+    assert_eq!(
+        r.body["reasons"][0],
+        json!({"code": "market_not_allowed", "limit": "BTC_EUR,ETH_EUR",
+               "requested": "XRP_EUR", "enforcement": "hard"})
+    );
+    // Unknown and malformed ids are not found; an order may not name its own decision; an
+    // event's decision id must look like one.
+    for bad in ["dec_00000000000000000000000000000000", "nope"] {
+        ca.d.get(&ca.operator, &format!("/v1/decisions/{bad}"))
+            .await
+            .assert_problem(404, "not-found");
+    }
+    let mut o = order("BTC_EUR", "buy", "0.1", "new", "d2");
+    o["decision_id"] = json!(id);
+    ca.d.post(&ca.operator, "/v1/agents/dec-bot/preflight", &o)
+        .await
+        .assert_problem(422, "invalid-order");
+    ca.d.post(
+        &ca.operator,
+        "/v1/events",
+        &ev(
+            "dec-bot",
+            "new",
+            "d3",
+            "BTC_EUR",
+            "buy",
+            json!({"quantity": "1", "decision_id": "dec_XYZ"}),
+        ),
+    )
+    .await
+    .assert_problem(400, "invalid-request");
+}

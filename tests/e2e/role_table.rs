@@ -308,6 +308,14 @@ fn table() -> Vec<Route> {
             Tenant,
         ),
         route(
+            "GET",
+            "/v1/decisions/{decision}",
+            json!(null),
+            READERS,
+            ByObject,
+            Tenant,
+        ),
+        route(
             "POST",
             "/v1/reference-prices",
             json!({"organization": "{org}", "prices": [{"market": "BTC_EUR", "price": "1"}]}),
@@ -408,6 +416,7 @@ struct Objects {
     serial: String,
     incident: String,
     hook: String,
+    decision: String,
 }
 
 struct Who {
@@ -423,6 +432,7 @@ fn fill(text: &str, o: &Objects, csr: &str) -> String {
         .replace("{serial}", &o.serial)
         .replace("{incident}", &o.incident)
         .replace("{hook}", &o.hook)
+        .replace("{decision}", &o.decision)
         .replace("{csr}", csr)
 }
 
@@ -538,12 +548,22 @@ async fn setup_org(d: &Daemon, org: &'static str, legal: &str, agent: &'static s
         &format!("SELECT MAX(id) FROM incidents WHERE agent_id = '{agent}'"),
     )[0][0]
         .clone();
+    let r = d
+        .post(
+            &op,
+            &format!("/v1/agents/{agent}/preflight"),
+            &json!({"action": "trade_execution", "market": "EUR_USD"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let decision = r.body["decision_id"].as_str().unwrap().to_owned();
     Objects {
         org,
         agent,
         serial,
         incident,
         hook,
+        decision,
     }
 }
 

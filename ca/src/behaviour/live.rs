@@ -539,6 +539,8 @@ pub struct Behaviour {
     agents: Mutex<HashMap<String, Arc<tokio::sync::Mutex<AgentLive>>>>,
     /// Reference prices for price collars (in memory).
     pub(crate) reference_prices: crate::reference_prices::ReferencePrices,
+    /// Where pre-trade decisions are recorded.
+    pub(crate) decisions: crate::decision::DecisionLog,
 }
 
 impl Behaviour {
@@ -559,6 +561,7 @@ impl Behaviour {
             geography: w.geography,
         };
         Behaviour {
+            decisions: crate::decision::DecisionLog::start(store.clone()),
             store,
             cfg,
             weights,

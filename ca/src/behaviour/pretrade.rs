@@ -4,6 +4,7 @@
 //! Preflight and custodial signing both come here, so they can never disagree.
 
 use mandate_policy::{Denial, OrderJson, decide};
+use mandate_store::DecisionRow;
 
 use super::live::Behaviour;
 use crate::CaError;
@@ -19,11 +20,72 @@ pub enum When {
     NowOrWhatIf,
 }
 
+/// A pre-trade decision.
+#[derive(Debug)]
+pub(crate) struct Decided {
+    /// Every reason the order is out of the mandate, hard and soft.
+    pub(crate) denials: Vec<Denial>,
+    /// A what-if for another time than now.
+    pub(crate) hypothetical: bool,
+    /// The decision as recorded (a preflight's is stored already; signing stores it once the
+    /// order is to be signed).
+    pub(crate) record: DecisionRow,
+}
+
 impl Behaviour {
     /// Every reason `order` is out of `agent_id`'s mandate now (or, for a what-if, at its
-    /// timestamp), hard and soft; the flag says the answer is a what-if. A message let through
-    /// counts towards the message rate.
+    /// timestamp), hard and soft, asked by API key `decided_by`, named by a fresh decision id.
+    /// A message let through counts towards the message rate. A preflight's decision is
+    /// stored before the answer; signing stores its own once the order is to be signed.
     pub(crate) async fn pretrade(
+        &self,
+        agent_id: &str,
+        order: &OrderJson,
+        when: When,
+        decided_by: &str,
+    ) -> Result<Decided, CaError> {
+        if order.decision_id.is_some() {
+            return Err(CaError::InvalidOrder(
+                "decision_id: the daemon names its decisions; leave it out of the order".into(),
+            ));
+        }
+        let (denials, hypothetical) = self.decide(agent_id, order, when).await?;
+        let record = DecisionRow {
+            id: crate::decision::new_id()?,
+            agent_id: agent_id.to_owned(),
+            at_ms: crate::now_ms(),
+            via: match when {
+                When::Now => "sign",
+                When::NowOrWhatIf => "preflight",
+            }
+            .to_owned(),
+            allowed: denials.iter().all(|d| !d.is_hard()),
+            hypothetical,
+            order_json: String::from_utf8_lossy(&order.canonical_bytes()).into_owned(),
+            reasons: serde_json::Value::Array(
+                denials
+                    .iter()
+                    .map(|d| {
+                        serde_json::json!({"code": d.code, "limit": d.limit,
+                                           "requested": d.requested,
+                                           "enforcement": d.enforcement})
+                    })
+                    .collect(),
+            ),
+            decided_by: decided_by.to_owned(),
+        };
+        if when == When::NowOrWhatIf {
+            self.decisions.record_durably(record.clone()).await?;
+        }
+        Ok(Decided {
+            denials,
+            hypothetical,
+            record,
+        })
+    }
+
+    /// The decision itself: every reason, and whether it is a what-if.
+    async fn decide(
         &self,
         agent_id: &str,
         order: &OrderJson,

@@ -50,6 +50,8 @@ pub struct Reason {
 /// The answer to a pre-trade check.
 #[derive(Serialize)]
 pub struct Decision {
+    /// The decision's name, for the order's events (`metadata.decision_id`) and the audit.
+    decision_id: String,
     allowed: bool,
     /// A what-if for another time than now: never a permission to act.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -79,21 +81,26 @@ pub(crate) fn reasons(denials: Vec<Denial>) -> Vec<Reason> {
 
 pub(crate) use crate::behaviour::When;
 
-/// Runs the pre-trade check of `order` for `agent_id`; the flag says the answer is a what-if
-/// for another time than now.
+/// Runs the pre-trade check of `order` for `agent_id`, asked by `caller`.
 pub(crate) async fn check(
     state: &AppState,
+    caller: &Caller,
     agent_id: &str,
     order: &OrderJson,
     when: When,
-) -> Result<(Vec<Denial>, bool), ApiError> {
-    Ok(state.node.behaviour.pretrade(agent_id, order, when).await?)
+) -> Result<crate::behaviour::Decided, ApiError> {
+    Ok(state
+        .node
+        .behaviour
+        .pretrade(agent_id, order, when, &caller.key_id)
+        .await?)
 }
 
 /// `POST /v1/agents/{id}/preflight`: may the agent place this order now? With a `timestamp`
 /// further from the daemon's clock than `policy.max_clock_skew_secs`, the answer is a what-if
 /// for that time, marked `"hypothetical": true` (the volume of that trading day, the hours at
-/// that time); `sign` never accepts such an order.
+/// that time); `sign` never accepts such an order. Every answer names its decision, which the
+/// order's events refer to.
 pub async fn preflight(
     State(state): State<AppState>,
     caller: Caller,
@@ -101,14 +108,26 @@ pub async fn preflight(
     ApiJson(order): ApiJson<OrderJson>,
 ) -> Result<Json<Decision>, ApiError> {
     ra::tenant::agent_or_own(&state.node.store, &caller, TRADING, &id).await?;
-    let (denials, hypothetical) = check(&state, &id, &order, When::NowOrWhatIf).await?;
-    let (hard, soft) = split(denials);
+    let decided = check(&state, &caller, &id, &order, When::NowOrWhatIf).await?;
+    let (hard, soft) = split(decided.denials);
     Ok(Json(Decision {
+        decision_id: decided.record.id,
         allowed: hard.is_empty(),
-        hypothetical,
+        hypothetical: decided.hypothetical,
         reasons: reasons(hard),
         soft_breaches: reasons(soft),
     }))
+}
+
+/// `GET /v1/decisions/{id}`: a pre-trade decision and the events that followed it.
+pub async fn decision(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ra::oversight::DecisionView>, ApiError> {
+    Ok(Json(
+        ra::oversight::decision(&state.node, &caller, &id).await?,
+    ))
 }
 
 /// `GET /v1/agents/{id}/risk-score`.

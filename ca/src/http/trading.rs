@@ -22,6 +22,8 @@ const SIGNERS: &[Role] = &[Role::Operator, Role::Admin];
 /// A signed order.
 #[derive(Serialize)]
 pub struct Signed {
+    /// The decision that let it through (also in the signed payload).
+    decision_id: String,
     allowed: bool,
     /// The canonical order bytes that were signed, base64.
     payload: String,
@@ -96,8 +98,8 @@ pub async fn sign(
     ApiJson(order): ApiJson<OrderJson>,
 ) -> Result<Json<Signed>, ApiError> {
     crate::ra::tenant::agent_or_own(&state.node.store, &caller, SIGNERS, &id).await?;
-    let (denials, _) = check(&state, &id, &order, When::Now).await?;
-    let (denials, soft) = split(denials);
+    let decided = check(&state, &caller, &id, &order, When::Now).await?;
+    let (denials, soft) = split(decided.denials);
     if !denials.is_empty() {
         let codes: Vec<&str> = denials.iter().map(|d| d.code).collect();
         tracing::info!(agent = %id, reasons = ?codes, "custodial signing refused: out of mandate");
@@ -114,7 +116,18 @@ pub async fn sign(
     // party accepts them for `policy.max_clock_skew_secs` from then.
     let mut order = order;
     order.timestamp = Some(mandate_store::now_unix());
+    // The signed bytes name the decision, and it is stored before anything is signed.
+    order.decision_id = Some(decided.record.id.clone());
     let payload = order.canonical_bytes();
+    let mut record = decided.record;
+    record.order_json = String::from_utf8_lossy(&payload).into_owned();
+    let decision_id = record.id.clone();
+    state
+        .node
+        .behaviour
+        .decisions
+        .record_durably(record)
+        .await?;
     let alg = key.kind.default_signature_algorithm();
     let signature = state
         .node
@@ -130,6 +143,7 @@ pub async fn sign(
     };
     let certificate_pem = crate::x509::cert_pem(cert.der.as_deref().unwrap_or_default())?;
     Ok(Json(Signed {
+        decision_id,
         allowed: true,
         payload: B64.encode(&payload),
         signature: B64.encode(&signature),

@@ -171,3 +171,68 @@ pub async fn resolve(
     }
     Ok((row, None))
 }
+
+/// A pre-trade decision with the events that followed it: the order it let through (events
+/// naming it), and that order's fills and cancellation (events with its `client_order_id`).
+#[derive(Debug, serde::Serialize)]
+pub struct DecisionView {
+    /// `dec_…`.
+    pub decision_id: String,
+    /// The agent.
+    pub agent_id: String,
+    /// When it was decided (RFC 3339, milliseconds).
+    pub decided_at: String,
+    /// `preflight` or `sign`.
+    pub via: String,
+    /// Whether the order was allowed.
+    pub allowed: bool,
+    /// A what-if for another time: never a permission.
+    pub hypothetical: bool,
+    /// The order as asked (for `sign`: the signed payload).
+    pub order: serde_json::Value,
+    /// Every reason, hard and soft, with its enforcement.
+    pub reasons: serde_json::Value,
+    /// The API key that asked.
+    pub decided_by: String,
+    /// The events that refer to it, oldest first.
+    pub events: Vec<mandate_store::LinkedEvent>,
+}
+
+/// The decision `id`, if `p` may see its agent (readers, or the agent's own key); another
+/// organization's is `not found`, as an unknown one.
+pub async fn decision(node: &Node, p: &Principal, id: &str) -> Result<DecisionView, CaError> {
+    let not_found = || CaError::NotFound(format!("decision {id}"));
+    if !crate::decision::is_decision_id(id) {
+        return Err(not_found());
+    }
+    let d = node.store.decision(id).await?.ok_or_else(not_found)?;
+    // Another agent's decision is an object this key cannot see: not found, not forbidden.
+    if p.role == Role::Agent && !p.is_agent(&d.agent_id) {
+        return Err(not_found());
+    }
+    tenant::agent_or_own(&node.store, p, super::roles::READERS, &d.agent_id)
+        .await
+        .map_err(|e| match e {
+            CaError::NotFound(_) => not_found(),
+            other => other,
+        })?;
+    let order: serde_json::Value =
+        serde_json::from_str(&d.order_json).unwrap_or(serde_json::Value::Null);
+    let client_order_id = order["client_order_id"].as_str();
+    let events = node
+        .store
+        .decision_events(&d.agent_id, &d.id, client_order_id, d.at_ms / 1000 - 60)
+        .await?;
+    Ok(DecisionView {
+        decided_at: crate::rfc3339_ms(d.at_ms),
+        decision_id: d.id,
+        agent_id: d.agent_id,
+        via: d.via,
+        allowed: d.allowed,
+        hypothetical: d.hypothetical,
+        order,
+        reasons: d.reasons,
+        decided_by: d.decided_by,
+        events,
+    })
+}

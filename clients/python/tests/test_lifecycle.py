@@ -197,10 +197,13 @@ def test_custodial_signing_and_verification(daemon: Daemon, agent_id: str) -> No
     assert signed.algorithm == "ecdsa-with-SHA256"
     # The daemon decides at its own clock, and the signed bytes carry that time.
     stamped = json.loads(signed.payload_bytes)["timestamp"]
+    decision = json.loads(signed.payload_bytes)["decision_id"]
     assert before <= stamped <= int(time.time())
+    assert decision == signed.raw["decision_id"] and decision.startswith("dec_")
     assert signed.payload_bytes == (
         b'{"action":"trade_execution","market":"BTC_EUR","counterparty":"exchange_a","region":"eu-west-1",'
-        b'"size":"1000","currency":"EUR","side":"buy","timestamp":' + str(stamped).encode() + b"}"
+        b'"size":"1000","currency":"EUR","side":"buy","timestamp":' + str(stamped).encode()
+        + b',"decision_id":"' + decision.encode() + b'"}'
     )
     # A timestamp a day away is not signed; a preflight for it is a what-if.
     with pytest.raises(MandateError) as e:
