@@ -17,6 +17,7 @@ mod der_codec;
 mod error;
 mod mandate;
 mod order_json;
+mod overrides;
 mod preflight;
 mod schedule;
 mod threshold;
@@ -38,6 +39,7 @@ pub use der_codec::MAX_DER_LEN;
 pub use error::PolicyError;
 pub use mandate::{Action, MAX_LIST_ENTRIES, Mandate, OnBreach, is_dns_label, is_list_name};
 pub use order_json::{MAX_NAME_LEN, OrderJson, Side, unix_or_rfc3339};
+pub use overrides::{LimitOverride, OVERRIDABLE};
 pub use preflight::{
     AgentState, DEFAULT_REFERENCE_PRICE_MAX_AGE, Denial, Intent, Order, Reference, decide,
     trading_day_start, within_hours,

@@ -193,7 +193,10 @@ pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denia
             ));
         }
     }
-    if let (Some(max), Some(size)) = (&mandate.max_transaction_size, &order.size)
+    // A cancellation takes risk away: no size, volume, hours, score or streak limit refuses it
+    // (a bot told to cancel after hours, or by the kill function, must be able to).
+    let cancel = order.intent == Intent::Cancel;
+    if let (false, Some(max), Some(size)) = (cancel, &mandate.max_transaction_size, &order.size)
         && max.currency == size.currency
         && size.amount > max.amount
     {
@@ -232,7 +235,7 @@ pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denia
             order.region.as_deref().unwrap_or("(none)"),
         ));
     }
-    if let (Some(cap), Some(size)) = (&mandate.max_daily_volume, &order.size) {
+    if let (false, Some(cap), Some(size)) = (cancel, &mandate.max_daily_volume, &order.size) {
         let so_far = state.daily_volume.unwrap_or_default();
         let total = so_far.checked_add(size.amount);
         if cap.currency == size.currency && total.is_none_or(|t| t > cap.amount) {
@@ -243,7 +246,7 @@ pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denia
             out.push(deny("daily_volume_cap_exceeded", cap, requested));
         }
     }
-    if let Some(hours) = &mandate.trading_hours {
+    if let (false, Some(hours)) = (cancel, &mandate.trading_hours) {
         match within_hours(hours, order.at) {
             Ok(true) => {}
             Ok(false) => out.push(deny(
@@ -254,7 +257,7 @@ pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denia
             Err(why) => out.push(deny("outside_trading_hours", window_text(hours), why)),
         }
     }
-    if let Some(score) = state.risk_score
+    if let (false, Some(score)) = (cancel, state.risk_score)
         && score >= mandate.circuit_breaker_threshold.as_f64()
     {
         out.push(deny(
@@ -263,7 +266,7 @@ pub fn decide(mandate: &Mandate, order: &Order, state: &AgentState) -> Vec<Denia
             format!("{score:.4}"),
         ));
     }
-    if state.consecutive_failures >= mandate.max_consecutive_failures {
+    if !cancel && state.consecutive_failures >= mandate.max_consecutive_failures {
         out.push(deny(
             "too_many_consecutive_failures",
             mandate.max_consecutive_failures,

@@ -353,3 +353,37 @@ fn order_quantity_and_type_are_checked_per_market_hard_or_soft() {
     };
     assert!(decide(&m, &cancel, &ok).is_empty());
 }
+
+#[test]
+fn a_cancellation_is_refused_by_no_size_volume_hours_score_or_streak_limit() {
+    let m = full_mandate();
+    let state = AgentState {
+        daily_volume: Some("199999".parse().unwrap()),
+        consecutive_failures: 99,
+        risk_score: Some(0.99),
+        ..Default::default()
+    };
+    // Saturday, far too large, past the day's cap, at a tripped circuit breaker.
+    let mut o = order();
+    o.at = FRI_14_UTC + 86_400;
+    o.size = Some(money("60000", "EUR"));
+    let refused = codes(&m, &o, &state);
+    for c in [
+        "exceeds_scope_size",
+        "daily_volume_cap_exceeded",
+        "outside_trading_hours",
+        "circuit_breaker_active",
+        "too_many_consecutive_failures",
+    ] {
+        assert!(refused.contains(&c), "{c}: {refused:?}");
+    }
+    o.intent = mandate_policy::Intent::Cancel;
+    assert_eq!(codes(&m, &o, &state), Vec::<&str>::new());
+    // What says who the agent is still holds: a revoked certificate cancels nothing here (the
+    // venue's own cancellation path is the kill function's).
+    let revoked = AgentState {
+        certificate_revoked: true,
+        ..state
+    };
+    assert_eq!(codes(&m, &o, &revoked), ["certificate_revoked"]);
+}

@@ -27,6 +27,7 @@ mod model;
 mod nullable;
 mod ocsp_responses;
 mod ocsp_signers;
+mod overrides;
 mod people;
 mod revocation;
 mod webhooks;
@@ -54,6 +55,7 @@ pub use model::{
 };
 pub use ocsp_responses::{FeedCursor, OcspDue, PresignedResponse, PresignedSet};
 pub use ocsp_signers::OcspSignerRow;
+pub use overrides::{MAX_ACTIVE_OVERRIDES, OverrideRow};
 pub use people::{KeyHolder, OrganizationRow, PersonRow};
 pub use revocation::{KillScope, KillSwitch, KillSwitchRow, Revocation};
 pub use webhooks::{

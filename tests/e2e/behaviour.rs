@@ -54,7 +54,8 @@ async fn preflight(ca: &Ca, agent: &str, order: Value) -> Value {
         .and_then(|o| o.remove("decision_id"))
         .unwrap_or_default();
     assert!(
-        id.as_str().is_some_and(|s| s.starts_with("dec_") && s.len() == 36),
+        id.as_str()
+            .is_some_and(|s| s.starts_with("dec_") && s.len() == 36),
         "no decision id: {id}"
     );
     body

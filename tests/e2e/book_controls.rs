@@ -74,7 +74,11 @@ async fn preflight(ca: &Ca, agent: &str, order: Value) -> Value {
 }
 
 async fn events(ca: &Ca, batch: Value) -> Value {
-    let r = ca.d.post(&ca.operator, "/v1/events", &batch).await;
+    events_as(ca, &ca.operator, batch).await
+}
+
+async fn events_as(ca: &Ca, key: &str, batch: Value) -> Value {
+    let r = ca.d.post(key, "/v1/events", &batch).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}\n{}", ca.d.log());
     r.body
 }
@@ -871,4 +875,210 @@ async fn decision_ids_link_the_order_its_signature_and_its_fills() {
     )
     .await
     .assert_problem(400, "invalid-request");
+}
+
+#[tokio::test]
+async fn an_override_widens_one_limit_for_its_time_with_four_eyes_and_no_longer() {
+    let ca = Ca::start().await;
+    let d = &ca.d;
+    let r = d
+        .post(
+            &d.admin_key(),
+            "/v1/organizations",
+            &json!({"id": "desk", "legal_name": "Desk Capital AG", "approvals_required": 2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let op = d.person_key(Some("desk"), "operator").await;
+    let comp1 = d.person_key(Some("desk"), "compliance").await;
+    let comp2 = d.person_key(Some("desk"), "compliance").await;
+    let mut m = mandate(json!({"maxOrderQuantity": "10"}));
+    m["operator"] = json!("Desk Capital AG");
+    let r = d
+        .post(
+            &op,
+            "/v1/agents",
+            &json!({"agent_id": "ov-bot", "name": "ov", "mandate": m}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    for c in [&comp1, &comp2] {
+        let r = d
+            .post(c, "/v1/agents/ov-bot/approve", &json!({"version": 1}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    }
+    let r = d
+        .post(
+            &op,
+            "/v1/agents/ov-bot/certify",
+            &json!({"hsm_key_type": "ec-p256"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let check = async |qty: &str| {
+        let r = d
+            .post(
+                &op,
+                "/v1/agents/ov-bot/preflight",
+                &order("BTC_EUR", "buy", qty, "new", "q"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        r.body
+    };
+    let refused = |r: &Value, limit: &str| {
+        assert_eq!(r["allowed"], false, "{r}");
+        assert_eq!(r["reasons"][0]["code"], "exceeds_order_quantity", "{r}");
+        assert_eq!(r["reasons"][0]["limit"], limit, "{r}");
+    };
+    refused(&check("15").await, "10");
+
+    // Refusals change nothing: an operator, an unknown limit, a bad value, a bad duration.
+    let grant = |limit: &str, value: Value, secs: u32| {
+        json!({"limit": limit, "value": value, "duration_secs": secs,
+               "reason": "a block trade the desk agreed with the client"})
+    };
+    let wider = grant("maxOrderQuantity", json!("20"), 3);
+    d.post(&op, "/v1/agents/ov-bot/overrides", &wider)
+        .await
+        .assert_problem(403, "forbidden");
+    for bad in [
+        grant("allowedMarkets", json!(["XRP_EUR"]), 60),
+        grant("maxOrderQuantity", json!("-5"), 60),
+        grant("maxOrderQuantity", json!("20"), 0),
+        grant("maxOrderQuantity", json!("20"), 86_401),
+    ] {
+        d.post(&comp1, "/v1/agents/ov-bot/overrides", &bad)
+            .await
+            .assert_problem(400, "invalid-request");
+    }
+    let list = d.get(&comp1, "/v1/agents/ov-bot/overrides").await;
+    assert_eq!(list.body["items"], json!([]), "{list:?}");
+
+    // Four eyes: the first person's request waits for a second person's.
+    let r = d.post(&comp1, "/v1/agents/ov-bot/overrides", &wider).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    assert_eq!(
+        r.body["approvals"],
+        json!({"recorded": 1, "required": 2}),
+        "{r:?}"
+    );
+    refused(&check("15").await, "10");
+    d.post(&comp1, "/v1/agents/ov-bot/overrides", &wider)
+        .await
+        .assert_problem(409, "conflict");
+    let r = d.post(&comp2, "/v1/agents/ov-bot/overrides", &wider).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(r.body["in_force"], true, "{r:?}");
+    assert_eq!(r.body["limit"], "maxOrderQuantity");
+    assert_eq!(r.body["value"], "20");
+    let granted_by = r.body["granted_by"].as_array().unwrap();
+    assert!(
+        granted_by.len() == 2 && granted_by[0] != granted_by[1],
+        "{r:?}"
+    );
+    // Widened: 15 goes through, 25 not (limit 20); an event of 15 is no breach.
+    assert_eq!(check("15").await["allowed"], true);
+    refused(&check("25").await, "20");
+    let e = events_as(
+        &ca,
+        &op,
+        ev(
+            "ov-bot",
+            "new",
+            "w1",
+            "BTC_EUR",
+            "buy",
+            json!({"quantity": "15"}),
+        ),
+    )
+    .await;
+    assert!(e["events"][0].get("breach").is_none(), "{e}");
+    let u = d.get(&comp1, "/v1/agents/ov-bot/usage").await;
+    assert_eq!(u.body["overrides"][0]["limit"], "maxOrderQuantity", "{u:?}");
+    // For its time and no longer: refused again once it expired (a deadline, not a sleep).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let r = check("15").await;
+        if r["allowed"] == false {
+            refused(&r, "10");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still widened: {r}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let list = d.get(&comp1, "/v1/agents/ov-bot/overrides").await;
+    assert_eq!(list.body["items"][0]["in_force"], false, "{list:?}");
+    let e = events_as(
+        &ca,
+        &op,
+        ev(
+            "ov-bot",
+            "new",
+            "w2",
+            "BTC_EUR",
+            "buy",
+            json!({"quantity": "15"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        e["events"][0]["breach"][0]["code"], "exceeds_order_quantity",
+        "{e}"
+    );
+
+    // Ended before its time by one compliance person.
+    let long = grant(
+        "maxOrderQuantity",
+        json!({"value": "30", "enforcement": "soft"}),
+        3600,
+    );
+    d.post(&comp2, "/v1/agents/ov-bot/overrides", &long).await;
+    let r = d.post(&comp1, "/v1/agents/ov-bot/overrides", &long).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let oid = r.body["id"].as_i64().unwrap();
+    let soft = check("40").await;
+    assert_eq!(soft["allowed"], true, "{soft}");
+    assert_eq!(soft["soft_breaches"][0]["limit"], "30", "{soft}");
+    let path = format!("/v1/agents/ov-bot/overrides/{oid}/end");
+    d.post(&op, &path, &json!({}))
+        .await
+        .assert_problem(403, "forbidden");
+    let r = d.post(&comp1, &path, &json!({})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    refused(&check("15").await, "10");
+    d.post(&comp1, &path, &json!({}))
+        .await
+        .assert_problem(404, "not-found");
+    // Audited: granted twice, ended once.
+    let mut actions = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = d
+            .get(&comp1, &format!("/v1/audit?limit=100&after={after}"))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{page:?}");
+        for a in page.body["items"].as_array().unwrap() {
+            let action = a["action"].as_str().unwrap().to_owned();
+            if action.starts_with("override.") {
+                assert_eq!(a["subject"], "ov-bot", "{a}");
+                actions.push(action);
+            }
+        }
+        match page.body["next_after"].as_i64() {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    assert_eq!(
+        actions.iter().filter(|a| **a == "override.granted").count(),
+        2,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "override.ended").count(),
+        1,
+        "{actions:?}"
+    );
 }

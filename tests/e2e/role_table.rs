@@ -309,6 +309,31 @@ fn table() -> Vec<Route> {
         ),
         route(
             "GET",
+            "/v1/agents/{agent}/overrides",
+            json!(null),
+            READERS,
+            ById,
+            Tenant,
+        ),
+        route(
+            "POST",
+            "/v1/agents/{agent}/overrides",
+            json!({"limit": "maxOpenOrders", "value": 7, "duration_secs": 60,
+                   "reason": "role table"}),
+            &["compliance"],
+            No,
+            Tenant,
+        ),
+        route(
+            "POST",
+            "/v1/agents/{agent}/overrides/{override}/end",
+            json!({}),
+            &["compliance"],
+            No,
+            Tenant,
+        ),
+        route(
+            "GET",
             "/v1/decisions/{decision}",
             json!(null),
             READERS,
@@ -417,6 +442,7 @@ struct Objects {
     incident: String,
     hook: String,
     decision: String,
+    override_id: String,
 }
 
 struct Who {
@@ -433,6 +459,7 @@ fn fill(text: &str, o: &Objects, csr: &str) -> String {
         .replace("{incident}", &o.incident)
         .replace("{hook}", &o.hook)
         .replace("{decision}", &o.decision)
+        .replace("{override}", &o.override_id)
         .replace("{csr}", csr)
 }
 
@@ -557,6 +584,16 @@ async fn setup_org(d: &Daemon, org: &'static str, legal: &str, agent: &'static s
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     let decision = r.body["decision_id"].as_str().unwrap().to_owned();
+    let r = d
+        .post(
+            &comp,
+            &format!("/v1/agents/{agent}/overrides"),
+            &json!({"limit": "maxOpenOrders", "value": 5, "duration_secs": 3600,
+                    "reason": "role table"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let override_id = r.body["id"].to_string();
     Objects {
         org,
         agent,
@@ -564,6 +601,7 @@ async fn setup_org(d: &Daemon, org: &'static str, legal: &str, agent: &'static s
         incident,
         hook,
         decision,
+        override_id,
     }
 }
 

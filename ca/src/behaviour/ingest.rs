@@ -431,10 +431,16 @@ impl Behaviour {
         c.events += 1;
         c.first_event_at = c.first_event_at.min(at);
         c.last_event_at = c.last_event_at.max(at);
-        c.consecutive_failures = if success {
-            0
-        } else {
+        // A failure adds one; a success resets the streak, except an order message that
+        // went through (new, amended, cancelled): placing or cancelling orders is not the
+        // success of an action, or a bot whose orders keep timing out would never stop.
+        let message = m.order_state.is_some_and(OrderState::is_message);
+        c.consecutive_failures = if !success {
             c.consecutive_failures.saturating_add(1)
+        } else if message {
+            c.consecutive_failures
+        } else {
+            0
         };
         if counts && let Some(size) = m.size {
             live.add_volume(day, size);
@@ -537,7 +543,9 @@ impl Behaviour {
 /// risk score, failures in a row): those are what the event reports, not limits it broke.
 /// Nothing without an approved mandate.
 fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
-    let Some(mandate) = live.mandate.as_deref() else {
+    // Judged under the overrides in force at the event's time.
+    let mandate_at = live.mandate_at(at);
+    let Some(mandate) = mandate_at.as_deref() else {
         return Vec::new();
     };
     let m = &e.metadata;

@@ -103,6 +103,9 @@ pub(crate) struct AgentLive {
     /// Net realised P&L per trading day, market (lower case) and currency (`""` for none), in
     /// minor units: a market's own `maxDailyLoss`.
     pnl_market: BTreeMap<(i64, String, String), i128>,
+    /// The agent's latest limit overrides (RTS 6 Art. 15(6)), ended and expired ones included:
+    /// an event is judged under those in force at its own time.
+    pub(crate) overrides: Vec<mandate_store::OverrideRow>,
 }
 
 impl AgentLive {
@@ -127,7 +130,37 @@ impl AgentLive {
             book: mandate_policy::Book::default(),
             flow: BTreeMap::new(),
             pnl_market: BTreeMap::new(),
+            overrides: Vec::new(),
         }
+    }
+
+    /// The approved mandate with the overrides in force at `at` applied (none without an
+    /// approved mandate).
+    pub(crate) fn mandate_at(&self, at: i64) -> Option<Arc<Mandate>> {
+        let base = self.mandate.clone()?;
+        let mut active = self.overrides.iter().filter(|o| o.in_force(at)).peekable();
+        if active.peek().is_none() {
+            return Some(base);
+        }
+        let mut m = (*base).clone();
+        for o in active {
+            let Ok(value) = serde_json::from_str(&o.value_json) else {
+                continue;
+            };
+            let lo = mandate_policy::LimitOverride {
+                limit: o.limit_name.clone(),
+                market: o.market.clone(),
+                value,
+            };
+            // Checked when granted; one that no longer fits the approved mandate is left out.
+            match m.with_override(&lo) {
+                Ok(next) => m = next,
+                Err(e) => {
+                    tracing::warn!(override_id = o.id, error = %e, "limit override left out");
+                }
+            }
+        }
+        Some(Arc::new(m))
     }
 
     /// Adds a trade of `size` to the volume of the trading day starting at `day`, and forgets
@@ -492,6 +525,56 @@ pub struct UsageView {
     /// Order messages and trades within the default `maxOrderToTradeRatio`'s window (every
     /// market), if it is set.
     pub order_to_trade: Option<OrderToTradeUsage>,
+    /// The limit overrides in force now; the limits above include them.
+    pub overrides: Vec<OverrideView>,
+}
+
+/// A limit override, as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct OverrideView {
+    /// Its id.
+    pub id: i64,
+    /// The agent.
+    pub agent_id: String,
+    /// The limit's JSON name.
+    pub limit: String,
+    /// The market whose own value it sets; none: the default.
+    pub market: Option<String>,
+    /// The value in force meanwhile, as the mandate writes it.
+    pub value: Value,
+    /// Why.
+    pub reason: String,
+    /// The people who granted it, in order.
+    pub granted_by: Vec<String>,
+    /// From (RFC 3339).
+    pub starts_at: String,
+    /// Until (RFC 3339), unless ended before.
+    pub expires_at: String,
+    /// When it was ended early.
+    pub ended_at: Option<String>,
+    /// Who ended it early.
+    pub ended_by: Option<String>,
+    /// Whether it is in force now.
+    pub in_force: bool,
+}
+
+impl From<&mandate_store::OverrideRow> for OverrideView {
+    fn from(o: &mandate_store::OverrideRow) -> OverrideView {
+        OverrideView {
+            id: o.id,
+            agent_id: o.agent_id.clone(),
+            limit: o.limit_name.clone(),
+            market: o.market.clone(),
+            value: serde_json::from_str(&o.value_json).unwrap_or(Value::Null),
+            reason: o.reason.clone(),
+            granted_by: o.granted_by.split(',').map(str::to_owned).collect(),
+            starts_at: crate::rfc3339(o.starts_at),
+            expires_at: crate::rfc3339(o.expires_at),
+            ended_at: o.ended_at.map(crate::rfc3339),
+            ended_by: o.ended_by.clone(),
+            in_force: o.in_force(mandate_store::now_unix()),
+        }
+    }
 }
 
 /// The order flow within the window of `maxOrderToTradeRatio`.
@@ -690,6 +773,7 @@ impl Behaviour {
         live.status = agent.status;
         live.organization = agent.organization.clone();
         live.mandate = mandate;
+        live.overrides = self.store.overrides(agent_id, 100).await?;
         live.baseline = baseline;
         live.generation = generation;
         Ok(())
@@ -784,7 +868,7 @@ impl Behaviour {
         let entry = self.live(agent_id).await?;
         let mut live = entry.lock().await;
         let now = mandate_store::now_unix();
-        let mandate = live.mandate.clone();
+        let mandate = live.mandate_at(now);
         let day = day_of(mandate.as_deref(), now);
         let (_, messages) = live.messages_in_last_second(now_ms(), None, None);
         let c = mandate
@@ -821,6 +905,12 @@ impl Behaviour {
                     max_ratio: l.value.max_ratio,
                 }
             }),
+            overrides: live
+                .overrides
+                .iter()
+                .filter(|o| o.in_force(now))
+                .map(OverrideView::from)
+                .collect(),
         })
     }
 

@@ -15,6 +15,6 @@ mod pretrade;
 pub(crate) use ingest::auto_revoke;
 pub use ingest::{EventInput, IngestOutcome};
 pub use learner::{learn_baseline, start_learner};
-pub use live::{Behaviour, RiskView, Touched, UsageView};
+pub use live::{Behaviour, OverrideView, RiskView, Touched, UsageView};
 pub(crate) use pretrade::Decided;
 pub use pretrade::When;

@@ -27,16 +27,16 @@ pub(crate) struct Decided {
     pub(crate) denials: Vec<Denial>,
     /// A what-if for another time than now.
     pub(crate) hypothetical: bool,
-    /// The decision as recorded (a preflight's is stored already; signing stores it once the
-    /// order is to be signed).
+    /// The decision as recorded (a preflight's is handed to the writer already; signing
+    /// stores it once the order is to be signed).
     pub(crate) record: DecisionRow,
 }
 
 impl Behaviour {
     /// Every reason `order` is out of `agent_id`'s mandate now (or, for a what-if, at its
     /// timestamp), hard and soft, asked by API key `decided_by`, named by a fresh decision id.
-    /// A message let through counts towards the message rate. A preflight's decision is
-    /// stored before the answer; signing stores its own once the order is to be signed.
+    /// A message let through counts towards the message rate. A preflight's decision is handed
+    /// to the decision writer; signing stores its own once the order is to be signed.
     pub(crate) async fn pretrade(
         &self,
         agent_id: &str,
@@ -75,7 +75,7 @@ impl Behaviour {
             decided_by: decided_by.to_owned(),
         };
         if when == When::NowOrWhatIf {
-            self.decisions.record_durably(record.clone()).await?;
+            self.decisions.record(record.clone()).await?;
         }
         Ok(Decided {
             denials,
@@ -104,7 +104,7 @@ impl Behaviour {
         .map_err(|e| CaError::InvalidOrder(e.to_string()))?;
         let entry = self.live(agent_id).await?;
         let mut live = entry.lock().await;
-        let Some(mandate) = live.mandate.clone() else {
+        let Some(mandate) = live.mandate_at(order.at) else {
             return Err(CaError::NotApproved(format!(
                 "agent {agent_id} has no approved mandate: nothing is allowed"
             )));

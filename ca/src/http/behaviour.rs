@@ -248,3 +248,52 @@ async fn decide_baseline(
     );
     Ok(Json(v))
 }
+
+/// `POST /v1/agents/{id}/overrides` (compliance; four eyes per the organization's rule): `201`
+/// with the override in force, or `202` with the approvals so far when another compliance
+/// person must make the same request.
+pub async fn grant_override(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ra::overrides::OverrideRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    match ra::overrides::grant(&state.node.store, &caller, &id, req).await? {
+        ra::overrides::Granted::InForce(row) => {
+            state.node.behaviour.touched.touch(&id);
+            let v = serde_json::to_value(crate::behaviour::OverrideView::from(&row))
+                .map_err(|e| CaError::Internal(e.to_string()))?;
+            Ok((StatusCode::CREATED, Json(v)))
+        }
+        ra::overrides::Granted::Awaiting { recorded, required } => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"status": "awaiting_approval",
+                                    "approvals": {"recorded": recorded, "required": required}})),
+        )),
+    }
+}
+
+/// `GET /v1/agents/{id}/overrides` (readers, or the agent's own key): newest first.
+pub async fn overrides(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let rows = ra::overrides::list(&state.node.store, &caller, &id).await?;
+    let items: Vec<crate::behaviour::OverrideView> = rows
+        .iter()
+        .map(crate::behaviour::OverrideView::from)
+        .collect();
+    Ok(Json(serde_json::json!({ "items": items })))
+}
+
+/// `POST /v1/agents/{id}/overrides/{oid}/end` (compliance): ends an override before its time.
+pub async fn end_override(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, oid)): Path<(String, i64)>,
+) -> Result<StatusCode, ApiError> {
+    ra::overrides::end(&state.node.store, &caller, &id, oid).await?;
+    state.node.behaviour.touched.touch(&id);
+    Ok(StatusCode::NO_CONTENT)
+}

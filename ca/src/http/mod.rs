@@ -118,6 +118,14 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/agents/{id}/risk-score", get(behaviour::risk_score))
         .route("/v1/agents/{id}/usage", get(behaviour::usage))
         .route("/v1/decisions/{id}", get(behaviour::decision))
+        .route(
+            "/v1/agents/{id}/overrides",
+            get(behaviour::overrides).post(behaviour::grant_override),
+        )
+        .route(
+            "/v1/agents/{id}/overrides/{oid}/end",
+            post(behaviour::end_override),
+        )
         .route("/v1/agents/{id}/sign", post(trading::sign))
         .route("/v1/reference-prices", post(trading::reference_prices))
         .route("/v1/verify", post(trading::verify))

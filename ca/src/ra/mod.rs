@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod four_eyes;
 pub mod market_data;
 pub mod organizations;
+pub mod overrides;
 pub mod oversight;
 mod principal;
 pub mod revocation;

@@ -205,7 +205,14 @@ pub async fn decision(node: &Node, p: &Principal, id: &str) -> Result<DecisionVi
     if !crate::decision::is_decision_id(id) {
         return Err(not_found());
     }
-    let d = node.store.decision(id).await?.ok_or_else(not_found)?;
+    let d = match node.store.decision(id).await? {
+        Some(d) => d,
+        None => {
+            // Perhaps answered a moment ago and still queued: let the queue be stored.
+            node.behaviour.decisions.flush().await?;
+            node.store.decision(id).await?.ok_or_else(not_found)?
+        }
+    };
     // Another agent's decision is an object this key cannot see: not found, not forbidden.
     if p.role == Role::Agent && !p.is_agent(&d.agent_id) {
         return Err(not_found());

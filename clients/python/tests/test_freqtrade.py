@@ -24,13 +24,13 @@ from freqtrade.configuration.config_validation import validate_config_schema  # 
 from freqtrade.enums import RunMode  # type: ignore[import-untyped]
 from freqtrade.exceptions import StrategyError  # type: ignore[import-untyped]
 from freqtrade.persistence import Order as FtOrder  # type: ignore[import-untyped]
-from freqtrade.persistence import Trade
+from freqtrade.persistence import Trade, init_db
 from freqtrade.resolvers import StrategyResolver  # type: ignore[import-untyped]
 from freqtrade.strategy import IStrategy  # type: ignore[import-untyped]
 
 from conftest import Daemon, free_port, wait_for
 from helpers import DAY, ORG, approved_agent, desk_mandate, free_port_closed, history, midnight, open_mandate
-from mandate_client import Decision, MandateClient, Reason, RiskBand
+from mandate_client import DECISION_ID, Decision, MandateClient, OrderState, Reason, RiskBand
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "freqtrade"
 sys.path.insert(0, str(EXAMPLE))
@@ -326,6 +326,142 @@ def test_orders_that_time_out_unfilled_are_reported_as_failures(
     assert "too_many_consecutive_failures (limit 3, requested 3)" in caplog.text
     fill(st, t, "buy", 0.01, 40000.0)  # a success resets the count
     assert entry(st, 0.01) is True
+
+
+def ft_order(t: Trade, order_id: str, side: str, amount: float, price: float, *, status: str = "open",
+             filled: float = 0.0, ft_side: str | None = None, order_type: str = "limit") -> FtOrder:
+    """A Freqtrade order as ``execute_entry``/``execute_trade_exit`` record it (``ft_amount``: the
+    amount they confirmed), committed to Freqtrade's database with its trade."""
+    order = FtOrder(
+        ft_order_side=ft_side or side, ft_pair=t.pair, ft_is_open=status == "open", ft_amount=amount,
+        ft_price=price, order_id=order_id, status=status, side=side, order_type=order_type, amount=amount,
+        filled=filled, remaining=amount - filled, price=price, average=price if filled else None,
+        order_date=utcnow().replace(tzinfo=None),
+        order_filled_date=utcnow().replace(tzinfo=None) if status == "closed" else None,
+    )
+    t.orders.append(order)
+    Trade.session.add(t)
+    Trade.commit()
+    return order
+
+
+def test_the_order_lifecycle_is_reported_with_client_ids_and_decisions(
+    daemon: Daemon, agent_id: str, tmp_path: Path, bots: list[IStrategy], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Freqtrade's real database (in memory) and ``Order`` rows, changed as Freqtrade changes them
+    when it places, fills, cancels and deletes orders; the mixin reports each change once."""
+    init_db("sqlite://")
+    approved_agent(daemon.operator, daemon.compliance, agent_id, desk_mandate(
+        allowedCounterparties=["binance"], maxOpenOrders=5, shortSellingAllowed=False,
+        allowedOrderTypes=["limit", "stop_limit"]))
+    st = load(bots, strategy_config(tmp_path, {
+        "url": daemon.base_url, "api_key_file": str(agent_key(daemon, agent_id, tmp_path)),
+        "agent_id": agent_id, "cert_dir": str(tmp_path / "certs"), "region": "eu-west-1", "check_interval": 3600,
+    }, unfilledtimeout={"entry": 10, "exit": 10, "unit": "minutes"}))
+    st.ft_bot_start()
+    reporter, ca = st.mandate_reporter, daemon.operator
+
+    def loop() -> None:
+        """Freqtrade's next loop begins; what the mixin reported is sent."""
+        st.bot_loop_start(current_time=utcnow())
+        assert reporter.flush(timeout=15) and reporter.stats().dropped == 0, reporter.stats()
+
+    def decision_of(order_id: str) -> str:
+        d = st.mandate_decision_id(order_id)
+        assert d is not None and DECISION_ID.fullmatch(d), (order_id, d)
+        return str(d)
+
+    # An entry the daemon allowed is placed and rests: reported new, with its decision.
+    assert entry(st, 0.01) is True
+    t = trade(0.01)
+    o1 = ft_order(t, "ord-1", "buy", 0.01, 40000.0)
+    loop()
+    d1 = decision_of("ord-1")
+    record = ca.get_decision(d1)
+    assert (record.via, record.allowed, record.states) == ("preflight", True, [OrderState.NEW])
+    assert record.order["quantity"] == "0.01" and record.order["order_type"] == "limit"
+    new = record.events[0]
+    assert (new.client_order_id, new.market, new.side, new.quantity, new.price, new.decision_id) == (
+        "ord-1", "BTC_EUR", "buy", Decimal("0.01"), Decimal("40000"), d1)
+    assert ca.usage(agent_id).open_orders == 1
+    loop()  # nothing new: nothing reported twice
+    assert len(ca.get_decision(d1).events) == 1
+
+    # Freqtrade updates the order from the exchange: a part filled; then it closed (order_filled).
+    o1.filled, o1.remaining, o1.average = 0.004, 0.006, 40000.0
+    Trade.commit()
+    loop()
+    assert ca.usage(agent_id).position("BTC_EUR") == Decimal("0.004")
+    o1.filled, o1.remaining, o1.status, o1.ft_is_open = 0.01, 0.0, "closed", False
+    o1.order_filled_date = utcnow().replace(tzinfo=None)
+    Trade.commit()
+    st.order_filled(pair=PAIR, trade=t, order=o1, current_time=utcnow())
+    assert reporter.flush(timeout=15)
+    sent = reporter.stats().sent
+    st.order_filled(pair=PAIR, trade=t, order=o1, current_time=utcnow())  # Freqtrade's recovery paths do
+    loop()
+    assert reporter.stats().sent == sent
+    record = ca.get_decision(d1)
+    assert record.states == [OrderState.NEW, OrderState.PARTIALLY_FILLED, OrderState.FILLED]
+    assert [e.fill_quantity for e in record.fills] == [Decimal("0.004"), Decimal("0.006")]
+    assert {e.client_order_id for e in record.events} == {"ord-1"}
+    usage = ca.usage(agent_id)
+    assert (usage.open_orders, usage.position("BTC_EUR"), usage.daily_volume) == (0, Decimal("0.01"), Decimal("400"))
+
+    # An exit rests, times out unfilled, and Freqtrade cancels it: cancelled, a failed execution.
+    t.amount = 0.01
+    assert exit_(st, t) is True
+    o2 = ft_order(t, "ord-2", "sell", t.amount, 41000.0)
+    loop()
+    d2 = decision_of("ord-2")
+    assert ca.usage(agent_id).open_orders == 1
+    o2.order_date = (utcnow() - dt.timedelta(minutes=20)).replace(tzinfo=None)
+    assert st.ft_check_timed_out(t, o2, utcnow()) is True
+    o2.status, o2.ft_is_open = "canceled", False  # what handle_cancel_exit records
+    Trade.commit()
+    loop()
+    assert ca.get_decision(d2).states == [OrderState.NEW, OrderState.CANCELLED]
+    usage = ca.usage(agent_id)
+    assert (usage.open_orders, usage.consecutive_failures, usage.position("BTC_EUR")) == (0, 1, Decimal("0.01"))
+
+    # The venue rejects the next exit: Freqtrade records it closed at once, nothing ever rested.
+    assert exit_(st, t) is True
+    ft_order(t, "ord-3", "sell", t.amount, 41000.0, status="rejected")
+
+    def rejection_reported() -> bool:  # a decision waits a second for its order before it looks further
+        loop()
+        return st.mandate_decision_id("ord-3") is not None
+
+    wait_for("the rejection reported", rejection_reported)
+    assert ca.get_decision(decision_of("ord-3")).states == [OrderState.REJECTED]
+    assert ca.usage(agent_id).consecutive_failures == 2  # a rejection is a failure
+
+    # The stop loss on the exchange fills: only the fill is reported (it was never checked).
+    sl = ft_order(t, "sl-1", "sell", 0.01, 38000.0, status="closed", filled=0.01, ft_side="stoploss",
+                  order_type="stop_loss_limit")
+    st.order_filled(pair=PAIR, trade=t, order=sl, current_time=utcnow())
+    loop()
+    assert st.mandate_decision_id("sl-1") is None
+    usage = ca.usage(agent_id)
+    assert (usage.open_orders, usage.net_positions, usage.consecutive_failures) == (0, {}, 0)
+    assert usage.daily_volume == Decimal("400") + Decimal("380")
+
+    # An entry cancelled unfilled: Freqtrade deletes the trade with its orders.
+    assert entry(st, 0.01) is True
+    t2 = trade(0.01)
+    ft_order(t2, "ord-5", "buy", 0.01, 40000.0)
+    loop()
+    d5 = decision_of("ord-5")
+    assert ca.usage(agent_id).open_orders == 1
+    t2.delete()
+    loop()
+    assert ca.get_decision(d5).states == [OrderState.NEW, OrderState.CANCELLED]
+    assert ca.usage(agent_id).open_orders == 0
+
+    # The stop loss closed the position, and the daemon saw it: another sell would be short.
+    caplog.clear()
+    assert exit_(st, t) is False
+    assert "short_selling_not_allowed (limit no short position, requested -0.01 BTC_EUR)" in caplog.text
 
 
 def test_fail_closed_without_the_ca_and_exit_policies(

@@ -43,6 +43,7 @@ import json
 import logging
 import os
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -57,9 +58,11 @@ from ccxt.pro.binance import binance as AsyncBinance  # type: ignore[import-unty
 from freqtrade.enums import RunMode, State  # type: ignore[import-untyped]
 from freqtrade.freqtradebot import FreqtradeBot  # type: ignore[import-untyped]
 from freqtrade.persistence import Order, Trade  # type: ignore[import-untyped]
+from freqtrade.strategy import IStrategy  # type: ignore[import-untyped]
 
 from conftest import Daemon, free_port, wait_for
 from helpers import ORG, approved_agent, desk_mandate
+from mandate_client import OrderState, Usage
 from test_freqtrade import EXAMPLE, agent_key, readme_block
 
 #: The pairs the bot trades and their prices in EUR (the middle of the book).
@@ -186,6 +189,14 @@ def open_orders() -> dict[str, Any]:
     return {o.order_id: o for o in Order.get_open_orders()}
 
 
+def usage_after_reports(st: Any, daemon: Daemon, agent_id: str) -> Usage:
+    """The daemon's usage of the agent once everything the mixin reported so far is stored."""
+    assert st.mandate_reporter.flush(timeout=15)
+    stats = st.mandate_reporter.stats()
+    assert (stats.dropped, stats.pending) == (0, 0), stats
+    return daemon.operator.usage(agent_id)
+
+
 def test_the_kill_switch_cancels_every_resting_order_of_a_dry_run_bot(
     daemon: Daemon, agent_id: str, tmp_path: Path, offline_binance: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -210,6 +221,9 @@ def test_the_kill_switch_cancels_every_resting_order_of_a_dry_run_bot(
         "cert_dir": str(tmp_path / "certs"),
         "check_interval": 3600,  # the halt below must come from the webhook, not the status check
         "webhook": {"host": "127.0.0.1", "port": port, "path": "/mandate", "secret_file": str(secret_file)},
+        # Simulated orders are reported too (README: "report_events"), so that the daemon's
+        # book can be checked against Freqtrade's.
+        "report_events": True,
     })
     bot: Any = None
     try:
@@ -218,7 +232,7 @@ def test_the_kill_switch_cancels_every_resting_order_of_a_dry_run_bot(
         st = bot.strategy
         assert type(st).__name__ == "MandateSampleStrategy" and bot.state is State.RUNNING
         assert bot.config["dry_run"] and bot.exchange.name == "Binance"
-        assert st.mandate_ready and not st.mandate_halted and st.mandate_reporter is None  # dry run
+        assert st.mandate_ready and not st.mandate_halted and st.mandate_reporter is not None
         assert st.mandate_listener is not None and st.mandate_listener.url == hook.url
 
         # Freqtrade's loop, at its own pace, until the strategy has entered every pair. Each
@@ -241,6 +255,19 @@ def test_the_kill_switch_cancels_every_resting_order_of_a_dry_run_bot(
         bot.process()
         assert open_orders().keys() == resting.keys()
         assert {bot.exchange.fetch_order(i, o.ft_pair)["status"] for i, o in resting.items()} == {"open"}
+        # The daemon's book agrees: three open orders, each reported new with its order id and
+        # the decision of the pre-trade check that allowed it.
+        assert usage_after_reports(st, daemon, agent_id).open_orders == len(PRICES)
+        decisions = {order_id: st.mandate_decision_id(order_id) for order_id in resting}
+        assert len(set(decisions.values()) - {None}) == len(PRICES), decisions
+        for order_id, decision_id in decisions.items():
+            record = daemon.operator.get_decision(decision_id)
+            assert (record.allowed, record.states) == (True, [OrderState.NEW]), record
+            new = record.events[0]
+            assert (new.client_order_id, new.market, new.side) == (
+                order_id, resting[order_id].ft_pair.replace("/", "_"), "buy")
+            # Checked: the amount Freqtrade confirmed; placed: that amount to the market's precision.
+            assert new.quantity == Decimal(str(resting[order_id].amount)) <= Decimal(record.order["quantity"])
 
         # The kill switch.
         caplog.clear()
@@ -278,6 +305,13 @@ def test_the_kill_switch_cancels_every_resting_order_of_a_dry_run_bot(
         for pair in PRICES:
             assert f"mandate: stake for {pair} is 0 (halted)" in caplog.text
         assert offline_binance == []
+        # The cancellations reached the daemon (the loop after Freqtrade recorded them): no open
+        # order is left in its book, each decision shows its order placed and cancelled, and
+        # the halt's cancellations are no failed executions.
+        usage = usage_after_reports(st, daemon, agent_id)
+        assert (usage.open_orders, usage.consecutive_failures, usage.net_positions) == (0, 0, {})
+        for decision_id in decisions.values():
+            assert daemon.operator.get_decision(decision_id).states == [OrderState.NEW, OrderState.CANCELLED]
 
         halt_s, cancel_s = halted_at - killed_at, all_cancelled_at - killed_at
         # The measurement, for the record (pytest -rP shows it).
@@ -289,3 +323,90 @@ def test_the_kill_switch_cancels_every_resting_order_of_a_dry_run_bot(
         if bot is not None:
             bot.cleanup()  # Freqtrade's shutdown: the strategy's cleanup stops the listener
         daemon.operator.disable_webhook(hook.id)
+
+
+def test_a_halted_bot_leaves_its_stop_loss_on_the_exchange_alone(
+    daemon: Daemon, agent_id: str, tmp_path: Path, offline_binance: list[str], caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A position with its stop loss on the exchange, the bot halted, and the take-profit (ROI)
+    reached: Freqtrade cancels the stop loss before it asks ``confirm_trade_exit``, the halted
+    mixin refuses the exit, and the next loop places the stop loss again. Reproduced with the
+    mixin's ``should_exit`` taken away, then gone with it: the stop loss stays as it is."""
+    caplog.set_level(logging.INFO)
+    approved_agent(daemon.operator, daemon.compliance, agent_id, desk_mandate(
+        allowedCounterparties=["binance"], allowedMarkets=["BTC_EUR"], maxOpenOrders=5))
+    config = dry_run_config(tmp_path, {
+        "url": daemon.base_url, "api_key_file": str(agent_key(daemon, agent_id, tmp_path)), "agent_id": agent_id,
+        "cert_dir": str(tmp_path / "certs"),
+        "check_interval": 0,  # no webhook here: the status check of every loop halts the bot
+        "webhook": None,
+        "report_events": True,
+    })
+    config["exchange"]["pair_whitelist"] = ["BTC/EUR"]
+    config["entry_pricing"]["price_side"] = "other"  # a buy at the ask: the dry-run book fills it at once
+    bot: Any = None
+    try:
+        bot = FreqtradeBot(config)
+        bot.startup()
+        st = bot.strategy
+        assert st.order_types["stoploss_on_exchange"] is True  # the sample strategy's
+
+        def protected() -> Any:
+            bot.process()
+            trades = Trade.get_open_trades()
+            return trades and trades[0].amount > 0 and trades[0].has_open_sl_orders and trades[0]
+
+        trade = wait_for("a filled entry with its stop loss on the exchange", protected, deadline=30,
+                         interval=THROTTLE)
+        entry = next(o for o in trade.orders if o.ft_order_side == "buy")
+        (stop,) = trade.open_sl_orders
+        # The entry filled as it was placed: reported new and filled, under its decision; the
+        # stop loss was never checked and is no resting order of the daemon's book.
+        usage = usage_after_reports(st, daemon, agent_id)
+        record = daemon.operator.get_decision(st.mandate_decision_id(entry.order_id))
+        assert record.states == [OrderState.NEW, OrderState.FILLED], record
+        assert (usage.open_orders, usage.max_open_orders) == (0, 5)
+        assert usage.position("BTC_EUR") == record.filled_quantity == Decimal(str(entry.filled)) > 0
+
+        daemon.operator.revoke_agent(agent_id, "freqtrade dry-run test: halt with a position")
+        wait_for("the bot halted by its status check", lambda: (bot.process(), st.mandate_halted)[1],
+                 deadline=30, interval=THROTTLE)
+        assert st.mandate_halt_reason.endswith("(status check)"), st.mandate_halt_reason
+        monkeypatch.setitem(PRICES, "BTC/EUR", PRICES["BTC/EUR"] * 1.10)  # the 5 % take-profit is reached
+
+        def stops() -> list[Any]:
+            return [o for o in Trade.get_open_trades()[0].orders if o.ft_order_side == "stoploss"]
+
+        # Without the mixin's should_exit: the churn, one stop loss placed and cancelled a loop.
+        caplog.clear()
+        known = {o.order_id for o in stops()}
+        with monkeypatch.context() as m:
+            m.setattr(type(st), "should_exit", IStrategy.should_exit)
+            for _ in range(3):
+                bot.process()
+        placed = [o for o in stops() if o.order_id not in known]
+        cancelled = [o for o in stops() if o.status == "canceled"]
+        assert len(placed) >= 2 and len(cancelled) >= 3, [(o.order_id, o.status) for o in stops()]
+        assert caplog.text.count("User denied exit for BTC/EUR") == 3
+        assert caplog.text.count("mandate denied exit BTC/EUR: halted") == 3
+
+        # With it: no exit is tried while halted, the stop loss rests, nothing is sent.
+        caplog.clear()
+        bot.process()  # the stop loss cancelled last is placed again, once
+        (stop,) = Trade.get_open_trades()[0].open_sl_orders
+        before = {o.order_id: o.status for o in stops()}
+        for _ in range(3):
+            bot.process()
+        assert {o.order_id: o.status for o in stops()} == before
+        assert [o.order_id for o in Trade.get_open_trades()[0].open_sl_orders] == [stop.order_id]
+        assert bot.exchange.fetch_stoploss_order(stop.order_id, "BTC/EUR")["status"] == "open"
+        assert "Cancelling stoploss on exchange" not in caplog.text and "User denied exit" not in caplog.text
+        assert caplog.text.count("mandate: halted") == 1 and "not exiting BTC/EUR (roi)" in caplog.text
+        # The position is as it was, in Freqtrade and in the daemon's book.
+        assert Trade.get_open_trades()[0].amount == entry.filled
+        assert usage_after_reports(st, daemon, agent_id).position("BTC_EUR") == Decimal(str(entry.filled))
+        assert offline_binance == []
+    finally:
+        if bot is not None:
+            bot.cleanup()

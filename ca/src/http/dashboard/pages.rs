@@ -356,9 +356,29 @@ pub(crate) async fn agent(
                             tr { td { "Realised loss" } td #usage-loss { (text(&u["daily_loss"])) } td { (text(&u["max_daily_loss"])) } }
                             tr { td { "Messages in the last second" } td { (text(&u["messages_last_second"])) } td { (text(&u["max_messages_per_second"])) } }
                             tr { td { "Failures in a row" } td { (text(&u["consecutive_failures"])) } td { (text(&a["mandate"]["maxConsecutiveFailures"])) } }
+                            tr { td { "Open orders" } td #usage-open-orders { (text(&u["open_orders"])) } td { (text(&u["max_open_orders"])) } }
+                            @if let Some(otr) = u["order_to_trade"].as_object() {
+                                tr { td { "Orders per trade" } td { (text(&otr["orders"])) " orders, " (text(&otr["trades"])) " trades in " (text(&otr["window_secs"])) " s" } td { (text(&otr["max_ratio"])) } }
+                            }
+                            @if let Some(positions) = u["net_positions"].as_object() {
+                                @for (market, p) in positions {
+                                    tr { td { "Net position " (market) } td.usage-position { (text(p)) } td { (text(&a["mandate"]["maxNetPosition"])) } }
+                                }
+                            }
                         }
                     }
                     p.muted { "Since " (text(&u["trading_day_start"])) ", the start of the mandate's trading day." }
+                    @if let Some(list) = u["overrides"].as_array().filter(|l| !l.is_empty()) {
+                        h3 { "Limit overrides in force" }
+                        table #overrides {
+                            thead { tr { th { "Limit" } th { "Market" } th { "Value" } th { "Until" } th { "Granted by" } th { "Reason" } } }
+                            tbody {
+                                @for o in list {
+                                    tr { td { (text(&o["limit"])) } td { (text(&o["market"])) } td { (o["value"].to_string()) } td { (text(&o["expires_at"])) } td { (o["granted_by"].as_array().map(|g| g.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) } td { (text(&o["reason"])) } }
+                                }
+                            }
+                        }
+                    }
                 }
                 Err(e) => (problem(e)),
             }

@@ -23,8 +23,15 @@ The mixin uses Freqtrade's own callbacks (checked against freqtrade 2026.9):
   refusal is logged with its reasons and the order is not placed;
 * ``custom_stake_amount``: the stake scaled by the agent's risk band (low 1.0, medium 0.5,
   high 0);
-* ``order_filled``: every fill (entries, exits, stop losses) is reported as an event;
-  orders Freqtrade cancels unfilled after their timeout are reported as failed.
+* ``order_filled``: every fill (entries, exits, stop losses) is reported as an order event
+  (``filled``/``partially_filled``), once;
+* the order lifecycle: each entry and exit order Freqtrade places is reported ``new`` (with
+  the ``decision_id`` of the pre-trade check that allowed it) when the mixin first sees it in
+  Freqtrade's database (the next callback: the pre-trade check of the next order,
+  ``order_filled`` or ``bot_loop_start``), and ``cancelled`` (or ``rejected``) once Freqtrade
+  recorded it so; orders Freqtrade cancels unfilled after their timeout are reported as failed;
+* ``should_exit``: while halted (exits refused), no exit is attempted at all, so Freqtrade does
+  not cancel the stop loss on the exchange before asking ``confirm_trade_exit``.
 
 Fail closed: an entry is placed only when the CA allowed it; an error in this module, an
 unreachable CA, a missing certificate or a halt deny it (and make the stake 0). Exits follow
@@ -37,11 +44,14 @@ checks run even if they do not call ``super()`` (and run once if they do).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import functools
+import hashlib
 import inspect
 import logging
+import math
 import os
 import threading
 import time
@@ -50,8 +60,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
+from freqtrade.enums import ExitType
+from freqtrade.persistence import Order as FtOrder
 from freqtrade.strategy import IStrategy
 from pandas import DataFrame
+from sqlalchemy import select
 
 from mandate_client import (
     UNREACHABLE,
@@ -62,6 +75,7 @@ from mandate_client import (
     MandateClient,
     MandateError,
     Order,
+    OrderState,
     RenewalError,
     RiskBand,
     WebhookListener,
@@ -99,6 +113,15 @@ NO_VALID_CERTIFICATE = "no_valid_certificate"
 #: them the keeper's background thread is only woken, so a CA refusing to certify is not asked
 #: once per order.
 SYNC_RENEW_INTERVAL = 10.0
+#: Seconds a pre-trade decision waits for the order it allowed to show up in Freqtrade's
+#: database; after that the order was not placed (the venue refused it before it existed,
+#: Freqtrade kept a similar open order, funds were short) and the decision links to nothing.
+EXPECT_ORDER_SECS = 60.0
+#: Closed orders remembered (their fills reported), so that Freqtrade calling ``order_filled``
+#: again for one (its recovery paths do) reports nothing twice.
+REMEMBERED_ORDERS = 5000
+#: Freqtrade's statuses of an order that no longer rests.
+_CANCELLED_STATUSES = ("canceled", "cancelled", "expired")
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -283,6 +306,82 @@ def _decimal(value: float) -> Decimal:
     return Decimal(format(d, "f").rstrip("0").rstrip("."))  # 400, not 4E+2 or 400.00000000
 
 
+def _dq(value: Decimal) -> Decimal:
+    """A Decimal as the API takes it (8 fractional digits at most, no exponent)."""
+    d = value.quantize(Decimal("0.00000001"))
+    return Decimal(format(d, "f").rstrip("0").rstrip(".") or "0")
+
+
+def api_order_type(order_type: str | None) -> str | None:
+    """The API's order type for a Freqtrade (ccxt) one: ``limit``, ``market``, and the stop
+    loss types of the exchanges (``stop_loss_limit`` → ``stop_limit``, ``stop_market`` →
+    ``stop``); ``None`` for anything else."""
+    t = (order_type or "").lower()
+    if "stop" in t:
+        return "stop_limit" if "limit" in t else "stop"
+    return t if t in ("limit", "market") else None
+
+
+def client_order_id_of(order_id: str) -> str:
+    """The ``client_order_id`` the daemon gets for a Freqtrade order: its ``order_id`` (the
+    exchange's id, so the venue's records and the daemon's match), or, when that is not an id
+    the API takes (1-64 bytes, no spaces or control characters; a dry-run id of a long pair),
+    ``ft-`` and the first 32 hex digits of its SHA-256, stable across restarts."""
+    raw = order_id.encode("utf-8", "replace")
+    if 1 <= len(raw) <= 64 and not any(c.isspace() or not c.isprintable() for c in order_id):
+        return order_id
+    return "ft-" + hashlib.sha256(raw).hexdigest()[:32]
+
+
+def _num(value: Any) -> float:
+    """A Freqtrade amount or price (``None`` on an order not yet updated) as a float."""
+    try:
+        return float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _placed_at(o: Any) -> dt.datetime:
+    """When Freqtrade placed order ``o`` (now, for one not saved yet)."""
+    at = getattr(o, "order_date", None)
+    if isinstance(at, dt.datetime):
+        return at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _filled_at(o: Any, default: dt.datetime) -> dt.datetime:
+    at = getattr(o, "order_filled_date", None)
+    if isinstance(at, dt.datetime):
+        return at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
+    return default
+
+
+class _Expected(NamedTuple):
+    """An order a pre-trade check allowed that Freqtrade is about to place."""
+
+    decision_id: str
+    amount: float | None  # None: match any amount (position adjustments size it themselves)
+    at: dt.datetime
+
+
+class _TrackedOrder:
+    """What the mixin reported of one Freqtrade order (by its ``order_id``)."""
+
+    __slots__ = ("order_id", "client_order_id", "pair", "side", "decision_id", "announced", "filled",
+                 "failed", "closed")
+
+    def __init__(self, order_id: str, pair: str, side: str, decision_id: str | None, announced: bool) -> None:
+        self.order_id = order_id
+        self.client_order_id = client_order_id_of(order_id)
+        self.pair = pair
+        self.side = side
+        self.decision_id = decision_id
+        self.announced = announced  # reported "new" (or known to the daemon from a run before)
+        self.filled = Decimal(0)  # reported as filled so far
+        self.failed = False  # cancelled after its timeout with nothing filled: a failure
+        self.closed = False  # nothing of it rests any more, and that was reported
+
+
 def _reasons(decision: Decision) -> str:
     out = []
     for r in decision.reasons:
@@ -397,6 +496,14 @@ class MandateStrategyMixin:
         self._mandate_last_halt_log = float("-inf")
         self._mandate_last_sync_renew = float("-inf")
         self._mandate_webhook_id: str | None = None
+        # The order lifecycle (see _mandate_sync_orders): Freqtrade's orders by order_id, the
+        # pre-trade decisions waiting for their order, and the orders closed before this run.
+        self._mandate_orders_lock = threading.RLock()
+        self._mandate_tracked: collections.OrderedDict[str, _TrackedOrder] = collections.OrderedDict()
+        self._mandate_expected: dict[tuple[str, str], _Expected] = {}
+        self._mandate_closed_before: set[str] = set()
+        self._mandate_no_database_logged = False
+        self._mandate_halt_exit_logged: set[tuple[Any, str]] = set()
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -423,6 +530,14 @@ class MandateStrategyMixin:
     @property
     def mandate_agent_id(self) -> str | None:
         return self.mandate_settings.agent_id if self.mandate_settings else None
+
+    def mandate_decision_id(self, order_id: str) -> str | None:
+        """The ``decision_id`` of the pre-trade check that allowed Freqtrade's order
+        ``order_id`` (``GET /v1/decisions/{id}`` shows it with the order's events); ``None``
+        when the order was placed without one (a stop loss, a replaced order) or is unknown."""
+        with self._mandate_orders_lock:
+            t = self._mandate_tracked.get(order_id)
+            return t.decision_id if t is not None else None
 
     def mandate_halt(self, reason: str) -> None:
         """Stops new entries for the rest of this process's life and says so loudly."""
@@ -511,17 +626,49 @@ class MandateStrategyMixin:
         s = self.mandate_settings
         if self.mandate_halted and s is not None and s.cancel_open_orders_on_halt:
             # Halted: every open order is cancelled on Freqtrade's next loop, through its own
-            # cancellation path (no failed execution is reported for these).
+            # cancellation path (no failed execution is reported for these; the cancellation
+            # is, once Freqtrade recorded it).
             log.warning("mandate: cancelling open %s order of %s: agent halted (%s)",
                         getattr(order, "side", "?"), getattr(trade, "pair", "?"), self.mandate_halt_reason)
             return True
         timed_out = bool(super().ft_check_timed_out(trade, order, current_time))  # type: ignore[misc]
         if timed_out and self.mandate_active:
             try:
-                self._mandate_report_failure(trade, order, current_time)
+                self._mandate_on_timeout(trade, order, current_time)
             except Exception:  # noqa: BLE001 - never raise into Freqtrade
                 log.exception("mandate: reporting a timed-out order failed")
         return timed_out
+
+    def should_exit(self, trade: Any, rate: float, current_time: dt.datetime, **kwargs: Any) -> list[Any]:
+        """Freqtrade's (internal) search for exit reasons. While the mixin is halted it would
+        refuse every exit (``exit_policy`` ``check`` or ``strict``), and Freqtrade cancels a
+        stop loss on the exchange *before* it asks ``confirm_trade_exit``, then places it again
+        on the next loop: a halted bot would send a stop loss and its cancellation to the venue
+        every few seconds. So while halted no exit is proposed at all (a liquidation aside,
+        which Freqtrade places without asking), and the stop loss on the exchange stays in
+        place, protecting the position, as README.md ("Halt") says."""
+        exits: list[Any] = super().should_exit(trade, rate, current_time, **kwargs)  # type: ignore[misc]
+        try:
+            s = self.mandate_settings
+            if not exits or not self.mandate_halted or not self.mandate_active:
+                return exits
+            if s is not None and s.exit_policy == "allow":
+                return exits
+            kept = [e for e in exits if getattr(e, "exit_type", None) == ExitType.LIQUIDATION]
+            for e in exits:
+                if e in kept:
+                    continue
+                reason = str(getattr(e, "exit_reason", "") or getattr(getattr(e, "exit_type", None), "value", "?"))
+                key = (getattr(trade, "id", None) or getattr(trade, "pair", None), reason)
+                if key not in self._mandate_halt_exit_logged:  # once per trade and reason
+                    self._mandate_halt_exit_logged.add(key)
+                    log.error("mandate: halted (%s): not exiting %s (%s); exits are refused while halted, "
+                              "the stop loss on the exchange stays in place", self.mandate_halt_reason,
+                              getattr(trade, "pair", "?"), reason)
+            return kept
+        except Exception:  # noqa: BLE001 - never raise into Freqtrade
+            log.exception("mandate: should_exit failed; leaving Freqtrade's exits as they are")
+            return exits
 
     def ft_bot_cleanup(self) -> None:
         """Freqtrade's shutdown hook: stops the listener, disables a webhook this bot
@@ -569,12 +716,21 @@ class MandateStrategyMixin:
             if not self._mandate_confirm_entry(a):
                 return False
             try:
-                return bool(call())
+                ok = bool(call())
             except Exception:  # noqa: BLE001 - Freqtrade would confirm on an exception
                 log.exception("mandate: the strategy's confirm_trade_entry raised; entry denied")
-                return False
+                ok = False
+            if not ok:  # no order comes of the decision
+                self._mandate_unexpect(str(a.get("pair")), "sell" if a.get("side") == "short" else "buy")
+            return ok
         if name == "confirm_trade_exit":
-            return self._mandate_confirm_exit(a) and bool(call())
+            if not self._mandate_confirm_exit(a):
+                return False
+            ok = bool(call())  # an exception: Freqtrade exits all the same
+            if not ok:
+                trade = a.get("trade")
+                self._mandate_unexpect(str(a.get("pair")), "buy" if getattr(trade, "is_short", False) else "sell")
+            return ok
         if name == "custom_stake_amount":
             try:
                 stake = call()
@@ -586,7 +742,7 @@ class MandateStrategyMixin:
             try:
                 return call()
             finally:
-                self._mandate_report_fill(a)
+                self._mandate_on_order_filled(a)
         if name == "adjust_trade_position":
             return self._mandate_adjust(call(), a)
         return call()
@@ -613,6 +769,7 @@ class MandateStrategyMixin:
         )
         if s.report_events:
             self.mandate_reporter = EventReporter(self.mandate_client, agent_id=s.agent_id)
+            self._mandate_note_orders_at_start()
         if s.webhook is not None:
             self._mandate_start_listener(s.webhook)
         self._mandate_last_check = time.monotonic()
@@ -635,6 +792,8 @@ class MandateStrategyMixin:
                 self.mandate_client.disable_webhook(hook)
             except Exception as e:  # noqa: BLE001
                 log.warning("mandate: could not disable webhook %s: %s", hook, e)
+        with contextlib.suppress(Exception):  # what Freqtrade cancelled at shutdown
+            self._mandate_sync_orders()
         reporter, self.mandate_reporter = self.mandate_reporter, None
         if reporter is not None:
             with contextlib.suppress(Exception):
@@ -754,6 +913,9 @@ class MandateStrategyMixin:
             s = self.mandate_settings
             if s is None or self.mandate_client is None:
                 return
+            # Before Freqtrade handles its open orders in this loop: what was placed, filled in
+            # part, cancelled or deleted since the last look (halted too: the cancellations).
+            self._mandate_sync_orders()
             now = time.monotonic()
             if self.mandate_halted:
                 if now - self._mandate_last_halt_log >= max(s.check_interval, 10.0):
@@ -798,13 +960,20 @@ class MandateStrategyMixin:
 
     # --- orders ---------------------------------------------------------------------------------
 
-    def _mandate_order(self, pair: str, side: str, amount: float, rate: float, at: Any) -> Order:
+    def _mandate_order(self, pair: str, side: str, amount: float, rate: float, at: Any,
+                       order_type: str | None = None) -> Order:
         """The order at ``at`` (a reported event's time). Pre-trade checks pass ``None``: the
         daemon decides them at its own clock, and a ``timestamp`` further than its
-        ``policy.max_clock_skew_secs`` from it would get a what-if answer, no permission."""
+        ``policy.max_clock_skew_secs`` from it would get a what-if answer, no permission.
+        ``quantity`` (the amount, in the base currency) and ``order_type`` are what the
+        version-2 controls judge (``maxOrderQuantity``, ``allowedOrderTypes``, the net
+        position); ``price`` is sent for priced orders only (a market order's rate is an
+        estimate, not a limit a price collar could judge)."""
         s = self.mandate_settings
         assert s is not None
         ts = at if isinstance(at, dt.datetime) and at.tzinfo is not None else None
+        kind = api_order_type(order_type)
+        quantity = _decimal(float(amount))
         return Order(
             action="trade_execution",
             market=market_of(pair, s.market_map),
@@ -814,9 +983,14 @@ class MandateStrategyMixin:
             currency=s.currency,
             side=side,
             timestamp=ts,
+            quantity=quantity if quantity > 0 else None,
+            price=_decimal(float(rate)) if kind in ("limit", "stop_limit") and float(rate) > 0 else None,
+            order_type=kind,
         )
 
-    def _mandate_confirm_entry(self, a: Mapping[str, Any]) -> bool:
+    def _mandate_confirm_entry(self, a: Mapping[str, Any], exact: bool = True) -> bool:
+        """The pre-trade check of an entry; an allowed one waits for its order (``exact``: of
+        this very amount, as Freqtrade places what it confirmed)."""
         pair = str(a.get("pair"))
         try:
             s, client = self.mandate_settings, self.mandate_client
@@ -830,9 +1004,13 @@ class MandateStrategyMixin:
                 log.warning("mandate denied entry %s: no valid certificate held", pair)
                 return False
             side = "sell" if a.get("side") == "short" else "buy"
-            order = self._mandate_order(pair, side, a["amount"], a["rate"], None)
+            order = self._mandate_order(pair, side, a["amount"], a["rate"], None, a.get("order_type"))
+            self._mandate_sync_orders()  # orders placed since the last check are reported first
             decision = self._mandate_preflight(order)
-            return self._mandate_decide("entry", pair, order, decision)
+            allowed = self._mandate_decide("entry", pair, order, decision)
+            if allowed:
+                self._mandate_expect(pair, side, float(a["amount"]) if exact else None, decision)
+            return allowed
         except Exception:  # noqa: BLE001 - Freqtrade would confirm on an exception
             log.exception("mandate denied entry %s: unexpected error (fail closed)", pair)
             return False
@@ -874,7 +1052,8 @@ class MandateStrategyMixin:
             log.warning("mandate denied %s %s: the answer was a what-if for another time", what, pair)
             return False
         if decision.allowed:
-            log.info("mandate allowed %s %s: %s %s %s", what, pair, order.side, order.size, order.currency)
+            log.info("mandate allowed %s %s: %s %s %s (decision %s)", what, pair, order.side, order.size,
+                     order.currency, decision.decision_id)
             return True
         log.warning("mandate denied %s %s (%s %s %s%s): %s", what, pair, order.side, order.size, order.currency,
                     ", fail closed" if decision.fail_closed else "", _reasons(decision))
@@ -882,7 +1061,7 @@ class MandateStrategyMixin:
             self.mandate_halt("pre-trade check answered certificate_revoked")
         return False
 
-    def _mandate_confirm_exit(self, a: Mapping[str, Any]) -> bool:
+    def _mandate_confirm_exit(self, a: Mapping[str, Any], exact: bool = True) -> bool:
         pair = str(a.get("pair"))
         s, client = self.mandate_settings, self.mandate_client
         policy = s.exit_policy if s is not None else "check"
@@ -900,13 +1079,17 @@ class MandateStrategyMixin:
                 return False
             trade = a.get("trade")
             side = "buy" if getattr(trade, "is_short", False) else "sell"
-            order = self._mandate_order(pair, side, a["amount"], a["rate"], None)
+            order = self._mandate_order(pair, side, a["amount"], a["rate"], None, a.get("order_type"))
+            self._mandate_sync_orders()
             decision = self._mandate_preflight(order)
             if not decision.allowed and policy == "check" and decision.codes == [UNREACHABLE]:
                 log.error("mandate: CA unreachable; letting the exit of %s through (exit_policy check): %s",
                           pair, _reasons(decision))
                 return True
-            return self._mandate_decide(f"exit ({a.get('exit_reason')})", pair, order, decision)
+            allowed = self._mandate_decide(f"exit ({a.get('exit_reason')})", pair, order, decision)
+            if allowed:
+                self._mandate_expect(pair, side, float(a["amount"]) if exact else None, decision)
+            return allowed
         except Exception:  # noqa: BLE001
             log.exception("mandate: exit check for %s failed", pair)
             return policy != "strict"
@@ -964,10 +1147,12 @@ class MandateStrategyMixin:
                     return None
                 ok = self._mandate_confirm_entry({"pair": pair, "amount": scaled * leverage / rate if rate else 0.0,
                                                   "rate": rate, "side": "short" if is_short else "long",
-                                                  "current_time": a.get("current_time")})
+                                                  "order_type": self._mandate_order_type("entry"),
+                                                  "current_time": a.get("current_time")}, exact=False)
                 return ((scaled, tag) if isinstance(result, tuple) else scaled) if ok else None
             ok = self._mandate_confirm_exit({"pair": pair, "trade": trade, "amount": amount, "rate": rate,
-                                             "exit_reason": "partial_exit", "current_time": a.get("current_time")})
+                                             "exit_reason": "partial_exit", "order_type": self._mandate_order_type("exit"),
+                                             "current_time": a.get("current_time")}, exact=False)
             return result if ok else None
         except Exception:  # noqa: BLE001
             log.exception("mandate: position adjustment refused (unexpected error)")
@@ -975,31 +1160,275 @@ class MandateStrategyMixin:
 
     # --- events ---------------------------------------------------------------------------------
 
+    def _mandate_order_type(self, which: str) -> str | None:
+        types = getattr(self, "order_types", None)
+        return str(types.get(which)) if isinstance(types, Mapping) and types.get(which) else None
+
     def _mandate_event(self, pair: str, side: str | None, amount: float, price: float,
-                       at: Any, success: bool) -> None:
+                       at: Any, success: bool, order_type: str | None = None) -> None:
+        """An event of the older kind (no order state): a failed execution."""
         reporter = self.mandate_reporter
         if reporter is None:
             return
-        order = self._mandate_order(pair, side or "buy", amount, price, at)
+        order = self._mandate_order(pair, side or "buy", amount, price, at, order_type)
         if side is None:
             order = replace(order, side=None)
         reporter.report(order.to_event(success=success))
 
-    def _mandate_report_fill(self, a: Mapping[str, Any]) -> None:
-        """``order_filled``: the filled part of every order (entry, exit, stop loss) is a
-        successful ``trade_execution`` event, at the fill time, for its notional value."""
+    # --- the order lifecycle ----------------------------------------------------------------------
+    #
+    # Freqtrade gives strategies no callback when it places or cancels an order:
+    # confirm_trade_entry/confirm_trade_exit run before the order exists (no order id yet),
+    # order_filled only when an order closed with something filled, ft_check_timed_out before a
+    # cancellation that may still fail. What does not lie is its database, in which every order
+    # is committed as soon as it was placed, updated from the exchange and marked closed or
+    # deleted with its trade. So the mixin compares the database with what it reported
+    # (_mandate_sync_orders) at the start of every loop (before Freqtrade handles the open
+    # orders), before each pre-trade check (so the orders placed earlier in the same loop are
+    # queued first) and at shutdown, and reports each order once per state: ``new`` with the
+    # decision of the check that allowed it (matched by pair, side and amount: Freqtrade places
+    # exactly what it confirmed), ``partially_filled`` as its filled amount grows, ``filled``,
+    # ``cancelled`` or ``rejected`` when it closed. order_filled reports the fill at once.
+    # Stop losses on the exchange are never checked before they are placed (Freqtrade places
+    # them itself, and re-places them); they are not reported as resting orders, only their
+    # fills, which move the position.
+
+    def _mandate_note_orders_at_start(self) -> None:
+        """At start: the orders a previous run placed. Open ones were reported then and are
+        followed from here on (their fills and cancellation are reported); closed ones are
+        done (Freqtrade's recovery paths call ``order_filled`` again for some)."""
         try:
-            order, pair = a.get("order"), str(a.get("pair"))
-            if order is None or self.mandate_settings is None:
+            rows = list(FtOrder.session.scalars(select(FtOrder)).all())
+        except Exception as e:  # noqa: BLE001 - no database (tests, a strategy loaded on its own)
+            log.debug("mandate: no Freqtrade database at start (%r)", e)
+            return
+        with self._mandate_orders_lock:
+            for o in rows:
+                if not o.order_id:
+                    continue
+                if not o.ft_is_open:
+                    self._mandate_closed_before.add(o.order_id)
+                elif o.ft_order_side != "stoploss":
+                    t = _TrackedOrder(o.order_id, o.ft_pair, o.side or o.ft_order_side, None, True)
+                    t.filled = _decimal(_num(o.safe_filled))
+                    self._mandate_tracked[o.order_id] = t
+
+    def _mandate_expect(self, pair: str, side: str, amount: float | None, decision: Decision) -> None:
+        if decision.decision_id is None or self.mandate_reporter is None:
+            return
+        with self._mandate_orders_lock:
+            self._mandate_expected[(pair, side)] = _Expected(
+                decision.decision_id, amount, dt.datetime.now(dt.timezone.utc))
+
+    def _mandate_unexpect(self, pair: str, side: str) -> None:
+        with self._mandate_orders_lock:
+            self._mandate_expected.pop((pair, side), None)
+
+    def _mandate_take_expected(self, o: Any) -> str | None:
+        """The decision waiting for order ``o`` (same pair and side, placed after it, the amount
+        it allowed), taken; ``None`` if none."""
+        key = (str(o.ft_pair), str(o.ft_order_side))
+        e = self._mandate_expected.get(key)
+        if e is None:
+            return None
+        if _placed_at(o) < e.at - dt.timedelta(seconds=5):
+            return None  # an older order
+        amount = getattr(o, "ft_amount", None)
+        if e.amount is not None and (amount is None or not math.isclose(float(amount), e.amount, rel_tol=1e-9)):
+            return None
+        del self._mandate_expected[key]
+        return e.decision_id
+
+    def _mandate_report(self, t: _TrackedOrder, o: Any, state: OrderState, at: dt.datetime, *,
+                        fill: Decimal | None = None, success: bool | None = None) -> None:
+        """Queues one order event of ``t`` (``o``: Freqtrade's order, ``None`` once deleted)."""
+        s, reporter = self.mandate_settings, self.mandate_reporter
+        if s is None or reporter is None:
+            return
+        closing = state in (OrderState.CANCELLED, OrderState.REJECTED)
+        kind = api_order_type(getattr(o, "order_type", None))
+        amount = _decimal(_num(o.safe_amount)) if o is not None else Decimal(0)
+        fill_price = _decimal(_num(o.safe_price)) if o is not None and fill is not None else None
+        price = (_decimal(_num(o.safe_placement_price))
+                 if o is not None and kind in ("limit", "stop_limit") and not closing else None)
+        order = Order(
+            action="trade_execution",
+            market=market_of(t.pair, s.market_map),
+            counterparty=s.counterparty,
+            region=s.region,
+            # Only a fill adds to the daily volume: the others carry no size, so that the
+            # daemon's judgement of the event does not count the order's value a second time.
+            size=_dq(fill * fill_price) if fill is not None and fill_price is not None else None,
+            currency=s.currency if fill is not None else None,
+            side=t.side,
+            timestamp=at,
+            quantity=amount if amount > 0 and not closing else None,
+            price=price if price else None,
+            order_type=kind,
+        )
+        reporter.report(order.to_event(
+            order_state=state, client_order_id=t.client_order_id, decision_id=t.decision_id,
+            fill_quantity=fill, fill_price=fill_price, success=success))
+
+    def _mandate_track(self, o: Any, announce: bool) -> _TrackedOrder:
+        """Starts following order ``o``; ``announce``: report it ``new`` (it rests, or rested)."""
+        decision = self._mandate_take_expected(o) if o.ft_order_side != "stoploss" else None
+        t = _TrackedOrder(str(o.order_id), str(o.ft_pair), str(o.side or o.ft_order_side), decision, False)
+        self._mandate_tracked[t.order_id] = t
+        if announce and _num(o.safe_amount) > 0:
+            if decision is None:
+                log.info("mandate: %s order %s of %s was placed without a pre-trade check of this bot "
+                         "(a replacement, or a partial exit Freqtrade made itself); reporting it", o.side,
+                         o.order_id, o.ft_pair)
+            self._mandate_report(t, o, OrderState.NEW, _placed_at(o))
+            t.announced = True
+        return t
+
+    def _mandate_fill(self, t: _TrackedOrder, o: Any, state: OrderState, at: dt.datetime) -> None:
+        """Reports what ``o`` filled beyond what was reported of ``t``."""
+        filled = _decimal(_num(o.safe_filled))
+        delta = filled - t.filled
+        if delta > 0:
+            self._mandate_report(t, o, state, at, fill=delta)
+            t.filled = filled
+
+    def _mandate_close(self, t: _TrackedOrder, o: Any, at: dt.datetime) -> None:
+        """``o`` (``None``: deleted) rests no more: its last fill, then how it ended."""
+        if o is None:  # Freqtrade deletes a trade whose only entry was cancelled unfilled
+            if t.announced and not t.closed:
+                self._mandate_report(t, None, OrderState.CANCELLED, at, success=False if t.failed else None)
+            t.closed = True
+            return
+        status = str(o.status or "").lower()
+        fill_at = _filled_at(o, at)
+        if status == "closed":
+            self._mandate_fill(t, o, OrderState.FILLED, fill_at)
+        elif status == "rejected" and t.filled == 0 and not _num(o.safe_filled):
+            if not t.closed:
+                self._mandate_report(t, o, OrderState.REJECTED, at)
+        else:  # cancelled or expired, by Freqtrade or the venue; what filled before is a part
+            self._mandate_fill(t, o, OrderState.PARTIALLY_FILLED, fill_at)
+            if t.announced and not t.closed:
+                failed = t.failed and t.filled == 0
+                self._mandate_report(t, o, OrderState.CANCELLED, at, success=False if failed else None)
+        t.closed = True
+
+    def _mandate_sync_orders(self) -> None:
+        """Compares Freqtrade's orders with what was reported (see the comment above) and
+        reports the difference. Never raises; a no-op without a reporter or a database."""
+        if self.mandate_reporter is None or not self.mandate_active:
+            return
+        try:
+            open_orders = list(FtOrder.get_open_orders())
+        except Exception as e:  # noqa: BLE001 - no database: only order_filled can report
+            if not self._mandate_no_database_logged:
+                self._mandate_no_database_logged = True
+                log.warning("mandate: cannot read Freqtrade's orders (%r); only fills are reported", e)
+            return
+        try:
+            now = dt.datetime.now(dt.timezone.utc)
+            with self._mandate_orders_lock:
+                resting: set[str] = set()
+                for o in open_orders:
+                    if not o.order_id or o.ft_order_side == "stoploss" or o.order_id in self._mandate_closed_before:
+                        continue
+                    resting.add(o.order_id)
+                    t = self._mandate_tracked.get(o.order_id) or self._mandate_track(o, announce=True)
+                    if not t.closed:
+                        self._mandate_fill(t, o, OrderState.PARTIALLY_FILLED, now)
+                for t in list(self._mandate_tracked.values()):
+                    if t.announced and not t.closed and t.order_id not in resting:
+                        self._mandate_close(t, FtOrder.order_by_id(t.order_id, t.pair), now)
+                self._mandate_settle_expected(now)
+                self._mandate_forget()
+        except Exception:  # noqa: BLE001 - never raise into Freqtrade
+            log.exception("mandate: reporting the order lifecycle failed")
+
+    def _mandate_settle_expected(self, now: dt.datetime) -> None:
+        """The decisions still waiting for an order: one Freqtrade recorded closed at once (an
+        exit the venue rejected or expired; a fill went through order_filled) is reported so;
+        after ``EXPECT_ORDER_SECS`` without an order, the decision led to none."""
+        for (pair, side), e in list(self._mandate_expected.items()):
+            age = (now - e.at).total_seconds()
+            if age < 1.0:
+                continue  # the order may be on its way (a force exit in Freqtrade's API thread)
+            rows = FtOrder.session.scalars(
+                select(FtOrder).filter(FtOrder.ft_pair == pair, FtOrder.ft_order_side == side)
+                .order_by(FtOrder.id.desc()).limit(5)).all()
+            for o in rows:
+                if o.order_id in self._mandate_tracked or o.order_id in self._mandate_closed_before:
+                    continue
+                decision = self._mandate_take_expected(o)
+                if decision is None:
+                    continue
+                status = str(o.status or "").lower()
+                t = _TrackedOrder(str(o.order_id), pair, str(o.side or side), decision, False)
+                self._mandate_tracked[t.order_id] = t
+                if status == "rejected":
+                    self._mandate_report(t, o, OrderState.REJECTED, now)
+                    t.closed = True
+                else:
+                    self._mandate_report(t, o, OrderState.NEW, _placed_at(o))
+                    t.announced = True
+                    if not o.ft_is_open:
+                        self._mandate_close(t, o, now)
+                break
+            else:
+                if age > EXPECT_ORDER_SECS:
+                    log.info("mandate: decision %s for a %s order of %s led to no order", e.decision_id, side, pair)
+                    del self._mandate_expected[(pair, side)]
+
+    def _mandate_forget(self) -> None:
+        """Keeps the closed orders remembered to ``REMEMBERED_ORDERS``, the oldest forgotten."""
+        excess = len(self._mandate_tracked) - REMEMBERED_ORDERS
+        for order_id in [i for i, t in self._mandate_tracked.items() if t.closed][:max(0, excess)]:
+            del self._mandate_tracked[order_id]
+
+    def _mandate_on_order_filled(self, a: Mapping[str, Any]) -> None:
+        """``order_filled``: Freqtrade recorded order ``o`` closed with something filled (an
+        entry, an exit, a stop loss, a position adjustment; or cancelled after a part filled).
+        The fill is reported now, once: ``filled`` (or ``partially_filled`` and ``cancelled``),
+        for its notional value at the fill time; an order not yet reported ``new`` that a
+        pre-trade check allowed (it filled as it was placed) is reported ``new`` first."""
+        try:
+            o = a.get("order")
+            if o is None or self.mandate_settings is None or self.mandate_reporter is None:
                 return
-            filled = float(getattr(order, "safe_filled", 0.0) or 0.0)
-            price = float(getattr(order, "safe_price", 0.0) or 0.0)
-            if filled <= 0 or price <= 0:
+            order_id = getattr(o, "order_id", None)
+            if not order_id or order_id in self._mandate_closed_before:
                 return
-            at = getattr(order, "order_filled_utc", None) or a.get("current_time")
-            self._mandate_event(pair, getattr(order, "side", None), filled, price, at, True)
+            now = a.get("current_time")
+            if not isinstance(now, dt.datetime) or now.tzinfo is None:
+                now = dt.datetime.now(dt.timezone.utc)
+            with self._mandate_orders_lock:
+                t = self._mandate_tracked.get(order_id)
+                if t is None:
+                    t = self._mandate_track(o, announce=False)
+                    if t.decision_id is not None:  # it filled as it was placed: it was an order
+                        self._mandate_report(t, o, OrderState.NEW, _placed_at(o))
+                        t.announced = True
+                self._mandate_close(t, o, now)
         except Exception:  # noqa: BLE001
             log.exception("mandate: reporting a fill failed")
+
+    def _mandate_on_timeout(self, trade: Any, order: Any, current_time: Any) -> None:
+        """Freqtrade cancels ``order`` after its timeout. Unfilled, that is a failed execution
+        (``report_failures``): for an order reported ``new``, its ``cancelled`` event says so
+        (``success: false``) once Freqtrade recorded the cancellation; for another, an event of
+        the older kind says it now."""
+        s = self.mandate_settings
+        if s is None or not s.report_failures:
+            return
+        if float(getattr(order, "safe_filled", 0.0) or 0.0) > 0:
+            return  # partly filled: the fill is reported, not a failure
+        with self._mandate_orders_lock:
+            t = self._mandate_tracked.get(str(getattr(order, "order_id", "")))
+            if t is not None and t.announced and not t.closed:
+                t.failed = True
+                log.warning("mandate: %s order %s of %s timed out unfilled; its cancellation is reported as a "
+                            "failed execution", getattr(order, "side", "?"), t.order_id, t.pair)
+                return
+        self._mandate_report_failure(trade, order, current_time)
 
     def _mandate_report_failure(self, trade: Any, order: Any, current_time: Any) -> None:
         s = self.mandate_settings
@@ -1012,7 +1441,7 @@ class MandateStrategyMixin:
         log.warning("mandate: %s order for %s timed out unfilled; reporting a failed execution",
                     getattr(order, "side", "?"), getattr(trade, "pair", "?"))
         self._mandate_event(str(getattr(trade, "pair", "")), getattr(order, "side", None), amount, price,
-                            current_time, False)
+                            current_time, False, getattr(order, "order_type", None))
 
     def mandate_report_failure(self, pair: str, side: str, amount: float, rate: float,
                                at: dt.datetime | None = None) -> None:

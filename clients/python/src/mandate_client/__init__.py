@@ -1,7 +1,8 @@
 """Python client for the mandate certificate authority daemon.
 
 * :class:`MandateClient`: the REST API (organizations, people, API keys, agents, mandates,
-  certificates, kill switch, pre-trade checks, events, risk score, baselines, incidents,
+  certificates, kill switch, pre-trade checks and their stored decisions, events (executions
+  and order events: :class:`OrderState`), usage, risk score, baselines, incidents,
   custodial signing, webhooks).
 * :func:`generate_key_and_csr`: a key pair and CSR made locally; the private key stays here.
 * :class:`CertificateKeeper`: keeps the bot's certificate valid by itself (ACME Renewal
@@ -36,6 +37,7 @@ from .errors import (
 from .events import EventReporter, ReporterStats
 from .keys import KEY_TYPES, KeyAndCsr, csr_for_key, generate_key_and_csr, key_type_of, save_private_key
 from .models import (
+    DECISION_ID,
     Agent,
     AgentPage,
     ApiKey,
@@ -45,6 +47,8 @@ from .models import (
     CertificatePage,
     Contribution,
     Decision,
+    DecisionEvent,
+    DecisionRecord,
     EabCredentials,
     EventsAccepted,
     Incident,
@@ -55,6 +59,9 @@ from .models import (
     MandateChange,
     MandateVersion,
     Order,
+    OrderState,
+    OrderStateName,
+    OrderToTrade,
     Organization,
     OrganizationPage,
     Person,
@@ -65,6 +72,7 @@ from .models import (
     RiskScore,
     ScoredEvent,
     SignedOrder,
+    Usage,
     Verification,
     Webhook,
     WebhookDelivery,
@@ -114,6 +122,9 @@ __all__ = [
     "CertificatePage",
     "Contribution",
     "Decision",
+    "DECISION_ID",
+    "DecisionEvent",
+    "DecisionRecord",
     "EabCredentials",
     "EventsAccepted",
     "Incident",
@@ -122,6 +133,9 @@ __all__ = [
     "IssuedCertificate",
     "KillSwitch",
     "Order",
+    "OrderState",
+    "OrderStateName",
+    "OrderToTrade",
     "Organization",
     "OrganizationPage",
     "Person",
@@ -132,6 +146,7 @@ __all__ = [
     "RiskScore",
     "ScoredEvent",
     "SignedOrder",
+    "Usage",
     "Verification",
     "Webhook",
     "WebhookDelivery",

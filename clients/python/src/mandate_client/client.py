@@ -34,6 +34,7 @@ from .models import (
     Certificate,
     CertificatePage,
     Decision,
+    DecisionRecord,
     EabCredentials,
     EventsAccepted,
     Incident,
@@ -51,6 +52,7 @@ from .models import (
     RiskBand,
     RiskScore,
     SignedOrder,
+    Usage,
     Verification,
     Webhook,
     WebhookDeliveryPage,
@@ -681,6 +683,15 @@ class MandateClient:
             log.warning("preflight for %s denied (fail closed, %s): %r", agent_id, CLIENT_ERROR, e)
             return Decision.deny(CLIENT_ERROR, f"{type(e).__name__}: {e}", e)
 
+    def get_decision(self, decision_id: str) -> DecisionRecord:
+        """``GET /v1/decisions/{id}`` (readers, or the agent's own key): a pre-trade decision
+        (``Decision.decision_id`` of a preflight, ``SignedOrder.decision_id`` of a signing) with
+        the order as checked, every reason with its enforcement, who asked, and the events
+        that followed: those naming the decision (``metadata.decision_id``) and those of the
+        checked order's ``client_order_id``. An unknown id, or another organization's (another
+        agent's, for an agent key) is a 404 :class:`MandateError`."""
+        return DecisionRecord.from_json(self.call("GET", f"/v1/decisions/{_seg(decision_id)}"))
+
     # --- events, risk, baselines, incidents ---------------------------------------------------
 
     def report_events(self, events: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> EventsAccepted:
@@ -694,6 +705,13 @@ class MandateClient:
             if not 1 <= len(body) <= MAX_EVENTS_PER_REQUEST:
                 raise ValueError(f"send 1 to {MAX_EVENTS_PER_REQUEST} events per request")
         return EventsAccepted.from_json(self.call("POST", "/v1/events", body=body))
+
+    def usage(self, agent_id: str) -> Usage:
+        """``GET /v1/agents/{id}/usage`` (readers, or the agent's own key): what the pre-trade
+        check counts now beside the limits: the day's volume and realised loss, messages in
+        the last second, failures in a row, and, from the order events reported, the open
+        orders, the net position per market and the order-to-trade flow."""
+        return Usage.from_json(self.call("GET", f"/v1/agents/{_seg(agent_id)}/usage"))
 
     def risk_score(self, agent_id: str) -> RiskScore:
         """``GET /v1/agents/{id}/risk-score``."""
@@ -794,7 +812,9 @@ class MandateClient:
 
     def sign(self, agent_id: str, order: Order | Mapping[str, Any]) -> SignedOrder:
         """``POST /v1/agents/{id}/sign``: the daemon checks the order and signs it with the
-        agent's HSM key. Raises :class:`OutOfMandate` (with ``.decision``) for a refused order."""
+        agent's HSM key. Raises :class:`OutOfMandate` (with ``.decision``) for a refused order
+        (a refusal records no decision). The answer's ``decision_id`` names the decision, and
+        the signed payload ends with it."""
         body = order.to_json() if isinstance(order, Order) else dict(order)
         return SignedOrder.from_json(self.call("POST", f"/v1/agents/{_seg(agent_id)}/sign", body=body))
 

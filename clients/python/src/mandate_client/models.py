@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import json
+import re
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from .errors import MandateProtocolError
 
@@ -32,9 +34,16 @@ __all__ = [
     "CertificatePage",
     "KillSwitch",
     "EabCredentials",
+    "DECISION_ID",
     "Order",
+    "OrderState",
+    "OrderStateName",
     "Reason",
     "Decision",
+    "DecisionEvent",
+    "DecisionRecord",
+    "Usage",
+    "OrderToTrade",
     "ScoredEvent",
     "IncidentRef",
     "EventsAccepted",
@@ -142,6 +151,24 @@ class _Obj:
         if self.d.get(key) is None:
             return None
         return self.get_time(key)
+
+    def get_decimal(self, key: str) -> Decimal:
+        """A decimal the API sends as text (``"0.5"``) or, in some places, as a number."""
+        v = self.d.get(key)
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            raise self._bad(key, "a decimal")
+        try:
+            d = Decimal(v) if isinstance(v, (str, int)) else Decimal(repr(v))
+        except InvalidOperation:
+            raise self._bad(key, "a decimal") from None
+        if not d.is_finite():
+            raise self._bad(key, "a finite decimal")
+        return d
+
+    def opt_decimal(self, key: str) -> Decimal | None:
+        if self.d.get(key) is None:
+            return None
+        return self.get_decimal(key)
 
     def get_obj(self, key: str) -> Json:
         v = self.d.get(key)
@@ -645,6 +672,59 @@ def _json_timestamp(ts: int | str | _dt.datetime) -> int | str:
     return ts
 
 
+#: A decision's name as the daemon gives it: ``dec_`` and 32 lowercase hex digits.
+DECISION_ID = re.compile(r"dec_[0-9a-f]{32}")
+
+
+class OrderState(str, Enum):
+    """What happened to an order, as an order event reports it (``metadata.order_state``).
+
+    The daemon keeps the agent's book from these events alone (it never sees the venue):
+    ``NEW`` and ``AMENDED`` orders rest until a ``CANCELLED``, ``REJECTED`` or ``FILLED`` event
+    names the same ``client_order_id`` (``maxOpenOrders``); ``FILLED`` and
+    ``PARTIALLY_FILLED`` move the market's net position by their ``fill_quantity``
+    (``maxNetPosition``, ``shortSellingAllowed``) and are the only order events that count
+    towards the daily volume; new, amended and cancelled are the messages, fills the trades, of
+    ``maxOrderToTradeRatio``. So report each execution once, as a fill.
+    """
+
+    NEW = "new"
+    AMENDED = "amended"
+    CANCELLED = "cancelled"
+    FILLED = "filled"
+    PARTIALLY_FILLED = "partially_filled"
+    REJECTED = "rejected"
+
+    @property
+    def is_fill(self) -> bool:
+        """An execution: moves the position, counts as a trade and towards the daily volume."""
+        return self in (OrderState.FILLED, OrderState.PARTIALLY_FILLED)
+
+    @property
+    def closes(self) -> bool:
+        """Nothing of the order rests after it."""
+        return self in (OrderState.CANCELLED, OrderState.REJECTED, OrderState.FILLED)
+
+
+#: The states as the JSON names them, for callers that pass text.
+OrderStateName = Literal["new", "amended", "cancelled", "filled", "partially_filled", "rejected"]
+
+
+def _order_state(value: OrderState | str) -> OrderState:
+    try:
+        return OrderState(value)
+    except ValueError:
+        names = ", ".join(s.value for s in OrderState)
+        raise ValueError(f"order_state must be one of {names}, not {value!r}") from None
+
+
+def _positive(value: str | int | float | Decimal | None) -> bool:
+    try:
+        return value is not None and Decimal(str(value)) > 0
+    except InvalidOperation:
+        return False
+
+
 @dataclass(frozen=True)
 class Order:
     """An order, as checked by preflight and signed by custodial signing.
@@ -654,6 +734,9 @@ class Order:
     (the time of the check when absent). The version-2 controls read ``quantity`` (in the
     instrument's unit), ``price``, ``order_type`` (``market``, ``limit``, ``stop``,
     ``stop_limit``), ``client_order_id`` and ``intent`` (``new``, ``amend``, ``cancel``).
+    There is no ``decision_id`` here on purpose: the daemon names its decisions, and an order
+    that carries one is refused (``422 invalid-order``); the decision's id goes on the events
+    that report the order (:meth:`to_event`).
     """
 
     action: str = "trade_execution"
@@ -698,21 +781,79 @@ class Order:
         self,
         agent_id: str | None = None,
         *,
-        success: bool = True,
+        success: bool | None = None,
         realised_pnl: str | int | float | Decimal | None = None,
+        order_state: OrderState | OrderStateName | None = None,
+        client_order_id: str | None = None,
+        fill_quantity: str | int | float | Decimal | None = None,
+        fill_price: str | int | float | Decimal | None = None,
+        decision_id: str | None = None,
     ) -> Json:
-        """The event reporting that this order was placed (``success=False``: it failed), for
-        :meth:`EventReporter.report` or ``report_events``. ``agent_id`` may be left to the
-        reporter; ``realised_pnl`` (negative: a loss, in ``currency``) counts against the
-        mandate's ``maxDailyLoss``."""
+        """The event reporting what happened to this order, for :meth:`EventReporter.report`
+        or ``report_events``. ``agent_id`` may be left to the reporter; ``realised_pnl``
+        (negative: a loss, in ``currency``) counts against the mandate's ``maxDailyLoss``.
+
+        Without ``order_state`` it is the older kind of event, an execution: the order was
+        placed and traded (``success`` defaults to ``True``; ``False``: it failed), and it
+        counts towards the daily volume. The order's ``client_order_id`` and ``intent`` are
+        left out, as they always were.
+
+        With ``order_state`` it is an **order event**, which keeps the daemon's book of the
+        agent's open orders and positions (see :class:`OrderState`): it needs a
+        ``client_order_id`` (the argument, else the order's) and the action
+        ``trade_execution``; ``new``, ``filled`` and ``partially_filled`` need ``market`` and
+        ``side``; ``new`` and ``amended`` a ``quantity`` above 0 (``amended``: what is open
+        after the change); ``partially_filled`` a ``fill_quantity`` above 0 (``filled``
+        without one: whatever was open). ``success`` is then left to the daemon (true, but
+        false for ``rejected``) unless given. ``decision_id`` is the :attr:`Decision.decision_id`
+        of the pre-trade check that let the order through: put it on every event of the order
+        (not only ``new``), since ``GET /v1/decisions/{id}`` finds an order's fills and
+        cancellation by it unless the checked order carried its ``client_order_id``. Only a
+        fill moves the daily volume, so report an execution once, as a fill, not also as an
+        event without ``order_state``.
+
+        Raises ``ValueError`` for an event the daemon would refuse for its shape (so that the
+        mistake shows here rather than as a dropped event in the reporter's log).
+        """
         metadata = self.to_json()
         if realised_pnl is not None:
             metadata["realised_pnl"] = _json_size(realised_pnl)
         action = metadata.pop("action")
-        # What an event does not carry (the order's id and intent are the order's, not the fill's).
-        metadata.pop("client_order_id", None)
-        metadata.pop("intent", None)
-        metadata["success"] = success
+        metadata.pop("intent", None)  # an order message's, never an event's
+        own_id = metadata.pop("client_order_id", None)
+        if order_state is None:
+            if fill_quantity is not None or fill_price is not None:
+                raise ValueError("fill_quantity and fill_price belong to an order event: give order_state")
+            if client_order_id is not None:
+                metadata["client_order_id"] = client_order_id
+            metadata["success"] = True if success is None else success
+        else:
+            state = _order_state(order_state)
+            coid = client_order_id if client_order_id is not None else own_id
+            if action != "trade_execution":
+                raise ValueError(f"an order event ({state.value}) needs the action trade_execution, not {action!r}")
+            if not coid:
+                raise ValueError(f"an order event ({state.value}) needs a client_order_id")
+            if state in (OrderState.NEW, OrderState.FILLED, OrderState.PARTIALLY_FILLED) and (
+                self.market is None or self.side is None
+            ):
+                raise ValueError(f"an order event ({state.value}) needs market and side")
+            if state in (OrderState.NEW, OrderState.AMENDED) and not _positive(self.quantity):
+                raise ValueError(f"an order event ({state.value}) needs a quantity above 0")
+            if state is OrderState.PARTIALLY_FILLED and not _positive(fill_quantity):
+                raise ValueError("a partially_filled event needs a fill_quantity above 0")
+            metadata["order_state"] = state.value
+            metadata["client_order_id"] = coid
+            if fill_quantity is not None:
+                metadata["fill_quantity"] = _json_size(fill_quantity)
+            if fill_price is not None:
+                metadata["fill_price"] = _json_size(fill_price)
+            if success is not None:
+                metadata["success"] = success
+        if decision_id is not None:
+            if not DECISION_ID.fullmatch(decision_id):
+                raise ValueError(f"decision_id must be dec_ and 32 lowercase hex digits, not {decision_id!r}")
+            metadata["decision_id"] = decision_id
         event: Json = {"action_type": action, "metadata": metadata}
         if agent_id is not None:
             event["agent_id"] = agent_id
@@ -723,12 +864,15 @@ class Order:
 class Reason:
     """One reason for a refusal: ``code`` (e.g. ``exceeds_scope_size``), and as the API gives
     them ``limit`` (e.g. ``50000 EUR``) and ``requested`` (e.g. ``60000 EUR``). ``detail`` is
-    text for people (``/v1/verify`` reasons, and the client's own fail-closed reasons)."""
+    text for people (``/v1/verify`` reasons, and the client's own fail-closed reasons).
+    ``enforcement`` (``hard`` or ``soft``) is given by ``GET /v1/decisions/{id}``, which lists
+    the broken soft limits among the reasons of an allowed order."""
 
     code: str
     limit: str | None = None
     requested: str | None = None
     detail: str | None = None
+    enforcement: str | None = None
 
     @classmethod
     def from_json(cls, value: Any) -> Reason:
@@ -738,6 +882,7 @@ class Reason:
             limit=o.opt_str("limit"),
             requested=o.opt_str("requested"),
             detail=o.opt_str("detail"),
+            enforcement=o.opt_str("enforcement"),
         )
 
 
@@ -752,6 +897,13 @@ class Decision:
     when the order's ``timestamp`` was further from the daemon's clock than its
     ``policy.max_clock_skew_secs``: the answer is then a what-if for that time, never a
     permission to act now (``sign`` refuses such an order).
+
+    ``decision_id`` (``dec_`` and 32 hex digits) names every answer the daemon gives, stored
+    before it was sent: report the order placed on it with
+    ``order.to_event(order_state="new", decision_id=...)`` (and its fills and cancellation
+    with the same id) and :meth:`MandateClient.get_decision` shows the decision with what
+    followed. ``None`` for the client's own fail-closed denials (no daemon decided) and from
+    daemons older than decision ids.
     """
 
     allowed: bool
@@ -762,6 +914,7 @@ class Decision:
     #: reported).
     soft_breaches: tuple[Reason, ...] = ()
     error: BaseException | None = field(default=None, compare=False)
+    decision_id: str | None = None
 
     @property
     def codes(self) -> list[str]:
@@ -785,7 +938,13 @@ class Decision:
             )
         hypothetical = o.opt_bool("hypothetical") or False
         soft = tuple(Reason.from_json(x) for x in o.get_list("soft_breaches", optional=True))
-        return cls(allowed=allowed, reasons=reasons, hypothetical=hypothetical, soft_breaches=soft)
+        return cls(
+            allowed=allowed,
+            reasons=reasons,
+            hypothetical=hypothetical,
+            soft_breaches=soft,
+            decision_id=o.opt_str("decision_id"),
+        )
 
     @classmethod
     def deny(cls, code: str, detail: str, error: BaseException | None = None) -> Decision:
@@ -796,6 +955,209 @@ class Decision:
 
 
 # --- events, risk, baselines, incidents -----------------------------------------------------
+
+
+def _unix_or_time(o: _Obj, key: str) -> _dt.datetime:
+    """A time the API gives as unix seconds (events' ``at``) or as RFC 3339 text."""
+    v = o.d.get(key)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return _dt.datetime.fromtimestamp(v, _dt.timezone.utc)
+    return o.get_time(key)
+
+
+def _opt_order_state(o: _Obj, key: str) -> OrderState | None:
+    v = o.opt_str(key)
+    if v is None:
+        return None
+    try:
+        return OrderState(v)
+    except ValueError:
+        raise MandateProtocolError(
+            title="Malformed answer", detail=f"{o.where}.{key}: unknown order state {v!r}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class DecisionEvent:
+    """One event linked to a decision (``GET /v1/decisions/{id}``): the order placed on it, its
+    fills and its cancellation. Amounts are ``Decimal``; ``order_state`` is ``None`` for an
+    event of the older kind (an execution without an order state)."""
+
+    id: int
+    at: _dt.datetime
+    order_state: OrderState | None
+    client_order_id: str | None
+    market: str | None
+    side: str | None
+    quantity: Decimal | None
+    price: Decimal | None
+    fill_quantity: Decimal | None
+    fill_price: Decimal | None
+    decision_id: str | None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> DecisionEvent:
+        o = _Obj(value, "decision.events[]")
+        return cls(
+            id=o.get_int("id"),
+            at=_unix_or_time(o, "at"),
+            order_state=_opt_order_state(o, "order_state"),
+            client_order_id=o.opt_str("client_order_id"),
+            market=o.opt_str("market"),
+            side=o.opt_str("side"),
+            quantity=o.opt_decimal("quantity"),
+            price=o.opt_decimal("price"),
+            fill_quantity=o.opt_decimal("fill_quantity"),
+            fill_price=o.opt_decimal("fill_price"),
+            decision_id=o.opt_str("decision_id"),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A stored pre-trade decision and what followed it (``GET /v1/decisions/{id}``).
+
+    ``via`` is ``preflight`` or ``sign`` (then ``order`` is the signed payload, with the
+    ``timestamp`` the daemon decided at and the ``decision_id``); ``order`` is the order as
+    checked, a JSON object. ``reasons`` are every limit the order broke, hard and soft, each
+    with its ``enforcement``: an allowed order lists the soft ones. ``decided_by`` is the API
+    key that asked. ``events`` are, oldest first, the events naming the decision and those of
+    the checked order's ``client_order_id`` from a minute before the decision on (at most
+    1000): so an order checked without a ``client_order_id`` shows only the events that carry
+    the ``decision_id``.
+    """
+
+    decision_id: str
+    agent_id: str
+    decided_at: _dt.datetime
+    via: str
+    allowed: bool
+    hypothetical: bool
+    order: Json
+    reasons: tuple[Reason, ...]
+    decided_by: str | None
+    events: tuple[DecisionEvent, ...]
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def codes(self) -> list[str]:
+        return [r.code for r in self.reasons]
+
+    @property
+    def fills(self) -> tuple[DecisionEvent, ...]:
+        """The events that executed (``filled``, ``partially_filled``)."""
+        return tuple(e for e in self.events if e.order_state is not None and e.order_state.is_fill)
+
+    @property
+    def filled_quantity(self) -> Decimal:
+        """What the fills that say so filled (a ``filled`` without ``fill_quantity`` counts 0)."""
+        return sum((e.fill_quantity or Decimal(0) for e in self.fills), Decimal(0))
+
+    @property
+    def states(self) -> list[OrderState]:
+        """The order states reported, oldest first (``new``, ``partially_filled``, ...)."""
+        return [e.order_state for e in self.events if e.order_state is not None]
+
+    @classmethod
+    def from_json(cls, value: Any) -> DecisionRecord:
+        o = _Obj(value, "decision")
+        return cls(
+            decision_id=o.get_str("decision_id"),
+            agent_id=o.get_str("agent_id"),
+            decided_at=o.get_time("decided_at"),
+            via=o.get_str("via"),
+            allowed=o.get_bool("allowed"),
+            hypothetical=o.opt_bool("hypothetical") or False,
+            order=o.get_obj("order"),
+            reasons=tuple(Reason.from_json(x) for x in o.get_list("reasons", optional=True)),
+            decided_by=o.opt_str("decided_by"),
+            events=tuple(DecisionEvent.from_json(x) for x in o.get_list("events", optional=True)),
+            raw=o.d,
+        )
+
+
+@dataclass(frozen=True)
+class OrderToTrade:
+    """The order flow within the default ``maxOrderToTradeRatio``'s window: ``orders`` (new,
+    amended and cancelled events) and ``trades`` (fills) of the last ``window_secs``."""
+
+    orders: int
+    trades: int
+    window_secs: int
+    max_ratio: int
+
+    @property
+    def ratio(self) -> float:
+        """Orders per trade, as the limit counts them (no trade counts as one)."""
+        return self.orders / max(self.trades, 1)
+
+    @classmethod
+    def from_json(cls, value: Any) -> OrderToTrade:
+        o = _Obj(value, "usage.order_to_trade")
+        return cls(o.get_int("orders"), o.get_int("trades"), o.get_int("window_secs"), o.get_int("max_ratio"))
+
+
+@dataclass(frozen=True)
+class Usage:
+    """``GET /v1/agents/{id}/usage``: what the pre-trade check counts now, beside the limits
+    (``max_*``: the limit as text, e.g. ``1000000 EUR``, or ``None`` when the mandate sets none).
+
+    ``open_orders``, ``net_positions`` (market → net quantity, long positive, flat markets
+    left out) and ``order_to_trade`` come only from the order events reported
+    (:class:`OrderState`): the daemon sees no venue, so they are what the bot told it. The
+    fields of the order book default to empty for daemons older than them.
+    """
+
+    agent_id: str
+    trading_day_start: _dt.datetime
+    daily_volume: Decimal
+    max_daily_volume: str | None
+    daily_loss: Decimal
+    max_daily_loss: str | None
+    messages_last_second: int
+    max_messages_per_second: int | None
+    consecutive_failures: int
+    open_orders: int = 0
+    max_open_orders: int | None = None
+    net_positions: dict[str, Decimal] = field(default_factory=dict)
+    order_to_trade: OrderToTrade | None = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    def position(self, market: str) -> Decimal:
+        """The net position in ``market`` (compared case-insensitively, as the daemon does);
+        0 when flat."""
+        for name, value in self.net_positions.items():
+            if name.lower() == market.lower():
+                return value
+        return Decimal(0)
+
+    @classmethod
+    def from_json(cls, value: Any) -> Usage:
+        o = _Obj(value, "usage")
+        positions: dict[str, Decimal] = {}
+        raw_positions = o.opt_obj("net_positions") or {}
+        p = _Obj(raw_positions, "usage.net_positions")
+        for market in raw_positions:
+            positions[str(market)] = p.get_decimal(market)
+        flow = o.opt_obj("order_to_trade")
+        return cls(
+            agent_id=o.get_str("agent_id"),
+            trading_day_start=o.get_time("trading_day_start"),
+            daily_volume=o.get_decimal("daily_volume"),
+            max_daily_volume=o.opt_str("max_daily_volume"),
+            daily_loss=o.get_decimal("daily_loss"),
+            max_daily_loss=o.opt_str("max_daily_loss"),
+            messages_last_second=o.get_int("messages_last_second"),
+            max_messages_per_second=o.opt_int("max_messages_per_second"),
+            consecutive_failures=o.get_int("consecutive_failures"),
+            open_orders=o.opt_int("open_orders") or 0,
+            max_open_orders=o.opt_int("max_open_orders"),
+            net_positions=positions,
+            order_to_trade=None if flow is None else OrderToTrade.from_json(flow),
+            raw=o.d,
+        )
 
 
 @dataclass(frozen=True)
@@ -1020,7 +1382,12 @@ class IncidentPage:
 @dataclass(frozen=True)
 class SignedOrder:
     """A custodially signed order: hand ``payload``, ``signature``, ``certificate_pem`` and
-    ``chain_pem`` to the exchange. ``payload`` and ``signature`` are base64."""
+    ``chain_pem`` to the exchange. ``payload`` and ``signature`` are base64.
+
+    ``decision_id`` names the decision that let the order through; the signed payload carries
+    it too, as its last field (:attr:`order`), so a relying party can cite it. Report the
+    order's events with it (see :meth:`Order.to_event`). ``None`` from daemons older than
+    decision ids."""
 
     allowed: bool
     payload: str
@@ -1029,7 +1396,17 @@ class SignedOrder:
     certificate_serial: str
     certificate_pem: str
     chain_pem: str
+    decision_id: str | None = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def order(self) -> Json:
+        """The signed order, decoded: the fields as sent, the ``timestamp`` the daemon decided
+        at and the ``decision_id``."""
+        value = json.loads(self.payload_bytes.decode("utf-8"))
+        if not isinstance(value, dict):
+            raise MandateProtocolError(title="Malformed answer", detail="signed_order.payload: not an object")
+        return value
 
     @property
     def payload_bytes(self) -> bytes:
@@ -1051,6 +1428,7 @@ class SignedOrder:
             certificate_serial=o.get_str("certificate_serial"),
             certificate_pem=o.get_str("certificate_pem"),
             chain_pem=o.get_str("chain_pem"),
+            decision_id=o.opt_str("decision_id"),
             raw=o.d,
         )
 
