@@ -4,11 +4,17 @@
 //!
 //! `cargo bench -p mandate-ca --bench behaviour -- [SECONDS=10] [CONNECTIONS=32] [controls]`
 //!
-//! With `controls`, every mandate also sets the version-2 controls the daemon enforces today
-//! (maxOrderQuantity and allowedOrderTypes as defaults and per market, a price collar against
-//! posted reference prices, the repeated-execution throttle set out of reach), every agent is
-//! certified (so preflight answers `allowed`), and the orders and events carry quantity, price
-//! and order type.
+//! With `controls`, every mandate also sets every version-2 control (maxOrderQuantity and
+//! allowedOrderTypes as defaults and per market, a price collar against posted reference
+//! prices, maxOpenOrders, maxNetPosition, shortSellingAllowed, maxMessagesPerSecond,
+//! maxOrderToTradeRatio, maxDailyLoss and the repeated-execution throttle, each set out of
+//! reach so that the run measures the steady state), every agent is certified (so preflight
+//! answers `allowed`), the orders carry quantity, price, order type and side, and the events
+//! are order events: with 2 or more per request, pairs of `new` and `filled` (a client order id
+//! per request and pair), with 1 per request `filled` events, so every event moves the book,
+//! the positions, the order flow and the day's P&L (each fill realises a loss of 1 EUR). Every
+//! fill is a buy: wrk's concurrent connections may deliver a sell before the buy it closes, and
+//! a short position would be a breach (shortSellingAllowed is false) that suspends the agent.
 //!
 //! The load is thousands of events a second per agent, far above any baseline, so the
 //! frequency feature would score every event 1 and revoke each agent at its first event: the
@@ -122,6 +128,12 @@ async fn main() {
             mandate["priceCollar"] = json!({"buyBps": 500, "sellBps": 500});
             mandate["referencePriceMaxAge"] = json!(3600);
             mandate["repeatedExecutionThrottle"] = json!({"executions": 1000000, "withinSecs": 1});
+            mandate["maxOpenOrders"] = json!(100000);
+            mandate["maxNetPosition"] = json!({"quantity": "1000000000"});
+            mandate["shortSellingAllowed"] = json!(false);
+            mandate["maxMessagesPerSecond"] = json!(1000000);
+            mandate["maxOrderToTradeRatio"] = json!({"maxRatio": 1000000, "windowSecs": 60});
+            mandate["maxDailyLoss"] = json!({"amount": "999999999", "currency": "EUR"});
             mandate["marketControls"] = json!([{"market": "ETH_EUR", "controls":
                 {"maxOrderQuantity": {"value": "50", "enforcement": "soft"}}}]);
         }
@@ -198,13 +210,30 @@ async fn main() {
     let (rps, p50, p99, bad) = wrk(&preflight, &bench.base, secs, conns);
     println!("preflight: {rps:.0} decisions/s, p50 {p50:.2} ms, p99 {p99:.2} ms, non-2xx {bad}");
     for batch in [1usize, 10, 100] {
-        // The agent id is filled in per request by the script.
+        // The agent id (and, for order events, the request's sequence number) is filled in
+        // per request by the script.
         let events: Vec<Value> = (0..batch)
             .map(|k| {
-                json!({"agent_id": "AGENT", "action_type": "trade_execution",
+                let mut e = json!({"agent_id": "AGENT", "action_type": "trade_execution",
                        "metadata": {"market": markets[k % 2], "size": format!("{}", 95 + k % 10),
                                     "currency": "EUR", "side": "buy", "region": "eu-west-1",
-                                    "quantity": "1", "price": "101", "order_type": "limit"}})
+                                    "quantity": "1", "price": "101", "order_type": "limit"}});
+                if controls {
+                    let m = &mut e["metadata"];
+                    let pair = if batch == 1 { 0 } else { k / 2 };
+                    m["market"] = json!(markets[pair % 2]);
+                    m["client_order_id"] = json!(format!("SEQ-{pair}"));
+                    if batch == 1 || k % 2 == 1 {
+                        m["order_state"] = json!("filled");
+                        m["fill_quantity"] = json!("1");
+                        m["fill_price"] = json!("101");
+                        m["realised_pnl"] = json!("-1");
+                    } else {
+                        m["order_state"] = json!("new");
+                        m.as_object_mut().unwrap().remove("size");
+                    }
+                }
+                e
             })
             .collect();
         let body = Value::Array(events).to_string();
@@ -213,9 +242,12 @@ async fn main() {
             r#"local i = 0
 local template = [=[{body}]=]
 local headers = {{["Authorization"] = "Bearer {key}", ["Content-Type"] = "application/json"}}
+local n = 0
 request = function()
   i = (i % {AGENTS}) + 1
+  n = n + 1
   local body = string.gsub(template, "AGENT", string.format("bench-%03d", i - 1))
+  body = string.gsub(body, "SEQ", "r" .. n)
   return wrk.format("POST", "/v1/events", headers, body)
 end
 "#

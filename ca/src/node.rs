@@ -46,6 +46,8 @@ pub struct Node {
     pub webhooks: crate::webhooks::Dispatcher,
     /// Wakes the key-rotation watcher (it also polls the store).
     pub ca_changes: tokio::sync::Notify,
+    /// Agents' organizations, for the tenant check of the pre-trade and event paths.
+    pub agent_organizations: crate::ra::tenant::AgentOrganizations,
 }
 
 impl Node {
@@ -233,6 +235,7 @@ impl Node {
             acme_nonces: Default::default(),
             ca_changes: tokio::sync::Notify::new(),
             api_key_cache: Default::default(),
+            agent_organizations: Default::default(),
             rate_limits: crate::rate_limit::RateLimiter::new(
                 cfg.http.rate_limit_per_minute,
                 cfg.http.rate_limit_burst,

@@ -168,34 +168,9 @@ pub fn compare(before: &Mandate, after: &Mandate) -> Vec<FieldChange> {
             push(field, b.to_string(), a.to_string(), d);
         }
     }
-    // Version-2 controls: until each has its own order, any change counts as a change, which
-    // retires older certificates at once (the safe side).
-    let json = |m: &Mandate| {
-        let mut v = serde_json::to_value(&m.controls).unwrap_or_default();
-        if let Some(markets) = &m.market_controls {
-            v["marketControls"] = serde_json::to_value(markets).unwrap_or_default();
-        }
-        v
-    };
-    let (b, a) = (json(before), json(after));
-    let keys: std::collections::BTreeSet<String> = b
-        .as_object()
-        .into_iter()
-        .chain(a.as_object())
-        .flat_map(|o| o.keys().cloned())
-        .collect();
-    for key in keys {
-        let (bv, av) = (&b[key.as_str()], &a[key.as_str()]);
-        if bv != av {
-            let text = |v: &serde_json::Value| {
-                if v.is_null() {
-                    "none".to_owned()
-                } else {
-                    v.to_string()
-                }
-            };
-            push(controls_field(&key), text(bv), text(av), Direction::Changed);
-        }
+    // Version-2 controls, each with its own order (compare_controls.rs).
+    for (field, b, a, d) in crate::compare_controls::changes(before, after) {
+        push(field, b, a, d);
     }
     if before.on_breach != after.on_breach {
         let d = if after.on_breach == OnBreach::Revoke {
@@ -211,25 +186,6 @@ pub fn compare(before: &Mandate, after: &Mandate) -> Vec<FieldChange> {
         );
     }
     out
-}
-
-/// The static name of a version-2 control's JSON field.
-fn controls_field(key: &str) -> &'static str {
-    const NAMES: [&str; 12] = [
-        "maxOrderQuantity",
-        "priceCollar",
-        "referencePriceMaxAge",
-        "maxOpenOrders",
-        "maxNetPosition",
-        "maxDailyLoss",
-        "maxMessagesPerSecond",
-        "maxOrderToTradeRatio",
-        "repeatedExecutionThrottle",
-        "allowedOrderTypes",
-        "shortSellingAllowed",
-        "marketControls",
-    ];
-    NAMES.into_iter().find(|n| *n == key).unwrap_or("controls")
 }
 
 /// Whether any change takes authority away (narrowed or changed).
@@ -259,7 +215,10 @@ fn money(before: &Option<Money>, after: &Option<Money>) -> Option<Direction> {
 }
 
 /// A list that is absent means anything.
-fn sets<T: Ord>(before: &Option<BTreeSet<T>>, after: &Option<BTreeSet<T>>) -> Option<Direction> {
+pub(crate) fn sets<T: Ord>(
+    before: &Option<BTreeSet<T>>,
+    after: &Option<BTreeSet<T>>,
+) -> Option<Direction> {
     match (before, after) {
         (None, None) => None,
         (None, Some(_)) => Some(Direction::Narrowed),

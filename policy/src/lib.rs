@@ -12,6 +12,7 @@ mod anomaly;
 mod baseline;
 mod book;
 mod compare;
+mod compare_controls;
 mod controls;
 mod der_codec;
 mod error;

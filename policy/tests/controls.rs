@@ -155,16 +155,218 @@ fn bounds_are_checked_by_name() {
     }
 }
 
+/// `full_v2()` with `changes` applied (a key set to null is removed).
+fn changed(changes: serde_json::Value) -> Mandate {
+    let mut v = full_v2();
+    for (k, x) in changes.as_object().unwrap() {
+        if x.is_null() {
+            v.as_object_mut().unwrap().remove(k);
+        } else {
+            v[k] = x.clone();
+        }
+    }
+    mandate(v).unwrap()
+}
+
 #[test]
-fn a_changed_control_counts_as_narrowing() {
+fn each_control_narrows_widens_or_changes_by_its_own_order() {
+    use mandate_policy::Direction::{self, Changed, Narrowed, Widened};
     let before = mandate(full_v2()).unwrap();
-    let mut after = before.clone();
-    after.controls.max_open_orders = None;
-    let c = compare(&before, &after);
+    let cases: Vec<(serde_json::Value, &str, Direction)> = vec![
+        (
+            json!({"maxOrderQuantity": "2"}),
+            "maxOrderQuantity",
+            Narrowed,
+        ),
+        (
+            json!({"maxOrderQuantity": "3"}),
+            "maxOrderQuantity",
+            Widened,
+        ),
+        (
+            json!({"maxOrderQuantity": null}),
+            "maxOrderQuantity",
+            Widened,
+        ),
+        // The same value, soft instead of hard: wider.
+        (
+            json!({"maxOrderQuantity": {"value": "2.5", "enforcement": "soft"}}),
+            "maxOrderQuantity",
+            Widened,
+        ),
+        // Hard, and a looser collar: one way each.
+        (
+            json!({"priceCollar": {"buyBps": 300, "sellBps": 300}}),
+            "priceCollar",
+            Changed,
+        ),
+        (
+            json!({"priceCollar": {"value": {"buyBps": 100, "sellBps": 200}, "enforcement": "soft"}}),
+            "priceCollar",
+            Narrowed,
+        ),
+        (
+            json!({"priceCollar": {"value": {"buyBps": 100, "sellBps": 250}, "enforcement": "soft"}}),
+            "priceCollar",
+            Changed,
+        ),
+        (
+            json!({"referencePriceMaxAge": 2}),
+            "referencePriceMaxAge",
+            Narrowed,
+        ),
+        // Absent is the default age (60 s): longer than 5 s.
+        (
+            json!({"referencePriceMaxAge": null}),
+            "referencePriceMaxAge",
+            Widened,
+        ),
+        (json!({"maxOpenOrders": 10}), "maxOpenOrders", Narrowed),
+        (json!({"maxOpenOrders": null}), "maxOpenOrders", Widened),
+        (
+            json!({"maxNetPosition": {"quantity": "20"}}),
+            "maxNetPosition",
+            Widened,
+        ),
+        (
+            json!({"maxNetPosition": {"value": {"amount": "1", "currency": "EUR"}}}),
+            "maxNetPosition",
+            Changed,
+        ),
+        (
+            json!({"maxDailyLoss": {"amount": "4000", "currency": "EUR"}}),
+            "maxDailyLoss",
+            Narrowed,
+        ),
+        (
+            json!({"maxDailyLoss": {"amount": "4000", "currency": "USD"}}),
+            "maxDailyLoss",
+            Changed,
+        ),
+        (
+            json!({"maxMessagesPerSecond": 50}),
+            "maxMessagesPerSecond",
+            Narrowed,
+        ),
+        (
+            json!({"maxMessagesPerSecond": {"value": 100, "enforcement": "soft"}}),
+            "maxMessagesPerSecond",
+            Widened,
+        ),
+        (
+            json!({"maxOrderToTradeRatio": {"maxRatio": 10, "windowSecs": 3600}}),
+            "maxOrderToTradeRatio",
+            Narrowed,
+        ),
+        (
+            json!({"maxOrderToTradeRatio": {"maxRatio": 20, "windowSecs": 60}}),
+            "maxOrderToTradeRatio",
+            Changed,
+        ),
+        // Fewer executions, or a longer window, trip the throttle sooner.
+        (
+            json!({"repeatedExecutionThrottle": {"executions": 5, "withinSecs": 60}}),
+            "repeatedExecutionThrottle",
+            Narrowed,
+        ),
+        (
+            json!({"repeatedExecutionThrottle": {"executions": 10, "withinSecs": 120}}),
+            "repeatedExecutionThrottle",
+            Narrowed,
+        ),
+        (
+            json!({"repeatedExecutionThrottle": {"executions": 10, "withinSecs": 30}}),
+            "repeatedExecutionThrottle",
+            Widened,
+        ),
+        (
+            json!({"repeatedExecutionThrottle": {"executions": 20, "withinSecs": 120}}),
+            "repeatedExecutionThrottle",
+            Changed,
+        ),
+        (
+            json!({"allowedOrderTypes": ["limit"]}),
+            "allowedOrderTypes",
+            Narrowed,
+        ),
+        (
+            json!({"allowedOrderTypes": ["limit", "stop_limit", "market"]}),
+            "allowedOrderTypes",
+            Widened,
+        ),
+        (
+            json!({"allowedOrderTypes": ["market"]}),
+            "allowedOrderTypes",
+            Changed,
+        ),
+        (
+            json!({"shortSellingAllowed": true}),
+            "shortSellingAllowed",
+            Widened,
+        ),
+        // A market's own value replaces the default there: 0.5 to 1 widens in BTC_EUR.
+        (
+            json!({"marketControls": [{"market": "BTC_EUR", "controls": {"maxOrderQuantity": "1",
+            "maxNetPosition": {"value": {"amount": "100000", "currency": "EUR"}}}}]}),
+            "marketControls",
+            Widened,
+        ),
+        // A new market of its own, below the default: narrower there.
+        (
+            json!({"marketControls": [{"market": "BTC_EUR", "controls": {"maxOrderQuantity": "0.5",
+            "maxNetPosition": {"value": {"amount": "100000", "currency": "EUR"}}}},
+            {"market": "ETH_EUR", "controls": {"maxOrderQuantity": "1"}}]}),
+            "marketControls",
+            Narrowed,
+        ),
+        // A counting limit of a market's own is one more limit.
+        (
+            json!({"marketControls": [{"market": "BTC_EUR", "controls": {"maxOrderQuantity": "0.5",
+            "maxNetPosition": {"value": {"amount": "100000", "currency": "EUR"}}, "maxOpenOrders": 30}}]}),
+            "marketControls",
+            Narrowed,
+        ),
+    ];
+    for (change, field, direction) in cases {
+        let after = changed(change.clone());
+        let c = compare(&before, &after);
+        assert_eq!(c.len(), 1, "{change}: {c:#?}");
+        assert_eq!(
+            (c[0].field, c[0].direction),
+            (field, direction),
+            "{change}: {c:#?}"
+        );
+        assert_eq!(narrows(&c), direction != Widened, "{change}");
+    }
+    // A market's own value may widen down to the default's.
+    let same = changed(
+        json!({"marketControls": [{"market": "BTC_EUR", "controls": {"maxOrderQuantity": "2.5",
+        "maxNetPosition": {"value": {"amount": "100000", "currency": "EUR"}}}}]}),
+    );
+    let c = compare(&before, &same);
     assert_eq!(c.len(), 1, "{c:#?}");
-    assert_eq!(c[0].field, "maxOpenOrders");
-    assert!(narrows(&c));
-    let mut markets = before.clone();
-    markets.market_controls = None;
-    assert_eq!(compare(&before, &markets)[0].field, "marketControls");
+    assert_eq!(
+        c[0].direction, Widened,
+        "0.5 to the default 2.5 widens BTC_EUR: {c:#?}"
+    );
+    // A market's own value stated equal to the default changes nothing in force.
+    let mut no_own = full_v2();
+    no_own["marketControls"] = json!([{"market": "BTC_EUR", "controls":
+        {"maxNetPosition": {"value": {"amount": "100000", "currency": "EUR"}}}}]);
+    let no_own = mandate(no_own).unwrap();
+    let mut stated = no_own.clone();
+    stated.market_controls.as_mut().unwrap()[0]
+        .controls
+        .max_order_quantity = no_own.controls.max_order_quantity.clone();
+    assert!(
+        compare(&no_own, &stated).is_empty(),
+        "{:#?}",
+        compare(&no_own, &stated)
+    );
+    // Widening several controls together only widens; one narrowing among them narrows.
+    let wider =
+        changed(json!({"maxOrderQuantity": "5", "maxOpenOrders": 40, "shortSellingAllowed": true}));
+    assert!(!narrows(&compare(&before, &wider)));
+    let mixed = changed(json!({"maxOrderQuantity": "5", "maxOpenOrders": 4}));
+    assert!(narrows(&compare(&before, &mixed)));
 }

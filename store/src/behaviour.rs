@@ -38,8 +38,8 @@ pub struct NewEvent {
     pub success: bool,
     /// Anomaly score, once the agent has an approved baseline.
     pub score: Option<f64>,
-    /// The score's contributions, JSON.
-    pub contributions: Option<Value>,
+    /// The score's contributions, JSON text (serialized once, straight from the score).
+    pub contributions: Option<String>,
     /// The baseline version it was scored against.
     pub baseline_version: Option<i64>,
     /// Realised profit (or, negative, loss), a signed decimal text in `currency`.
@@ -351,20 +351,19 @@ pub(crate) fn baseline_row(r: &AnyRow) -> Result<BaselineRow, StoreError> {
     })
 }
 
-/// Rows per multi-row INSERT: 15 parameters each stays far below SQLite's 32,766.
+/// Rows per multi-row INSERT: 24 parameters each stays far below SQLite's 32,766.
 const INSERT_CHUNK: usize = 200;
 
 /// Inserts events with one statement per [`INSERT_CHUNK`] rows; returns their ids in order.
 async fn insert_events(
     conn: &mut AnyConnection,
+    backend: crate::db::Backend,
     events: &[NewEvent],
     reported_by: &str,
     received_at_ms: i64,
 ) -> Result<Vec<i64>, StoreError> {
     let mut ids = Vec::with_capacity(events.len());
     for chunk in events.chunks(INSERT_CHUNK) {
-        // Numbered placeholders, which both backends read (sqlx's QueryBuilder writes `?` for
-        // the Any driver, which PostgreSQL does not).
         const COLUMNS: usize = 24;
         let mut sql = String::from(
             "INSERT INTO events (agent_id, action_type, market, size, currency, side,
@@ -372,17 +371,7 @@ async fn insert_events(
                  contributions, baseline_version, pnl, quantity, price, order_type, order_state,
                  client_order_id, fill_quantity, fill_price, decision_id) VALUES ",
         );
-        for row in 0..chunk.len() {
-            sql.push_str(if row == 0 { "(" } else { ", (" });
-            for col in 0..COLUMNS {
-                if col > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push('$');
-                sql.push_str(&(row * COLUMNS + col + 1).to_string());
-            }
-            sql.push(')');
-        }
+        sql.push_str(&crate::db::values_rows(backend, chunk.len(), COLUMNS));
         sql.push_str(" RETURNING id");
         let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
         for e in chunk {
@@ -400,7 +389,7 @@ async fn insert_events(
                 .bind(reported_by.to_owned())
                 .bind(received_at_ms)
                 .bind(crate::nullable::OptF64(e.score))
-                .bind(e.contributions.as_ref().map(json_text))
+                .bind(e.contributions.clone())
                 .bind(e.baseline_version)
                 .bind(e.pnl.clone())
                 .bind(e.quantity.clone())
@@ -597,12 +586,19 @@ impl Store {
     /// call for, all in one transaction.
     pub async fn ingest_events(&self, batch: EventBatch) -> Result<Ingested, StoreError> {
         let received = now_ms();
+        let backend = self.backend();
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
                     let mut out = Ingested {
-                        event_ids: insert_events(conn, &batch.events, &batch.reported_by, received)
-                            .await?,
+                        event_ids: insert_events(
+                            conn,
+                            backend,
+                            &batch.events,
+                            &batch.reported_by,
+                            received,
+                        )
+                        .await?,
                         ..Ingested::default()
                     };
                     for c in &batch.counters {

@@ -57,6 +57,8 @@ pub struct LinkedEvent {
     pub fill_price: Option<String>,
     /// The decision it names, if it names one.
     pub decision_id: Option<String>,
+    /// The profit (or, negative, loss) it realised, signed decimal text.
+    pub realised_pnl: Option<String>,
 }
 
 impl Store {
@@ -65,6 +67,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
+        let backend = self.backend();
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -74,17 +77,7 @@ impl Store {
                             "INSERT INTO decisions (id, agent_id, at_ms, via, allowed, hypothetical,
                                  order_json, reasons, decided_by) VALUES ",
                         );
-                        for row in 0..chunk.len() {
-                            sql.push_str(if row == 0 { "(" } else { ", (" });
-                            for col in 0..COLUMNS {
-                                if col > 0 {
-                                    sql.push_str(", ");
-                                }
-                                sql.push('$');
-                                sql.push_str(&(row * COLUMNS + col + 1).to_string());
-                            }
-                            sql.push(')');
-                        }
+                        sql.push_str(&crate::db::values_rows(backend, chunk.len(), COLUMNS));
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for d in chunk {
                             q = q
@@ -120,18 +113,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let reasons: String = r.try_get("reasons")?;
-        Ok(Some(DecisionRow {
-            id: r.try_get("id")?,
-            agent_id: r.try_get("agent_id")?,
-            at_ms: r.try_get("at_ms")?,
-            via: r.try_get("via")?,
-            allowed: r.try_get::<i64, _>("ok")? != 0,
-            hypothetical: r.try_get::<i64, _>("what_if")? != 0,
-            order_json: r.try_get("order_json")?,
-            reasons: serde_json::from_str(&reasons).unwrap_or(Value::Null),
-            decided_by: r.try_get("decided_by")?,
-        }))
+        Ok(Some(decision_of(&r)?))
     }
 
     /// The events of `agent_id` that name decision `id`, and those of the order
@@ -146,7 +128,7 @@ impl Store {
     ) -> Result<Vec<LinkedEvent>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, at, order_state, client_order_id, market, side, quantity, price,
-                    fill_quantity, fill_price, decision_id
+                    fill_quantity, fill_price, decision_id, pnl AS realised_pnl
              FROM events
              WHERE agent_id = $1
                AND (decision_id = $2
@@ -160,4 +142,77 @@ impl Store {
         .fetch_all(&self.reader)
         .await?)
     }
+
+    /// `agent_id`'s order events (with an order state or naming a decision) from `from` to
+    /// `to` (unix s, inclusive), oldest first, at most `limit`; and the decisions they name.
+    pub async fn orders_with_decisions(
+        &self,
+        agent_id: &str,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<(Vec<LinkedEvent>, Vec<DecisionRow>), StoreError> {
+        let events: Vec<LinkedEvent> = sqlx::query_as(
+            "SELECT id, at, order_state, client_order_id, market, side, quantity, price,
+                    fill_quantity, fill_price, decision_id, pnl AS realised_pnl
+             FROM events
+             WHERE agent_id = $1 AND at >= $2 AND at <= $3
+               AND (order_state IS NOT NULL OR decision_id IS NOT NULL)
+             ORDER BY id LIMIT $4",
+        )
+        .bind(agent_id)
+        .bind(from)
+        .bind(to)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut ids: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e.decision_id.as_deref())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut decisions = Vec::with_capacity(ids.len());
+        // One statement per chunk of ids; another agent's decision is never read.
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            let mut sql = String::from(
+                "SELECT id, agent_id, at_ms, via, CASE WHEN allowed THEN 1 ELSE 0 END AS ok,
+                        CASE WHEN hypothetical THEN 1 ELSE 0 END AS what_if, order_json,
+                        reasons, decided_by
+                 FROM decisions WHERE agent_id = $1 AND id IN (",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('$');
+                sql.push_str(&(i + 2).to_string());
+            }
+            sql.push_str(") ORDER BY at_ms, id");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(agent_id);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.reader).await? {
+                decisions.push(decision_of(&r)?);
+            }
+        }
+        Ok((events, decisions))
+    }
+}
+
+/// A decision from its row.
+fn decision_of(r: &sqlx::any::AnyRow) -> Result<DecisionRow, StoreError> {
+    let reasons: String = r.try_get("reasons")?;
+    Ok(DecisionRow {
+        id: r.try_get("id")?,
+        agent_id: r.try_get("agent_id")?,
+        at_ms: r.try_get("at_ms")?,
+        via: r.try_get("via")?,
+        allowed: r.try_get::<i64, _>("ok")? != 0,
+        hypothetical: r.try_get::<i64, _>("what_if")? != 0,
+        order_json: r.try_get("order_json")?,
+        reasons: serde_json::from_str(&reasons).unwrap_or(Value::Null),
+        decided_by: r.try_get("decided_by")?,
+    })
 }

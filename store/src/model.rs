@@ -50,6 +50,16 @@ text_enum! {
         Auditor = "auditor",
         /// One agent's own key.
         Agent = "agent",
+        /// An organization's price feed: posts reference prices, nothing else.
+        MarketData = "market-data",
+    }
+}
+
+impl Role {
+    /// Whether a person may sign in to the dashboard with a key of this role: not an
+    /// agent's key, nor a price feed's.
+    pub fn signs_in(self) -> bool {
+        !matches!(self, Role::Agent | Role::MarketData)
     }
 }
 

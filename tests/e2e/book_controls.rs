@@ -832,6 +832,37 @@ async fn decision_ids_link_the_order_its_signature_and_its_fills() {
         "{b}"
     );
     assert_eq!(b["events"][0]["decision_id"], id);
+    // The compliance report lists each order with the decision that let it through.
+    let today = crate::behaviour::day(crate::behaviour::midnight());
+    let report =
+        ca.d.get(
+            &ca.auditor().await,
+            &format!("/v1/reports/agents/dec-bot?from={today}&to={today}"),
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{report:?}");
+    let orders = report.body["report"]["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 2, "{orders:?}");
+    let d1 = &orders[0];
+    assert_eq!(
+        (&d1["client_order_id"], &d1["state"], &d1["decision_id"]),
+        (&json!("d1"), &json!("filled"), &json!(id)),
+        "{d1}"
+    );
+    assert_eq!(
+        (&d1["decision"]["via"], &d1["decision"]["allowed"]),
+        (&json!("sign"), &json!(true)),
+        "{d1}"
+    );
+    assert_eq!(d1["decision"]["decided_by"], b["decided_by"], "{d1}");
+    assert_eq!(d1["events"].as_array().map(Vec::len), Some(3), "{d1}");
+    // An order that names no decision says so.
+    assert_eq!(
+        (&orders[1]["client_order_id"], &orders[1]["decision"]),
+        (&json!("other"), &Value::Null),
+        "{}",
+        orders[1]
+    );
     // A refusal is a decision too, with its reasons and their enforcement.
     let r =
         ca.d.get(

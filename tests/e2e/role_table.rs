@@ -344,7 +344,7 @@ fn table() -> Vec<Route> {
             "POST",
             "/v1/reference-prices",
             json!({"organization": "{org}", "prices": [{"market": "BTC_EUR", "price": "1"}]}),
-            &["operator", "admin"],
+            &["operator", "market-data", "admin"],
             No,
             Tenant,
         ),
@@ -647,6 +647,12 @@ async fn every_operation_answers_each_role_and_organization_as_documented() {
             key: d.key("agent", Some("a-bot")).await,
             staff: false,
         },
+        Who {
+            name: "org-a price feed",
+            role: "market-data",
+            key: d.person_key(Some("org-a"), "market-data").await,
+            staff: false,
+        },
     ];
     let work = tempfile::tempdir().unwrap();
     let csr_a = csr(work.path(), "ec-p256", "/CN=a-bot", None);
@@ -856,6 +862,32 @@ async fn dashboard_forms_follow_the_same_table() {
     let aud_a = d.person_key(Some("org-a"), "auditor").await;
     let mut comp = Browser::sign_in(&d, &comp_a).await;
     let mut aud = Browser::sign_in(&d, &aud_a).await;
+    // A price feed's key posts prices and nothing else: it cannot sign in.
+    let feed = d.person_key(Some("org-a"), "market-data").await;
+    let before_feed = footprint(&d);
+    let mut stranger = Browser {
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: d.base.clone(),
+        cookies: Default::default(),
+        csrf: String::new(),
+    };
+    let (_, page) = stranger.get("/dashboard/login").await;
+    let token = hidden(&page, "login_token");
+    let status = stranger
+        .post(
+            "/dashboard/login",
+            &[("api_key", &feed), ("login_token", &token)],
+        )
+        .await;
+    assert_eq!(status, 403, "a market-data key signed in");
+    assert_eq!(
+        footprint(&d),
+        before_feed,
+        "a refused sign-in wrote something"
+    );
     let before = footprint(&d);
     // (signed in as compliance?, form action, fields, status): another organization's agent
     // or incident is "not found"; a role the table refuses is "forbidden".

@@ -294,6 +294,10 @@ impl Behaviour {
             breaches.push(breach);
             let (scored, trigger) = self.apply(live, e, at, index, now_ms);
             scores.push(scored.as_ref().map(|(s, _, _)| s.score));
+            let (score, contributions, baseline_version) = match scored {
+                Some((s, text, v)) => (Some(s.score), Some(text), Some(v)),
+                None => (None, None, None),
+            };
             if let Some(t) = trigger {
                 batch.triggers.push(t);
             }
@@ -309,9 +313,9 @@ impl Behaviour {
                 region: m.region.clone(),
                 at,
                 success: m.succeeded(),
-                score: scored.as_ref().map(|(s, _, _)| s.score),
-                contributions: scored.as_ref().map(|(_, c, _)| c.clone()),
-                baseline_version: scored.as_ref().map(|(_, _, v)| *v),
+                score,
+                contributions,
+                baseline_version,
                 pnl: m.realised_pnl.map(|p| p.to_string()),
                 quantity: m.quantity.map(|q| q.to_string()),
                 price: m.price.map(|p| p.to_string()),
@@ -403,7 +407,7 @@ impl Behaviour {
         index: usize,
         now_ms: i64,
     ) -> (
-        Option<(mandate_policy::Score, serde_json::Value, i64)>,
+        Option<(mandate_policy::Score, String, i64)>,
         Option<IncidentTrigger>,
     ) {
         let m = &e.metadata;
@@ -488,7 +492,11 @@ impl Behaviour {
             let (warning, _) = thresholds(mandate.as_deref());
             m.scored_events
                 .inc(&[crate::behaviour::live::band(s.score, warning)]);
-            let contributions = serde_json::to_value(&s.contributions).unwrap_or_default();
+            // The event's row takes the contributions as text, serialized once; a JSON value
+            // is built only where one is kept (the agent's risk state, an incident). Building
+            // and copying values for every event cost a tenth of ingestion.
+            let text = serde_json::to_string(&s.contributions).unwrap_or_default();
+            let value = || serde_json::to_value(&s.contributions).unwrap_or_default();
             let previous = c
                 .risk
                 .as_ref()
@@ -497,14 +505,14 @@ impl Behaviour {
             c.risk = Some(if s.score >= previous {
                 RiskState {
                     score: s.score,
-                    contributions: contributions.clone(),
+                    contributions: value(),
                     event_id: Some(event_ref),
                     at_ms: now_ms,
                 }
             } else {
-                let mut r = c.risk.take().unwrap_or(RiskState {
+                let mut r = c.risk.take().unwrap_or_else(|| RiskState {
                     score: previous,
-                    contributions: contributions.clone(),
+                    contributions: value(),
                     event_id: None,
                     at_ms: now_ms,
                 });
@@ -525,12 +533,12 @@ impl Behaviour {
                 kind,
                 score: s.score,
                 threshold,
-                contributions: contributions.clone(),
+                contributions: value(),
                 event_index: index,
                 reasons: None,
                 revokes: kind == IncidentKind::AutoRevocation,
             });
-            scored = Some((s, contributions, version));
+            scored = Some((s, text, version));
         }
         live.counters = Some(c);
         (scored, trigger)

@@ -50,10 +50,11 @@ impl Behaviour {
             ));
         }
         let (denials, hypothetical) = self.decide(agent_id, order, when).await?;
+        let at_ms = crate::now_ms();
         let record = DecisionRow {
-            id: crate::decision::new_id()?,
+            id: crate::decision::new_id(at_ms)?,
             agent_id: agent_id.to_owned(),
-            at_ms: crate::now_ms(),
+            at_ms,
             via: match when {
                 When::Now => "sign",
                 When::NowOrWhatIf => "preflight",

@@ -107,7 +107,7 @@ pub async fn preflight(
     Path(id): Path<String>,
     ApiJson(order): ApiJson<OrderJson>,
 ) -> Result<Json<Decision>, ApiError> {
-    ra::tenant::agent_or_own(&state.node.store, &caller, TRADING, &id).await?;
+    ra::tenant::check_agent_or_own(&state.node, &caller, TRADING, &id).await?;
     let decided = check(&state, &caller, &id, &order, When::NowOrWhatIf).await?;
     let (hard, soft) = split(decided.denials);
     Ok(Json(Decision {

@@ -270,7 +270,7 @@ pub struct ReferencePricesRequest {
     prices: Vec<crate::ra::market_data::Price>,
 }
 
-/// `POST /v1/reference-prices` (operator, admin): the latest price of markets, which price
+/// `POST /v1/reference-prices` (operator, market-data, admin): the latest price of markets, which price
 /// collars are checked against.
 pub async fn reference_prices(
     State(state): State<AppState>,

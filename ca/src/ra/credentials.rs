@@ -31,9 +31,9 @@ pub async fn open_session(
     token_hash: &[u8],
     expires: i64,
 ) -> Result<(), CaError> {
-    if p.role == Role::Agent {
+    if !p.role.signs_in() {
         return Err(CaError::Forbidden(
-            "agent keys cannot sign in to the dashboard".into(),
+            "agent and market-data keys cannot sign in to the dashboard".into(),
         ));
     }
     let mut details = json!({"role": p.role.as_str(), "expires_at": crate::rfc3339(expires)});

@@ -9,9 +9,9 @@ use super::{Principal, tenant};
 use crate::CaError;
 use crate::node::Node;
 
-/// Who may post reference prices: an organization's operators (and CA staff, for any
-/// organization they name).
-pub const FEEDERS: &[Role] = &[Role::Operator, Role::Admin];
+/// Who may post reference prices: an organization's operators and price feeds (market-data
+/// keys, which may do nothing else), and CA staff admins for any organization they name.
+pub const FEEDERS: &[Role] = &[Role::Operator, Role::MarketData, Role::Admin];
 
 /// Most prices one request may carry.
 pub const MAX_PRICES: usize = 1000;

@@ -48,7 +48,8 @@ pub struct NewPerson {
     /// The organization; absent for CA staff.
     #[serde(default)]
     pub organization: Option<String>,
-    /// One or more roles: operator, compliance, auditor (CA staff: admin, auditor).
+    /// One or more roles: operator, compliance, auditor, market-data (CA staff: admin,
+    /// auditor).
     pub roles: Vec<Role>,
 }
 
@@ -193,8 +194,9 @@ pub async fn get(store: &Store, p: &Principal, id: &str) -> Result<OrganizationR
     super::tenant::organization(store, p, id).await
 }
 
-/// Creates a person (CA staff, admin). People of an organization hold operator, compliance
-/// and auditor roles; CA staff admin and auditor.
+/// Creates a person (CA staff, admin). People of an organization hold operator, compliance,
+/// auditor and market-data roles (the last for a price feed, which is registered as a person
+/// of its organization so that its keys are the organization's); CA staff admin and auditor.
 pub async fn create_person(
     store: &Store,
     p: &Principal,
@@ -218,7 +220,12 @@ pub async fn create_person(
         return Err(CaError::InvalidRequest("roles: one or more".into()));
     }
     let allowed: &[Role] = if req.organization.is_some() {
-        &[Role::Operator, Role::Compliance, Role::Auditor]
+        &[
+            Role::Operator,
+            Role::Compliance,
+            Role::Auditor,
+            Role::MarketData,
+        ]
     } else {
         &[Role::Admin, Role::Auditor]
     };

@@ -33,7 +33,7 @@ pub async fn report_events(
         let mut seen = std::collections::BTreeSet::new();
         for e in &events {
             if seen.insert(e.agent_id.as_str()) {
-                tenant::visible_agent(&node.store, p, &e.agent_id).await?;
+                tenant::check_visible_agent(node, p, &e.agent_id).await?;
             }
         }
     }

@@ -30,6 +30,68 @@ pub async fn agent_or_own(
     visible_agent(store, p, id).await
 }
 
+/// Agents' organizations as read from the store. An agent never changes organization and is
+/// never deleted, so an entry never goes stale; an agent not found is not kept (it may be
+/// registered a moment later, on this node or another). The pre-trade and event paths, which
+/// run thousands of times a second, check their agent's organization here instead of reading
+/// the agent's row each time (the read was 8% of the daemon's CPU reporting one event per
+/// request, docs/BENCHMARKS.md).
+#[derive(Debug, Default)]
+pub struct AgentOrganizations(std::sync::RwLock<std::collections::HashMap<String, String>>);
+
+impl AgentOrganizations {
+    /// The organization of agent `id`, or `None` when there is no such agent.
+    async fn of(&self, store: &Store, id: &str) -> Result<Option<String>, CaError> {
+        if let Some(org) = self
+            .0
+            .read()
+            .map_err(|_| CaError::Internal("agent organizations poisoned".into()))?
+            .get(id)
+        {
+            return Ok(Some(org.clone()));
+        }
+        let Some(agent) = store.agent(id).await? else {
+            return Ok(None);
+        };
+        self.0
+            .write()
+            .map_err(|_| CaError::Internal("agent organizations poisoned".into()))?
+            .insert(agent.id, agent.organization.clone());
+        Ok(Some(agent.organization))
+    }
+}
+
+/// Refuses unless `p` has one of `roles` or is agent `id`'s own key, and may see agent `id`:
+/// [`agent_or_own`] without the agent's row, for the pre-trade path.
+pub async fn check_agent_or_own(
+    node: &crate::node::Node,
+    p: &Principal,
+    roles: &[Role],
+    id: &str,
+) -> Result<(), CaError> {
+    p.require_or_own_agent(roles, id)?;
+    check_visible_agent(node, p, id).await
+}
+
+/// Refuses unless `p` may see agent `id` (no role check): [`visible_agent`] without the
+/// agent's row, for the event path.
+pub async fn check_visible_agent(
+    node: &crate::node::Node,
+    p: &Principal,
+    id: &str,
+) -> Result<(), CaError> {
+    let visible = match node.agent_organizations.of(&node.store, id).await? {
+        Some(_) if p.role == Role::Agent => p.is_agent(id),
+        Some(org) => p.sees(&org),
+        None => false,
+    };
+    if visible {
+        Ok(())
+    } else {
+        Err(CaError::NotFound(format!("agent {id}")))
+    }
+}
+
 /// The agent `id` with its organization's certificate limits, if `p` has one of `roles` or is
 /// that agent's own key, and may see it (one read).
 pub async fn agent_or_own_with_limits(

@@ -230,6 +230,8 @@ pub async fn build(
         })
         .collect();
 
+    let orders = super::orders::orders(store, id, period).await?;
+
     // The audit extract and its proof: every record from the agent's first one in the
     // period up to the checkpoint, so the chain can be followed to the signed hash.
     let start = store.audit_seq_since(period.from * 1000).await?;
@@ -278,6 +280,7 @@ pub async fn build(
         json!(baselines),
         json!(incidents),
         json!(revocations),
+        orders.clone(),
         json!(segment),
         json!({"generated_by": opts.actor}),
     ];
@@ -300,6 +303,7 @@ pub async fn build(
         "incidents": incidents,
         "revocations": revocations,
         "webhook_deliveries": deliveries,
+        "orders": orders,
         "audit": {
             "extract": extract,
             "records": segment,

@@ -5,11 +5,12 @@
 //! changed byte is caught: either the file is no longer canonical or the signature fails. It
 //! holds the agent's registration, every mandate version and its decision, its certificates
 //! and the CA certificates they chain to, its baselines, incidents, revocations and webhook
-//! deliveries, and the audit extract with its proof: the unbroken run of audit records from the
+//! deliveries, its orders with the pre-trade decision behind each, and the audit extract with its proof: the unbroken run of audit records from the
 //! agent's first record in the period to a signed checkpoint made for the report.
 //! The report is signed by the audit signer (a key in the HSM, certified for audit signing).
 
 mod build;
+mod orders;
 mod pdf;
 mod verify;
 

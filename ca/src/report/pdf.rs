@@ -261,6 +261,8 @@ pub fn render(bundle: &Value) -> Vec<u8> {
         &[0.7, 2.2, 2.2, 1.3, 1.0, 2.2],
     ));
 
+    orders_section(&mut blocks, people, &r["orders"]);
+
     blocks.push(Block::Heading("Audit extract".into()));
     let extract: Vec<i64> = audit["extract"]
         .as_array()
@@ -325,4 +327,71 @@ pub fn render(bundle: &Value) -> Vec<u8> {
     )));
 
     mandate_pdf::render(&Document { title, blocks })
+}
+
+/// Orders shown in the PDF at most; the bundle holds them all.
+const PDF_ORDERS: usize = 2000;
+
+/// "Orders and their decisions": each order with the decision that let it through.
+fn orders_section(blocks: &mut Vec<Block>, people: &Value, orders: &Value) {
+    blocks.push(Block::Heading("Orders and their decisions".into()));
+    let all = orders.as_array().map_or(&[][..], Vec::as_slice);
+    let decided = all.iter().filter(|o| o["decision"].is_object()).count();
+    blocks.push(Block::Paragraph(format!(
+        "{} orders reported in the period; {decided} name a pre-trade decision the daemon \
+         recorded (preflight or custodial signing), shown with who asked for it and the soft \
+         limits it went past.{}",
+        all.len(),
+        if all.len() > PDF_ORDERS {
+            format!(" The first {PDF_ORDERS} are listed here; report.json holds every one.")
+        } else {
+            String::new()
+        }
+    )));
+    let rows = all
+        .iter()
+        .take(PDF_ORDERS)
+        .map(|o| {
+            let d = &o["decision"];
+            let soft: Vec<String> = d["soft_breaches"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|b| text(&b["code"]))
+                .collect();
+            vec![
+                text(&o["client_order_id"]),
+                format!("{} {}", text(&o["side"]), text(&o["market"])),
+                format!("{} @ {}", text(&o["quantity"]), text(&o["price"])),
+                text(&o["state"]),
+                match d["id"].as_str() {
+                    Some(id) => format!("{id} ({}, {})", text(&d["via"]), text(&d["at"])),
+                    None => text(&o["decision_id"]),
+                },
+                if d.is_object() {
+                    who(people, &d["decided_by"])
+                } else {
+                    "-".into()
+                },
+                if soft.is_empty() {
+                    "-".into()
+                } else {
+                    soft.join(", ")
+                },
+            ]
+        })
+        .collect();
+    blocks.push(table(
+        &[
+            "Order",
+            "Side, market",
+            "Quantity @ price",
+            "State",
+            "Decision",
+            "Asked by",
+            "Soft breaches",
+        ],
+        rows,
+        &[1.6, 1.6, 1.5, 1.2, 3.2, 1.8, 1.8],
+    ));
 }

@@ -464,6 +464,100 @@ def test_the_order_lifecycle_is_reported_with_client_ids_and_decisions(
     assert "short_selling_not_allowed (limit no short position, requested -0.01 BTC_EUR)" in caplog.text
 
 
+def test_exit_fills_report_the_realised_pnl_of_freqtrades_accounting_once(
+    tmp_path: Path, bots: list[IStrategy], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Freqtrade's real ``Trade`` accounting (``update_trade``, as Freqtrade calls it before
+    ``order_filled``) on its (in-memory) database; the events the mixin queues are caught."""
+    init_db("sqlite://")
+    down = f"http://127.0.0.1:{free_port_closed()}"
+    mandate = {"url": down, "api_key": "mk_0000000000000000_x", "agent_id": "bot-down",
+               "cert_dir": str(tmp_path / "certs"), "timeout": 2}
+    st = load(bots, strategy_config(tmp_path, mandate))
+    st.ft_bot_start()  # the CA is down: no certificate, but fills are still reported
+    events: list[dict[str, Any]] = []
+
+    def catch(bot: Any) -> None:
+        """What ``bot`` reports is kept in ``events`` (and sent nowhere)."""
+        def report(event: dict[str, Any]) -> bool:
+            events.append(event)
+            return True
+        bot.mandate_reporter.report = report
+
+    catch(st)
+    t = trade(0.03)  # a long position, no fees: the P&L is (exit - entry) x amount
+
+    def metadata(order_id: str) -> list[dict[str, Any]]:
+        return [e["metadata"] for e in events if e["metadata"]["client_order_id"] == order_id]
+
+    def closed(order: FtOrder, status: str = "closed", filled: float | None = None) -> None:
+        """The exchange closed ``order``: Freqtrade's accounting, then its ``order_filled``."""
+        order.status, order.ft_is_open = status, False
+        order.filled = order.amount if filled is None else filled
+        order.remaining, order.average = order.amount - order.filled, order.price
+        order.order_filled_date = utcnow().replace(tzinfo=None)
+        t.update_trade(order)
+        st.order_filled(pair=PAIR, trade=t, order=order, current_time=utcnow())
+
+    # The entry: a fill, no P&L.
+    closed(ft_order(t, "in-1", "buy", 0.03, 40000.0))
+    (entry_fill,) = metadata("in-1")
+    assert entry_fill["order_state"] == "filled" and "realised_pnl" not in entry_fill
+
+    # A partial exit at a loss: its part, negative, in the stake currency; the trade stays open.
+    closed(ft_order(t, "out-1", "sell", 0.01, 39000.0))
+    (exit_fill,) = metadata("out-1")
+    assert t.is_open and t.realized_profit == pytest.approx(-10.0)
+    assert (exit_fill["order_state"], exit_fill["fill_quantity"], exit_fill["realised_pnl"], exit_fill["currency"]) == (
+        "filled", "0.01", "-10", "EUR")
+    # Freqtrade calls order_filled again (its recovery paths do): no second fill, no second P&L.
+    count = len(events)
+    st.order_filled(pair=PAIR, trade=t, order=t.select_order_by_order_id("out-1"), current_time=utcnow())
+    assert len(events) == count
+    # The bot restarts: what the open trade realised before was reported by the run before.
+    st = load(bots, strategy_config(tmp_path, mandate))
+    st.ft_bot_start()
+    catch(st)
+
+    # An exit rests and fills in part (seen in Freqtrade's database: nothing realised yet), then
+    # Freqtrade cancels it: the cancellation carries what its filled part realised.
+    rest = ft_order(t, "out-2", "sell", 0.01, 42000.0)
+    rest.filled, rest.remaining, rest.average = 0.004, 0.006, 42000.0
+    Trade.commit()
+    st.bot_loop_start(current_time=utcnow())
+    assert [(m["order_state"], "realised_pnl" in m) for m in metadata("out-2")] == [
+        ("new", False), ("partially_filled", False)]
+    closed(rest, status="canceled", filled=0.004)
+    assert t.realized_profit == pytest.approx(-2.0)
+    cancelled = metadata("out-2")[-1]
+    assert (cancelled["order_state"], cancelled["realised_pnl"], cancelled["currency"]) == ("cancelled", "8", "EUR")
+
+    # The stop loss on the exchange fills the rest and closes the trade: its P&L is the rest of
+    # the trade's (close_profit_abs), and the P&Ls reported add up to it.
+    closed(ft_order(t, "sl-1", "sell", 0.016, 38000.0, ft_side="stoploss", order_type="stop_loss_limit"))
+    (stop_fill,) = metadata("sl-1")
+    assert not t.is_open and t.close_profit_abs == pytest.approx(-34.0)
+    assert (stop_fill["order_state"], stop_fill["realised_pnl"], stop_fill["currency"]) == ("filled", "-32", "EUR")
+    count = len(events)
+    st.order_filled(pair=PAIR, trade=t, order=t.select_order_by_order_id("sl-1"), current_time=utcnow())
+    st.bot_loop_start(current_time=utcnow())
+    assert len(events) == count
+    reported = [Decimal(e["metadata"]["realised_pnl"]) for e in events if "realised_pnl" in e["metadata"]]
+    assert sum(reported) == Decimal("-34") and len(reported) == 3
+
+    # A currency that is not the stake currency the P&L is in: fills, but no P&L.
+    caplog.clear()
+    usd = load(bots, strategy_config(tmp_path, {**mandate, "currency": "USD"}))
+    usd.ft_bot_start()
+    events.clear()
+    catch(usd)
+    st, t = usd, trade(0.01)
+    closed(ft_order(t, "in-2", "buy", 0.01, 40000.0))
+    closed(ft_order(t, "out-3", "sell", 0.01, 39000.0))
+    assert not t.is_open and [m.get("realised_pnl") for m in (*metadata("in-2"), *metadata("out-3"))] == [None, None]
+    assert "the stake currency is EUR but mandate.currency USD: realised P&L" in caplog.text
+
+
 def test_fail_closed_without_the_ca_and_exit_policies(
     tmp_path: Path, bots: list[IStrategy], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -410,3 +410,67 @@ def test_a_halted_bot_leaves_its_stop_loss_on_the_exchange_alone(
     finally:
         if bot is not None:
             bot.cleanup()
+
+
+def test_a_dry_run_bots_stop_loss_reports_the_loss_it_realised(
+    daemon: Daemon, agent_id: str, tmp_path: Path, offline_binance: list[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A position whose stop loss on the exchange fills when the price falls 10 %: the exit's
+    fill carries the loss Freqtrade booked (``close_profit_abs``, fees included), the entry's
+    none, and the daemon counts it against the mandate's ``maxDailyLoss``."""
+    approved_agent(daemon.operator, daemon.compliance, agent_id, desk_mandate(
+        allowedCounterparties=["binance"], allowedMarkets=["BTC_EUR"], maxOpenOrders=5,
+        maxDailyLoss={"amount": "1000", "currency": "EUR"}))
+    config = dry_run_config(tmp_path, {
+        "url": daemon.base_url, "api_key_file": str(agent_key(daemon, agent_id, tmp_path)), "agent_id": agent_id,
+        "cert_dir": str(tmp_path / "certs"), "check_interval": 3600, "webhook": None, "report_events": True,
+    })
+    config["exchange"]["pair_whitelist"] = ["BTC/EUR"]
+    config["entry_pricing"]["price_side"] = "other"  # a buy at the ask: the dry-run book fills it at once
+    bot: Any = None
+    try:
+        bot = FreqtradeBot(config)
+        bot.startup()
+        st = bot.strategy
+        events: list[dict[str, Any]] = []
+        report = st.mandate_reporter.report
+
+        def spy(event: dict[str, Any]) -> bool:
+            events.append(event)
+            return bool(report(event))
+
+        monkeypatch.setattr(st.mandate_reporter, "report", spy)
+
+        def protected() -> Any:
+            bot.process()
+            trades = Trade.get_open_trades()
+            return trades and trades[0].amount > 0 and trades[0].has_open_sl_orders and trades[0]
+
+        trade = wait_for("a filled entry with its stop loss on the exchange", protected, deadline=30,
+                         interval=THROTTLE)
+        trade_id = trade.id
+        monkeypatch.setitem(PRICES, "BTC/EUR", PRICES["BTC/EUR"] * 0.90)  # under the 5 % stop loss
+
+        def closed() -> Any:
+            bot.process()
+            t = Trade.session.get(Trade, trade_id)
+            return t is not None and not t.is_open and t
+
+        trade = wait_for("the trade closed by its stop loss", closed, deadline=30, interval=THROTTLE)
+        loss = trade.close_profit_abs
+        assert loss < 0, loss
+        by_order = {o.order_id: o for o in trade.orders}
+        pnl: dict[str, list[Any]] = {}
+        for e in events:
+            m = e["metadata"]
+            if m.get("client_order_id") in by_order and m.get("order_state") in ("filled", "partially_filled"):
+                pnl.setdefault(by_order[m["client_order_id"]].ft_order_side, []).append(m.get("realised_pnl"))
+        assert pnl.pop("buy") == [None]  # the entry realised nothing
+        (exit_pnl,) = [Decimal(p) for fills in pnl.values() for p in fills if p is not None]
+        assert exit_pnl == Decimal(repr(loss)).quantize(Decimal("0.00000001")), (exit_pnl, loss, pnl)
+        usage = usage_after_reports(st, daemon, agent_id)
+        assert (usage.daily_loss, usage.max_daily_loss) == (-exit_pnl, "1000 EUR")
+        assert usage.net_positions == {} and offline_binance == []
+    finally:
+        if bot is not None:
+            bot.cleanup()

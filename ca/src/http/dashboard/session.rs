@@ -7,7 +7,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mandate_store::Role;
 use serde::Deserialize;
 use sha2::Digest;
 use subtle::ConstantTimeEq;
@@ -111,7 +110,7 @@ impl FromRequestParts<AppState> for Signed {
             return Err(to_login());
         };
         match caller_by_key_id(state, &key_id).await {
-            Ok(Some(caller)) if caller.role != Role::Agent => Ok(Signed {
+            Ok(Some(caller)) if caller.role.signs_in() => Ok(Signed {
                 caller,
                 csrf: csrf_of(token),
                 token_hash: hash,
@@ -210,11 +209,11 @@ pub(crate) async fn login(
         }
         Err(e) => return layout::error_page(None, e),
     };
-    if caller.role == Role::Agent {
+    if !caller.role.signs_in() {
         METRICS.dashboard_logins.inc(&["agent_key"]);
         return login_form(
             tls,
-            Some("Agent keys cannot sign in to the dashboard."),
+            Some("Agent and market-data keys cannot sign in to the dashboard."),
             StatusCode::FORBIDDEN,
         );
     }

@@ -24,7 +24,12 @@ The mixin uses Freqtrade's own callbacks (checked against freqtrade 2026.9):
 * ``custom_stake_amount``: the stake scaled by the agent's risk band (low 1.0, medium 0.5,
   high 0);
 * ``order_filled``: every fill (entries, exits, stop losses) is reported as an order event
-  (``filled``/``partially_filled``), once;
+  (``filled``/``partially_filled``), once; the fill that closes an exit order (the trade's exit
+  side, a stop loss included; or its ``cancelled`` event, when its fills were reported while it
+  rested) carries the ``realised_pnl`` it realised, in the stake currency, as Freqtrade's own
+  accounting has it (the growth of ``Trade.realized_profit``; once the trade closed, of
+  ``close_profit_abs``; fees and funding fees included): the daemon's ``maxDailyLoss`` counts
+  it. Entries carry none, and no P&L is reported twice;
 * the order lifecycle: each entry and exit order Freqtrade places is reported ``new`` (with
   the ``decision_id`` of the pre-trade check that allowed it) when the mixin first sees it in
   Freqtrade's database (the next callback: the pre-trade check of the next order,
@@ -62,6 +67,7 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 from freqtrade.enums import ExitType
 from freqtrade.persistence import Order as FtOrder
+from freqtrade.persistence import Trade as FtTrade
 from freqtrade.strategy import IStrategy
 from pandas import DataFrame
 from sqlalchemy import select
@@ -341,6 +347,38 @@ def _num(value: Any) -> float:
         return 0.0
 
 
+def _pnl(value: Any) -> Decimal | None:
+    """A profit or loss of Freqtrade's (a float) as the API takes it: signed, at most 8
+    fractional digits; ``None`` for anything that is not a finite number."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(f):
+        return None
+    d = _decimal(f)
+    return d if d else Decimal(0)  # never -0
+
+
+def _realised_of(trade: Any) -> Decimal | None:
+    """What Freqtrade's accounting has realised of ``trade`` so far, in its stake currency: the
+    profit of the exit orders that closed (``realized_profit``, recalculated from the trade's
+    orders whenever one closes), and once the trade closed its whole profit (``close_profit_abs``,
+    the sum over its exits, which is also right where ``realized_profit`` is left stale: a net
+    of exactly 0). Fees and funding fees are part of both. ``None`` when it cannot be read."""
+    if getattr(trade, "is_open", None) is False:
+        total = _pnl(getattr(trade, "close_profit_abs", None))
+        if total is not None:
+            return total
+    return _pnl(getattr(trade, "realized_profit", None) or 0.0)
+
+
+def _trade_key(trade: Any) -> tuple[str, int]:
+    """``trade`` in the mixin's P&L ledger: its id in Freqtrade's database."""
+    trade_id = getattr(trade, "id", None)
+    return ("id", int(trade_id)) if trade_id is not None else ("object", id(trade))
+
+
 def _placed_at(o: Any) -> dt.datetime:
     """When Freqtrade placed order ``o`` (now, for one not saved yet)."""
     at = getattr(o, "order_date", None)
@@ -362,6 +400,15 @@ class _Expected(NamedTuple):
     decision_id: str
     amount: float | None  # None: match any amount (position adjustments size it themselves)
     at: dt.datetime
+
+
+class _Realised(NamedTuple):
+    """The P&L an exit order's close realised, and the trade's in the P&L ledger once reported."""
+
+    key: tuple[str, int]  # the trade's (_trade_key)
+    total: Decimal  # realised of the trade, this order included (_realised_of)
+    pnl: Decimal  # of that, not reported yet: what this order realised
+    closed: bool  # the trade is closed
 
 
 class _TrackedOrder:
@@ -504,6 +551,10 @@ class MandateStrategyMixin:
         self._mandate_closed_before: set[str] = set()
         self._mandate_no_database_logged = False
         self._mandate_halt_exit_logged: set[tuple[Any, str]] = set()
+        # The realised P&L reported per trade (its _realised_of then; see _mandate_realised),
+        # and whether the trade was closed.
+        self._mandate_pnl: collections.OrderedDict[tuple[str, int], tuple[Decimal, bool]] = collections.OrderedDict()
+        self._mandate_pnl_currency_logged = False
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -1192,6 +1243,15 @@ class MandateStrategyMixin:
     # Stop losses on the exchange are never checked before they are placed (Freqtrade places
     # them itself, and re-places them); they are not reported as resting orders, only their
     # fills, which move the position.
+    #
+    # Realised P&L: Freqtrade realises an exit order's profit when the order closes (filled, or
+    # cancelled after a part filled): it then recalculates the trade from its closed orders
+    # (Trade.update_trade, before order_filled, in the same commit as the order's status). So
+    # the event reporting that close (its last fill, else its cancellation) carries what the
+    # trade's realised total (_realised_of) grew by since the mixin last reported one of its
+    # P&Ls (_mandate_pnl, per trade; at start what the trades still open had realised). A P&L
+    # is entered there only once its event was queued: a repeated order_filled reports no
+    # event and no P&L, and a P&L that no event took comes with the trade's next exit.
 
     def _mandate_note_orders_at_start(self) -> None:
         """At start: the orders a previous run placed. Open ones were reported then and are
@@ -1212,6 +1272,14 @@ class MandateStrategyMixin:
                     t = _TrackedOrder(o.order_id, o.ft_pair, o.side or o.ft_order_side, None, True)
                     t.filled = _decimal(_num(o.safe_filled))
                     self._mandate_tracked[o.order_id] = t
+            try:  # what the open trades realised before: the run that closed those exits reported it
+                for trade in FtTrade.session.scalars(select(FtTrade).filter(FtTrade.is_open.is_(True))).all():
+                    total = _realised_of(trade)
+                    if total is not None:
+                        self._mandate_pnl[_trade_key(trade)] = (total, False)
+            except Exception as e:  # noqa: BLE001
+                log.warning("mandate: cannot read Freqtrade's open trades (%r); their earlier exits' P&L may be "
+                            "reported again", e)
 
     def _mandate_expect(self, pair: str, side: str, amount: float | None, decision: Decision) -> None:
         if decision.decision_id is None or self.mandate_reporter is None:
@@ -1240,8 +1308,10 @@ class MandateStrategyMixin:
         return e.decision_id
 
     def _mandate_report(self, t: _TrackedOrder, o: Any, state: OrderState, at: dt.datetime, *,
-                        fill: Decimal | None = None, success: bool | None = None) -> None:
-        """Queues one order event of ``t`` (``o``: Freqtrade's order, ``None`` once deleted)."""
+                        fill: Decimal | None = None, success: bool | None = None,
+                        realised: _Realised | None = None) -> None:
+        """Queues one order event of ``t`` (``o``: Freqtrade's order, ``None`` once deleted),
+        with the ``realised`` P&L (entered in the trade's ledger once queued)."""
         s, reporter = self.mandate_settings, self.mandate_reporter
         if s is None or reporter is None:
             return
@@ -1259,16 +1329,21 @@ class MandateStrategyMixin:
             # Only a fill adds to the daily volume: the others carry no size, so that the
             # daemon's judgement of the event does not count the order's value a second time.
             size=_dq(fill * fill_price) if fill is not None and fill_price is not None else None,
-            currency=s.currency if fill is not None else None,
+            # The stake currency (or the one it is accounted as): the fill's value and the P&L.
+            currency=s.currency if fill is not None or realised is not None else None,
             side=t.side,
             timestamp=at,
             quantity=amount if amount > 0 and not closing else None,
             price=price if price else None,
             order_type=kind,
         )
-        reporter.report(order.to_event(
+        queued = reporter.report(order.to_event(
             order_state=state, client_order_id=t.client_order_id, decision_id=t.decision_id,
-            fill_quantity=fill, fill_price=fill_price, success=success))
+            fill_quantity=fill, fill_price=fill_price, success=success,
+            realised_pnl=realised.pnl if realised is not None else None))
+        if realised is not None and queued:
+            self._mandate_pnl[realised.key] = (realised.total, realised.closed)
+            self._mandate_pnl.move_to_end(realised.key)
 
     def _mandate_track(self, o: Any, announce: bool) -> _TrackedOrder:
         """Starts following order ``o``; ``announce``: report it ``new`` (it rests, or rested)."""
@@ -1284,16 +1359,21 @@ class MandateStrategyMixin:
             t.announced = True
         return t
 
-    def _mandate_fill(self, t: _TrackedOrder, o: Any, state: OrderState, at: dt.datetime) -> None:
-        """Reports what ``o`` filled beyond what was reported of ``t``."""
+    def _mandate_fill(self, t: _TrackedOrder, o: Any, state: OrderState, at: dt.datetime,
+                      realised: _Realised | None = None) -> bool:
+        """Reports what ``o`` filled beyond what was reported of ``t`` (with the ``realised``
+        P&L); ``True`` if it filled more."""
         filled = _decimal(_num(o.safe_filled))
         delta = filled - t.filled
         if delta > 0:
-            self._mandate_report(t, o, state, at, fill=delta)
+            self._mandate_report(t, o, state, at, fill=delta, realised=realised)
             t.filled = filled
+            return True
+        return False
 
-    def _mandate_close(self, t: _TrackedOrder, o: Any, at: dt.datetime) -> None:
-        """``o`` (``None``: deleted) rests no more: its last fill, then how it ended."""
+    def _mandate_close(self, t: _TrackedOrder, o: Any, at: dt.datetime, trade: Any = None) -> None:
+        """``o`` (``None``: deleted) rests no more: its last fill, then how it ended; an exit's
+        close carries the P&L it realised (of ``trade``, else ``o``'s)."""
         if o is None:  # Freqtrade deletes a trade whose only entry was cancelled unfilled
             if t.announced and not t.closed:
                 self._mandate_report(t, None, OrderState.CANCELLED, at, success=False if t.failed else None)
@@ -1302,16 +1382,56 @@ class MandateStrategyMixin:
         status = str(o.status or "").lower()
         fill_at = _filled_at(o, at)
         if status == "closed":
-            self._mandate_fill(t, o, OrderState.FILLED, fill_at)
+            self._mandate_fill(t, o, OrderState.FILLED, fill_at, self._mandate_realised(o, trade))
         elif status == "rejected" and t.filled == 0 and not _num(o.safe_filled):
             if not t.closed:
                 self._mandate_report(t, o, OrderState.REJECTED, at)
         else:  # cancelled or expired, by Freqtrade or the venue; what filled before is a part
-            self._mandate_fill(t, o, OrderState.PARTIALLY_FILLED, fill_at)
+            realised = self._mandate_realised(o, trade)
+            if self._mandate_fill(t, o, OrderState.PARTIALLY_FILLED, fill_at, realised):
+                realised = None  # the last fill carried it
             if t.announced and not t.closed:
                 failed = t.failed and t.filled == 0
-                self._mandate_report(t, o, OrderState.CANCELLED, at, success=False if failed else None)
+                self._mandate_report(t, o, OrderState.CANCELLED, at, success=False if failed else None,
+                                     realised=realised)
         t.closed = True
+
+    def _mandate_realised(self, o: Any, trade: Any) -> _Realised | None:
+        """What exit order ``o`` of ``trade`` (``None``: ``o``'s), now closed, realised: the
+        growth of the trade's realised total (``_realised_of``) since the mixin last reported
+        a P&L of it (see the comment above). ``None`` for an entry, an exit that filled
+        nothing, a trade it cannot read, or a P&L not in the event's currency."""
+        if trade is None:
+            trade = getattr(o, "trade", None)
+        entry_side = getattr(trade, "entry_side", None)
+        # Freqtrade's own rule (recalc_trade_from_orders): every order not of the entry side is
+        # an exit, the stop loss (ft_order_side "stoploss") included.
+        if trade is None or entry_side not in ("buy", "sell") or o.ft_order_side == entry_side:
+            return None
+        if not _num(o.safe_filled) or not self._mandate_pnl_currency_ok(trade):
+            return None
+        total = _realised_of(trade)
+        if total is None:
+            return None
+        key = _trade_key(trade)
+        reported = self._mandate_pnl.get(key, (Decimal(0), False))[0]
+        pnl = _dq(total - reported)
+        return _Realised(key, total, pnl if pnl else Decimal(0), getattr(trade, "is_open", None) is False)
+
+    def _mandate_pnl_currency_ok(self, trade: Any) -> bool:
+        """Whether ``trade``'s P&L, in its stake currency, is in the events' ``currency``: it is
+        that currency, or one the CA cannot name (USDT) that ``currency`` stands for (1:1). A
+        stake currency the CA could name but ``currency`` is not: no P&L (logged once)."""
+        s = self.mandate_settings
+        assert s is not None
+        stake = str(getattr(trade, "stake_currency", None) or self.config.get("stake_currency") or "").upper()
+        if not stake or stake == s.currency or not (len(stake) == 3 and stake.isalpha()):
+            return True
+        if not self._mandate_pnl_currency_logged:
+            self._mandate_pnl_currency_logged = True
+            log.warning("mandate: the stake currency is %s but mandate.currency %s: realised P&L (in %s) is not "
+                        "reported, and maxDailyLoss sees none from this bot", stake, s.currency, stake)
+        return False
 
     def _mandate_sync_orders(self) -> None:
         """Compares Freqtrade's orders with what was reported (see the comment above) and
@@ -1383,6 +1503,9 @@ class MandateStrategyMixin:
         excess = len(self._mandate_tracked) - REMEMBERED_ORDERS
         for order_id in [i for i, t in self._mandate_tracked.items() if t.closed][:max(0, excess)]:
             del self._mandate_tracked[order_id]
+        excess = len(self._mandate_pnl) - REMEMBERED_ORDERS  # closed trades, the oldest first
+        for key in [k for k, (_, closed) in self._mandate_pnl.items() if closed][:max(0, excess)]:
+            del self._mandate_pnl[key]
 
     def _mandate_on_order_filled(self, a: Mapping[str, Any]) -> None:
         """``order_filled``: Freqtrade recorded order ``o`` closed with something filled (an
@@ -1407,7 +1530,7 @@ class MandateStrategyMixin:
                     if t.decision_id is not None:  # it filled as it was placed: it was an order
                         self._mandate_report(t, o, OrderState.NEW, _placed_at(o))
                         t.announced = True
-                self._mandate_close(t, o, now)
+                self._mandate_close(t, o, now, a.get("trade"))
         except Exception:  # noqa: BLE001
             log.exception("mandate: reporting a fill failed")
 

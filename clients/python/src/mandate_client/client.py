@@ -791,10 +791,11 @@ class MandateClient:
         prices: Mapping[str, str | int | float | Decimal] | Sequence[Mapping[str, Any]],
         organization: str | None = None,
     ) -> int:
-        """``POST /v1/reference-prices`` (operator, admin): the latest prices of markets, which
-        price collars are checked against. ``prices`` is ``{market: price}`` (taken now) or a
-        list of ``{"market", "price", "at"}``. Returns how many were accepted. The daemon keeps
-        them in memory: post every few seconds, or collars fail closed."""
+        """``POST /v1/reference-prices`` (operator, market-data, admin): the latest prices of
+        markets, which price collars are checked against. ``prices`` is ``{market: price}``
+        (taken now) or a list of ``{"market", "price", "at"}``. Returns how many were accepted.
+        The daemon keeps them in memory: post every few seconds, or collars fail closed. A
+        price feed uses a ``market-data`` key of its organization, which may do nothing else."""
         if isinstance(prices, Mapping):
             items: list[Json] = [
                 {"market": m, "price": format(p, "f") if isinstance(p, Decimal) else p}

@@ -994,6 +994,8 @@ class DecisionEvent:
     fill_quantity: Decimal | None
     fill_price: Decimal | None
     decision_id: str | None
+    #: The profit (negative: loss) the event realised.
+    realised_pnl: Decimal | None = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -1011,6 +1013,7 @@ class DecisionEvent:
             fill_quantity=o.opt_decimal("fill_quantity"),
             fill_price=o.opt_decimal("fill_price"),
             decision_id=o.opt_str("decision_id"),
+            realised_pnl=o.opt_decimal("realised_pnl"),
             raw=o.d,
         )
 
