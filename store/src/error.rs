@@ -41,14 +41,20 @@ pub enum StoreError {
 impl StoreError {
     /// True when the database itself failed (as opposed to a refused change): callers map it to
     /// 503 rather than 4xx.
+    /// A statement the database refused for breaking a constraint (unique, foreign key, not
+    /// null, check) is not that: the database answered, and a retry would be refused again; it
+    /// is a change the daemon should not have tried (500, logged).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                db.kind() == sqlx::error::ErrorKind::Other
+            }
             StoreError::Database(_)
-                | StoreError::Migrate(_)
-                | StoreError::Closed
-                | StoreError::CommitFailed(_)
-        )
+            | StoreError::Migrate(_)
+            | StoreError::Closed
+            | StoreError::CommitFailed(_) => true,
+            _ => false,
+        }
     }
 }
 
@@ -60,4 +66,38 @@ pub(crate) fn conflict_or(e: sqlx::Error, what: impl Into<String>) -> StoreError
         return StoreError::Conflict(what.into());
     }
     StoreError::Database(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::StoreError;
+
+    #[tokio::test]
+    async fn a_broken_constraint_is_not_an_unavailable_database() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (role TEXT NOT NULL CHECK (role IN ('a')))")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        for (sql, what) in [
+            ("INSERT INTO t VALUES ('b')", "check"),
+            ("INSERT INTO t VALUES (NULL)", "not null"),
+        ] {
+            let e = StoreError::Database(sqlx::query(sql).execute(&mut conn).await.unwrap_err());
+            assert!(!e.is_unavailable(), "{what}: {e}");
+        }
+        // A statement the database cannot run at all, and a closed pool, are.
+        let e = StoreError::Database(
+            sqlx::query("SELECT * FROM missing")
+                .execute(&mut conn)
+                .await
+                .unwrap_err(),
+        );
+        assert!(e.is_unavailable(), "{e}");
+        assert!(StoreError::Database(sqlx::Error::PoolClosed).is_unavailable());
+    }
 }
