@@ -28,13 +28,54 @@ async fn upgraded() -> (tempfile::TempDir, Store) {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let out = std::process::Command::new("psql")
+            .args([&url, "-v", "ON_ERROR_STOP=1", "-q", "-c", SESSION_SQL])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         url
     } else {
         let path = dir.path().join("mandate.db");
         std::fs::copy(FIXTURE, &path).unwrap();
+        let out = std::process::Command::new("sqlite3")
+            .arg(&path)
+            .arg(SESSION_SQL.replace("'\\x", "X'").replace("'::bytea", "'"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         format!("sqlite://{}", path.display())
     };
     (dir, Store::open(&url).await.unwrap())
+}
+
+/// A dashboard session of the fixture's admin key, open when the database is upgraded: it
+/// refers to api_keys, which migration 0024 rebuilds on SQLite.
+const SESSION_SQL: &str =
+    "INSERT INTO dashboard_sessions (token_hash, key_id, created_at, expires_at)
+     VALUES ('\\x0a0b'::bytea, '179140bc05f9a271', 1, 32503680000)";
+
+#[tokio::test]
+async fn an_open_dashboard_session_outlives_the_upgrade() {
+    let (_dir, store) = upgraded().await;
+    assert_eq!(
+        store
+            .dashboard_session(&[0x0a, 0x0b])
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("179140bc05f9a271")
+    );
+    // The rebuilt api_keys table still holds the keys, with their roles.
+    let holder = store.key_holder("179140bc05f9a271").await.unwrap().unwrap();
+    assert_eq!(holder.key.role, Role::Admin);
 }
 
 #[tokio::test]
