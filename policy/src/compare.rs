@@ -193,7 +193,7 @@ pub fn narrows(changes: &[FieldChange]) -> bool {
     changes.iter().any(|c| c.direction != Direction::Widened)
 }
 
-fn lower_is_narrower<T: PartialOrd>(before: T, after: T) -> Option<Direction> {
+pub(crate) fn lower_is_narrower<T: PartialOrd>(before: T, after: T) -> Option<Direction> {
     if after < before {
         Some(Direction::Narrowed)
     } else if after > before {

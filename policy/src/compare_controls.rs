@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::compare::{Direction, sets};
+use crate::compare::{Direction, lower_is_narrower, sets};
 use crate::{
     Controls, DEFAULT_REFERENCE_PRICE_MAX_AGE, Enforcement, Limit, Mandate, Money, OrderType,
     PositionLimit,
@@ -28,13 +28,7 @@ fn both(a: Option<Direction>, b: Option<Direction>) -> Option<Direction> {
 }
 
 fn lower<T: PartialOrd>(before: &T, after: &T) -> Option<Direction> {
-    if after < before {
-        Some(Direction::Narrowed)
-    } else if after > before {
-        Some(Direction::Widened)
-    } else {
-        None
-    }
+    lower_is_narrower(before, after)
 }
 
 fn money(before: &Money, after: &Money) -> Option<Direction> {

@@ -15,42 +15,32 @@ const PG_FIXTURE: &str = concat!(
     "/tests/fixtures/before-organizations.pg.sql"
 );
 
+/// Runs `program args`, which must succeed.
+fn run(program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn upgraded() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let url = if mandate_testkit::on_postgres() {
         let url = mandate_testkit::database_url(dir.path());
-        let out = std::process::Command::new("psql")
-            .args([&url, "-v", "ON_ERROR_STOP=1", "-q", "-f", PG_FIXTURE])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = std::process::Command::new("psql")
-            .args([&url, "-v", "ON_ERROR_STOP=1", "-q", "-c", SESSION_SQL])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        for (flag, arg) in [("-f", PG_FIXTURE), ("-c", SESSION_SQL)] {
+            run("psql", &[&url, "-v", "ON_ERROR_STOP=1", "-q", flag, arg]);
+        }
         url
     } else {
         let path = dir.path().join("mandate.db");
         std::fs::copy(FIXTURE, &path).unwrap();
-        let out = std::process::Command::new("sqlite3")
-            .arg(&path)
-            .arg(SESSION_SQL.replace("'\\x", "X'").replace("'::bytea", "'"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let session = SESSION_SQL.replace("'\\x", "X'").replace("'::bytea", "'");
+        run("sqlite3", &[&path.display().to_string(), &session]);
         format!("sqlite://{}", path.display())
     };
     (dir, Store::open(&url).await.unwrap())

@@ -818,9 +818,9 @@ impl Browser {
         r.status().as_u16()
     }
 
-    /// Signs in with `key` and reads the CSRF token of the overview page.
-    async fn sign_in(d: &Daemon, key: &str) -> Browser {
-        let mut b = Browser {
+    /// A browser with no cookies yet.
+    fn new(d: &Daemon) -> Browser {
+        Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -828,7 +828,12 @@ impl Browser {
             base: d.base.clone(),
             cookies: Default::default(),
             csrf: String::new(),
-        };
+        }
+    }
+
+    /// Signs in with `key` and reads the CSRF token of the overview page.
+    async fn sign_in(d: &Daemon, key: &str) -> Browser {
+        let mut b = Browser::new(d);
         let (_, page) = b.get("/dashboard/login").await;
         let token = hidden(&page, "login_token");
         let status = b
@@ -865,15 +870,7 @@ async fn dashboard_forms_follow_the_same_table() {
     // A price feed's key posts prices and nothing else: it cannot sign in.
     let feed = d.person_key(Some("org-a"), "market-data").await;
     let before_feed = footprint(&d);
-    let mut stranger = Browser {
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        base: d.base.clone(),
-        cookies: Default::default(),
-        csrf: String::new(),
-    };
+    let mut stranger = Browser::new(&d);
     let (_, page) = stranger.get("/dashboard/login").await;
     let token = hidden(&page, "login_token");
     let status = stranger
