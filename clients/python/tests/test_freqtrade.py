@@ -26,6 +26,7 @@ from freqtrade.exceptions import StrategyError  # type: ignore[import-untyped]
 from freqtrade.persistence import Order as FtOrder  # type: ignore[import-untyped]
 from freqtrade.persistence import Trade, init_db
 from freqtrade.resolvers import StrategyResolver  # type: ignore[import-untyped]
+from freqtrade.resolvers.strategy_resolver import check_override  # type: ignore[import-untyped]
 from freqtrade.strategy import IStrategy  # type: ignore[import-untyped]
 
 from conftest import Daemon, free_port, wait_for
@@ -462,6 +463,141 @@ def test_the_order_lifecycle_is_reported_with_client_ids_and_decisions(
     caplog.clear()
     assert exit_(st, t) is False
     assert "short_selling_not_allowed (limit no short position, requested -0.01 BTC_EUR)" in caplog.text
+
+
+class Chaser(mandate_strategy.MandateSampleStrategy):
+    """A strategy that moves its resting limit orders to the proposed price (Freqtrade's
+    ``adjust_order_price`` calls these, then replaces the order at a new price)."""
+
+    def adjust_entry_price(self, trade: Trade, order: FtOrder | None, pair: str, current_time: dt.datetime,
+                           proposed_rate: float, *args: Any, **kwargs: Any) -> float | None:
+        return proposed_rate
+
+    def adjust_exit_price(self, trade: Trade, order: FtOrder | None, pair: str, current_time: dt.datetime,
+                          proposed_rate: float, *args: Any, **kwargs: Any) -> float | None:
+        return proposed_rate
+
+
+def reprice(st: Any, t: Trade, o: FtOrder, new: float, is_entry: bool = True) -> float | None:
+    """Freqtrade's ``replace_order``: asks ``adjust_order_price`` for a new price of ``o``."""
+    price = st.adjust_order_price(
+        trade=t, order=o, pair=t.pair, current_time=utcnow(), proposed_rate=new,
+        current_order_rate=o.safe_placement_price, entry_tag=t.enter_tag, side=t.trade_direction, is_entry=is_entry,
+    )
+    return None if price is None else float(price)
+
+
+def test_replacing_a_resting_order_at_a_new_price_is_checked(
+    daemon: Daemon, agent_id: str, tmp_path: Path, bots: list[IStrategy], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Freqtrade replaces a resting limit order without ``confirm_trade_entry``/``exit``: the
+    mixin checks the new price; a refusal or a halt keeps the order at its price."""
+    caplog.set_level(logging.INFO)
+    init_db("sqlite://")
+    approved_agent(daemon.operator, daemon.compliance, agent_id, desk_mandate(
+        allowedCounterparties=["binance"], priceCollar={"buyBps": 100, "sellBps": 100}))
+    assert daemon.operator.post_reference_prices({"BTC_EUR": Decimal("40000")}) == 1
+    st = Chaser(strategy_config(tmp_path, {
+        "url": daemon.base_url, "api_key_file": str(agent_key(daemon, agent_id, tmp_path)),
+        "agent_id": agent_id, "cert_dir": str(tmp_path / "certs"), "region": "eu-west-1", "check_interval": 3600,
+    }))
+    try:
+        st.ft_bot_start()
+        reporter, ca = st.mandate_reporter, daemon.operator
+        checks: list[Any] = []
+        preflight = st.mandate_client.preflight
+
+        def counted(agent: str, order: Any, **kw: Any) -> Decision:
+            checks.append(order)
+            decision: Decision = preflight(agent, order, **kw)
+            return decision
+
+        st.mandate_client.preflight = counted
+
+        def loop() -> None:
+            st.bot_loop_start(current_time=utcnow())
+            assert reporter.flush(timeout=15) and reporter.stats().dropped == 0, reporter.stats()
+
+        # Freqtrade refuses a strategy overriding adjust_order_price and one of the other two:
+        # the mixin overrides none of them, it wraps the strategy's own (from any base class).
+        assert [check_override(s, IStrategy, n) for s in (st, load(bots, strategy_config(tmp_path, {})))
+                for n in ("adjust_order_price", "adjust_entry_price", "adjust_exit_price")] == [
+            False, True, True, False, False, False]
+
+        class Plain(IStrategy):
+            def adjust_exit_price(self, *args: Any, **kwargs: Any) -> float | None:
+                return 1.0
+
+        class Mixed(mandate_strategy.MandateStrategyMixin, Plain):
+            pass
+
+        assert getattr(Mixed.__dict__["adjust_exit_price"], "_mandate_wrapped", False)
+        assert not hasattr(Plain.adjust_exit_price, "_mandate_wrapped")
+
+        assert entry(st, 0.01, rate=39800.0) is True
+        t = trade(0.01, 39800.0)
+        o1 = ft_order(t, "rp-1", "buy", 0.01, 39800.0)
+        loop()
+        checks.clear()
+
+        # Unchanged (keep) and None (cancel, no replacement): Freqtrade places nothing new, no check.
+        assert reprice(st, t, o1, 39800.0) == 39800.0
+        assert st._mandate_reprice(None, {"pair": PAIR, "trade": t, "order": o1}, True) is None
+        assert checks == []
+
+        # Inside the collar (40000 + 1 %): allowed, once, as a new limit order at the new price.
+        assert reprice(st, t, o1, 40200.0) == 40200.0
+        assert len(checks) == 1
+        (checked,) = checks
+        assert (checked.side, checked.order_type, checked.price, checked.intent) == ("buy", "limit", Decimal("40200"),
+                                                                                     None)
+        assert checked.quantity == Decimal("0.0099005")  # the remaining stake (0.01 × 39800) at 40200
+        # Freqtrade cancels rp-1 and places the replacement: reported with the check's decision.
+        o1.status, o1.ft_is_open = "canceled", False
+        Trade.commit()
+        o2 = ft_order(t, "rp-2", "buy", 0.0099005, 40200.0)
+        loop()
+        d2 = st.mandate_decision_id("rp-2")
+        assert d2 is not None and DECISION_ID.fullmatch(d2), d2
+        record = ca.get_decision(d2)
+        assert (record.allowed, record.order["price"], record.states) == (True, "40200", [OrderState.NEW])
+        assert record.events[0].client_order_id == "rp-2"
+        assert ca.usage(agent_id).open_orders == 1
+
+        # Outside the collar: refused, the order stays at its price (Freqtrade neither cancels nor replaces).
+        checks.clear()
+        caplog.clear()
+        assert reprice(st, t, o2, 41000.0) == 40200.0
+        assert len(checks) == 1
+        assert "mandate denied entry replacement of order rp-2 at 41000.0 BTC/EUR" in caplog.text
+        assert "price_outside_collar" in caplog.text and "stays at 40200.0" in caplog.text
+        # Freqtrade's older path (adjust_entry_price called directly) is checked as well.
+        assert st.adjust_entry_price(trade=t, order=o2, pair=PAIR, current_time=utcnow(), proposed_rate=41000.0,
+                                     current_order_rate=40200.0, entry_tag=None, side="long") == 40200.0
+        assert len(checks) == 2
+        # An exit replacement below the collar's sell side is refused as well.
+        t.amount = 0.01
+        ex = ft_order(t, "rp-x", "sell", 0.01, 40500.0)
+        assert reprice(st, t, ex, 39000.0, is_entry=False) == 40500.0
+        assert checks[-1].side == "sell" and checks[-1].quantity == Decimal("0.01")
+
+        # Halted: no replacement at all, not even inside the collar; no check is asked.
+        st.mandate_halt("test: kill switch")
+        checks.clear()
+        caplog.clear()
+        assert reprice(st, t, o2, 40100.0) == 40200.0
+        assert reprice(st, t, ex, 40000.0, is_entry=False) == 40500.0
+        assert checks == []
+        assert "mandate denied entry replacement of order rp-2 at 40100.0 BTC/EUR: halted" in caplog.text
+
+        # An unexpected error keeps the order (fail closed).
+        st._mandate_halt.clear()
+        st.mandate_client.preflight = lambda *a, **k: 1 / 0
+        caplog.clear()
+        assert reprice(st, t, o2, 40100.0) == 40200.0
+        assert "unexpected error (fail closed)" in caplog.text
+    finally:
+        st.ft_bot_cleanup()
 
 
 def test_exit_fills_report_the_realised_pnl_of_freqtrades_accounting_once(

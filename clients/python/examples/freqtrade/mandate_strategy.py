@@ -36,7 +36,17 @@ The mixin uses Freqtrade's own callbacks (checked against freqtrade 2026.9):
   ``order_filled`` or ``bot_loop_start``), and ``cancelled`` (or ``rejected``) once Freqtrade
   recorded it so; orders Freqtrade cancels unfilled after their timeout are reported as failed;
 * ``should_exit``: while halted (exits refused), no exit is attempted at all, so Freqtrade does
-  not cancel the stop loss on the exchange before asking ``confirm_trade_exit``.
+  not cancel the stop loss on the exchange before asking ``confirm_trade_exit``;
+* ``adjust_order_price`` (or ``adjust_entry_price`` / ``adjust_exit_price``, which it calls),
+  when the strategy defines one (the default keeps the order): Freqtrade replaces a resting
+  limit order at the new price the strategy answers (it cancels it and places a new one)
+  without asking ``confirm_trade_entry``/``confirm_trade_exit``, so a new price is checked here
+  as a new order (``intent`` ``new``: same pair and side, the amount Freqtrade will place, the
+  new price, ``limit``); the replacement carries the allowing check's ``decision_id``. A
+  refusal, a halt, an unreachable CA or an error keep the existing order (the current price is
+  answered: nothing is cancelled or replaced); an exit's replacement is not checked under
+  ``exit_policy`` ``allow``. ``None`` (cancel, no replacement) and the current price (keep)
+  are not checked.
 
 Fail closed: an entry is placed only when the CA allowed it; an error in this module, an
 unreachable CA, a missing certificate or a halt deny it (and make the stake 0). Exits follow
@@ -452,7 +462,19 @@ _WRAPPED = (
     "custom_stake_amount",
     "order_filled",
     "adjust_trade_position",
+    "adjust_order_price",
+    "adjust_entry_price",
+    "adjust_exit_price",
 )
+
+#: The price callbacks of resting limit orders. The mixin defines none of them itself: Freqtrade
+#: refuses a strategy that overrides ``adjust_order_price`` and one of the other two, and the
+#: default keeps the order. The strategy's own are wrapped, wherever in its bases they are.
+_REPRICE = ("adjust_order_price", "adjust_entry_price", "adjust_exit_price")
+
+#: Callbacks that share one mandate part: Freqtrade calls ``adjust_order_price``, which calls
+#: ``adjust_entry_price`` or ``adjust_exit_price``; a replacement is checked once, by the outermost.
+_SAME_PART: dict[str, str] = {"adjust_entry_price": "adjust_order_price", "adjust_exit_price": "adjust_order_price"}
 
 #: What the callbacks that decide on new positions answer when something fails.
 _FAIL_CLOSED: dict[str, Any] = {"confirm_trade_entry": False, "custom_stake_amount": 0.0, "adjust_trade_position": None}
@@ -497,7 +519,7 @@ def _bind(name: str, self: object, args: tuple[Any, ...], kwargs: dict[str, Any]
 def _wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(self: MandateStrategyMixin, *args: Any, **kwargs: Any) -> Any:
-        with _running(self, name) as nested:
+        with _running(self, _SAME_PART.get(name, name)) as nested:
             if nested:
                 return fn(self, *args, **kwargs)
             return self._mandate_around(name, lambda: fn(self, *args, **kwargs), args, kwargs)
@@ -524,6 +546,8 @@ class MandateStrategyMixin:
         super().__init_subclass__(**kwargs)
         for name in _WRAPPED:
             fn = cls.__dict__.get(name)
+            if fn is None and name in _REPRICE and getattr(cls, name, None) is not getattr(IStrategy, name, None):
+                fn = getattr(cls, name)  # from a base class after the mixin in the MRO
             if callable(fn) and not getattr(fn, "_mandate_wrapped", False):
                 setattr(cls, name, _wrap(name, fn))
 
@@ -585,7 +609,8 @@ class MandateStrategyMixin:
     def mandate_decision_id(self, order_id: str) -> str | None:
         """The ``decision_id`` of the pre-trade check that allowed Freqtrade's order
         ``order_id`` (``GET /v1/decisions/{id}`` shows it with the order's events); ``None``
-        when the order was placed without one (a stop loss, a replaced order) or is unknown."""
+        when the order was placed without one (a stop loss, an exit replaced under ``exit_policy``
+        ``allow``) or is unknown."""
         with self._mandate_orders_lock:
             t = self._mandate_tracked.get(order_id)
             return t.decision_id if t is not None else None
@@ -734,7 +759,7 @@ class MandateStrategyMixin:
     def _mandate_dispatch(
         self, name: str, parent: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        with _running(self, name) as nested:
+        with _running(self, _SAME_PART.get(name, name)) as nested:
             if nested:  # a wrapped override called super(): the mandate part runs once
                 return parent(*args, **kwargs)
             return self._mandate_around(name, lambda: parent(*args, **kwargs), args, kwargs)
@@ -796,6 +821,9 @@ class MandateStrategyMixin:
                 self._mandate_on_order_filled(a)
         if name == "adjust_trade_position":
             return self._mandate_adjust(call(), a)
+        if name in ("adjust_order_price", "adjust_entry_price", "adjust_exit_price"):
+            is_entry = bool(a.get("is_entry")) if name == "adjust_order_price" else name == "adjust_entry_price"
+            return self._mandate_reprice(call(), a, is_entry)
         return call()
 
     # --- start, loop, stop ----------------------------------------------------------------------
@@ -1209,6 +1237,58 @@ class MandateStrategyMixin:
             log.exception("mandate: position adjustment refused (unexpected error)")
             return None
 
+    def _mandate_reprice(self, price: Any, a: Mapping[str, Any], is_entry: bool) -> Any:
+        """``adjust_order_price`` answered ``price`` for the resting order ``a["order"]``: a new
+        price makes Freqtrade cancel it and place a replacement (``execute_entry`` in mode
+        ``replace``, or ``execute_trade_exit`` with the remaining amount), which no
+        ``confirm_trade_*`` sees. So the replacement is checked here as a new order; anything
+        but an allowed check answers the current price: Freqtrade keeps the order as it is."""
+        o = a.get("order")
+        current = a.get("current_order_rate")
+        if current is None:
+            current = getattr(o, "safe_placement_price", None)
+        if not price or current is None:
+            return price  # None or 0: cancel without a replacement (takes risk away)
+        pair = str(a.get("pair") or getattr(a.get("trade"), "pair", "?"))
+        what = f"{'entry' if is_entry else 'exit'} replacement of order {getattr(o, 'order_id', '?')} at {price}"
+        try:
+            if float(price) == float(current):
+                return price  # Freqtrade keeps the order
+            s, client = self.mandate_settings, self.mandate_client
+            if not is_entry and s is not None and s.exit_policy == "allow":
+                log.info("mandate: %s %s not checked (exit_policy allow)", what, pair)
+                return price
+            if s is None or client is None:
+                log.warning("mandate denied %s %s: bot_start has not run; the order stays at %s", what, pair, current)
+                return current
+            if self.mandate_halted:
+                log.warning("mandate denied %s %s: halted (%s); the order stays at %s", what, pair,
+                            self.mandate_halt_reason, current)
+                return current
+            if not self.mandate_ready:
+                log.warning("mandate denied %s %s: no valid certificate held; the order stays at %s", what, pair,
+                            current)
+                return current
+            is_short = bool(getattr(a.get("trade"), "is_short", False))
+            side = ("sell" if is_short else "buy") if is_entry else ("buy" if is_short else "sell")
+            remaining = _num(getattr(o, "safe_remaining", 0.0))
+            # An entry's replacement keeps the remaining stake (remaining × the order's price) at
+            # the new price; an exit's is the remaining amount.
+            amount = remaining * _num(getattr(o, "safe_price", 0.0)) / float(price) if is_entry else remaining
+            order = self._mandate_order(pair, side, amount, float(price), None, "limit")
+            self._mandate_sync_orders()
+            decision = self._mandate_preflight(order)
+            if self._mandate_decide(what, pair, order, decision):
+                # Freqtrade may round the amount to the venue's precision: match any amount.
+                self._mandate_expect(pair, side, None, decision)
+                return price
+            log.warning("mandate: the %s order of %s stays at %s", side, pair, current)
+            return current
+        except Exception:  # noqa: BLE001 - keep the order as it is (fail closed)
+            log.exception("mandate denied %s %s: unexpected error (fail closed); the order stays at %s", what, pair,
+                          current)
+            return current
+
     # --- events ---------------------------------------------------------------------------------
 
     def _mandate_order_type(self, which: str) -> str | None:
@@ -1353,7 +1433,7 @@ class MandateStrategyMixin:
         if announce and _num(o.safe_amount) > 0:
             if decision is None:
                 log.info("mandate: %s order %s of %s was placed without a pre-trade check of this bot "
-                         "(a replacement, or a partial exit Freqtrade made itself); reporting it", o.side,
+                         "(an unchecked replacement, or a partial exit Freqtrade made itself); reporting it", o.side,
                          o.order_id, o.ft_pair)
             self._mandate_report(t, o, OrderState.NEW, _placed_at(o))
             t.announced = True
