@@ -5,9 +5,7 @@
 //! default for that market, except for the limits that count (open orders, messages, the
 //! order-to-trade ratio, the day's loss), where the market's own applies in addition.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use serde::Serialize;
+use std::collections::BTreeSet;
 
 use crate::compare::{Direction, lower_is_narrower, sets};
 use crate::{
@@ -163,16 +161,17 @@ const FIELDS: [(&str, bool); 11] = [
     ("shortSellingAllowed", false),
 ];
 
-/// A control's value as text: its JSON form, or `none`.
-fn text(c: &Controls, field: &str) -> String {
-    match serde_json::to_value(c) {
-        Ok(v) if !v[field].is_null() => v[field].to_string(),
-        _ => "none".to_owned(),
-    }
+/// Controls in their JSON form (serialized once, read per field).
+fn json_of(c: &Controls) -> serde_json::Value {
+    serde_json::to_value(c).unwrap_or_default()
 }
 
-fn json_of<T: Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or_default()
+/// A control's value as text: its JSON form, or `none`.
+fn text(json: &serde_json::Value, field: &str) -> String {
+    match &json[field] {
+        serde_json::Value::Null => "none".to_owned(),
+        v => v.to_string(),
+    }
 }
 
 /// Every control that differs: the defaults by name, then each market's by
@@ -181,31 +180,28 @@ pub(crate) fn changes(before: &Mandate, after: &Mandate) -> Vec<ControlChange> {
     let mut out = Vec::new();
     // A field whose text differs with nothing changed in force (e.g. the default reference
     // price age stated) is no change.
+    let (default_b, default_a) = (json_of(&before.controls), json_of(&after.controls));
     for (field, _) in FIELDS {
         if let Some(d) = direction(field, &before.controls, &after.controls) {
-            out.push((
-                field,
-                text(&before.controls, field),
-                text(&after.controls, field),
-                d,
-            ));
+            out.push((field, text(&default_b, field), text(&default_a, field), d));
         }
     }
-    let markets: BTreeMap<String, ()> = [before, after]
+    let markets: BTreeSet<String> = [before, after]
         .iter()
         .flat_map(|m| m.market_controls.as_deref().unwrap_or_default())
-        .map(|m| (m.market.to_ascii_uppercase(), ()))
+        .map(|m| m.market.to_ascii_uppercase())
         .collect();
     let empty = Controls::default();
-    for market in markets.keys() {
+    for market in &markets {
         let own_b = before.own_controls(market).unwrap_or(&empty);
         let own_a = after.own_controls(market).unwrap_or(&empty);
+        let (json_b, json_a) = (json_of(own_b), json_of(own_a));
         let (eff_b, eff_a) = (
             before.controls_for(Some(market)),
             after.controls_for(Some(market)),
         );
         for (field, counts) in FIELDS {
-            if json_of(own_b)[field] == json_of(own_a)[field] {
+            if json_b[field] == json_a[field] {
                 // A change of the default alone is reported as the default's.
                 continue;
             }
@@ -223,8 +219,8 @@ pub(crate) fn changes(before: &Mandate, after: &Mandate) -> Vec<ControlChange> {
             };
             out.push((
                 "marketControls",
-                format!("{market} {field} {}", text(own_b, field)),
-                format!("{market} {field} {}", text(own_a, field)),
+                format!("{market} {field} {}", text(&json_b, field)),
+                format!("{market} {field} {}", text(&json_a, field)),
                 d,
             ));
         }

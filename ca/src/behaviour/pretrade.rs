@@ -62,7 +62,9 @@ impl Behaviour {
             .to_owned(),
             allowed: denials.iter().all(|d| !d.is_hard()),
             hypothetical,
-            order_json: String::from_utf8_lossy(&order.canonical_bytes()).into_owned(),
+            // Canonical JSON is UTF-8: taken as it is, not copied.
+            order_json: String::from_utf8(order.canonical_bytes())
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
             reasons: serde_json::Value::Array(
                 denials
                     .iter()
