@@ -1,15 +1,14 @@
-//! Signs checkpoints of the audit chain with a dedicated P-256 key in the HSM, certified by the
-//! intermediate for audit signing only: after `audit.checkpoint_records` new records or
-//! `audit.checkpoint_secs` seconds, whichever comes first.
+//! Extends the audit tree behind the records and signs checkpoints of it (C2SP signed notes, see
+//! `audit_note`) with a dedicated P-256 key in the HSM, certified by the intermediate for audit
+//! signing only: after `audit.checkpoint_records` new records or `audit.checkpoint_secs` seconds,
+//! whichever comes first.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mandate_config::Config;
 use mandate_hsm::{Hsm, KeyKind, SignatureAlgorithm};
-use mandate_store::{
-    AuditEvent, AuditSignerRow, CaRole, CheckpointRow, Store, checkpoint_message, checkpoint_now_ms,
-};
+use mandate_store::{AuditEvent, AuditSignerRow, CaRole, CheckpointRow, Store, checkpoint_now_ms};
 use serde_json::json;
 
 use crate::CaError;
@@ -70,31 +69,81 @@ async fn signer(hsm: &Hsm, store: &Store, cfg: &Config) -> Result<AuditSignerRow
     Ok(row)
 }
 
-/// Signs a checkpoint of the newest record now, if it has none yet; returns it.
+/// Records made leaves per write.
+const EXTEND_BATCH: u32 = 5000;
+
+/// The log's origin: `audit.origin`, else one derived from the CA's first root certificate.
+pub async fn origin(store: &Store, cfg: &Config) -> Result<String, CaError> {
+    if let Some(o) = &cfg.audit.origin {
+        return Ok(o.clone());
+    }
+    let first_root = store
+        .ca_certificates()
+        .await?
+        .into_iter()
+        .filter(|c| c.role == CaRole::Root)
+        .min_by_key(|c| c.id)
+        .ok_or(CaError::NotInitialised)?;
+    let fp = first_root.sha256.get(..16).unwrap_or(&first_root.sha256);
+    Ok(format!("mandate-audit/{fp}"))
+}
+
+/// Makes every record a leaf of the audit tree; returns the tree's size.
+pub async fn extend_tree(store: &Store) -> Result<u64, CaError> {
+    let tip = store.audit_tip().await?.map_or(0, |(s, _)| s);
+    let tip = u64::try_from(tip).unwrap_or(0);
+    let mut size = store.audit_tree_size().await?;
+    while size < tip {
+        let grown = store.extend_audit_tree(EXTEND_BATCH).await?;
+        if grown == size {
+            break;
+        }
+        size = grown;
+    }
+    Ok(size)
+}
+
+/// Extends the tree to every record and signs a checkpoint of it now, if the newest checkpoint
+/// does not cover it yet; returns it.
 pub async fn checkpoint_now(
     hsm: &Hsm,
     store: &Store,
     cfg: &Config,
 ) -> Result<Option<CheckpointRow>, CaError> {
-    let Some((seq, hash)) = store.audit_tip().await? else {
-        return Ok(None);
+    let size = extend_tree(store).await?;
+    let Ok(seq) = i64::try_from(size) else {
+        return Err(CaError::Internal("audit tree too large".into()));
     };
-    if store.last_checkpoint().await?.is_some_and(|c| c.seq >= seq) {
+    if size == 0 {
         return Ok(None);
     }
+    if store
+        .last_tree_checkpoint()
+        .await?
+        .is_some_and(|c| c.seq >= seq)
+    {
+        return Ok(None);
+    }
+    let origin = origin(store, cfg).await?;
+    let root = store.audit_tree_root(size).await?;
+    let hash = store
+        .audit_events(seq - 1, 1)
+        .await?
+        .pop()
+        .and_then(|r| hex::decode(r.hash).ok())
+        .ok_or_else(|| CaError::Internal(format!("audit record {seq} is missing")))?;
     let signer = signer(hsm, store, cfg).await?;
     let key_id = signer
         .key_id
         .parse()
         .map_err(|_| CaError::Internal(format!("stored key id {:?}", signer.key_id)))?;
+    let text = crate::audit_note::checkpoint_text(&origin, size, root)?;
     let signed_at_ms = checkpoint_now_ms();
     let signature = hsm
-        .sign(
-            &key_id,
-            SignatureAlgorithm::EcdsaSha256,
-            &checkpoint_message(seq, &hash, signed_at_ms),
-        )
+        .sign(&key_id, SignatureAlgorithm::EcdsaSha256, &text)
         .await?;
+    let note_key = crate::audit_note::key_id(&signer.der).map_err(CaError::Internal)?;
+    let note = crate::audit_note::assemble(&text, &origin, note_key, signature.clone())?;
     let mut cp = CheckpointRow {
         id: 0,
         seq,
@@ -102,13 +151,16 @@ pub async fn checkpoint_now(
         signed_at_ms,
         signer_id: signer.id,
         signature,
+        note: Some(note),
+        root: Some(root.0.to_vec()),
     };
     cp.id = store.insert_checkpoint(&cp).await?;
-    tracing::debug!(checkpoint = cp.id, seq, "audit checkpoint signed");
+    tracing::debug!(checkpoint = cp.id, size, "audit checkpoint signed");
     Ok(Some(cp))
 }
 
-/// Starts the checkpointer.
+/// Starts the checkpointer: it extends the tree behind the records, and signs a checkpoint
+/// when enough records or time have gone by.
 pub fn start(hsm: Hsm, store: Store, cfg: Arc<Config>) {
     tokio::spawn(async move {
         let every = Duration::from_secs(u64::from(cfg.audit.checkpoint_secs));
@@ -117,10 +169,11 @@ pub fn start(hsm: Hsm, store: Store, cfg: Arc<Config>) {
         loop {
             tokio::time::sleep(TICK).await;
             let due = async {
-                let tip = store.audit_tip().await?.map_or(0, |(s, _)| s);
-                let covered = store.last_checkpoint().await?.map_or(0, |c| c.seq);
+                let size = extend_tree(&store).await?;
+                let size = i64::try_from(size).unwrap_or(i64::MAX);
+                let covered = store.last_tree_checkpoint().await?.map_or(0, |c| c.seq);
                 Ok::<bool, CaError>(
-                    tip > covered && (tip - covered >= records || last_signed.elapsed() >= every),
+                    size > covered && (size - covered >= records || last_signed.elapsed() >= every),
                 )
             };
             match due.await {
@@ -129,7 +182,7 @@ pub fn start(hsm: Hsm, store: Store, cfg: Arc<Config>) {
                     Err(e) => tracing::error!(error = %e, "audit checkpoint not signed; retrying"),
                 },
                 Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "audit checkpointer cannot read the store"),
+                Err(e) => tracing::error!(error = %e, "audit tree not extended; retrying"),
             }
         }
     });

@@ -1,9 +1,11 @@
 //! Checking the audit log's hash chain and its signed checkpoints, in the database or in an
 //! exported file, and exporting it.
 //!
-//! An export is JSON lines: a header naming the format, then every record, then the
-//! certificates (intermediates and audit signers, base64 DER) and the checkpoints. With only the
-//! root certificate, `mandate audit verify --file F --root root.pem` checks all of it.
+//! An export is JSON lines: a header naming the format, then every record (with its leaf's salt
+//! once the audit tree covers it), then the certificates (intermediates and audit signers,
+//! base64 DER) and the checkpoints (tree checkpoints with their signed note). With only the root
+//! certificate, `mandate audit verify --file F --root root.pem` checks all of it: the hash chain,
+//! the tree rebuilt from the records, and every checkpoint's signature and root.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -11,7 +13,10 @@ use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use mandate_store::{AuditRow, CaRole, ChainCheck, CheckpointRow, Store, checkpoint_message};
+use mandate_store::{
+    AuditRow, CaRole, ChainCheck, CheckpointRow, Store, TreeBuilder, audit_fields,
+    checkpoint_message, leaf_hash,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::CaError;
@@ -19,7 +24,9 @@ use crate::CaError;
 /// Records read per page when checking the database.
 const PAGE: i64 = 5000;
 /// The first line of an export names its format.
-const FORMAT: &str = "mandate-audit-export-v1";
+const FORMAT: &str = "mandate-audit-export-v2";
+/// The format before the audit tree (no salts, no notes): still read.
+const FORMAT_V1: &str = "mandate-audit-export-v1";
 
 /// What a check found.
 #[derive(Debug, Serialize)]
@@ -36,6 +43,10 @@ pub struct AuditReport {
     pub checkpoints_verified: usize,
     /// The newest record a verified checkpoint covers.
     pub last_checkpoint_seq: Option<i64>,
+    /// Records the audit tree covers (rebuilt from the records and their salts).
+    pub tree_size: u64,
+    /// The root of that tree (base64), if it has leaves.
+    pub tree_root: Option<String>,
 }
 
 /// The first record that does not follow from the ones before it.
@@ -67,6 +78,9 @@ struct ExportRecord {
     person: Option<String>,
     prev_hash: String,
     hash: String,
+    /// The salt of its leaf in the audit tree, base64 (records the tree covers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    salt: Option<String>,
 }
 
 impl From<AuditRow> for ExportRecord {
@@ -84,6 +98,7 @@ impl From<AuditRow> for ExportRecord {
             person: r.person,
             prev_hash: r.prev_hash,
             hash: r.hash,
+            salt: None,
         }
     }
 }
@@ -132,16 +147,17 @@ struct ExportCheckpoint {
     signed_at_ms: i64,
     signer_id: i64,
     signature: String,
+    /// A tree checkpoint's signed note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 /// What the checkpoints are checked with.
 #[derive(Default)]
 struct Trust {
-    roots: Vec<Vec<u8>>,
-    intermediates: HashMap<i64, Vec<u8>>,
-    /// Cross-certificates between roots (after a root rollover): a signer under the old root
-    /// verifies from the new one through them.
-    cross: Vec<Vec<u8>>,
+    /// Roots, intermediates and cross-certificates (after a root rollover, a signer under the
+    /// old root verifies from the new one through them).
+    ca: crate::audit_note::SignerTrust,
     /// Signer id → (issuer id, certificate DER).
     signers: HashMap<i64, (i64, Vec<u8>)>,
     checkpoints: Vec<CheckpointRow>,
@@ -153,26 +169,47 @@ struct Walk {
     check: ChainCheck,
     /// Checkpoint seq → the hashes they claim (hex).
     wanted: HashMap<i64, Vec<String>>,
+    /// Tree checkpoint size → the roots they claim.
+    wanted_roots: HashMap<u64, Vec<Vec<u8>>>,
     broken: Option<mandate_store::ChainBreak>,
     matched: HashMap<i64, bool>,
+    /// The audit tree rebuilt from the records with a salt, which come first.
+    tree: TreeBuilder,
+    /// Tree sizes whose root matched every checkpoint of that size.
+    matched_roots: HashMap<u64, bool>,
+    /// A record without a salt was seen: the tree ends before it.
+    tree_ended: bool,
 }
 
 impl Walk {
     fn new(trust: &Trust) -> Walk {
         let mut wanted: HashMap<i64, Vec<String>> = HashMap::new();
+        let mut wanted_roots: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
         for c in &trust.checkpoints {
             wanted.entry(c.seq).or_default().push(hex::encode(&c.hash));
+            if let (Some(root), Ok(size)) = (&c.root, u64::try_from(c.seq)) {
+                wanted_roots.entry(size).or_default().push(root.clone());
+            }
         }
         Walk {
             check: ChainCheck::default(),
             wanted,
+            wanted_roots,
             broken: None,
             matched: HashMap::new(),
+            tree: TreeBuilder::default(),
+            matched_roots: HashMap::new(),
+            tree_ended: false,
         }
     }
 
-    /// False once broken.
-    fn record(&mut self, r: &AuditRow) -> bool {
+    fn fail(&mut self, seq: i64, reason: String) -> bool {
+        self.broken = Some(mandate_store::ChainBreak { seq, reason });
+        false
+    }
+
+    /// False once broken. `salt`: the record's leaf salt, if the tree covers it.
+    fn record(&mut self, r: &AuditRow, salt: Option<&[u8]>) -> bool {
         if let Err(b) = self.check.check(r) {
             self.broken = Some(b);
             return false;
@@ -181,73 +218,103 @@ impl Walk {
             let ok = hashes.iter().all(|h| *h == r.hash);
             self.matched.insert(r.seq, ok);
             if !ok {
-                self.broken = Some(mandate_store::ChainBreak {
-                    seq: r.seq,
-                    reason: "a signed checkpoint names another hash for this record".into(),
-                });
-                return false;
+                return self.fail(
+                    r.seq,
+                    "a signed checkpoint names another hash for this record".into(),
+                );
+            }
+        }
+        match salt {
+            None => self.tree_ended = true,
+            Some(_) if self.tree_ended => {
+                return self.fail(
+                    r.seq,
+                    "it has a leaf in the audit tree, but a record before it has none".into(),
+                );
+            }
+            Some(salt) => {
+                if let Err(e) = self.tree.push(leaf_hash(&audit_fields(r), salt)) {
+                    return self.fail(r.seq, e.to_string());
+                }
+                let size = self.tree.size();
+                if let Some(roots) = self.wanted_roots.get(&size) {
+                    let root = match self.tree.root() {
+                        Ok(h) => h.0.to_vec(),
+                        Err(e) => return self.fail(r.seq, e.to_string()),
+                    };
+                    let ok = roots.iter().all(|x| *x == root);
+                    self.matched_roots.insert(size, ok);
+                    if !ok {
+                        return self.fail(
+                            r.seq,
+                            "the audit tree of the records up to here is not the one a signed checkpoint names: a record or a leaf salt was changed".into(),
+                        );
+                    }
+                }
             }
         }
         true
+    }
+
+    /// The signature problem of one checkpoint, if any.
+    fn signature_problem(trust: &Trust, c: &CheckpointRow) -> Option<String> {
+        let Some((issuer, der)) = trust.signers.get(&c.signer_id) else {
+            return Some(format!(
+                "checkpoint {}: its signer certificate is missing",
+                c.id
+            ));
+        };
+        let at = c.signed_at_ms / 1000;
+        let result = match &c.note {
+            Some(note) => crate::audit_note::open(note).and_then(|cp| {
+                if i64::try_from(cp.size).ok() != Some(c.seq)
+                    || c.root.as_deref() != Some(cp.root.0.as_slice())
+                {
+                    return Err("its note names another tree than its record".into());
+                }
+                if !cp.signatures.iter().any(|(_, sig)| *sig == c.signature) {
+                    return Err("its signature is not the one in its note".into());
+                }
+                trust.ca.check_checkpoint(&cp, der, *issuer, at)
+            }),
+            None => trust.ca.check(
+                der,
+                *issuer,
+                &checkpoint_message(c.seq, &c.hash, c.signed_at_ms),
+                &c.signature,
+                at,
+            ),
+        };
+        result
+            .err()
+            .map(|why| format!("checkpoint {} does not verify: {why}", c.id))
     }
 
     fn finish(mut self, trust: &Trust) -> AuditReport {
         let mut verified = 0;
         let mut last_cp = None;
         for c in &trust.checkpoints {
-            let problem = match trust.signers.get(&c.signer_id) {
-                None => Some(format!(
-                    "checkpoint {}: its signer certificate is missing",
-                    c.id
-                )),
-                Some((issuer, der)) => {
-                    let chain: Vec<Vec<u8>> = trust
-                        .intermediates
-                        .get(issuer)
-                        .cloned()
-                        .into_iter()
-                        .collect();
-                    let verify = |chain: &[Vec<u8>]| {
-                        mandate_verify::verify_signed_by(
-                            der,
-                            chain,
-                            &trust.roots,
-                            crate::x509::AUDIT_SIGNING_EKU,
-                            &checkpoint_message(c.seq, &c.hash, c.signed_at_ms),
-                            &c.signature,
-                            c.signed_at_ms / 1000,
-                        )
-                    };
-                    // Directly to a root, or through one of the cross-certificates.
-                    let mut reasons = verify(&chain);
-                    for cross in &trust.cross {
-                        if reasons.is_empty() {
-                            break;
-                        }
-                        let mut via = chain.clone();
-                        via.push(cross.clone());
-                        if verify(&via).is_empty() {
-                            reasons.clear();
-                        }
-                    }
-                    (!reasons.is_empty()).then(|| {
-                        let why: Vec<String> = reasons.iter().map(|r| r.detail.clone()).collect();
-                        format!("checkpoint {} does not verify: {}", c.id, why.join("; "))
-                    })
-                }
+            let covered = match (&c.note, u64::try_from(c.seq)) {
+                (Some(_), Ok(size)) => self.matched_roots.get(&size) == Some(&true),
+                _ => self.matched.get(&c.seq) == Some(&true),
             };
-            let problem = problem.or_else(|| match self.matched.get(&c.seq) {
-                Some(true) => None,
-                _ if self.broken.is_some() => None,
-                _ => Some(format!(
-                    "checkpoint {} covers records up to {}, but the log ends at {}: records were cut off",
-                    c.id,
-                    c.seq,
-                    self.check.records()
-                )),
+            let problem = Self::signature_problem(trust, c).or_else(|| {
+                (!covered && self.broken.is_none()).then(|| {
+                    format!(
+                        "checkpoint {} covers records up to {}, but the {} ends at {}: records were cut off",
+                        c.id,
+                        c.seq,
+                        if c.note.is_some() { "audit tree" } else { "log" },
+                        if c.note.is_some() {
+                            i64::try_from(self.tree.size()).unwrap_or(i64::MAX)
+                        } else {
+                            self.check.records()
+                        }
+                    )
+                })
             });
             match problem {
-                None if self.matched.get(&c.seq) == Some(&true) => {
+                None if covered => {
                     verified += 1;
                     last_cp = last_cp.max(Some(c.seq));
                 }
@@ -260,6 +327,10 @@ impl Walk {
                 }
             }
         }
+        let tree_root = (self.tree.size() > 0)
+            .then(|| self.tree.root().ok())
+            .flatten()
+            .map(|h| crate::audit_note::b64(&h));
         AuditReport {
             intact: self.broken.is_none(),
             records_verified: self.check.records(),
@@ -270,6 +341,8 @@ impl Walk {
             }),
             checkpoints_verified: verified,
             last_checkpoint_seq: last_cp,
+            tree_size: self.tree.size(),
+            tree_root,
         }
     }
 }
@@ -277,23 +350,25 @@ impl Walk {
 async fn store_trust(store: &Store, roots: Option<Vec<Vec<u8>>>) -> Result<Trust, CaError> {
     let cas = store.ca_certificates().await?;
     Ok(Trust {
-        roots: roots.unwrap_or_else(|| {
-            cas.iter()
-                .filter(|c| c.role == CaRole::Root)
-                .map(|c| c.der.clone())
-                .collect()
-        }),
-        intermediates: cas
-            .iter()
-            .filter(|c| c.role == CaRole::Intermediate)
-            .map(|c| (c.id, c.der.clone()))
-            .collect(),
-        cross: store
-            .cross_certificates()
-            .await?
-            .into_iter()
-            .map(|c| c.der)
-            .collect(),
+        ca: crate::audit_note::SignerTrust {
+            roots: roots.unwrap_or_else(|| {
+                cas.iter()
+                    .filter(|c| c.role == CaRole::Root)
+                    .map(|c| c.der.clone())
+                    .collect()
+            }),
+            intermediates: cas
+                .iter()
+                .filter(|c| c.role == CaRole::Intermediate)
+                .map(|c| (c.id, c.der.clone()))
+                .collect(),
+            cross: store
+                .cross_certificates()
+                .await?
+                .into_iter()
+                .map(|c| c.der)
+                .collect(),
+        },
         signers: store
             .audit_signers()
             .await?
@@ -317,8 +392,10 @@ pub async fn verify_store(
         let rows = store.audit_events(after, PAGE).await?;
         let Some(last) = rows.last() else { break };
         after = last.seq;
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let salts = store.audit_leaf_salts(&seqs).await?;
         for r in &rows {
-            if !walk.record(r) {
+            if !walk.record(r, salts.get(&r.seq).map(Vec::as_slice)) {
                 break 'pages;
             }
         }
@@ -338,13 +415,18 @@ pub async fn export(store: &Store, out: &Path) -> Result<i64, CaError> {
         let rows = store.audit_events(after, PAGE).await?;
         let Some(last) = rows.last() else { break };
         after = last.seq;
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let salts = store.audit_leaf_salts(&seqs).await?;
         for r in rows {
-            writeln!(w, "{}", line(&ExportRecord::from(r))?).map_err(io)?;
+            let salt = salts.get(&r.seq).map(|s| B64.encode(s));
+            let mut rec = ExportRecord::from(r);
+            rec.salt = salt;
+            writeln!(w, "{}", line(&rec)?).map_err(io)?;
             n += 1;
         }
     }
     let trust = store_trust(store, None).await?;
-    for (id, der) in &trust.intermediates {
+    for (id, der) in &trust.ca.intermediates {
         let c = ExportCert {
             kind: "certificate".into(),
             role: "intermediate".into(),
@@ -354,7 +436,7 @@ pub async fn export(store: &Store, out: &Path) -> Result<i64, CaError> {
         };
         writeln!(w, "{}", line(&c)?).map_err(io)?;
     }
-    for (i, der) in trust.cross.iter().enumerate() {
+    for (i, der) in trust.ca.cross.iter().enumerate() {
         let c = ExportCert {
             kind: "certificate".into(),
             role: "cross".into(),
@@ -383,6 +465,7 @@ pub async fn export(store: &Store, out: &Path) -> Result<i64, CaError> {
             signed_at_ms: c.signed_at_ms,
             signer_id: c.signer_id,
             signature: B64.encode(&c.signature),
+            note: c.note.clone(),
         };
         writeln!(w, "{}", line(&c)?).map_err(io)?;
     }
@@ -391,7 +474,7 @@ pub async fn export(store: &Store, out: &Path) -> Result<i64, CaError> {
 }
 
 /// One export line.
-fn line<T: Serialize>(v: &T) -> Result<String, CaError> {
+pub(crate) fn line<T: Serialize>(v: &T) -> Result<String, CaError> {
     serde_json::to_string(v).map_err(|e| CaError::Internal(e.to_string()))
 }
 
@@ -406,7 +489,7 @@ pub fn verify_file(path: &Path, roots: Vec<Vec<u8>>) -> Result<AuditReport, CaEr
         .map_err(|e| CaError::io(format!("read {}", path.display()), e))?
         .unwrap_or_default();
     let header: serde_json::Value = serde_json::from_str(&header).unwrap_or_default();
-    if header["format"] != FORMAT {
+    if header["format"] != FORMAT && header["format"] != FORMAT_V1 {
         return Err(CaError::InvalidRequest(format!(
             "{} is not a mandate audit export (first line must name {FORMAT})",
             path.display()
@@ -418,7 +501,10 @@ pub fn verify_file(path: &Path, roots: Vec<Vec<u8>>) -> Result<AuditReport, CaEr
     let decode = |i: usize, t: &str| B64.decode(t).map_err(|e| bad(i, e.to_string()));
     let mut records = Vec::new();
     let mut trust = Trust {
-        roots,
+        ca: crate::audit_note::SignerTrust {
+            roots,
+            ..Default::default()
+        },
         ..Trust::default()
     };
     for (i, line) in lines.enumerate() {
@@ -429,16 +515,17 @@ pub fn verify_file(path: &Path, roots: Vec<Vec<u8>>) -> Result<AuditReport, CaEr
             None => {
                 let r: ExportRecord =
                     serde_json::from_value(v).map_err(|e| bad(i, e.to_string()))?;
-                records.push(AuditRow::from(r));
+                let salt = r.salt.as_deref().map(|t| decode(i, t)).transpose()?;
+                records.push((AuditRow::from(r), salt));
             }
             Some("certificate") => {
                 let c: ExportCert = serde_json::from_value(v).map_err(|e| bad(i, e.to_string()))?;
                 let der = decode(i, &c.der)?;
                 match (c.role.as_str(), c.issuer_id) {
                     ("intermediate", _) => {
-                        trust.intermediates.insert(c.id, der);
+                        trust.ca.intermediates.insert(c.id, der);
                     }
-                    ("cross", _) => trust.cross.push(der),
+                    ("cross", _) => trust.ca.cross.push(der),
                     ("audit_signer", Some(issuer)) => {
                         trust.signers.insert(c.id, (issuer, der));
                     }
@@ -455,19 +542,30 @@ pub fn verify_file(path: &Path, roots: Vec<Vec<u8>>) -> Result<AuditReport, CaEr
                     signed_at_ms: c.signed_at_ms,
                     signer_id: c.signer_id,
                     signature: decode(i, &c.signature)?,
+                    root: match &c.note {
+                        Some(n) => Some(
+                            crate::audit_note::open(n)
+                                .map_err(|e| bad(i, e))?
+                                .root
+                                .0
+                                .to_vec(),
+                        ),
+                        None => None,
+                    },
+                    note: c.note,
                 });
             }
             Some(other) => return Err(bad(i, format!("unknown line kind {other:?}"))),
         }
     }
-    if !trust.checkpoints.is_empty() && trust.roots.is_empty() {
+    if !trust.checkpoints.is_empty() && trust.ca.roots.is_empty() {
         return Err(CaError::InvalidRequest(
             "the export has signed checkpoints: give the root certificate (--root root.pem) to check them".into(),
         ));
     }
     let mut walk = Walk::new(&trust);
-    for r in &records {
-        if !walk.record(r) {
+    for (r, salt) in &records {
+        if !walk.record(r, salt.as_deref()) {
             break;
         }
     }

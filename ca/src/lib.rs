@@ -5,6 +5,8 @@ mod acme;
 mod api_key;
 mod audit_checkpoint;
 mod audit_log;
+mod audit_note;
+mod audit_proof;
 mod behaviour;
 mod ca_reload;
 mod ceremony;
@@ -39,6 +41,10 @@ mod x509;
 pub use audit_log::{
     AuditReport, export as export_audit, verify_file as verify_audit_file,
     verify_store as verify_audit,
+};
+pub use audit_proof::{
+    ProofSubject, ProofsReport, export_now as export_audit_proofs, is_proofs_file,
+    verify_file as verify_audit_proofs,
 };
 pub use ceremony::{CaCertSummary, CeremonyReport, init_ca};
 pub use error::CaError;

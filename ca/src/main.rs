@@ -111,8 +111,9 @@ enum HsmCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the whole hash chain (in the database, or in an exported file) and name the first
-    /// broken record. Exits non-zero if the log was tampered with.
+    /// Check the whole hash chain and audit tree (in the database, or in an exported file) and
+    /// name the first broken record; or check an organization's or agent's export record by
+    /// record against its signed checkpoint. Exits non-zero if anything was tampered with.
     Verify {
         /// An export made by `mandate audit export` to check offline, instead of the database.
         #[arg(long)]
@@ -122,11 +123,22 @@ enum AuditCommand {
         #[arg(long)]
         root: Option<PathBuf>,
     },
-    /// Write the whole log with its hashes as JSON lines.
+    /// Write the whole log with its hashes as JSON lines; or, with --organization or --agent,
+    /// only that subject's records, each with its inclusion proof to a checkpoint signed now
+    /// (uses the HSM), which shows nothing of anyone else's records.
     Export {
         /// Where to write.
         #[arg(long)]
         out: PathBuf,
+        /// Only this organization's records.
+        #[arg(long, conflicts_with = "agent")]
+        organization: Option<String>,
+        /// Only the records about this agent and its certificates.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Replace `--out` if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -338,6 +350,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Hsm(HsmCommand::Keys)
             | Command::Ca(CaCommand::RotateIntermediate | CaCommand::RolloverRoot)
             | Command::Report(ReportArgs { command: None, .. })
+            | Command::Audit(AuditCommand::Export {
+                organization: Some(_),
+                ..
+            })
+            | Command::Audit(AuditCommand::Export { agent: Some(_), .. })
     ) {
         prepare_hsm(&cfg)?;
         // `serve` creates the dev token itself, retrying while the HSM cannot be reached.
@@ -542,6 +559,21 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 AuditCommand::Verify {
                     file: Some(file),
                     root,
+                } if mandate_ca::is_proofs_file(&file) => {
+                    let report =
+                        mandate_ca::verify_audit_proofs(&file, roots(root)?.unwrap_or_default())?;
+                    output::emit(&report)?;
+                    if let Some(first) = report.problems.first() {
+                        anyhow::bail!(
+                            "the export does not verify ({} problems): {first}",
+                            report.problems.len()
+                        );
+                    }
+                    return Ok(());
+                }
+                AuditCommand::Verify {
+                    file: Some(file),
+                    root,
                 } => mandate_ca::verify_audit_file(&file, roots(root)?.unwrap_or_default())?,
                 AuditCommand::Verify { file: None, root } => {
                     let roots = roots(root)?;
@@ -550,9 +582,45 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                     store.close().await;
                     report?
                 }
-                AuditCommand::Export { out } => {
+                AuditCommand::Export {
+                    out,
+                    organization,
+                    agent,
+                    force,
+                } => {
+                    if out.exists() && !force {
+                        anyhow::bail!(
+                            "{} exists: give another --out, or --force to replace it",
+                            out.display()
+                        );
+                    }
+                    let subject = match (organization, agent) {
+                        (Some(o), _) => Some(mandate_ca::ProofSubject::Organization(o)),
+                        (None, Some(a)) => Some(mandate_ca::ProofSubject::Agent(a)),
+                        (None, None) => None,
+                    };
                     let store = mandate_ca::open_store(&cfg).await?;
-                    let n = mandate_ca::export_audit(&store, &out).await;
+                    let n = match &subject {
+                        None => mandate_ca::export_audit(&store, &out)
+                            .await
+                            .map(|n| u64::try_from(n).unwrap_or(0)),
+                        Some(subject) => match mandate_ca::connect_hsm(&cfg).await {
+                            Ok(hsm) => {
+                                let n = mandate_ca::export_audit_proofs(
+                                    &hsm,
+                                    &store,
+                                    &cfg,
+                                    subject,
+                                    "cli:audit-export",
+                                    &out,
+                                )
+                                .await;
+                                hsm.shutdown().await;
+                                n
+                            }
+                            Err(e) => Err(e),
+                        },
+                    };
                     store.close().await;
                     let n = n?;
                     output::emit(&serde_json::json!({"records": n, "out": out}))?;
@@ -659,7 +727,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 "report": json_path, "pdf": pdf_path,
                 "report_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bundle)),
                 "audit_records": value["report"]["audit"]["records"].as_array().map_or(0, Vec::len),
-                "extract_records": value["report"]["audit"]["extract"].as_array().map_or(0, Vec::len),
+                "audit_records": value["report"]["audit"]["records"].as_array().map_or(0, Vec::len),
             }))?;
             Ok(())
         }

@@ -359,6 +359,12 @@ pub struct AuditConfig {
     pub checkpoint_records: u32,
     /// Seconds after which new records get a checkpoint.
     pub checkpoint_secs: u32,
+    /// The audit log's origin: the first line of its checkpoints (C2SP tlog-checkpoint) and the
+    /// key name of their signatures, which witnesses know the log by. A schema-less URL such as
+    /// `ca.example.com/mandate-audit`; unset, `mandate-audit/` and the first 16 hex digits of
+    /// the SHA-256 of the CA's first root certificate (unique to this CA, stable across
+    /// rotations). Set it once: a witness treats another origin as another log.
+    pub origin: Option<String>,
 }
 
 impl Default for AuditConfig {
@@ -366,6 +372,7 @@ impl Default for AuditConfig {
         AuditConfig {
             checkpoint_records: 1000,
             checkpoint_secs: 60,
+            origin: None,
         }
     }
 }
@@ -589,6 +596,17 @@ impl Config {
             return Err(invalid(
                 "audit.checkpoint_records",
                 "checkpoint_records and checkpoint_secs must be positive",
+            ));
+        }
+        if let Some(o) = &self.audit.origin
+            && (o.is_empty()
+                || o.len() > 200
+                || o.chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '+'))
+        {
+            return Err(invalid(
+                "audit.origin",
+                "the origin must be 1 to 200 characters with no spaces, controls or '+' (e.g. ca.example.com/mandate-audit)",
             ));
         }
         if !(1..=3600).contains(&self.policy.max_clock_skew_secs) {

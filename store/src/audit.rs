@@ -178,7 +178,7 @@ async fn who(
     ))
 }
 
-fn audit_row(r: &AnyRow) -> Result<AuditRow, StoreError> {
+pub(crate) fn audit_row(r: &AnyRow) -> Result<AuditRow, StoreError> {
     let details: String = r.try_get("details")?;
     let prev: Option<Vec<u8>> = r.try_get("prev_hash")?;
     let hash: Option<Vec<u8>> = r.try_get("hash")?;

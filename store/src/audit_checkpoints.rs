@@ -38,8 +38,14 @@ pub struct CheckpointRow {
     pub signed_at_ms: i64,
     /// The signer's row id.
     pub signer_id: i64,
-    /// ECDSA signature (DER) over [`checkpoint_message`].
+    /// ECDSA signature (DER): over the note's text for a tree checkpoint, else over
+    /// [`checkpoint_message`].
     pub signature: Vec<u8>,
+    /// A tree checkpoint: the C2SP signed note (tlog-checkpoint) over the audit tree of `seq`
+    /// leaves. `None` for the chain checkpoints signed before the tree (migration 0025).
+    pub note: Option<String>,
+    /// A tree checkpoint: the tree's root hash.
+    pub root: Option<Vec<u8>>,
 }
 
 /// What a checkpoint signs: `"mandate-audit-checkpoint-v1"`, seq and time (8 bytes big-endian
@@ -72,6 +78,8 @@ fn checkpoint_row(r: &AnyRow) -> Result<CheckpointRow, StoreError> {
         signed_at_ms: r.try_get("signed_at_ms")?,
         signer_id: r.try_get("signer_id")?,
         signature: r.try_get("signature")?,
+        note: r.try_get("note")?,
+        root: r.try_get("root")?,
     })
 }
 
@@ -137,14 +145,16 @@ impl Store {
                 Box::pin(async move {
                     Ok(sqlx::query_scalar(
                         "INSERT INTO audit_checkpoints (seq, hash, signed_at_ms, signer_id,
-                             signature)
-                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                             signature, note, root)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                     )
                     .bind(cp.seq)
                     .bind(&cp.hash)
                     .bind(cp.signed_at_ms)
                     .bind(cp.signer_id)
                     .bind(&cp.signature)
+                    .bind(&cp.note)
+                    .bind(&cp.root)
                     .fetch_one(&mut *conn)
                     .await?)
                 })
@@ -155,7 +165,7 @@ impl Store {
     /// Every checkpoint, oldest first.
     pub async fn audit_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, seq, hash, signed_at_ms, signer_id, signature
+            "SELECT id, seq, hash, signed_at_ms, signer_id, signature, note, root
              FROM audit_checkpoints ORDER BY id",
         )
         .fetch_all(&self.reader)
@@ -163,10 +173,21 @@ impl Store {
         rows.iter().map(checkpoint_row).collect()
     }
 
+    /// The newest tree checkpoint (a signed note), if any.
+    pub async fn last_tree_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, seq, hash, signed_at_ms, signer_id, signature, note, root
+             FROM audit_checkpoints WHERE note IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(checkpoint_row).transpose()
+    }
+
     /// The newest checkpoint, if any.
     pub async fn last_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, seq, hash, signed_at_ms, signer_id, signature
+            "SELECT id, seq, hash, signed_at_ms, signer_id, signature, note, root
              FROM audit_checkpoints ORDER BY id DESC LIMIT 1",
         )
         .fetch_optional(&self.reader)

@@ -476,3 +476,171 @@ async fn an_altered_checkpoint_signature_is_caught() {
     );
     assert!(err.contains("broken at record"), "{err}");
 }
+
+/// Registers and approves `agent_id` in organization `org` (made if missing) by that
+/// organization's own operator and compliance officer.
+async fn agent_of(ca: &Ca, org: &str, agent_id: &str) {
+    ca.d.ensure_org(org, &format!("{org} Ltd")).await;
+    let mut mandate = full_mandate();
+    mandate["operator"] = json!("Acme");
+    let op = ca.d.person_key(Some(org), "operator").await;
+    let comp = ca.d.person_key(Some(org), "compliance").await;
+    let r =
+        ca.d.post(
+            &op,
+            "/v1/agents",
+            &json!({"agent_id": agent_id, "name": format!("Agent {agent_id}"),
+                    "mandate": mandate}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r =
+        ca.d.post(
+            &comp,
+            &format!("/v1/agents/{agent_id}/approve"),
+            &json!({"version": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+/// `mandate audit export` of one subject to `out`.
+fn export_subject(ca: &Ca, flag: &str, id: &str, out: &std::path::Path) -> String {
+    run(ca
+        .d
+        .command()
+        .args(["audit", "export", flag, id, "--out"])
+        .arg(out))
+}
+
+#[tokio::test]
+async fn an_export_holds_one_subjects_records_with_proofs_that_verify_offline_and_name_what_broke()
+{
+    let ca = Ca::start().await;
+    let dir = ca.d.data_dir().to_path_buf();
+    let root = dir.join("root.pem");
+    std::fs::write(&root, ca.d.get_text("/ca/root.pem").await).unwrap();
+    // Two firms' records interleaved in one log.
+    for i in 0..2 {
+        agent_of(&ca, "org-a", &format!("alpha-{i}")).await;
+        agent_of(&ca, "org-b", &format!("beta-{i}")).await;
+    }
+    let r =
+        ca.d.post(
+            &ca.d.admin_key(),
+            "/v1/agents/beta-0/revoke",
+            &json!({"reason": "orders outside mandate"}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{r:?}");
+
+    let verify = |file: &std::path::Path| {
+        audit_verify_with(
+            &ca,
+            &[
+                "--file".as_ref(),
+                file.as_os_str(),
+                "--root".as_ref(),
+                root.as_os_str(),
+            ],
+        )
+    };
+    for (flag, id, own) in [
+        ("--organization", "org-a", "org-a"),
+        ("--agent", "alpha-1", "alpha-1"),
+    ] {
+        let out = dir.join(format!("{id}.jsonl"));
+        let printed: Value = serde_json::from_str(&export_subject(&ca, flag, id, &out)).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        // Nothing of the other firm: no id, no agent, no record.
+        for foreign in ["org-b", "beta-"] {
+            assert!(!text.contains(foreign), "{id}: {foreign} in {text}");
+        }
+        let records: Vec<Value> = text
+            .lines()
+            .skip(1)
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(!records.is_empty());
+        assert_eq!(printed["records"], records.len(), "{printed}");
+        assert!(
+            records.iter().all(|r| r["organization"] == "org-a"),
+            "{text}"
+        );
+        assert!(records.iter().any(|r| r["subject"] == own), "{text}");
+        // The export itself is on record.
+        assert!(records.iter().any(|r| r["action"] == "audit.exported") || flag == "--agent");
+        let (ok, report, err) = verify(&out);
+        assert!(ok, "{report} {err}");
+        assert_eq!(report["records_verified"], records.len(), "{report}");
+        assert_eq!(report["valid"], true);
+
+        // One changed character: in a record, in a proof, in the checkpoint.
+        let first = text.lines().nth(1).unwrap();
+        let rec: Value = serde_json::from_str(first).unwrap();
+        let seq = rec["seq"].as_i64().unwrap();
+        for (what, from, to, expect) in [
+            (
+                "a record's action",
+                format!("\"action\":{}", rec["action"]),
+                format!("\"action\":\"{}x\"", rec["action"].as_str().unwrap()),
+                format!("audit record {seq}: its inclusion proof does not lead"),
+            ),
+            (
+                "a record's salt",
+                format!("\"salt\":\"{}", &rec["salt"].as_str().unwrap()[..4]),
+                format!("\"salt\":\"{}", flip(&rec["salt"].as_str().unwrap()[..4])),
+                format!("audit record {seq}"),
+            ),
+            (
+                "the checkpoint's tree size",
+                "\\n".to_owned() + text.split("\\n").nth(1).unwrap() + "\\n",
+                "\\n1".to_owned() + text.split("\\n").nth(1).unwrap() + "\\n",
+                "the checkpoint does not verify".to_owned(),
+            ),
+        ] {
+            assert!(text.contains(&from), "{what}: {from}");
+            let bad = dir.join("tampered.jsonl");
+            std::fs::write(&bad, text.replacen(&from, &to, 1)).unwrap();
+            let (ok, report, err) = verify(&bad);
+            assert!(!ok, "{what}: {report}");
+            let problems = report["problems"].to_string();
+            assert!(problems.contains(&expect), "{what}: {problems}");
+            assert!(err.contains("does not verify"), "{what}: {err}");
+        }
+        // A record dropped from the file is noticed.
+        let cut: Vec<&str> = text.lines().filter(|l| *l != first).collect();
+        let bad = dir.join("cut.jsonl");
+        std::fs::write(&bad, cut.join("\n") + "\n").unwrap();
+        let (ok, report, _) = verify(&bad);
+        assert!(
+            !ok && report["problems"].to_string().contains("cut off"),
+            "{report}"
+        );
+        // An existing export is not overwritten unless asked.
+        let out2 =
+            ca.d.command()
+                .args(["audit", "export", flag, id, "--out"])
+                .arg(&out)
+                .output()
+                .unwrap();
+        assert!(!out2.status.success());
+        assert!(String::from_utf8_lossy(&out2.stderr).contains("--force"));
+    }
+    // Another firm's subject, or no such one: refused, nothing written.
+    let out = dir.join("none.jsonl");
+    let r =
+        ca.d.command()
+            .args(["audit", "export", "--organization", "org-x", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+    assert!(!r.status.success());
+    assert!(!out.exists());
+}
+
+/// The same base64 text with its first character changed.
+fn flip(s: &str) -> String {
+    let c = if s.starts_with('A') { 'B' } else { 'A' };
+    format!("{c}{}", &s[1..])
+}

@@ -74,9 +74,11 @@ pub struct ReportOptions {
 
 /// Whether an audit record is about the agent (or one of its certificates).
 fn about(r: &AuditRow, agent_id: &str, serials: &[String]) -> bool {
-    r.subject == agent_id
-        || serials.contains(&r.subject)
-        || r.details.get("agent_id").and_then(Value::as_str) == Some(agent_id)
+    crate::audit_proof::belongs(
+        r,
+        &crate::audit_proof::ProofSubject::Agent(agent_id.to_owned()),
+        serials,
+    )
 }
 
 /// Gathers the evidence, records the report in the audit log, signs a checkpoint covering it
@@ -108,7 +110,7 @@ pub async fn build(
     let checkpoint = match crate::audit_checkpoint::checkpoint_now(hsm, store, cfg).await? {
         Some(c) => c,
         None => store
-            .last_checkpoint()
+            .last_tree_checkpoint()
             .await?
             .ok_or_else(|| CaError::Internal("no audit checkpoint after signing one".into()))?,
     };
@@ -232,12 +234,10 @@ pub async fn build(
 
     let orders = super::orders::orders(store, id, period).await?;
 
-    // The audit extract and its proof: every record from the agent's first one in the
-    // period up to the checkpoint, so the chain can be followed to the signed hash.
-    let start = store.audit_seq_since(period.from * 1000).await?;
-    let mut segment: Vec<AuditRow> = Vec::new();
-    let mut extract = Vec::new();
-    if let Some(start) = start {
+    // The audit records about the agent in the period, each with its inclusion proof to the
+    // checkpoint: nothing of any other agent or organization.
+    let mut kept: Vec<AuditRow> = Vec::new();
+    if let Some(start) = store.audit_seq_since(period.from * 1000).await? {
         let total = u64::try_from((checkpoint.seq - start + 1).max(0)).unwrap_or(0);
         let mut cursor = start - 1;
         let mut read = 0u64;
@@ -250,28 +250,25 @@ pub async fn build(
                     break 'walk;
                 }
                 read += 1;
-                let keep = period.contains_ms(r.at_ms) && about(&r, id, &serials);
-                if keep {
-                    extract.push(r.seq);
+                if period.contains_ms(r.at_ms) && about(&r, id, &serials) {
+                    kept.push(r);
                 }
-                if keep || !segment.is_empty() {
-                    segment.push(r);
-                }
-                if segment.len() > MAX_AUDIT_RECORDS {
+                if kept.len() > MAX_AUDIT_RECORDS {
                     return Err(CaError::InvalidRequest(format!(
-                        "the audit extract would exceed {MAX_AUDIT_RECORDS} records: ask for a shorter period"
+                        "the report would hold more than {MAX_AUDIT_RECORDS} audit records: ask for a shorter period"
                     )));
                 }
             }
             progress(read, total);
         }
     }
-    let segment: Vec<Value> = segment.into_iter().map(audit_json).collect();
+    let segment: Vec<Value> = crate::audit_proof::prove(store, &checkpoint, &kept)
+        .await?
+        .into_iter()
+        .map(|p| json!(p))
+        .collect();
     let signers = store.audit_signers().await?;
-    let cp_signer = signers
-        .iter()
-        .find(|s| s.id == checkpoint.signer_id)
-        .ok_or_else(|| CaError::Internal("checkpoint signer missing".into()))?;
+    let signed_checkpoint = crate::audit_proof::SignedCheckpoint::of(store, &checkpoint).await?;
 
     let named = [
         json!(agent),
@@ -305,16 +302,8 @@ pub async fn build(
         "webhook_deliveries": deliveries,
         "orders": orders,
         "audit": {
-            "extract": extract,
             "records": segment,
-            "checkpoint": {
-                "seq": checkpoint.seq,
-                "hash": hex::encode(&checkpoint.hash),
-                "signed_at_ms": checkpoint.signed_at_ms,
-                "signature": B64.encode(&checkpoint.signature),
-                "signer_certificate": cert_pem(&cp_signer.der)?,
-                "signer_issuer_id": cp_signer.issuer_id,
-            },
+            "checkpoint": signed_checkpoint,
         },
     });
 
@@ -347,18 +336,4 @@ pub async fn build(
         },
     });
     serde_json::to_vec(&bundle).map_err(|e| CaError::Internal(e.to_string()))
-}
-
-fn audit_json(r: AuditRow) -> Value {
-    let mut v = json!({"seq": r.seq, "at_ms": r.at_ms, "actor": r.actor, "action": r.action,
-           "subject": r.subject, "cert_fingerprint": r.cert_fingerprint,
-           "risk_score": r.risk_score, "details": r.details_text,
-           "prev_hash": r.prev_hash, "hash": r.hash});
-    // Hashed only when present (records since organizations): left out otherwise, so older
-    // bundles and verifiers read the same shape.
-    if r.organization.is_some() || r.person.is_some() {
-        v["organization"] = json!(r.organization);
-        v["person"] = json!(r.person);
-    }
-    v
 }

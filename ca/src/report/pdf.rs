@@ -128,7 +128,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
         ),
         (
             "Audit records about the agent".into(),
-            count(&audit["extract"]).to_string(),
+            count(&audit["records"]).to_string(),
         ),
         (
             "Generated".into(),
@@ -142,8 +142,8 @@ pub fn render(bundle: &Value) -> Vec<u8> {
     blocks.push(Block::Paragraph(
         "This document is a reading copy of the signed JSON bundle (report.json). The bundle, not \
          this PDF, is the evidence: `mandate report verify --file report.json --root root.pem` \
-         checks its signature, the signed audit checkpoint and the hash chain of the audit \
-         records offline."
+         checks its signature, the signed audit checkpoint and each audit record's proof \
+         offline."
             .into(),
     ));
 
@@ -264,21 +264,14 @@ pub fn render(bundle: &Value) -> Vec<u8> {
     orders_section(&mut blocks, people, &r["orders"]);
 
     blocks.push(Block::Heading("Audit extract".into()));
-    let extract: Vec<i64> = audit["extract"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_i64)
-        .collect();
     let audit_rows: Vec<Vec<String>> = audit["records"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|rec| rec["seq"].as_i64().is_some_and(|s| extract.contains(&s)))
         .map(|rec| {
             vec![
                 text(&rec["seq"]),
-                crate::rfc3339(rec["at_ms"].as_i64().unwrap_or(0) / 1000),
+                text(&rec["at"]),
                 who(people, &rec["actor"]),
                 text(&rec["action"]),
                 text(&rec["subject"]),
@@ -296,31 +289,20 @@ pub fn render(bundle: &Value) -> Vec<u8> {
     blocks.push(Block::Heading("Proofs".into()));
     let cp = &audit["checkpoint"];
     blocks.push(Block::Paragraph(format!(
-        "The {} audit records below form an unbroken hash chain (SHA-256, each record over the \
-         previous hash) ending at record {}, whose hash is signed in the audit checkpoint. The \
-         checkpoint and this report are signed by audit signing keys held in the CA's HSM, \
-         certified by the CA for audit signing only.",
+        "Each of the {} audit records above is a leaf of the CA's audit log, a Merkle tree \
+         (RFC 6962); the bundle carries, for each, the proof that it is in the tree whose size \
+         and root the checkpoint below signs (a C2SP signed note, signed at {}). Leaves are \
+         salted, so the proofs show nothing of any other record. The checkpoint and this report \
+         are signed by audit signing keys held in the CA's HSM, certified by the CA for audit \
+         signing only.",
         count(&audit["records"]),
-        text(&cp["seq"])
+        text(&cp["signed_at"])
     )));
-    blocks.push(Block::KeyValues(vec![
-        ("Checkpoint record".into(), text(&cp["seq"])),
-        ("Checkpoint hash".into(), text(&cp["hash"])),
-        (
-            "Checkpoint signed at (ms)".into(),
-            text(&cp["signed_at_ms"]),
-        ),
-        ("Checkpoint signature".into(), text(&cp["signature"])),
-        (
-            "Report signature".into(),
-            text(&bundle["signature"]["value"]),
-        ),
-    ]));
-    blocks.push(table(
-        &["Seq", "Previous hash", "Hash"],
-        rows(people, &audit["records"], &["seq", "prev_hash", "hash"]),
-        &[0.8, 4.0, 4.0],
-    ));
+    blocks.push(Block::Mono(text(&cp["note"])));
+    blocks.push(Block::KeyValues(vec![(
+        "Report signature".into(),
+        text(&bundle["signature"]["value"]),
+    )]));
     blocks.push(Block::Paragraph("Report signer certificate:".into()));
     blocks.push(Block::Mono(text(
         &bundle["signature"]["signer_certificate"],

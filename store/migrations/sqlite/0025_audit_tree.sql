@@ -1,0 +1,41 @@
+-- Issue 20: the audit records become the leaves of an RFC 6962/9162 Merkle tree, and checkpoints
+-- become C2SP signed notes (tlog-checkpoint) over the tree's size and root.
+--
+-- A leaf is record `seq` (leaf index seq - 1) with a random salt of its own, so that the hashes a
+-- proof carries for the neighbouring leaves say nothing about those records (another firm's):
+-- see `leaf_data` in store/src/audit_tree.rs. The tree's nodes are kept as the "stored hashes"
+-- of golang.org/x/mod/sumdb/tlog (index = stored_hash_index(level, n)), about two per leaf.
+-- Records written before this migration become the first leaves when the daemon first extends
+-- the tree after it. All three tables are append-only, like the records themselves.
+
+CREATE TABLE audit_leaves (
+    seq   BIGINT PRIMARY KEY REFERENCES audit_events(seq),
+    salt  BLOB NOT NULL
+);
+
+CREATE TABLE audit_tree (
+    idx   BIGINT PRIMARY KEY,
+    hash  BLOB NOT NULL
+);
+
+-- The signed note of a tree checkpoint (NULL for the chain checkpoints signed before this
+-- migration), and the tree's root hash at `seq` records.
+ALTER TABLE audit_checkpoints ADD COLUMN note TEXT;
+ALTER TABLE audit_checkpoints ADD COLUMN root BLOB;
+
+CREATE TRIGGER audit_leaves_no_update BEFORE UPDATE ON audit_leaves
+BEGIN
+    SELECT RAISE(ABORT, 'audit_leaves is append-only');
+END;
+CREATE TRIGGER audit_leaves_no_delete BEFORE DELETE ON audit_leaves
+BEGIN
+    SELECT RAISE(ABORT, 'audit_leaves is append-only');
+END;
+CREATE TRIGGER audit_tree_no_update BEFORE UPDATE ON audit_tree
+BEGIN
+    SELECT RAISE(ABORT, 'audit_tree is append-only');
+END;
+CREATE TRIGGER audit_tree_no_delete BEFORE DELETE ON audit_tree
+BEGIN
+    SELECT RAISE(ABORT, 'audit_tree is append-only');
+END;
