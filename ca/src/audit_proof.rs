@@ -175,6 +175,61 @@ impl SignedCheckpoint {
     }
 }
 
+/// A signed checkpoint as the CA publishes it, with what a witness needs to check it from the
+/// root certificate alone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PublishedCheckpoint {
+    /// The log's origin.
+    pub origin: String,
+    /// Records in the tree.
+    pub tree_size: u64,
+    /// The tree's root hash, base64.
+    pub root_hash: String,
+    /// The note, its time and its signer.
+    #[serde(flatten)]
+    pub signed: SignedCheckpoint,
+    /// The intermediate that issued the signer's certificate, PEM.
+    pub issuer_certificate: String,
+}
+
+impl PublishedCheckpoint {
+    /// From a stored tree checkpoint.
+    pub async fn of(store: &Store, cp: &CheckpointRow) -> Result<PublishedCheckpoint, CaError> {
+        let signed = SignedCheckpoint::of(store, cp).await?;
+        let opened = crate::audit_note::open(&signed.note).map_err(CaError::Internal)?;
+        let issuer = store
+            .ca_certificate(signed.signer_issuer_id)
+            .await?
+            .ok_or_else(|| CaError::Internal("the audit signer's issuer is missing".into()))?;
+        Ok(PublishedCheckpoint {
+            origin: opened.origin,
+            tree_size: opened.size,
+            root_hash: b64(&opened.root),
+            issuer_certificate: crate::x509::cert_pem(&issuer.der)?,
+            signed,
+        })
+    }
+
+    /// Checks the signature against `roots` (DER) and opens the note.
+    pub fn check(&self, roots: &[Vec<u8>]) -> Result<OpenedCheckpoint, String> {
+        let issuer = mandate_verify::pem_to_der_chain(&self.issuer_certificate)
+            .ok()
+            .and_then(|c| c.into_iter().next())
+            .ok_or("the issuer certificate is missing or unreadable")?;
+        let trust = SignerTrust {
+            roots: roots.to_vec(),
+            intermediates: HashMap::from([(self.signed.signer_issuer_id, issuer)]),
+            cross: Vec::new(),
+        };
+        let cp = self.signed.check(&trust)?;
+        if cp.origin != self.origin || cp.size != self.tree_size || b64(&cp.root) != self.root_hash
+        {
+            return Err("the fields beside the note do not match the signed note".into());
+        }
+        Ok(cp)
+    }
+}
+
 /// Proves records (each in the checkpoint's tree) to the checkpoint.
 pub async fn prove(
     store: &Store,
@@ -275,14 +330,16 @@ pub(crate) fn belongs(r: &AuditRow, subject: &ProofSubject, serials: &[String]) 
 }
 
 /// Records the export in the audit log, signs a checkpoint that covers it and writes the
-/// subject's records with their proofs to `out`; returns how many. `actor` names who asked.
+/// subject's records with their proofs to `out`; returns how many. `actor` names who asked;
+/// `max`: refuse, before anything is recorded, a subject with more records than this.
 pub async fn export_now(
     hsm: &mandate_hsm::Hsm,
     store: &Store,
     cfg: &mandate_config::Config,
     subject: &ProofSubject,
     actor: &str,
-    out: &Path,
+    max: Option<usize>,
+    out: &mut (dyn Write + Send),
 ) -> Result<u64, CaError> {
     let name = match subject {
         ProofSubject::Organization(o) => {
@@ -298,6 +355,19 @@ pub async fn export_now(
             a.clone()
         }
     };
+    let serials: Vec<String> = match subject {
+        ProofSubject::Agent(id) => agent_serials(store, id).await?,
+        ProofSubject::Organization(_) => Vec::new(),
+    };
+    let mut kept = gather(store, subject, &serials, 0, i64::MAX).await?;
+    if let Some(max) = max
+        && kept.len() > max
+    {
+        return Err(CaError::InvalidRequest(format!(
+            "{name} has {} audit records, more than {max} in one answer: export it with `mandate audit export`",
+            kept.len()
+        )));
+    }
     let mut event = mandate_store::AuditEvent::new(
         actor,
         "audit.exported",
@@ -314,24 +384,22 @@ pub async fn export_now(
         .last_tree_checkpoint()
         .await?
         .ok_or_else(|| CaError::Internal("no audit checkpoint after signing one".into()))?;
-    export(store, &cp, subject, out).await
+    kept.retain(|r| r.seq <= cp.seq);
+    let after = kept.last().map_or(0, |r| r.seq);
+    kept.extend(gather(store, subject, &serials, after, cp.seq).await?);
+    write(store, &cp, subject, &kept, out).await
 }
 
-/// Writes the subject's records up to the checkpoint, with proofs, to `out` as JSON lines;
-/// returns how many.
-pub async fn export(
+/// The subject's records after `after`, up to `up_to`, oldest first.
+async fn gather(
     store: &Store,
-    cp: &CheckpointRow,
     subject: &ProofSubject,
-    out: &Path,
-) -> Result<u64, CaError> {
-    let serials: Vec<String> = match subject {
-        ProofSubject::Agent(id) => agent_serials(store, id).await?,
-        ProofSubject::Organization(_) => Vec::new(),
-    };
-    // Gather the seqs first (the file's header counts them), then prove page by page.
-    let mut kept: Vec<AuditRow> = Vec::new();
-    let mut after = 0;
+    serials: &[String],
+    after: i64,
+    up_to: i64,
+) -> Result<Vec<AuditRow>, CaError> {
+    let mut kept = Vec::new();
+    let mut after = after;
     'walk: loop {
         let rows = match subject {
             ProofSubject::Organization(org) => {
@@ -342,14 +410,26 @@ pub async fn export(
         let Some(last) = rows.last() else { break };
         after = last.seq;
         for r in rows {
-            if r.seq > cp.seq {
+            if r.seq > up_to {
                 break 'walk;
             }
-            if belongs(&r, subject, &serials) {
+            if belongs(&r, subject, serials) {
                 kept.push(r);
             }
         }
     }
+    Ok(kept)
+}
+
+/// Writes the records (each in the checkpoint's tree) with their proofs as JSON lines: the
+/// header, then one record per line; returns how many.
+async fn write(
+    store: &Store,
+    cp: &CheckpointRow,
+    subject: &ProofSubject,
+    kept: &[AuditRow],
+    w: &mut (dyn Write + Send),
+) -> Result<u64, CaError> {
     let cas = store.ca_certificates().await?;
     let header = ProofsHeader {
         format: PROOFS_FORMAT.into(),
@@ -373,10 +453,7 @@ pub async fn export(
             .collect::<Result<_, _>>()?,
         records: kept.len() as u64,
     };
-    let file = std::fs::File::create(out)
-        .map_err(|e| CaError::io(format!("create {}", out.display()), e))?;
-    let mut w = std::io::BufWriter::new(file);
-    let io = |e| CaError::io(format!("write {}", out.display()), e);
+    let io = |e| CaError::io("write the export", e);
     writeln!(w, "{}", line(&header)?).map_err(io)?;
     for page in kept.chunks(PAGE as usize) {
         for rec in prove(store, cp, page).await? {

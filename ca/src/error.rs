@@ -78,6 +78,9 @@ pub enum CaError {
     /// A bug or an impossible state; logged, answered with 500.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A witness of the audit log could not read it, or found its history rewritten.
+    #[error("{0}")]
+    Witness(String),
 }
 
 impl CaError {
@@ -105,6 +108,7 @@ impl CaError {
             CaError::Io { .. } => "io",
             CaError::Conflict(_) => "conflict",
             CaError::Internal(_) => "internal",
+            CaError::Witness(_) => "witness",
         }
     }
 

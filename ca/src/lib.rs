@@ -7,6 +7,7 @@ mod audit_checkpoint;
 mod audit_log;
 mod audit_note;
 mod audit_proof;
+mod audit_witness;
 mod behaviour;
 mod ca_reload;
 mod ceremony;
@@ -46,6 +47,7 @@ pub use audit_proof::{
     ProofSubject, ProofsReport, export_now as export_audit_proofs, is_proofs_file,
     verify_file as verify_audit_proofs,
 };
+pub use audit_witness::{WitnessReport, witness as witness_audit};
 pub use ceremony::{CaCertSummary, CeremonyReport, init_ca};
 pub use error::CaError;
 pub use hsm_inventory::{InventoryRow, inventory as hsm_inventory};

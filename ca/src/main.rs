@@ -140,6 +140,22 @@ enum AuditCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Watch the CA's audit log from outside: fetch its newest signed checkpoint, check it
+    /// against the root certificate and that it extends the one seen last time (a consistency
+    /// proof), then remember it in --state. Fails loudly, keeping the old state, on a log that
+    /// shrank or was rewritten. Needs no database, HSM or data dir: for organizations, auditors
+    /// and supervisors. Run it from cron.
+    Witness {
+        /// The CA's public URL (e.g. https://ca.example.com).
+        #[arg(long)]
+        url: String,
+        /// Where the last accepted checkpoint is kept (created on the first run).
+        #[arg(long)]
+        state: PathBuf,
+        /// The root certificate (PEM) the checkpoints must be signed under.
+        #[arg(long)]
+        root: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -340,7 +356,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let cfg = mandate_config::load(cli.config.as_deref()).context("loading configuration")?;
     mandate_ca::init_logging(&cfg)?;
-    create_data_dir(&cfg)?;
+    // A witness runs anywhere: it reads the CA over HTTP and keeps only its state file.
+    if !matches!(cli.command, Command::Audit(AuditCommand::Witness { .. })) {
+        create_data_dir(&cfg)?;
+    }
     // Only the commands that use the HSM touch it: reading the store must not create a token.
     if matches!(
         cli.command,
@@ -367,6 +386,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(dispatch(cli.command, cfg))
+}
+
+/// `mandate audit export --organization/--agent`: into a new file next to `out`, renamed over
+/// it once complete, so a failed export leaves nothing behind.
+async fn export_proofs(
+    hsm: &mandate_hsm::Hsm,
+    store: &mandate_store::Store,
+    cfg: &Config,
+    subject: &mandate_ca::ProofSubject,
+    out: &std::path::Path,
+) -> anyhow::Result<u64> {
+    let tmp = out.with_extension("partial");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let n =
+        mandate_ca::export_audit_proofs(hsm, store, cfg, subject, "cli:audit-export", None, &mut w)
+            .await;
+    drop(w);
+    match n {
+        Ok(n) => {
+            std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e.into())
+        }
+    }
 }
 
 /// The data dir holds the database (API-key hashes, the audit log) and the dev token: owner only.
@@ -582,6 +630,12 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                     store.close().await;
                     report?
                 }
+                AuditCommand::Witness { url, state, root } => {
+                    let roots = roots(Some(root))?.unwrap_or_default();
+                    let report = mandate_ca::witness_audit(&url, &state, &roots).await?;
+                    output::emit(&report)?;
+                    return Ok(());
+                }
                 AuditCommand::Export {
                     out,
                     organization,
@@ -603,22 +657,15 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                     let n = match &subject {
                         None => mandate_ca::export_audit(&store, &out)
                             .await
-                            .map(|n| u64::try_from(n).unwrap_or(0)),
+                            .map(|n| u64::try_from(n).unwrap_or(0))
+                            .map_err(anyhow::Error::from),
                         Some(subject) => match mandate_ca::connect_hsm(&cfg).await {
                             Ok(hsm) => {
-                                let n = mandate_ca::export_audit_proofs(
-                                    &hsm,
-                                    &store,
-                                    &cfg,
-                                    subject,
-                                    "cli:audit-export",
-                                    &out,
-                                )
-                                .await;
+                                let n = export_proofs(&hsm, &store, &cfg, subject, &out).await;
                                 hsm.shutdown().await;
                                 n
                             }
-                            Err(e) => Err(e),
+                            Err(e) => Err(e.into()),
                         },
                     };
                     store.close().await;

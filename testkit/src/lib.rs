@@ -50,6 +50,18 @@ pub fn create_database(admin_url: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// A copy of the PostgreSQL database at `url` (no one may be connected to it), on the shared
+/// test server; returns its URL.
+pub fn copy_database(url: &str) -> String {
+    let admin = std::env::var(PG_URL_ENV).expect("the suite runs on PostgreSQL");
+    let (base, old) = url.rsplit_once('/').expect("URL ends in /DATABASE");
+    let copy = create_database(&admin);
+    let (_, name) = copy.rsplit_once('/').expect("URL ends in /DATABASE");
+    psql(&admin, &format!("DROP DATABASE {name}"));
+    psql(&admin, &format!("CREATE DATABASE {name} TEMPLATE {old}"));
+    format!("{base}/{name}")
+}
+
 /// Runs one SQL command with `psql`, panicking with its output if it fails.
 pub fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")

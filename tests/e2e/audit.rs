@@ -627,6 +627,33 @@ async fn an_export_holds_one_subjects_records_with_proofs_that_verify_offline_an
         assert!(!out2.status.success());
         assert!(String::from_utf8_lossy(&out2.stderr).contains("--force"));
     }
+    // Over the API, for the firm's own auditor: the same proofs, which verify offline; the
+    // other firm's are not found.
+    let aud = ca.d.person_key(Some("org-a"), "auditor").await;
+    let r = reqwest::Client::new()
+        .get(format!("{}/v1/audit/export?agent=alpha-0", ca.d.base))
+        .bearer_auth(&aud)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("beta-") && !body.contains("org-b"), "{body}");
+    let file = dir.join("api-export.jsonl");
+    std::fs::write(&file, &body).unwrap();
+    let (ok, report, err) = verify(&file);
+    assert!(
+        ok && report["records_verified"].as_u64().unwrap() >= 2,
+        "{report} {err}"
+    );
+    for other in ["agent=beta-0", "organization=org-b"] {
+        ca.d.get(&aud, &format!("/v1/audit/export?{other}"))
+            .await
+            .assert_problem(404, "not-found");
+    }
+    ca.d.get(&aud, "/v1/audit/export")
+        .await
+        .assert_problem(400, "invalid-request");
     // Another firm's subject, or no such one: refused, nothing written.
     let out = dir.join("none.jsonl");
     let r =
@@ -643,4 +670,135 @@ async fn an_export_holds_one_subjects_records_with_proofs_that_verify_offline_an
 fn flip(s: &str) -> String {
     let c = if s.starts_with('A') { 'B' } else { 'A' };
     format!("{c}{}", &s[1..])
+}
+
+/// Waits until the daemon's newest signed checkpoint covers more than `size` records; returns
+/// its size.
+async fn checkpoint_beyond(d: &crate::harness::Daemon, size: u64) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = reqwest::Client::new()
+            .get(format!("{}/v1/audit/checkpoint", d.base))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        let r: Option<Value> = if r.status() == StatusCode::OK {
+            r.json().await.ok()
+        } else {
+            None
+        };
+        if let Some(n) = r.as_ref().and_then(|v| v["tree_size"].as_u64())
+            && n > size
+        {
+            return n;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint beyond {size}: {r:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// `mandate audit witness` against `d`; (success, report, stderr).
+fn witness(ca: &Ca, d: &crate::harness::Daemon, state: &std::path::Path) -> (bool, Value, String) {
+    let root = ca.d.data_dir().join("root.pem");
+    let out =
+        ca.d.command()
+            .args(["audit", "witness", "--url", &d.base])
+            .arg("--state")
+            .arg(state)
+            .arg("--root")
+            .arg(root)
+            .output()
+            .unwrap();
+    (
+        out.status.success(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_witness_accepts_an_honest_extension_and_fails_loudly_on_a_rolled_back_or_forked_log() {
+    let mut ca = Ca::start_with_config("[audit]\ncheckpoint_secs = 1\n").await;
+    let dir = ca.d.data_dir().to_path_buf();
+    std::fs::write(dir.join("root.pem"), ca.d.get_text("/ca/root.pem").await).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().join("witness.json");
+
+    // The published checkpoint: a signed note as text, with its signer as JSON; public.
+    ca.approved_agent("w-0", full_mandate()).await;
+    let first = checkpoint_beyond(&ca.d, 0).await;
+    let note = ca.d.get_text("/v1/audit/checkpoint").await;
+    assert!(note.starts_with("mandate-audit/"), "{note}");
+    let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+    assert!(size >= first, "{note}");
+    assert!(note.contains("\n\n\u{2014} mandate-audit/"), "{note}");
+    let (ok, r, err) = witness(&ca, &ca.d, &state);
+    assert!(ok, "{r} {err}");
+    assert_eq!(r["status"], "first", "{r}");
+    let seen = r["tree_size"].as_u64().unwrap();
+
+    // A full copy of the CA as it is now (the backup an attacker, or a careless restore, uses).
+    ca.d.stop().await;
+    let mut fork = ca.d.copy_stopped();
+    ca.d.spawn().await;
+
+    // The real log grows: an honest extension.
+    ca.approved_agent("w-1", full_mandate()).await;
+    let grown = checkpoint_beyond(&ca.d, seen).await;
+    let (ok, r, err) = witness(&ca, &ca.d, &state);
+    assert!(ok, "{r} {err}");
+    assert_eq!(
+        (r["status"].as_str(), r["tree_size"].as_u64()),
+        (Some("extended"), Some(grown))
+    );
+    let (ok, r, _) = witness(&ca, &ca.d, &state);
+    assert!(ok && r["status"] == "unchanged", "{r}");
+    let accepted = std::fs::read(&state).unwrap();
+
+    // The copy, started: its log is the older one. A witness sees the log shrink.
+    fork.spawn().await;
+    let (ok, r, err) = witness(&ca, &fork, &state);
+    assert!(!ok, "{r}");
+    assert!(err.contains("ROLLBACK"), "{err}");
+    // The copy writes another history past the real one's size: a fork.
+    let forked = Ca {
+        d: fork,
+        operator: ca.operator.clone(),
+        compliance: ca.compliance.clone(),
+    };
+    for i in 0..4 {
+        forked
+            .approved_agent(&format!("f-{i}"), full_mandate())
+            .await;
+    }
+    checkpoint_beyond(&forked.d, grown).await;
+    let (ok, r, err) = witness(&ca, &forked.d, &state);
+    assert!(!ok, "{r}");
+    assert!(err.contains("FORK") && err.contains("rewritten"), "{err}");
+    // A failed run keeps what was accepted, so every later run fails too.
+    assert_eq!(std::fs::read(&state).unwrap(), accepted);
+    // The consistency endpoint refuses sizes it has not signed, as a problem document.
+    for bad in [
+        "/v1/audit/consistency?from=0&to=1".to_owned(),
+        format!("/v1/audit/consistency?from=1&to={}", grown + 1000),
+        "/v1/audit/consistency?from=2&to=1".to_owned(),
+    ] {
+        ca.d.request(reqwest::Method::GET, None, &bad, None)
+            .await
+            .assert_problem(400, "invalid-request");
+    }
+    let r =
+        ca.d.request(
+            reqwest::Method::GET,
+            None,
+            &format!("/v1/audit/consistency?from={seen}&to={grown}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert!(!r.body["proof"].as_array().unwrap().is_empty(), "{r:?}");
 }

@@ -125,6 +125,23 @@ impl Daemon {
         Self::start_on(self.dir.clone(), self.db_url.clone(), self.env.clone()).await
     }
 
+    /// A copy of this stopped daemon's whole state (data dir with its token, and database), as
+    /// a daemon not started yet: another machine restored from a full backup.
+    pub fn copy_stopped(&self) -> Daemon {
+        assert!(self.child.is_none(), "stop the daemon first");
+        let dir = tempfile::tempdir().unwrap();
+        run(Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", self.dir.path().display()))
+            .arg(dir.path()));
+        let db_url = if self.db_url.starts_with("postgres") {
+            mandate_testkit::copy_database(&self.db_url)
+        } else {
+            format!("sqlite://{}", dir.path().join("mandate.db").display())
+        };
+        Self::unstarted(Arc::new(dir), db_url, self.env.clone())
+    }
+
     /// The shared data dir.
     pub fn shared_dir(&self) -> Arc<tempfile::TempDir> {
         self.dir.clone()
@@ -168,7 +185,7 @@ impl Daemon {
         cmd
     }
 
-    async fn spawn(&mut self) {
+    pub async fn spawn(&mut self) {
         self.spawn_unready();
         self.wait_ready().await;
     }

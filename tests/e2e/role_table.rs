@@ -420,6 +420,22 @@ fn table() -> Vec<Route> {
             No,
             None,
         ),
+        route(
+            "GET",
+            "/v1/audit/export?agent={agent}",
+            json!(null),
+            &["admin", "auditor", "compliance"],
+            No,
+            Tenant,
+        ),
+        route(
+            "GET",
+            "/v1/audit/export?organization={org}",
+            json!(null),
+            &["admin", "auditor", "compliance"],
+            No,
+            Tenant,
+        ),
         route("GET", "/v1/agents", json!(null), READERS, No, None),
         route("GET", "/v1/incidents", json!(null), READERS, No, None),
         route("GET", "/v1/webhooks", json!(null), READERS, No, None),
@@ -717,6 +733,16 @@ async fn every_operation_answers_each_role_and_organization_as_documented() {
         );
         if w.role != "operator" {
             let audit = d.get(&w.key, "/v1/audit?limit=100").await;
+            // Chain hashes link to other organizations' records: CA staff's only.
+            assert!(
+                audit.body["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|r| r.get("prev_hash").is_some() == w.staff),
+                "{}",
+                w.name
+            );
             let orgs: std::collections::BTreeSet<String> = audit.body["items"]
                 .as_array()
                 .unwrap()

@@ -30,17 +30,25 @@ pub async fn list(
     )
     .await?;
     let next = super::next_before(&rows, limit, |r| r.seq);
+    // The chain's hashes link each record to the one before it, often another organization's:
+    // with both, a reader could test guesses of that record. An organization's people get their
+    // records without them, and prove them with `GET /v1/audit/export` instead.
+    let chained = caller.org_filter().is_none();
     let items: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|r| {
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "seq": r.seq, "at": crate::rfc3339(r.at_ms / 1000), "at_ms": r.at_ms,
                 "actor": r.actor, "action": r.action, "subject": r.subject,
                 "cert_fingerprint": r.cert_fingerprint, "risk_score": r.risk_score,
                 "details": r.details, "organization": r.organization,
                 "person_name": r.person.as_ref().and_then(|p| names.get(p)), "person": r.person,
-                "prev_hash": r.prev_hash, "hash": r.hash,
-            })
+            });
+            if chained {
+                v["prev_hash"] = r.prev_hash.into();
+                v["hash"] = r.hash.into();
+            }
+            v
         })
         .collect();
     Ok(Json(

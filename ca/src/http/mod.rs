@@ -3,6 +3,7 @@
 mod agents;
 mod api_keys;
 mod audit;
+mod audit_tree;
 
 mod auth;
 mod behaviour;
@@ -136,6 +137,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/agents/{id}/baseline/approve", post(behaviour::approve))
         .route("/v1/agents/{id}/baseline/reject", post(behaviour::reject))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/audit/checkpoint", get(audit_tree::checkpoint))
+        .route("/v1/audit/consistency", get(audit_tree::consistency))
+        .route("/v1/audit/export", get(audit_tree::export))
         .route("/v1/reports/agents/{id}", get(reports::agent))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::get_one))
