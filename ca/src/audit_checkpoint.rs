@@ -104,11 +104,31 @@ pub async fn extend_tree(store: &Store) -> Result<u64, CaError> {
 }
 
 /// Extends the tree to every record and signs a checkpoint of it now, if the newest checkpoint
-/// does not cover it yet; returns it.
+/// does not cover it yet; returns it. Refuses (`RolledBack`) on a database behind the HSM's
+/// anchor.
 pub async fn checkpoint_now(
     hsm: &Hsm,
     store: &Store,
     cfg: &Config,
+) -> Result<Option<CheckpointRow>, CaError> {
+    sign(hsm, store, cfg, true).await
+}
+
+/// Signs a checkpoint of every record on a database the operator recovers (see `recovery`):
+/// behind the anchor by design, which the anchor then follows.
+pub async fn checkpoint_recovered(
+    hsm: &Hsm,
+    store: &Store,
+    cfg: &Config,
+) -> Result<Option<CheckpointRow>, CaError> {
+    sign(hsm, store, cfg, false).await
+}
+
+async fn sign(
+    hsm: &Hsm,
+    store: &Store,
+    cfg: &Config,
+    check_anchor: bool,
 ) -> Result<Option<CheckpointRow>, CaError> {
     let size = extend_tree(store).await?;
     let Ok(seq) = i64::try_from(size) else {
@@ -125,6 +145,14 @@ pub async fn checkpoint_now(
         return Ok(None);
     }
     let origin = origin(store, cfg).await?;
+    // Never sign on top of an older copy of the database (restored under a running node).
+    if check_anchor
+        && let Some(problem) = crate::audit_anchor::standing(hsm, store, &origin)
+            .await?
+            .problem()
+    {
+        return Err(CaError::RolledBack(problem));
+    }
     let root = store.audit_tree_root(size).await?;
     let hash = store
         .audit_events(seq - 1, 1)
@@ -156,12 +184,24 @@ pub async fn checkpoint_now(
     };
     cp.id = store.insert_checkpoint(&cp).await?;
     tracing::debug!(checkpoint = cp.id, size, "audit checkpoint signed");
+    if check_anchor
+        && let Some(note) = &cp.note
+        && let Err(e) = crate::audit_anchor::advance(hsm, note).await
+    {
+        tracing::error!(error = %e, size, "audit checkpoint not anchored in the HSM; retried with the next one");
+    }
     Ok(Some(cp))
 }
 
 /// Starts the checkpointer: it extends the tree behind the records, and signs a checkpoint
-/// when enough records or time have gone by.
-pub fn start(hsm: Hsm, store: Store, cfg: Arc<Config>) {
+/// when enough records or time have gone by. `rolled_back` is told, once, if the database turns
+/// out to be behind the HSM's anchor (restored under the running node).
+pub fn start(
+    hsm: Hsm,
+    store: Store,
+    cfg: Arc<Config>,
+    rolled_back: Box<dyn Fn(String) + Send + Sync>,
+) {
     tokio::spawn(async move {
         let every = Duration::from_secs(u64::from(cfg.audit.checkpoint_secs));
         let records = i64::from(cfg.audit.checkpoint_records);
@@ -179,6 +219,11 @@ pub fn start(hsm: Hsm, store: Store, cfg: Arc<Config>) {
             match due.await {
                 Ok(true) => match checkpoint_now(&hsm, &store, &cfg).await {
                     Ok(_) => last_signed = Instant::now(),
+                    Err(CaError::RolledBack(problem)) => {
+                        tracing::error!(%problem, "refusing to serve: the database is behind the audit anchor in the HSM");
+                        rolled_back(problem);
+                        return;
+                    }
                     Err(e) => tracing::error!(error = %e, "audit checkpoint not signed; retrying"),
                 },
                 Ok(false) => {}

@@ -78,6 +78,10 @@ pub enum CaError {
     /// A bug or an impossible state; logged, answered with 500.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database is an older copy (or another history) than the audit checkpoint the HSM
+    /// anchors: the node refuses to serve until `mandate recover`.
+    #[error("{0}")]
+    RolledBack(String),
     /// A witness of the audit log could not read it, or found its history rewritten.
     #[error("{0}")]
     Witness(String),
@@ -109,6 +113,7 @@ impl CaError {
             CaError::Conflict(_) => "conflict",
             CaError::Internal(_) => "internal",
             CaError::Witness(_) => "witness",
+            CaError::RolledBack(_) => "rolled_back",
         }
     }
 

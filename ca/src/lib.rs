@@ -3,6 +3,7 @@
 
 mod acme;
 mod api_key;
+mod audit_anchor;
 mod audit_checkpoint;
 mod audit_log;
 mod audit_note;
@@ -30,6 +31,7 @@ mod ocsp_presigner;
 mod ocsp_signer;
 mod ra;
 mod rate_limit;
+mod recovery;
 mod reference_prices;
 mod report;
 mod retirement;
@@ -55,6 +57,7 @@ pub use node::{
     connect_hsm, ensure_dev_token, init_logging, open_store, prepare_dev_token, serve,
     shutdown_signal,
 };
+pub use recovery::{RecoveryReport, recover};
 pub use report::{
     Period, ReportCheck, ReportOptions, build_report, render_pdf as render_report_pdf,
     verify_report,

@@ -55,6 +55,18 @@ enum Command {
     /// The audit log: check its hash chain, export it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Recover a restored (older) copy of the database that the daemon refuses to serve: re-apply
+    /// the revocations proven by the newest published CRLs and OCSP responses (DER or PEM, signed
+    /// by the CA), record the recovery in the audit log and make the HSM's audit anchor follow.
+    /// Run it with the daemon stopped. Uses the HSM.
+    Recover {
+        /// A CRL the CA published (repeat for each issuer; the newest you can find).
+        #[arg(long)]
+        crl: Vec<PathBuf>,
+        /// An OCSP response the CA (or its responder) signed (repeat).
+        #[arg(long)]
+        ocsp: Vec<PathBuf>,
+    },
     /// The HSM: what keys it holds and what they are for.
     #[command(subcommand)]
     Hsm(HsmCommand),
@@ -374,6 +386,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ..
             })
             | Command::Audit(AuditCommand::Export { agent: Some(_), .. })
+            | Command::Recover { .. }
     ) {
         prepare_hsm(&cfg)?;
         // `serve` creates the dev token itself, retrying while the HSM cannot be reached.
@@ -683,6 +696,32 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                     report.records_verified
                 );
             }
+            Ok(())
+        }
+        Command::Recover { crl, ocsp } => {
+            let mut evidence = Vec::new();
+            for path in crl.iter().chain(&ocsp) {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let der = match std::str::from_utf8(&bytes) {
+                    Ok(text) if text.trim_start().starts_with("-----BEGIN") => {
+                        der::pem::decode_vec(text.trim().as_bytes())
+                            .map(|(_, d)| d)
+                            .map_err(|e| anyhow::anyhow!("{}: not PEM: {e}", path.display()))?
+                    }
+                    _ => bytes,
+                };
+                evidence.push((path.display().to_string(), der));
+            }
+            let store = mandate_ca::open_store(&cfg).await?;
+            if !store.ca_initialised().await? {
+                anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
+            }
+            let hsm = mandate_ca::connect_hsm(&cfg).await?;
+            let report = mandate_ca::recover(&hsm, &store, &cfg, &evidence).await;
+            hsm.shutdown().await;
+            store.close().await;
+            output::emit(&report?)?;
             Ok(())
         }
         Command::Hsm(HsmCommand::Keys) => {

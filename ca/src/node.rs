@@ -192,6 +192,15 @@ impl Node {
             let report = init_ca(&hsm, &store, &cfg, "system:first-start").await?;
             write_admin_key(&cfg, &report)?;
         }
+        // Before anything is served or published from it: is this database an older copy?
+        let origin = crate::audit_checkpoint::origin(&store, &cfg).await?;
+        let standing = crate::audit_anchor::standing(&hsm, &store, &origin).await;
+        if let Some(problem) = standing.as_ref().ok().and_then(|s| s.problem()) {
+            hsm.shutdown().await;
+            store.close().await;
+            return Err(CaError::RolledBack(problem));
+        }
+        standing?;
         let issuer = Issuer::load(&hsm, &store, cfg.clone()).await?;
         let ocsp_cache = OcspCache::default();
         // Moves when agents' live states must reload (see `behaviour`).
@@ -296,7 +305,13 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
     crate::retirement::start(node.clone());
     crate::ca_reload::start(node.clone());
     crate::change_listener::start(node.clone());
-    crate::audit_checkpoint::start(node.hsm.clone(), node.store.clone(), node.cfg.clone());
+    let refuse = gate.clone();
+    crate::audit_checkpoint::start(
+        node.hsm.clone(),
+        node.store.clone(),
+        node.cfg.clone(),
+        Box::new(move |problem| refuse.refuse(problem)),
+    );
     reset_hsm_sessions_on_sigusr1(node.hsm.clone());
     let app = crate::http::router(node.clone());
     gate.open(app.clone());
@@ -366,6 +381,15 @@ async fn start_until_up(
         };
         match attempt.await {
             Ok(node) => return Ok(Some(node)),
+            Err(CaError::RolledBack(problem)) => {
+                // Not temporary, but cured by `mandate recover` while this process waits.
+                tracing::error!(
+                    %problem,
+                    retry_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                    "refusing to serve: the database is behind the audit anchor in the HSM"
+                );
+                gate.set_reason(problem);
+            }
             Err(e) if e.is_temporary() => {
                 tracing::error!(
                     error = %e,

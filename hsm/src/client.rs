@@ -491,6 +491,49 @@ impl Hsm {
         .await
     }
 
+    /// Keeps `value` in a new private data object of `application` labelled `label`.
+    pub async fn put_data(
+        &self,
+        application: &str,
+        label: &str,
+        value: &[u8],
+    ) -> Result<(), HsmError> {
+        const OP: &str = "put data object";
+        let (application, label, value) =
+            (application.to_owned(), label.to_owned(), value.to_vec());
+        self.run(OP, move |_, session| {
+            crate::data::put(session, &application, &label, &value, OP)
+        })
+        .await
+    }
+
+    /// Every data object of `application`: (label, value).
+    pub async fn data_objects(
+        &self,
+        application: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, HsmError> {
+        const OP: &str = "read data objects";
+        let application = application.to_owned();
+        self.run(OP, move |_, session| {
+            crate::data::read(session, &application, OP)
+        })
+        .await
+    }
+
+    /// Destroys the data objects of `application` with these labels; returns how many.
+    pub async fn destroy_data(
+        &self,
+        application: &str,
+        labels: &[String],
+    ) -> Result<usize, HsmError> {
+        const OP: &str = "destroy data objects";
+        let (application, labels) = (application.to_owned(), labels.to_vec());
+        self.run(OP, move |_, session| {
+            crate::data::destroy(session, &application, &labels, OP)
+        })
+        .await
+    }
+
     /// Cheap liveness check for readiness probes: asks a pooled session for its state, and
     /// replaces the session if it is lost or logged out.
     pub async fn ping(&self) -> Result<(), HsmError> {

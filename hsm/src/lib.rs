@@ -27,6 +27,7 @@
 //! ```
 
 mod client;
+mod data;
 mod encoding;
 mod error;
 mod keys;
@@ -38,6 +39,7 @@ pub mod testing;
 mod types;
 
 pub use client::{Hsm, Observer};
+pub use data::MAX_DATA_LEN;
 pub use error::HsmError;
 pub use pin::Pin;
 pub use types::{HsmConfig, KeyId, KeyInfo, KeyKind, SignatureAlgorithm};

@@ -29,6 +29,29 @@ pub struct RevokedRow {
 }
 
 impl Store {
+    /// Makes the issuer's next CRL number larger than `published` (after a restore, the CRLs
+    /// relying parties hold may be newer than the database: RFC 5280 numbers only grow).
+    pub async fn raise_crl_number(&self, issuer_id: i64, published: i64) -> Result<(), StoreError> {
+        self.writer
+            .write_first_statement(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO crl_state (issuer_id, last_number, published_number)
+                         VALUES ($1, $2, 0)
+                         ON CONFLICT (issuer_id) DO UPDATE SET last_number =
+                             CASE WHEN crl_state.last_number < $2 THEN $2
+                                  ELSE crl_state.last_number END",
+                    )
+                    .bind(issuer_id)
+                    .bind(published)
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
     /// Hands out the next CRL number of an issuer (1, 2, ...), before the CRL is signed.
     pub async fn reserve_crl_number(&self, issuer_id: i64) -> Result<i64, StoreError> {
         self.writer

@@ -30,6 +30,14 @@ pub struct Daemon {
     http: reqwest::Client,
 }
 
+/// A copy of a database taken by [`Daemon::backup_database`].
+pub enum DbBackup {
+    /// The SQLite files.
+    Sqlite(tempfile::TempDir),
+    /// A PostgreSQL database on the shared test server.
+    Postgres(String),
+}
+
 /// The answer to one request.
 #[derive(Debug)]
 pub struct Reply {
@@ -140,6 +148,42 @@ impl Daemon {
             format!("sqlite://{}", dir.path().join("mandate.db").display())
         };
         Self::unstarted(Arc::new(dir), db_url, self.env.clone())
+    }
+
+    /// A backup of this stopped daemon's database alone (a copy of the SQLite files, or of the
+    /// PostgreSQL database), for [`Daemon::restore_database`].
+    pub fn backup_database(&self) -> DbBackup {
+        assert!(self.child.is_none(), "stop the daemon first");
+        if self.db_url.starts_with("postgres") {
+            return DbBackup::Postgres(mandate_testkit::copy_database(&self.db_url));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["mandate.db", "mandate.db-wal", "mandate.db-shm"] {
+            let from = self.dir.path().join(f);
+            if from.exists() {
+                std::fs::copy(&from, dir.path().join(f)).unwrap();
+            }
+        }
+        DbBackup::Sqlite(dir)
+    }
+
+    /// Puts a backup back in place of the database (the HSM token and the rest of the data
+    /// dir stay as they are): the restore of an older copy.
+    pub fn restore_database(&mut self, backup: &DbBackup) {
+        assert!(self.child.is_none(), "stop the daemon first");
+        match backup {
+            DbBackup::Postgres(url) => self.db_url = mandate_testkit::copy_database(url),
+            DbBackup::Sqlite(dir) => {
+                for f in ["mandate.db", "mandate.db-wal", "mandate.db-shm"] {
+                    let to = self.dir.path().join(f);
+                    let _ = std::fs::remove_file(&to);
+                    let from = dir.path().join(f);
+                    if from.exists() {
+                        std::fs::copy(&from, &to).unwrap();
+                    }
+                }
+            }
+        }
     }
 
     /// The shared data dir.

@@ -23,6 +23,7 @@ mod receiver;
 mod refusals;
 mod revocation;
 mod role_table;
+mod rollback;
 mod rotation;
 mod tenants;
 mod webdriver;

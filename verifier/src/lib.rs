@@ -55,6 +55,7 @@
 //! ```
 
 mod cert;
+mod crl;
 mod ocsp;
 
 use std::time::Duration;
@@ -63,7 +64,54 @@ use mandate_policy::{AgentState, Denial, MANDATE_EXTENSION_OID, Mandate, OrderJs
 use serde::{Deserialize, Serialize};
 
 use crate::cert::Cert;
+pub use crate::crl::MAX_CRL_LEN;
 pub use crate::ocsp::{CLOCK_SKEW_SECS, MAX_OCSP_LEN};
+
+/// A revocation that a CRL or an OCSP response signed by the CA states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProvenRevocation {
+    /// The certificate's serial, lowercase hex as encoded (leading zero byte kept).
+    pub serial_hex: String,
+    /// When it was revoked, unix seconds.
+    pub revoked_at: i64,
+    /// The RFC 5280 CRLReason code, when given.
+    pub reason: Option<u8>,
+    /// Which of the issuers given signed it (their index).
+    pub issuer: usize,
+}
+
+/// What a CRL or an OCSP response signed by the CA states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevocationEvidence {
+    /// For a CRL: its signer (index in the issuers given) and its CRL number.
+    pub crl_number: Option<(usize, u64)>,
+    /// The revocations it states.
+    pub revocations: Vec<ProvenRevocation>,
+}
+
+/// The revocations stated by signed revocation evidence: a CRL (DER; with its signer's index in
+/// `issuers` and its CRL number) or an OCSP response (DER), each of which must be signed by one
+/// of `issuers` (DER certificates), an OCSP response possibly by a responder an issuer
+/// authorized. For recovering revocations a restored database lost: what the CA published is
+/// what relying parties saw.
+pub fn signed_revocations(der: &[u8], issuers: &[Vec<u8>]) -> Result<RevocationEvidence, String> {
+    let issuers: Vec<Cert<'_>> = issuers
+        .iter()
+        .map(|d| Cert::parse(d))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("an issuer certificate {e}"))?;
+    match crl::revocations(der, &issuers) {
+        Ok(found) => Ok(found),
+        Err(as_crl) => ocsp::revocations(der, &issuers)
+            .map(|revocations| RevocationEvidence {
+                crl_number: None,
+                revocations,
+            })
+            .map_err(|as_ocsp| {
+                format!("neither a CRL ({as_crl}) nor an OCSP response ({as_ocsp})")
+            }),
+    }
+}
 
 /// Largest certificate accepted (leaf, intermediate, root or OCSP responder), in bytes.
 pub const MAX_CERT_LEN: usize = 64 * 1024;

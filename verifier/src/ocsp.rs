@@ -223,3 +223,78 @@ fn hash(alg: ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
 fn unix(t: &x509_ocsp::OcspGeneralizedTime) -> i64 {
     i64::try_from(t.0.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
 }
+
+/// The revocations an OCSP response states about certificates of one of `issuers`: signed by
+/// that issuer or by a responder it authorized (valid when the response was produced). Good and
+/// unknown statuses are left out.
+pub(crate) fn revocations(
+    der: &[u8],
+    issuers: &[Cert<'_>],
+) -> Result<Vec<crate::ProvenRevocation>, String> {
+    if der.len() > MAX_OCSP_LEN {
+        return Err(format!(
+            "the OCSP response is {} bytes; at most {MAX_OCSP_LEN} are accepted",
+            der.len()
+        ));
+    }
+    let response =
+        OcspResponse::from_der(der).map_err(|e| format!("not a DER OCSPResponse ({e})"))?;
+    let bytes = response
+        .response_bytes
+        .ok_or("the OCSP response has no responseBytes")?;
+    if bytes.response_type != ID_PKIX_OCSP_BASIC {
+        return Err("the OCSP response is not id-pkix-ocsp-basic".into());
+    }
+    let basic_der = bytes.response.as_bytes();
+    let basic = BasicOcspResponse::from_der(basic_der)
+        .map_err(|e| format!("the BasicOCSPResponse does not decode ({e})"))?;
+    let (tbs, cert_ders) = basic_parts(basic_der)
+        .map_err(|e| format!("the BasicOCSPResponse does not decode ({e})"))?;
+    let signature = basic
+        .signature
+        .as_bytes()
+        .ok_or("the OCSP signature is not a whole number of bytes")?;
+    let produced = unix(&basic.tbs_response_data.produced_at);
+    let mut out = Vec::new();
+    let mut signed_by: Option<usize> = None;
+    for single in &basic.tbs_response_data.responses {
+        let CertStatus::Revoked(info) = &single.cert_status else {
+            continue;
+        };
+        let id = &single.cert_id;
+        let issuer = issuers.iter().position(|issuer| {
+            let Ok(name_der) = issuer.cert.tbs_certificate.subject.to_der() else {
+                return false;
+            };
+            let key_bits = issuer
+                .cert
+                .tbs_certificate
+                .subject_public_key_info
+                .subject_public_key
+                .raw_bytes();
+            hash(id.hash_algorithm.oid, &name_der)
+                .is_some_and(|h| h == id.issuer_name_hash.as_bytes())
+                && hash(id.hash_algorithm.oid, key_bits)
+                    .is_some_and(|h| h == id.issuer_key_hash.as_bytes())
+        });
+        let Some(i) = issuer else {
+            return Err(format!(
+                "it names serial {} of an issuer this CA does not have",
+                hex::encode(id.serial_number.as_bytes())
+            ));
+        };
+        if signed_by != Some(i) {
+            check_signer(&issuers[i], &basic, tbs, signature, &cert_ders, produced)?;
+            signed_by = Some(i);
+        }
+        out.push(crate::ProvenRevocation {
+            serial_hex: hex::encode(id.serial_number.as_bytes()),
+            revoked_at: unix(&info.revocation_time),
+            reason: info
+                .revocation_reason
+                .and_then(|r| u8::try_from(r as u32).ok()),
+            issuer: i,
+        });
+    }
+    Ok(out)
+}

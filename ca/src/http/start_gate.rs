@@ -18,6 +18,9 @@ use crate::http::ApiError;
 pub(crate) struct Gate {
     app: Arc<OnceLock<Router>>,
     reason: Arc<Mutex<String>>,
+    /// Set when a running node finds its database rolled back: every route but `/healthz`
+    /// answers 503 with it from then on.
+    refused: Arc<Mutex<Option<String>>>,
 }
 
 impl Gate {
@@ -33,6 +36,13 @@ impl Gate {
         }
     }
 
+    /// From now on every request but `/healthz` is refused with `reason` (503), for good.
+    pub(crate) fn refuse(&self, reason: String) {
+        if let Ok(mut r) = self.refused.lock() {
+            *r = Some(reason);
+        }
+    }
+
     /// From now on every request goes to `app`.
     pub(crate) fn open(&self, app: Router) {
         let _ = self.app.set(app);
@@ -40,6 +50,14 @@ impl Gate {
 }
 
 async fn forward(State(gate): State<Gate>, req: Request) -> Response {
+    let refused = gate.refused.lock().ok().and_then(|r| r.clone());
+    if let Some(reason) = refused
+        && req.uri().path() != "/healthz"
+    {
+        let mut problem = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", reason);
+        problem.retry_after = Some(60);
+        return problem.into_response();
+    }
     if let Some(app) = gate.app.get() {
         return match app.clone().oneshot(req).await {
             Ok(resp) => resp,
