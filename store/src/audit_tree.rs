@@ -221,10 +221,20 @@ impl Store {
     /// Makes leaves of up to `max` records the tree does not cover yet, in one write; returns
     /// the tree's size after it. Each record's chain hash is checked first: the tree stops at a
     /// broken record (an error naming it), so no checkpoint ever signs one.
+    ///
+    /// The leaves and nodes are computed from a read connection, so the writer (which
+    /// issuance waits for) only inserts them, after checking that the tree is still the size
+    /// they extend (another node may have extended it meanwhile: then nothing is written).
     pub async fn extend_audit_tree(&self, max: u32) -> Result<u64, StoreError> {
         let backend = self.backend();
+        let mut conn = self.reader.acquire().await?;
+        let (size, leaves, nodes) = extension(&mut conn, backend, i64::from(max)).await?;
+        drop(conn);
+        if leaves.is_empty() {
+            return Ok(size);
+        }
         self.writer
-            .write(move |conn| Box::pin(extend(conn, backend, i64::from(max))))
+            .write(move |conn| Box::pin(insert_extension(conn, backend, size, leaves, nodes)))
             .await
     }
 
@@ -311,8 +321,15 @@ impl Store {
     }
 }
 
-/// One extension of the tree, inside the writer's transaction.
-async fn extend(conn: &mut AnyConnection, backend: Backend, max: i64) -> Result<u64, StoreError> {
+/// Leaves (seq, salt) and stored hashes (index, hash) that extend the tree.
+type Extension = (u64, Vec<(i64, [u8; SALT_LEN])>, Vec<(u64, Hash)>);
+
+/// Computes one extension of the tree of the current size (read only).
+async fn extension(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    max: i64,
+) -> Result<Extension, StoreError> {
     let size = stored_size(&mut *conn).await?;
     let first = i64::try_from(size).map_err(|_| StoreError::Corrupt("tree size".into()))? + 1;
     let rows = sqlx::query(
@@ -325,7 +342,7 @@ async fn extend(conn: &mut AnyConnection, backend: Backend, max: i64) -> Result<
     .fetch_all(&mut *conn)
     .await?;
     if rows.is_empty() {
-        return Ok(size);
+        return Ok((size, Vec::new(), Vec::new()));
     }
     let prev: Vec<u8> = if first == 1 {
         GENESIS_HASH.to_vec()
@@ -365,6 +382,22 @@ async fn extend(conn: &mut AnyConnection, backend: Backend, max: i64) -> Result<
             nodes.push((at + i as u64, h));
         }
         leaves.push((r.seq, salt));
+    }
+    Ok((size, leaves, nodes))
+}
+
+/// Writes an extension computed for a tree of `size` leaves, if the tree is still that size;
+/// returns the tree's size after.
+async fn insert_extension(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    size: u64,
+    leaves: Vec<(i64, [u8; SALT_LEN])>,
+    nodes: Vec<(u64, Hash)>,
+) -> Result<u64, StoreError> {
+    let now = stored_size(&mut *conn).await?;
+    if now != size {
+        return Ok(now);
     }
     for chunk in leaves.chunks(INSERT_CHUNK) {
         let sql = format!(
