@@ -22,6 +22,8 @@ const FOOTER_BASELINE: f32 = 30.0;
 const FOOTER_SIZE: f32 = 8.0;
 const FOOTER_GRAY: f32 = 0.35;
 const FOOTER_GAP: f32 = 24.0;
+/// Baseline of the running header, in the top margin.
+const HEADER_BASELINE: f32 = PAGE_HEIGHT - 30.0;
 
 /// Fraction of the font size between the top of the glyph box and the baseline;
 /// Helvetica's ascender is 0.718 em, this leaves a little air above it.
@@ -125,9 +127,9 @@ pub(crate) struct Page {
 pub(crate) fn layout(doc: &Document) -> Vec<Page> {
     let mut l = Layout::new();
     l.title(&doc.title);
-    for block in &doc.blocks {
+    for (i, block) in doc.blocks.iter().enumerate() {
         match block {
-            Block::Heading(text) => l.heading(text),
+            Block::Heading(text) => l.heading(text, doc.blocks.get(i + 1)),
             Block::Paragraph(text) => l.paragraph(text),
             Block::KeyValues(pairs) => l.key_values(pairs),
             Block::Table {
@@ -139,7 +141,73 @@ pub(crate) fn layout(doc: &Document) -> Vec<Page> {
             Block::PageBreak => l.page_break(),
         }
     }
-    l.finish(&doc.title)
+    l.finish(&doc.title, &doc.header)
+}
+
+/// The height of the first piece of `block` that must share a page with the heading above it:
+/// the first lines of text, or a table's header and first row.
+fn first_piece_height(block: Option<&Block>) -> f32 {
+    match block {
+        Some(Block::Paragraph(text)) => {
+            wrap(text, BODY, CONTENT_WIDTH)
+                .len()
+                .min(KEEP_WITH_HEADING as usize) as f32
+                * BODY.leading
+        }
+        Some(Block::Mono(text)) => text.lines().count().clamp(1, 2) as f32 * MONO.leading,
+        Some(Block::KeyValues(pairs)) => pairs.first().map_or(0.0, |(k, v)| {
+            let n = wrap(k, LABEL, CONTENT_WIDTH * 0.4)
+                .len()
+                .max(wrap(v, BODY, CONTENT_WIDTH * 0.6).len());
+            n as f32 * BODY.leading + 2.0 * KV_ROW_PAD
+        }),
+        Some(Block::Table {
+            headers,
+            rows,
+            widths,
+        }) => {
+            let grid = table_grid(headers, rows, widths);
+            let header = grid.header_height();
+            let first = rows.first().map_or(BODY.leading, |row| {
+                let texts: Vec<&str> = row.iter().map(String::as_str).collect();
+                grid.height(line_count(&grid.wrap_row(&texts, false)))
+            });
+            header + first
+        }
+        Some(Block::Heading(_) | Block::PageBreak) | None => KEEP_WITH_HEADING * BODY.leading,
+    }
+}
+
+/// The grid of a table: columns sized by the relative widths, but never narrower than the
+/// longest word of their header, so a header is never broken inside a word.
+fn table_grid(headers: &[String], rows: &[Vec<String>], widths: &[f32]) -> Grid {
+    let columns = headers
+        .len()
+        .max(rows.iter().map(Vec::len).max().unwrap_or(0));
+    let minimums: Vec<f32> = (0..columns)
+        .map(|i| {
+            headers.get(i).map_or(0.0, |h| {
+                encode(h)
+                    .split(|&b| b == b' ')
+                    .map(|w| HEADER_CELL.font.width(w, HEADER_CELL.size))
+                    .fold(0.0_f32, f32::max)
+                    + 2.0 * CELL_PAD_X
+                    + 1.0
+            })
+        })
+        .collect();
+    let mut grid = Grid {
+        columns: column_boxes(columns, widths, &minimums),
+        styles: vec![CELL; columns],
+        pad_x: CELL_PAD_X,
+        pad_y: CELL_PAD_Y,
+        leading: CELL.leading,
+        ruled: true,
+        header: None,
+    };
+    let header_texts: Vec<&str> = headers.iter().map(String::as_str).collect();
+    grid.header = Some(grid.wrap_row(&header_texts, true));
+    grid
 }
 
 /// Cells of a grid row, already wrapped: `cells[column][line]`.
@@ -287,10 +355,13 @@ impl Layout {
         self.y -= TITLE_GAP;
     }
 
-    fn heading(&mut self, text: &str) {
+    fn heading(&mut self, text: &str, next: Option<&Block>) {
         let lines = wrap(text, HEADING, CONTENT_WIDTH);
         let height = lines.len() as f32 * HEADING.leading;
-        self.ensure(HEADING_GAP_BEFORE + height + KEEP_WITH_HEADING * BODY.leading);
+        // The heading goes to the next page with what it heads, unless even a fresh page
+        // could not hold both (then it stays, and the content follows as it fits).
+        let keep = HEADING_GAP_BEFORE + height + HEADING_GAP_AFTER + first_piece_height(next);
+        self.ensure(keep.min(TOP - BOTTOM));
         self.gap(HEADING_GAP_BEFORE);
         self.lines(lines, HEADING);
         self.y -= HEADING_GAP_AFTER;
@@ -358,29 +429,16 @@ impl Layout {
     }
 
     fn table(&mut self, headers: &[String], rows: &[Vec<String>], widths: &[f32]) {
-        let columns = headers
-            .len()
-            .max(rows.iter().map(Vec::len).max().unwrap_or(0));
-        if columns == 0 {
+        if headers.is_empty() && rows.iter().all(Vec::is_empty) {
             return;
         }
-        let mut grid = Grid {
-            columns: column_boxes(columns, widths),
-            styles: vec![CELL; columns],
-            pad_x: CELL_PAD_X,
-            pad_y: CELL_PAD_Y,
-            leading: CELL.leading,
-            ruled: true,
-            header: None,
-        };
-        let header_texts: Vec<&str> = headers.iter().map(String::as_str).collect();
-        grid.header = Some(grid.wrap_row(&header_texts, true));
-
-        let mut header_page = None;
+        // An empty table says so, rather than showing a header over nothing.
         if rows.is_empty() {
-            self.ensure(grid.header_height());
-            self.grid_header(&grid, &mut header_page);
+            self.paragraph("None.");
+            return;
         }
+        let grid = table_grid(headers, rows, widths);
+        let mut header_page = None;
         for row in rows {
             let texts: Vec<&str> = row.iter().map(String::as_str).collect();
             let cells = grid.wrap_row(&texts, false);
@@ -485,10 +543,12 @@ impl Layout {
         self.fresh = false;
     }
 
-    /// Adds "title ... Page N of M" to every page now that M is known.
-    fn finish(mut self, title: &str) -> Vec<Page> {
+    /// Adds "title ... Page N of M" to every page now that M is known, and the running
+    /// header (if any) at the top right of every page.
+    fn finish(mut self, title: &str, header: &str) -> Vec<Page> {
         let total = self.pages.len();
         let title = encode(title);
+        let running = encode(header);
         let style = Style {
             font: Font::Regular,
             size: FOOTER_SIZE,
@@ -505,6 +565,18 @@ impl Layout {
                 x2: RIGHT,
                 y2: FOOTER_RULE,
             });
+            if !running.is_empty() {
+                let text = truncate(&running, style, CONTENT_WIDTH);
+                let width = style.font.width(&text, style.size);
+                page.ops.push(Op::Text {
+                    x: RIGHT - width,
+                    y: HEADER_BASELINE,
+                    font: style.font,
+                    size: style.size,
+                    gray: FOOTER_GRAY,
+                    text,
+                });
+            }
             for (x, text) in [(LEFT, left), (RIGHT - label_width, label)] {
                 if !text.is_empty() {
                     page.ops.push(Op::Text {
@@ -522,9 +594,11 @@ impl Layout {
     }
 }
 
-/// Splits the content width between `count` columns by the relative `widths`,
-/// falling back to equal columns when they are missing or unusable.
-fn column_boxes(count: usize, widths: &[f32]) -> Vec<(f32, f32)> {
+/// Splits the content width between `count` columns by the relative `widths` (equal
+/// columns when they are missing or unusable), giving each column at least its entry of
+/// `minimums` where the page allows: columns that need more take it from the others in
+/// proportion to what those have to spare.
+fn column_boxes(count: usize, widths: &[f32], minimums: &[f32]) -> Vec<(f32, f32)> {
     let usable = widths.len() == count && widths.iter().all(|w| w.is_finite() && *w > 0.0);
     let weights: Vec<f32> = if usable {
         widths.to_vec()
@@ -532,15 +606,36 @@ fn column_boxes(count: usize, widths: &[f32]) -> Vec<(f32, f32)> {
         vec![1.0; count]
     };
     let total: f32 = weights.iter().sum();
+    let mut sizes: Vec<f32> = weights.iter().map(|w| CONTENT_WIDTH * w / total).collect();
+    let mins: Vec<f32> = (0..count)
+        .map(|i| minimums.get(i).copied().unwrap_or(0.0).max(0.0))
+        .collect();
+    if mins.iter().sum::<f32>() <= CONTENT_WIDTH {
+        // A few rounds settle it: each moves width from columns above their minimum.
+        for _ in 0..count {
+            let short: f32 = sizes.iter().zip(&mins).map(|(s, m)| (m - s).max(0.0)).sum();
+            if short <= EPS {
+                break;
+            }
+            let spare: f32 = sizes.iter().zip(&mins).map(|(s, m)| (s - m).max(0.0)).sum();
+            if spare <= EPS {
+                break;
+            }
+            let take = (short / spare).min(1.0);
+            for (s, m) in sizes.iter_mut().zip(&mins) {
+                if *s < *m {
+                    *s = *m;
+                } else {
+                    *s -= (*s - m) * take;
+                }
+            }
+        }
+    }
     let mut x = LEFT;
     let mut boxes = Vec::with_capacity(count);
-    for (i, weight) in weights.iter().enumerate() {
+    for (i, size) in sizes.iter().enumerate() {
         // The last column takes the remainder so rounding never pushes it past the margin.
-        let width = if i + 1 == count {
-            RIGHT - x
-        } else {
-            CONTENT_WIDTH * weight / total
-        };
+        let width = if i + 1 == count { RIGHT - x } else { *size };
         boxes.push((x, width));
         x += width;
     }
@@ -654,6 +749,80 @@ mod tests {
             .flat_map(|(i, p)| p.ops.iter().map(move |op| (i, op)))
     }
 
+    fn texts_on(pages: &[Page], page: usize) -> Vec<String> {
+        text_ops(pages)
+            .filter(|(i, _)| *i == page)
+            .filter_map(|(_, op)| match op {
+                Op::Text { text, .. } => Some(String::from_utf8_lossy(text).into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn table_headers_never_break_inside_a_word() {
+        let headers: Vec<String> = [
+            "Seq",
+            "Mandate",
+            "Threshold",
+            "Certificate",
+            "Fingerprint",
+            "Revocation",
+            "Reason",
+            "Approved",
+        ]
+        .iter()
+        .map(|h| (*h).to_owned())
+        .collect();
+        let widths = [0.3, 0.5, 0.4, 0.5, 3.0, 0.5, 0.5, 0.5];
+        let grid = table_grid(&headers, &[], &widths);
+        let header = grid.header.as_ref().unwrap();
+        for (cell, name) in header.iter().zip(&headers) {
+            assert_eq!(cell.len(), 1, "{name} wrapped: {cell:?}");
+            assert_eq!(cell[0], name.as_bytes());
+        }
+        // The page width is still shared out: the last column ends at the margin.
+        let last = grid.columns.last().unwrap();
+        assert!((last.0 + last.1 - RIGHT).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_heading_goes_with_the_header_and_first_row_of_its_table() {
+        let filler = "line\n".repeat(52);
+        let row = vec!["a".to_owned(), "tall\ncell\nof\nfive\nlines".to_owned()];
+        let doc = Document {
+            header: "Report rep_1".into(),
+            title: String::new(),
+            blocks: vec![
+                Block::Paragraph(filler),
+                Block::Heading("Certificates".into()),
+                Block::Table {
+                    headers: vec!["Serial".into(), "Status".into()],
+                    rows: vec![row],
+                    widths: vec![],
+                },
+                Block::Heading("Kill switches".into()),
+                Block::Table {
+                    headers: vec!["When".into()],
+                    rows: vec![],
+                    widths: vec![],
+                },
+            ],
+        };
+        let pages = layout(&doc);
+        let first = texts_on(&pages, 0);
+        let second = texts_on(&pages, 1);
+        assert!(!first.iter().any(|t| t == "Certificates"), "{first:?}");
+        assert!(second.iter().any(|t| t == "Certificates"), "{second:?}");
+        assert!(second.iter().any(|t| t == "Serial"), "{second:?}");
+        // An empty table says so; every page carries the running header.
+        assert!(second.iter().any(|t| t == "None."), "{second:?}");
+        assert!(!second.iter().any(|t| t == "When"), "{second:?}");
+        for p in 0..pages.len() {
+            assert!(texts_on(&pages, p).iter().any(|t| t == "Report rep_1"));
+        }
+    }
+
     #[test]
     fn wrap_respects_width_and_keeps_words() {
         let text = "The quick brown fox jumps over the lazy dog. ".repeat(20);
@@ -699,6 +868,7 @@ mod tests {
     fn nothing_leaves_the_content_box() {
         let long = "f".repeat(40) + &"0123456789abcdef".repeat(20);
         let doc = Document {
+            header: String::new(),
             title: "Bounds ".repeat(30),
             blocks: vec![
                 Block::Heading(long.clone()),
@@ -754,6 +924,7 @@ mod tests {
             .map(|i| vec![format!("r{i}"), format!("line one\nline two {i}")])
             .collect();
         let doc = Document {
+            header: String::new(),
             title: "T".into(),
             blocks: vec![Block::Table {
                 headers: vec!["H1".into(), "H2".into()],
@@ -791,6 +962,7 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         let doc = Document {
+            header: String::new(),
             title: String::new(),
             blocks: vec![Block::Table {
                 headers: vec!["H".into()],
@@ -825,6 +997,7 @@ mod tests {
     #[test]
     fn page_breaks_never_make_blank_pages() {
         let doc = Document {
+            header: String::new(),
             title: String::new(),
             blocks: vec![
                 Block::PageBreak,
@@ -839,12 +1012,15 @@ mod tests {
 
     #[test]
     fn column_widths() {
-        let boxes = column_boxes(3, &[1.0, 2.0, 1.0]);
+        let boxes = column_boxes(3, &[1.0, 2.0, 1.0], &[]);
         assert!((boxes[1].1 - CONTENT_WIDTH / 2.0).abs() < 0.01);
         assert_eq!(boxes[2].0 + boxes[2].1, RIGHT);
-        let equal = column_boxes(2, &[1.0]);
+        let equal = column_boxes(2, &[1.0], &[]);
         assert!((equal[0].1 - equal[1].1).abs() < 0.01);
-        assert_eq!(column_boxes(2, &[1.0, f32::NAN]), column_boxes(2, &[]));
+        assert_eq!(
+            column_boxes(2, &[1.0, f32::NAN], &[]),
+            column_boxes(2, &[], &[])
+        );
     }
 
     #[test]

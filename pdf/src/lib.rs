@@ -15,6 +15,7 @@
 //!
 //! let doc = Document {
 //!     title: "Issuance report".into(),
+//!     header: String::new(),
 //!     blocks: vec![
 //!         Block::Heading("Summary".into()),
 //!         Block::Paragraph("Certificates issued in the period.".into()),
@@ -41,6 +42,9 @@ mod writer;
 pub struct Document {
     /// Document title.
     pub title: String,
+    /// A running header printed small at the top right of every page (e.g. a report id);
+    /// empty for none.
+    pub header: String,
     /// Content, in reading order.
     pub blocks: Vec<Block>,
 }
@@ -52,14 +56,18 @@ pub struct Document {
 pub enum Block {
     /// A section heading (bold, larger).
     ///
-    /// A heading is moved to the next page rather than left alone at the bottom of one.
+    /// A heading is moved to the next page with the first piece of what follows it (lines of
+    /// text, or a table's header and first row) rather than left alone at the bottom of one.
     Heading(String),
     /// Running text, wrapped at the page width.
     Paragraph(String),
     /// Two columns: label (bold) and value (wrapped).
     KeyValues(Vec<(String, String)>),
-    /// A table with a header row repeated on each page it spans; cells wrap within their column.
-    /// `widths` are relative column widths (same length as headers); empty means equal widths.
+    /// A table with a header row repeated on each page it spans; cells wrap within their column,
+    /// between words (a word wider than its column, such as a hash, breaks between
+    /// characters). `widths` are relative column widths (same length as headers); empty means
+    /// equal widths. A column is never narrower than the longest word of its header, so headers
+    /// never break inside a word. A table without rows prints "None.".
     ///
     /// Widths of the wrong length or with non-positive values also give equal widths.
     /// Rows may be shorter than the header (missing cells are empty) or longer (the

@@ -264,6 +264,7 @@ mod tests {
 
     fn sample() -> Document {
         Document {
+            header: String::new(),
             title: "Xref (check) \\ test".into(),
             blocks: vec![
                 Block::Heading("Heading".into()),

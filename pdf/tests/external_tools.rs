@@ -144,6 +144,7 @@ fn audit_document(rows: usize) -> Document {
         })
         .collect();
     Document {
+        header: String::new(),
         title: TITLE.into(),
         blocks: vec![
             Block::Heading("Summary".into()),
@@ -290,6 +291,7 @@ fn non_ascii_text_survives() {
     let scratch = Scratch::new("latin");
     let title = "Rapport d’activité — été 2025";
     let doc = Document {
+        header: String::new(),
         title: title.into(),
         blocks: vec![
             Block::Heading("Résumé".into()),

@@ -308,7 +308,11 @@ pub fn render(bundle: &Value) -> Vec<u8> {
         &bundle["signature"]["signer_certificate"],
     )));
 
-    mandate_pdf::render(&Document { title, blocks })
+    mandate_pdf::render(&Document {
+        title,
+        header: String::new(),
+        blocks,
+    })
 }
 
 /// Orders shown in the PDF at most; the bundle holds them all.
