@@ -59,8 +59,8 @@ pub use node::{
 };
 pub use recovery::{RecoveryReport, recover};
 pub use report::{
-    Period, ReportCheck, ReportOptions, build_report, render_pdf as render_report_pdf,
-    verify_report,
+    Period, ReportCheck, ReportOptions, build_report, events_csv as report_events_csv,
+    render_pdf as render_report_pdf, verify_report,
 };
 pub use rotation::{CrossSummary, RotationReport, rollover_root, rotate_intermediate};
 pub use webhooks::signature as webhook_signature;

@@ -96,9 +96,12 @@ struct ReportArgs {
     /// Last day (YYYY-MM-DD, up to 24:00 UTC) or end instant (RFC 3339) of the period.
     #[arg(long, required = true)]
     to: Option<String>,
-    /// Directory to write report.json and report.pdf to (created if missing).
+    /// Directory to write report.json, report.pdf and events.csv to (created if missing).
     #[arg(long, required = true)]
     out: Option<PathBuf>,
+    /// Replace a report already in --out.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Subcommand)]
@@ -778,10 +781,25 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             from,
             to,
             out,
+            force,
         }) => {
             let (Some(agent), Some(from), Some(to), Some(out)) = (agent, from, to, out) else {
                 anyhow::bail!("report needs --agent, --from, --to and --out");
             };
+            let json_path = out.join("report.json");
+            let pdf_path = out.join("report.pdf");
+            let csv_path = out.join("events.csv");
+            // Before anything is recorded or signed: a refusal changes nothing.
+            if !force
+                && let Some(there) = [&json_path, &pdf_path, &csv_path]
+                    .into_iter()
+                    .find(|p| p.exists())
+            {
+                anyhow::bail!(
+                    "{} exists: give another --out, or --force to replace the report there",
+                    there.display()
+                );
+            }
             let period = mandate_ca::Period::parse(&from, &to)?;
             let store = mandate_ca::open_store(&cfg).await?;
             if !store.ca_initialised().await? {
@@ -803,17 +821,18 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             let value: serde_json::Value = serde_json::from_slice(&bundle)?;
             let pdf = mandate_ca::render_report_pdf(&value);
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            let json_path = out.join("report.json");
-            let pdf_path = out.join("report.pdf");
             std::fs::write(&json_path, &bundle)
                 .with_context(|| format!("writing {}", json_path.display()))?;
             std::fs::write(&pdf_path, &pdf)
                 .with_context(|| format!("writing {}", pdf_path.display()))?;
+            std::fs::write(&csv_path, mandate_ca::report_events_csv(&value))
+                .with_context(|| format!("writing {}", csv_path.display()))?;
             output::emit(&serde_json::json!({
-                "report": json_path, "pdf": pdf_path,
+                "id": value["report"]["id"],
+                "report": json_path, "pdf": pdf_path, "events_csv": csv_path,
                 "report_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bundle)),
                 "audit_records": value["report"]["audit"]["records"].as_array().map_or(0, Vec::len),
-                "audit_records": value["report"]["audit"]["records"].as_array().map_or(0, Vec::len),
+                "events": value["report"]["events"]["count"],
             }))?;
             Ok(())
         }

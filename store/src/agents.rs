@@ -531,6 +531,29 @@ impl Store {
         rows.iter().map(overview_row).collect()
     }
 
+    /// Every decision recorded on the agent's mandate versions, oldest first.
+    pub async fn mandate_approvals(&self, agent_id: &str) -> Result<Vec<ApprovalRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT mandate_version, decision, decided_by, person_id, comment, created_at
+             FROM approvals WHERE agent_id = $1 ORDER BY id",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApprovalRow {
+                    version: r.try_get("mandate_version")?,
+                    decision: r.try_get("decision")?,
+                    decided_by: r.try_get("decided_by")?,
+                    person: r.try_get("person_id")?,
+                    comment: r.try_get("comment")?,
+                    at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
     /// Every mandate version of an agent, newest first.
     pub async fn mandates(&self, agent_id: &str) -> Result<Vec<MandateRow>, StoreError> {
         let sql = concat!(
@@ -634,4 +657,21 @@ impl From<&crate::OrganizationRow> for CertificateLimits {
             max_validity_secs: o.max_validity_secs,
         }
     }
+}
+
+/// One person's decision on a mandate version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRow {
+    /// The version.
+    pub version: i64,
+    /// `approved` or `rejected`.
+    pub decision: String,
+    /// The API key that decided.
+    pub decided_by: String,
+    /// The person holding it.
+    pub person: Option<String>,
+    /// Their words.
+    pub comment: Option<String>,
+    /// When (unix s).
+    pub at: i64,
 }

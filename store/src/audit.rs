@@ -238,6 +238,51 @@ impl Store {
         rows.iter().map(audit_row).collect()
     }
 
+    /// The audit records about any of `subjects` (an agent and its certificates' serials)
+    /// after `after_seq`, oldest first, at most `limit`.
+    pub async fn subject_audit_events(
+        &self,
+        subjects: &[String],
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in subjects.chunks(500) {
+            let sql = format!(
+                "SELECT seq, at_ms, actor, action, subject, cert_fingerprint, details, risk_score,
+                        prev_hash, hash, organization, person
+                 FROM audit_events WHERE seq > ? AND subject IN {} ORDER BY seq LIMIT ?",
+                crate::db::values_rows(crate::db::Backend::Sqlite, 1, chunk.len())
+            );
+            let sql = match self.backend() {
+                crate::db::Backend::Sqlite => sql,
+                crate::db::Backend::Postgres => {
+                    let mut n = 0;
+                    sql.chars()
+                        .map(|c| {
+                            if c == '?' {
+                                n += 1;
+                                format!("${n}")
+                            } else {
+                                c.to_string()
+                            }
+                        })
+                        .collect()
+                }
+            };
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after_seq);
+            for s in chunk {
+                q = q.bind(s);
+            }
+            for r in q.bind(limit).fetch_all(&self.reader).await? {
+                out.push(audit_row(&r)?);
+            }
+        }
+        out.sort_by_key(|r| r.seq);
+        out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(out)
+    }
+
     /// One organization's audit records after `after_seq`, oldest first, at most `limit`.
     pub async fn organization_audit_events(
         &self,

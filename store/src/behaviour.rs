@@ -772,6 +772,32 @@ impl Store {
             .collect()
     }
 
+    /// An agent's events that happened in `[from, to)` (unix s, the agent's times), oldest
+    /// stored first, after row `after_id`, at most `limit`.
+    pub async fn agent_events_between(
+        &self,
+        agent_id: &str,
+        (from, to): (i64, i64),
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, action_type, market, size, currency, side, region, at,
+                    CASE WHEN success THEN 1 ELSE 0 END AS ok, received_at_ms, score,
+                    contributions
+             FROM events WHERE agent_id = $1 AND at >= $2 AND at < $3 AND id > $4
+             ORDER BY id LIMIT $5",
+        )
+        .bind(agent_id)
+        .bind(from)
+        .bind(to)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(event_row).collect()
+    }
+
     /// An agent's newest events, newest first.
     pub async fn agent_events(
         &self,
@@ -788,29 +814,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let ok: i64 = r.try_get("ok")?;
-                let contributions: Option<String> = r.try_get("contributions")?;
-                Ok(EventRow {
-                    id: r.try_get("id")?,
-                    action_type: r.try_get("action_type")?,
-                    market: r.try_get("market")?,
-                    size: r.try_get("size")?,
-                    currency: r.try_get("currency")?,
-                    side: r.try_get("side")?,
-                    region: r.try_get("region")?,
-                    at: r.try_get("at")?,
-                    success: ok != 0,
-                    received_at_ms: r.try_get("received_at_ms")?,
-                    score: r.try_get("score")?,
-                    contributions: contributions
-                        .as_deref()
-                        .map(|c| parse_json(c, "event contributions"))
-                        .transpose()?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_row).collect()
     }
 
     /// Baselines waiting for a compliance decision, oldest first.
@@ -1166,4 +1170,26 @@ impl Store {
         self.publish([Change::Agent(out.agent_id.clone())]);
         Ok(out)
     }
+}
+
+fn event_row(r: &sqlx::any::AnyRow) -> Result<EventRow, StoreError> {
+    let ok: i64 = r.try_get("ok")?;
+    let contributions: Option<String> = r.try_get("contributions")?;
+    Ok(EventRow {
+        id: r.try_get("id")?,
+        action_type: r.try_get("action_type")?,
+        market: r.try_get("market")?,
+        size: r.try_get("size")?,
+        currency: r.try_get("currency")?,
+        side: r.try_get("side")?,
+        region: r.try_get("region")?,
+        at: r.try_get("at")?,
+        success: ok != 0,
+        received_at_ms: r.try_get("received_at_ms")?,
+        score: r.try_get("score")?,
+        contributions: contributions
+            .as_deref()
+            .map(|c| parse_json(c, "event contributions"))
+            .transpose()?,
+    })
 }

@@ -116,6 +116,46 @@ impl Store {
         Ok(Some(decision_of(&r)?))
     }
 
+    /// An agent's pre-trade decisions in `[from_ms, to_ms)` after decision `after` (ids grow
+    /// with time), oldest first, at most `limit`; what-ifs left out: (id, at_ms, via, allowed,
+    /// reasons).
+    pub async fn agent_decisions_between(
+        &self,
+        agent_id: &str,
+        (from_ms, to_ms): (i64, i64),
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, i64, String, bool, Value)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at_ms, via, CASE WHEN allowed THEN 1 ELSE 0 END AS ok, reasons
+             FROM decisions
+             WHERE agent_id = $1 AND at_ms >= $2 AND at_ms < $3 AND id > $4
+               AND NOT hypothetical
+             ORDER BY id LIMIT $5",
+        )
+        .bind(agent_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let ok: i64 = r.try_get("ok")?;
+                let reasons: String = r.try_get("reasons")?;
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("at_ms")?,
+                    r.try_get("via")?,
+                    ok != 0,
+                    serde_json::from_str(&reasons)
+                        .map_err(|e| StoreError::Corrupt(format!("decision reasons: {e}")))?,
+                ))
+            })
+            .collect()
+    }
+
     /// The events of `agent_id` that name decision `id`, and those of the order
     /// `client_order_id` (its fills and cancellation) from `since` on (unix s), oldest first
     /// (at most 1000).

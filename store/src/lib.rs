@@ -35,7 +35,7 @@ mod webhooks;
 mod writer;
 
 pub use acme::{AcmeAccountRow, AcmeOrderRow, EabRow};
-pub use agents::{CertificateLimits, Decider, MandateDecision, Retirement};
+pub use agents::{ApprovalRow, CertificateLimits, Decider, MandateDecision, Retirement};
 pub use audit::{AuditFields, ChainBreak, ChainCheck, GENESIS_HASH, record_hash};
 pub use audit_checkpoints::{AuditSignerRow, CheckpointRow, checkpoint_message, checkpoint_now_ms};
 pub use audit_tree::{

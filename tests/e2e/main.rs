@@ -21,6 +21,7 @@ mod lifecycle;
 mod ocsp;
 mod receiver;
 mod refusals;
+mod report;
 mod revocation;
 mod role_table;
 mod rollback;

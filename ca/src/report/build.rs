@@ -115,17 +115,7 @@ pub async fn build(
             .ok_or_else(|| CaError::Internal("no audit checkpoint after signing one".into()))?,
     };
 
-    let mandates: Vec<Value> = store
-        .mandates(id)
-        .await?
-        .into_iter()
-        .map(|m| {
-            let mandate: Value = serde_json::from_str(&m.mandate_json).unwrap_or(Value::Null);
-            json!({"version": m.version, "status": m.status, "mandate": mandate,
-                   "submitted_by": m.created_by, "submitted_at": rfc3339(m.created_at),
-                   "decided_by": m.decided_by, "decided_at": m.decided_at.map(rfc3339)})
-        })
-        .collect();
+    let mandates = super::sections::mandates(store, id).await?;
 
     let mut certs = Vec::new();
     let mut after: Option<String> = None;
@@ -141,16 +131,32 @@ pub async fn build(
     }
     certs.sort_by_key(|c| c.created_at);
     let serials: Vec<String> = certs.iter().map(|c| c.serial.clone()).collect();
+    let cas = store.ca_certificates().await?;
+    let root = cas
+        .iter()
+        .filter(|c| c.role == mandate_store::CaRole::Root && c.active)
+        .max_by_key(|c| c.id)
+        .ok_or(CaError::NotInitialised)?;
+    let chain_of = |issuer_id: i64| -> Vec<Value> {
+        let mut chain = Vec::new();
+        if let Some(i) = cas.iter().find(|c| c.id == issuer_id) {
+            chain.push(json!({"role": "intermediate", "subject": i.subject, "sha256": i.sha256}));
+        }
+        chain.push(json!({"role": "root", "subject": root.subject, "sha256": root.sha256}));
+        chain
+    };
     let certificates = certs
         .iter()
         .map(|c| {
             Ok(
                 json!({"serial": c.serial, "status": c.status, "mandate_version": c.mandate_version,
-                   "issuer_id": c.issuer_id, "sha256": c.sha256,
+                   "profile": c.profile, "issuer_id": c.issuer_id, "sha256": c.sha256,
+                   "chain": chain_of(c.issuer_id),
                    "not_before": rfc3339(c.not_before), "not_after": rfc3339(c.not_after),
                    "requested_by": c.requested_by, "issued_at": c.issued_at.map(rfc3339),
                    "revoked_at": c.revoked_at.map(rfc3339),
-                   "revocation_reason": c.revocation_reason, "revoked_by": c.revoked_by,
+                   "revocation_reason": c.revocation_reason.map(super::sections::reason_name),
+                   "revocation_reason_code": c.revocation_reason, "revoked_by": c.revoked_by,
                    "pem": c.der.as_deref().map(cert_pem).transpose()?}),
             )
         })
@@ -160,12 +166,11 @@ pub async fn build(
         .filter(|c| c.revoked_at.is_some())
         .map(|c| {
             json!({"serial": c.serial, "revoked_at": c.revoked_at.map(rfc3339),
-                   "reason": c.revocation_reason, "revoked_by": c.revoked_by})
+                   "reason": c.revocation_reason.map(super::sections::reason_name),
+                   "reason_code": c.revocation_reason, "revoked_by": c.revoked_by})
         })
         .collect();
-    let ca_certificates = store
-        .ca_certificates()
-        .await?
+    let ca_certificates = cas
         .iter()
         .map(|c| {
             Ok(
@@ -209,17 +214,23 @@ pub async fn build(
         }
     }
     incidents.reverse();
+    let kills = super::sections::kill_switches(store, &agent, period).await?;
     let incidents: Vec<Value> = incidents
-        .into_iter()
+        .iter()
         .map(|i| {
-            json!({"id": i.id, "kind": i.kind, "status": i.status, "score": i.score,
-                   "threshold": i.threshold, "contributions": i.contributions,
-                   "created_at": rfc3339(i.created_at_ms / 1000),
-                   "acknowledged_by": i.acknowledged_by, "resolved_by": i.resolved_by,
-                   "resolved_at": i.resolved_at.map(rfc3339), "resolution": i.resolution,
-                   "kill_switch_id": i.kill_switch_id})
+            let kill = i
+                .kill_switch_id
+                .and_then(|k| kills.iter().find(|x| x.id == k));
+            super::sections::incident_json(i, kill)
         })
         .collect();
+    let kill_switches: Vec<Value> = kills
+        .iter()
+        .map(super::sections::kill_switch_json)
+        .collect();
+    let overrides = super::sections::overrides(store, id, period).await?;
+    let events = super::sections::events(store, id, period).await?;
+    let pretrade = super::sections::pretrade(store, id, period).await?;
     let deliveries: Vec<Value> = store
         .agent_deliveries(id, (period.from * 1000, period.to * 1000), MAX_DELIVERIES)
         .await?
@@ -239,17 +250,17 @@ pub async fn build(
     let mut kept: Vec<AuditRow> = Vec::new();
     if let Some(start) = store.audit_seq_since(period.from * 1000).await? {
         let total = u64::try_from((checkpoint.seq - start + 1).max(0)).unwrap_or(0);
+        let mut subjects = serials.clone();
+        subjects.push(id.to_owned());
         let mut cursor = start - 1;
-        let mut read = 0u64;
         'walk: loop {
-            let rows = store.audit_events(cursor, PAGE).await?;
+            let rows = store.subject_audit_events(&subjects, cursor, PAGE).await?;
             let Some(last) = rows.last() else { break };
             cursor = last.seq;
             for r in rows {
                 if r.seq > checkpoint.seq {
                     break 'walk;
                 }
-                read += 1;
                 if period.contains_ms(r.at_ms) && about(&r, id, &serials) {
                     kept.push(r);
                 }
@@ -259,7 +270,7 @@ pub async fn build(
                     )));
                 }
             }
-            progress(read, total);
+            progress(u64::try_from(cursor - start + 1).unwrap_or(0), total);
         }
     }
     let segment: Vec<Value> = crate::audit_proof::prove(store, &checkpoint, &kept)
@@ -277,6 +288,8 @@ pub async fn build(
         json!(baselines),
         json!(incidents),
         json!(revocations),
+        json!(kill_switches),
+        json!(overrides),
         orders.clone(),
         json!(segment),
         json!({"generated_by": opts.actor}),
@@ -285,13 +298,54 @@ pub async fn build(
     for v in &named {
         crate::names::acting_keys(v, &mut keys);
     }
-    let people = crate::names::people_of(store, keys).await?;
+    let mut people = crate::names::people_of(store, keys).await?;
+    // Approvals and overrides name people by id as well as by key.
+    let mut ids: Vec<String> = mandates
+        .iter()
+        .flat_map(|m| m["approvals"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["person"].as_str().map(str::to_owned))
+        .collect();
+    ids.extend(kept.iter().filter_map(|r| r.person.clone()));
+    ids.extend(
+        overrides
+            .iter()
+            .flat_map(|o| o["granted_by"].as_array().cloned().unwrap_or_default())
+            .filter_map(|g| g.as_str().map(str::to_owned)),
+    );
+    for pid in ids {
+        if !people.contains_key(&pid)
+            && let Some(p) = store.person(&pid).await?
+        {
+            people.insert(
+                pid,
+                crate::names::KeyPerson {
+                    person: p.id,
+                    name: p.name,
+                    organization: p.organization,
+                },
+            );
+        }
+    }
+    let organization = store.organization(&agent.organization).await?;
+    let mut report_id = [0u8; 8];
+    getrandom::fill(&mut report_id)
+        .map_err(|e| CaError::Internal(format!("no randomness: {e}")))?;
+    let prepared_by = people.get(&opts.actor).map(|p| p.name.clone());
     let report = json!({
+        "id": format!("rep_{}", hex::encode(report_id)),
         "people": people,
         "generated_at": rfc3339(mandate_store::now_unix()),
         "generated_by": opts.actor,
         "period": {"from": rfc3339(period.from), "to": rfc3339(period.to)},
+        "root": {"subject": root.subject, "sha256": root.sha256},
+        "organization": organization.map(|o| json!({"id": o.id, "legal_name": o.legal_name})),
         "agent": agent,
+        "kill_switches": kill_switches,
+        "overrides": overrides,
+        "events": events,
+        "pretrade": pretrade,
+        "sign_off": {"prepared_by": opts.actor, "prepared_by_name": prepared_by,
+                     "reviewed_by": null},
         "mandates": mandates,
         "certificates": certificates,
         "ca_certificates": ca_certificates,

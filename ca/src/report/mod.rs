@@ -12,14 +12,16 @@
 mod build;
 mod orders;
 mod pdf;
+mod sections;
 mod verify;
 
 pub use build::{Period, ReportOptions, build as build_report};
 pub use pdf::render as render_pdf;
+pub use sections::events_csv;
 pub use verify::{ReportCheck, verify as verify_report};
 
 /// The bundle's `format`.
-pub(crate) const FORMAT: &str = "mandate-compliance-report-v1";
+pub(crate) const FORMAT: &str = "mandate-compliance-report-v2";
 
 /// The bytes the report signature covers: a domain tag and the SHA-256 of the canonical report.
 pub(crate) fn signed_message(report: &serde_json::Value) -> Result<Vec<u8>, crate::CaError> {

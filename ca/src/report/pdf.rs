@@ -63,10 +63,314 @@ pub fn render(bundle: &Value) -> Vec<u8> {
     let agent = &r["agent"];
     let audit = &r["audit"];
     let title = format!("Compliance report: agent {}", text(&agent["id"]));
+    let header = format!(
+        "Report {} | generated {}",
+        text(&r["id"]),
+        text(&r["generated_at"])
+    );
     let mut blocks = Vec::new();
 
+    summary(&mut blocks, r, people);
+    mandates_section(&mut blocks, people, &r["mandates"]);
+
+    blocks.push(Block::Heading("Certificates".into()));
+    let certs: Vec<Vec<String>> = r["certificates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            vec![
+                text(&c["serial"]),
+                text(&c["profile"]),
+                format!("{} (v{})", text(&c["status"]), text(&c["mandate_version"])),
+                format!("{} to {}", text(&c["not_before"]), text(&c["not_after"])),
+                if c["revoked_at"].is_string() {
+                    format!(
+                        "{} at {} by {}",
+                        text(&c["revocation_reason"]),
+                        text(&c["revoked_at"]),
+                        who(people, &c["revoked_by"])
+                    )
+                } else {
+                    "-".into()
+                },
+            ]
+        })
+        .collect();
+    blocks.push(table(
+        &[
+            "Serial",
+            "Profile",
+            "Status (mandate)",
+            "Valid",
+            "Revocation",
+        ],
+        certs,
+        &[2.6, 1.0, 1.4, 2.6, 2.6],
+    ));
+
+    blocks.push(Block::Heading("Kill switches".into()));
+    blocks.push(table(
+        &[
+            "When",
+            "Pulled by",
+            "Why",
+            "Scope",
+            "Agents suspended",
+            "Certificates revoked",
+        ],
+        r["kill_switches"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|k| {
+                vec![
+                    text(&k["at"]),
+                    who(people, &k["pulled_by"]),
+                    text(&k["reason"]),
+                    format!("{} {}", text(&k["scope"]), text(&k["target"])),
+                    text(&k["agents_suspended"]),
+                    text(&k["certificates_revoked"]),
+                ]
+            })
+            .collect(),
+        &[2.4, 2.0, 2.4, 1.6, 1.1, 1.1],
+    ));
+
+    blocks.push(Block::Heading("Incidents".into()));
+    let mut timeline = Vec::new();
+    for i in r["incidents"].as_array().into_iter().flatten() {
+        for t in i["timeline"].as_array().into_iter().flatten() {
+            timeline.push(vec![
+                format!("#{} {}", text(&i["id"]), text(&i["kind"])),
+                text(&t["at"]),
+                text(&t["what"]),
+                text(&t["detail"]),
+                who(people, &t["by"]),
+            ]);
+        }
+    }
+    blocks.push(table(
+        &["Incident", "When", "What", "Detail", "By"],
+        timeline,
+        &[1.6, 2.4, 1.1, 3.0, 1.8],
+    ));
+
+    blocks.push(Block::Heading("Overrides of limits".into()));
+    blocks.push(table(
+        &[
+            "Limit",
+            "Value",
+            "From",
+            "Until",
+            "Granted by",
+            "Why",
+            "Ended",
+        ],
+        r["overrides"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                let granted: Vec<String> = o["granted_by"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|g| who(people, g))
+                    .collect();
+                vec![
+                    match o["market"].as_str() {
+                        Some(m) => format!("{} ({m})", text(&o["limit"])),
+                        None => text(&o["limit"]),
+                    },
+                    text(&o["value"]),
+                    text(&o["from"]),
+                    text(&o["until"]),
+                    granted.join("; "),
+                    text(&o["reason"]),
+                    match o["ended_at"].as_str() {
+                        Some(at) => format!("{at} by {}", who(people, &o["ended_by"])),
+                        None => "-".into(),
+                    },
+                ]
+            })
+            .collect(),
+        &[1.6, 0.9, 1.5, 1.5, 2.0, 2.0, 1.5],
+    ));
+
+    let pre = &r["pretrade"];
+    blocks.push(Block::Heading("Pre-trade denials by reason".into()));
+    blocks.push(Block::Paragraph(format!(
+        "{} pre-trade decisions in the period (preflight and custodial signing), {} denied. \
+         A denial counts under each hard limit it broke.",
+        text(&pre["decisions"]),
+        text(&pre["denied"])
+    )));
+    blocks.push(table(
+        &["Reason", "Denials"],
+        rows(people, &pre["denials_by_reason"], &["reason", "count"]),
+        &[4.0, 1.0],
+    ));
+
+    let events = &r["events"];
+    blocks.push(Block::Heading("Events and trades".into()));
+    blocks.push(Block::Paragraph(format!(
+        "{} events reported in the period. Every one is in report.json and events.csv; here by \
+         kind and by market.",
+        text(&events["count"])
+    )));
+    blocks.push(table(
+        &["Kind", "Events", "Failed"],
+        rows(
+            people,
+            &events["by_kind"],
+            &["action_type", "count", "failed"],
+        ),
+        &[3.0, 1.0, 1.0],
+    ));
+    blocks.push(table(
+        &["Market", "Events"],
+        rows(people, &events["markets"], &["market", "count"]),
+        &[3.0, 1.0],
+    ));
+
+    orders_section(&mut blocks, people, &r["orders"]);
+
+    blocks.push(Block::Heading("Behaviour baselines".into()));
+    blocks.push(table(
+        &[
+            "Version",
+            "Status",
+            "Learnt by",
+            "Learnt at",
+            "Decided by",
+            "Decided at",
+        ],
+        rows(
+            people,
+            &r["baselines"],
+            &[
+                "version",
+                "status",
+                "learnt_by",
+                "created_at",
+                "decided_by",
+                "decided_at",
+            ],
+        ),
+        &[0.8, 1.1, 2.0, 1.8, 2.0, 1.8],
+    ));
+    blocks.push(Block::Heading("Webhook deliveries".into()));
+    blocks.push(table(
+        &["Id", "Endpoint", "Event", "Status", "Attempts", "Delivered"],
+        rows(
+            people,
+            &r["webhook_deliveries"],
+            &[
+                "id",
+                "webhook_id",
+                "event_type",
+                "status",
+                "attempts",
+                "delivered_at",
+            ],
+        ),
+        &[0.7, 1.0, 2.2, 1.2, 1.0, 2.2],
+    ));
+
+    blocks.push(Block::Heading("Audit records".into()));
+    blocks.push(Block::Paragraph(format!(
+        "The {} audit records about the agent in the period. Each is a leaf of the CA's audit \
+         log, a Merkle tree (RFC 6962); report.json carries, for each, the proof that it is in \
+         the tree whose size and root the checkpoint in the appendix signs. Leaves are salted, \
+         so the proofs show nothing of any other record.",
+        count(&audit["records"])
+    )));
+    blocks.push(table(
+        &["Seq", "Time", "Who", "Action", "Subject"],
+        audit["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|rec| {
+                vec![
+                    text(&rec["seq"]),
+                    text(&rec["at"]),
+                    match rec["person"].as_str() {
+                        Some(_) => who(people, &rec["person"]),
+                        None => who(people, &rec["actor"]),
+                    },
+                    text(&rec["action"]),
+                    text(&rec["subject"]),
+                ]
+            })
+            .collect(),
+        &[0.6, 2.6, 2.4, 2.0, 2.4],
+    ));
+
+    blocks.push(Block::Heading("Sign-off".into()));
+    blocks.push(Block::KeyValues(vec![
+        (
+            "Prepared by".into(),
+            format!(
+                "{}, {}",
+                who(people, &r["sign_off"]["prepared_by"]),
+                text(&r["generated_at"])
+            ),
+        ),
+        (
+            "Reviewed by".into(),
+            "Name: ______________________________".into(),
+        ),
+        ("".into(), "Role: ______________________________".into()),
+        ("".into(), "Date: ______________________________".into()),
+        ("".into(), "Signature: _________________________".into()),
+    ]));
+
+    blocks.push(Block::PageBreak);
+    blocks.push(Block::Heading("Appendix: digests and signatures".into()));
+    blocks.push(Block::Paragraph(
+        "SHA-256 fingerprints of the root certificate and of each certificate, the signed audit \
+         checkpoint (a C2SP signed note) and the report signature, for checking by machine: \
+         `mandate report verify --file report.json --root root.pem`."
+            .into(),
+    ));
+    let mut digests = format!(
+        "root  {}\n      {}\n",
+        text(&r["root"]["sha256"]),
+        text(&r["root"]["subject"])
+    );
+    for c in r["certificates"].as_array().into_iter().flatten() {
+        digests.push_str(&format!(
+            "cert  {}\n      serial {}\n",
+            text(&c["sha256"]),
+            text(&c["serial"])
+        ));
+    }
+    blocks.push(Block::Mono(digests));
+    blocks.push(Block::Paragraph(format!(
+        "Audit checkpoint, signed at {}:",
+        text(&audit["checkpoint"]["signed_at"])
+    )));
+    blocks.push(Block::Mono(text(&audit["checkpoint"]["note"])));
+    blocks.push(Block::Paragraph(format!(
+        "Report signature (ECDSA P-256, SHA-256), signed at {}:",
+        crate::rfc3339(bundle["signature"]["signed_at"].as_i64().unwrap_or(0))
+    )));
+    blocks.push(Block::Mono(text(&bundle["signature"]["value"])));
+
+    mandate_pdf::render(&Document {
+        title,
+        header,
+        blocks,
+    })
+}
+
+/// The first page: what the report is about, in one table.
+fn summary(blocks: &mut Vec<Block>, r: &Value, people: &Value) {
+    let agent = &r["agent"];
     blocks.push(Block::Heading("Summary".into()));
-    let active_mandate = r["mandates"]
+    let active = r["mandates"]
         .as_array()
         .and_then(|m| m.iter().rev().find(|m| m["status"] == "approved"));
     let unresolved = r["incidents"]
@@ -75,13 +379,18 @@ pub fn render(bundle: &Value) -> Vec<u8> {
         .flatten()
         .filter(|i| i["status"] != "resolved")
         .count();
+    let org = match r["organization"]["legal_name"].as_str() {
+        Some(name) => format!("{name} ({})", text(&agent["organization"])),
+        None => text(&agent["organization"]),
+    };
     blocks.push(Block::KeyValues(vec![
+        ("Report".into(), text(&r["id"])),
         (
             "Agent".into(),
             format!("{} ({})", text(&agent["id"]), text(&agent["name"])),
         ),
-        ("Operator organization".into(), text(&agent["organization"])),
-        ("Status".into(), text(&agent["status"])),
+        ("Organization".into(), org),
+        ("Status now".into(), text(&agent["status"])),
         (
             "Registered".into(),
             format!(
@@ -100,16 +409,15 @@ pub fn render(bundle: &Value) -> Vec<u8> {
         ),
         (
             "Approved mandate".into(),
-            active_mandate.map_or("none".into(), |m| {
+            active.map_or("none".into(), |m| {
                 format!(
-                    "version {} (approved by {} at {})",
+                    "version {}, approved {} by {}",
                     text(&m["version"]),
-                    who(people, &m["decided_by"]),
-                    text(&m["decided_at"])
+                    text(&m["decided_at"]),
+                    who(people, &m["decided_by"])
                 )
             }),
         ),
-        ("Mandate versions".into(), count(&r["mandates"]).to_string()),
         (
             "Certificates".into(),
             format!(
@@ -118,17 +426,35 @@ pub fn render(bundle: &Value) -> Vec<u8> {
                 count(&r["revocations"])
             ),
         ),
+        ("Kill switches".into(), none_or_count(&r["kill_switches"])),
         (
-            "Incidents in period".into(),
-            format!("{} ({} not resolved)", count(&r["incidents"]), unresolved),
+            "Incidents".into(),
+            if count(&r["incidents"]) == 0 {
+                "none".into()
+            } else {
+                format!("{} ({unresolved} not resolved)", count(&r["incidents"]))
+            },
+        ),
+        ("Overrides of limits".into(), none_or_count(&r["overrides"])),
+        ("Events".into(), text(&r["events"]["count"])),
+        (
+            "Pre-trade decisions".into(),
+            format!(
+                "{} ({} denied)",
+                text(&r["pretrade"]["decisions"]),
+                text(&r["pretrade"]["denied"])
+            ),
         ),
         (
-            "Webhook deliveries".into(),
-            count(&r["webhook_deliveries"]).to_string(),
+            "Audit records".into(),
+            format!(
+                "{}, each proven to the signed checkpoint",
+                count(&r["audit"]["records"])
+            ),
         ),
         (
-            "Audit records about the agent".into(),
-            count(&audit["records"]).to_string(),
+            "Root certificate".into(),
+            format!("{} (SHA-256 in the appendix)", text(&r["root"]["subject"])),
         ),
         (
             "Generated".into(),
@@ -143,176 +469,84 @@ pub fn render(bundle: &Value) -> Vec<u8> {
         "This document is a reading copy of the signed JSON bundle (report.json). The bundle, not \
          this PDF, is the evidence: `mandate report verify --file report.json --root root.pem` \
          checks its signature, the signed audit checkpoint and each audit record's proof \
-         offline."
+         offline. Times are UTC (RFC 3339)."
             .into(),
     ));
+}
 
-    blocks.push(Block::Heading("Mandate versions".into()));
-    blocks.push(table(
-        &["Version", "Status", "Submitted", "Decided by", "Decided at"],
-        rows(
-            people,
-            &r["mandates"],
-            &[
-                "version",
-                "status",
-                "submitted_at",
-                "decided_by",
-                "decided_at",
-            ],
-        ),
-        &[1.0, 1.5, 2.5, 2.0, 2.5],
-    ));
-    for m in r["mandates"].as_array().into_iter().flatten() {
-        blocks.push(Block::Paragraph(format!(
-            "Mandate version {}:",
-            text(&m["version"])
-        )));
-        blocks.push(Block::Mono(
-            serde_json::to_string_pretty(&m["mandate"]).unwrap_or_default(),
-        ));
+fn none_or_count(v: &Value) -> String {
+    match count(v) {
+        0 => "none".into(),
+        n => n.to_string(),
     }
+}
 
-    blocks.push(Block::Heading("Certificates".into()));
-    blocks.push(table(
-        &[
-            "Serial",
-            "Status",
-            "Mandate",
-            "Not before",
-            "Not after",
-            "SHA-256",
-        ],
-        rows(
-            people,
-            &r["certificates"],
-            &[
-                "serial",
-                "status",
-                "mandate_version",
-                "not_before",
-                "not_after",
-                "sha256",
-            ],
-        ),
-        &[3.0, 1.2, 1.0, 2.2, 2.2, 4.0],
-    ));
-    blocks.push(Block::Heading("Revocations".into()));
-    blocks.push(table(
-        &["Serial", "Revoked at", "Reason (RFC 5280)", "By"],
-        rows(
-            people,
-            &r["revocations"],
-            &["serial", "revoked_at", "reason", "revoked_by"],
-        ),
-        &[3.0, 2.2, 1.5, 2.5],
-    ));
-    blocks.push(Block::Heading("Behaviour baselines".into()));
-    blocks.push(table(
-        &["Version", "Status", "Learnt by", "Created", "Decided by"],
-        rows(
-            people,
-            &r["baselines"],
-            &["version", "status", "learnt_by", "created_at", "decided_by"],
-        ),
-        &[1.0, 1.5, 2.0, 2.5, 2.0],
-    ));
-    blocks.push(Block::Heading("Incidents".into()));
-    blocks.push(table(
-        &[
-            "Id",
-            "Kind",
-            "Status",
-            "Score",
-            "Threshold",
-            "Created",
-            "Resolution",
-        ],
-        rows(
-            people,
-            &r["incidents"],
-            &[
-                "id",
-                "kind",
-                "status",
-                "score",
-                "threshold",
-                "created_at",
-                "resolution",
-            ],
-        ),
-        &[0.7, 2.0, 1.4, 1.0, 1.0, 2.2, 2.5],
-    ));
-    blocks.push(Block::Heading("Webhook deliveries".into()));
-    blocks.push(table(
-        &["Id", "Endpoint", "Event", "Status", "Attempts", "Delivered"],
-        rows(
-            people,
-            &r["webhook_deliveries"],
-            &[
-                "id",
-                "webhook_id",
-                "event_type",
-                "status",
-                "attempts",
-                "delivered_at",
-            ],
-        ),
-        &[0.7, 2.2, 2.2, 1.3, 1.0, 2.2],
-    ));
-
-    orders_section(&mut blocks, people, &r["orders"]);
-
-    blocks.push(Block::Heading("Audit extract".into()));
-    let audit_rows: Vec<Vec<String>> = audit["records"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|rec| {
-            vec![
-                text(&rec["seq"]),
-                text(&rec["at"]),
-                who(people, &rec["actor"]),
-                text(&rec["action"]),
-                text(&rec["subject"]),
-                text(&rec["risk_score"]),
-            ]
-        })
-        .collect();
-    blocks.push(table(
-        &["Seq", "Time", "Actor", "Action", "Subject", "Risk"],
-        audit_rows,
-        &[0.8, 2.2, 2.0, 2.5, 2.5, 0.8],
-    ));
-
-    blocks.push(Block::PageBreak);
-    blocks.push(Block::Heading("Proofs".into()));
-    let cp = &audit["checkpoint"];
-    blocks.push(Block::Paragraph(format!(
-        "Each of the {} audit records above is a leaf of the CA's audit log, a Merkle tree \
-         (RFC 6962); the bundle carries, for each, the proof that it is in the tree whose size \
-         and root the checkpoint below signs (a C2SP signed note, signed at {}). Leaves are \
-         salted, so the proofs show nothing of any other record. The checkpoint and this report \
-         are signed by audit signing keys held in the CA's HSM, certified by the CA for audit \
-         signing only.",
-        count(&audit["records"]),
-        text(&cp["signed_at"])
-    )));
-    blocks.push(Block::Mono(text(&cp["note"])));
-    blocks.push(Block::KeyValues(vec![(
-        "Report signature".into(),
-        text(&bundle["signature"]["value"]),
-    )]));
-    blocks.push(Block::Paragraph("Report signer certificate:".into()));
-    blocks.push(Block::Mono(text(
-        &bundle["signature"]["signer_certificate"],
-    )));
-
-    mandate_pdf::render(&Document {
-        title,
-        header: String::new(),
-        blocks,
-    })
+/// Each mandate version: when and by whom submitted and decided, every person's decision
+/// with their words, and the mandate itself (the first version) or what it changed.
+fn mandates_section(blocks: &mut Vec<Block>, people: &Value, mandates: &Value) {
+    blocks.push(Block::Heading("Mandate versions".into()));
+    let all = mandates.as_array().map_or(&[][..], Vec::as_slice);
+    if all.is_empty() {
+        blocks.push(Block::Paragraph("None.".into()));
+    }
+    for (i, m) in all.iter().enumerate() {
+        blocks.push(Block::Heading(format!(
+            "Mandate version {} ({})",
+            text(&m["version"]),
+            text(&m["status"])
+        )));
+        blocks.push(Block::KeyValues(vec![
+            (
+                "Submitted".into(),
+                format!(
+                    "{} by {}",
+                    text(&m["submitted_at"]),
+                    who(people, &m["submitted_by"])
+                ),
+            ),
+            (
+                "Decided".into(),
+                match m["decided_at"].as_str() {
+                    Some(at) => format!("{at} by {}", who(people, &m["decided_by"])),
+                    None => "not yet".into(),
+                },
+            ),
+        ]));
+        blocks.push(table(
+            &["Approval by", "Decision", "When", "Comment"],
+            m["approvals"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| {
+                    vec![
+                        who(people, &a["person"]),
+                        text(&a["decision"]),
+                        text(&a["at"]),
+                        text(&a["comment"]),
+                    ]
+                })
+                .collect(),
+            &[2.2, 1.0, 1.8, 3.5],
+        ));
+        if i == 0 {
+            blocks.push(table(
+                &["Field", "Value"],
+                rows(people, &m["fields"], &["field", "value"]),
+                &[2.0, 3.0],
+            ));
+        } else {
+            blocks.push(Block::Paragraph(format!(
+                "Changes from version {}:",
+                text(&all[i - 1]["version"])
+            )));
+            blocks.push(table(
+                &["Field", "Before", "After"],
+                rows(people, &m["changes"], &["field", "before", "after"]),
+                &[2.0, 2.0, 2.0],
+            ));
+        }
+    }
 }
 
 /// Orders shown in the PDF at most; the bundle holds them all.

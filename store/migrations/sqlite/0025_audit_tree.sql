@@ -18,6 +18,9 @@ CREATE TABLE audit_tree (
     hash  BLOB NOT NULL
 );
 
+-- Reports and exports read one agent's records (its own, its certificates') by subject.
+CREATE INDEX audit_events_subject ON audit_events(subject, seq);
+
 -- The signed note of a tree checkpoint (NULL for the chain checkpoints signed before this
 -- migration), and the tree's root hash at `seq` records.
 ALTER TABLE audit_checkpoints ADD COLUMN note TEXT;
