@@ -14,7 +14,7 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use mandate_store::{
-    AuditRow, CaRole, ChainCheck, CheckpointRow, Store, TreeBuilder, audit_fields,
+    AuditFields, AuditRow, CaRole, ChainCheck, CheckpointRow, Store, TreeBuilder,
     checkpoint_message, leaf_hash,
 };
 use serde::{Deserialize, Serialize};
@@ -233,7 +233,7 @@ impl Walk {
                 );
             }
             Some(salt) => {
-                if let Err(e) = self.tree.push(leaf_hash(&audit_fields(r), salt)) {
+                if let Err(e) = self.tree.push(leaf_hash(&AuditFields::of(r), salt)) {
                     return self.fail(r.seq, e.to_string());
                 }
                 let size = self.tree.size();

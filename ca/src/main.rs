@@ -88,8 +88,15 @@ struct ReportArgs {
     #[command(subcommand)]
     command: Option<ReportCommand>,
     /// Agent id.
-    #[arg(long, required = true)]
+    #[arg(
+        long,
+        required_unless_present = "organization",
+        conflicts_with = "organization"
+    )]
     agent: Option<String>,
+    /// Organization id: a report on every agent of the organization.
+    #[arg(long)]
+    organization: Option<String>,
     /// First day (YYYY-MM-DD, from 00:00 UTC) or instant (RFC 3339) of the period.
     #[arg(long, required = true)]
     from: Option<String>,
@@ -778,13 +785,19 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Report(ReportArgs {
             command: None,
             agent,
+            organization,
             from,
             to,
             out,
             force,
         }) => {
-            let (Some(agent), Some(from), Some(to), Some(out)) = (agent, from, to, out) else {
-                anyhow::bail!("report needs --agent, --from, --to and --out");
+            let subject = match (agent, organization) {
+                (Some(a), None) => mandate_ca::ProofSubject::Agent(a),
+                (None, Some(o)) => mandate_ca::ProofSubject::Organization(o),
+                _ => anyhow::bail!("report needs one of --agent and --organization"),
+            };
+            let (Some(from), Some(to), Some(out)) = (from, to, out) else {
+                anyhow::bail!("report needs --from, --to and --out");
             };
             let json_path = out.join("report.json");
             let pdf_path = out.join("report.pdf");
@@ -807,7 +820,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             }
             let hsm = mandate_ca::connect_hsm(&cfg).await?;
             let opts = mandate_ca::ReportOptions {
-                agent_id: agent,
+                subject,
                 period,
                 actor: "cli:report".into(),
             };

@@ -38,6 +38,24 @@ pub struct AuditFields<'a> {
     pub person: Option<&'a str>,
 }
 
+impl<'a> AuditFields<'a> {
+    /// The fields of a stored record, as hashed.
+    pub fn of(r: &'a AuditRow) -> Self {
+        AuditFields {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            actor: &r.actor,
+            action: &r.action,
+            subject: &r.subject,
+            cert_fingerprint: r.cert_fingerprint.as_deref(),
+            risk_score: r.risk_score,
+            details: &r.details_text,
+            organization: r.organization.as_deref(),
+            person: r.person.as_deref(),
+        }
+    }
+}
+
 /// SHA-256 over `"mandate-audit-v1"`, then seq and time (8 bytes big-endian each), then each text
 /// field as a 4-byte big-endian length and its UTF-8 bytes, the optional fields preceded by a
 /// presence byte (the score as its IEEE 754 bits), then — only when the record names an
@@ -433,21 +451,7 @@ impl ChainCheck {
                 "its previous-hash is not the hash of the record before it".into(),
             ));
         }
-        let computed = record_hash(
-            &AuditFields {
-                seq: r.seq,
-                at_ms: r.at_ms,
-                actor: &r.actor,
-                action: &r.action,
-                subject: &r.subject,
-                cert_fingerprint: r.cert_fingerprint.as_deref(),
-                risk_score: r.risk_score,
-                details: &r.details_text,
-                organization: r.organization.as_deref(),
-                person: r.person.as_deref(),
-            },
-            &self.prev,
-        );
+        let computed = record_hash(&AuditFields::of(r), &self.prev);
         if hex::encode(computed) != r.hash {
             return Err(broken(
                 "its content does not match its hash: it was changed".into(),

@@ -21,7 +21,7 @@ use tlog_tiles::tlog::{self, Hash, HashReader};
 
 use crate::audit::{AuditFields, ChainCheck, GENESIS_HASH, record_hash};
 use crate::db::{Backend, values_rows};
-use crate::{AuditRow, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// Bytes of a leaf's salt.
 pub const SALT_LEN: usize = 16;
@@ -49,22 +49,6 @@ pub fn leaf_data(f: &AuditFields<'_>, salt: &[u8]) -> Vec<u8> {
 /// A record's leaf hash: `SHA-256(0x00 || leaf_data)` (RFC 6962 §2.1).
 pub fn leaf_hash(f: &AuditFields<'_>, salt: &[u8]) -> Hash {
     tlog::record_hash(&leaf_data(f, salt))
-}
-
-/// The fields of a stored record, as hashed.
-pub fn fields(r: &AuditRow) -> AuditFields<'_> {
-    AuditFields {
-        seq: r.seq,
-        at_ms: r.at_ms,
-        actor: &r.actor,
-        action: &r.action,
-        subject: &r.subject,
-        cert_fingerprint: r.cert_fingerprint.as_deref(),
-        risk_score: r.risk_score,
-        details: &r.details_text,
-        organization: r.organization.as_deref(),
-        person: r.person.as_deref(),
-    }
 }
 
 /// A tree computed in memory from its leaves, keeping only the hashes later leaves and roots
@@ -370,7 +354,7 @@ async fn extension(
         let mut salt = [0u8; SALT_LEN];
         getrandom::fill(&mut salt)
             .map_err(|e| StoreError::Corrupt(format!("no randomness for a leaf salt: {e}")))?;
-        let leaf = leaf_hash(&fields(&r), &salt);
+        let leaf = leaf_hash(&AuditFields::of(&r), &salt);
         let n = (r.seq - 1) as u64;
         let new = with_stored(&mut *conn, backend, &mut have, |rd| {
             tlog::stored_hashes_for_record_hash(n, leaf, rd)

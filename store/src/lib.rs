@@ -38,9 +38,7 @@ pub use acme::{AcmeAccountRow, AcmeOrderRow, EabRow};
 pub use agents::{ApprovalRow, CertificateLimits, Decider, MandateDecision, Retirement};
 pub use audit::{AuditFields, ChainBreak, ChainCheck, GENESIS_HASH, record_hash};
 pub use audit_checkpoints::{AuditSignerRow, CheckpointRow, checkpoint_message, checkpoint_now_ms};
-pub use audit_tree::{
-    SALT_LEN, TreeBuilder, content_hash, fields as audit_fields, leaf_data, leaf_hash, spki_digest,
-};
+pub use audit_tree::{SALT_LEN, TreeBuilder, content_hash, leaf_data, leaf_hash, spki_digest};
 pub use behaviour::{
     AgentCounters, BaselineRow, EventBatch, EventRow, IncidentKind, IncidentRow, IncidentTrigger,
     Ingested, MAX_EVENTS_PER_BATCH, NewEvent, ObservationRow, OrderEventRow, RiskState,

@@ -211,7 +211,7 @@ async fn a_killed_agents_report_names_who_stopped_it_and_why_and_is_typeset_to_b
     // Every event in the CSV too.
     let csv = std::fs::read_to_string(out.join("events.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
-    assert!(csv.starts_with("id,at,action_type,market"));
+    assert!(csv.starts_with("agent_id,id,at,action_type,market"));
     // It still verifies offline.
     let check =
         ca.d.command()
@@ -306,4 +306,93 @@ async fn a_killed_agents_report_names_who_stopped_it_and_why_and_is_typeset_to_b
         })
         .count();
     assert_eq!(rendered, pages);
+}
+
+#[tokio::test]
+async fn an_organizations_report_covers_its_agents_and_nothing_of_another_firm() {
+    let ca = Ca::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::write(dir.join("root.pem"), ca.d.get_text("/ca/root.pem").await).unwrap();
+    for id in ["desk-1", "desk-2"] {
+        ca.approved_agent(id, full_mandate()).await;
+    }
+    // Another firm on the same CA, busy at the same time.
+    ca.d.ensure_org("other-firm", "Other Firm Ltd").await;
+    let op = ca.d.person_key(Some("other-firm"), "operator").await;
+    let mut m = full_mandate();
+    m["operator"] = json!("Acme");
+    let r =
+        ca.d.post(
+            &op,
+            "/v1/agents",
+            &json!({"agent_id": "foreign-bot", "name": "F", "mandate": m}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let now = mandate_store::now_unix();
+    let day = |t: i64| {
+        run(Command::new("date").args(["-u", "-d", &format!("@{t}"), "+%F"]))
+            .trim()
+            .to_owned()
+    };
+    let out = dir.join("org");
+    run(ca
+        .d
+        .command()
+        .args([
+            "report",
+            "--organization",
+            "acme-trading",
+            "--from",
+            &day(now - 86_400),
+            "--to",
+            &day(now),
+            "--out",
+        ])
+        .arg(&out));
+    let bundle = std::fs::read_to_string(out.join("report.json")).unwrap();
+    assert!(
+        !bundle.contains("foreign-bot") && !bundle.contains("other-firm"),
+        "another firm's data"
+    );
+    let v: Value = serde_json::from_str(&bundle).unwrap();
+    let r = &v["report"];
+    assert_eq!(r["subject"], json!({"organization": "acme-trading"}));
+    let agents: Vec<&str> = r["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["agent"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(agents, ["desk-1", "desk-2"]);
+    assert!(
+        r["audit"]["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["organization"] == "acme-trading")
+    );
+    let check =
+        ca.d.command()
+            .args(["report", "verify", "--file"])
+            .arg(out.join("report.json"))
+            .arg("--root")
+            .arg(dir.join("root.pem"))
+            .output()
+            .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let text = pdf_text(&out.join("report.pdf"), None);
+    for want in [
+        "Compliance report: organization acme-trading",
+        "Agent desk-1",
+        "Agent desk-2",
+    ] {
+        assert!(text.contains(want), "{want} not in:\n{text}");
+    }
+    assert!(!text.contains("foreign-bot"));
 }

@@ -358,6 +358,14 @@ fn table() -> Vec<Route> {
         ),
         route(
             "GET",
+            "/v1/reports/organizations/{org}?from=2026-01-01&to=2027-12-31",
+            json!(null),
+            &["compliance", "auditor"],
+            No,
+            Tenant,
+        ),
+        route(
+            "GET",
             "/v1/incidents/{incident}",
             json!(null),
             READERS,

@@ -141,6 +141,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/audit/consistency", get(audit_tree::consistency))
         .route("/v1/audit/export", get(audit_tree::export))
         .route("/v1/reports/agents/{id}", get(reports::agent))
+        .route(
+            "/v1/reports/organizations/{org}",
+            get(reports::organization),
+        )
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::get_one))
         .route(

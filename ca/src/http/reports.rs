@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{ApiError, ApiQuery, AppState, Caller};
+use crate::audit_proof::ProofSubject;
 use crate::report::{Period, ReportOptions, build_report, render_pdf};
 
 /// `?from=&to=&format=`: dates (YYYY-MM-DD) or RFC 3339 instants; `json` (default) or `pdf`.
@@ -26,6 +27,29 @@ pub async fn agent(
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, ApiError> {
     crate::ra::tenant::agent(&state.node.store, &caller, super::roles::REPORTERS, &id).await?;
+    respond(&state, &caller, ProofSubject::Agent(id), q).await
+}
+
+/// `GET /v1/reports/organizations/{org}` (compliance, auditor): every agent of the
+/// organization; another organization is not found.
+pub async fn organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(super::roles::REPORTERS)?;
+    crate::ra::tenant::organization(&state.node.store, &caller, &org).await?;
+    respond(&state, &caller, ProofSubject::Organization(org), q).await
+}
+
+/// Builds the report the caller may have, as JSON or PDF.
+async fn respond(
+    state: &AppState,
+    caller: &Caller,
+    subject: ProofSubject,
+    q: ReportQuery,
+) -> Result<Response, ApiError> {
     let pdf = match q.format.as_deref() {
         None | Some("json") => false,
         Some("pdf") => true,
@@ -41,7 +65,7 @@ pub async fn agent(
         ));
     }
     let opts = ReportOptions {
-        agent_id: id,
+        subject,
         period: Period::parse(&q.from, &q.to)?,
         actor: caller.key_id.clone(),
     };

@@ -4,7 +4,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use mandate_config::Config;
 use mandate_hsm::{Hsm, SignatureAlgorithm};
-use mandate_store::{AuditEvent, AuditRow, Store};
+use mandate_store::{AgentRow, AuditEvent, AuditRow, OrganizationRow, Store};
+
+use crate::audit_proof::ProofSubject;
 use serde_json::{Value, json};
 
 use crate::x509::cert_pem;
@@ -64,8 +66,8 @@ fn parse_time(text: &str, end_of_day: bool) -> Result<i64, CaError> {
 /// What to report on, and who asks.
 #[derive(Debug, Clone)]
 pub struct ReportOptions {
-    /// The agent.
-    pub agent_id: String,
+    /// One agent, or every agent of an organization.
+    pub subject: ProofSubject,
     /// The period.
     pub period: Period,
     /// Who asks (kept in the audit log and in the report).
@@ -74,11 +76,45 @@ pub struct ReportOptions {
 
 /// Whether an audit record is about the agent (or one of its certificates).
 fn about(r: &AuditRow, agent_id: &str, serials: &[String]) -> bool {
-    crate::audit_proof::belongs(
-        r,
-        &crate::audit_proof::ProofSubject::Agent(agent_id.to_owned()),
-        serials,
-    )
+    crate::audit_proof::belongs(r, &ProofSubject::Agent(agent_id.to_owned()), serials)
+}
+
+/// The agents a report covers, and their organization.
+async fn agents_of(
+    store: &Store,
+    subject: &ProofSubject,
+) -> Result<(OrganizationRow, Vec<AgentRow>), CaError> {
+    let (org, agents) = match subject {
+        ProofSubject::Agent(id) => {
+            let agent = store
+                .agent(id)
+                .await?
+                .ok_or_else(|| CaError::NotFound(format!("agent {id}")))?;
+            (agent.organization.clone(), vec![agent])
+        }
+        ProofSubject::Organization(org) => {
+            let mut agents = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .list_agent_overviews(Some(org), after.as_deref(), 500)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.agent.id.clone());
+                let done = page.len() < 500;
+                agents.extend(page.into_iter().map(|o| o.agent));
+                if done {
+                    break;
+                }
+            }
+            (org.clone(), agents)
+        }
+    };
+    let org = store
+        .organization(&org)
+        .await?
+        .ok_or_else(|| CaError::NotFound(format!("organization {org}")))?;
+    Ok((org, agents))
 }
 
 /// Gathers the evidence, records the report in the audit log, signs a checkpoint covering it
@@ -91,22 +127,26 @@ pub async fn build(
     opts: &ReportOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<u8>, CaError> {
-    let id = opts.agent_id.as_str();
     let period = opts.period;
-    let agent = store
-        .agent(id)
-        .await?
-        .ok_or_else(|| CaError::NotFound(format!("agent {id}")))?;
+    let (organization, agents) = agents_of(store, &opts.subject).await?;
 
     // The report is itself an audited act, and the checkpoint below covers it.
-    store
-        .record_audit_event(&AuditEvent::new(
+    let mut event = match &opts.subject {
+        ProofSubject::Agent(id) => AuditEvent::new(
             &opts.actor,
             "report.generated",
             id,
             json!({"agent_id": id, "from": rfc3339(period.from), "to": rfc3339(period.to)}),
-        ))
-        .await?;
+        ),
+        ProofSubject::Organization(org) => AuditEvent::new(
+            &opts.actor,
+            "report.generated",
+            org,
+            json!({"organization": org, "from": rfc3339(period.from), "to": rfc3339(period.to)}),
+        ),
+    };
+    event.organization = Some(organization.id.clone());
+    store.record_audit_event(&event).await?;
     let checkpoint = match crate::audit_checkpoint::checkpoint_now(hsm, store, cfg).await? {
         Some(c) => c,
         None => store
@@ -115,8 +155,179 @@ pub async fn build(
             .ok_or_else(|| CaError::Internal("no audit checkpoint after signing one".into()))?,
     };
 
-    let mandates = super::sections::mandates(store, id).await?;
+    let cas = store.ca_certificates().await?;
+    let root = cas
+        .iter()
+        .filter(|c| c.role == mandate_store::CaRole::Root && c.active)
+        .max_by_key(|c| c.id)
+        .ok_or(CaError::NotInitialised)?;
+    let mut sections = Vec::with_capacity(agents.len());
+    let mut all_serials = Vec::new();
+    let mut events = 0;
+    for agent in &agents {
+        let (section, serials) = agent_sections(store, agent, period, &cas, root).await?;
+        events += section["events"]["count"].as_u64().unwrap_or(0);
+        if events > super::sections::MAX_EVENTS as u64 {
+            return Err(CaError::InvalidRequest(format!(
+                "the report would hold more than {} events: ask for a shorter period",
+                super::sections::MAX_EVENTS
+            )));
+        }
+        all_serials.push((agent.id.clone(), serials));
+        sections.push(section);
+    }
+    let ca_certificates = cas
+        .iter()
+        .map(|c| {
+            Ok(
+                json!({"id": c.id, "role": c.role, "subject": c.subject, "sha256": c.sha256,
+                   "active": c.active, "pem": cert_pem(&c.der)?}),
+            )
+        })
+        .collect::<Result<Vec<Value>, CaError>>()?;
+    let cross_certificates = store
+        .cross_certificates()
+        .await?
+        .iter()
+        .map(|c| {
+            Ok(json!({"subject_id": c.subject_id, "issuer_id": c.issuer_id,
+                   "sha256": c.sha256, "pem": cert_pem(&c.der)?}))
+        })
+        .collect::<Result<Vec<Value>, CaError>>()?;
 
+    // The audit records of the subject in the period, each with its inclusion proof to the
+    // checkpoint: nothing of any other agent or organization.
+    let kept = audit_records(store, opts, &all_serials, checkpoint.seq, progress).await?;
+    let segment: Vec<Value> = crate::audit_proof::prove(store, &checkpoint, &kept)
+        .await?
+        .into_iter()
+        .map(|p| json!(p))
+        .collect();
+    let signers = store.audit_signers().await?;
+    let signed_checkpoint = crate::audit_proof::SignedCheckpoint::of(store, &checkpoint).await?;
+
+    let named = [
+        json!(sections),
+        json!(segment),
+        json!({"generated_by": opts.actor}),
+    ];
+    let mut keys = std::collections::BTreeSet::new();
+    for v in &named {
+        crate::names::acting_keys(v, &mut keys);
+    }
+    let mut people = crate::names::people_of(store, keys).await?;
+    // Approvals, overrides and records name people by id as well as by key.
+    let mut ids: Vec<String> = Vec::new();
+    for section in &sections {
+        ids.extend(
+            section["mandates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|m| m["approvals"].as_array().cloned().unwrap_or_default())
+                .filter_map(|a| a["person"].as_str().map(str::to_owned)),
+        );
+        ids.extend(
+            section["overrides"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|o| o["granted_by"].as_array().cloned().unwrap_or_default())
+                .filter_map(|g| g.as_str().map(str::to_owned)),
+        );
+    }
+    ids.extend(kept.iter().filter_map(|r| r.person.clone()));
+    for pid in ids {
+        if !people.contains_key(&pid)
+            && let Some(p) = store.person(&pid).await?
+        {
+            people.insert(
+                pid,
+                crate::names::KeyPerson {
+                    person: p.id,
+                    name: p.name,
+                    organization: p.organization,
+                },
+            );
+        }
+    }
+    let mut report_id = [0u8; 8];
+    getrandom::fill(&mut report_id)
+        .map_err(|e| CaError::Internal(format!("no randomness: {e}")))?;
+    let prepared_by = people.get(&opts.actor).map(|p| p.name.clone());
+    let mut report = json!({
+        "id": format!("rep_{}", hex::encode(report_id)),
+        "subject": opts.subject,
+        "people": people,
+        "generated_at": rfc3339(mandate_store::now_unix()),
+        "generated_by": opts.actor,
+        "period": {"from": rfc3339(period.from), "to": rfc3339(period.to)},
+        "root": {"subject": root.subject, "sha256": root.sha256},
+        "organization": {"id": organization.id, "legal_name": organization.legal_name},
+        "sign_off": {"prepared_by": opts.actor, "prepared_by_name": prepared_by,
+                     "reviewed_by": null},
+        "ca_certificates": ca_certificates,
+        "cross_certificates": cross_certificates,
+        "audit": {
+            "records": segment,
+            "checkpoint": signed_checkpoint,
+        },
+    });
+    match &opts.subject {
+        // One agent: its sections at the top level.
+        ProofSubject::Agent(_) => {
+            if let (Some(obj), Some(Value::Object(section))) =
+                (report.as_object_mut(), sections.into_iter().next())
+            {
+                obj.extend(section);
+            }
+        }
+        ProofSubject::Organization(_) => report["agents"] = Value::Array(sections),
+    }
+
+    // The bundle is signed by the current audit signer (the one that just signed the
+    // checkpoint, or its successor).
+    let signer = signers
+        .last()
+        .ok_or_else(|| CaError::Internal("no audit signer".into()))?;
+    let key_id = signer
+        .key_id
+        .parse()
+        .map_err(|_| CaError::Internal(format!("stored key id {:?}", signer.key_id)))?;
+    let signed_at = mandate_store::now_unix();
+    let signature = hsm
+        .sign(
+            &key_id,
+            SignatureAlgorithm::EcdsaSha256,
+            &super::signed_message(&report)?,
+        )
+        .await?;
+    let bundle = json!({
+        "format": super::FORMAT,
+        "report": report,
+        "signature": {
+            "algorithm": "ecdsa-with-SHA256",
+            "value": B64.encode(&signature),
+            "signed_at": signed_at,
+            "signer_certificate": cert_pem(&signer.der)?,
+            "signer_issuer_id": signer.issuer_id,
+        },
+    });
+    serde_json::to_vec(&bundle).map_err(|e| CaError::Internal(e.to_string()))
+}
+
+/// Everything about one agent in the period: registration, mandate versions, certificates,
+/// revocations, baselines, incidents, kill switches, overrides, events, pre-trade decisions,
+/// webhook deliveries and orders; and the serials of its certificates.
+async fn agent_sections(
+    store: &Store,
+    agent: &AgentRow,
+    period: Period,
+    cas: &[mandate_store::CaCertRow],
+    root: &mandate_store::CaCertRow,
+) -> Result<(Value, Vec<String>), CaError> {
+    let id = agent.id.as_str();
+    let mandates = super::sections::mandates(store, id).await?;
     let mut certs = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -131,12 +342,6 @@ pub async fn build(
     }
     certs.sort_by_key(|c| c.created_at);
     let serials: Vec<String> = certs.iter().map(|c| c.serial.clone()).collect();
-    let cas = store.ca_certificates().await?;
-    let root = cas
-        .iter()
-        .filter(|c| c.role == mandate_store::CaRole::Root && c.active)
-        .max_by_key(|c| c.id)
-        .ok_or(CaError::NotInitialised)?;
     let chain_of = |issuer_id: i64| -> Vec<Value> {
         let mut chain = Vec::new();
         if let Some(i) = cas.iter().find(|c| c.id == issuer_id) {
@@ -170,24 +375,6 @@ pub async fn build(
                    "reason_code": c.revocation_reason, "revoked_by": c.revoked_by})
         })
         .collect();
-    let ca_certificates = cas
-        .iter()
-        .map(|c| {
-            Ok(
-                json!({"id": c.id, "role": c.role, "subject": c.subject, "sha256": c.sha256,
-                   "active": c.active, "pem": cert_pem(&c.der)?}),
-            )
-        })
-        .collect::<Result<Vec<Value>, CaError>>()?;
-    let cross_certificates = store
-        .cross_certificates()
-        .await?
-        .iter()
-        .map(|c| {
-            Ok(json!({"subject_id": c.subject_id, "issuer_id": c.issuer_id,
-                   "sha256": c.sha256, "pem": cert_pem(&c.der)?}))
-        })
-        .collect::<Result<Vec<Value>, CaError>>()?;
     let baselines: Vec<Value> = store
         .baselines(id)
         .await?
@@ -214,7 +401,7 @@ pub async fn build(
         }
     }
     incidents.reverse();
-    let kills = super::sections::kill_switches(store, &agent, period).await?;
+    let kills = super::sections::kill_switches(store, agent, period).await?;
     let incidents: Vec<Value> = incidents
         .iter()
         .map(|i| {
@@ -242,152 +429,64 @@ pub async fn build(
                    "delivered_at": d.delivered_at_ms.map(|t| rfc3339(t / 1000))})
         })
         .collect();
-
     let orders = super::orders::orders(store, id, period).await?;
+    Ok((
+        json!({"agent": agent, "mandates": mandates, "certificates": certificates,
+               "revocations": revocations, "baselines": baselines, "incidents": incidents,
+               "kill_switches": kill_switches, "overrides": overrides, "events": events,
+               "pretrade": pretrade, "webhook_deliveries": deliveries, "orders": orders}),
+        serials,
+    ))
+}
 
-    // The audit records about the agent in the period, each with its inclusion proof to the
-    // checkpoint: nothing of any other agent or organization.
+/// The subject's audit records in the period up to the checkpoint: an agent's (and its
+/// certificates'), or an organization's, read through their indexes.
+async fn audit_records(
+    store: &Store,
+    opts: &ReportOptions,
+    serials: &[(String, Vec<String>)],
+    up_to: i64,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Vec<AuditRow>, CaError> {
+    let period = opts.period;
     let mut kept: Vec<AuditRow> = Vec::new();
-    if let Some(start) = store.audit_seq_since(period.from * 1000).await? {
-        let total = u64::try_from((checkpoint.seq - start + 1).max(0)).unwrap_or(0);
-        let mut subjects = serials.clone();
-        subjects.push(id.to_owned());
-        let mut cursor = start - 1;
-        'walk: loop {
-            let rows = store.subject_audit_events(&subjects, cursor, PAGE).await?;
-            let Some(last) = rows.last() else { break };
-            cursor = last.seq;
-            for r in rows {
-                if r.seq > checkpoint.seq {
-                    break 'walk;
-                }
-                if period.contains_ms(r.at_ms) && about(&r, id, &serials) {
-                    kept.push(r);
-                }
-                if kept.len() > MAX_AUDIT_RECORDS {
-                    return Err(CaError::InvalidRequest(format!(
-                        "the report would hold more than {MAX_AUDIT_RECORDS} audit records: ask for a shorter period"
-                    )));
-                }
+    let Some(start) = store.audit_seq_since(period.from * 1000).await? else {
+        return Ok(kept);
+    };
+    let total = u64::try_from((up_to - start + 1).max(0)).unwrap_or(0);
+    let mut subjects: Vec<String> = Vec::new();
+    for (agent, s) in serials {
+        subjects.push(agent.clone());
+        subjects.extend(s.iter().cloned());
+    }
+    let mut cursor = start - 1;
+    loop {
+        let rows = match &opts.subject {
+            ProofSubject::Agent(_) => store.subject_audit_events(&subjects, cursor, PAGE).await?,
+            ProofSubject::Organization(org) => {
+                store.organization_audit_events(org, cursor, PAGE).await?
             }
-            progress(u64::try_from(cursor - start + 1).unwrap_or(0), total);
+        };
+        let Some(last) = rows.last() else { break };
+        cursor = last.seq;
+        for r in rows {
+            if r.seq > up_to {
+                return Ok(kept);
+            }
+            let about = match &opts.subject {
+                ProofSubject::Agent(id) => serials.first().is_some_and(|(_, s)| about(&r, id, s)),
+                ProofSubject::Organization(_) => true,
+            };
+            if period.contains_ms(r.at_ms) && about {
+                kept.push(r);
+            }
+            if kept.len() > MAX_AUDIT_RECORDS {
+                return Err(CaError::InvalidRequest(format!(
+                    "the report would hold more than {MAX_AUDIT_RECORDS} audit records: ask for a shorter period"
+                )));
+            }
         }
+        progress(u64::try_from(cursor - start + 1).unwrap_or(0), total);
     }
-    let segment: Vec<Value> = crate::audit_proof::prove(store, &checkpoint, &kept)
-        .await?
-        .into_iter()
-        .map(|p| json!(p))
-        .collect();
-    let signers = store.audit_signers().await?;
-    let signed_checkpoint = crate::audit_proof::SignedCheckpoint::of(store, &checkpoint).await?;
-
-    let named = [
-        json!(agent),
-        json!(mandates),
-        json!(certificates),
-        json!(baselines),
-        json!(incidents),
-        json!(revocations),
-        json!(kill_switches),
-        json!(overrides),
-        orders.clone(),
-        json!(segment),
-        json!({"generated_by": opts.actor}),
-    ];
-    let mut keys = std::collections::BTreeSet::new();
-    for v in &named {
-        crate::names::acting_keys(v, &mut keys);
-    }
-    let mut people = crate::names::people_of(store, keys).await?;
-    // Approvals and overrides name people by id as well as by key.
-    let mut ids: Vec<String> = mandates
-        .iter()
-        .flat_map(|m| m["approvals"].as_array().cloned().unwrap_or_default())
-        .filter_map(|a| a["person"].as_str().map(str::to_owned))
-        .collect();
-    ids.extend(kept.iter().filter_map(|r| r.person.clone()));
-    ids.extend(
-        overrides
-            .iter()
-            .flat_map(|o| o["granted_by"].as_array().cloned().unwrap_or_default())
-            .filter_map(|g| g.as_str().map(str::to_owned)),
-    );
-    for pid in ids {
-        if !people.contains_key(&pid)
-            && let Some(p) = store.person(&pid).await?
-        {
-            people.insert(
-                pid,
-                crate::names::KeyPerson {
-                    person: p.id,
-                    name: p.name,
-                    organization: p.organization,
-                },
-            );
-        }
-    }
-    let organization = store.organization(&agent.organization).await?;
-    let mut report_id = [0u8; 8];
-    getrandom::fill(&mut report_id)
-        .map_err(|e| CaError::Internal(format!("no randomness: {e}")))?;
-    let prepared_by = people.get(&opts.actor).map(|p| p.name.clone());
-    let report = json!({
-        "id": format!("rep_{}", hex::encode(report_id)),
-        "people": people,
-        "generated_at": rfc3339(mandate_store::now_unix()),
-        "generated_by": opts.actor,
-        "period": {"from": rfc3339(period.from), "to": rfc3339(period.to)},
-        "root": {"subject": root.subject, "sha256": root.sha256},
-        "organization": organization.map(|o| json!({"id": o.id, "legal_name": o.legal_name})),
-        "agent": agent,
-        "kill_switches": kill_switches,
-        "overrides": overrides,
-        "events": events,
-        "pretrade": pretrade,
-        "sign_off": {"prepared_by": opts.actor, "prepared_by_name": prepared_by,
-                     "reviewed_by": null},
-        "mandates": mandates,
-        "certificates": certificates,
-        "ca_certificates": ca_certificates,
-        "cross_certificates": cross_certificates,
-        "baselines": baselines,
-        "incidents": incidents,
-        "revocations": revocations,
-        "webhook_deliveries": deliveries,
-        "orders": orders,
-        "audit": {
-            "records": segment,
-            "checkpoint": signed_checkpoint,
-        },
-    });
-
-    // The bundle is signed by the current audit signer (the one that just signed the
-    // checkpoint, or its successor).
-    let signer = signers
-        .last()
-        .ok_or_else(|| CaError::Internal("no audit signer".into()))?;
-    let key_id = signer
-        .key_id
-        .parse()
-        .map_err(|_| CaError::Internal(format!("stored key id {:?}", signer.key_id)))?;
-    let signed_at = mandate_store::now_unix();
-    let signature = hsm
-        .sign(
-            &key_id,
-            SignatureAlgorithm::EcdsaSha256,
-            &super::signed_message(&report)?,
-        )
-        .await?;
-    let bundle = json!({
-        "format": super::FORMAT,
-        "report": report,
-        "signature": {
-            "algorithm": "ecdsa-with-SHA256",
-            "value": B64.encode(&signature),
-            "signed_at": signed_at,
-            "signer_certificate": cert_pem(&signer.der)?,
-            "signer_issuer_id": signer.issuer_id,
-        },
-    });
-    serde_json::to_vec(&bundle).map_err(|e| CaError::Internal(e.to_string()))
+    Ok(kept)
 }

@@ -60,9 +60,19 @@ fn count(v: &Value) -> usize {
 pub fn render(bundle: &Value) -> Vec<u8> {
     let r = &bundle["report"];
     let people = &r["people"];
-    let agent = &r["agent"];
     let audit = &r["audit"];
-    let title = format!("Compliance report: agent {}", text(&agent["id"]));
+    // An organization's report holds a section per agent; an agent's, its own at the top.
+    let sections: Vec<&Value> = match r["agents"].as_array() {
+        Some(agents) => agents.iter().collect(),
+        None => vec![r],
+    };
+    let title = match r["agents"].as_array() {
+        Some(_) => format!(
+            "Compliance report: organization {}",
+            text(&r["organization"]["id"])
+        ),
+        None => format!("Compliance report: agent {}", text(&r["agent"]["id"])),
+    };
     let header = format!(
         "Report {} | generated {}",
         text(&r["id"]),
@@ -70,217 +80,24 @@ pub fn render(bundle: &Value) -> Vec<u8> {
     );
     let mut blocks = Vec::new();
 
-    summary(&mut blocks, r, people);
-    mandates_section(&mut blocks, people, &r["mandates"]);
-
-    blocks.push(Block::Heading("Certificates".into()));
-    let certs: Vec<Vec<String>> = r["certificates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            vec![
-                text(&c["serial"]),
-                text(&c["profile"]),
-                format!("{} (v{})", text(&c["status"]), text(&c["mandate_version"])),
-                format!("{} to {}", text(&c["not_before"]), text(&c["not_after"])),
-                if c["revoked_at"].is_string() {
-                    format!(
-                        "{} at {} by {}",
-                        text(&c["revocation_reason"]),
-                        text(&c["revoked_at"]),
-                        who(people, &c["revoked_by"])
-                    )
-                } else {
-                    "-".into()
-                },
-            ]
-        })
-        .collect();
-    blocks.push(table(
-        &[
-            "Serial",
-            "Profile",
-            "Status (mandate)",
-            "Valid",
-            "Revocation",
-        ],
-        certs,
-        &[2.6, 1.0, 1.4, 2.6, 2.6],
-    ));
-
-    blocks.push(Block::Heading("Kill switches".into()));
-    blocks.push(table(
-        &[
-            "When",
-            "Pulled by",
-            "Why",
-            "Scope",
-            "Agents suspended",
-            "Certificates revoked",
-        ],
-        r["kill_switches"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|k| {
-                vec![
-                    text(&k["at"]),
-                    who(people, &k["pulled_by"]),
-                    text(&k["reason"]),
-                    format!("{} {}", text(&k["scope"]), text(&k["target"])),
-                    text(&k["agents_suspended"]),
-                    text(&k["certificates_revoked"]),
-                ]
-            })
-            .collect(),
-        &[2.4, 2.0, 2.4, 1.6, 1.1, 1.1],
-    ));
-
-    blocks.push(Block::Heading("Incidents".into()));
-    let mut timeline = Vec::new();
-    for i in r["incidents"].as_array().into_iter().flatten() {
-        for t in i["timeline"].as_array().into_iter().flatten() {
-            timeline.push(vec![
-                format!("#{} {}", text(&i["id"]), text(&i["kind"])),
-                text(&t["at"]),
-                text(&t["what"]),
-                text(&t["detail"]),
-                who(people, &t["by"]),
-            ]);
+    if r["agents"].is_array() {
+        organization_summary(&mut blocks, r, people, &sections);
+        for a in &sections {
+            blocks.push(Block::PageBreak);
+            blocks.push(Block::Heading(format!(
+                "Agent {} ({})",
+                text(&a["agent"]["id"]),
+                text(&a["agent"]["name"])
+            )));
+            agent_blocks(&mut blocks, people, a);
         }
+    } else {
+        summary(&mut blocks, r, people);
+        agent_blocks(&mut blocks, people, r);
     }
-    blocks.push(table(
-        &["Incident", "When", "What", "Detail", "By"],
-        timeline,
-        &[1.6, 2.4, 1.1, 3.0, 1.8],
-    ));
-
-    blocks.push(Block::Heading("Overrides of limits".into()));
-    blocks.push(table(
-        &[
-            "Limit",
-            "Value",
-            "From",
-            "Until",
-            "Granted by",
-            "Why",
-            "Ended",
-        ],
-        r["overrides"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|o| {
-                let granted: Vec<String> = o["granted_by"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|g| who(people, g))
-                    .collect();
-                vec![
-                    match o["market"].as_str() {
-                        Some(m) => format!("{} ({m})", text(&o["limit"])),
-                        None => text(&o["limit"]),
-                    },
-                    text(&o["value"]),
-                    text(&o["from"]),
-                    text(&o["until"]),
-                    granted.join("; "),
-                    text(&o["reason"]),
-                    match o["ended_at"].as_str() {
-                        Some(at) => format!("{at} by {}", who(people, &o["ended_by"])),
-                        None => "-".into(),
-                    },
-                ]
-            })
-            .collect(),
-        &[1.6, 0.9, 1.5, 1.5, 2.0, 2.0, 1.5],
-    ));
-
-    let pre = &r["pretrade"];
-    blocks.push(Block::Heading("Pre-trade denials by reason".into()));
-    blocks.push(Block::Paragraph(format!(
-        "{} pre-trade decisions in the period (preflight and custodial signing), {} denied. \
-         A denial counts under each hard limit it broke.",
-        text(&pre["decisions"]),
-        text(&pre["denied"])
-    )));
-    blocks.push(table(
-        &["Reason", "Denials"],
-        rows(people, &pre["denials_by_reason"], &["reason", "count"]),
-        &[4.0, 1.0],
-    ));
-
-    let events = &r["events"];
-    blocks.push(Block::Heading("Events and trades".into()));
-    blocks.push(Block::Paragraph(format!(
-        "{} events reported in the period. Every one is in report.json and events.csv; here by \
-         kind and by market.",
-        text(&events["count"])
-    )));
-    blocks.push(table(
-        &["Kind", "Events", "Failed"],
-        rows(
-            people,
-            &events["by_kind"],
-            &["action_type", "count", "failed"],
-        ),
-        &[3.0, 1.0, 1.0],
-    ));
-    blocks.push(table(
-        &["Market", "Events"],
-        rows(people, &events["markets"], &["market", "count"]),
-        &[3.0, 1.0],
-    ));
-
-    orders_section(&mut blocks, people, &r["orders"]);
-
-    blocks.push(Block::Heading("Behaviour baselines".into()));
-    blocks.push(table(
-        &[
-            "Version",
-            "Status",
-            "Learnt by",
-            "Learnt at",
-            "Decided by",
-            "Decided at",
-        ],
-        rows(
-            people,
-            &r["baselines"],
-            &[
-                "version",
-                "status",
-                "learnt_by",
-                "created_at",
-                "decided_by",
-                "decided_at",
-            ],
-        ),
-        &[0.8, 1.1, 2.0, 1.8, 2.0, 1.8],
-    ));
-    blocks.push(Block::Heading("Webhook deliveries".into()));
-    blocks.push(table(
-        &["Id", "Endpoint", "Event", "Status", "Attempts", "Delivered"],
-        rows(
-            people,
-            &r["webhook_deliveries"],
-            &[
-                "id",
-                "webhook_id",
-                "event_type",
-                "status",
-                "attempts",
-                "delivered_at",
-            ],
-        ),
-        &[0.7, 1.0, 2.2, 1.2, 1.0, 2.2],
-    ));
-
     blocks.push(Block::Heading("Audit records".into()));
     blocks.push(Block::Paragraph(format!(
-        "The {} audit records about the agent in the period. Each is a leaf of the CA's audit \
+        "The {} audit records of the subject in the period. Each is a leaf of the CA's audit \
          log, a Merkle tree (RFC 6962); report.json carries, for each, the proof that it is in \
          the tree whose size and root the checkpoint in the appendix signs. Leaves are salted, \
          so the proofs show nothing of any other record.",
@@ -340,7 +157,10 @@ pub fn render(bundle: &Value) -> Vec<u8> {
         text(&r["root"]["sha256"]),
         text(&r["root"]["subject"])
     );
-    for c in r["certificates"].as_array().into_iter().flatten() {
+    for c in sections
+        .iter()
+        .flat_map(|a| a["certificates"].as_array().into_iter().flatten())
+    {
         digests.push_str(&format!(
             "cert  {}\n      serial {}\n",
             text(&c["sha256"]),
@@ -364,6 +184,355 @@ pub fn render(bundle: &Value) -> Vec<u8> {
         header,
         blocks,
     })
+}
+
+/// The sections about one agent: its mandate versions, certificates, kill switches, incidents,
+/// overrides, denials, events, orders, baselines and webhook deliveries.
+fn agent_blocks(blocks: &mut Vec<Block>, people: &Value, a: &Value) {
+    mandates_section(blocks, people, &a["mandates"]);
+
+    blocks.push(Block::Heading("Certificates".into()));
+    let certs: Vec<Vec<String>> = a["certificates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            vec![
+                text(&c["serial"]),
+                text(&c["profile"]),
+                format!("{} (v{})", text(&c["status"]), text(&c["mandate_version"])),
+                format!("{} to {}", text(&c["not_before"]), text(&c["not_after"])),
+                if c["revoked_at"].is_string() {
+                    format!(
+                        "{} at {} by {}",
+                        text(&c["revocation_reason"]),
+                        text(&c["revoked_at"]),
+                        who(people, &c["revoked_by"])
+                    )
+                } else {
+                    "-".into()
+                },
+            ]
+        })
+        .collect();
+    blocks.push(table(
+        &[
+            "Serial",
+            "Profile",
+            "Status (mandate)",
+            "Valid",
+            "Revocation",
+        ],
+        certs,
+        &[2.6, 1.0, 1.4, 2.6, 2.6],
+    ));
+
+    blocks.push(Block::Heading("Kill switches".into()));
+    blocks.push(table(
+        &[
+            "When",
+            "Pulled by",
+            "Why",
+            "Scope",
+            "Agents suspended",
+            "Certificates revoked",
+        ],
+        a["kill_switches"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|k| {
+                vec![
+                    text(&k["at"]),
+                    who(people, &k["pulled_by"]),
+                    text(&k["reason"]),
+                    format!("{} {}", text(&k["scope"]), text(&k["target"])),
+                    text(&k["agents_suspended"]),
+                    text(&k["certificates_revoked"]),
+                ]
+            })
+            .collect(),
+        &[2.4, 2.0, 2.4, 1.6, 1.1, 1.1],
+    ));
+
+    blocks.push(Block::Heading("Incidents".into()));
+    let mut timeline = Vec::new();
+    for i in a["incidents"].as_array().into_iter().flatten() {
+        for t in i["timeline"].as_array().into_iter().flatten() {
+            timeline.push(vec![
+                format!("#{} {}", text(&i["id"]), text(&i["kind"])),
+                text(&t["at"]),
+                text(&t["what"]),
+                text(&t["detail"]),
+                who(people, &t["by"]),
+            ]);
+        }
+    }
+    blocks.push(table(
+        &["Incident", "When", "What", "Detail", "By"],
+        timeline,
+        &[1.6, 2.4, 1.1, 3.0, 1.8],
+    ));
+
+    blocks.push(Block::Heading("Overrides of limits".into()));
+    blocks.push(table(
+        &[
+            "Limit",
+            "Value",
+            "From",
+            "Until",
+            "Granted by",
+            "Why",
+            "Ended",
+        ],
+        a["overrides"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                let granted: Vec<String> = o["granted_by"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|g| who(people, g))
+                    .collect();
+                vec![
+                    match o["market"].as_str() {
+                        Some(m) => format!("{} ({m})", text(&o["limit"])),
+                        None => text(&o["limit"]),
+                    },
+                    text(&o["value"]),
+                    text(&o["from"]),
+                    text(&o["until"]),
+                    granted.join("; "),
+                    text(&o["reason"]),
+                    match o["ended_at"].as_str() {
+                        Some(at) => format!("{at} by {}", who(people, &o["ended_by"])),
+                        None => "-".into(),
+                    },
+                ]
+            })
+            .collect(),
+        &[1.6, 0.9, 1.5, 1.5, 2.0, 2.0, 1.5],
+    ));
+
+    let pre = &a["pretrade"];
+    blocks.push(Block::Heading("Pre-trade denials by reason".into()));
+    blocks.push(Block::Paragraph(format!(
+        "{} pre-trade decisions in the period (preflight and custodial signing), {} denied. \
+         A denial counts under each hard limit it broke.",
+        text(&pre["decisions"]),
+        text(&pre["denied"])
+    )));
+    blocks.push(table(
+        &["Reason", "Denials"],
+        rows(people, &pre["denials_by_reason"], &["reason", "count"]),
+        &[4.0, 1.0],
+    ));
+
+    let events = &a["events"];
+    blocks.push(Block::Heading("Events and trades".into()));
+    blocks.push(Block::Paragraph(format!(
+        "{} events reported in the period. Every one is in report.json and events.csv; here by \
+         kind and by market.",
+        text(&events["count"])
+    )));
+    blocks.push(table(
+        &["Kind", "Events", "Failed"],
+        rows(
+            people,
+            &events["by_kind"],
+            &["action_type", "count", "failed"],
+        ),
+        &[3.0, 1.0, 1.0],
+    ));
+    blocks.push(table(
+        &["Market", "Events"],
+        rows(people, &events["markets"], &["market", "count"]),
+        &[3.0, 1.0],
+    ));
+
+    orders_section(blocks, people, &a["orders"]);
+
+    blocks.push(Block::Heading("Behaviour baselines".into()));
+    blocks.push(table(
+        &[
+            "Version",
+            "Status",
+            "Learnt by",
+            "Learnt at",
+            "Decided by",
+            "Decided at",
+        ],
+        rows(
+            people,
+            &a["baselines"],
+            &[
+                "version",
+                "status",
+                "learnt_by",
+                "created_at",
+                "decided_by",
+                "decided_at",
+            ],
+        ),
+        &[0.8, 1.1, 2.0, 1.8, 2.0, 1.8],
+    ));
+    blocks.push(Block::Heading("Webhook deliveries".into()));
+    blocks.push(table(
+        &["Id", "Endpoint", "Event", "Status", "Attempts", "Delivered"],
+        rows(
+            people,
+            &a["webhook_deliveries"],
+            &[
+                "id",
+                "webhook_id",
+                "event_type",
+                "status",
+                "attempts",
+                "delivered_at",
+            ],
+        ),
+        &[0.7, 1.0, 2.2, 1.2, 1.0, 2.2],
+    ));
+}
+
+/// The first page of an organization's report: the organization, and each agent in a row.
+fn organization_summary(blocks: &mut Vec<Block>, r: &Value, people: &Value, agents: &[&Value]) {
+    let sum = |f: &dyn Fn(&Value) -> usize| agents.iter().map(|a| f(a)).sum::<usize>();
+    let mut kills: Vec<&Value> = agents
+        .iter()
+        .flat_map(|a| a["kill_switches"].as_array().into_iter().flatten())
+        .collect();
+    kills.sort_by_key(|k| k["id"].as_i64());
+    kills.dedup_by_key(|k| k["id"].as_i64());
+    blocks.push(Block::Heading("Summary".into()));
+    blocks.push(Block::KeyValues(vec![
+        ("Report".into(), text(&r["id"])),
+        (
+            "Organization".into(),
+            format!(
+                "{} ({})",
+                text(&r["organization"]["legal_name"]),
+                text(&r["organization"]["id"])
+            ),
+        ),
+        (
+            "Period".into(),
+            format!(
+                "{} to {}",
+                text(&r["period"]["from"]),
+                text(&r["period"]["to"])
+            ),
+        ),
+        ("Agents".into(), agents.len().to_string()),
+        (
+            "Certificates".into(),
+            format!(
+                "{} ({} revoked)",
+                sum(&|a| count(&a["certificates"])),
+                sum(&|a| count(&a["revocations"]))
+            ),
+        ),
+        (
+            "Kill switches".into(),
+            if kills.is_empty() {
+                "none".into()
+            } else {
+                kills.len().to_string()
+            },
+        ),
+        (
+            "Incidents".into(),
+            sum(&|a| count(&a["incidents"])).to_string(),
+        ),
+        (
+            "Events".into(),
+            sum(&|a| usize::try_from(a["events"]["count"].as_u64().unwrap_or(0)).unwrap_or(0))
+                .to_string(),
+        ),
+        (
+            "Audit records".into(),
+            format!(
+                "{}, each proven to the signed checkpoint",
+                count(&r["audit"]["records"])
+            ),
+        ),
+        (
+            "Root certificate".into(),
+            format!("{} (SHA-256 in the appendix)", text(&r["root"]["subject"])),
+        ),
+        (
+            "Generated".into(),
+            format!(
+                "{} by {}",
+                text(&r["generated_at"]),
+                who(people, &r["generated_by"])
+            ),
+        ),
+    ]));
+    blocks.push(Block::Heading("Agents".into()));
+    blocks.push(table(
+        &[
+            "Agent",
+            "Status",
+            "Approved mandate",
+            "Certificates (revoked)",
+            "Incidents",
+            "Events",
+            "Denied",
+        ],
+        agents
+            .iter()
+            .map(|a| {
+                let approved = a["mandates"]
+                    .as_array()
+                    .and_then(|m| m.iter().rev().find(|m| m["status"] == "approved"))
+                    .map_or("none".into(), |m| format!("v{}", text(&m["version"])));
+                vec![
+                    format!(
+                        "{} ({})",
+                        text(&a["agent"]["id"]),
+                        text(&a["agent"]["name"])
+                    ),
+                    text(&a["agent"]["status"]),
+                    approved,
+                    format!(
+                        "{} ({})",
+                        count(&a["certificates"]),
+                        count(&a["revocations"])
+                    ),
+                    count(&a["incidents"]).to_string(),
+                    text(&a["events"]["count"]),
+                    text(&a["pretrade"]["denied"]),
+                ]
+            })
+            .collect(),
+        &[2.6, 1.1, 1.2, 1.4, 1.0, 0.9, 0.9],
+    ));
+    blocks.push(Block::Heading("Kill switches".into()));
+    blocks.push(table(
+        &["When", "Pulled by", "Why", "Scope", "Certificates revoked"],
+        kills
+            .iter()
+            .map(|k| {
+                vec![
+                    text(&k["at"]),
+                    who(people, &k["pulled_by"]),
+                    text(&k["reason"]),
+                    format!("{} {}", text(&k["scope"]), text(&k["target"])),
+                    text(&k["certificates_revoked"]),
+                ]
+            })
+            .collect(),
+        &[2.4, 2.0, 2.6, 1.8, 1.2],
+    ));
+    blocks.push(Block::Paragraph(
+        "This document is a reading copy of the signed JSON bundle (report.json), with a section \
+         per agent below. `mandate report verify --file report.json --root root.pem` checks the \
+         bundle offline. Times are UTC (RFC 3339)."
+            .into(),
+    ));
 }
 
 /// The first page: what the report is about, in one table.

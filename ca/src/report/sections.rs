@@ -221,7 +221,8 @@ pub(crate) async fn events(
 
 /// Every event of a report bundle as CSV (RFC 4180, a header line, CRLF line ends).
 pub fn events_csv(bundle: &Value) -> String {
-    const COLUMNS: [&str; 10] = [
+    const COLUMNS: [&str; 11] = [
+        "agent_id",
         "id",
         "at",
         "action_type",
@@ -247,14 +248,24 @@ pub fn events_csv(bundle: &Value) -> String {
     }
     let mut out = COLUMNS.join(",");
     out.push_str("\r\n");
-    for e in bundle["report"]["events"]["records"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let row: Vec<String> = COLUMNS.iter().map(|c| field(&e[*c])).collect();
-        out.push_str(&row.join(","));
-        out.push_str("\r\n");
+    let r = &bundle["report"];
+    // An organization's report has a section per agent; an agent's, its own at the top.
+    let sections: Vec<&Value> = match r["agents"].as_array() {
+        Some(agents) => agents.iter().collect(),
+        None => vec![r],
+    };
+    for a in sections {
+        for e in a["events"]["records"].as_array().into_iter().flatten() {
+            let row: Vec<String> = COLUMNS
+                .iter()
+                .map(|c| match *c {
+                    "agent_id" => field(&a["agent"]["id"]),
+                    c => field(&e[c]),
+                })
+                .collect();
+            out.push_str(&row.join(","));
+            out.push_str("\r\n");
+        }
     }
     out
 }

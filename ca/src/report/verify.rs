@@ -14,8 +14,10 @@ use crate::audit_proof::{ProvedRecord, SignedCheckpoint};
 pub struct ReportCheck {
     /// True if nothing is wrong.
     pub valid: bool,
-    /// The agent the report is about.
+    /// The agent the report is about (an agent's report).
     pub agent_id: Option<String>,
+    /// What the report is about: `{"agent": id}` or `{"organization": id}`.
+    pub subject: Value,
     /// The period, as written in the report.
     pub period: Value,
     /// Audit records about the agent.
@@ -138,6 +140,7 @@ pub fn verify(bytes: &[u8], roots: &[Vec<u8>]) -> Result<ReportCheck, CaError> {
     Ok(ReportCheck {
         valid: problems.is_empty(),
         agent_id: report["agent"]["id"].as_str().map(str::to_owned),
+        subject: report["subject"].clone(),
         period: report["period"].clone(),
         audit_records: records.len(),
         audit_records_verified: verified,
