@@ -239,12 +239,12 @@ pub async fn prove(
     let size = u64::try_from(cp.seq).map_err(|_| CaError::Internal("checkpoint size".into()))?;
     let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
     let salts: HashMap<i64, Vec<u8>> = store.audit_leaf_salts(&seqs).await?;
+    let proofs = store.audit_inclusion_proofs(&seqs, size).await?;
     let mut out = Vec::with_capacity(records.len());
-    for r in records {
+    for (r, proof) in records.iter().zip(proofs) {
         let salt = salts
             .get(&r.seq)
             .ok_or_else(|| CaError::Internal(format!("audit record {} has no leaf", r.seq)))?;
-        let proof = store.audit_inclusion_proof(r.seq, size).await?;
         out.push(ProvedRecord {
             seq: r.seq,
             at: crate::rfc3339_ms(r.at_ms),

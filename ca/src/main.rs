@@ -831,11 +831,14 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             hsm.shutdown().await;
             store.close().await;
             let bundle = bundle?;
-            let value: serde_json::Value = serde_json::from_slice(&bundle)?;
-            let pdf = mandate_ca::render_report_pdf(&value);
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             std::fs::write(&json_path, &bundle)
                 .with_context(|| format!("writing {}", json_path.display()))?;
+            let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bundle));
+            let value: serde_json::Value = serde_json::from_slice(&bundle)?;
+            // The bytes are on disk: only the parsed bundle is needed from here on.
+            drop(bundle);
+            let pdf = mandate_ca::render_report_pdf(&value);
             std::fs::write(&pdf_path, &pdf)
                 .with_context(|| format!("writing {}", pdf_path.display()))?;
             std::fs::write(&csv_path, mandate_ca::report_events_csv(&value))
@@ -843,7 +846,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             output::emit(&serde_json::json!({
                 "id": value["report"]["id"],
                 "report": json_path, "pdf": pdf_path, "events_csv": csv_path,
-                "report_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bundle)),
+                "report_sha256": sha256,
                 "audit_records": value["report"]["audit"]["records"].as_array().map_or(0, Vec::len),
                 "events": value["report"]["events"]["count"],
             }))?;

@@ -237,25 +237,53 @@ impl Store {
         .await
     }
 
-    /// The inclusion proof of record `seq` in the tree of `size` leaves (RFC 6962 audit path).
-    pub async fn audit_inclusion_proof(
+    /// The inclusion proofs of records `seqs` in the tree of `size` leaves, in order: the
+    /// hashes they share are read once (a page of proofs costs a few reads, not one each).
+    pub async fn audit_inclusion_proofs(
         &self,
-        seq: i64,
+        seqs: &[i64],
         size: u64,
-    ) -> Result<Vec<Hash>, StoreError> {
-        let leaf = u64::try_from(seq - 1)
-            .map_err(|_| StoreError::Conflict(format!("no audit record {seq}")))?;
-        if leaf >= size {
-            return Err(StoreError::Conflict(format!(
-                "audit record {seq} is not in the tree of {size} leaves"
-            )));
+    ) -> Result<Vec<Vec<Hash>>, StoreError> {
+        let mut leaves = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            let leaf = u64::try_from(seq - 1)
+                .ok()
+                .filter(|l| *l < size)
+                .ok_or_else(|| {
+                    StoreError::Conflict(format!(
+                        "audit record {seq} is not in the tree of {size} leaves"
+                    ))
+                })?;
+            leaves.push(leaf);
         }
         let mut conn = self.reader.acquire().await?;
         let mut have = HashMap::new();
-        with_stored(&mut conn, self.backend(), &mut have, |r| {
-            tlog::prove_record(size, leaf, r)
-        })
-        .await
+        // First the indexes every proof asks for, then one round of reads, then the proofs.
+        let mut wanted = Vec::new();
+        for &leaf in &leaves {
+            let reader = MapReader::new(&have);
+            match tlog::prove_record(size, leaf, &reader) {
+                Ok(_) => {}
+                Err(tlog::Error::IndexesNotInTree) => wanted.extend(reader.missing.take()),
+                Err(e) => return Err(tree_err(e)),
+            }
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        fetch_hashes(&mut conn, self.backend(), &wanted, &mut have).await?;
+        leaves
+            .iter()
+            .map(|&leaf| {
+                let reader = MapReader::new(&have);
+                tlog::prove_record(size, leaf, &reader).map_err(|e| match e {
+                    tlog::Error::IndexesNotInTree => StoreError::Corrupt(format!(
+                        "audit tree: stored hashes {:?} are missing",
+                        reader.missing.take()
+                    )),
+                    e => tree_err(e),
+                })
+            })
+            .collect()
     }
 
     /// The consistency proof from the tree of `from` leaves to the tree of `to` (RFC 6962).

@@ -198,23 +198,16 @@ pub async fn build(
     // The audit records of the subject in the period, each with its inclusion proof to the
     // checkpoint: nothing of any other agent or organization.
     let kept = audit_records(store, opts, &all_serials, checkpoint.seq, progress).await?;
-    let segment: Vec<Value> = crate::audit_proof::prove(store, &checkpoint, &kept)
-        .await?
-        .into_iter()
-        .map(|p| json!(p))
-        .collect();
+    let segment = crate::audit_proof::prove(store, &checkpoint, &kept).await?;
     let signers = store.audit_signers().await?;
     let signed_checkpoint = crate::audit_proof::SignedCheckpoint::of(store, &checkpoint).await?;
 
-    let named = [
-        json!(sections),
-        json!(segment),
-        json!({"generated_by": opts.actor}),
-    ];
-    let mut keys = std::collections::BTreeSet::new();
-    for v in &named {
+    // Who acted, by key: read in place (these can be large: no copies).
+    let mut keys = std::collections::BTreeSet::from([opts.actor.clone()]);
+    for v in &sections {
         crate::names::acting_keys(v, &mut keys);
     }
+    keys.extend(kept.iter().map(|r| r.actor.clone()));
     let mut people = crate::names::people_of(store, keys).await?;
     // Approvals, overrides and records name people by id as well as by key.
     let mut ids: Vec<String> = Vec::new();
@@ -237,6 +230,7 @@ pub async fn build(
         );
     }
     ids.extend(kept.iter().filter_map(|r| r.person.clone()));
+    drop(kept);
     for pid in ids {
         if !people.contains_key(&pid)
             && let Some(p) = store.person(&pid).await?
@@ -269,10 +263,13 @@ pub async fn build(
         "ca_certificates": ca_certificates,
         "cross_certificates": cross_certificates,
         "audit": {
-            "records": segment,
+            "records": [],
             "checkpoint": signed_checkpoint,
         },
     });
+    // Moved in, not copied: the records are most of the report.
+    report["audit"]["records"] =
+        serde_json::to_value(segment).map_err(|e| CaError::Internal(e.to_string()))?;
     match &opts.subject {
         // One agent: its sections at the top level.
         ProofSubject::Agent(_) => {
@@ -302,9 +299,9 @@ pub async fn build(
             &super::signed_message(&report)?,
         )
         .await?;
-    let bundle = json!({
+    let mut bundle = json!({
         "format": super::FORMAT,
-        "report": report,
+        "report": null,
         "signature": {
             "algorithm": "ecdsa-with-SHA256",
             "value": B64.encode(&signature),
@@ -313,6 +310,7 @@ pub async fn build(
             "signer_issuer_id": signer.issuer_id,
         },
     });
+    bundle["report"] = report;
     serde_json::to_vec(&bundle).map_err(|e| CaError::Internal(e.to_string()))
 }
 

@@ -26,9 +26,21 @@ pub(crate) const FORMAT: &str = "mandate-compliance-report-v2";
 /// The bytes the report signature covers: a domain tag and the SHA-256 of the canonical report.
 pub(crate) fn signed_message(report: &serde_json::Value) -> Result<Vec<u8>, crate::CaError> {
     use sha2::Digest;
-    let bytes = serde_json::to_vec(report).map_err(|e| crate::CaError::Internal(e.to_string()))?;
+    /// Hashes what serde writes, without holding the text (a report can be hundreds of MB).
+    struct Hashing(sha2::Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hashing(sha2::Sha256::new());
+    serde_json::to_writer(&mut h, report).map_err(|e| crate::CaError::Internal(e.to_string()))?;
     let mut msg = FORMAT.as_bytes().to_vec();
     msg.push(0);
-    msg.extend_from_slice(&sha2::Sha256::digest(&bytes));
+    msg.extend_from_slice(&h.0.finalize());
     Ok(msg)
 }

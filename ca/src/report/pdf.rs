@@ -96,19 +96,23 @@ pub fn render(bundle: &Value) -> Vec<u8> {
         agent_blocks(&mut blocks, people, r);
     }
     blocks.push(Block::Heading("Audit records".into()));
+    let all = audit["records"].as_array().map_or(&[][..], Vec::as_slice);
     blocks.push(Block::Paragraph(format!(
         "The {} audit records of the subject in the period. Each is a leaf of the CA's audit \
          log, a Merkle tree (RFC 6962); report.json carries, for each, the proof that it is in \
          the tree whose size and root the checkpoint in the appendix signs. Leaves are salted, \
-         so the proofs show nothing of any other record.",
-        count(&audit["records"])
+         so the proofs show nothing of any other record.{}",
+        all.len(),
+        if all.len() > PDF_AUDIT_RECORDS {
+            format!(" The first {PDF_AUDIT_RECORDS} are listed here; report.json holds every one.")
+        } else {
+            String::new()
+        }
     )));
     blocks.push(table(
         &["Seq", "Time", "Who", "Action", "Subject"],
-        audit["records"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        all.iter()
+            .take(PDF_AUDIT_RECORDS)
             .map(|rec| {
                 vec![
                     text(&rec["seq"]),
@@ -717,6 +721,9 @@ fn mandates_section(blocks: &mut Vec<Block>, people: &Value, mandates: &Value) {
         }
     }
 }
+
+/// Audit records listed in the PDF at most; the bundle holds them all.
+const PDF_AUDIT_RECORDS: usize = 2000;
 
 /// Orders shown in the PDF at most; the bundle holds them all.
 const PDF_ORDERS: usize = 2000;
