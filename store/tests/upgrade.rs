@@ -142,3 +142,51 @@ async fn keys_become_people_of_the_organizations_they_acted_for() {
     }
     assert!(chain.records() > 10);
 }
+
+#[tokio::test]
+async fn the_records_written_before_the_audit_tree_become_its_first_leaves() {
+    let (_dir, store) = upgraded().await;
+    let records = {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = store.audit_events(after, 1000).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            all.extend(page);
+        }
+        all
+    };
+    assert!(records.len() > 5, "the fixture has history");
+    assert_eq!(store.audit_tree_size().await.unwrap(), 0);
+    let size = store.extend_audit_tree(5000).await.unwrap();
+    assert_eq!(size, records.len() as u64);
+    // The stored tree is the tree of the records and their salts, rebuilt independently.
+    let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
+    let salts = store.audit_leaf_salts(&seqs).await.unwrap();
+    let mut tree = mandate_store::TreeBuilder::default();
+    for r in &records {
+        tree.push(mandate_store::leaf_hash(
+            &mandate_store::AuditFields::of(r),
+            &salts[&r.seq],
+        ))
+        .unwrap();
+    }
+    assert_eq!(
+        store.audit_tree_root(size).await.unwrap(),
+        tree.root().unwrap()
+    );
+    // Their proofs hold, and the chain they were already in still checks.
+    let proofs = store.audit_inclusion_proofs(&seqs, size).await.unwrap();
+    let root = tree.root().unwrap();
+    for (r, proof) in records.iter().zip(&proofs) {
+        let leaf = mandate_store::leaf_hash(&mandate_store::AuditFields::of(r), &salts[&r.seq]);
+        tlog_tiles::tlog::check_record(proof, size, root, (r.seq - 1) as u64, leaf).unwrap();
+    }
+    let mut chain = mandate_store::ChainCheck::default();
+    for r in &records {
+        chain.check(r).unwrap();
+    }
+    // A second extension finds nothing to add; the tree is append-only.
+    assert_eq!(store.extend_audit_tree(5000).await.unwrap(), size);
+}
