@@ -190,6 +190,9 @@ async fn a_killed_agents_report_names_who_stopped_it_and_why_and_is_typeset_to_b
     let approval = &r["mandates"][0]["approvals"][0];
     assert_eq!(approval["comment"], COMMENT);
     assert_eq!(approval["decision"], "approved");
+    assert_eq!(approval["role"], "compliance");
+    assert!(r["agent"]["registered_at"].as_str().unwrap().ends_with('Z'));
+    assert!(v["signature"]["signed_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(
         people[approval["person"].as_str().unwrap()]["name"],
         compliance_name.as_str()

@@ -305,7 +305,7 @@ pub async fn build(
         "signature": {
             "algorithm": "ecdsa-with-SHA256",
             "value": B64.encode(&signature),
-            "signed_at": signed_at,
+            "signed_at": rfc3339(signed_at),
             "signer_certificate": cert_pem(&signer.der)?,
             "signer_issuer_id": signer.issuer_id,
         },
@@ -429,7 +429,12 @@ async fn agent_sections(
         .collect();
     let orders = super::orders::orders(store, id, period).await?;
     Ok((
-        json!({"agent": agent, "mandates": mandates, "certificates": certificates,
+        json!({"agent": {"id": agent.id, "name": agent.name,
+                         "organization": agent.organization, "status": agent.status,
+                         "registered_by": agent.created_by,
+                         "registered_at": rfc3339(agent.created_at),
+                         "updated_at": rfc3339(agent.updated_at)},
+               "mandates": mandates, "certificates": certificates,
                "revocations": revocations, "baselines": baselines, "incidents": incidents,
                "kill_switches": kill_switches, "overrides": overrides, "events": events,
                "pretrade": pretrade, "webhook_deliveries": deliveries, "orders": orders}),

@@ -179,7 +179,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
     blocks.push(Block::Mono(text(&audit["checkpoint"]["note"])));
     blocks.push(Block::Paragraph(format!(
         "Report signature (ECDSA P-256, SHA-256), signed at {}:",
-        crate::rfc3339(bundle["signature"]["signed_at"].as_i64().unwrap_or(0))
+        text(&bundle["signature"]["signed_at"])
     )));
     blocks.push(Block::Mono(text(&bundle["signature"]["value"])));
 
@@ -568,8 +568,8 @@ fn summary(blocks: &mut Vec<Block>, r: &Value, people: &Value) {
             "Registered".into(),
             format!(
                 "{} by {}",
-                crate::rfc3339(agent["created_at"].as_i64().unwrap_or(0)),
-                who(people, &agent["created_by"])
+                text(&agent["registered_at"]),
+                who(people, &agent["registered_by"])
             ),
         ),
         (
@@ -686,7 +686,7 @@ fn mandates_section(blocks: &mut Vec<Block>, people: &Value, mandates: &Value) {
             ),
         ]));
         blocks.push(table(
-            &["Approval by", "Decision", "When", "Comment"],
+            &["Approval by", "Role", "Decision", "When", "Comment"],
             m["approvals"]
                 .as_array()
                 .into_iter()
@@ -694,13 +694,14 @@ fn mandates_section(blocks: &mut Vec<Block>, people: &Value, mandates: &Value) {
                 .map(|a| {
                     vec![
                         who(people, &a["person"]),
+                        text(&a["role"]),
                         text(&a["decision"]),
                         text(&a["at"]),
                         text(&a["comment"]),
                     ]
                 })
                 .collect(),
-            &[2.2, 1.0, 1.8, 3.5],
+            &[2.2, 1.1, 1.0, 1.8, 3.2],
         ));
         if i == 0 {
             blocks.push(table(

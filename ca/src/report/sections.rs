@@ -86,6 +86,15 @@ pub(crate) fn mandate_changes(
 /// decision on it (name, role, time, words).
 pub(crate) async fn mandates(store: &Store, agent_id: &str) -> Result<Vec<Value>, CaError> {
     let approvals = store.mandate_approvals(agent_id).await?;
+    // The role each decision was taken in: that of the key used.
+    let mut roles = BTreeMap::new();
+    for a in &approvals {
+        if !roles.contains_key(&a.decided_by)
+            && let Some(h) = store.key_holder(&a.decided_by).await?
+        {
+            roles.insert(a.decided_by.clone(), h.key.role.to_string());
+        }
+    }
     let mut out = Vec::new();
     let mut previous: Option<Vec<(String, String)>> = None;
     let mut rows = store.mandates(agent_id).await?;
@@ -102,7 +111,8 @@ pub(crate) async fn mandates(store: &Store, agent_id: &str) -> Result<Vec<Value>
             .filter(|a| a.version == m.version)
             .map(|a| {
                 json!({"decision": a.decision, "decided_by": a.decided_by, "person": a.person,
-                       "at": rfc3339(a.at), "comment": a.comment})
+                       "role": roles.get(&a.decided_by), "at": rfc3339(a.at),
+                       "comment": a.comment})
             })
             .collect();
         out.push(json!({

@@ -96,7 +96,13 @@ pub fn verify(bytes: &[u8], roots: &[Vec<u8>]) -> Result<ReportCheck, CaError> {
             issuer,
             &message,
             &value,
-            sig["signed_at"].as_i64().unwrap_or(0),
+            sig["signed_at"]
+                .as_str()
+                .and_then(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .map_or(0, time::OffsetDateTime::unix_timestamp),
         )
     };
     if let Err(why) = signed() {
