@@ -227,6 +227,8 @@ pub fn start(
                     Err(e) => tracing::error!(error = %e, "audit checkpoint not signed; retrying"),
                 },
                 Ok(false) => {}
+                // The node is stopping.
+                Err(CaError::Store(e)) if e.is_closed() => return,
                 Err(e) => tracing::error!(error = %e, "audit tree not extended; retrying"),
             }
         }

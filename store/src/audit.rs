@@ -265,29 +265,16 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AuditRow>, StoreError> {
         let mut out = Vec::new();
+        let backend = self.backend();
         for chunk in subjects.chunks(500) {
             let sql = format!(
                 "SELECT seq, at_ms, actor, action, subject, cert_fingerprint, details, risk_score,
                         prev_hash, hash, organization, person
-                 FROM audit_events WHERE seq > ? AND subject IN {} ORDER BY seq LIMIT ?",
-                crate::db::values_rows(crate::db::Backend::Sqlite, 1, chunk.len())
+                 FROM audit_events WHERE seq > {} AND subject IN {} ORDER BY seq LIMIT {}",
+                crate::db::param(backend, 1),
+                crate::db::param_list(backend, 2, chunk.len()),
+                crate::db::param(backend, chunk.len() + 2),
             );
-            let sql = match self.backend() {
-                crate::db::Backend::Sqlite => sql,
-                crate::db::Backend::Postgres => {
-                    let mut n = 0;
-                    sql.chars()
-                        .map(|c| {
-                            if c == '?' {
-                                n += 1;
-                                format!("${n}")
-                            } else {
-                                c.to_string()
-                            }
-                        })
-                        .collect()
-                }
-            };
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after_seq);
             for s in chunk {
                 q = q.bind(s);

@@ -17,6 +17,26 @@ pub enum Backend {
     Postgres,
 }
 
+/// `(p, p, ...)`: `count` parameters numbered from `first` (`?` on SQLite, which numbers them
+/// by position, `$n` on PostgreSQL), for an `IN` list after `first - 1` other parameters.
+pub(crate) fn param_list(backend: Backend, first: usize, count: usize) -> String {
+    let marks: Vec<String> = (first..first + count)
+        .map(|n| match backend {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${n}"),
+        })
+        .collect();
+    format!("({})", marks.join(", "))
+}
+
+/// One parameter numbered `n` (`?` on SQLite, `$n` on PostgreSQL).
+pub(crate) fn param(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
 /// The rows of a multi-row INSERT's VALUES: `rows` groups of `cols` placeholders. SQLite gets
 /// `(?, ?), (?, ?)`: sqlx binds a numbered parameter (`$7`) by asking SQLite its name, a
 /// lookup that walks the statement's list of names, so numbered parameters cost time growing

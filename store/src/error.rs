@@ -39,6 +39,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True when the store was closed (the process is stopping).
+    pub fn is_closed(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Closed | StoreError::Database(sqlx::Error::PoolClosed)
+        )
+    }
+
     /// True when the database itself failed (as opposed to a refused change): callers map it to
     /// 503 rather than 4xx.
     /// A statement the database refused for breaking a constraint (unique, foreign key, not
