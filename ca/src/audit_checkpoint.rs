@@ -221,6 +221,9 @@ pub fn start(
                     Ok(_) => last_signed = Instant::now(),
                     Err(CaError::RolledBack(problem)) => {
                         tracing::error!(%problem, "refusing to serve: the database is behind the audit anchor in the HSM");
+                        if let Err(e) = store.refuse_serving(&problem).await {
+                            tracing::error!(error = %e, "the refusal could not be marked for the OCSP responders");
+                        }
                         rolled_back(problem);
                         return;
                     }

@@ -196,11 +196,18 @@ impl Node {
         let origin = crate::audit_checkpoint::origin(&store, &cfg).await?;
         let standing = crate::audit_anchor::standing(&hsm, &store, &origin).await;
         if let Some(problem) = standing.as_ref().ok().and_then(|s| s.problem()) {
+            // Stand-alone responders read this database too: they refuse while it is marked.
+            if let Err(e) = store.refuse_serving(&problem).await {
+                tracing::error!(error = %e, "the refusal could not be marked for the OCSP responders");
+            }
             hsm.shutdown().await;
             store.close().await;
             return Err(CaError::RolledBack(problem));
         }
         standing?;
+        if store.serving_refusal().await?.is_some() {
+            store.clear_serving_refusal().await?;
+        }
         let issuer = Issuer::load(&hsm, &store, cfg.clone()).await?;
         let ocsp_cache = OcspCache::default();
         // Moves when agents' live states must reload (see `behaviour`).

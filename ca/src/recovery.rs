@@ -195,6 +195,7 @@ pub async fn recover(
         .as_deref()
         .ok_or_else(|| CaError::Internal("no checkpoint note after recovery".into()))?;
     crate::audit_anchor::replace(hsm, note).await?;
+    store.clear_serving_refusal().await?;
     tracing::warn!(
         lost,
         reapplied = reapplied.len(),

@@ -50,6 +50,9 @@ pub struct Responder {
     wake: Notify,
     /// A notification said CA certificates changed: look for new issuers now.
     ca_changed: AtomicBool,
+    /// The daemon refuses this database (behind the HSM's audit anchor: an older copy), and
+    /// why: every request is answered tryLater, `/readyz` fails.
+    refused: std::sync::Mutex<Option<String>>,
 }
 
 fn now_ms() -> i64 {
@@ -68,6 +71,7 @@ impl Responder {
         }
         // Read the end before serving anything: every later change then comes through the feed.
         let cursor = store.presigned_feed_end().await?;
+        let refused = store.serving_refusal().await?;
         let responder = Arc::new(Responder {
             store,
             issuers,
@@ -75,6 +79,7 @@ impl Responder {
             synced_ms: AtomicI64::new(now_ms()),
             wake: Notify::new(),
             ca_changed: AtomicBool::new(false),
+            refused: std::sync::Mutex::new(refused),
         });
         let poll = match responder.store.backend() {
             Backend::Sqlite => POLL,
@@ -133,6 +138,17 @@ impl Responder {
                     Err(e) => tracing::warn!(error = %e, "OCSP: CA generation not read"),
                 }
             }
+            match self.store.serving_refusal().await {
+                Ok(now) => {
+                    if let Ok(mut r) = self.refused.lock() {
+                        if now.is_some() && r.is_none() {
+                            tracing::error!(reason = ?now, "the daemon refuses this database: answering tryLater");
+                        }
+                        *r = now;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "OCSP: refusal mark not read"),
+            }
             match self.store.presigned_changes(&cursor, FEED_PAGE).await {
                 Ok(rows) => {
                     self.synced_ms.store(now_ms(), Ordering::Relaxed);
@@ -160,8 +176,17 @@ impl Responder {
         }
     }
 
+    /// Why the database is refused, if it is.
+    fn refusal(&self) -> Option<String> {
+        self.refused.lock().ok().and_then(|r| r.clone())
+    }
+
     async fn answer(&self, der: &[u8], headers: &HeaderMap) -> Result<Response, Refusal> {
         let query = parse_request(der)?;
+        // Stale answers from an older copy of the database are worse than none.
+        if self.refusal().is_some() {
+            return Err(Refusal::TryLater);
+        }
         let issuer = self.issuers.find(&query.cert_id)?;
         let hash = CertIdHash::of(&query.cert_id).ok_or(Refusal::MalformedRequest)?;
         let serial = hex::encode(query.cert_id.serial_number.as_bytes());
@@ -216,6 +241,9 @@ async fn get_ocsp(
 }
 
 async fn readyz(State(r): State<Arc<Responder>>) -> Response {
+    if let Some(reason) = r.refusal() {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, &reason);
+    }
     let lag = now_ms() - r.synced_ms.load(Ordering::Relaxed);
     if lag <= STALE_AFTER_MS && r.store.ping().await.is_ok() {
         (StatusCode::OK, "ready\n").into_response()

@@ -173,6 +173,50 @@ impl Store {
         rows.iter().map(checkpoint_row).collect()
     }
 
+    /// Marks the database as refused (behind the HSM's audit anchor), with the reason, for the
+    /// stand-alone responders that read it.
+    pub async fn refuse_serving(&self, reason: &str) -> Result<(), StoreError> {
+        let reason = reason.to_owned();
+        self.writer
+            .write_first_statement(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO serving_refusal (id, reason, at) VALUES (1, $1, $2)
+                         ON CONFLICT (id) DO UPDATE SET reason = $1, at = $2",
+                    )
+                    .bind(&reason)
+                    .bind(now_unix())
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Lifts the mark (after a recovery, or on a database that reaches the anchor again).
+    pub async fn clear_serving_refusal(&self) -> Result<(), StoreError> {
+        self.writer
+            .write_first_statement(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM serving_refusal")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Why this database is refused, if it is.
+    pub async fn serving_refusal(&self) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT reason FROM serving_refusal WHERE id = 1")
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+
     /// The newest tree checkpoint (a signed note), if any.
     pub async fn last_tree_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
         let row = sqlx::query(

@@ -151,6 +151,56 @@ async fn a_restored_older_database_is_refused_until_recovery_puts_the_lost_revoc
     // Nothing is served from it: not the revoked certificate's status, not the API.
     let r = ca.d.get(&ca.operator, "/v1/agents/restored-bot").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{r:?}");
+    // Nor by a stand-alone responder reading the same database: the refusal is marked in it.
+    let port = crate::harness::free_port();
+    let mut responder = crate::harness::Responder::command(&ca.d)
+        .env("MANDATE_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let refused = loop {
+        if let Ok(r) =
+            ca.d.raw()
+                .get(format!("http://127.0.0.1:{port}/readyz"))
+                .send()
+                .await
+        {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            if status == StatusCode::SERVICE_UNAVAILABLE && text.contains("older copy") {
+                break text;
+            }
+            assert_ne!(
+                status,
+                StatusCode::OK,
+                "the responder serves a refused database"
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the responder never said why"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(refused.contains("mandate recover"), "{refused}");
+    let answer = Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(dir.join("int.pem"))
+        .arg("-cert")
+        .arg(&pem)
+        .args(["-url", &format!("http://127.0.0.1:{port}/ocsp")])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&answer.stdout).to_string()
+        + &String::from_utf8_lossy(&answer.stderr);
+    assert!(
+        said.contains("trylater") && !said.contains(": good"),
+        "{said}"
+    );
+    let _ = responder.kill();
+    let _ = responder.wait();
 
     // The documented recovery, with what the CA had published.
     ca.d.stop().await;

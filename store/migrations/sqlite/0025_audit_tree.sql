@@ -42,3 +42,13 @@ CREATE TRIGGER audit_tree_no_delete BEFORE DELETE ON audit_tree
 BEGIN
     SELECT RAISE(ABORT, 'audit_tree is append-only');
 END;
+
+-- While a node refuses this database (its audit log is behind the audit anchor in the HSM: an
+-- older copy), the reason is kept here, so that the stand-alone OCSP responders, which read the
+-- database but hold no HSM, refuse too instead of serving its stale answers. `mandate recover`
+-- clears it.
+CREATE TABLE serving_refusal (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    reason  TEXT NOT NULL,
+    at      BIGINT NOT NULL
+);
