@@ -1112,6 +1112,12 @@ pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Resp
                         (r.checkpoints_verified) " signed checkpoints verified"
                         @if let Some(s) = r.last_checkpoint_seq { " (newest covers record " (s) ")" } "."
                     }
+                    p {
+                        "Merkle tree (RFC 6962) of " (r.tree_size) " records"
+                        @if let Some(root) = &r.tree_root { ", root " code { (root) } }
+                        ", rebuilt from the records and their salts. Witnesses follow it at "
+                        code { "/v1/audit/checkpoint" } "."
+                    }
                     @if let Some(b) = &r.first_broken {
                         p.error { "First broken record: " (b.seq) ": " (b.reason) }
                     }
