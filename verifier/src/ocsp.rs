@@ -25,6 +25,79 @@ pub(crate) fn check(
     issuer: &Cert<'_>,
     now: i64,
 ) -> Result<RevocationStatus, String> {
+    read_basic(der, |basic, tbs, cert_ders, signature| {
+        check_signer(issuer, basic, tbs, signature, cert_ders, now)?;
+
+        let data = &basic.tbs_response_data;
+        let serial = leaf.cert.tbs_certificate.serial_number.as_bytes();
+        let name_der = issuer
+            .cert
+            .tbs_certificate
+            .subject
+            .to_der()
+            .map_err(|e| format!("the issuer name does not encode ({e})"))?;
+        let key_bits = issuer
+            .cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        let single = data
+            .responses
+            .iter()
+            .find(|r| {
+                let id = &r.cert_id;
+                id.serial_number.as_bytes() == serial
+                    && hash(id.hash_algorithm.oid, &name_der)
+                        .is_some_and(|h| h == id.issuer_name_hash.as_bytes())
+                    && hash(id.hash_algorithm.oid, key_bits)
+                        .is_some_and(|h| h == id.issuer_key_hash.as_bytes())
+            })
+            .ok_or_else(|| {
+                format!(
+                    "the OCSP response has no status for serial {} from issuer \"{}\" \
+                 (it covers {} other certificate(s))",
+                    leaf.serial_hex(),
+                    issuer.subject_text(),
+                    data.responses.len()
+                )
+            })?;
+
+        let this_update = unix(&single.this_update);
+        if this_update > now.saturating_add(CLOCK_SKEW_SECS) {
+            return Err(format!(
+                "the OCSP response's thisUpdate {} is in the future",
+                crate::time_text(this_update)
+            ));
+        }
+        if let Some(next) = &single.next_update {
+            let next_update = unix(next);
+            if now > next_update {
+                return Err(format!(
+                    "the OCSP response is stale: its nextUpdate was {}",
+                    crate::time_text(next_update)
+                ));
+            }
+        }
+        Ok(match &single.cert_status {
+            CertStatus::Good(_) => RevocationStatus::Good,
+            CertStatus::Revoked(info) => RevocationStatus::Revoked {
+                revoked_at: unix(&info.revocation_time),
+                reason: info
+                    .revocation_reason
+                    .and_then(|r| u8::try_from(r as u32).ok()),
+            },
+            CertStatus::Unknown(_) => RevocationStatus::Unknown,
+        })
+    })
+}
+
+/// Reads `der` as a successful basic OCSP response and hands `then` the parsed response, its
+/// signed part and certificates as received, and its signature.
+fn read_basic<T>(
+    der: &[u8],
+    then: impl FnOnce(&BasicOcspResponse, &[u8], &[&[u8]], &[u8]) -> Result<T, String>,
+) -> Result<T, String> {
     if der.len() > MAX_OCSP_LEN {
         return Err(format!(
             "the OCSP response is {} bytes; at most {MAX_OCSP_LEN} are accepted",
@@ -58,69 +131,7 @@ pub(crate) fn check(
         .as_bytes()
         .ok_or("the OCSP signature is not a whole number of bytes")?;
 
-    check_signer(issuer, &basic, tbs, signature, &cert_ders, now)?;
-
-    let data = &basic.tbs_response_data;
-    let serial = leaf.cert.tbs_certificate.serial_number.as_bytes();
-    let name_der = issuer
-        .cert
-        .tbs_certificate
-        .subject
-        .to_der()
-        .map_err(|e| format!("the issuer name does not encode ({e})"))?;
-    let key_bits = issuer
-        .cert
-        .tbs_certificate
-        .subject_public_key_info
-        .subject_public_key
-        .raw_bytes();
-    let single = data
-        .responses
-        .iter()
-        .find(|r| {
-            let id = &r.cert_id;
-            id.serial_number.as_bytes() == serial
-                && hash(id.hash_algorithm.oid, &name_der)
-                    .is_some_and(|h| h == id.issuer_name_hash.as_bytes())
-                && hash(id.hash_algorithm.oid, key_bits)
-                    .is_some_and(|h| h == id.issuer_key_hash.as_bytes())
-        })
-        .ok_or_else(|| {
-            format!(
-                "the OCSP response has no status for serial {} from issuer \"{}\" \
-                 (it covers {} other certificate(s))",
-                leaf.serial_hex(),
-                issuer.subject_text(),
-                data.responses.len()
-            )
-        })?;
-
-    let this_update = unix(&single.this_update);
-    if this_update > now.saturating_add(CLOCK_SKEW_SECS) {
-        return Err(format!(
-            "the OCSP response's thisUpdate {} is in the future",
-            crate::time_text(this_update)
-        ));
-    }
-    if let Some(next) = &single.next_update {
-        let next_update = unix(next);
-        if now > next_update {
-            return Err(format!(
-                "the OCSP response is stale: its nextUpdate was {}",
-                crate::time_text(next_update)
-            ));
-        }
-    }
-    Ok(match &single.cert_status {
-        CertStatus::Good(_) => RevocationStatus::Good,
-        CertStatus::Revoked(info) => RevocationStatus::Revoked {
-            revoked_at: unix(&info.revocation_time),
-            reason: info
-                .revocation_reason
-                .and_then(|r| u8::try_from(r as u32).ok()),
-        },
-        CertStatus::Unknown(_) => RevocationStatus::Unknown,
-    })
+    then(&basic, tbs, &cert_ders, signature)
 }
 
 /// Checks the response signature: by the issuer's own key, or by a delegated responder whose
@@ -231,70 +242,49 @@ pub(crate) fn revocations(
     der: &[u8],
     issuers: &[Cert<'_>],
 ) -> Result<Vec<crate::ProvenRevocation>, String> {
-    if der.len() > MAX_OCSP_LEN {
-        return Err(format!(
-            "the OCSP response is {} bytes; at most {MAX_OCSP_LEN} are accepted",
-            der.len()
-        ));
-    }
-    let response =
-        OcspResponse::from_der(der).map_err(|e| format!("not a DER OCSPResponse ({e})"))?;
-    let bytes = response
-        .response_bytes
-        .ok_or("the OCSP response has no responseBytes")?;
-    if bytes.response_type != ID_PKIX_OCSP_BASIC {
-        return Err("the OCSP response is not id-pkix-ocsp-basic".into());
-    }
-    let basic_der = bytes.response.as_bytes();
-    let basic = BasicOcspResponse::from_der(basic_der)
-        .map_err(|e| format!("the BasicOCSPResponse does not decode ({e})"))?;
-    let (tbs, cert_ders) = basic_parts(basic_der)
-        .map_err(|e| format!("the BasicOCSPResponse does not decode ({e})"))?;
-    let signature = basic
-        .signature
-        .as_bytes()
-        .ok_or("the OCSP signature is not a whole number of bytes")?;
-    let produced = unix(&basic.tbs_response_data.produced_at);
-    let mut out = Vec::new();
-    let mut signed_by: Option<usize> = None;
-    for single in &basic.tbs_response_data.responses {
-        let CertStatus::Revoked(info) = &single.cert_status else {
-            continue;
-        };
-        let id = &single.cert_id;
-        let issuer = issuers.iter().position(|issuer| {
-            let Ok(name_der) = issuer.cert.tbs_certificate.subject.to_der() else {
-                return false;
+    read_basic(der, |basic, tbs, cert_ders, signature| {
+        let produced = unix(&basic.tbs_response_data.produced_at);
+        let mut out = Vec::new();
+        let mut signed_by: Option<usize> = None;
+        for single in &basic.tbs_response_data.responses {
+            let CertStatus::Revoked(info) = &single.cert_status else {
+                continue;
             };
-            let key_bits = issuer
-                .cert
-                .tbs_certificate
-                .subject_public_key_info
-                .subject_public_key
-                .raw_bytes();
-            hash(id.hash_algorithm.oid, &name_der)
-                .is_some_and(|h| h == id.issuer_name_hash.as_bytes())
-                && hash(id.hash_algorithm.oid, key_bits)
-                    .is_some_and(|h| h == id.issuer_key_hash.as_bytes())
-        });
-        let Some(i) = issuer else {
-            return Err(format!(
-                "it names serial {} of an issuer this CA does not have",
-                hex::encode(id.serial_number.as_bytes())
-            ));
-        };
-        if signed_by != Some(i) {
-            check_signer(&issuers[i], &basic, tbs, signature, &cert_ders, produced)?;
-            signed_by = Some(i);
+            let id = &single.cert_id;
+            let issuer = issuers.iter().position(|issuer| {
+                let Ok(name_der) = issuer.cert.tbs_certificate.subject.to_der() else {
+                    return false;
+                };
+                let key_bits = issuer
+                    .cert
+                    .tbs_certificate
+                    .subject_public_key_info
+                    .subject_public_key
+                    .raw_bytes();
+                hash(id.hash_algorithm.oid, &name_der)
+                    .is_some_and(|h| h == id.issuer_name_hash.as_bytes())
+                    && hash(id.hash_algorithm.oid, key_bits)
+                        .is_some_and(|h| h == id.issuer_key_hash.as_bytes())
+            });
+            let Some(i) = issuer else {
+                return Err(format!(
+                    "it names serial {} of an issuer this CA does not have",
+                    hex::encode(id.serial_number.as_bytes())
+                ));
+            };
+            if signed_by != Some(i) {
+                check_signer(&issuers[i], basic, tbs, signature, cert_ders, produced)?;
+                signed_by = Some(i);
+            }
+            out.push(crate::ProvenRevocation {
+                serial_hex: hex::encode(id.serial_number.as_bytes()),
+                revoked_at: unix(&info.revocation_time),
+                reason: info
+                    .revocation_reason
+                    .and_then(|r| u8::try_from(r as u32).ok()),
+                issuer: i,
+            });
         }
-        out.push(crate::ProvenRevocation {
-            serial_hex: hex::encode(id.serial_number.as_bytes()),
-            revoked_at: unix(&info.revocation_time),
-            reason: info
-                .revocation_reason
-                .and_then(|r| u8::try_from(r as u32).ok()),
-            issuer: i,
-        });
-    }
-    Ok(out)
+        Ok(out)
+    })
 }
