@@ -411,70 +411,56 @@ fn organization_summary(blocks: &mut Vec<Block>, r: &Value, people: &Value, agen
     kills.sort_by_key(|k| k["id"].as_i64());
     kills.dedup_by_key(|k| k["id"].as_i64());
     blocks.push(Block::Heading("Summary".into()));
-    blocks.push(Block::KeyValues(vec![
-        ("Report".into(), text(&r["id"])),
-        (
-            "Organization".into(),
-            format!(
-                "{} ({})",
-                text(&r["organization"]["legal_name"]),
-                text(&r["organization"]["id"])
+    blocks.push(Block::KeyValues(
+        vec![
+            ("Report".into(), text(&r["id"])),
+            (
+                "Organization".into(),
+                format!(
+                    "{} ({})",
+                    text(&r["organization"]["legal_name"]),
+                    text(&r["organization"]["id"])
+                ),
             ),
-        ),
-        (
-            "Period".into(),
-            format!(
-                "{} to {}",
-                text(&r["period"]["from"]),
-                text(&r["period"]["to"])
+            (
+                "Period".into(),
+                format!(
+                    "{} to {}",
+                    text(&r["period"]["from"]),
+                    text(&r["period"]["to"])
+                ),
             ),
-        ),
-        ("Agents".into(), agents.len().to_string()),
-        (
-            "Certificates".into(),
-            format!(
-                "{} ({} revoked)",
-                sum(&|a| count(&a["certificates"])),
-                sum(&|a| count(&a["revocations"]))
+            ("Agents".into(), agents.len().to_string()),
+            (
+                "Certificates".into(),
+                format!(
+                    "{} ({} revoked)",
+                    sum(&|a| count(&a["certificates"])),
+                    sum(&|a| count(&a["revocations"]))
+                ),
             ),
-        ),
-        (
-            "Kill switches".into(),
-            if kills.is_empty() {
-                "none".into()
-            } else {
-                kills.len().to_string()
-            },
-        ),
-        (
-            "Incidents".into(),
-            sum(&|a| count(&a["incidents"])).to_string(),
-        ),
-        (
-            "Events".into(),
-            sum(&|a| usize::try_from(a["events"]["count"].as_u64().unwrap_or(0)).unwrap_or(0))
-                .to_string(),
-        ),
-        (
-            "Audit records".into(),
-            format!(
-                "{}, each proven to the signed checkpoint",
-                count(&r["audit"]["records"])
+            (
+                "Kill switches".into(),
+                if kills.is_empty() {
+                    "none".into()
+                } else {
+                    kills.len().to_string()
+                },
             ),
-        ),
-        (
-            "Root certificate".into(),
-            format!("{} (SHA-256 in the appendix)", text(&r["root"]["subject"])),
-        ),
-        (
-            "Generated".into(),
-            format!(
-                "{} by {}",
-                text(&r["generated_at"]),
-                who(people, &r["generated_by"])
+            (
+                "Incidents".into(),
+                sum(&|a| count(&a["incidents"])).to_string(),
             ),
-        ),
-    ]));
+            (
+                "Events".into(),
+                sum(&|a| usize::try_from(a["events"]["count"].as_u64().unwrap_or(0)).unwrap_or(0))
+                    .to_string(),
+            ),
+        ]
+        .into_iter()
+        .chain(provenance(r, people))
+        .collect(),
+    ));
     blocks.push(Block::Heading("Agents".into()));
     blocks.push(table(
         &[
@@ -539,85 +525,9 @@ fn organization_summary(blocks: &mut Vec<Block>, r: &Value, people: &Value, agen
     ));
 }
 
-/// The first page: what the report is about, in one table.
-fn summary(blocks: &mut Vec<Block>, r: &Value, people: &Value) {
-    let agent = &r["agent"];
-    blocks.push(Block::Heading("Summary".into()));
-    let active = r["mandates"]
-        .as_array()
-        .and_then(|m| m.iter().rev().find(|m| m["status"] == "approved"));
-    let unresolved = r["incidents"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|i| i["status"] != "resolved")
-        .count();
-    let org = match r["organization"]["legal_name"].as_str() {
-        Some(name) => format!("{name} ({})", text(&agent["organization"])),
-        None => text(&agent["organization"]),
-    };
-    blocks.push(Block::KeyValues(vec![
-        ("Report".into(), text(&r["id"])),
-        (
-            "Agent".into(),
-            format!("{} ({})", text(&agent["id"]), text(&agent["name"])),
-        ),
-        ("Organization".into(), org),
-        ("Status now".into(), text(&agent["status"])),
-        (
-            "Registered".into(),
-            format!(
-                "{} by {}",
-                text(&agent["registered_at"]),
-                who(people, &agent["registered_by"])
-            ),
-        ),
-        (
-            "Period".into(),
-            format!(
-                "{} to {}",
-                text(&r["period"]["from"]),
-                text(&r["period"]["to"])
-            ),
-        ),
-        (
-            "Approved mandate".into(),
-            active.map_or("none".into(), |m| {
-                format!(
-                    "version {}, approved {} by {}",
-                    text(&m["version"]),
-                    text(&m["decided_at"]),
-                    who(people, &m["decided_by"])
-                )
-            }),
-        ),
-        (
-            "Certificates".into(),
-            format!(
-                "{} ({} revoked)",
-                count(&r["certificates"]),
-                count(&r["revocations"])
-            ),
-        ),
-        ("Kill switches".into(), none_or_count(&r["kill_switches"])),
-        (
-            "Incidents".into(),
-            if count(&r["incidents"]) == 0 {
-                "none".into()
-            } else {
-                format!("{} ({unresolved} not resolved)", count(&r["incidents"]))
-            },
-        ),
-        ("Overrides of limits".into(), none_or_count(&r["overrides"])),
-        ("Events".into(), text(&r["events"]["count"])),
-        (
-            "Pre-trade decisions".into(),
-            format!(
-                "{} ({} denied)",
-                text(&r["pretrade"]["decisions"]),
-                text(&r["pretrade"]["denied"])
-            ),
-        ),
+/// The summary's last rows, the same in every report: the proven records, the root, who made it.
+fn provenance(r: &Value, people: &Value) -> [(String, String); 3] {
+    [
         (
             "Audit records".into(),
             format!(
@@ -637,7 +547,94 @@ fn summary(blocks: &mut Vec<Block>, r: &Value, people: &Value) {
                 who(people, &r["generated_by"])
             ),
         ),
-    ]));
+    ]
+}
+
+/// The first page: what the report is about, in one table.
+fn summary(blocks: &mut Vec<Block>, r: &Value, people: &Value) {
+    let agent = &r["agent"];
+    blocks.push(Block::Heading("Summary".into()));
+    let active = r["mandates"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["status"] == "approved"));
+    let unresolved = r["incidents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["status"] != "resolved")
+        .count();
+    let org = match r["organization"]["legal_name"].as_str() {
+        Some(name) => format!("{name} ({})", text(&agent["organization"])),
+        None => text(&agent["organization"]),
+    };
+    blocks.push(Block::KeyValues(
+        vec![
+            ("Report".into(), text(&r["id"])),
+            (
+                "Agent".into(),
+                format!("{} ({})", text(&agent["id"]), text(&agent["name"])),
+            ),
+            ("Organization".into(), org),
+            ("Status now".into(), text(&agent["status"])),
+            (
+                "Registered".into(),
+                format!(
+                    "{} by {}",
+                    text(&agent["registered_at"]),
+                    who(people, &agent["registered_by"])
+                ),
+            ),
+            (
+                "Period".into(),
+                format!(
+                    "{} to {}",
+                    text(&r["period"]["from"]),
+                    text(&r["period"]["to"])
+                ),
+            ),
+            (
+                "Approved mandate".into(),
+                active.map_or("none".into(), |m| {
+                    format!(
+                        "version {}, approved {} by {}",
+                        text(&m["version"]),
+                        text(&m["decided_at"]),
+                        who(people, &m["decided_by"])
+                    )
+                }),
+            ),
+            (
+                "Certificates".into(),
+                format!(
+                    "{} ({} revoked)",
+                    count(&r["certificates"]),
+                    count(&r["revocations"])
+                ),
+            ),
+            ("Kill switches".into(), none_or_count(&r["kill_switches"])),
+            (
+                "Incidents".into(),
+                if count(&r["incidents"]) == 0 {
+                    "none".into()
+                } else {
+                    format!("{} ({unresolved} not resolved)", count(&r["incidents"]))
+                },
+            ),
+            ("Overrides of limits".into(), none_or_count(&r["overrides"])),
+            ("Events".into(), text(&r["events"]["count"])),
+            (
+                "Pre-trade decisions".into(),
+                format!(
+                    "{} ({} denied)",
+                    text(&r["pretrade"]["decisions"]),
+                    text(&r["pretrade"]["denied"])
+                ),
+            ),
+        ]
+        .into_iter()
+        .chain(provenance(r, people))
+        .collect(),
+    ));
     blocks.push(Block::Paragraph(
         "This document is a reading copy of the signed JSON bundle (report.json). The bundle, not \
          this PDF, is the evidence: `mandate report verify --file report.json --root root.pem` \
