@@ -80,6 +80,23 @@ const HEADINGS: &[&str] = &[
     "Appendix: digests and signatures",
 ];
 
+/// `mandate report verify` on the bundle in `out` against the root in `dir` must succeed.
+fn verifies(ca: &Ca, out: &std::path::Path, dir: &std::path::Path) {
+    let check =
+        ca.d.command()
+            .args(["report", "verify", "--file"])
+            .arg(out.join("report.json"))
+            .arg("--root")
+            .arg(dir.join("root.pem"))
+            .output()
+            .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
+
 fn pdf_text(pdf: &std::path::Path, page: Option<usize>) -> String {
     let mut cmd = Command::new("pdftotext");
     if let Some(p) = page {
@@ -216,19 +233,7 @@ async fn a_killed_agents_report_names_who_stopped_it_and_why_and_is_typeset_to_b
     assert_eq!(csv.lines().count(), 4, "{csv}");
     assert!(csv.starts_with("agent_id,id,at,action_type,market"));
     // It still verifies offline.
-    let check =
-        ca.d.command()
-            .args(["report", "verify", "--file"])
-            .arg(out.join("report.json"))
-            .arg("--root")
-            .arg(dir.join("root.pem"))
-            .output()
-            .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    verifies(&ca, &out, dir);
 
     // The PDF says the same, in words.
     let pdf = out.join("report.pdf");
@@ -376,19 +381,7 @@ async fn an_organizations_report_covers_its_agents_and_nothing_of_another_firm()
             .iter()
             .all(|x| x["organization"] == "acme-trading")
     );
-    let check =
-        ca.d.command()
-            .args(["report", "verify", "--file"])
-            .arg(out.join("report.json"))
-            .arg("--root")
-            .arg(dir.join("root.pem"))
-            .output()
-            .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    verifies(&ca, &out, dir);
     let text = pdf_text(&out.join("report.pdf"), None);
     for want in [
         "Compliance report: organization acme-trading",
