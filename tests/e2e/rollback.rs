@@ -273,3 +273,56 @@ async fn a_restored_older_database_is_refused_until_recovery_puts_the_lost_revoc
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_database_that_goes_back_under_a_running_node_is_refused_at_the_next_checkpoint() {
+    let ca = Ca::start_with_config("[audit]\ncheckpoint_secs = 1\n").await;
+    ca.approved_agent("live-bot", full_mandate()).await;
+    let n = records(&ca).await;
+    checkpointed(&ca, n).await;
+
+    // What an older copy put back under the running node looks like: the newest records, their
+    // leaves and their checkpoints are gone (the HSM's anchor is not).
+    let keep = n - 3;
+    let first_gone = tlog_tiles::tlog::stored_hash_index(0, keep);
+    crate::harness::exec_sql(
+        &ca.d,
+        &format!(
+            "DELETE FROM audit_leaves WHERE seq > {keep};
+             DELETE FROM audit_tree WHERE idx >= {first_gone};
+             DELETE FROM audit_checkpoints WHERE seq > {keep};
+             DELETE FROM audit_events WHERE seq > {keep};"
+        ),
+        true,
+    );
+    // New activity makes a checkpoint due: the node finds itself behind and stops serving.
+    let _ = ca.register("after-restore", full_mandate()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r =
+            ca.d.raw()
+                .get(format!("{}/readyz", ca.d.base))
+                .send()
+                .await
+                .unwrap();
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            let detail = body["detail"].as_str().unwrap_or_default();
+            assert!(detail.contains("Refusing to serve"), "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never refused:\n{}",
+            ca.d.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = ca.d.get(&ca.operator, "/v1/agents/live-bot").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{r:?}");
+    // The stand-alone responders are told through the database.
+    let marked = crate::harness::query_sql(&ca.d, "SELECT reason FROM serving_refusal");
+    assert_eq!(marked.len(), 1, "{marked:?}");
+    assert!(ca.d.log().contains("refusing to serve"));
+}
