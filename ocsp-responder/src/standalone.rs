@@ -230,9 +230,13 @@ async fn post_ocsp(State(r): State<Arc<Responder>>, headers: HeaderMap, body: Bo
 
 async fn get_ocsp(
     State(r): State<Arc<Responder>>,
-    Path(request): Path<String>,
+    request: Result<Path<String>, axum::extract::rejection::PathRejection>,
     headers: HeaderMap,
 ) -> Response {
+    // A path that does not decode (not even as UTF-8) is a malformedRequest like any other.
+    let Ok(Path(request)) = request else {
+        return refused(Refusal::MalformedRequest);
+    };
     let answer = match decode_get(&request) {
         Ok(der) => r.answer(&der, &headers).await,
         Err(why) => Err(why),

@@ -376,3 +376,83 @@ async fn certificate_listing_pages_and_hides_other_agents_serials() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_path_that_is_not_utf8_gets_each_protocols_own_refusal_and_writes_nothing() {
+    let ca = Ca::start().await;
+    ca.approved_agent("utf8-bot", full_mandate()).await;
+    let before = crate::harness::footprint(&ca.d);
+    let http = reqwest::Client::new();
+    let send = |method: Method, path: &str, key: Option<&str>| {
+        let mut req = http.request(method, format!("{}{path}", ca.d.base));
+        if let Some(k) = key {
+            req = req
+                .bearer_auth(k)
+                .json(&json!({"version": 1, "reason": "x"}));
+        }
+        req.send()
+    };
+    // REST, the PKI files: a problem document naming the path.
+    for (method, path, key) in [
+        (Method::GET, "/v1/agents/%FF", Some(ca.operator.as_str())),
+        (
+            Method::POST,
+            "/v1/agents/%FF/approve",
+            Some(ca.compliance.as_str()),
+        ),
+        (
+            Method::POST,
+            "/v1/agents/%FF/revoke",
+            Some(ca.operator.as_str()),
+        ),
+        (
+            Method::GET,
+            "/v1/certificates/%FF%FE",
+            Some(ca.operator.as_str()),
+        ),
+        (Method::GET, "/crl/%FF.crl", None),
+        (Method::GET, "/ca/issuers/%FF.der", None),
+    ] {
+        let r = send(method.clone(), path, key).await.unwrap();
+        let reply = crate::harness::reply(r).await;
+        reply.assert_problem(400, "invalid-request");
+        assert!(
+            reply.body["detail"].as_str().unwrap().contains("path"),
+            "{path}: {reply:?}"
+        );
+    }
+    // OCSP: an OCSP response, malformedRequest (RFC 6960: OCSPResponseStatus 1).
+    let r = send(Method::GET, "/ocsp/%FF", None).await.unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/ocsp-response",
+        "{r:?}"
+    );
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        [0x30, 0x03, 0x0a, 0x01, 0x01]
+    );
+    // ACME: an RFC 8555 problem.
+    let r = send(Method::GET, "/acme/renewal-info/%FF", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        body["type"], "urn:ietf:params:acme:error:malformed",
+        "{body}"
+    );
+    // The stand-alone responder too.
+    let responder = crate::harness::Responder::start(&ca.d).await;
+    let r = http
+        .get(format!("{}/%FF", responder.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        [0x30, 0x03, 0x0a, 0x01, 0x01]
+    );
+    assert_eq!(crate::harness::footprint(&ca.d), before);
+}

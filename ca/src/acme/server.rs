@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -354,7 +355,7 @@ async fn create_account(
 /// `POST /acme/acct/{id}`: POST-as-GET (or an empty update) returns the account.
 async fn account(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AcmePath(id): AcmePath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -604,7 +605,7 @@ async fn new_order(State(state): State<AppState>, headers: HeaderMap, body: Body
 /// `POST /acme/order/{id}` (POST-as-GET).
 async fn order(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AcmePath(id): AcmePath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -620,7 +621,7 @@ async fn order(
 /// the external account binding proved that the account speaks for this agent.
 async fn authz(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AcmePath(id): AcmePath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -645,7 +646,7 @@ async fn authz(
 /// (approved mandate, CSR checks, HSM), so the certificate carries the agent's mandate.
 async fn finalize(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AcmePath(id): AcmePath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -739,7 +740,7 @@ async fn finalize(
 /// `POST /acme/cert/{serial}` (POST-as-GET): the certificate and its chain, PEM.
 async fn certificate(
     State(state): State<AppState>,
-    Path(serial): Path<String>,
+    AcmePath(serial): AcmePath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -772,7 +773,7 @@ async fn certificate(
 /// `POST /acme/acct/{id}/orders` (POST-as-GET): the account's orders, newest first (up to 100).
 async fn orders(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AcmePath(id): AcmePath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -1018,10 +1019,30 @@ async fn certificate_by_cert_id(
 /// Retry-After); a short-lived certificate is asked about every tenth of its lifetime.
 const ARI_RETRY_AFTER_SECS: i64 = 6 * 3600;
 
+/// Path parameters whose rejection (a segment that is not valid UTF-8 once percent-decoded) is
+/// an RFC 8555 `malformed` problem, as every ACME error is.
+struct AcmePath<T>(T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AcmePath<T> {
+    type Rejection = AcmeError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AcmeError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| AcmePath(p.0))
+            .map_err(|rej| {
+                AcmeError::malformed(format!("the URL path is not valid: {}", rej.body_text()))
+            })
+    }
+}
+
 /// `GET /acme/renewal-info/{certID}` (RFC 9773): when to renew. The window runs from two
 /// thirds to five sixths of the validity; for a revoked certificate, or one retiring because a
 /// newer mandate version was approved, it is already past, so the client renews at once.
-async fn renewal_info(State(state): State<AppState>, Path(cert_id): Path<String>) -> Response {
+async fn renewal_info(
+    State(state): State<AppState>,
+    AcmePath(cert_id): AcmePath<String>,
+) -> Response {
     let node = Arc::clone(&state.node);
     let answer = async {
         let cert = certificate_by_cert_id(&node, &cert_id).await?;

@@ -1,11 +1,13 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use mandate_store::{AgentOverview, MandateStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, next_cursor, page_limit};
+use super::{
+    ApiError, ApiJson, ApiPath, ApiQuery, AppState, Caller, OptionalJson, next_cursor, page_limit,
+};
 use crate::{CaError, ra};
 
 #[derive(Deserialize)]
@@ -106,7 +108,7 @@ pub async fn register(
 pub async fn submit_mandate(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<SubmitMandate>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     ra::agents::submit_mandate(&state.node.store, &caller, &id, req.mandate).await?;
@@ -117,7 +119,7 @@ pub async fn submit_mandate(
 pub async fn approve(
     state: State<AppState>,
     caller: Caller,
-    id: Path<String>,
+    id: ApiPath<String>,
     body: OptionalJson<Decision>,
 ) -> Result<Json<AgentView>, ApiError> {
     decide(state, caller, id, body, true).await
@@ -127,7 +129,7 @@ pub async fn approve(
 pub async fn reject(
     state: State<AppState>,
     caller: Caller,
-    id: Path<String>,
+    id: ApiPath<String>,
     body: OptionalJson<Decision>,
 ) -> Result<Json<AgentView>, ApiError> {
     decide(state, caller, id, body, false).await
@@ -136,7 +138,7 @@ pub async fn reject(
 async fn decide(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(req): OptionalJson<Decision>,
     approve: bool,
 ) -> Result<Json<AgentView>, ApiError> {
@@ -164,7 +166,7 @@ async fn decide(
 pub async fn reinstate(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(req): OptionalJson<Reinstatement>,
 ) -> Result<Json<AgentView>, ApiError> {
     let outcome = ra::agents::reinstate(&state.node.store, &caller, &id, req.comment).await?;
@@ -195,7 +197,7 @@ pub struct MandateVersionView {
 pub async fn mandates(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let versions = ra::agents::mandates(&state.node.store, &caller, &id).await?;
     let items: Vec<MandateVersionView> = versions
@@ -218,7 +220,7 @@ pub async fn mandates(
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     let o = ra::agents::get(&state.node.store, &caller, &id).await?;
     Ok(Json(view_of(&state, o)?))

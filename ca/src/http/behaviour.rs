@@ -1,13 +1,13 @@
 //! Events, pre-trade checks, risk scores and baselines.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use mandate_policy::{Denial, OrderJson};
 use mandate_store::{BaselineRow, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiJson, AppState, Caller, OptionalJson};
+use super::{ApiError, ApiJson, ApiPath, AppState, Caller, OptionalJson};
 use crate::behaviour::{EventInput, IngestOutcome, RiskView};
 use crate::{CaError, ra};
 
@@ -104,7 +104,7 @@ pub(crate) async fn check(
 pub async fn preflight(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(order): ApiJson<OrderJson>,
 ) -> Result<Json<Decision>, ApiError> {
     ra::tenant::check_agent_or_own(&state.node, &caller, TRADING, &id).await?;
@@ -123,7 +123,7 @@ pub async fn preflight(
 pub async fn decision(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ra::oversight::DecisionView>, ApiError> {
     Ok(Json(
         ra::oversight::decision(&state.node, &caller, &id).await?,
@@ -134,7 +134,7 @@ pub async fn decision(
 pub async fn risk_score(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RiskView>, ApiError> {
     ra::tenant::agent_or_own(&state.node.store, &caller, READERS, &id).await?;
     Ok(Json(state.node.behaviour.risk(&id).await?))
@@ -145,7 +145,7 @@ pub async fn risk_score(
 pub async fn usage(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<crate::behaviour::UsageView>, ApiError> {
     ra::tenant::agent_or_own(&state.node.store, &caller, READERS, &id).await?;
     Ok(Json(state.node.behaviour.usage(&id).await?))
@@ -185,7 +185,7 @@ fn baseline_view(b: BaselineRow) -> BaselineView {
 pub async fn list_baselines(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let store = &state.node.store;
     ra::tenant::agent_or_own(store, &caller, READERS, &id).await?;
@@ -200,7 +200,7 @@ pub async fn list_baselines(
 pub async fn learn(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<BaselineView>), ApiError> {
     let row = ra::oversight::learn(&state.node, &caller, &id).await?;
     Ok((StatusCode::CREATED, Json(baseline_view(row))))
@@ -217,7 +217,7 @@ pub struct BaselineDecision {
 pub async fn approve(
     state: State<AppState>,
     caller: Caller,
-    id: Path<String>,
+    id: ApiPath<String>,
     body: OptionalJson<BaselineDecision>,
 ) -> Result<Json<BaselineView>, ApiError> {
     decide_baseline(state, caller, id, body, true).await
@@ -227,7 +227,7 @@ pub async fn approve(
 pub async fn reject(
     state: State<AppState>,
     caller: Caller,
-    id: Path<String>,
+    id: ApiPath<String>,
     body: OptionalJson<BaselineDecision>,
 ) -> Result<Json<BaselineView>, ApiError> {
     decide_baseline(state, caller, id, body, false).await
@@ -236,7 +236,7 @@ pub async fn reject(
 async fn decide_baseline(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<BaselineDecision>,
     approve: bool,
 ) -> Result<Json<BaselineView>, ApiError> {
@@ -255,7 +255,7 @@ async fn decide_baseline(
 pub async fn grant_override(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ra::overrides::OverrideRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     match ra::overrides::grant(&state.node.store, &caller, &id, req).await? {
@@ -277,7 +277,7 @@ pub async fn grant_override(
 pub async fn overrides(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = ra::overrides::list(&state.node.store, &caller, &id).await?;
     let items: Vec<crate::behaviour::OverrideView> = rows
@@ -291,7 +291,7 @@ pub async fn overrides(
 pub async fn end_override(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, oid)): Path<(String, i64)>,
+    ApiPath((id, oid)): ApiPath<(String, i64)>,
 ) -> Result<StatusCode, ApiError> {
     ra::overrides::end(&state.node.store, &caller, &id, oid).await?;
     state.node.behaviour.touched.touch(&id);

@@ -1,11 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mandate_store::{CaRole, CertStatus, CertificateRow, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, next_cursor, page_limit};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, Caller, next_cursor, page_limit};
 use crate::issuance::Issued;
 use crate::revocation::RevocationReason;
 use crate::{CaError, ra, x509};
@@ -68,7 +68,7 @@ pub struct CertificateList {
 pub async fn certify(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<CertifyRequest>,
 ) -> Result<(StatusCode, Json<Certified>), ApiError> {
     let key = match (req.csr, req.hsm_key_type) {
@@ -98,7 +98,7 @@ pub async fn certify(
 pub async fn list_for_agent(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<super::PageQuery>,
 ) -> Result<Json<CertificateList>, ApiError> {
     let limit = page_limit(q.limit)?;
@@ -120,7 +120,7 @@ pub async fn list_for_agent(
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<String>,
 ) -> Result<Json<CertificateView>, ApiError> {
     Ok(Json(view(readable(&state, &caller, &serial).await?)?))
 }
@@ -130,7 +130,7 @@ pub async fn get_one(
 pub async fn download(
     State(state): State<AppState>,
     caller: Caller,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let row = readable(&state, &caller, &serial).await?;
     let issuer_id = row.issuer_id;
@@ -202,7 +202,7 @@ pub(super) fn view(row: CertificateRow) -> Result<CertificateView, ApiError> {
 /// `/ca/issuers/{sha256}.der`.
 pub async fn issuer_cert(
     State(state): State<AppState>,
-    Path(file): Path<String>,
+    ApiPath(file): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::from(CaError::NotFound(format!("CA certificate {file}")));
     let (name, pem) = match (file.strip_suffix(".der"), file.strip_suffix(".pem")) {

@@ -1,17 +1,17 @@
 //! `GET /crl/{issuer key id}.crl`: the issuer's current CRL, DER, for any relying party (no key).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::{ApiError, AppState};
+use super::{ApiError, ApiPath, AppState};
 
 /// Serves the CRL with Cache-Control (max-age at most 10 s, so a revocation is seen within
 /// seconds even through caches), ETag, Last-Modified and Expires; answers 304 to a matching
 /// If-None-Match.
 pub async fn get(
     State(state): State<AppState>,
-    Path(file): Path<String>,
+    ApiPath(file): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such CRL");

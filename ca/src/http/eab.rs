@@ -1,11 +1,11 @@
 //! `POST /v1/agents/{id}/eab`: ACME external account binding credentials for one agent.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState, Caller};
+use super::{ApiError, ApiPath, AppState, Caller};
 use crate::ra;
 
 /// Creates single-use credentials (operator or admin). The HMAC key is in this answer only,
@@ -13,7 +13,7 @@ use crate::ra;
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Path(agent_id): Path<String>,
+    ApiPath(agent_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let node = &state.node;
     let creds = ra::credentials::eab(&node.hsm, &node.store, &caller, &agent_id).await?;

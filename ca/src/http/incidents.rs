@@ -1,11 +1,11 @@
 //! Incidents the scoring loop opened, and their human sign-off.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use mandate_store::IncidentRow;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, page_limit};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, Caller, OptionalJson, page_limit};
 use crate::{CaError, ra};
 
 use super::roles::READERS;
@@ -118,7 +118,7 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<IncidentView>, ApiError> {
     caller.require(READERS)?;
     let id = parse_id(&id)?;
@@ -135,7 +135,7 @@ pub struct Acknowledge {}
 pub async fn acknowledge(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(_): OptionalJson<Acknowledge>,
 ) -> Result<Json<IncidentView>, ApiError> {
     let id = parse_id(&id)?;
@@ -156,7 +156,7 @@ pub struct Resolve {
 pub async fn resolve(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Resolve>,
 ) -> Result<Json<IncidentView>, ApiError> {
     let id = parse_id(&id)?;

@@ -246,6 +246,26 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     }
 }
 
+/// Path parameters whose rejection (a segment that is not valid UTF-8 once percent-decoded)
+/// is a problem document, not the framework's plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|rej| {
+                ApiError::bad_request(format!(
+                    "the path does not name anything this API knows: {}",
+                    rej.body_text()
+                ))
+            })
+    }
+}
+
 /// Query parameters whose rejection is a problem document.
 pub struct ApiQuery<T>(pub T);
 

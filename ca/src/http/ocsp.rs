@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -36,12 +37,16 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body)
     }
 }
 
-/// `GET /ocsp/{base64}`.
+/// `GET /ocsp/{base64}`. A path that does not decode (not even as UTF-8) is an OCSP
+/// `malformedRequest`, like any other bad request: OCSP clients read OCSP responses.
 pub async fn get(
     State(state): State<AppState>,
-    Path(request): Path<String>,
+    request: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(Path(request)) = request else {
+        return refuse(Refusal::MalformedRequest);
+    };
     match decode_get(&request) {
         Ok(der) => answer(&state, &der, &headers).await,
         Err(why) => refuse(why),

@@ -1,12 +1,12 @@
 //! `/v1/organizations` and `/v1/people`: the firms sharing the CA and the people in them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use mandate_store::{OrganizationRow, PersonRow, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, next_cursor, page_limit};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, Caller, next_cursor, page_limit};
 use crate::ra;
 use crate::ra::organizations::{NewOrganization, NewPerson};
 
@@ -79,7 +79,7 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<OrganizationView>, ApiError> {
     let row = ra::organizations::get(&state.node.store, &caller, &id).await?;
     Ok(Json(row.into()))
@@ -171,7 +171,7 @@ pub struct DisabledPerson {
 pub async fn disable_person(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DisabledPerson>, ApiError> {
     let (row, newly_disabled) =
         ra::organizations::disable_person(&state.node.store, &caller, &id).await?;

@@ -1,12 +1,12 @@
 //! `GET /v1/reports/agents/{id}`: the compliance report of one agent over a period, as the
 //! signed JSON bundle or as the PDF.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{ApiError, ApiQuery, AppState, Caller};
+use super::{ApiError, ApiPath, ApiQuery, AppState, Caller};
 use crate::audit_proof::ProofSubject;
 use crate::report::{Period, ReportOptions, build_report, render_pdf};
 
@@ -23,7 +23,7 @@ pub struct ReportQuery {
 pub async fn agent(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, ApiError> {
     crate::ra::tenant::agent(&state.node.store, &caller, super::roles::REPORTERS, &id).await?;
@@ -35,7 +35,7 @@ pub async fn agent(
 pub async fn organization(
     State(state): State<AppState>,
     caller: Caller,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(super::roles::REPORTERS)?;

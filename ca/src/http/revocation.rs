@@ -1,12 +1,12 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use mandate_store::KillScope;
 
 use crate::revocation::KillSwitchView;
 use serde::{Deserialize, Serialize};
 
 use super::certificates::{CertificateView, view};
-use super::{ApiError, ApiJson, AppState, Caller};
+use super::{ApiError, ApiJson, ApiPath, AppState, Caller};
 use crate::revocation::ReasonInput;
 
 #[derive(Deserialize)]
@@ -37,7 +37,7 @@ pub struct Revoked {
 pub async fn revoke_certificate(
     State(state): State<AppState>,
     caller: Caller,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<String>,
     ApiJson(req): ApiJson<RevokeCertificate>,
 ) -> Result<Json<Revoked>, ApiError> {
     let serial = super::certificates::parse_serial(&serial)?;
@@ -61,7 +61,7 @@ pub async fn revoke_certificate(
 pub async fn kill_agent(
     state: State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     req: ApiJson<PullKillSwitch>,
 ) -> Result<Json<KillSwitchView>, ApiError> {
     kill(state, caller, KillScope::Agent, id, req).await
@@ -71,7 +71,7 @@ pub async fn kill_agent(
 pub async fn kill_operator(
     state: State<AppState>,
     caller: Caller,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
     req: ApiJson<PullKillSwitch>,
 ) -> Result<Json<KillSwitchView>, ApiError> {
     kill(state, caller, KillScope::Operator, org, req).await

@@ -2,7 +2,7 @@
 //! (`POST /v1/verify`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::behaviour::{Reason, When, check, reasons, split};
-use super::{ApiError, ApiJson, AppState, Caller};
+use super::{ApiError, ApiJson, ApiPath, AppState, Caller};
 use crate::CaError;
 
 const SIGNERS: &[Role] = &[Role::Operator, Role::Admin];
@@ -94,7 +94,7 @@ async fn custodial_key(
 pub async fn sign(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(order): ApiJson<OrderJson>,
 ) -> Result<Json<Signed>, ApiError> {
     crate::ra::tenant::agent_or_own(&state.node.store, &caller, SIGNERS, &id).await?;

@@ -1,13 +1,15 @@
 //! Webhook endpoints and their delivery log.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use mandate_store::{DeliveryRow, WebhookRow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, OptionalJson, PageQuery, page_limit};
+use super::{
+    ApiError, ApiJson, ApiPath, ApiQuery, AppState, Caller, OptionalJson, PageQuery, page_limit,
+};
 use crate::{CaError, ra};
 
 use super::roles::READERS;
@@ -94,7 +96,7 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
     caller.require(READERS)?;
     let row = crate::ra::tenant::webhook(&state.node.store, &caller, &id).await?;
@@ -110,7 +112,7 @@ pub struct Disable {}
 pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(_): OptionalJson<Disable>,
 ) -> Result<Json<WebhookView>, ApiError> {
     let row = ra::webhooks::disable(&state.node.store, &caller, &id).await?;
@@ -163,7 +165,7 @@ pub struct DeliveryQuery {
 pub async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(READERS)?;

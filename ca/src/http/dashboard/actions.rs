@@ -3,7 +3,7 @@
 //! redirect to the page the change shows on, or an error page with the handler's refusal.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use super::layout;
 use super::pages::from_json;
 use super::session::{Signed, check_post};
 use crate::http::{
-    ApiError, ApiJson, AppState, OptionalJson, agents, behaviour, incidents, revocation,
+    ApiError, ApiJson, ApiPath, AppState, OptionalJson, agents, behaviour, incidents, revocation,
 };
 
 /// Approve or reject a mandate or a baseline.
@@ -78,12 +78,12 @@ pub(crate) async fn approve_mandate(
     State(state): State<AppState>,
     signed: Signed,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
     let to = format!("/dashboard/agents/{id}?done=mandate-approved");
     let caller = signed.caller.clone();
-    let call = |b| agents::approve(State(state), caller, Path(id), b);
+    let call = |b| agents::approve(State(state), caller, ApiPath(id), b);
     decide(&signed, &headers, &form, true, call, to).await
 }
 
@@ -92,12 +92,12 @@ pub(crate) async fn reinstate(
     State(state): State<AppState>,
     signed: Signed,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
     let to = format!("/dashboard/agents/{id}?done=reinstated");
     let caller = signed.caller.clone();
-    let call = |b| agents::reinstate(State(state), caller, Path(id), b);
+    let call = |b| agents::reinstate(State(state), caller, ApiPath(id), b);
     let r = async {
         check_post(&headers, &signed.csrf, &form.csrf)?;
         call(OptionalJson(from_json(
@@ -114,12 +114,12 @@ pub(crate) async fn reject_mandate(
     State(state): State<AppState>,
     signed: Signed,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
     let to = format!("/dashboard/agents/{id}?done=mandate-rejected");
     let caller = signed.caller.clone();
-    let call = |b| agents::reject(State(state), caller, Path(id), b);
+    let call = |b| agents::reject(State(state), caller, ApiPath(id), b);
     decide(&signed, &headers, &form, true, call, to).await
 }
 
@@ -128,12 +128,12 @@ pub(crate) async fn approve_baseline(
     State(state): State<AppState>,
     signed: Signed,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
     let to = format!("/dashboard/agents/{id}?done=baseline-approved");
     let caller = signed.caller.clone();
-    let call = |b| behaviour::approve(State(state), caller, Path(id), b);
+    let call = |b| behaviour::approve(State(state), caller, ApiPath(id), b);
     decide(&signed, &headers, &form, false, call, to).await
 }
 
@@ -142,12 +142,12 @@ pub(crate) async fn reject_baseline(
     State(state): State<AppState>,
     signed: Signed,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
     let to = format!("/dashboard/agents/{id}?done=baseline-rejected");
     let caller = signed.caller.clone();
-    let call = |b| behaviour::reject(State(state), caller, Path(id), b);
+    let call = |b| behaviour::reject(State(state), caller, ApiPath(id), b);
     decide(&signed, &headers, &form, false, call, to).await
 }
 
@@ -168,7 +168,7 @@ pub(crate) async fn kill(
     State(state): State<AppState>,
     signed: Signed,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Form(form): Form<KillForm>,
 ) -> Response {
     let r = async {
@@ -179,7 +179,13 @@ pub(crate) async fn kill(
             ));
         }
         let body = ApiJson(from_json(json!({"reason": form.reason}))?);
-        revocation::kill_agent(State(state), signed.caller.clone(), Path(id.clone()), body).await
+        revocation::kill_agent(
+            State(state),
+            signed.caller.clone(),
+            ApiPath(id.clone()),
+            body,
+        )
+        .await
     }
     .await;
     outcome(&signed, r, format!("/dashboard/agents/{id}?done=killed"))
@@ -197,13 +203,13 @@ pub(crate) async fn acknowledge(
     State(state): State<AppState>,
     signed: Signed,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Form(form): Form<Plain>,
 ) -> Response {
     let r = async {
         check_post(&headers, &signed.csrf, &form.csrf)?;
         let body = OptionalJson(from_json(json!({}))?);
-        incidents::acknowledge(State(state), signed.caller.clone(), Path(id), body).await
+        incidents::acknowledge(State(state), signed.caller.clone(), ApiPath(id), body).await
     }
     .await;
     outcome(&signed, r, "/dashboard/incidents?done=acknowledged".into())
@@ -223,13 +229,13 @@ pub(crate) async fn resolve(
     State(state): State<AppState>,
     signed: Signed,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Form(form): Form<ResolveForm>,
 ) -> Response {
     let r = async {
         check_post(&headers, &signed.csrf, &form.csrf)?;
         let body = ApiJson(from_json(json!({"resolution": form.resolution}))?);
-        incidents::resolve(State(state), signed.caller.clone(), Path(id), body).await
+        incidents::resolve(State(state), signed.caller.clone(), ApiPath(id), body).await
     }
     .await;
     outcome(&signed, r, "/dashboard/incidents?done=resolved".into())

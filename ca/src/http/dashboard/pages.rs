@@ -2,7 +2,7 @@
 //! renders what it got; a section the role may not read shows the refusal instead.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use mandate_store::Role;
@@ -18,8 +18,8 @@ use crate::http::roles::{
     ACKNOWLEDGERS, AUDIT_READERS, DECIDERS, READERS, REPORTERS, RESOLVERS, REVOKERS,
 };
 use crate::http::{
-    ApiError, ApiQuery, AppState, PageQuery, agents, audit, behaviour, certificates, incidents,
-    organizations, reports, webhooks,
+    ApiError, ApiPath, ApiQuery, AppState, PageQuery, agents, audit, behaviour, certificates,
+    incidents, organizations, reports, webhooks,
 };
 
 /// Most rows a table shows.
@@ -112,7 +112,7 @@ pub(crate) async fn overview(
         let risk = value(behaviour::risk_score(
             State(state.clone()),
             caller.clone(),
-            Path(id.clone()),
+            ApiPath(id.clone()),
         ))
         .await
         .unwrap_or(Value::Null);
@@ -197,12 +197,12 @@ pub(crate) async fn overview(
 pub(crate) async fn agent(
     State(state): State<AppState>,
     signed: Signed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Query(done): Query<Done>,
 ) -> Response {
     let caller = signed.caller.clone();
     let st = || State(state.clone());
-    let a = match value(agents::get_one(st(), caller.clone(), Path(id.clone()))).await {
+    let a = match value(agents::get_one(st(), caller.clone(), ApiPath(id.clone()))).await {
         Ok(v) => v,
         Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
             return layout::not_found(&signed, &format!("agent {id}"));
@@ -212,20 +212,20 @@ pub(crate) async fn agent(
     let risk = value(behaviour::risk_score(
         st(),
         caller.clone(),
-        Path(id.clone()),
+        ApiPath(id.clone()),
     ))
     .await;
-    let usage = value(behaviour::usage(st(), caller.clone(), Path(id.clone()))).await;
+    let usage = value(behaviour::usage(st(), caller.clone(), ApiPath(id.clone()))).await;
     let baselines = value(behaviour::list_baselines(
         st(),
         caller.clone(),
-        Path(id.clone()),
+        ApiPath(id.clone()),
     ))
     .await;
     let certs = value(certificates::list_for_agent(
         st(),
         caller.clone(),
-        Path(id.clone()),
+        ApiPath(id.clone()),
         page_query(),
     ))
     .await;
@@ -255,7 +255,7 @@ pub(crate) async fn agent(
     let pending_mandate = a["mandate_status"] == "pending_approval";
     // What the pending version changes, read before the approve button.
     let changes = if pending_mandate {
-        value(agents::mandates(st(), caller.clone(), Path(id.clone())))
+        value(agents::mandates(st(), caller.clone(), ApiPath(id.clone())))
             .await
             .map(|v| v["versions"][0]["changes"].clone())
     } else {
@@ -705,7 +705,7 @@ fn incident_table(signed: &Signed, rows: &[Value], with_agent: bool) -> Markup {
 pub(crate) async fn kill_confirm(
     State(state): State<AppState>,
     signed: Signed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Response {
     if let Err(e) = signed.caller.require(REVOKERS) {
         return layout::error_page(Some(&signed), e.into());
@@ -713,7 +713,7 @@ pub(crate) async fn kill_confirm(
     let a = match value(agents::get_one(
         State(state.clone()),
         signed.caller.clone(),
-        Path(id.clone()),
+        ApiPath(id.clone()),
     ))
     .await
     {
@@ -1014,12 +1014,12 @@ pub(crate) async fn webhooks(State(state): State<AppState>, signed: Signed) -> R
 pub(crate) async fn webhook(
     State(state): State<AppState>,
     signed: Signed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Response {
     let hook = value(webhooks::get_one(
         State(state.clone()),
         signed.caller.clone(),
-        Path(id.clone()),
+        ApiPath(id.clone()),
     ))
     .await;
     let hook = match hook {
@@ -1033,7 +1033,7 @@ pub(crate) async fn webhook(
     let deliveries = value(webhooks::deliveries(
         State(state),
         signed.caller.clone(),
-        Path(id.clone()),
+        ApiPath(id.clone()),
         ApiQuery(q),
     ))
     .await;
@@ -1164,7 +1164,7 @@ pub(crate) struct ReportForm {
 pub(crate) async fn report(
     State(state): State<AppState>,
     signed: Signed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Query(f): Query<ReportForm>,
 ) -> Response {
     let pdf = f.format.as_deref() != Some("json");
@@ -1177,7 +1177,7 @@ pub(crate) async fn report(
     match reports::agent(
         State(state),
         signed.caller.clone(),
-        Path(id.clone()),
+        ApiPath(id.clone()),
         ApiQuery(q),
     )
     .await
