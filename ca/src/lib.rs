@@ -169,10 +169,11 @@ pub async fn revoke_certificate(
     actor: &str,
 ) -> Result<serde_json::Value, CaError> {
     let reason: revocation::RevocationReason = reason.parse()?;
+    let serial = x509::parse_serial(serial)?;
     let (row, newly_revoked) = ra::revocation::revoke_certificate(
         store,
         &ra::Principal::cli(actor),
-        &serial.to_ascii_lowercase(),
+        &serial,
         reason,
         comment,
         "cli",

@@ -122,6 +122,33 @@ pub fn random_serial() -> Result<(SerialNumber, String), CaError> {
     Ok((SerialNumber::new(&bytes)?, hex::encode(bytes)))
 }
 
+/// A serial as people and clients write it (hex, either case, with or without leading zeros)
+/// in the form the store keeps: lowercase hex of the DER INTEGER's content bytes, so with a
+/// leading `00` only where the first byte would otherwise look negative.
+pub fn parse_serial(text: &str) -> Result<String, CaError> {
+    let hexits = text.trim().to_ascii_lowercase();
+    if hexits.is_empty() || hexits.len() > 64 || !hexits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(CaError::InvalidRequest(format!(
+            "serial must be 1 to 64 hexadecimal digits (got {:?})",
+            text.chars().take(70).collect::<String>()
+        )));
+    }
+    let digits = hexits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Ok("00".into());
+    }
+    let mut serial = if digits.len() % 2 == 1 {
+        format!("0{digits}")
+    } else {
+        digits.to_owned()
+    };
+    // DER keeps a leading zero byte before a first byte of 0x80 or more.
+    if serial.as_bytes()[0] >= b'8' {
+        serial.insert_str(0, "00");
+    }
+    Ok(serial)
+}
+
 /// `O=<organization>, CN=<common name>` with UTF8String values.
 pub fn name(organization: &str, common_name: &str) -> Result<Name, CaError> {
     Ok(RdnSequence(vec![
@@ -347,6 +374,31 @@ mod tests {
             assert_eq!(serial.as_bytes().len(), 16);
             assert!((0x40..=0x7f).contains(&serial.as_bytes()[0]));
             assert_eq!(hex.len(), 32);
+        }
+    }
+}
+
+#[cfg(test)]
+mod serial_tests {
+    use super::parse_serial;
+
+    #[test]
+    fn serials_are_read_in_every_documented_form() {
+        let canonical = "4a1f0000000000000000000000000001";
+        for form in [
+            canonical,
+            "4A1F0000000000000000000000000001",
+            "04a1f0000000000000000000000000001",
+            "00004a1f0000000000000000000000000001",
+            " 4a1f0000000000000000000000000001 ",
+        ] {
+            assert_eq!(parse_serial(form).unwrap(), canonical, "{form}");
+        }
+        assert_eq!(parse_serial("ff").unwrap(), "00ff");
+        assert_eq!(parse_serial("00ff").unwrap(), "00ff");
+        assert_eq!(parse_serial("0").unwrap(), "00");
+        for bad in ["", "zzz", "12g4", &"1".repeat(65)] {
+            assert!(parse_serial(bad).is_err(), "{bad}");
         }
     }
 }

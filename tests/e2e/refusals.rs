@@ -456,3 +456,56 @@ async fn a_path_that_is_not_utf8_gets_each_protocols_own_refusal_and_writes_noth
     );
     assert_eq!(crate::harness::footprint(&ca.d), before);
 }
+
+#[tokio::test]
+async fn cursors_out_of_range_are_refused_and_serials_are_read_in_every_documented_form() {
+    let ca = Ca::start().await;
+    ca.approved_agent("forms-bot", full_mandate()).await;
+    let work = tempfile::tempdir().unwrap();
+    let r = ca.certify_new_key("forms-bot", work.path()).await;
+    let serial = r.body["serial_number"].as_str().unwrap().to_owned();
+    let auditor = ca.auditor().await;
+    for (key, path) in [
+        (ca.operator.as_str(), "/v1/incidents?before=-5"),
+        (ca.operator.as_str(), "/v1/incidents?before=0"),
+        (auditor.as_str(), "/v1/audit?after=-1"),
+    ] {
+        let r = ca.d.get(key, path).await;
+        r.assert_problem(400, "invalid-request");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("must be"),
+            "{path}: {r:?}"
+        );
+    }
+    assert_eq!(
+        ca.d.get(&auditor, "/v1/audit?after=0").await.status,
+        StatusCode::OK
+    );
+    // Serials: either case, with leading zeros; anything else is not hexadecimal.
+    for form in [
+        serial.clone(),
+        serial.to_uppercase(),
+        format!("0{serial}"),
+        format!("0000{serial}"),
+    ] {
+        let r =
+            ca.d.get(&ca.operator, &format!("/v1/certificates/{form}"))
+                .await;
+        assert_eq!(r.status, StatusCode::OK, "{form}: {r:?}");
+        assert_eq!(r.body["serial_number"], serial.as_str());
+    }
+    ca.d.get(&ca.operator, "/v1/certificates/zzz")
+        .await
+        .assert_problem(400, "invalid-request");
+    let out =
+        ca.d.command()
+            .args(["revoke", "certificate", "zzz", "--reason", "unspecified"])
+            .output()
+            .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("hexadecimal"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

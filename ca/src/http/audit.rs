@@ -25,7 +25,7 @@ pub async fn list(
     let (rows, names) = crate::ra::audit::list(
         &state.node.store,
         &caller,
-        q.after.unwrap_or(0).max(0),
+        super::after_cursor(q.after)?,
         limit,
     )
     .await?;

@@ -170,11 +170,7 @@ async fn readable(
 
 /// A serial from a path: hex, any case, at most 21 bytes; returned lowercase as stored.
 pub(super) fn parse_serial(serial: &str) -> Result<String, ApiError> {
-    let serial = serial.to_ascii_lowercase();
-    if serial.is_empty() || serial.len() > 42 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::bad_request("serial must be hexadecimal"));
-    }
-    Ok(serial)
+    Ok(crate::x509::parse_serial(serial)?)
 }
 
 pub(super) fn view(row: CertificateRow) -> Result<CertificateView, ApiError> {

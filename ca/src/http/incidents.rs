@@ -102,7 +102,7 @@ pub async fn list(
             caller.org_filter(),
             q.agent_id.as_deref(),
             q.status.as_deref(),
-            q.before.unwrap_or(0).max(0),
+            super::before_cursor(q.before)?,
             limit,
         )
         .await

@@ -309,6 +309,30 @@ pub struct PageQuery {
     pub after: Option<String>,
 }
 
+/// A `before` cursor (a row id from the previous page's `next_before`): absent is the first
+/// page; an id below 1 names no row and is refused rather than read as the first page.
+pub fn before_cursor(before: Option<i64>) -> Result<i64, ApiError> {
+    match before {
+        None => Ok(0),
+        Some(n) if n >= 1 => Ok(n),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "before must be an id of at least 1, from the previous page's next_before (got {n})"
+        ))),
+    }
+}
+
+/// An `after` cursor (a seq from the previous page's `next_after`, 0 for the start): a
+/// negative one is refused rather than read as the first page.
+pub fn after_cursor(after: Option<i64>) -> Result<i64, ApiError> {
+    match after {
+        None => Ok(0),
+        Some(n) if n >= 0 => Ok(n),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "after must be 0 or a seq from the previous page's next_after (got {n})"
+        ))),
+    }
+}
+
 /// Reads `limit` from a query: default 50, at most 100.
 pub fn page_limit(limit: Option<u32>) -> Result<i64, ApiError> {
     match limit {

@@ -173,7 +173,7 @@ pub async fn deliveries(
     crate::ra::tenant::webhook(store, &caller, &id).await?;
     let limit = page_limit(q.limit)?;
     let rows = store
-        .webhook_deliveries(&id, q.before.unwrap_or(0).max(0), limit)
+        .webhook_deliveries(&id, super::before_cursor(q.before)?, limit)
         .await
         .map_err(CaError::from)?;
     let next = super::next_before(&rows, limit, |r| r.id);
