@@ -429,6 +429,7 @@ fn validate_list(field: &'static str, list: Option<&[String]>) -> Result<(), Pol
             ),
         ));
     }
+    // Markets, counterparties and regions compare case-insensitively, so duplicates do too.
     let mut seen = BTreeSet::new();
     for (index, entry) in list.iter().enumerate() {
         if !is_list_name(entry) {
@@ -439,10 +440,10 @@ fn validate_list(field: &'static str, list: Option<&[String]>) -> Result<(), Pol
                 ),
             ));
         }
-        if !seen.insert(entry.as_str()) {
+        if !seen.insert(entry.to_ascii_lowercase()) {
             return Err(PolicyError::invalid(
                 field,
-                format!("duplicate entry {entry:?}"),
+                format!("duplicate entry {entry:?} (entries compare case-insensitively)"),
             ));
         }
     }
@@ -550,6 +551,18 @@ impl TryFrom<RawMandate> for Mandate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_entries_that_differ_only_in_case_are_duplicates() {
+        let list = ["BTC_EUR".to_owned(), "btc_eur".to_owned()];
+        let err = validate_list("allowedMarkets", Some(&list)).unwrap_err();
+        assert!(
+            err.to_string().contains("duplicate entry \"btc_eur\""),
+            "{err}"
+        );
+        let ok = ["BTC_EUR".to_owned(), "ETH_EUR".to_owned()];
+        assert!(validate_list("allowedMarkets", Some(&ok)).is_ok());
+    }
 
     #[test]
     fn dns_labels() {
