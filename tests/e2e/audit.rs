@@ -125,6 +125,11 @@ fn audit_verify(ca: &Ca, file: Option<&std::path::Path>) -> (bool, Value, String
     if let Some(f) = file {
         cmd.arg("--file").arg(f);
     }
+    outcome(&mut cmd)
+}
+
+/// Runs a `mandate` command: (success, its JSON output, stderr).
+fn outcome(cmd: &mut Command) -> (bool, Value, String) {
     let out = cmd.output().unwrap();
     (
         out.status.success(),
@@ -284,17 +289,7 @@ async fn auditors_page_through_the_chained_log_over_the_api() {
 
 /// `mandate audit verify` with extra arguments; (success, report, stderr).
 fn audit_verify_with(ca: &Ca, args: &[&std::ffi::OsStr]) -> (bool, Value, String) {
-    let out =
-        ca.d.command()
-            .args(["audit", "verify"])
-            .args(args)
-            .output()
-            .unwrap();
-    (
-        out.status.success(),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(ca.d.command().args(["audit", "verify"]).args(args))
 }
 
 #[tokio::test]
@@ -704,19 +699,13 @@ async fn checkpoint_beyond(d: &crate::harness::Daemon, size: u64) -> u64 {
 /// `mandate audit witness` against `d`; (success, report, stderr).
 fn witness(ca: &Ca, d: &crate::harness::Daemon, state: &std::path::Path) -> (bool, Value, String) {
     let root = ca.d.data_dir().join("root.pem");
-    let out =
+    outcome(
         ca.d.command()
             .args(["audit", "witness", "--url", &d.base])
             .arg("--state")
             .arg(state)
             .arg("--root")
-            .arg(root)
-            .output()
-            .unwrap();
-    (
-        out.status.success(),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+            .arg(root),
     )
 }
 

@@ -130,31 +130,6 @@ pub async fn build(
     let period = opts.period;
     let (organization, agents) = agents_of(store, &opts.subject).await?;
 
-    // The report is itself an audited act, and the checkpoint below covers it.
-    let mut event = match &opts.subject {
-        ProofSubject::Agent(id) => AuditEvent::new(
-            &opts.actor,
-            "report.generated",
-            id,
-            json!({"agent_id": id, "from": rfc3339(period.from), "to": rfc3339(period.to)}),
-        ),
-        ProofSubject::Organization(org) => AuditEvent::new(
-            &opts.actor,
-            "report.generated",
-            org,
-            json!({"organization": org, "from": rfc3339(period.from), "to": rfc3339(period.to)}),
-        ),
-    };
-    event.organization = Some(organization.id.clone());
-    store.record_audit_event(&event).await?;
-    let checkpoint = match crate::audit_checkpoint::checkpoint_now(hsm, store, cfg).await? {
-        Some(c) => c,
-        None => store
-            .last_tree_checkpoint()
-            .await?
-            .ok_or_else(|| CaError::Internal("no audit checkpoint after signing one".into()))?,
-    };
-
     let cas = store.ca_certificates().await?;
     let root = cas
         .iter()
@@ -196,8 +171,44 @@ pub async fn build(
         .collect::<Result<Vec<Value>, CaError>>()?;
 
     // The audit records of the subject in the period, each with its inclusion proof to the
-    // checkpoint: nothing of any other agent or organization.
-    let kept = audit_records(store, opts, &all_serials, checkpoint.seq, progress).await?;
+    // checkpoint: nothing of any other agent or organization. Read up to now first, so a report
+    // that is refused for its size is refused before anything is recorded.
+    let tip = store.audit_tip().await?.map_or(0, |(seq, _)| seq);
+    let mut kept = audit_records(store, opts, &all_serials, (0, tip), progress).await?;
+
+    // The report is itself an audited act, and the checkpoint below covers it.
+    let mut event = match &opts.subject {
+        ProofSubject::Agent(id) => AuditEvent::new(
+            &opts.actor,
+            "report.generated",
+            id,
+            json!({"agent_id": id, "from": rfc3339(period.from), "to": rfc3339(period.to)}),
+        ),
+        ProofSubject::Organization(org) => AuditEvent::new(
+            &opts.actor,
+            "report.generated",
+            org,
+            json!({"organization": org, "from": rfc3339(period.from), "to": rfc3339(period.to)}),
+        ),
+    };
+    event.organization = Some(organization.id.clone());
+    store.record_audit_event(&event).await?;
+    let checkpoint = match crate::audit_checkpoint::checkpoint_now(hsm, store, cfg).await? {
+        Some(c) => c,
+        None => store
+            .last_tree_checkpoint()
+            .await?
+            .ok_or_else(|| CaError::Internal("no audit checkpoint after signing one".into()))?,
+    };
+
+    // Then the records since, the report's own among them, up to the checkpoint.
+    kept.retain(|r| r.seq <= checkpoint.seq);
+    kept.extend(audit_records(store, opts, &all_serials, (tip, checkpoint.seq), progress).await?);
+    if kept.len() > MAX_AUDIT_RECORDS {
+        return Err(CaError::InvalidRequest(format!(
+            "the report would hold more than {MAX_AUDIT_RECORDS} audit records: ask for a shorter period"
+        )));
+    }
     let segment = crate::audit_proof::prove(store, &checkpoint, &kept).await?;
     let signers = store.audit_signers().await?;
     let signed_checkpoint = crate::audit_proof::SignedCheckpoint::of(store, &checkpoint).await?;
@@ -448,7 +459,7 @@ async fn audit_records(
     store: &Store,
     opts: &ReportOptions,
     serials: &[(String, Vec<String>)],
-    up_to: i64,
+    (after, up_to): (i64, i64),
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<AuditRow>, CaError> {
     let period = opts.period;
@@ -462,7 +473,7 @@ async fn audit_records(
         subjects.push(agent.clone());
         subjects.extend(s.iter().cloned());
     }
-    let mut cursor = start - 1;
+    let mut cursor = (start - 1).max(after);
     loop {
         let rows = match &opts.subject {
             ProofSubject::Agent(_) => store.subject_audit_events(&subjects, cursor, PAGE).await?,
