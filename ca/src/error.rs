@@ -134,3 +134,13 @@ impl CaError {
         }
     }
 }
+
+impl From<mandate_listener::ListenerError> for CaError {
+    fn from(e: mandate_listener::ListenerError) -> CaError {
+        match e {
+            mandate_listener::ListenerError::Io { context, source } => {
+                CaError::Io { context, source }
+            }
+        }
+    }
+}

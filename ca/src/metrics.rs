@@ -268,6 +268,10 @@ pub(crate) struct Metrics {
     pub webhook_attempts: Counters,
     /// Dashboard sign-ins by outcome.
     pub dashboard_logins: Counters,
+    /// What the plain HTTP listener refused and cut off.
+    pub http_listener: std::sync::Arc<mandate_listener::Stats>,
+    /// What the HTTPS listener refused and cut off.
+    pub https_listener: std::sync::Arc<mandate_listener::Stats>,
 }
 
 impl Metrics {
@@ -290,6 +294,8 @@ impl Metrics {
             scored_events: Counters::new(&["band"]),
             webhook_attempts: Counters::new(&["outcome"]),
             dashboard_logins: Counters::new(&["outcome"]),
+            http_listener: std::sync::Arc::default(),
+            https_listener: std::sync::Arc::default(),
         }
     }
 
@@ -367,6 +373,7 @@ impl Metrics {
             header(out, name, help, "counter");
             let _ = writeln!(out, "{name} {}", c.load(Ordering::Relaxed));
         }
+        self.render_listeners(out);
         header(
             out,
             "mandate_http_request_duration_seconds",
@@ -403,6 +410,37 @@ impl Metrics {
         for (name, help, h) in single {
             header(out, name, help, "histogram");
             h.write(out, name, "");
+        }
+    }
+}
+
+impl Metrics {
+    /// The listeners' open connections and what they refused or cut off.
+    fn render_listeners(&self, out: &mut String) {
+        let listeners = [
+            ("http", &self.http_listener),
+            ("https", &self.https_listener),
+        ];
+        let name = "mandate_http_connections_open";
+        header(out, name, "Connections open now, by listener.", "gauge");
+        for (listener, stats) in listeners {
+            let open = stats.open.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{listener=\"{listener}\"}} {open}");
+        }
+        let name = "mandate_http_connections_cut_total";
+        header(
+            out,
+            name,
+            "Connections and requests a listener refused or cut off (caps, timeouts, unparsable requests), by listener and reason.",
+            "counter",
+        );
+        for (listener, stats) in listeners {
+            for (reason, n) in stats.counters() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{listener=\"{listener}\",reason=\"{reason}\"}} {n}"
+                );
+            }
         }
     }
 }

@@ -282,13 +282,9 @@ fn write_admin_key(cfg: &Config, report: &CeremonyReport) -> Result<(), CaError>
 /// but unready process instead of a crash loop. A wrong PIN or a bad configuration still ends
 /// the process: retrying a PIN would only lock the token.
 pub async fn serve(cfg: Config) -> Result<(), CaError> {
-    let listen = cfg.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| CaError::io(format!("listen on {listen}"), e))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| CaError::io("listener address", e))?;
+    let limits = mandate_listener::Limits::from_config(&cfg.http);
+    let acceptor = mandate_listener::Acceptor::plain(cfg.listen).await?;
+    let local = acceptor.local_addr()?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -298,11 +294,14 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
         let _ = stop.send(true);
     });
     let gate = crate::http::start_gate::Gate::default();
-    let http = tokio::spawn(
-        axum::serve(listener, gate.router())
-            .with_graceful_shutdown(until_stopped(stopped.clone()))
-            .into_future(),
-    );
+    let http = tokio::spawn(mandate_listener::serve(
+        acceptor,
+        gate.router(),
+        limits,
+        crate::metrics::METRICS.http_listener.clone(),
+        crate::http::refusal::refuser(),
+        until_stopped(stopped.clone()),
+    ));
     tracing::info!(%local, "mandate listening");
     let Some(node) = start_until_up(cfg, &gate, stopped.clone()).await? else {
         return finish(http, None, None).await;
@@ -326,14 +325,19 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
     let tls = match node.cfg.http.tls_listen {
         Some(addr) => {
             let config = crate::tls::server_config(&node.cfg, &node.issuer).await?;
-            let tls = crate::tls::TlsListener::bind(addr, config).await?;
-            let tls_local = axum::serve::Listener::local_addr(&tls)
-                .map_err(|e| CaError::io("TLS listener address", e))?;
+            let tls = mandate_listener::Acceptor::tls(addr, config).await?;
+            let tls_local = tls.local_addr()?;
             tracing::info!(%tls_local, url = %node.cfg.http.tls_public_url, "mandate listening (HTTPS)");
             // The dashboard marks its cookies Secure on this listener.
             let app = app.layer(axum::Extension(crate::http::OverTls));
-            let server = axum::serve(tls, app).with_graceful_shutdown(until_stopped(stopped));
-            Some(tokio::spawn(server.into_future()))
+            Some(tokio::spawn(mandate_listener::serve(
+                tls,
+                app,
+                limits,
+                crate::metrics::METRICS.https_listener.clone(),
+                crate::http::refusal::refuser(),
+                until_stopped(stopped),
+            )))
         }
         None => None,
     };
@@ -415,7 +419,7 @@ async fn start_until_up(
     }
 }
 
-type ServerTask = tokio::task::JoinHandle<Result<(), std::io::Error>>;
+type ServerTask = tokio::task::JoinHandle<Result<(), mandate_listener::ListenerError>>;
 
 /// Waits for the servers to drain after the stop signal, then closes the store.
 async fn finish(
@@ -436,7 +440,7 @@ async fn finish(
     }
     match served {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(CaError::io("HTTP server", e)),
+        Ok(Err(e)) => return Err(e.into()),
         Err(e) => return Err(CaError::Internal(format!("HTTP server task: {e}"))),
     }
     tracing::info!("mandate stopped");

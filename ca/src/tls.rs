@@ -4,10 +4,8 @@
 //! key is a P-256 key made here and kept in `<data_dir>/tls/` (mode 0600) — it protects the
 //! transport, not the CA, and rustls signs handshakes with it in memory.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use der::Decode;
 use mandate_config::Config;
@@ -15,10 +13,6 @@ use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use spki::SubjectPublicKeyInfoOwned;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 use crate::CaError;
 use crate::issuance::Issuer;
@@ -26,8 +20,6 @@ use crate::issuance::Issuer;
 /// Validity of a self-issued server certificate; a new one is issued at start-up when less than
 /// a third of it is left.
 const SELF_ISSUED_DAYS: u32 = 90;
-/// Longest a client may take for its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The rustls configuration: from the configured files, or self-issued.
 pub async fn server_config(
@@ -147,75 +139,6 @@ fn p256_spki(point: &[u8]) -> Result<SubjectPublicKeyInfoOwned, CaError> {
         },
         subject_public_key: der::asn1::BitString::from_bytes(point)?,
     })
-}
-
-/// A TLS listener for `axum::serve`: TCP connections are accepted in a task of their own and
-/// each handshake runs in its own task (with a timeout), so a slow client delays nobody.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Binds `addr` and starts accepting.
-    pub async fn bind(
-        addr: SocketAddr,
-        config: Arc<rustls::ServerConfig>,
-    ) -> Result<TlsListener, CaError> {
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|e| CaError::io(format!("listen on {addr} (TLS)"), e))?;
-        let local = tcp
-            .local_addr()
-            .map_err(|e| CaError::io("TLS listener address", e))?;
-        let (tx, ready) = mpsc::channel(256);
-        let acceptor = TlsAcceptor::from(config);
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "TLS accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                if tx.is_closed() {
-                    break;
-                }
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(TlsListener { ready, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            if let Some(conn) = self.ready.recv().await {
-                return conn;
-            }
-            // The accept task ended: nothing will come any more.
-            std::future::pending::<()>().await;
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }
 
 #[cfg(test)]

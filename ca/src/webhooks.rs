@@ -6,6 +6,10 @@
 //! "people", "data"}` (`people`: the persons behind the key ids the data names) with headers
 //! `X-Mandate-Signature: hex(HMAC-SHA256(secret, raw body))` and `X-Mandate-Timestamp: sent_at`
 //! (the same value as in the signed body, so a receiver can bound replays).
+//!
+//! Unless `webhooks.allow_private_addresses`, a delivery goes only to a public address: the
+//! registration authority refused other receivers already, and this checks again at each
+//! attempt, after DNS resolution (a name may point inward later), as defence in depth.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +22,7 @@ use ring::hmac;
 use tokio::sync::Notify;
 
 use crate::CaError;
+use crate::ra::webhooks::{HostRefused, check_host, resolve_host};
 
 /// The role of the HSM key webhook secrets are derived from.
 /// A claimed delivery is left to its node for the attempt's timeout plus this, before another
@@ -60,12 +65,7 @@ impl Dispatcher {
     /// Starts the worker.
     pub fn start(store: Store, hsm: Hsm, cfg: WebhookConfig) -> Result<Dispatcher, CaError> {
         let wake = Arc::new(Notify::new());
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(cfg.timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("mandate-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| CaError::Internal(format!("webhook HTTP client: {e}")))?;
+        let client = http_client(&cfg)?;
         let worker = Worker {
             store,
             hsm,
@@ -82,6 +82,22 @@ impl Dispatcher {
     pub fn wake(&self) {
         self.wake.notify_one();
     }
+}
+
+/// The client deliveries are sent with.
+fn http_client(cfg: &WebhookConfig) -> Result<reqwest::Client, CaError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_millis(cfg.timeout_ms))
+        .redirect(reqwest::redirect::Policy::none())
+        // Straight to the receiver: through a proxy the resolver below would judge the
+        // proxy's address instead of the receiver's.
+        .no_proxy()
+        .dns_resolver(Arc::new(ReceiverResolver {
+            allow_private: cfg.allow_private_addresses,
+        }))
+        .user_agent(concat!("mandate-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| CaError::Internal(format!("webhook HTTP client: {e}")))
 }
 
 #[derive(Clone)]
@@ -191,6 +207,12 @@ impl Worker {
                 }
             }
         };
+        // Never sent: recorded as a failed attempt like any other, so it is retried (the
+        // configuration may change) and shows in the delivery log with its reason.
+        if let Some(why) = refused_before_sending(&self.cfg, &d.url) {
+            tracing::warn!(delivery = d.id, url = %d.url, error = %why, "webhook not sent");
+            return failed(None, why);
+        }
         let secret = match self.key(&d.webhook_id).await {
             Ok(s) => s,
             Err(e) => return failed(None, format!("webhook secret unavailable: {e}")),
@@ -241,9 +263,62 @@ impl Worker {
                 let code = resp.status().as_u16();
                 failed(Some(i64::from(code)), format!("endpoint answered {code}"))
             }
-            Err(e) => failed(None, format!("{e}")),
+            Err(e) => failed(None, send_error(&e)),
         }
     }
+}
+
+/// The address rules reqwest cannot leave to the resolver: it connects to an IP-literal host
+/// without asking it.
+fn refused_before_sending(cfg: &WebhookConfig, url: &str) -> Option<String> {
+    if cfg.allow_private_addresses {
+        return None;
+    }
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => check_host(&parsed).err().map(|e| refusal_text(&e)),
+        Err(e) => Some(format!("not sent: the URL does not parse ({e})")),
+    }
+}
+
+/// Resolves receivers' names for the HTTP client, refusing (unless allowed) a name with any
+/// non-public address: the check sits where the connection's addresses come from, so a name
+/// that resolved outward at registration and inward now (DNS rebinding) is refused.
+struct ReceiverResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for ReceiverResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let name = name.as_str().to_owned();
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let addrs = resolve_host(&name, allow_private).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// A refused receiver, as the delivery log says it.
+fn refusal_text(e: &HostRefused) -> String {
+    match e {
+        HostRefused::NotPublic(why) => format!(
+            "not sent: {why}; webhook receivers must be public (webhooks.allow_private_addresses is false)"
+        ),
+        HostRefused::Unresolved(why) => format!("not sent: {why}"),
+    }
+}
+
+/// The error of a failed send; a refusal by [`ReceiverResolver`] is found in its causes and
+/// said plainly (reqwest's own text would only say "error sending request").
+fn send_error(e: &reqwest::Error) -> String {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(refused) = c.downcast_ref::<HostRefused>() {
+            return refusal_text(refused);
+        }
+        cause = c.source();
+    }
+    format!("{e}")
 }
 
 /// Delay before attempt `attempt + 1`: base·2^(attempt-1), capped, times a random 0.5..1.0.
@@ -279,6 +354,81 @@ mod tests {
             assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d}");
         }
         assert!(backoff_ms(&cfg, 30) <= 10_000);
+    }
+
+    /// A receiver on loopback answering 204 to every request; counts the connections it took.
+    async fn loopback_receiver() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let t = taken.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                t.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn
+                    .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        (port, taken)
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_inward_is_never_connected_to_unless_allowed() {
+        let (port, taken) = loopback_receiver().await;
+        let url = format!("http://localhost:{port}/hook");
+        let strict = WebhookConfig::default();
+        // `localhost` passes nothing before sending only because this test skips that step:
+        // the resolver alone must refuse it.
+        let e = http_client(&strict)
+            .unwrap()
+            .post(&url)
+            .send()
+            .await
+            .unwrap_err();
+        let text = send_error(&e);
+        assert!(
+            text.starts_with("not sent: localhost resolves to ") && text.contains("loopback"),
+            "{text}"
+        );
+        assert!(text.contains("webhooks.allow_private_addresses"), "{text}");
+        assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+        let open = WebhookConfig {
+            allow_private_addresses: true,
+            ..WebhookConfig::default()
+        };
+        let r = http_client(&open).unwrap().post(&url).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        assert!(taken.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    }
+
+    #[test]
+    fn literal_hosts_are_refused_before_sending_unless_allowed() {
+        let strict = WebhookConfig::default();
+        for url in [
+            "http://127.0.0.1:9/hook",
+            "https://[::1]/",
+            "https://10.1.2.3/",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://localhost/",
+        ] {
+            let why = refused_before_sending(&strict, url).unwrap();
+            assert!(why.starts_with("not sent: "), "{url}: {why}");
+        }
+        assert_eq!(refused_before_sending(&strict, "https://8.8.8.8/"), None);
+        assert_eq!(
+            refused_before_sending(&strict, "https://hooks.example.com/"),
+            None
+        );
+        let open = WebhookConfig {
+            allow_private_addresses: true,
+            ..WebhookConfig::default()
+        };
+        assert_eq!(refused_before_sending(&open, "http://127.0.0.1:9/"), None);
     }
 
     #[test]

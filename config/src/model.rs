@@ -273,6 +273,24 @@ pub struct HttpConfig {
     pub rate_limit_per_minute: u32,
     /// Requests an API key may make at once before the per-minute rate applies.
     pub rate_limit_burst: u32,
+    /// Seconds a client has to send a request's whole header, counted from its first byte
+    /// (slowly trickled headers are cut off here, with `408`).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body may go without a byte arriving before the request fails with
+    /// `408` and the connection is closed.
+    pub body_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection may stay idle between requests, and a response may
+    /// wait for a client that does not read it, before the connection is closed.
+    pub idle_timeout_secs: u64,
+    /// Largest request header (start line included), in bytes; larger ones get `431`.
+    pub max_header_bytes: usize,
+    /// Connections open at once on each listener; one more is answered `503` and closed, never
+    /// queued. Keep the process's file limit (`ulimit -n`) well above it.
+    pub max_connections: usize,
+    /// TLS handshakes in progress at once on the HTTPS listener; one more is closed at once.
+    pub max_tls_handshakes: usize,
+    /// Seconds a client has to complete its TLS handshake.
+    pub tls_handshake_timeout_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -285,6 +303,13 @@ impl Default for HttpConfig {
             tls_public_url: String::new(),
             rate_limit_per_minute: 6000,
             rate_limit_burst: 600,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_header_bytes: 32 * 1024,
+            max_connections: 512,
+            max_tls_handshakes: 64,
+            tls_handshake_timeout_secs: 10,
         }
     }
 }
@@ -389,8 +414,13 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
     /// Time allowed for one attempt (connect and answer), in milliseconds.
     pub timeout_ms: u64,
-    /// Accept `http://` endpoint URLs (else only `https://`).
+    /// Accept `http://` endpoint URLs (else only `https://`, the default: deliveries carry
+    /// agents' and incidents' data, which should not cross a network in clear).
     pub allow_http: bool,
+    /// Accept receivers on loopback, private, link-local, unique-local and other non-public
+    /// addresses (and `localhost` names). Off by default, so an operator key cannot make the
+    /// daemon POST into the CA's own network; meant for tests and on-premise receivers.
+    pub allow_private_addresses: bool,
 }
 
 impl Default for WebhookConfig {
@@ -400,7 +430,8 @@ impl Default for WebhookConfig {
             retry_max_ms: 3_600_000,
             max_attempts: 20,
             timeout_ms: 10_000,
-            allow_http: true,
+            allow_http: false,
+            allow_private_addresses: false,
         }
     }
 }
@@ -732,6 +763,29 @@ impl Config {
         }
         if self.http.max_body_bytes < 1024 || self.http.max_body_bytes > 16 * 1024 * 1024 {
             return Err(invalid("http.max_body_bytes", "must be 1 KiB to 16 MiB"));
+        }
+        let h = &self.http;
+        for (key, secs) in [
+            ("http.header_read_timeout_secs", h.header_read_timeout_secs),
+            ("http.body_read_timeout_secs", h.body_read_timeout_secs),
+            ("http.idle_timeout_secs", h.idle_timeout_secs),
+            (
+                "http.tls_handshake_timeout_secs",
+                h.tls_handshake_timeout_secs,
+            ),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                return Err(invalid(key, "must be 1 to 3600 seconds"));
+            }
+        }
+        if !(8 * 1024..=1024 * 1024).contains(&h.max_header_bytes) {
+            return Err(invalid("http.max_header_bytes", "must be 8 KiB to 1 MiB"));
+        }
+        if !(1..=1_000_000).contains(&h.max_connections) {
+            return Err(invalid("http.max_connections", "must be 1 to 1000000"));
+        }
+        if !(1..=100_000).contains(&h.max_tls_handshakes) {
+            return Err(invalid("http.max_tls_handshakes", "must be 1 to 100000"));
         }
         Ok(())
     }

@@ -143,6 +143,26 @@ pub fn http_date(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The answer to a request the HTTP layer refused before routing, when it was for `/ocsp`:
+/// an OCSP response (`malformedRequest`, or `tryLater` when the server is full), since OCSP
+/// clients read nothing else. `None` for other paths.
+pub fn listener_refusal(r: &mandate_listener::Refusal<'_>) -> Option<mandate_listener::Answer> {
+    if r.path != "/ocsp" && !r.path.starts_with("/ocsp/") {
+        return None;
+    }
+    let why = if r.status == StatusCode::SERVICE_UNAVAILABLE {
+        Refusal::TryLater
+    } else {
+        Refusal::MalformedRequest
+    };
+    Some(mandate_listener::Answer {
+        status: StatusCode::OK,
+        content_type: "application/ocsp-response",
+        body: refusal(why),
+        retry_after: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

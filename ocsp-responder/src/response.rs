@@ -37,6 +37,9 @@ pub enum OcspError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The listener could not be set up.
+    #[error(transparent)]
+    Listener(#[from] mandate_listener::ListenerError),
     /// DER encoding failed.
     #[error("OCSP encoding: {0}")]
     Der(#[from] der::Error),

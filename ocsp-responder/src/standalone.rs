@@ -287,24 +287,22 @@ pub async fn serve(
 ) -> Result<(), OcspError> {
     let store = Store::open_existing(&cfg.database_url).await?;
     let responder = Responder::start(store.clone(), &cfg.database_url).await?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| OcspError::Io {
-            context: format!("listen on {}", cfg.listen),
-            source,
-        })?;
-    let local = listener.local_addr().map_err(|source| OcspError::Io {
-        context: "listener address".into(),
-        source,
-    })?;
+    let acceptor = mandate_listener::Acceptor::plain(cfg.listen).await?;
+    let local = acceptor.local_addr()?;
     tracing::info!(%local, issuers = responder.issuers.len(), "stand-alone OCSP responder listening");
-    axum::serve(listener, responder.router())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| OcspError::Io {
-            context: "HTTP server".into(),
-            source,
-        })?;
+    let refuser: mandate_listener::Refuser = std::sync::Arc::new(|r| {
+        crate::http::listener_refusal(r)
+            .unwrap_or_else(|| mandate_listener::Answer::problem(r.status, "about:blank", r.detail))
+    });
+    mandate_listener::serve(
+        acceptor,
+        responder.router(),
+        mandate_listener::Limits::from_config(&cfg.http),
+        std::sync::Arc::new(mandate_listener::Stats::default()),
+        refuser,
+        shutdown,
+    )
+    .await?;
     store.close().await;
     tracing::info!("stand-alone OCSP responder stopped");
     Ok(())

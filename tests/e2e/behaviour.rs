@@ -699,6 +699,137 @@ async fn a_webhook_is_delivered_after_the_receiver_was_down_across_a_restart() {
 }
 
 #[tokio::test]
+async fn webhooks_to_internal_addresses_are_refused_naming_the_rule_unless_allowed() {
+    // Allowed (the suite's config): the loopback receiver gets its delivery.
+    let mut ca = Ca::start_with_config(
+        "[webhooks]\nallow_http = true\nallow_private_addresses = true\nretry_base_ms = 100\nretry_max_ms = 400\n",
+    )
+    .await;
+    let port = free_port();
+    let receiver = Receiver::start(port).await;
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/webhooks",
+            &json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["agent.approved"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let hook_id = r.body["id"].as_str().unwrap().to_owned();
+    *receiver.secret.lock().unwrap() = r.body["secret"].as_str().unwrap().to_owned();
+    ca.approved_agent("inside-ok-bot", full_mandate()).await;
+    wait_until("the delivery while private addresses are allowed", || {
+        !receiver.received.of_type("agent.approved").is_empty()
+    })
+    .await;
+
+    // Not allowed (the default): the same receiver is refused at registration and at delivery.
+    ca.d.stop().await;
+    std::fs::write(
+        ca.d.data_dir().join("mandate.toml"),
+        "[webhooks]\nallow_http = true\nallow_private_addresses = false\nretry_base_ms = 100\nretry_max_ms = 400\n",
+    )
+    .unwrap();
+    ca.d.spawn().await;
+    let before = crate::harness::footprint(&ca.d);
+    let hooks_before = ca.d.get(&ca.operator, "/v1/webhooks").await.body;
+    for (url, rule) in [
+        (
+            format!("http://127.0.0.1:{port}/hook"),
+            "127.0.0.1 is a loopback address",
+        ),
+        (
+            "https://127.0.0.1/hook".into(),
+            "127.0.0.1 is a loopback address",
+        ),
+        ("https://[::1]/".into(), "::1 is a loopback address"),
+        (
+            "https://[::ffff:127.0.0.1]/".into(),
+            "::ffff:127.0.0.1 is a loopback address",
+        ),
+        // Another spelling of 127.0.0.1.
+        (
+            "https://2130706433/".into(),
+            "127.0.0.1 is a loopback address",
+        ),
+        ("https://10.1.2.3/".into(), "10.1.2.3 is a private address"),
+        (
+            "https://192.168.0.10/".into(),
+            "192.168.0.10 is a private address",
+        ),
+        (
+            "https://169.254.169.254/latest/meta-data/".into(),
+            "169.254.169.254 is a link-local address",
+        ),
+        ("https://[fd00::1]/".into(), "fd00::1 is a unique-local"),
+        ("https://localhost/".into(), "localhost is a localhost name"),
+        (
+            "https://api.localhost./".into(),
+            "api.localhost. is a localhost name",
+        ),
+    ] {
+        let r =
+            ca.d.post(&ca.operator, "/v1/webhooks", &json!({"url": url}))
+                .await;
+        r.assert_problem(400, "invalid-request");
+        let detail = r.body["detail"].as_str().unwrap();
+        assert!(detail.starts_with(&format!("url: {rule}")), "{url}: {r:?}");
+        assert!(
+            detail.contains("set webhooks.allow_private_addresses = true"),
+            "{url}: {r:?}"
+        );
+    }
+    for (url, says) in [
+        ("https://no-such-receiver.invalid/hook", "does not resolve"),
+        ("https://user:pw@hooks.example.com/", "user:pass@"),
+    ] {
+        let r =
+            ca.d.post(&ca.operator, "/v1/webhooks", &json!({"url": url}))
+                .await;
+        r.assert_problem(400, "invalid-request");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains(says),
+            "{url}: {r:?}"
+        );
+    }
+    assert_eq!(crate::harness::footprint(&ca.d), before, "a refusal wrote");
+    assert_eq!(
+        ca.d.get(&ca.operator, "/v1/webhooks").await.body,
+        hooks_before
+    );
+
+    // The endpoint registered while allowed is not sent to: each attempt fails, saying why.
+    ca.approved_agent("inside-refused-bot", full_mandate())
+        .await;
+    let path = format!("/v1/webhooks/{hook_id}/deliveries");
+    let deadline = Instant::now() + DEADLINE;
+    let refused = loop {
+        let log = ca.d.get(&ca.operator, &path).await;
+        let newest = log.body["items"][0].clone();
+        if newest["attempts"].as_i64().unwrap_or(0) >= 2 {
+            break newest;
+        }
+        assert!(Instant::now() < deadline, "no refused attempts: {log:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(refused["status"], "pending", "{refused}");
+    assert_eq!(refused["last_status_code"], Value::Null, "{refused}");
+    assert!(
+        refused["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("not sent: 127.0.0.1 is a loopback address"),
+        "{refused}"
+    );
+    let got = receiver.received.of_type("agent.approved");
+    assert!(
+        got.iter().all(|v| v["data"]["agent_id"] == "inside-ok-bot"),
+        "{got:?}"
+    );
+    assert_eq!(*receiver.received.bad_signatures.lock().unwrap(), 0);
+}
+
+#[tokio::test]
 async fn custodial_signing_refuses_out_of_mandate_orders_and_verify_checks_everything() {
     let ca = Ca::start().await;
     ca.approved_agent("custody-bot", open_mandate()).await;

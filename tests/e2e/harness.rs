@@ -70,6 +70,25 @@ pub const ORG_LEGAL_NAME: &str = "Acme Trading GmbH";
 /// enough).
 static PEOPLE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// The suite's config: `toml` plus, unless it says otherwise, plain HTTP and private addresses
+/// for webhook receivers (the suite's receivers listen on `http://127.0.0.1`, which the
+/// daemon refuses by default).
+pub fn test_config(toml: &str) -> String {
+    const WEBHOOKS: &str = "allow_http = true\nallow_private_addresses = true\n";
+    if toml.contains("allow_http") || toml.contains("allow_private_addresses") {
+        return toml.to_owned();
+    }
+    match toml.find("[webhooks]\n") {
+        // Keys go right under the table's header: appended elsewhere they would belong to
+        // whichever table came last.
+        Some(at) => {
+            let (head, tail) = toml.split_at(at + "[webhooks]\n".len());
+            format!("{head}{WEBHOOKS}{tail}")
+        }
+        None => format!("{toml}\n[webhooks]\n{WEBHOOKS}"),
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -84,10 +103,11 @@ impl Daemon {
         Self::start_with_config("").await
     }
 
-    /// Starts a daemon with this TOML as its config file (`--config`), in a fresh data dir.
+    /// Starts a daemon with this TOML as its config file (`--config`), in a fresh data dir
+    /// (with the suite's webhook settings, see [`test_config`]).
     pub async fn start_with_config(toml: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("mandate.toml"), toml).unwrap();
+        std::fs::write(dir.path().join("mandate.toml"), test_config(toml)).unwrap();
         let db_url = mandate_testkit::database_url(dir.path());
         Self::start_on(Arc::new(dir), db_url, Vec::new()).await
     }
@@ -112,7 +132,7 @@ impl Daemon {
     ) -> Daemon {
         let config = dir.path().join("mandate.toml");
         if !config.exists() {
-            std::fs::write(&config, "").unwrap();
+            std::fs::write(&config, test_config("")).unwrap();
         }
         let port = free_port();
         Daemon {

@@ -18,6 +18,7 @@ mod faults;
 mod harness;
 mod issuance;
 mod lifecycle;
+mod listener;
 mod ocsp;
 mod receiver;
 mod refusals;

@@ -19,6 +19,7 @@ mod ocsp;
 mod openapi;
 mod organizations;
 mod problem;
+pub mod refusal;
 mod reports;
 mod revocation;
 pub(crate) mod start_gate;

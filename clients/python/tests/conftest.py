@@ -27,7 +27,11 @@ from mandate_client import MandateClient, Person
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_BIN = REPO / "target" / "debug" / "mandate"
 READY_DEADLINE = 60.0
-CONFIG = "[scoring]\nauto_learn = false\nobservation_window_secs = 691200\n"
+# The suite's webhook receivers listen on http://127.0.0.1, which the daemon refuses by default.
+CONFIG = (
+    "[scoring]\nauto_learn = false\nobservation_window_secs = 691200\n"
+    "[webhooks]\nallow_http = true\nallow_private_addresses = true\n"
+)
 
 #: Daemons running, by the name of the fixture that holds them (for the failure reports).
 _running: dict[str, Daemon] = {}
