@@ -5,7 +5,9 @@
 //! What a responder must get right and this crate pins down: CertIDs hashed with SHA-1 *and*
 //! SHA-256 are both answered, the CertID is echoed exactly as asked, the responder is named by
 //! the SHA-1 hash of its key, a nonce is echoed (RFC 8954), and anything malformed, oversized or
-//! asking for several certificates gets `malformedRequest`, never an error page.
+//! asking for several certificates gets `malformedRequest`, never an error page — a nonce that
+//! is not one DER OCTET STRING of 1 to 32 octets, an extension sent twice and a critical
+//! extension we do not act on included ([`parse_request`]).
 
 pub mod http;
 mod issuer;

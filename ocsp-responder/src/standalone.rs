@@ -8,7 +8,9 @@
 //! notification was lost with its connection. A certificate with
 //! no pre-signed response gets `unauthorized`, as responders serving only pre-produced responses
 //! answer (RFC 5019); a nonce is not echoed (the response is pre-produced): RFC 5019 clients
-//! then fall back to time-based freshness, and openssl warns but accepts it.
+//! then fall back to time-based freshness, and openssl warns but accepts it. Requests are still
+//! read by the same strict [`parse_request`] as the daemon's, so a request the daemon refuses
+//! (a malformed nonce, say) is refused here too, though no nonce is echoed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

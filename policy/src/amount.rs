@@ -161,9 +161,11 @@ impl Visitor<'_> for AmountVisitor {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Amount, E> {
-        if v == 0.0 {
-            // Also covers -0.0, whose text form would otherwise read as negative.
-            return Ok(Amount::ZERO);
+        if v == 0.0 && v.is_sign_negative() {
+            return Err(E::custom(PolicyError::invalid(
+                "amount",
+                "negative zero (-0) is not an amount; write 0",
+            )));
         }
         // Rust prints the shortest decimal that round-trips, never in exponent form.
         let text = v.to_string();
@@ -331,7 +333,6 @@ mod tests {
             from("1234567890123456").unwrap(),
             amount("1234567890123456")
         );
-        assert_eq!(from("-0.0").unwrap(), Amount::ZERO);
         assert_eq!(
             from("123456789012.345").unwrap(),
             amount("123456789012.345")
@@ -341,6 +342,8 @@ mod tests {
             "\"50000\""
         );
         for bad in [
+            "-0",
+            "-0.0",
             "-1",
             "-0.5",
             "\"-1\"",
@@ -413,10 +416,13 @@ impl FromStr for SignedAmount {
             None => (false, s),
         };
         let amount: Amount = digits.parse()?;
-        Ok(SignedAmount {
-            negative: negative && amount != Amount::ZERO,
-            amount,
-        })
+        if negative && amount == Amount::ZERO {
+            return Err(PolicyError::invalid(
+                "amount",
+                "negative zero (-0) is not an amount; write 0",
+            ));
+        }
+        Ok(SignedAmount { negative, amount })
     }
 }
 

@@ -16,11 +16,13 @@ mod compare_controls;
 mod controls;
 mod der_codec;
 mod error;
+mod json_numbers;
 mod mandate;
 mod order_json;
 mod overrides;
 mod preflight;
 mod schedule;
+mod text;
 mod threshold;
 
 use const_oid::ObjectIdentifier;
@@ -38,14 +40,16 @@ pub use controls::{
 };
 pub use der_codec::MAX_DER_LEN;
 pub use error::PolicyError;
+pub use json_numbers::plain_json_numbers;
 pub use mandate::{Action, MAX_LIST_ENTRIES, Mandate, OnBreach, is_dns_label, is_list_name};
-pub use order_json::{MAX_NAME_LEN, OrderJson, Side, unix_or_rfc3339};
+pub use order_json::{MAX_NAME_LEN, OrderJson, Side, TIME_MAX, TIME_MIN, unix_or_rfc3339};
 pub use overrides::{LimitOverride, OVERRIDABLE};
 pub use preflight::{
     AgentState, DEFAULT_REFERENCE_PRICE_MAX_AGE, Denial, Intent, Order, Reference, decide,
     trading_day_start, within_hours,
 };
 pub use schedule::{TimeOfDay, TradingHours, Weekday};
+pub use text::{TextKind, exact_human_text, human_text};
 pub use threshold::Threshold;
 
 /// OID of the mandate certificate extension: `1.3.6.1.4.1.99999.1.1`.

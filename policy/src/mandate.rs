@@ -309,13 +309,13 @@ impl Mandate {
             || self.rationale.iter().any(|(k, v)| {
                 k.is_empty()
                     || k.len() > 64
-                    || v.chars().count() > 2000
-                    || v.chars().any(|c| c.is_control() && c != '\n')
+                    || crate::text::exact_human_text("rationale", v, 2000, crate::TextKind::Note)
+                        .is_err()
             })
         {
             return Err(PolicyError::invalid(
                 "rationale",
-                "at most 64 entries: a field name (1 to 64 bytes) and at most 2000 printable characters",
+                "at most 64 entries: a field name (1 to 64 bytes) and 1 to 2000 characters of visible text, no control characters but line breaks (\\n), no bidirectional formatting, no leading or trailing spaces",
             ));
         }
         Ok(())
@@ -385,20 +385,12 @@ impl Mandate {
 }
 
 fn validate_operator(operator: &str) -> Result<(), PolicyError> {
-    let chars = operator.chars().count();
-    if !(1..=MAX_OPERATOR_CHARS).contains(&chars) {
-        return Err(PolicyError::invalid(
-            "operator",
-            "must be 1 to 256 characters",
-        ));
-    }
-    if operator.chars().any(char::is_control) {
-        return Err(PolicyError::invalid(
-            "operator",
-            "must not contain control characters",
-        ));
-    }
-    Ok(())
+    crate::text::exact_human_text(
+        "operator",
+        operator,
+        MAX_OPERATOR_CHARS,
+        crate::TextKind::Line,
+    )
 }
 
 fn validate_regulator_id(id: &str) -> Result<(), PolicyError> {

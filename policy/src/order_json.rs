@@ -95,15 +95,39 @@ pub fn unix_or_rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D
         Unix(i64),
         Text(String),
     }
-    match Option::<Raw>::deserialize(d)? {
-        None => Ok(None),
-        Some(Raw::Unix(s)) => Ok(Some(s)),
-        Some(Raw::Text(t)) => t
-            .parse::<Timestamp>()
-            .map(|ts| Some(ts.as_second()))
-            .map_err(|e| serde::de::Error::custom(format!("timestamp {t:?} is not RFC 3339: {e}"))),
+    let secs = match Option::<Raw>::deserialize(d)? {
+        None => return Ok(None),
+        Some(Raw::Unix(s)) => s,
+        Some(Raw::Text(t)) => match t.parse::<Timestamp>() {
+            Ok(ts) => ts.as_second(),
+            Err(e) => {
+                // Valid RFC 3339 beyond what jiff represents (9999-12-31T23:59:59Z): the
+                // range's answer, the one its number gets.
+                if let Ok(t) =
+                    time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                {
+                    t.unix_timestamp()
+                } else {
+                    return Err(serde::de::Error::custom(format!(
+                        "timestamp {t:?} is not RFC 3339: {e}"
+                    )));
+                }
+            }
+        },
+    };
+    if !(TIME_MIN..=TIME_MAX).contains(&secs) {
+        return Err(serde::de::Error::custom(format!(
+            "timestamp out of range: 1970-01-01T00:00:00Z ({TIME_MIN}) to 9999-12-30T00:00:00Z ({TIME_MAX}), as unix seconds or RFC 3339"
+        )));
     }
+    Ok(Some(secs))
 }
+
+/// The earliest time an order or event may carry, in unix seconds: 1970-01-01T00:00:00Z.
+pub const TIME_MIN: i64 = 0;
+/// The latest, 9999-12-30T00:00:00Z: inside what every time library here represents, for
+/// either form (`253402300799`, 9999-12-31T23:59:59Z, is past it in both).
+pub const TIME_MAX: i64 = 253_402_128_000;
 
 fn check_name(field: &'static str, v: &Option<String>) -> Result<(), PolicyError> {
     match v {
@@ -233,5 +257,49 @@ mod tests {
                 .contains("86400 s ahead")
         );
         assert_eq!(order(Some(i64::MIN)).skew(now), i64::MIN);
+    }
+}
+
+#[cfg(test)]
+mod time_range_tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct At {
+        #[serde(default, deserialize_with = "unix_or_rfc3339")]
+        at: Option<i64>,
+    }
+
+    fn at(json: &str) -> Result<Option<i64>, String> {
+        serde_json::from_str::<At>(json)
+            .map(|a| a.at)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn both_forms_share_one_range_and_one_error() {
+        assert_eq!(at(r#"{"at": 0}"#), Ok(Some(0)));
+        assert_eq!(
+            at(r#"{"at": "2026-12-07T10:00:00Z"}"#),
+            Ok(Some(1_796_637_600))
+        );
+        assert_eq!(at(r#"{"at": 253402128000}"#), Ok(Some(TIME_MAX)));
+        let number = at(r#"{"at": 253402300799}"#).unwrap_err();
+        let text = at(r#"{"at": "9999-12-31T23:59:59Z"}"#).unwrap_err();
+        assert!(number.starts_with("timestamp out of range"), "{number}");
+        assert_eq!(
+            number.split(" at line").next(),
+            text.split(" at line").next()
+        );
+        assert!(
+            at(r#"{"at": -1}"#)
+                .unwrap_err()
+                .starts_with("timestamp out of range")
+        );
+        assert!(
+            at(r#"{"at": "yesterday"}"#)
+                .unwrap_err()
+                .contains("not RFC 3339")
+        );
     }
 }

@@ -9,10 +9,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::PolicyError;
 
 const ONE: u16 = 10_000;
-/// A JSON number is accepted as a threshold when it lies this close to a whole
-/// number of basis points: far above `f64` rounding error at this magnitude
-/// (about 2e-12), far below a real fifth decimal place.
-const F64_TOLERANCE: f64 = 1e-9;
 
 /// A fraction in `[0, 1]` with at most four decimal places, stored exactly as
 /// basis points (`0..=10000`).
@@ -47,20 +43,15 @@ impl Threshold {
         f64::from(self.0) / f64::from(ONE)
     }
 
+    /// A JSON number, by the same rule as text: its shortest round-trip decimal (what Rust
+    /// prints) must be a decimal in `[0, 1]` with at most four places. So `0.3` is taken and
+    /// `0.30000000000000004` (the sum 0.1 + 0.2 gives) is refused like `0.12345`, and `-0`
+    /// is refused like any negative.
     fn from_f64(v: f64) -> Result<Threshold, PolicyError> {
-        if !(0.0..=1.0).contains(&v) {
+        if !(0.0..=1.0).contains(&v) || v.is_sign_negative() {
             return Err(PolicyError::invalid("threshold", "must be between 0 and 1"));
         }
-        let scaled = v * f64::from(ONE);
-        let rounded = scaled.round();
-        if (scaled - rounded).abs() > F64_TOLERANCE {
-            return Err(PolicyError::invalid(
-                "threshold",
-                "at most four decimal places are allowed",
-            ));
-        }
-        // In range by the check above, so the cast is exact.
-        Threshold::from_basis_points(rounded as u16)
+        v.to_string().parse()
     }
 }
 
@@ -208,7 +199,17 @@ mod tests {
         assert_eq!(from("0").unwrap().basis_points(), 0);
         assert_eq!(from("0.3").unwrap().basis_points(), 3_000);
         for bad in [
-            "1.01", "-0.1", "2", "-1", "0.12345", "\"0.75\"", "null", "1e400",
+            "1.01",
+            "-0.1",
+            "2",
+            "-1",
+            "0.12345",
+            "\"0.75\"",
+            "null",
+            "1e400",
+            "0.30000000000000004",
+            "-0",
+            "-0.0",
         ] {
             assert!(from(bad).is_err(), "accepted {bad}");
         }

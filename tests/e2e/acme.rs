@@ -214,8 +214,30 @@ async fn accounts_need_a_valid_single_use_eab_and_every_bad_request_gets_its_pro
     c.post(&new_account, Some(&payload(Some(unknown))))
         .await
         .problem(403, "unauthorized");
-    // Protocol errors: a replayed nonce, the wrong url header, alg none, wrong content type.
+    // crit in the protected header (RFC 7515 §4.1.11): we understand no extension, so any crit
+    // is refused, even on an otherwise good request with a good binding, which it leaves
+    // unused (the account below is made with it) and whose nonce it does not spend.
     let good = payload(Some(c.eab(&kid, &hmac, &new_account)));
+    for crit in [json!(["b64"]), json!([]), json!("b64")] {
+        let mut header = c.header(&new_account).await;
+        header["crit"] = crit.clone();
+        header["b64"] = json!(true);
+        let refused = c.send(&new_account, &c.sign(&header, Some(&good))).await;
+        refused.problem(400, "malformed");
+        let detail = refused.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("\"crit\""), "{crit}: {detail}");
+        assert!(refused.location.is_none(), "{crit}: no account");
+        // The nonce of the refused request was not spent: without crit it is taken.
+        if crit == json!([]) {
+            header.as_object_mut().unwrap().remove("crit");
+            header.as_object_mut().unwrap().remove("b64");
+            c.send(&new_account, &c.sign(&header, Some(&payload(None))))
+                .await
+                .problem(400, "externalAccountRequired");
+        }
+    }
+
+    // Protocol errors: a replayed nonce, the wrong url header, alg none, wrong content type.
     let header = c.header(&new_account).await;
     let jws = c.sign(&header, Some(&good));
     let replay = c.sign(&header, Some(&good));

@@ -1,6 +1,7 @@
 //! OCSP: `openssl ocsp` against the URL in the certificate's AIA says good, then revoked (SHA-1
 //! and SHA-256 CertIDs, with and without a nonce, POST and GET); python `cryptography` verifies
-//! the signature; pkilint finds nothing wrong; refusals carry the right OCSP status.
+//! the signature; pkilint finds nothing wrong; refusals carry the right OCSP status, strict
+//! request extensions (bad or repeated nonces, unknown critical extensions) included.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -285,6 +286,149 @@ async fn garbage_oversize_multi_certificate_and_foreign_issuers_get_ocsp_refusal
     std::fs::write(&resp, post(req).await).unwrap();
     let py = check_with_python(&s, &resp);
     assert_eq!(py["cert_status"], "UNKNOWN", "{py}");
+}
+
+/// POSTs an OCSP request to `url`; the answer must be HTTP 200 (refusals included).
+async fn post_ocsp(http: &reqwest::Client, url: &str, body: Vec<u8>) -> Vec<u8> {
+    let r = http
+        .post(url)
+        .header("content-type", "application/ocsp-request")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "OCSP refusals are HTTP 200");
+    r.bytes().await.unwrap().to_vec()
+}
+
+/// The setup's nonce-less request from openssl, re-encoded with these requestExtensions and
+/// the one Request's singleRequestExtensions.
+fn with_extensions(
+    s: &Setup,
+    request: Option<Vec<x509_cert::ext::Extension>>,
+    single: Option<Vec<x509_cert::ext::Extension>>,
+) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let mut req = x509_ocsp::OcspRequest::from_der(&request_der(s, "int.pem", None)).unwrap();
+    req.tbs_request.request_extensions = request;
+    req.tbs_request.request_list[0].single_request_extensions = single;
+    req.to_der().unwrap()
+}
+
+/// An extension whose extnValue holds exactly `value`.
+fn extension(oid: &str, critical: bool, value: &[u8]) -> x509_cert::ext::Extension {
+    x509_cert::ext::Extension {
+        extn_id: const_oid::ObjectIdentifier::new_unwrap(oid),
+        critical,
+        extn_value: der::asn1::OctetString::new(value).unwrap(),
+    }
+}
+
+const NONCE_OID: &str = "1.3.6.1.5.5.7.48.1.2";
+
+/// A nonce as RFC 6960 §4.4.1 wants it: the octets wrapped in an OCTET STRING.
+fn nonce(octets: &[u8]) -> x509_cert::ext::Extension {
+    let wrapped = [&[0x04, u8::try_from(octets.len()).unwrap()][..], octets].concat();
+    extension(NONCE_OID, false, &wrapped)
+}
+
+#[tokio::test]
+async fn bad_nonces_repeated_and_unknown_critical_extensions_are_malformed_requests() {
+    let s = setup().await;
+    let http = s.ca.d.raw().clone();
+    let malformed = vec![0x30, 0x03, 0x0a, 0x01, 0x01];
+    let unknown_oid = "1.3.6.1.4.1.99999.42";
+
+    // A good nonce is still echoed in a signed "good".
+    let good = with_extensions(&s, Some(vec![nonce(&[0x5a; 16])]), None);
+    let resp = s.dir.path().join("nonce-good.der");
+    std::fs::write(&resp, post_ocsp(&http, &s.ocsp_url, good.clone()).await).unwrap();
+    let py = check_with_python(&s, &resp);
+    assert_eq!(py["cert_status"], "GOOD", "{py}");
+    assert_eq!(py["nonce"], "5a".repeat(16), "{py}");
+    // So is one next to a non-critical extension we do not know (ignored, as RFC 5280 says).
+    let beside = with_extensions(
+        &s,
+        Some(vec![
+            extension(unknown_oid, false, &[5, 0]),
+            nonce(&[0x5b; 8]),
+        ]),
+        None,
+    );
+    std::fs::write(&resp, post_ocsp(&http, &s.ocsp_url, beside).await).unwrap();
+    assert_eq!(check_with_python(&s, &resp)["nonce"], "5b".repeat(8));
+
+    let bad = [
+        (
+            "nonce not wrapped in an OCTET STRING",
+            with_extensions(
+                &s,
+                Some(vec![extension(NONCE_OID, false, &[0x31; 16])]),
+                None,
+            ),
+        ),
+        (
+            "nonce of 33 octets",
+            with_extensions(&s, Some(vec![nonce(&[0x5a; 33])]), None),
+        ),
+        (
+            "two nonces",
+            with_extensions(&s, Some(vec![nonce(&[1; 16]), nonce(&[2; 16])]), None),
+        ),
+        (
+            "an unknown critical request extension",
+            with_extensions(
+                &s,
+                Some(vec![nonce(&[1; 16]), extension(unknown_oid, true, &[5, 0])]),
+                None,
+            ),
+        ),
+        (
+            "an unknown critical singleRequestExtension",
+            with_extensions(&s, None, Some(vec![extension(unknown_oid, true, &[5, 0])])),
+        ),
+        (
+            "one extension twice",
+            with_extensions(
+                &s,
+                Some(vec![
+                    extension(unknown_oid, false, &[5, 0]),
+                    extension(unknown_oid, false, &[5, 0]),
+                ]),
+                None,
+            ),
+        ),
+    ];
+    // The embedded responder, by POST and by GET, and the stand-alone one: the same parser.
+    let r = Responder::start(&s.ca.d).await;
+    for (what, der) in &bad {
+        assert_eq!(
+            post_ocsp(&http, &s.ocsp_url, der.clone()).await,
+            malformed,
+            "{what}"
+        );
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let get_url = format!(
+            "{}/{}",
+            s.ocsp_url,
+            b64.replace('/', "%2F").replace('+', "%2B")
+        );
+        let got = http.get(&get_url).send().await.unwrap();
+        assert_eq!(got.status(), StatusCode::OK, "{what}");
+        assert_eq!(
+            got.bytes().await.unwrap().to_vec(),
+            malformed,
+            "GET: {what}"
+        );
+        assert_eq!(
+            post_ocsp(&http, &r.url, der.clone()).await,
+            malformed,
+            "stand-alone: {what}"
+        );
+    }
+    // The refusals left the responder as it was: the good request is answered again.
+    std::fs::write(&resp, post_ocsp(&http, &s.ocsp_url, good).await).unwrap();
+    assert_eq!(check_with_python(&s, &resp)["cert_status"], "GOOD");
 }
 
 /// Waits until `openssl ocsp` against `url` says `want`, allowing only `also` meanwhile.

@@ -509,3 +509,250 @@ async fn cursors_out_of_range_are_refused_and_serials_are_read_in_every_document
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_framework_s_own_rejections_are_problem_documents_and_write_nothing() {
+    let ca = Ca::start().await;
+    let before = crate::harness::footprint(&ca.d);
+    let http = reqwest::Client::new();
+    let login = format!("{}/dashboard/login", ca.d.base);
+    let form = "application/x-www-form-urlencoded";
+    let cases = vec![
+        // The dashboard's forms: a wrong media type, a body over the limit.
+        (
+            Method::POST,
+            login.clone(),
+            "application/json",
+            b"{}".to_vec(),
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            Method::POST,
+            login.clone(),
+            form,
+            vec![b'a'; 100 * 1024],
+            413,
+            "body-too-large",
+        ),
+        // Routing: a wrong method, an unknown path.
+        (
+            Method::PUT,
+            format!("{}/v1/agents", ca.d.base),
+            form,
+            Vec::new(),
+            405,
+            "method-not-allowed",
+        ),
+        (
+            Method::GET,
+            format!("{}/no/such/path", ca.d.base),
+            form,
+            Vec::new(),
+            404,
+            "not-found",
+        ),
+    ];
+    for (method, url, content_type, body, status, kind) in cases {
+        let r = http
+            .request(method.clone(), &url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        crate::harness::reply(r).await.assert_problem(status, kind);
+    }
+    assert_eq!(crate::harness::footprint(&ca.d), before);
+}
+
+/// A mandate with one member replaced.
+fn mandate_with(member: &str, value: serde_json::Value) -> serde_json::Value {
+    let mut m = full_mandate();
+    m[member] = value;
+    m
+}
+
+#[tokio::test]
+async fn hostile_inputs_are_refused_by_one_rule_per_kind_naming_the_field_and_write_nothing() {
+    let ca = Ca::start().await;
+    ca.approved_agent("strict-bot", full_mandate()).await;
+    let before = crate::harness::footprint(&ca.d);
+    let admin = ca.d.admin_key();
+    let register = |name: &str, mandate: serde_json::Value| json!({"agent_id": "strict-new", "name": name, "mandate": mandate});
+    let event = |metadata: serde_json::Value| json!({"agent_id": "strict-bot", "action_type": "trade_execution", "metadata": metadata});
+    // (key, path, raw JSON body, status, problem type, what the detail must name)
+    let cases: Vec<(&str, String, String, u16, &str, &str)> = vec![
+        // Amounts: numbers are plain decimals; negative zero is no amount.
+        (
+            &ca.operator,
+            "/v1/agents".into(),
+            register("x", full_mandate())
+                .to_string()
+                .replace("\"50000\"", "-0"),
+            422,
+            "invalid-json",
+            "maxTransactionSize.amount: -0",
+        ),
+        (
+            &ca.operator,
+            "/v1/agents".into(),
+            register("x", full_mandate())
+                .to_string()
+                .replace("\"50000\"", "1e-400"),
+            422,
+            "invalid-json",
+            "maxTransactionSize.amount: 1e-400",
+        ),
+        (
+            &ca.operator,
+            "/v1/agents".into(),
+            register("x", full_mandate())
+                .to_string()
+                .replace("\"50000\"", "-1e-400"),
+            422,
+            "invalid-json",
+            "exponent",
+        ),
+        (
+            &ca.operator,
+            "/v1/events".into(),
+            event(json!({"market": "BTC_EUR", "currency": "EUR"}))
+                .to_string()
+                .replace("\"market\"", "\"size\":1E3,\"market\""),
+            422,
+            "invalid-json",
+            "metadata.size: 1E3",
+        ),
+        // Thresholds: one rule, four decimal places, for text and numbers alike.
+        (
+            &ca.operator,
+            "/v1/agents".into(),
+            register("x", full_mandate())
+                .to_string()
+                .replace("0.7", "0.30000000000000004"),
+            422,
+            "invalid-mandate",
+            "circuitBreakerThreshold",
+        ),
+        (
+            &ca.operator,
+            "/v1/agents".into(),
+            register("x", mandate_with("circuitBreakerThreshold", json!(0.12345))).to_string(),
+            422,
+            "invalid-mandate",
+            "circuitBreakerThreshold",
+        ),
+        // Text people read: blank, invisible, reordered, control characters.
+        (
+            &admin,
+            "/v1/organizations".into(),
+            json!({"id": "blank-org", "legal_name": " "}).to_string(),
+            400,
+            "invalid-request",
+            "legal_name",
+        ),
+        (
+            &admin,
+            "/v1/organizations".into(),
+            json!({"id": "zw-org", "legal_name": "\u{200b}"}).to_string(),
+            400,
+            "invalid-request",
+            "legal_name",
+        ),
+        (
+            &admin,
+            "/v1/organizations".into(),
+            json!({"id": "bidi-org", "legal_name": "\u{202e}HbmG"}).to_string(),
+            400,
+            "invalid-request",
+            "legal_name",
+        ),
+        (
+            &ca.operator,
+            "/v1/agents".into(),
+            register("Bot \u{202e}1", full_mandate()).to_string(),
+            400,
+            "invalid-request",
+            "name",
+        ),
+        (
+            &ca.operator,
+            "/v1/agents".into(),
+            register("x", mandate_with("operator", json!("\u{202e}HbmG"))).to_string(),
+            422,
+            "invalid-mandate",
+            "operator",
+        ),
+        (
+            &admin,
+            "/v1/api-keys".into(),
+            json!({"role": "admin", "label": "desk\u{2066}1"}).to_string(),
+            400,
+            "invalid-request",
+            "label",
+        ),
+        (
+            &ca.compliance,
+            "/v1/incidents/1/resolve".into(),
+            json!({"resolution": "ok\u{0}\u{1b}[31m"}).to_string(),
+            400,
+            "invalid-request",
+            "resolution",
+        ),
+        (
+            &ca.operator,
+            "/v1/agents/strict-bot/revoke".into(),
+            json!({"reason": "\u{feff}"}).to_string(),
+            400,
+            "invalid-request",
+            "reason",
+        ),
+        // Lists that compare case-insensitively refuse case-insensitive duplicates.
+        (
+            &ca.operator,
+            "/v1/agents".into(),
+            register(
+                "x",
+                mandate_with("allowedMarkets", json!(["BTC_EUR", "btc_eur"])),
+            )
+            .to_string(),
+            422,
+            "invalid-mandate",
+            "allowedMarkets",
+        ),
+        // Timestamps: one range and one answer, whichever form.
+        (
+            &ca.operator,
+            "/v1/events".into(),
+            event(json!({"timestamp": "9999-12-31T23:59:59Z"})).to_string(),
+            422,
+            "invalid-json",
+            "timestamp out of range",
+        ),
+        (
+            &ca.operator,
+            "/v1/events".into(),
+            event(json!({"timestamp": 253_402_300_799_i64})).to_string(),
+            422,
+            "invalid-json",
+            "timestamp out of range",
+        ),
+    ];
+    for (key, path, body, status, kind, names) in cases {
+        let r =
+            ca.d.raw()
+                .post(format!("{}{path}", ca.d.base))
+                .bearer_auth(key)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+        let reply = crate::harness::reply(r).await;
+        reply.assert_problem(status, kind);
+        let detail = reply.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(names), "{path} {body}: {detail}");
+    }
+    assert_eq!(crate::harness::footprint(&ca.d), before);
+}

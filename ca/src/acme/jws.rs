@@ -70,6 +70,26 @@ struct RawProtected {
     url: Option<String>,
     jwk: Option<Value>,
     kid: Option<String>,
+    /// Whether the header has `crit` at all, whatever its value (`null` and `[]` included):
+    /// see [`parse`].
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// True for a member that is there, whatever it holds: serde's `Option` would read `null` as
+/// absent, and a `crit` of `null` must be refused like any other.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// The refusal of a JWS whose protected header has `crit`. RFC 7515 §4.1.11: a recipient must
+/// reject a JWS listing an extension it does not understand, and we understand none (not even
+/// `b64`, RFC 7797, which ACME does not use); an empty or non-array `crit` is invalid anyway.
+fn crit_refused(which: &str) -> AcmeError {
+    AcmeError::malformed(format!(
+        "{which} has \"crit\": this server understands no JWS header extension, so it must \
+         refuse it (RFC 7515 §4.1.11)"
+    ))
 }
 
 fn b64(field: &str, s: &str) -> Result<Vec<u8>, AcmeError> {
@@ -77,7 +97,9 @@ fn b64(field: &str, s: &str) -> Result<Vec<u8>, AcmeError> {
         .map_err(|_| AcmeError::malformed(format!("{field} is not base64url without padding")))
 }
 
-/// Parses a flattened JWS request body and its protected header. Nothing is verified yet.
+/// Parses a flattened JWS request body and its protected header. Nothing is verified yet, but a
+/// header with `crit` is refused here (`malformed`), before the nonce is spent: we understand no
+/// JWS extension (RFC 7515 §4.1.11).
 pub fn parse(body: &[u8]) -> Result<Jws, AcmeError> {
     if body.len() > MAX_JWS_BYTES {
         return Err(AcmeError::malformed(format!(
@@ -92,6 +114,9 @@ pub fn parse(body: &[u8]) -> Result<Jws, AcmeError> {
     let header_json = b64("protected", &f.protected)?;
     let raw: RawProtected = serde_json::from_slice(&header_json)
         .map_err(|e| AcmeError::malformed(format!("protected header is not a JSON object: {e}")))?;
+    if raw.crit {
+        return Err(crit_refused("protected header"));
+    }
     let alg = raw
         .alg
         .ok_or_else(|| AcmeError::malformed("protected header has no alg"))?;
@@ -324,6 +349,10 @@ pub fn verify_eab(
     let header: Map<String, Value> =
         serde_json::from_slice(&b64("eab protected", &f.protected)?)
             .map_err(|_| AcmeError::malformed("externalAccountBinding header is not JSON"))?;
+    // The binding is a JWS too (RFC 8555 §7.3.4), so RFC 7515 §4.1.11 holds for it as well.
+    if header.contains_key("crit") {
+        return Err(crit_refused("externalAccountBinding header"));
+    }
     if header.get("alg").and_then(Value::as_str) != Some("HS256") {
         return Err(AcmeError::new(
             AcmeErrorType::BadSignatureAlgorithm,
@@ -504,6 +533,33 @@ mod tests {
     }
 
     #[test]
+    fn any_crit_is_refused_as_malformed() {
+        let (key, jwk) = p256();
+        let base = json!({"alg": "ES256", "nonce": "n", "url": URL, "jwk": jwk});
+        assert!(parse(&sign(&key, &base, b"{}")).is_ok());
+        // RFC 7797's b64, an unknown name, an empty list and non-lists: we understand no
+        // extension, so every crit is refused, whatever it holds.
+        for crit in [
+            json!(["b64"]),
+            json!(["exp"]),
+            json!([]),
+            json!("b64"),
+            json!(null),
+            json!({}),
+            json!(true),
+        ] {
+            let mut header = base.clone();
+            header["crit"] = crit.clone();
+            if crit == json!(["b64"]) {
+                header["b64"] = json!(false);
+            }
+            let err = parse(&sign(&key, &header, b"{}")).unwrap_err();
+            assert_eq!(err.kind, AcmeErrorType::Malformed, "{crit}");
+            assert!(err.detail.contains("\"crit\""), "{crit}: {}", err.detail);
+        }
+    }
+
+    #[test]
     fn rs256_verifies_with_a_2048_bit_key() {
         let dir = tempfile::tempdir().unwrap();
         let der = dir.path().join("rsa.der"); // RSAPrivateKey: what genpkey -outform DER writes
@@ -578,6 +634,22 @@ mod tests {
         let lookup = |k: &str| (k == "kid-1").then(|| hmac.clone());
         let good = eab("kid-1", URL, "HS256", &hmac, &jwk);
         assert_eq!(verify_eab(&good, &account, URL, lookup).unwrap(), "kid-1");
+
+        // The binding with crit in its header, otherwise good and correctly MACed.
+        let protected = B64.encode(
+            json!({"alg": "HS256", "kid": "kid-1", "url": URL, "crit": ["b64"], "b64": true})
+                .to_string(),
+        );
+        let payload = B64.encode(jwk.to_string());
+        let tag = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &hmac),
+            format!("{protected}.{payload}").as_bytes(),
+        );
+        let crit = json!({"protected": protected, "payload": payload,
+                          "signature": B64.encode(tag.as_ref())});
+        let err = verify_eab(&crit, &account, URL, lookup).unwrap_err();
+        assert_eq!(err.kind, AcmeErrorType::Malformed);
+        assert!(err.detail.contains("\"crit\""), "{}", err.detail);
 
         let (_, other) = p256();
         let cases = [

@@ -16,13 +16,37 @@ use super::roles::READERS;
 const TRADING: &[Role] = &[Role::Operator, Role::Compliance, Role::Admin];
 
 /// One event, or an array of them.
-#[derive(Deserialize)]
-#[serde(untagged)]
 pub enum Events {
     /// `[{...}, ...]`.
     Batch(Vec<EventInput>),
     /// `{...}`.
     One(Box<EventInput>),
+}
+
+/// Told apart by the first token, not `#[serde(untagged)]`: that would try both and answer
+/// "did not match any variant" instead of what is wrong, and where.
+impl<'de> Deserialize<'de> for Events {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Events, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Events;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an event object, or an array of them")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Events, A::Error> {
+                Vec::<EventInput>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Events::Batch)
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Events, A::Error> {
+                EventInput::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|e| Events::One(Box::new(e)))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `POST /v1/events`: one event or a batch (at most 1000), all stored or none.

@@ -162,6 +162,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(refusal::documents_only))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(AppState { node })
 }
@@ -185,11 +186,38 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rej) => Err(json_rejection(rej)),
-        }
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|rej| {
+                let status = rej.status();
+                let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "body-too-large"
+                } else {
+                    "invalid-request"
+                };
+                ApiError::new(status, kind, rej.body_text())
+            })?;
+        let again = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
+        let value = match axum::Json::<T>::from_request(again, state).await {
+            Ok(axum::Json(v)) => v,
+            Err(rej) => return Err(json_rejection(rej)),
+        };
+        plain_numbers(&bytes)?;
+        Ok(ApiJson(value))
     }
+}
+
+/// The one rule for JSON numbers (no exponent forms, no negative zero), on a body that
+/// parsed: `422 invalid-json` naming the field.
+fn plain_numbers(body: &[u8]) -> Result<(), ApiError> {
+    mandate_policy::plain_json_numbers(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-json",
+            e.to_string(),
+        )
+    })
 }
 
 fn json_rejection(rej: JsonRejection) -> ApiError {
@@ -233,17 +261,17 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
                 "a request body must be sent as Content-Type: application/json",
             ));
         }
-        serde_json::from_slice(&body)
-            .map(OptionalJson)
-            .map_err(|e| {
-                // The same split as axum's Json: syntax errors are 400, a wrong shape is 422.
-                let status = if e.is_data() {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
-                ApiError::new(status, "invalid-json", e.to_string())
-            })
+        let value = serde_json::from_slice(&body).map_err(|e| {
+            // The same split as axum's Json: syntax errors are 400, a wrong shape is 422.
+            let status = if e.is_data() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            ApiError::new(status, "invalid-json", e.to_string())
+        })?;
+        plain_numbers(&body)?;
+        Ok(OptionalJson(value))
     }
 }
 

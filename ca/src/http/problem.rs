@@ -11,6 +11,50 @@ use crate::csr::CsrError;
 /// Prefix of every problem type URI; the suffixes are listed in docs/API.md.
 pub const PROBLEM_BASE: &str = "urn:mandate:problem:";
 
+/// Every problem type the daemon answers with, and the statuses each comes with: the one list
+/// docs/API.md's error table is checked against (`the_error_table_is_the_code_s`), and every
+/// answer against it (a debug build stops at a pair that is not listed, so the suite finds it).
+pub const PROBLEM_TYPES: &[(&str, &[u16])] = &[
+    ("invalid-request", &[400]),
+    ("invalid-json", &[400, 422]),
+    ("invalid-order", &[422]),
+    ("body-too-large", &[413]),
+    ("unsupported-media-type", &[415]),
+    ("invalid-mandate", &[422]),
+    ("bad-csr", &[400]),
+    ("bad-csr-signature", &[400]),
+    ("weak-key", &[400]),
+    ("unsupported-key", &[400]),
+    ("name-not-allowed", &[400]),
+    ("unauthorized", &[401]),
+    ("forbidden", &[403]),
+    ("csrf", &[403]),
+    ("segregation-of-duties", &[403]),
+    ("out-of-mandate", &[403]),
+    ("not-found", &[404]),
+    ("method-not-allowed", &[405]),
+    ("request-timeout", &[408]),
+    ("conflict", &[409]),
+    ("wrong-state", &[409]),
+    ("mandate-not-approved", &[409]),
+    ("no-custodial-key", &[409]),
+    ("uri-too-long", &[414]),
+    ("header-too-large", &[431]),
+    ("rate-limited", &[429]),
+    ("internal", &[500]),
+    ("not-ready", &[503]),
+    ("database-unavailable", &[503]),
+    ("hsm-unavailable", &[503]),
+    ("overloaded", &[503]),
+];
+
+/// True if `kind` with `status` is in [`PROBLEM_TYPES`].
+pub fn is_listed(kind: &str, status: StatusCode) -> bool {
+    PROBLEM_TYPES
+        .iter()
+        .any(|(k, s)| *k == kind && s.contains(&status.as_u16()))
+}
+
 /// An error answer: status, a stable type, a short title and a specific detail.
 #[derive(Debug)]
 pub struct ApiError {
@@ -75,6 +119,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        debug_assert!(
+            is_listed(self.kind, self.status),
+            "problem type {} with status {} is not in PROBLEM_TYPES (and docs/API.md)",
+            self.kind,
+            self.status
+        );
         let title = self.status.canonical_reason().unwrap_or("Error");
         let body = Body {
             kind: format!("{PROBLEM_BASE}{}", self.kind),
@@ -178,4 +228,66 @@ fn internal(detail: String) -> ApiError {
         "internal",
         "internal error; see the server log",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows of docs/API.md's `## Errors` table: type and statuses.
+    fn documented() -> Vec<(String, Vec<u16>)> {
+        let doc = include_str!("../../../docs/API.md");
+        let section = doc
+            .split("\n## Errors\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .unwrap_or_default();
+        section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let kind = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                let statuses = cells
+                    .get(2)?
+                    .split('/')
+                    .map(|s| s.trim().parse::<u16>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .ok()?;
+                Some((kind.to_owned(), statuses))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_error_table_is_the_code_s() {
+        let doc = documented();
+        let code: Vec<(String, Vec<u16>)> = PROBLEM_TYPES
+            .iter()
+            .map(|(k, s)| ((*k).to_owned(), s.to_vec()))
+            .collect();
+        for row in &code {
+            assert!(
+                doc.contains(row),
+                "{row:?} is answered but not in docs/API.md's error table"
+            );
+        }
+        for row in &doc {
+            assert!(
+                code.contains(row),
+                "{row:?} is in docs/API.md's error table but not in PROBLEM_TYPES"
+            );
+        }
+        // What the listener and the catch-all layer answer with is listed too.
+        for status in 400..=599u16 {
+            if let Ok(status) = StatusCode::from_u16(status)
+                && (status.is_client_error() || status.is_server_error())
+            {
+                let kind = super::super::refusal::problem_kind(status);
+                assert!(
+                    PROBLEM_TYPES.iter().any(|(k, _)| *k == kind),
+                    "{status} → {kind}"
+                );
+            }
+        }
+    }
 }

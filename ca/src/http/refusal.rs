@@ -41,13 +41,86 @@ fn answer(r: &Refusal<'_>) -> Answer {
 /// The problem type of each status the listener refuses with (listed in docs/API.md).
 pub fn problem_kind(status: StatusCode) -> &'static str {
     match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::TOO_MANY_REQUESTS => "rate-limited",
         StatusCode::REQUEST_TIMEOUT => "request-timeout",
         StatusCode::PAYLOAD_TOO_LARGE => "body-too-large",
         StatusCode::URI_TOO_LONG => "uri-too-long",
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "header-too-large",
         StatusCode::SERVICE_UNAVAILABLE => "overloaded",
+        s if s.is_server_error() => "internal",
         _ => "invalid-request",
     }
+}
+
+/// Longest framework rejection text carried over into a problem's detail.
+const MAX_DETAIL: usize = 1024;
+
+/// Makes every error answer a document: the framework's own rejections (a form or query that
+/// does not deserialize, a body over the limit, a wrong media type, a bare status from a
+/// handler) come as `text/plain` or with no body; they are rewritten as the path's document
+/// with the text as the detail. Answers that already are documents pass untouched.
+pub async fn documents_only(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    // Only the path's kind matters below; no copy of the path on the hot path.
+    let p = req.uri().path();
+    let path = if p == "/ocsp" || p.starts_with("/ocsp/") {
+        "/ocsp"
+    } else if p.starts_with("/acme/") {
+        "/acme/"
+    } else {
+        ""
+    };
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let plain = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    if !plain {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, MAX_DETAIL * 4)
+        .await
+        .unwrap_or_default();
+    let mut detail: String = String::from_utf8_lossy(&text)
+        .trim()
+        .chars()
+        .take(MAX_DETAIL)
+        .collect();
+    if detail.is_empty() {
+        detail = status.canonical_reason().unwrap_or("error").to_owned();
+    }
+    let answer = answer(&Refusal {
+        status,
+        path,
+        detail: &detail,
+    });
+    let mut out = axum::response::Response::new(axum::body::Body::from(answer.body));
+    *out.status_mut() = answer.status;
+    let headers = out.headers_mut();
+    // Keep what the original said besides its body (Allow, WWW-Authenticate, Retry-After, …).
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            headers.append(name, value.clone());
+        }
+    }
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(answer.content_type),
+    );
+    out
 }
 
 #[cfg(test)]

@@ -62,7 +62,8 @@ pub async fn register(
         return Err(CaError::NotFound(format!("organization {org_id}")));
     }
     let org = tenant::organization(store, p, &org_id).await?;
-    let name = super::organizations::check_text("name", &req.name, 128)?;
+    let name =
+        super::organizations::check_text("name", &req.name, 128, mandate_policy::TextKind::Line)?;
     let mandate = parse_mandate(req.mandate, &req.agent_id, &org)?;
     if dns_name(&req.agent_id, &org.id).len() > 253 {
         return Err(CaError::InvalidRequest(
@@ -131,16 +132,13 @@ impl Decided {
     }
 }
 
-/// Checks a decision's comment: at most 1000 printable characters.
-fn check_comment(comment: Option<&str>) -> Result<(), CaError> {
-    if let Some(c) = comment
-        && (c.chars().count() > 1000 || c.chars().any(|ch| ch.is_control() && ch != '\n'))
-    {
-        return Err(CaError::InvalidRequest(
-            "comment: at most 1000 printable characters".into(),
-        ));
+/// A decision's comment, by the one rule for notes (at most 1000 characters); an empty one is
+/// no comment.
+fn check_comment(comment: Option<&str>) -> Result<Option<String>, CaError> {
+    match comment {
+        Some(c) if c.trim().is_empty() => Ok(None),
+        c => super::organizations::check_note("comment", c, 1000),
     }
-    Ok(())
 }
 
 /// The person behind a decision: decisions are taken by named people.
@@ -163,7 +161,8 @@ pub async fn decide(
     approve: bool,
 ) -> Result<Decided, CaError> {
     let agent = tenant::agent(store, p, DECIDERS, id).await?;
-    check_comment(req.comment.as_deref())?;
+    let comment = check_comment(req.comment.as_deref())?;
+    let req = Decision { comment, ..req };
     let person = decider(p)?;
     let org = organization_of(store, &agent).await?;
     let mandates = store.mandates(id).await?;
@@ -269,7 +268,7 @@ pub async fn reinstate(
     comment: Option<String>,
 ) -> Result<Decided, CaError> {
     let agent = tenant::agent(store, p, DECIDERS, id).await?;
-    check_comment(comment.as_deref())?;
+    let comment = check_comment(comment.as_deref())?;
     let person = decider(p)?;
     if agent.status != AgentStatus::Suspended {
         return Err(wrong_state(format!(
@@ -457,7 +456,15 @@ pub fn parse_mandate(
     // So may the operator: it is the organization's legal name.
     map.entry("operator")
         .or_insert_with(|| Value::String(org.legal_name.clone()));
-    let mandate: Mandate = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    let mandate: Mandate = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            invalid(inner.to_string())
+        } else {
+            invalid(format!("{path}: {inner}"))
+        }
+    })?;
     if mandate.agent_id != agent_id {
         return Err(invalid(format!(
             "mandate.agentId {:?} differs from agent_id {agent_id:?}",

@@ -44,7 +44,8 @@ pub struct CreatedKey {
 pub async fn create(store: &Store, p: &Principal, req: NewKey) -> Result<CreatedKey, CaError> {
     p.require(&[Role::Admin])?;
     p.require_ca_staff()?;
-    let label = super::organizations::check_text("label", &req.label, 128)?;
+    let label =
+        super::organizations::check_text("label", &req.label, 128, mandate_policy::TextKind::Line)?;
     match (req.role, &req.agent_id, &req.person) {
         (Role::Agent, None, _) => {
             return Err(CaError::InvalidRequest(

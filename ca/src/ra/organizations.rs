@@ -1,6 +1,6 @@
 //! Organizations and people: created by CA staff; a person of an organization reads their own.
 
-use mandate_policy::is_dns_label;
+use mandate_policy::{TextKind, is_dns_label};
 use mandate_store::{AuditEvent, OrganizationRow, PersonRow, Role, Store};
 use serde::Deserialize;
 use serde_json::json;
@@ -53,20 +53,27 @@ pub struct NewPerson {
     pub roles: Vec<Role>,
 }
 
-/// Text a person reads (names, legal names): 1 to `max` characters, no control or bidi
-/// formatting characters, not blank.
-pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<String, CaError> {
-    let v = value.trim();
-    let bad = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
-    };
-    if v.is_empty() || v.chars().count() > max || v.chars().any(bad) {
-        return Err(CaError::InvalidRequest(format!(
-            "{field} must be 1 to {max} printable characters"
-        )));
-    }
-    Ok(v.to_owned())
+/// Text a person reads, by the one rule of [`mandate_policy::human_text`]: one line (names,
+/// legal names, labels) or a note (comments, reasons, resolutions); trimmed.
+pub(crate) fn check_text(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    kind: TextKind,
+) -> Result<String, CaError> {
+    mandate_policy::human_text(field, value, max, kind)
+        .map_err(|e| CaError::InvalidRequest(e.to_string()))
+}
+
+/// [`check_text`] of an optional note.
+pub(crate) fn check_note(
+    field: &'static str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, CaError> {
+    value
+        .map(|v| check_text(field, v, max, TextKind::Note))
+        .transpose()
 }
 
 fn check_person_id(id: &str) -> Result<(), CaError> {
@@ -102,10 +109,10 @@ pub async fn create(
         ));
     }
     // X.520 bounds organizationName at 64: the legal name becomes the certificates' O.
-    let legal_name = check_text("legal_name", &req.legal_name, 64)?;
+    let legal_name = check_text("legal_name", &req.legal_name, 64, TextKind::Line)?;
     let mut legal_entities = Vec::new();
     for e in &req.legal_entities {
-        let e = check_text("legal_entities[]", e, 64)?;
+        let e = check_text("legal_entities[]", e, 64, TextKind::Line)?;
         if e != legal_name && !legal_entities.contains(&e) {
             legal_entities.push(e);
         }
@@ -116,7 +123,7 @@ pub async fn create(
     let regulator_id = req
         .regulator_id
         .as_deref()
-        .map(|r| check_text("regulator_id", r, 64))
+        .map(|r| check_text("regulator_id", r, 64, TextKind::Line))
         .transpose()?;
     let approvals_required = req.approvals_required.unwrap_or(1);
     if !(1..=2).contains(&approvals_required) {
@@ -205,11 +212,11 @@ pub async fn create_person(
     p.require(&[Role::Admin])?;
     p.require_ca_staff()?;
     check_person_id(&req.id)?;
-    let name = check_text("name", &req.name, 128)?;
+    let name = check_text("name", &req.name, 128, TextKind::Line)?;
     let email = match req.email.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(e) => {
-            let e = check_text("email", e, 254)?;
+            let e = check_text("email", e, 254, TextKind::Line)?;
             if !e.contains('@') || e.contains(char::is_whitespace) {
                 return Err(CaError::InvalidRequest("email is not an address".into()));
             }

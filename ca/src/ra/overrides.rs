@@ -90,15 +90,14 @@ pub async fn grant(
             "duration_secs: {MIN_DURATION_SECS} to {MAX_DURATION_SECS} (longer is a mandate change)"
         )));
     }
-    let reason = req.reason.trim();
-    if reason.is_empty()
-        || reason.chars().count() > 1000
-        || reason.chars().any(|c| c.is_control() && c != '\n')
-    {
-        return Err(invalid(
-            "reason: 1 to 1000 printable characters: the record a supervisor reads".into(),
-        ));
-    }
+    let reason = super::organizations::check_text(
+        "reason",
+        &req.reason,
+        1000,
+        mandate_policy::TextKind::Note,
+    )
+    .map_err(|e| invalid(format!("{e}: the record a supervisor reads")))?;
+    let reason = reason.as_str();
     let o = LimitOverride {
         limit: req.limit.clone(),
         market: req.market.clone(),

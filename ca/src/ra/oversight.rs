@@ -131,12 +131,14 @@ pub async fn resolve(
     note: &str,
 ) -> Result<(IncidentRow, Option<(i64, i64)>), CaError> {
     p.require(RESOLVERS)?;
-    let note = note.trim();
-    if note.is_empty() || note.chars().count() > 1000 {
+    if note.trim().is_empty() {
         return Err(CaError::InvalidRequest(
             "resolution is required: 1 to 1000 characters".into(),
         ));
     }
+    let note =
+        super::organizations::check_text("resolution", note, 1000, mandate_policy::TextKind::Note)?;
+    let note = note.as_str();
     let incident = tenant::incident(&node.store, p, id).await?;
     if incident.status == "resolved" {
         return Err(CaError::Store(mandate_store::StoreError::WrongState(

@@ -2,6 +2,7 @@
 //! whole organization. The automatic kill switch of the scoring loop acts as the CA itself
 //! (`crate::revocation::pull`); these are the decisions of a principal.
 
+use mandate_policy::TextKind;
 use mandate_store::{CertificateRow, KillScope, Revocation, Role, Store};
 use serde_json::json;
 
@@ -9,15 +10,6 @@ use super::roles::REVOKERS;
 use super::{Principal, tenant};
 use crate::CaError;
 use crate::revocation::{KillSwitchView, RevocationReason};
-
-fn check_text(what: &str, text: Option<&str>, max: usize) -> Result<(), CaError> {
-    match text {
-        Some(c) if c.chars().count() > max || c.chars().any(char::is_control) => Err(
-            CaError::InvalidRequest(format!("{what}: at most {max} printable characters")),
-        ),
-        _ => Ok(()),
-    }
-}
 
 /// Revokes one certificate (`serial`, lowercase hex): operator, compliance or admin of its
 /// organization, or the agent's own key with a reason open to agents. Idempotent: returns the
@@ -33,7 +25,7 @@ pub async fn revoke_certificate(
     if p.role != Role::Agent {
         p.require(REVOKERS)?;
     }
-    check_text("comment", comment, 500)?;
+    let comment = super::organizations::check_note("comment", comment, 500)?;
     // Another organization's (or agent's) certificate answers as a missing one.
     tenant::certificate(store, p, serial).await?;
     if p.role == Role::Agent && !reason.open_to_agents() {
@@ -76,12 +68,11 @@ pub async fn kill(
             tenant::organization(store, p, target).await?;
         }
     }
-    let reason = reason.trim();
-    if reason.is_empty() {
+    if reason.trim().is_empty() {
         return Err(CaError::InvalidRequest(
             "reason is required: say why the kill switch is pulled".into(),
         ));
     }
-    check_text("reason", Some(reason), 500)?;
-    crate::revocation::pull(store, scope, target, &p.key_id, reason, None).await
+    let reason = super::organizations::check_text("reason", reason, 500, TextKind::Note)?;
+    crate::revocation::pull(store, scope, target, &p.key_id, &reason, None).await
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -195,3 +196,11 @@ def test_a_malformed_stored_decision_is_a_protocol_error() -> None:
         DecisionRecord.from_json({**RECORD, "order": "BTC_EUR"})
     with pytest.raises(MandateProtocolError, match="fill_quantity: expected a decimal"):
         DecisionRecord.from_json({**RECORD, "events": [{**RECORD["events"][1], "fill_quantity": [1]}]})
+
+
+def test_float_sizes_go_as_plain_decimals_the_daemon_takes() -> None:
+    # The daemon refuses JSON numbers in exponent form; Python prints 0.00001 as 1e-05.
+    o = Order(market="BTC_EUR", size=0.00001, currency="BTC", quantity=1e-05, price=40000.5)
+    j = o.to_json()
+    assert j["size"] == "0.00001" and j["quantity"] == "0.00001" and j["price"] == "40000.5"
+    assert re.search(r"\d[eE][+-]?\d", json.dumps(j)) is None

@@ -188,7 +188,8 @@ pub fn arb_mandate_v1() -> impl Strategy<Value = Mandate> {
     (
         (
             "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
-            "[^\\p{Cc}]{1,40}",
+            // Visible text, trimmed (the rule of `human_text`), with non-ASCII letters.
+            "[A-Za-z0-9äöüßÉ株&.,'()-]([A-Za-z0-9äöüßÉ株&.,'() -]{0,38}[A-Za-z0-9äöüßÉ株&.,'()-])?",
             option::of("[!-~]([ -~]{0,62}[!-~])?"),
         ),
         (option::of(arb_money()), option::of(arb_money())),

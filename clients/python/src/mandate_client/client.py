@@ -57,6 +57,7 @@ from .models import (
     Webhook,
     WebhookDeliveryPage,
     WebhookPage,
+    _json_size,
 )
 
 __all__ = [
@@ -798,7 +799,7 @@ class MandateClient:
         price feed uses a ``market-data`` key of its organization, which may do nothing else."""
         if isinstance(prices, Mapping):
             items: list[Json] = [
-                {"market": m, "price": format(p, "f") if isinstance(p, Decimal) else p}
+                {"market": m, "price": _json_size(p)}
                 for m, p in prices.items()
             ]
         else:

@@ -658,7 +658,13 @@ class EabCredentials:
 # --- orders and decisions -------------------------------------------------------------------
 
 
-def _json_size(size: str | int | float | Decimal) -> str | int | float:
+def _json_size(size: str | int | float | Decimal) -> str | int:
+    """A size as the daemon reads it: a plain decimal. A float goes as the decimal string of
+    its shortest repr (``1e-05`` would be refused: the daemon takes no exponent forms)."""
+    if isinstance(size, bool):
+        raise TypeError("a size is a number, not a bool")
+    if isinstance(size, float):
+        return format(Decimal(repr(size)), "f")
     if isinstance(size, Decimal):
         return format(size, "f")
     return size

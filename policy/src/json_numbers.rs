@@ -1,0 +1,152 @@
+//! The one rule for numbers in JSON that people and programs send: plain decimals. A number
+//! reaches the typed fields as an `f64`, where `1e-400` and `-0` are already `0`; so the text
+//! is read first, and exponent forms and negative zero are refused wherever they stand, with
+//! the path of the field that holds them.
+
+use crate::PolicyError;
+
+enum Frame {
+    Object { key: String, expect_key: bool },
+    Array { index: usize },
+}
+
+/// Longest key quoted back in a path.
+const MAX_KEY: usize = 64;
+
+fn path(stack: &[Frame]) -> String {
+    let mut out = String::new();
+    for frame in stack {
+        match frame {
+            Frame::Object { key, .. } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Frame::Array { index } => out.push_str(&format!("[{index}]")),
+        }
+    }
+    if out.is_empty() {
+        "the body".to_owned()
+    } else {
+        out
+    }
+}
+
+/// Refuses a JSON text (already known to parse) holding a number in exponent form (`1e3`,
+/// `1e-400`) or a negative zero (`-0`, `-0.0`), naming the field.
+pub fn plain_json_numbers(json: &[u8]) -> Result<(), PolicyError> {
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while let Some(&b) = json.get(i) {
+        match b {
+            b'"' => {
+                let start = i + 1;
+                i = start;
+                while let Some(&c) = json.get(i) {
+                    match c {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                if let Some(Frame::Object { key, expect_key }) = stack.last_mut()
+                    && *expect_key
+                {
+                    let raw = json.get(start..i.min(json.len())).unwrap_or_default();
+                    *key = String::from_utf8_lossy(raw).chars().take(MAX_KEY).collect();
+                    *expect_key = false;
+                }
+                i += 1;
+            }
+            b'{' => {
+                stack.push(Frame::Object {
+                    key: String::new(),
+                    expect_key: true,
+                });
+                i += 1;
+            }
+            b'[' => {
+                stack.push(Frame::Array { index: 0 });
+                i += 1;
+            }
+            b'}' | b']' => {
+                stack.pop();
+                i += 1;
+            }
+            b',' => {
+                match stack.last_mut() {
+                    Some(Frame::Object { expect_key, .. }) => *expect_key = true,
+                    Some(Frame::Array { index }) => *index += 1,
+                    None => {}
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while json
+                    .get(i)
+                    .is_some_and(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                {
+                    i += 1;
+                }
+                let literal = json.get(start..i).unwrap_or_default();
+                let text = String::from_utf8_lossy(literal);
+                if literal.iter().any(|c| matches!(c, b'e' | b'E')) {
+                    return Err(PolicyError::invalid(
+                        "number",
+                        format!(
+                            "{}: {text} is in exponent form; write numbers as plain decimals (amounts may also be strings, e.g. \"0.00000001\")",
+                            path(&stack)
+                        ),
+                    ));
+                }
+                if literal.first() == Some(&b'-')
+                    && literal.iter().all(|c| matches!(c, b'-' | b'0' | b'.'))
+                {
+                    return Err(PolicyError::invalid(
+                        "number",
+                        format!("{}: {text} is a negative zero; write 0", path(&stack)),
+                    ));
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(json: &str) -> String {
+        match plain_json_numbers(json.as_bytes()) {
+            Err(e) => e.to_string(),
+            Ok(()) => String::new(),
+        }
+    }
+
+    #[test]
+    fn plain_decimals_pass_and_the_rest_is_refused_by_path() {
+        for ok in [
+            r#"{"a": 1, "b": [0, 0.5, -1.25, 10], "c": "1e3", "d": "-0"}"#,
+            r#"[{"size": "0.0"}, {"size": 0.0}]"#,
+            r#"{"k\"ey": -10.0}"#,
+            "0",
+        ] {
+            assert_eq!(refused(ok), "", "{ok}");
+        }
+        let e =
+            refused(r#"{"events": [{"metadata": {"size": 1}}, {"metadata": {"size": 1e-400}}]}"#);
+        assert!(
+            e.contains("events[1].metadata.size: 1e-400 is in exponent form"),
+            "{e}"
+        );
+        let e = refused(r#"{"metadata": {"size": "x", "price": -0}}"#);
+        assert!(e.contains("metadata.price: -0 is a negative zero"), "{e}");
+        assert!(refused("-0.000").contains("the body: -0.000"));
+        assert!(refused(r#"{"a": 2E5}"#).contains("a: 2E5"));
+        assert!(refused(r#"[1, 2, -1e2]"#).contains("[2]: -1e2"));
+    }
+}
