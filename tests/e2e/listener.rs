@@ -225,3 +225,70 @@ async fn the_stand_alone_responder_has_the_same_bounds() {
     let idle = exchange(&addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(idle.0, 200, "{idle:?}");
 }
+
+fn https_counter(metrics: &str, reason: &str) -> u64 {
+    let sample =
+        format!("mandate_http_connections_cut_total{{listener=\"https\",reason=\"{reason}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&sample))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn tls_handshakes_are_capped_and_timed() {
+    let tls_port = crate::harness::free_port();
+    let d = Daemon::start_with_config(&format!(
+        "[http]\ntls_listen = \"127.0.0.1:{tls_port}\"\nmax_tls_handshakes = 1\ntls_handshake_timeout_secs = 1\n"
+    ))
+    .await;
+    let addr = format!("127.0.0.1:{tls_port}");
+    // A client that connects and never says hello holds the only handshake slot...
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    let held = Instant::now();
+    // ... so the next one is closed at once, without a byte.
+    let mut next = TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(WITHIN, next.read(&mut buf))
+        .await
+        .expect("a connection past the handshake cap is closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    // The silent one is closed when its handshake time is up.
+    let n = tokio::time::timeout(WITHIN, silent.read(&mut buf))
+        .await
+        .expect("a handshake that never comes is cut off")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(held.elapsed() < WITHIN);
+    // Then HTTPS works again, and /metrics says what was cut.
+    let root = reqwest::Certificate::from_pem(d.get_text("/ca/root.pem").await.as_bytes()).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .build()
+        .unwrap();
+    let key = d.admin_key();
+    let deadline = Instant::now() + WITHIN;
+    let metrics = loop {
+        if let Ok(r) = https
+            .get(format!("https://127.0.0.1:{tls_port}/metrics"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            && r.status() == 200
+        {
+            break r.text().await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "HTTPS never answered again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        https_counter(&metrics, "refused_handshake_cap") >= 1,
+        "{metrics}"
+    );
+    assert!(
+        https_counter(&metrics, "timed_out_handshake") >= 1,
+        "{metrics}"
+    );
+}
