@@ -7,12 +7,51 @@
 #       `prometheus_client` and `asn1tools` (independent checkers the tests call), and the Python
 #       client of clients/python (editable) with pytest, and freqtrade (the example's test),
 #       and the ACME clients certbot (PyPI, in its own venv: ~/.cache/mandate-tools/certbot)
-#       and lego (Debian).
+#       and lego (Debian), and Kryoptic, the second PKCS#11 token the hsm and end-to-end suites
+#       run on (built from its crates.io source into ~/.cache/mandate-tools/kryoptic).
 set -euo pipefail
 what="${1:-run}"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
   echo "need root to install: $*" >&2; exit 1; fi; }
+
+# Kryoptic (https://crates.io/crates/kryoptic): a PKCS#11 soft token in Rust on OpenSSL 3, the
+# tests' second token. crates.io ships its source only (a cdylib, which `cargo install` cannot
+# install), so it is built here once, with its own Cargo.lock. Features: `minimal` (SQLite
+# storage, RSA, ECDSA, SHA-2, HMAC: all mandate uses) and `dynamic` (the system's OpenSSL; the
+# default `standard` set wants OpenSSL 3.2 for EdDSA, and Debian 12 has 3.0).
+kryoptic_version=1.5.4
+kryoptic_features=minimal,kryoptic-lib/dynamic
+kryoptic_dir="$HOME/.cache/mandate-tools/kryoptic"
+kryoptic_stamp="$kryoptic_version $kryoptic_features"
+kryoptic_built() {
+  [ -f "$kryoptic_dir/libkryoptic_pkcs11.so" ] \
+    && [ "$(cat "$kryoptic_dir/BUILT" 2>/dev/null)" = "$kryoptic_stamp" ]
+}
+build_kryoptic() {
+  echo "building Kryoptic $kryoptic_version into $kryoptic_dir (a minute or two) ..." >&2
+  local work src
+  work=$(mktemp -d /tmp/mandate-build-kryoptic.XXXXXX)
+  # A throw-away package that depends on it makes cargo fetch the source and name its path.
+  mkdir -p "$work/fetch/src"
+  : > "$work/fetch/src/lib.rs"
+  printf '%s\n' '[package]' 'name = "kryoptic-fetch"' 'version = "0.0.0"' 'edition = "2024"' \
+    'publish = false' '' '[dependencies]' \
+    "kryoptic = { version = \"=$kryoptic_version\", default-features = false }" '' '[workspace]' \
+    > "$work/fetch/Cargo.toml"
+  src=$(cargo metadata --quiet --format-version 1 --manifest-path "$work/fetch/Cargo.toml" \
+    | python3 -c 'import json, sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "kryoptic"))')
+  cp -r "$(dirname "$src")" "$work/kryoptic"
+  # The project's own flags are not Kryoptic's (a -D warnings would fail a foreign crate).
+  (cd "$work/kryoptic" && env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS -u CARGO_BUILD_TARGET \
+    cargo build --quiet --release --locked --no-default-features \
+      --features "$kryoptic_features" --target-dir "$work/target")
+  mkdir -p "$kryoptic_dir"
+  cp "$work/target/release/libkryoptic_pkcs11.so" "$kryoptic_dir/libkryoptic_pkcs11.so.tmp"
+  mv "$kryoptic_dir/libkryoptic_pkcs11.so.tmp" "$kryoptic_dir/libkryoptic_pkcs11.so"
+  echo "$kryoptic_stamp" > "$kryoptic_dir/BUILT"
+  rm -rf "$work"
+}
 
 missing=()
 softhsm_found() {
@@ -37,6 +76,15 @@ if [ "$what" = test ]; then
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
   # ACME clients the profile tests drive (certbot comes from PyPI below).
   command -v lego >/dev/null || missing+=(lego)
+  # Kryoptic's build needs, only while it is not built yet (below): OpenSSL 3 and SQLite
+  # headers, pkg-config, and libclang for bindgen.
+  if ! kryoptic_built; then
+    command -v pkg-config >/dev/null || missing+=(pkg-config)
+    pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
+    pkg-config --exists sqlite3 2>/dev/null || missing+=(libsqlite3-dev)
+    { compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' && compgen -G '/usr/lib/llvm-*/lib/clang/*/include/stddef.h'; } \
+      >/dev/null || missing+=(libclang-dev)
+  fi
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]} ..." >&2
@@ -46,6 +94,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 if [ "$what" = test ]; then
+  kryoptic_built || build_kryoptic
   # The Python client (editable, with pytest) for its own tests.
   if ! python3 -c 'import mandate_client, pytest' 2>/dev/null; then
     echo "installing the python client (clients/python) with pytest ..." >&2

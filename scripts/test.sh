@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit, property, SoftHSM, SQLite and end-to-end tests (the real
-# daemon on loopback, checked with openssl, python cryptography, pkilint and pkcs11-tool; the
-# dashboard in Chromium), the Python client's pytest suite against the daemon, then the store
-# and end-to-end tests again on a real PostgreSQL server started here on loopback.
+# Runs the whole test suite: unit, property, HSM (SoftHSM2 and Kryoptic), SQLite and end-to-end
+# tests (the real daemon on loopback, checked with openssl, python cryptography, pkilint and
+# pkcs11-tool; the dashboard in Chromium), the Python client's pytest suite against the daemon,
+# then the store and end-to-end tests again on a real PostgreSQL server started here on loopback.
 # Extra arguments go to both nextest runs (e.g. a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -60,7 +60,7 @@ async fn signer(hsm: &Hsm, store: &Store, cfg: &Config) -> Result<AuditSignerRow
                 "system",
                 "audit_signer.issued",
                 &cert.serial_hex,
-                json!({"key_id": row.key_id, "not_after": row.not_after}),
+                json!({"key_id": row.key_id, "not_after": crate::rfc3339(row.not_after)}),
             )
             .with_fingerprint(crate::x509::sha256_hex(&row.der)),
         )

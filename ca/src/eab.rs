@@ -28,8 +28,8 @@ pub struct EabCredentials {
     pub hmac_key: String,
     /// The agent an account made with it may order for.
     pub agent_id: String,
-    /// Unix seconds; unusable after.
-    pub expires_at: i64,
+    /// RFC 3339; unusable after.
+    pub expires_at: String,
 }
 
 fn derivation_input(key_id: &str) -> Vec<u8> {
@@ -66,14 +66,14 @@ pub async fn create(
         actor,
         "acme.eab_created",
         agent_id,
-        json!({"key_id": key_id, "expires_at": row.expires_at}),
+        json!({"key_id": key_id, "expires_at": crate::rfc3339(row.expires_at)}),
     );
     store.insert_eab(&row, &event).await?;
     Ok(EabCredentials {
         key_id,
         hmac_key: B64.encode(hmac),
         agent_id: agent_id.to_owned(),
-        expires_at: row.expires_at,
+        expires_at: crate::rfc3339(row.expires_at),
     })
 }
 

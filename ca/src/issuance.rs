@@ -346,7 +346,7 @@ impl Issuer {
                     "certificate.issued",
                     &serial_hex,
                     json!({"agent_id": agent_id, "mandate_version": mandate_row.version,
-                           "not_after": not_after, "issuer_sha256": issuer.row.sha256}),
+                           "not_after": crate::rfc3339(not_after), "issuer_sha256": issuer.row.sha256}),
                 )
                 .with_fingerprint(&sha256)
                 .by(Some(&agent.organization), person),

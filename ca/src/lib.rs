@@ -103,13 +103,22 @@ pub async fn create_organization(
     to_json(ra::organizations::create(store, ca, &ra::Principal::cli(actor), req).await?)
 }
 
-/// Every organization (the first 100 by id, after `after`).
+/// Every organization, 100 by id from `cursor`, as `GET /v1/organizations` answers:
+/// `{"items", "next_cursor"}`.
 pub async fn list_organizations(
     store: &mandate_store::Store,
-    after: Option<&str>,
+    cursor: Option<&str>,
 ) -> Result<serde_json::Value, CaError> {
     let p = ra::Principal::cli("cli:orgs-list");
-    to_json(ra::organizations::list(store, &p, after, 100).await?)
+    let rows = ra::organizations::list(store, &p, cursor, 100).await?;
+    let next_cursor = http::next_cursor(&rows, 100, |r| &r.id);
+    to_json(http::Page {
+        items: rows
+            .into_iter()
+            .map(http::organizations::OrganizationView::from)
+            .collect(),
+        next_cursor,
+    })
 }
 
 /// Creates a person from the command line (same checks as `POST /v1/people`); `req` is that
@@ -123,14 +132,23 @@ pub async fn create_person(
     to_json(ra::organizations::create_person(store, &ra::Principal::cli(actor), req).await?)
 }
 
-/// People (the first 100 by id, after `after`), of one organization if given.
+/// People, 100 by id from `cursor`, of one organization if given, as `GET /v1/people`
+/// answers: `{"items", "next_cursor"}`.
 pub async fn list_people(
     store: &mandate_store::Store,
     organization: Option<&str>,
-    after: Option<&str>,
+    cursor: Option<&str>,
 ) -> Result<serde_json::Value, CaError> {
     let p = ra::Principal::cli("cli:people-list");
-    to_json(ra::organizations::list_people(store, &p, organization, after, 100).await?)
+    let rows = ra::organizations::list_people(store, &p, organization, cursor, 100).await?;
+    let next_cursor = http::next_cursor(&rows, 100, |r| &r.id);
+    to_json(http::Page {
+        items: rows
+            .into_iter()
+            .map(http::organizations::PersonView::from)
+            .collect(),
+        next_cursor,
+    })
 }
 
 /// Disables a person from the command line: every key of theirs stops (a running daemon
@@ -247,4 +265,43 @@ pub mod fuzzing {
     pub use crate::acme::jws::{Jwk, Jws, KeyRef, verify_eab};
     pub use crate::csr::validate as validate_csr;
     pub use crate::csr::{CsrError, MAX_CSR_BYTES, ValidCsr};
+}
+
+/// A score or share as the API shows it: rounded to 4 decimals, and never `-0` (the sum of
+/// shares can land a hair below zero). Stored values keep their full precision.
+pub(crate) fn score4(x: f64) -> f64 {
+    let r = (x * 10_000.0).round() / 10_000.0;
+    if r == 0.0 { 0.0 } else { r }
+}
+
+/// Serializes a score with [`score4`] (`#[serde(serialize_with = ...)]`).
+pub(crate) fn ser_score<S: serde::Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(score4(*x))
+}
+
+/// Serializes an optional score with [`score4`].
+pub(crate) fn ser_opt_score<S: serde::Serializer>(
+    x: &Option<f64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match x {
+        Some(x) => s.serialize_some(&score4(*x)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Every fractional number in `v` (scores, shares, contributions) with [`score4`].
+pub(crate) fn round_scores(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => n
+            .as_f64()
+            .and_then(|f| serde_json::Number::from_f64(score4(f)))
+            .map_or(Value::Number(n), Value::Number),
+        Value::Array(items) => Value::Array(items.into_iter().map(round_scores).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, round_scores(v))).collect())
+        }
+        other => other,
+    }
 }

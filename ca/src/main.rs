@@ -268,11 +268,11 @@ enum OrgsCommand {
         #[arg(long)]
         max_validity_secs: Option<i64>,
     },
-    /// List organizations (100 by id, after --after).
+    /// List organizations (100 by id; --cursor: the next_cursor of the previous page).
     List {
-        /// Start after this id.
+        /// The next_cursor of the previous page.
         #[arg(long)]
-        after: Option<String>,
+        cursor: Option<String>,
     },
 }
 
@@ -296,14 +296,15 @@ enum PeopleCommand {
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
-    /// List people (100 by id, after --after), of one organization if given.
+    /// List people (100 by id; --cursor: the next_cursor of the previous page), of one
+    /// organization if given.
     List {
         /// Only this organization's.
         #[arg(long)]
         organization: Option<String>,
-        /// Start after this id.
+        /// The next_cursor of the previous page.
         #[arg(long)]
-        after: Option<String>,
+        cursor: Option<String>,
     },
     /// Disable a person: every key of theirs stops.
     Disable {
@@ -519,8 +520,8 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                     });
                     mandate_ca::create_organization(&store, &cfg.ca, req, "cli:orgs-create").await
                 }
-                OrgsCommand::List { after } => {
-                    mandate_ca::list_organizations(&store, after.as_deref()).await
+                OrgsCommand::List { cursor } => {
+                    mandate_ca::list_organizations(&store, cursor.as_deref()).await
                 }
             };
             store.close().await;
@@ -545,9 +546,10 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 }
                 PeopleCommand::List {
                     organization,
-                    after,
+                    cursor,
                 } => {
-                    mandate_ca::list_people(&store, organization.as_deref(), after.as_deref()).await
+                    mandate_ca::list_people(&store, organization.as_deref(), cursor.as_deref())
+                        .await
                 }
                 PeopleCommand::Disable { id } => {
                     mandate_ca::disable_person(&store, &id, "cli:people-disable").await

@@ -115,7 +115,7 @@ async fn current_or_new(
                 "system",
                 "ocsp_signer.issued",
                 &serial_hex,
-                json!({"issuer_id": issuer.id, "key_id": row.key_id, "not_after": not_after}),
+                json!({"issuer_id": issuer.id, "key_id": row.key_id, "not_after": crate::rfc3339(not_after)}),
             )
             .with_fingerprint(x509::sha256_hex(&row.der)),
         )

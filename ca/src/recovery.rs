@@ -27,9 +27,11 @@ use crate::revocation::RevocationReason;
 /// One revocation put back.
 #[derive(Debug, Serialize)]
 pub struct Reapplied {
-    /// Serial, hex.
+    /// Serial, hex (JSON: `serial_number`, as everywhere).
+    #[serde(rename = "serial_number")]
     pub serial: String,
-    /// The reason's name.
+    /// The reason's name (JSON: `revocation_reason`).
+    #[serde(rename = "revocation_reason")]
     pub reason: &'static str,
     /// When it was revoked first, RFC 3339 (the evidence's time).
     pub revoked_at: String,
@@ -176,7 +178,7 @@ pub async fn recover(
             "standing": match standing { Standing::Behind { .. } => "behind", _ => "diverged" },
             "present_records": present,
             "lost_records": lost,
-            "reapplied": reapplied.iter().map(|r| json!({"serial": r.serial, "reason": r.reason,
+            "reapplied": reapplied.iter().map(|r| json!({"serial_number": r.serial, "revocation_reason": r.reason,
                 "revoked_at": r.revoked_at, "source": r.source})).collect::<Vec<_>>(),
             "already_revoked": already,
             "unknown_serials": unknown,

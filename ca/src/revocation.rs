@@ -79,13 +79,15 @@ impl std::str::FromStr for RevocationReason {
     type Err = CaError;
 
     fn from_str(s: &str) -> Result<Self, CaError> {
-        ALL.into_iter().find(|r| r.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = ALL.iter().map(|r| r.name()).collect();
-            CaError::InvalidRequest(format!(
-                "unknown revocation reason {s:?}; use one of {}",
-                names.join(", ")
-            ))
-        })
+        ALL.into_iter()
+            .find(|r| r.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<&str> = ALL.iter().map(|r| r.name()).collect();
+                CaError::InvalidRequest(format!(
+                    "unknown revocation reason {s:?}; use one of {}",
+                    names.join(", ")
+                ))
+            })
     }
 }
 

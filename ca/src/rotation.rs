@@ -348,7 +348,7 @@ pub async fn rollover_root(
             "ca.root_rolled_over",
             &root_row.sha256,
             json!({"retired_sha256": old_root_row.sha256, "subject": root_row.subject,
-                   "not_after": root_row.not_after,
+                   "not_after": crate::rfc3339(root_row.not_after),
                    "cross_sha256": cross.iter().map(|c| c.sha256.clone()).collect::<Vec<_>>()}),
         )
         .with_fingerprint(&root_row.sha256),
@@ -360,7 +360,7 @@ pub async fn rollover_root(
                 "ca.cross_certificate_issued",
                 &c.serial,
                 json!({"subject_sha256": c.subject_sha256, "issuer_sha256": c.issuer_sha256,
-                       "not_after": c.not_after}),
+                       "not_after": crate::rfc3339(c.not_after)}),
             )
             .with_fingerprint(&c.sha256),
         );
@@ -411,7 +411,7 @@ fn rotated_event(
         "ca.intermediate_rotated",
         &int.sha256,
         json!({"retired_sha256": retired.sha256, "root_sha256": root_sha256,
-               "subject": int.subject, "not_after": int.not_after}),
+               "subject": int.subject, "not_after": crate::rfc3339(int.not_after)}),
     )
     .with_fingerprint(&int.sha256)
 }

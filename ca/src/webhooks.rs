@@ -5,7 +5,7 @@
 //! Each delivery is `{"id", "type", "timestamp", "attempt", "sent_at", "organization",
 //! "people", "data"}` (`people`: the persons behind the key ids the data names) with headers
 //! `X-Mandate-Signature: hex(HMAC-SHA256(secret, raw body))` and `X-Mandate-Timestamp: sent_at`
-//! (the same value as in the signed body, so a receiver can bound replays).
+//! (the same RFC 3339 text as in the signed body, so a receiver can bound replays).
 //!
 //! Unless `webhooks.allow_private_addresses`, a delivery goes only to a public address: the
 //! registration authority refused other receivers already, and this checks again at each
@@ -217,8 +217,7 @@ impl Worker {
             Ok(s) => s,
             Err(e) => return failed(None, format!("webhook secret unavailable: {e}")),
         };
-        let data: serde_json::Value =
-            serde_json::from_str(&d.data).unwrap_or(serde_json::Value::Null);
+        let data = present(serde_json::from_str(&d.data).unwrap_or(serde_json::Value::Null));
         // Who acted, as people: the key ids the data names (`*_by`, `by`) with their person.
         let mut keys = std::collections::BTreeSet::new();
         crate::names::acting_keys(&data, &mut keys);
@@ -228,7 +227,8 @@ impl Worker {
         let people = crate::names::people_of(&self.store, keys)
             .await
             .unwrap_or_default();
-        let sent_at = mandate_store::now_unix();
+        // The signed time, in the body and in `X-Mandate-Timestamp` alike.
+        let sent_at = crate::rfc3339(mandate_store::now_unix());
         let body = serde_json::json!({
             "id": format!("evt_{}", d.event_id),
             "type": d.event_type,
@@ -246,7 +246,7 @@ impl Worker {
             .post(&d.url)
             .header("content-type", "application/json")
             .header("x-mandate-signature", sig)
-            .header("x-mandate-timestamp", sent_at.to_string())
+            .header("x-mandate-timestamp", &sent_at)
             .header("x-mandate-event", &d.event_type)
             .header("x-mandate-delivery", d.id.to_string())
             .body(body)
@@ -335,6 +335,37 @@ fn backoff_ms(cfg: &WebhookConfig, attempt: i64) -> i64 {
         0.75
     };
     (full as f64 * jitter) as i64
+}
+
+/// The outbox's data in the v1 dialect, whatever release wrote it: times (`*_at` in unix
+/// seconds) as RFC 3339, and a revocation reason by its RFC 5280 name with the code beside
+/// (`revocation_reason`, `revocation_reason_code`), as REST gives them.
+fn present(data: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match data {
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                if k == "reason_code"
+                    && let Some(code) = v.as_i64()
+                {
+                    let name = crate::revocation::RevocationReason::from_code(code)
+                        .map(crate::revocation::RevocationReason::name);
+                    out.insert("revocation_reason".into(), name.into());
+                    out.insert("revocation_reason_code".into(), code.into());
+                } else if k.ends_with("_at")
+                    && let Some(unix) = v.as_i64()
+                {
+                    out.insert(k, crate::rfc3339(unix).into());
+                } else {
+                    out.insert(k, present(v));
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(present).collect()),
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error as CkError, RvError};
@@ -12,12 +12,12 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use sha2::{Digest, Sha256, Sha384};
 use tokio::sync::Semaphore;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::encoding;
 use crate::error::{HsmError, OpError, ck, from_cryptoki};
 use crate::keys::{self, PrivateKey};
-use crate::module::{Module, lock};
+use crate::module::{Gate, Module, lock};
 use crate::pin::Pin;
 use crate::types::{HsmConfig, KeyId, KeyInfo, KeyKind, SignatureAlgorithm};
 
@@ -65,10 +65,19 @@ struct Shared {
     keys: std::sync::Mutex<HashMap<KeyId, PrivateKey>>,
     slot: std::sync::Mutex<Slot>,
     pkcs11: Pkcs11,
+    /// The module's login gate: operations on sessions share it, C_Login and C_Logout take it
+    /// alone (Kryoptic deadlocks otherwise; see `Module::gate`).
+    gate: Gate,
     module: std::sync::Mutex<Option<Module>>,
     permits: Arc<Semaphore>,
     epoch: AtomicU64,
     recoveries: AtomicU64,
+    /// [`PIN_ACCEPTED`] until the token refuses the PIN, then what it said. A refused PIN is
+    /// never presented again by this handle: hardware tokens lock the user PIN after a few
+    /// wrong tries (Kryoptic after 10; SoftHSM 2.6 never), and every new session of the pool
+    /// would otherwise try once more, so a PIN changed under a running daemon would lock the
+    /// token within a few requests.
+    pin_refused: AtomicU8,
     /// Told of every signature and failure (metrics), once set.
     observer: std::sync::OnceLock<Arc<dyn Observer>>,
     shut_down: AtomicBool,
@@ -116,6 +125,11 @@ pub(crate) fn login_user(session: &Session, pin: &Pin) -> Result<(), HsmError> {
     }
 }
 
+/// [`Shared::pin_refused`] values.
+const PIN_ACCEPTED: u8 = 0;
+const PIN_WAS_INCORRECT: u8 = 1;
+const PIN_WAS_LOCKED: u8 = 2;
+
 /// Errors of C_OpenSession that mean the slot id we hold is no longer the token's.
 fn slot_moved(e: &CkError) -> bool {
     matches!(
@@ -149,8 +163,35 @@ impl Shared {
             }
             Err(e) => return Err(from_cryptoki("open session", e)),
         };
-        login_user(&session, &self.pin)?;
+        self.login(&session)?;
         Ok(Pooled { session, epoch })
+    }
+
+    /// Logs `session` in, unless the token has refused this PIN before (then fails at once,
+    /// without spending one of the token's tries).
+    fn login(&self, session: &Session) -> Result<(), HsmError> {
+        match self.pin_refused.load(Ordering::SeqCst) {
+            PIN_WAS_INCORRECT => return Err(HsmError::PinIncorrect),
+            PIN_WAS_LOCKED => return Err(HsmError::PinLocked),
+            _ => {}
+        }
+        let result = {
+            let _alone = self.gate.exclusive();
+            login_user(session, &self.pin)
+        };
+        let refused = match &result {
+            Err(HsmError::PinIncorrect) => PIN_WAS_INCORRECT,
+            Err(HsmError::PinLocked) => PIN_WAS_LOCKED,
+            _ => return result,
+        };
+        if self.pin_refused.swap(refused, Ordering::SeqCst) == PIN_ACCEPTED {
+            error!(
+                token = %self.token_label,
+                locked = refused == PIN_WAS_LOCKED,
+                "the token refused the PIN; this process will not present it again (restart with the right PIN)"
+            );
+        }
+        result
     }
 
     fn checkout(&self) -> Result<Pooled, HsmError> {
@@ -190,7 +231,11 @@ impl Shared {
             return Err(HsmError::ShutDown);
         }
         let pooled = self.checkout()?;
-        let reason = match op(self, &pooled.session) {
+        let first = {
+            let _shared = self.gate.shared();
+            op(self, &pooled.session)
+        };
+        let reason = match first {
             Ok(v) => {
                 self.checkin(pooled);
                 return Ok(v);
@@ -209,7 +254,11 @@ impl Shared {
             "HSM session lost; opening a new session and retrying once"
         );
         let pooled = self.recover()?;
-        match op(self, &pooled.session) {
+        let second = {
+            let _shared = self.gate.shared();
+            op(self, &pooled.session)
+        };
+        match second {
             Ok(v) => {
                 info!(token = %self.token_label, operation, "HSM session recovered");
                 self.checkin(pooled);
@@ -325,16 +374,19 @@ impl Hsm {
         let shared = blocking("connect", move || {
             let module = Module::acquire(&cfg.module_path)?;
             let pkcs11 = module.pkcs11().clone();
+            let gate = module.gate();
             let slot = find_slot(&pkcs11, &cfg.token_label)?;
             let shared = Shared {
                 idle: Default::default(),
                 keys: Default::default(),
                 slot: std::sync::Mutex::new(slot),
                 pkcs11,
+                gate,
                 module: std::sync::Mutex::new(Some(module)),
                 permits: Arc::new(Semaphore::new(cfg.pool_size)),
                 epoch: AtomicU64::new(0),
                 recoveries: AtomicU64::new(0),
+                pin_refused: AtomicU8::new(PIN_ACCEPTED),
                 observer: std::sync::OnceLock::new(),
                 shut_down: AtomicBool::new(false),
                 pool_size: cfg.pool_size,
@@ -546,9 +598,10 @@ impl Hsm {
     ///
     /// cryptoki 0.12 has no binding for C_CloseAllSessions, so this logs the token out (which
     /// in PKCS#11 ends the login of every session of the process on that token and, on
-    /// SoftHSM, invalidates every private-key handle), closes the idle sessions and marks the
-    /// ones in use to be closed when they come back. Other `Hsm` handles on the same token in
-    /// this process are logged out too, exactly as with C_CloseAllSessions.
+    /// SoftHSM, invalidates every private-key handle; Kryoptic keeps them but refuses them
+    /// until a new login), closes the idle sessions and marks the ones in use to be closed when
+    /// they come back. Other `Hsm` handles on the same token in this process are logged out
+    /// too, exactly as with C_CloseAllSessions.
     pub async fn drop_all_sessions(&self) -> Result<(), HsmError> {
         let permit = Arc::clone(&self.shared.permits)
             .acquire_owned()
@@ -559,10 +612,12 @@ impl Hsm {
             let _permit = permit;
             shared.epoch.fetch_add(1, Ordering::SeqCst);
             let idle: Vec<Pooled> = std::mem::take(&mut *lock(&shared.idle));
+            // Alone at C_Logout (see `Module::gate`): the operations in flight on other
+            // sessions finish first, as they would before an HSM restart that logs out.
             let logged_out = match idle.first() {
-                Some(p) => logout(&p.session),
+                Some(p) => logout(&shared.gate, &p.session),
                 None => match shared.open_session(false) {
-                    Ok(p) => logout(&p.session),
+                    Ok(p) => logout(&shared.gate, &p.session),
                     Err(e) => Err(e),
                 },
             };
@@ -605,7 +660,8 @@ impl Hsm {
     }
 }
 
-fn logout(session: &Session) -> Result<(), HsmError> {
+fn logout(gate: &Gate, session: &Session) -> Result<(), HsmError> {
+    let _alone = gate.exclusive();
     match session.logout() {
         Ok(()) | Err(CkError::Pkcs11(RvError::UserNotLoggedIn, _)) => Ok(()),
         Err(e) => Err(from_cryptoki("logout", e)),

@@ -134,8 +134,10 @@ impl HsmError {
 
 /// Return values after which the session (or the login on it) cannot be trusted any more:
 /// the cure is a fresh session, not a different request. GENERAL_ERROR is here because SoftHSM
-/// answers C_SignInit with it when the login was dropped while the call ran (seen under load);
-/// the retry is a single one, so a device that keeps failing still fails.
+/// answers C_SignInit with it when the login was dropped while the call ran (seen under load),
+/// and Kryoptic answers C_SignInit with it for every private key once the token is logged out
+/// (where SoftHSM says OBJECT_HANDLE_INVALID); the retry is a single one, so a device that keeps
+/// failing still fails.
 pub(crate) fn is_session_lost(rv: RvError) -> bool {
     matches!(
         rv,

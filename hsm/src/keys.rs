@@ -23,6 +23,8 @@ pub(crate) struct PrivateKey {
 
 /// True if the handle no longer names an object, which is what SoftHSM returns for a cached
 /// private-key handle after a logout (it drops all private handles) or after a key is deleted.
+/// Kryoptic keeps handles across a logout and answers GENERAL_ERROR instead, a lost session
+/// (`error::is_session_lost`): both paths end in a fresh search.
 pub(crate) fn is_stale_handle(e: &CkError) -> bool {
     matches!(
         e,

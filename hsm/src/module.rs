@@ -6,10 +6,13 @@
 //! `softhsm::ensure_token`) takes a counted reference from this registry, and the library is
 //! finalised only when the last one lets go. Re-initialising after that works (SoftHSM 2.6
 //! re-reads its configuration and renumbers its slots).
+//!
+//! Each module also carries a login gate (see [`Module::gate`]): C_Login and C_Logout run alone,
+//! every other call of this crate shares it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -19,6 +22,7 @@ use crate::error::HsmError;
 
 struct Entry {
     pkcs11: Pkcs11,
+    gate: Arc<RwLock<()>>,
     users: usize,
     /// False when someone outside this registry initialised the library first: then it is
     /// theirs to finalise.
@@ -36,6 +40,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A counted reference to an initialised PKCS#11 library.
 pub(crate) struct Module {
     pkcs11: Pkcs11,
+    gate: Arc<RwLock<()>>,
     key: PathBuf,
 }
 
@@ -54,6 +59,7 @@ impl Module {
             entry.users += 1;
             return Ok(Module {
                 pkcs11: entry.pkcs11.clone(),
+                gate: Arc::clone(&entry.gate),
                 key,
             });
         }
@@ -69,19 +75,52 @@ impl Module {
             Err(e) => return Err(unavailable(format!("C_Initialize: {e}"))),
         };
         debug!(module = %key.display(), "PKCS#11 module initialised");
+        let gate = Arc::new(RwLock::new(()));
         map.insert(
             key.clone(),
             Entry {
                 pkcs11: pkcs11.clone(),
+                gate: Arc::clone(&gate),
                 users: 1,
                 owns_init,
             },
         );
-        Ok(Module { pkcs11, key })
+        Ok(Module { pkcs11, gate, key })
     }
 
     pub(crate) fn pkcs11(&self) -> &Pkcs11 {
         &self.pkcs11
+    }
+
+    /// The module's login gate, shared by every user in this process: C_Login and C_Logout
+    /// take it exclusively ([`Gate::exclusive`]), every other PKCS#11 call of this crate shared
+    /// ([`Gate::shared`]).
+    ///
+    /// PKCS#11 lets C_Login and C_Logout run beside calls on other sessions (they change the
+    /// state of every session of the token), and SoftHSM copes. Kryoptic 1.5 deadlocks: C_Login
+    /// and C_Logout hold the token and then lock each session, while C_SignInit (and the other
+    /// operations) hold their session and then lock the token. Logins are rare (a new session,
+    /// a recovery, SIGUSR1), so running them alone costs nothing that matters.
+    pub(crate) fn gate(&self) -> Gate {
+        Gate(Arc::clone(&self.gate))
+    }
+}
+
+/// See [`Module::gate`].
+#[derive(Clone)]
+pub(crate) struct Gate(Arc<RwLock<()>>);
+
+impl Gate {
+    /// Held around every PKCS#11 call other than C_Login and C_Logout.
+    pub(crate) fn shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        // The lock guards no data, so a poisoned one is as good as a clean one.
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Held around C_Login and C_Logout: no other call of this process's users of the module
+    /// is inside it meanwhile.
+    pub(crate) fn exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

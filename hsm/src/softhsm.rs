@@ -69,6 +69,10 @@ static ENSURE_LOCK: Mutex<()> = Mutex::new(());
 /// Makes sure a token labelled `label` exists: if not, initialises the first free slot with
 /// it and sets its user PIN. Returns true if it created the token.
 ///
+/// Plain PKCS#11 (C_InitToken, C_InitPIN), so it works on any module with a slot holding an
+/// uninitialised token: SoftHSM always offers one, Kryoptic only the slots its configuration
+/// lists (the test harness declares enough of them).
+///
 /// The module's context is shared with any `Hsm` of this process and finalised on return if
 /// nothing else uses it, so an `Hsm::connect` afterwards works either way.
 pub fn ensure_token(
@@ -114,21 +118,30 @@ pub fn ensure_token(
     let session = pkcs11
         .open_rw_session(slot)
         .map_err(|e| from_cryptoki("open session", e))?;
-    session
-        .login(UserType::So, Some(&so_pin.auth_pin()))
-        .map_err(|e| from_cryptoki("SO login", e))?;
-    session
-        .init_pin(&user_pin.auth_pin())
-        .map_err(|e| from_cryptoki("init user PIN", e))?;
-    session
-        .logout()
-        .map_err(|e| from_cryptoki("SO logout", e))?;
+    {
+        // Logins run alone beside the process's other users of the module (`Module::gate`).
+        let gate = module_ref.gate();
+        let _alone = gate.exclusive();
+        session
+            .login(UserType::So, Some(&so_pin.auth_pin()))
+            .map_err(|e| from_cryptoki("SO login", e))?;
+        session
+            .init_pin(&user_pin.auth_pin())
+            .map_err(|e| from_cryptoki("init user PIN", e))?;
+        session
+            .logout()
+            .map_err(|e| from_cryptoki("SO logout", e))?;
+    }
     drop(session);
     // Prove the user PIN works before anyone depends on it.
     let session = pkcs11
         .open_rw_session(slot)
         .map_err(|e| from_cryptoki("open session", e))?;
-    login_user(&session, user_pin)?;
+    {
+        let gate = module_ref.gate();
+        let _alone = gate.exclusive();
+        login_user(&session, user_pin)?;
+    }
     drop(session);
     info!(token = label, slot = slot.id(), module = %module.display(), "created SoftHSM token");
     Ok(true)

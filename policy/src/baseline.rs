@@ -25,9 +25,12 @@ pub struct Observation {
 pub struct Baseline {
     /// Events it was learnt from.
     pub events: u64,
-    /// Start of the observation window, unix seconds.
+    /// Start of the observation window, unix seconds (JSON: RFC 3339; unix seconds are read
+    /// too, as baselines stored before were written).
+    #[serde(with = "window_time")]
     pub window_start: i64,
-    /// End of the observation window, unix seconds.
+    /// End of the observation window, unix seconds (JSON as `window_start`).
+    #[serde(with = "window_time")]
     pub window_end: i64,
     /// Median order size, when events carried sizes.
     pub size_p50: Option<f64>,
@@ -128,5 +131,37 @@ impl Baseline {
             active_hours: hours.iter().map(|&c| c as f64 / total).collect(),
             regions: shares(inside.iter().filter_map(|e| e.region.as_deref())),
         })
+    }
+}
+/// A window bound in JSON: RFC 3339 out, RFC 3339 or unix seconds in.
+mod window_time {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(unix: &i64, s: S) -> Result<S::Ok, S::Error> {
+        let text = time::OffsetDateTime::from_unix_timestamp(*unix)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .ok_or_else(|| serde::ser::Error::custom(format!("time {unix} out of range")))?;
+        s.serialize_str(&text)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Unix(i64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Unix(u) => Ok(u),
+            Raw::Text(t) => {
+                time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                    .map(time::OffsetDateTime::unix_timestamp)
+                    .map_err(|e| serde::de::Error::custom(format!("{t:?} is not RFC 3339: {e}")))
+            }
+        }
     }
 }

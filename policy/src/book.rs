@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{Amount, Side};
 
@@ -15,7 +15,7 @@ use crate::{Amount, Side};
 pub const MAX_TRACKED_OPEN_ORDERS: usize = 100_000;
 
 /// What an event says happened to an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderState {
     /// The order was placed and rests on the venue.
@@ -31,6 +31,18 @@ pub enum OrderState {
     /// The venue refused the order.
     Rejected,
 }
+
+crate::case_insensitive_enum!(
+    OrderState,
+    [
+        OrderState::New,
+        OrderState::Amended,
+        OrderState::Cancelled,
+        OrderState::Filled,
+        OrderState::PartiallyFilled,
+        OrderState::Rejected
+    ]
+);
 
 impl OrderState {
     /// Every state.

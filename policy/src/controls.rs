@@ -22,9 +22,7 @@ const MAX_COUNT: u32 = 1_000_000;
 const MAX_WINDOW_SECS: u32 = 86_400;
 
 /// How a limit is enforced.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Enforcement {
     /// Breaking it refuses the order.
@@ -32,6 +30,18 @@ pub enum Enforcement {
     Hard,
     /// Breaking it lets the order through, flagged, and opens an incident.
     Soft,
+}
+
+crate::case_insensitive_enum!(Enforcement, [Enforcement::Hard, Enforcement::Soft]);
+
+impl Enforcement {
+    /// `"hard"` or `"soft"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Hard => "hard",
+            Enforcement::Soft => "soft",
+        }
+    }
 }
 
 /// A limit and how it is enforced. JSON: the value alone (hard), or
@@ -152,7 +162,7 @@ pub struct ExecutionThrottle {
 }
 
 /// The kind of an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderType {
     /// At the market.
@@ -164,6 +174,16 @@ pub enum OrderType {
     /// Triggered at a stop price, then at a limit price.
     StopLimit,
 }
+
+crate::case_insensitive_enum!(
+    OrderType,
+    [
+        OrderType::Market,
+        OrderType::Limit,
+        OrderType::Stop,
+        OrderType::StopLimit
+    ]
+);
 
 impl OrderType {
     /// Every order type, in ASN.1 enumeration order.

@@ -7,6 +7,30 @@
 //! a certificate with [`Mandate::from_der`]. The ASN.1 module is in
 //! `docs/mandate-extension.asn1`; field semantics in `docs/MANDATE.md`.
 
+/// Implements `Deserialize` for an enum whose `as_str` names are what people type, ignoring
+/// ASCII case (`"BUY"` is `buy`), with an error that lists the names.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! case_insensitive_enum {
+    ($t:ty, [$($v:expr),+ $(,)?]) => {
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                [$($v),+]
+                    .into_iter()
+                    .find(|v| v.as_str().eq_ignore_ascii_case(&text))
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = [$($v),+].iter().map(|v| v.as_str()).collect();
+                        serde::de::Error::custom(format!(
+                            "{text:?} is not one of {} (any case)",
+                            names.join(", ")
+                        ))
+                    })
+            }
+        }
+    };
+}
+
 mod amount;
 mod anomaly;
 mod baseline;

@@ -46,7 +46,7 @@ pub fn is_list_name(s: &str) -> bool {
 /// Something an agent may be permitted to do.
 ///
 /// JSON and text form is snake_case: `"trade_execution"`, `"data_access"`, …
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Placing, amending or cancelling orders.
@@ -62,6 +62,18 @@ pub enum Action {
     /// Changing stored data.
     DataMutation,
 }
+
+crate::case_insensitive_enum!(
+    Action,
+    [
+        Action::TradeExecution,
+        Action::DataAccess,
+        Action::ApiCall,
+        Action::ModelInference,
+        Action::Authentication,
+        Action::DataMutation
+    ]
+);
 
 impl Action {
     /// Every action, in ASN.1 enumeration order.
@@ -109,9 +121,7 @@ impl FromStr for Action {
 /// What the CA does when a reported event breaks the approved mandate.
 ///
 /// JSON: `"revoke"` (the default) or `"warn"`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnBreach {
     /// Open a `mandate_breach` incident and revoke the agent (the kill switch) at once.
@@ -120,6 +130,8 @@ pub enum OnBreach {
     /// Open a `mandate_breach` incident and notify; the agent keeps its certificates.
     Warn,
 }
+
+crate::case_insensitive_enum!(OnBreach, [OnBreach::Revoke, OnBreach::Warn]);
 
 impl OnBreach {
     /// `"revoke"` or `"warn"`.

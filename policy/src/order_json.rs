@@ -10,7 +10,7 @@ use crate::{Action, Amount, Currency, Intent, Money, Order, OrderType, PolicyErr
 pub const MAX_NAME_LEN: usize = 64;
 
 /// Buy or sell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     /// Buying.
@@ -18,6 +18,8 @@ pub enum Side {
     /// Selling.
     Sell,
 }
+
+crate::case_insensitive_enum!(Side, [Side::Buy, Side::Sell]);
 
 impl Side {
     /// `"buy"` or `"sell"`.

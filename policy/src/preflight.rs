@@ -59,9 +59,7 @@ pub enum Reference {
 pub const DEFAULT_REFERENCE_PRICE_MAX_AGE: u32 = 60;
 
 /// What an order message does.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Intent {
     /// A new order.
@@ -73,6 +71,8 @@ pub enum Intent {
     /// applies to it (only the message rate will).
     Cancel,
 }
+
+crate::case_insensitive_enum!(Intent, [Intent::New, Intent::Amend, Intent::Cancel]);
 
 impl Intent {
     /// `new`, `amend` or `cancel`.

@@ -81,7 +81,7 @@ impl<'de> Deserialize<'de> for TimeOfDay {
 }
 
 /// A day of the week; JSON and text form `"mon"` … `"sun"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Weekday {
     /// Monday.
@@ -99,6 +99,19 @@ pub enum Weekday {
     /// Sunday.
     Sun,
 }
+
+crate::case_insensitive_enum!(
+    Weekday,
+    [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun
+    ]
+);
 
 impl Weekday {
     /// Every weekday, Monday first.

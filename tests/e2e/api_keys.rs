@@ -12,7 +12,7 @@ async fn admins_list_and_revoke_keys_and_revoked_keys_stop_working() {
     let admin = ca.d.admin_key();
     let listed = ca.d.get(&admin, "/v1/api-keys?limit=100").await;
     assert_eq!(listed.status, StatusCode::OK, "{listed:?}");
-    let keys = listed.body["api_keys"].as_array().unwrap().clone();
+    let keys = listed.body["items"].as_array().unwrap().clone();
     assert!(keys.len() >= 3, "admin, operator, compliance: {keys:?}");
     let text = listed.body.to_string();
     assert!(
@@ -20,27 +20,7 @@ async fn admins_list_and_revoke_keys_and_revoked_keys_stop_working() {
         "no secrets in lists"
     );
     // Paging: one at a time visits every key once.
-    let mut seen = vec![];
-    let mut after = String::new();
-    loop {
-        let q = if after.is_empty() {
-            "/v1/api-keys?limit=1".to_owned()
-        } else {
-            format!("/v1/api-keys?limit=1&after={after}")
-        };
-        let page = ca.d.get(&admin, &q).await;
-        seen.extend(
-            page.body["api_keys"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|k| k["id"].clone()),
-        );
-        match page.body["next_after"].as_str() {
-            Some(n) => after = n.to_owned(),
-            None => break,
-        }
-    }
+    let seen = ca.d.list_all(&admin, "/v1/api-keys?limit=1").await;
     assert_eq!(seen.len(), keys.len());
 
     // Only admins.

@@ -274,12 +274,12 @@ async fn auditors_page_through_the_chained_log_over_the_api() {
     assert_eq!(items[0]["seq"], 1);
     assert_eq!(items[0]["prev_hash"], "0".repeat(64));
     assert_eq!(items[1]["prev_hash"], items[0]["hash"]);
-    let next = first.body["next_after"].as_i64().unwrap();
+    let next = first.body["next_cursor"].as_str().unwrap().to_owned();
     let second =
-        ca.d.get(&auditor, &format!("/v1/audit?after={next}&limit=100"))
+        ca.d.get(&auditor, &format!("/v1/audit?cursor={next}&limit=100"))
             .await;
     let items2 = second.body["items"].as_array().unwrap();
-    assert_eq!(items2[0]["seq"], next + 1);
+    assert_eq!(items2[0]["seq"], items[2]["seq"].as_i64().unwrap() + 1);
     assert_eq!(items2[0]["prev_hash"], items[2]["hash"]);
     assert!(items2.iter().any(|r| r["action"] == "mandate.approved"));
     ca.d.get(&ca.operator, "/v1/audit")

@@ -595,18 +595,7 @@ async fn a_rogue_agent_is_revoked_automatically_a_normal_one_is_not_and_a_warnin
     );
     // The audit record of the incident carries the score behind it.
     let auditor = ca.auditor().await;
-    let mut records: Vec<Value> = Vec::new();
-    let mut after = 0;
-    loop {
-        let page =
-            ca.d.get(&auditor, &format!("/v1/audit?limit=100&after={after}"))
-                .await;
-        records.extend(page.body["items"].as_array().unwrap().iter().cloned());
-        match page.body["next_after"].as_i64() {
-            Some(a) => after = a,
-            None => break,
-        }
-    }
+    let records: Vec<Value> = ca.d.list_all(&auditor, "/v1/audit?limit=100").await;
     let opened = records
         .iter()
         .find(|r| r["action"] == "incident.opened" && r["subject"] == "rogue-bot")
@@ -1079,7 +1068,7 @@ async fn a_baseline_is_learnt_by_itself_after_the_window_and_waits_for_approval(
     let deadline = Instant::now() + DEADLINE;
     let versions = loop {
         let r = ca.d.get(&ca.operator, "/v1/agents/auto-bot/baseline").await;
-        let v = r.body["versions"].as_array().unwrap().clone();
+        let v = r.body["items"].as_array().unwrap().clone();
         if !v.is_empty() {
             break v;
         }

@@ -273,10 +273,7 @@ async fn compliance_approves_watches_a_rogue_agent_get_revoked_and_an_operator_p
     let cert =
         ca.d.get(&ca.operator, "/v1/agents/rogue-bot/certificates")
             .await;
-    assert_eq!(
-        cert.body["certificates"][0]["status"], "revoked",
-        "{cert:?}"
-    );
+    assert_eq!(cert.body["items"][0]["status"], "revoked", "{cert:?}");
 
     // The incidents page explains it; the revocations page lists it.
     b.goto(&format!("{base}/dashboard/incidents")).await;

@@ -393,6 +393,36 @@ impl Daemon {
             .await
     }
 
+    /// Every item of a list, page by page: the one cursor loop of v1 (`items`, `next_cursor`
+    /// passed back as `?cursor=`). Asserts each page's shape on the way.
+    pub async fn list_all(&self, key: &str, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        for _ in 0..10_000 {
+            let url = match &cursor {
+                Some(c) => format!("{path}{sep}cursor={}", urlencode(c)),
+                None => path.to_owned(),
+            };
+            let page = self.get(key, &url).await;
+            assert_eq!(page.status, StatusCode::OK, "{url}: {page:?}");
+            items.extend(
+                page.body["items"]
+                    .as_array()
+                    .expect("items")
+                    .iter()
+                    .cloned(),
+            );
+            let next = &page.body["next_cursor"];
+            assert!(next.is_null() || next.is_string(), "{url}: {page:?}");
+            match next.as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return items,
+            }
+        }
+        panic!("{path}: the cursor never ended");
+    }
+
     pub async fn get_text(&self, path: &str) -> String {
         self.http
             .get(format!("{}{path}", self.base))
@@ -886,4 +916,17 @@ pub fn footprint(d: &Daemon) -> (Vec<Vec<String>>, usize) {
     );
     let keys: Value = serde_json::from_str(&run(d.command().args(["hsm", "keys"]))).unwrap();
     (counts, keys.as_array().map_or(0, Vec::len))
+}
+
+/// A query-string value, percent-encoded (cursors are opaque strings).
+pub fn urlencode(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -146,7 +146,8 @@ async fn init_prints_the_admin_key_once_and_refuses_a_second_time() {
     assert_eq!(created["person"], "olga");
     let people: Value =
         serde_json::from_str(&run(mandate().args(["--json", "people", "list"]))).unwrap();
-    let ids: Vec<&str> = people
+    assert!(people["next_cursor"].is_null(), "{people}");
+    let ids: Vec<&str> = people["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -155,7 +156,7 @@ async fn init_prints_the_admin_key_once_and_refuses_a_second_time() {
     assert_eq!(ids, ["admin", "olga"], "{people}");
     let orgs: Value =
         serde_json::from_str(&run(mandate().args(["--json", "orgs", "list"]))).unwrap();
-    assert_eq!(orgs[0]["approvals_required"], 2);
+    assert_eq!(orgs["items"][0]["approvals_required"], 2);
     // A person's role, or a person at all, is required.
     let refused = mandate()
         .args(["api-keys", "create", "--role", "operator", "--label", "x"])
@@ -392,15 +393,15 @@ async fn reinstating_lifts_a_suspension_and_approves_nothing() {
         ca.d.get(&ca.auditor().await, "/v1/agents/bot-r/mandates")
             .await;
     assert_eq!(m.status, StatusCode::OK, "{m:?}");
-    assert_eq!(m.body["versions"][0]["version"], 2);
-    assert_eq!(m.body["versions"][0]["status"], "pending_approval");
+    assert_eq!(m.body["items"][0]["version"], 2);
+    assert_eq!(m.body["items"][0]["status"], "pending_approval");
     assert_eq!(
-        m.body["versions"][0]["changes"][0],
+        m.body["items"][0]["changes"][0],
         serde_json::json!({"field": "maxTransactionSize", "before": "50000 EUR",
                            "after": "90000 EUR", "direction": "widened"})
     );
-    assert_eq!(m.body["versions"][1]["status"], "approved");
-    assert!(m.body["versions"][1].get("changes").is_none());
+    assert_eq!(m.body["items"][1]["status"], "approved");
+    assert!(m.body["items"][1].get("changes").is_none());
     // An empty approve is refused and asks for the version.
     let r =
         ca.d.post(
@@ -622,7 +623,8 @@ async fn a_narrower_mandate_revokes_the_older_certificates_at_once() {
     }
     let v = verify_now(&ca, &cert, &key).await;
     assert_eq!(v["valid"], false, "{v}");
-    assert_eq!(v["revocation"]["reason"], 4, "{v}");
+    assert_eq!(v["revocation"]["revocation_reason"], "superseded", "{v}");
+    assert_eq!(v["revocation"]["revocation_reason_code"], 4, "{v}");
     // The agent renews (it is not stopped): the pre-trade check asks for a valid certificate.
     let r =
         ca.d.post(

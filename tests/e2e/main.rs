@@ -1,5 +1,5 @@
-//! End-to-end tests: the real `mandate` binary on loopback with a SoftHSM token and SQLite (or
-//! PostgreSQL: `MANDATE_TEST_PG_URL`, see `mandate-testkit`),
+//! End-to-end tests: the real `mandate` binary on loopback with a SoftHSM token (`second_token`:
+//! a Kryoptic token) and SQLite (or PostgreSQL: `MANDATE_TEST_PG_URL`, see `mandate-testkit`),
 //! results checked with openssl, python `cryptography`, pkilint and pkcs11-tool.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -13,6 +13,7 @@ mod book_controls;
 mod cluster;
 mod crl;
 mod dashboard;
+mod dialect;
 mod eab;
 mod faults;
 mod harness;
@@ -27,5 +28,6 @@ mod revocation;
 mod role_table;
 mod rollback;
 mod rotation;
+mod second_token;
 mod tenants;
 mod webdriver;

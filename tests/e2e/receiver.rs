@@ -33,17 +33,15 @@ pub fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> Option<Value> {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     hmac::verify(&key, body, &sig).ok()?;
     let v: Value = serde_json::from_slice(body).ok()?;
-    let ts: i64 = headers
-        .get("x-mandate-timestamp")?
-        .to_str()
+    let stamp = headers.get("x-mandate-timestamp")?.to_str().ok()?;
+    let ts = time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
         .ok()?
-        .parse()
-        .ok()?;
+        .unix_timestamp();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_secs() as i64;
-    (v["sent_at"] == ts && (now - ts).abs() < 300).then_some(v)
+    (v["sent_at"] == stamp && (now - ts).abs() < 300).then_some(v)
 }
 
 /// Serves on `port` until dropped; the secret is set once the endpoint is created.

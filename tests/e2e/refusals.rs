@@ -85,11 +85,7 @@ async fn bad_certification_requests_are_refused_and_store_nothing() {
     let list =
         ca.d.get(&ca.operator, "/v1/agents/bot-r/certificates")
             .await;
-    assert_eq!(
-        list.body["certificates"],
-        json!([]),
-        "refusals stored something"
-    );
+    assert_eq!(list.body["items"], json!([]), "refusals stored something");
 
     // The good one still works, with the asked-for validity.
     let r =
@@ -127,7 +123,7 @@ async fn bad_registrations_are_refused() {
         .await
         .assert_problem(409, "conflict");
     let r = ca.d.get(&ca.operator, "/v1/agents").await;
-    assert_eq!(r.body["agents"].as_array().unwrap().len(), 1, "{r:?}");
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{r:?}");
 
     // Transport-level refusals are problems too.
     let huge = "x".repeat(100 * 1024);
@@ -338,19 +334,12 @@ async fn certificate_listing_pages_and_hides_other_agents_serials() {
         assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
         serials.push(r.body["serial_number"].as_str().unwrap().to_owned());
     }
-    let mut seen = Vec::new();
-    let mut path = "/v1/agents/bot-p/certificates?limit=2".to_owned();
-    loop {
-        let r = ca.d.get(&ca.auditor().await, &path).await;
-        assert_eq!(r.status, StatusCode::OK, "{r:?}");
-        for c in r.body["certificates"].as_array().unwrap() {
-            seen.push(c["serial_number"].as_str().unwrap().to_owned());
-        }
-        match r.body.get("next_after").and_then(|v| v.as_str()) {
-            Some(next) => path = format!("/v1/agents/bot-p/certificates?limit=2&after={next}"),
-            None => break,
-        }
-    }
+    let seen: Vec<String> =
+        ca.d.list_all(&ca.auditor().await, "/v1/agents/bot-p/certificates?limit=2")
+            .await
+            .iter()
+            .map(|c| c["serial_number"].as_str().unwrap().to_owned())
+            .collect();
     let mut a = seen.clone();
     a.sort();
     let mut b = serials.clone();
@@ -466,9 +455,10 @@ async fn cursors_out_of_range_are_refused_and_serials_are_read_in_every_document
     let serial = r.body["serial_number"].as_str().unwrap().to_owned();
     let auditor = ca.auditor().await;
     for (key, path) in [
-        (ca.operator.as_str(), "/v1/incidents?before=-5"),
-        (ca.operator.as_str(), "/v1/incidents?before=0"),
-        (auditor.as_str(), "/v1/audit?after=-1"),
+        (ca.operator.as_str(), "/v1/incidents?cursor=-5"),
+        (ca.operator.as_str(), "/v1/incidents?cursor=0"),
+        (ca.operator.as_str(), "/v1/incidents?cursor=abc"),
+        (auditor.as_str(), "/v1/audit?cursor=-1"),
     ] {
         let r = ca.d.get(key, path).await;
         r.assert_problem(400, "invalid-request");
@@ -478,7 +468,7 @@ async fn cursors_out_of_range_are_refused_and_serials_are_read_in_every_document
         );
     }
     assert_eq!(
-        ca.d.get(&auditor, "/v1/audit?after=0").await.status,
+        ca.d.get(&auditor, "/v1/audit?cursor=0").await.status,
         StatusCode::OK
     );
     // Serials: either case, with leading zeros; anything else is not hexadecimal.

@@ -224,7 +224,7 @@ async fn the_operator_kill_switch_from_the_cli_covers_every_agent_of_the_organiz
         let certs =
             ca.d.get(&ca.operator, &format!("/v1/agents/{id}/certificates"))
                 .await;
-        assert_eq!(certs.body["certificates"][0]["status"], "revoked");
+        assert_eq!(certs.body["items"][0]["status"], "revoked");
     }
     let none =
         ca.d.command()
@@ -409,7 +409,7 @@ async fn certify_racing_a_kill_switch_never_leaves_a_suspended_agent_with_a_vali
         let certs =
             ca.d.get(&ca.operator, &format!("/v1/agents/{agent}/certificates"))
                 .await;
-        for cert in certs.body["certificates"].as_array().unwrap() {
+        for cert in certs.body["items"].as_array().unwrap() {
             assert_eq!(cert["status"], "revoked", "{agent}: {cert}");
         }
         let a = ca.d.get(&ca.operator, &format!("/v1/agents/{agent}")).await;

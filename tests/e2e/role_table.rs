@@ -715,7 +715,7 @@ async fn every_operation_answers_each_role_and_organization_as_documented() {
     // Lists: an organization's people see its rows only; CA staff see both.
     for w in &who[..5] {
         let agents = d.get(&w.key, "/v1/agents").await;
-        let ids: Vec<&str> = agents.body["agents"]
+        let ids: Vec<&str> = agents.body["items"]
             .as_array()
             .unwrap()
             .iter()

@@ -37,17 +37,8 @@ async fn checkpointed(ca: &Ca, records: u64) {
 /// Records in the audit log now (as CA staff see it).
 async fn records(ca: &Ca) -> u64 {
     let admin = ca.d.admin_key();
-    let mut after = 0;
-    loop {
-        let r =
-            ca.d.get(&admin, &format!("/v1/audit?after={after}&limit=100"))
-                .await;
-        let items = r.body["items"].as_array().unwrap();
-        match items.last() {
-            Some(last) => after = last["seq"].as_u64().unwrap(),
-            None => return after,
-        }
-    }
+    let all = ca.d.list_all(&admin, "/v1/audit?limit=100").await;
+    all.last().map_or(0, |last| last["seq"].as_u64().unwrap())
 }
 
 /// `openssl ocsp` for `cert`, keeping the DER response in `out`; "good" or "revoked".
@@ -226,8 +217,8 @@ async fn a_restored_older_database_is_refused_until_recovery_puts_the_lost_revoc
     assert!(out["lost_records"].as_u64().unwrap() >= 1, "{out}");
     let reapplied = out["reapplied"].as_array().unwrap();
     assert_eq!(reapplied.len(), 1, "{out}");
-    assert_eq!(reapplied[0]["serial"], serial.as_str());
-    assert_eq!(reapplied[0]["reason"], "keyCompromise");
+    assert_eq!(reapplied[0]["serial_number"], serial.as_str());
+    assert_eq!(reapplied[0]["revocation_reason"], "keyCompromise");
     // A second run finds nothing to do.
     let again: Value =
         serde_json::from_str(&run(ca.d.command().args(["recover", "--crl"]).arg(&crl))).unwrap();
@@ -244,22 +235,18 @@ async fn a_restored_older_database_is_refused_until_recovery_puts_the_lost_revoc
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let admin = ca.d.admin_key();
-    let mut after = 0;
     let mut found = None;
-    loop {
-        let r =
-            ca.d.get(&admin, &format!("/v1/audit?after={after}&limit=100"))
-                .await;
-        let items = r.body["items"].as_array().unwrap().clone();
-        let Some(last) = items.last() else { break };
-        after = last["seq"].as_u64().unwrap();
-        if let Some(rec) = items.iter().find(|i| i["action"] == "audit.recovered") {
-            found = Some(rec.clone());
+    for rec in ca.d.list_all(&admin, "/v1/audit?limit=100").await {
+        if rec["action"] == "audit.recovered" {
+            found = Some(rec);
         }
     }
     let rec = found.expect("the recovery is in the audit log");
     assert_eq!(rec["actor"], "cli:recover");
-    assert_eq!(rec["details"]["reapplied"][0]["serial"], serial.as_str());
+    assert_eq!(
+        rec["details"]["reapplied"][0]["serial_number"],
+        serial.as_str()
+    );
     assert!(
         rec["details"]["anchor"]["note"]
             .as_str()

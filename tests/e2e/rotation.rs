@@ -308,21 +308,12 @@ async fn rotations_keep_old_and_new_certificates_verifiable() {
         );
     }
     let auditor = ca.auditor().await;
-    let mut actions = Vec::new();
-    let mut after = 0;
-    loop {
-        let page =
-            ca.d.get(&auditor, &format!("/v1/audit?limit=100&after={after}"))
-                .await;
-        let items = page.body["items"].as_array().unwrap().clone();
-        let Some(last) = items.last() else { break };
-        after = last["seq"].as_i64().unwrap();
-        actions.extend(
-            items
-                .iter()
-                .filter_map(|r| r["action"].as_str().map(str::to_owned)),
-        );
-    }
+    let actions: Vec<String> =
+        ca.d.list_all(&auditor, "/v1/audit?limit=100")
+            .await
+            .iter()
+            .filter_map(|r| r["action"].as_str().map(str::to_owned))
+            .collect();
     for want in [
         "ca.intermediate_rotated",
         "ca.root_rolled_over",

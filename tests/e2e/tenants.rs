@@ -218,7 +218,7 @@ async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing()
     }
     // Lists hold only the caller's organization.
     let agents = d.get(&aud_a, "/v1/agents").await;
-    let ids: Vec<&str> = agents.body["agents"]
+    let ids: Vec<&str> = agents.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -228,8 +228,8 @@ async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing()
     let hooks = d.get(&op_a, "/v1/webhooks").await;
     assert_eq!(hooks.body["items"], json!([]), "{hooks:?}");
     let orgs = d.get(&op_a, "/v1/organizations").await;
-    assert_eq!(orgs.body["organizations"].as_array().unwrap().len(), 1);
-    assert_eq!(orgs.body["organizations"][0]["id"], "org-a");
+    assert_eq!(orgs.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(orgs.body["items"][0]["id"], "org-a");
     // An organization's auditor reads the audit records of its organization only, each
     // naming its organization and the person who acted.
     let audit = d.get(&aud_a, "/v1/audit?limit=100").await;
@@ -277,7 +277,7 @@ async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing()
     );
     // CA staff see both firms.
     let all = d.get(&d.admin_key(), "/v1/agents").await;
-    assert_eq!(all.body["agents"].as_array().unwrap().len(), 2);
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 2);
     // org-b's own kill switch works for org-b.
     let r = d
         .post(

@@ -135,10 +135,9 @@ pub enum RevocationInput<'a> {
 
 /// The revocation status of the agent certificate.
 ///
-/// JSON: `{"status":"good"}`, `{"status":"revoked","revoked_at":…,"reason":1}`,
-/// `{"status":"unknown"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
+/// JSON: `{"status":"good"}`, `{"status":"revoked","revoked_at":"2026-12-07T10:00:00Z",
+/// "revocation_reason":"keyCompromise","revocation_reason_code":1}`, `{"status":"unknown"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevocationStatus {
     /// Not revoked.
     Good,
@@ -226,9 +225,11 @@ pub struct Verdict {
     /// The agent, from the mandate in the certificate.
     pub agent_id: Option<String>,
     /// The certificate serial number as the CA stores it: the DER INTEGER content bytes
-    /// (a leading `00` included if present), lowercase hex.
+    /// (a leading `00` included if present), lowercase hex. JSON: `serial_number`.
+    #[serde(rename = "serial_number")]
     pub serial: Option<String>,
-    /// The agent certificate's notAfter, unix seconds.
+    /// The agent certificate's notAfter, unix seconds; JSON: RFC 3339.
+    #[serde(with = "json_time")]
     pub not_after: Option<i64>,
     /// The revocation status as established.
     pub revocation: RevocationStatus,
@@ -600,6 +601,95 @@ fn crl_reason_name(code: u8) -> &'static str {
     }
 }
 
+/// `RevocationStatus` in JSON, as the rest of mandate's JSON: RFC 3339 times, the reason by
+/// its RFC 5280 name with the code beside.
+#[derive(Serialize, Deserialize)]
+struct RevocationJson {
+    status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revoked_at: Option<String>,
+    #[serde(default)]
+    revocation_reason: Option<String>,
+    #[serde(default)]
+    revocation_reason_code: Option<u8>,
+}
+
+impl Serialize for RevocationStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let j = match self {
+            RevocationStatus::Good | RevocationStatus::Unknown => {
+                let status = if *self == RevocationStatus::Good {
+                    "good"
+                } else {
+                    "unknown"
+                };
+                return serde::Serialize::serialize(
+                    &std::collections::BTreeMap::from([("status", status)]),
+                    s,
+                );
+            }
+            RevocationStatus::Revoked { revoked_at, reason } => RevocationJson {
+                status: "revoked".into(),
+                revoked_at: Some(time_text(*revoked_at)),
+                revocation_reason: reason.map(|c| crl_reason_name(c).to_owned()),
+                revocation_reason_code: *reason,
+            },
+        };
+        j.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RevocationStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let j = RevocationJson::deserialize(d)?;
+        match j.status.as_str() {
+            "good" => Ok(RevocationStatus::Good),
+            "unknown" => Ok(RevocationStatus::Unknown),
+            "revoked" => {
+                let at = j
+                    .revoked_at
+                    .as_deref()
+                    .and_then(json_time::parse)
+                    .ok_or_else(|| serde::de::Error::custom("revoked_at: expected RFC 3339 UTC"))?;
+                Ok(RevocationStatus::Revoked {
+                    revoked_at: at,
+                    reason: j.revocation_reason_code,
+                })
+            }
+            other => Err(serde::de::Error::custom(format!(
+                "status {other:?}: expected good, revoked or unknown"
+            ))),
+        }
+    }
+}
+
+/// An optional unix time as RFC 3339 text in JSON (`#[serde(with)]`).
+mod json_time {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// `YYYY-MM-DDTHH:MM:SSZ` to unix seconds.
+    pub(crate) fn parse(text: &str) -> Option<i64> {
+        let t: der::DateTime = text.parse().ok()?;
+        i64::try_from(t.unix_duration().as_secs()).ok()
+    }
+
+    pub(crate) fn serialize<S: Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(unix) => s.serialize_some(&super::time_text(*unix)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(t) => parse(&t)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom("expected RFC 3339 UTC")),
+        }
+    }
+}
+
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 pub(crate) fn time_text(unix: i64) -> String {
     u64::try_from(unix)
@@ -699,7 +789,17 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&revoked).unwrap(),
-            r#"{"status":"revoked","revoked_at":5,"reason":null}"#
+            r#"{"status":"revoked","revoked_at":"1970-01-01T00:00:05Z","revocation_reason":null,"revocation_reason_code":null}"#
+        );
+        let with_reason = RevocationStatus::Revoked {
+            revoked_at: 1_600_000_000,
+            reason: Some(1),
+        };
+        let json = serde_json::to_string(&with_reason).unwrap();
+        assert!(json.contains(r#""revocation_reason":"keyCompromise","revocation_reason_code":1"#));
+        assert_eq!(
+            serde_json::from_str::<RevocationStatus>(&json).unwrap(),
+            with_reason
         );
         assert_eq!(
             serde_json::to_string(&RevocationStatus::Good).unwrap(),

@@ -124,6 +124,7 @@ pub struct EventResult {
     /// Its id.
     pub id: i64,
     /// Its anomaly score (none before a baseline is approved: not monitored).
+    #[serde(serialize_with = "crate::ser_opt_score")]
     pub score: Option<f64>,
     /// How it broke the approved mandate, if it did: the pre-trade check's reasons.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -480,10 +480,12 @@ pub struct RiskView {
     pub agent_id: String,
     /// 0 to 1, decayed to now; none before a baseline is approved (not monitored: there is
     /// nothing to compare behaviour with, which is not the same as low risk).
+    #[serde(serialize_with = "crate::ser_opt_score")]
     pub risk_score: Option<f64>,
     /// `low`, `medium` or `high`; `not_monitored` before a baseline is approved.
     pub risk_band: &'static str,
     /// Each feature's part in the score that set it.
+    #[serde(serialize_with = "ser_rounded")]
     pub contributions: Value,
     /// When the score was set (RFC 3339), if ever.
     pub computed_at: Option<String>,
@@ -958,3 +960,8 @@ pub(crate) fn thresholds(mandate: Option<&Mandate>) -> (f64, f64) {
 }
 
 pub(crate) use crate::now_ms;
+
+/// Serializes a JSON value with its fractional numbers rounded ([`crate::round_scores`]).
+fn ser_rounded<S: serde::Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&crate::round_scores(v.clone()), s)
+}

@@ -73,14 +73,6 @@ pub struct Approvals {
     required: i64,
 }
 
-#[derive(Serialize)]
-pub struct AgentList {
-    agents: Vec<AgentView>,
-    /// Pass as `after` to get the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_after: Option<String>,
-}
-
 /// `POST /v1/agents` (operator): registers an agent of the caller's organization with its
 /// requested mandate.
 pub async fn register(
@@ -213,7 +205,9 @@ pub async fn mandates(
             changes: v.changes,
         })
         .collect();
-    Ok(Json(serde_json::json!({"agent_id": id, "versions": items})))
+    Ok(Json(
+        serde_json::json!({"agent_id": id, "items": items, "next_cursor": null}),
+    ))
 }
 
 /// `GET /v1/agents/{id}`.
@@ -226,20 +220,20 @@ pub async fn get_one(
     Ok(Json(view_of(&state, o)?))
 }
 
-/// `GET /v1/agents?limit=&after=`: the caller's organization's agents (CA staff: all).
+/// `GET /v1/agents?limit=&cursor=`: the caller's organization's agents (CA staff: all).
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<super::PageQuery>,
-) -> Result<Json<AgentList>, ApiError> {
+) -> Result<Json<super::Page<AgentView>>, ApiError> {
     let limit = page_limit(q.limit)?;
-    let rows = ra::agents::list(&state.node.store, &caller, q.after.as_deref(), limit).await?;
-    let next_after = next_cursor(&rows, limit, |r| &r.agent.id);
-    let agents = rows
+    let rows = ra::agents::list(&state.node.store, &caller, q.cursor.as_deref(), limit).await?;
+    let next_cursor = next_cursor(&rows, limit, |r| &r.agent.id);
+    let items = rows
         .into_iter()
         .map(|o| view_of(&state, o))
         .collect::<Result<_, _>>()?;
-    Ok(Json(AgentList { agents, next_after }))
+    Ok(Json(super::Page { items, next_cursor }))
 }
 
 async fn view(state: &AppState, id: &str) -> Result<AgentView, ApiError> {

@@ -48,25 +48,18 @@ impl From<mandate_store::ApiKeyRow> for KeyView {
     }
 }
 
-/// A page of keys.
-#[derive(Serialize)]
-pub struct KeyList {
-    api_keys: Vec<KeyView>,
-    next_after: Option<String>,
-}
-
-/// `GET /v1/api-keys?after=&limit=` (admin): every key, revoked ones included, by id.
+/// `GET /v1/api-keys?cursor=&limit=` (admin): every key, revoked ones included, by id.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     super::ApiQuery(q): super::ApiQuery<super::PageQuery>,
-) -> Result<Json<KeyList>, ApiError> {
+) -> Result<Json<super::Page<KeyView>>, ApiError> {
     let limit = super::page_limit(q.limit)?;
-    let rows = ra::api_keys::list(&state.node.store, &caller, q.after.as_deref(), limit).await?;
-    let next_after = super::next_cursor(&rows, limit, |r| &r.id);
-    Ok(Json(KeyList {
-        api_keys: rows.into_iter().map(KeyView::from).collect(),
-        next_after,
+    let rows = ra::api_keys::list(&state.node.store, &caller, q.cursor.as_deref(), limit).await?;
+    let next_cursor = super::next_cursor(&rows, limit, |r| &r.id);
+    Ok(Json(super::Page {
+        items: rows.into_iter().map(KeyView::from).collect(),
+        next_cursor,
     }))
 }
 

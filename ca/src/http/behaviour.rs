@@ -216,7 +216,7 @@ pub async fn list_baselines(
     let rows = store.baselines(&id).await.map_err(CaError::from)?;
     let versions: Vec<BaselineView> = rows.into_iter().map(baseline_view).collect();
     Ok(Json(
-        serde_json::json!({ "agent_id": id, "versions": versions }),
+        serde_json::json!({ "agent_id": id, "items": versions, "next_cursor": null }),
     ))
 }
 
@@ -308,7 +308,7 @@ pub async fn overrides(
         .iter()
         .map(crate::behaviour::OverrideView::from)
         .collect();
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(serde_json::json!(super::Page::whole(items))))
 }
 
 /// `POST /v1/agents/{id}/overrides/{oid}/end` (compliance): ends an override before its time.

@@ -48,20 +48,14 @@ pub(super) struct CertificateView {
     revoked_at: Option<String>,
     /// RFC 5280 name of the reason, e.g. `keyCompromise`.
     revocation_reason: Option<String>,
+    /// Its RFC 5280 CRLReason code, e.g. 1.
+    revocation_reason_code: Option<i64>,
     /// API key id (or `cli:...`) that revoked it.
     revoked_by: Option<String>,
     /// The profile it was issued under (absent: a lifetime in days, or issued before profiles).
     #[serde(skip_serializing_if = "Option::is_none")]
     profile: Option<String>,
     certificate_pem: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct CertificateList {
-    certificates: Vec<CertificateView>,
-    /// Pass as `after` to get the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_after: Option<String>,
 }
 
 /// `POST /v1/agents/{id}/certify` (operator, or the agent's own key).
@@ -94,26 +88,23 @@ pub async fn certify(
     Ok((StatusCode::CREATED, Json(Certified { issued, key_ref })))
 }
 
-/// `GET /v1/agents/{id}/certificates?limit=&after=`: newest first.
+/// `GET /v1/agents/{id}/certificates?limit=&cursor=`: newest first.
 pub async fn list_for_agent(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<super::PageQuery>,
-) -> Result<Json<CertificateList>, ApiError> {
+) -> Result<Json<super::Page<CertificateView>>, ApiError> {
     let limit = page_limit(q.limit)?;
     let store = &state.node.store;
     ra::tenant::agent_or_own(store, &caller, READERS, &id).await?;
     let rows = store
-        .agent_certificates(&id, q.after.as_deref(), limit)
+        .agent_certificates(&id, q.cursor.as_deref(), limit)
         .await
         .map_err(CaError::from)?;
-    let next_after = next_cursor(&rows, limit, |r| &r.serial);
-    let certificates = rows.into_iter().map(view).collect::<Result<_, _>>()?;
-    Ok(Json(CertificateList {
-        certificates,
-        next_after,
-    }))
+    let next_cursor = next_cursor(&rows, limit, |r| &r.serial);
+    let items = rows.into_iter().map(view).collect::<Result<_, _>>()?;
+    Ok(Json(super::Page { items, next_cursor }))
 }
 
 /// `GET /v1/certificates/{serial}`.
@@ -187,6 +178,7 @@ pub(super) fn view(row: CertificateRow) -> Result<CertificateView, ApiError> {
         revocation_reason: row.revocation_reason.map(|c| {
             RevocationReason::from_code(c).map_or_else(|| c.to_string(), |r| r.name().to_owned())
         }),
+        revocation_reason_code: row.revocation_reason,
         revoked_by: row.revoked_by,
         profile: row.profile.clone(),
     })

@@ -17,6 +17,7 @@ pub struct IncidentView {
     agent_id: String,
     kind: String,
     status: String,
+    #[serde(serialize_with = "crate::ser_score")]
     risk_score: f64,
     threshold: f64,
     contributions: serde_json::Value,
@@ -47,7 +48,7 @@ fn view(r: IncidentRow) -> IncidentView {
         status: r.status,
         risk_score: r.score,
         threshold: r.threshold,
-        contributions: r.contributions,
+        contributions: crate::round_scores(r.contributions),
         event_id: r.event_id,
         kill_switch_id: r.kill_switch_id,
         created_at: crate::rfc3339(r.created_at_ms / 1000),
@@ -69,15 +70,15 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::bad_request("an incident id is a positive integer"))
 }
 
-/// `?agent_id=&status=&limit=&before=`.
+/// `?agent_id=&status=&limit=&cursor=`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentQuery {
     agent_id: Option<String>,
     status: Option<String>,
     limit: Option<u32>,
-    /// Cursor: the `next_before` of the previous page.
-    before: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 /// `GET /v1/incidents`: newest first.
@@ -102,16 +103,14 @@ pub async fn list(
             caller.org_filter(),
             q.agent_id.as_deref(),
             q.status.as_deref(),
-            super::before_cursor(q.before)?,
+            super::number_cursor(q.cursor.as_deref(), 0, 1)?,
             limit,
         )
         .await
         .map_err(CaError::from)?;
-    let next = super::next_before(&rows, limit, |r| r.id);
+    let next_cursor = super::next_number_cursor(&rows, limit, |r| r.id);
     let items: Vec<IncidentView> = rows.into_iter().map(view).collect();
-    Ok(Json(
-        serde_json::json!({"items": items, "next_before": next}),
-    ))
+    Ok(Json(serde_json::json!(super::Page { items, next_cursor })))
 }
 
 /// `GET /v1/incidents/{id}`.

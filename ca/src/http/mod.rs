@@ -17,7 +17,7 @@ mod metrics;
 mod observe;
 mod ocsp;
 mod openapi;
-mod organizations;
+pub(crate) mod organizations;
 mod problem;
 pub mod refusal;
 mod reports;
@@ -198,6 +198,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 };
                 ApiError::new(status, kind, rej.body_text())
             })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-json",
+                "this request needs a JSON body (an object; docs/API.md lists its fields)",
+            ));
+        }
         let again = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
         let value = match axum::Json::<T>::from_request(again, state).await {
             Ok(axum::Json(v)) => v,
@@ -309,6 +316,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// One page of a list: the one shape every v1 list answers with. `next_cursor` is what to
+/// pass as `?cursor=` for the next page, `null` on the last one.
+#[derive(serde::Serialize)]
+pub struct Page<T> {
+    /// The page's items.
+    pub items: Vec<T>,
+    /// The cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A list that is never paged (it is short by nature).
+    pub fn whole(items: Vec<T>) -> Page<T> {
+        Page {
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
 /// The cursor for the next page: the key of the last row of a full page, none after a short one.
 pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &str) -> Option<String> {
     if usize::try_from(limit).is_ok_and(|l| rows.len() == l) {
@@ -318,47 +345,37 @@ pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &str) -> Optio
     }
 }
 
-/// The cursor of the lists keyed by a row id: the id of the last row of a full page, none
-/// after a short one.
-pub fn next_before<T>(rows: &[T], limit: i64, id: impl Fn(&T) -> i64) -> Option<i64> {
+/// The cursor of the lists keyed by a number (a row id or a seq): that of the last row of a
+/// full page, none after a short one.
+pub fn next_number_cursor<T>(rows: &[T], limit: i64, id: impl Fn(&T) -> i64) -> Option<String> {
     if usize::try_from(limit).is_ok_and(|l| rows.len() == l) {
-        rows.last().map(id)
+        rows.last().map(|r| id(r).to_string())
     } else {
         None
     }
 }
 
-/// `?after=&limit=` of the paged lists: `after` is the last key of the previous page.
+/// `?cursor=&limit=` of the paged lists.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Page size (default 50, at most 100).
     pub limit: Option<u32>,
-    /// Cursor: the `next_after` of the previous page.
-    pub after: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
-/// A `before` cursor (a row id from the previous page's `next_before`): absent is the first
-/// page; an id below 1 names no row and is refused rather than read as the first page.
-pub fn before_cursor(before: Option<i64>) -> Result<i64, ApiError> {
-    match before {
-        None => Ok(0),
-        Some(n) if n >= 1 => Ok(n),
-        Some(n) => Err(ApiError::bad_request(format!(
-            "before must be an id of at least 1, from the previous page's next_before (got {n})"
-        ))),
-    }
-}
-
-/// An `after` cursor (a seq from the previous page's `next_after`, 0 for the start): a
-/// negative one is refused rather than read as the first page.
-pub fn after_cursor(after: Option<i64>) -> Result<i64, ApiError> {
-    match after {
-        None => Ok(0),
-        Some(n) if n >= 0 => Ok(n),
-        Some(n) => Err(ApiError::bad_request(format!(
-            "after must be 0 or a seq from the previous page's next_after (got {n})"
-        ))),
+/// The cursor of a list paged by a number: absent is the first page (`first`); a cursor that
+/// is not a number of at least `min` came from no page and is refused rather than read as
+/// the first page.
+pub fn number_cursor(cursor: Option<&str>, first: i64, min: i64) -> Result<i64, ApiError> {
+    match cursor {
+        None => Ok(first),
+        Some(c) => c.parse::<i64>().ok().filter(|n| *n >= min).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "cursor must be the next_cursor of a previous page (got {c:?})"
+            ))
+        }),
     }
 }
 

@@ -40,14 +40,6 @@ impl From<OrganizationRow> for OrganizationView {
     }
 }
 
-/// A page of organizations.
-#[derive(Serialize)]
-pub struct OrganizationList {
-    organizations: Vec<OrganizationView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_after: Option<String>,
-}
-
 /// `POST /v1/organizations` (admin).
 pub async fn create(
     State(state): State<AppState>,
@@ -64,14 +56,14 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<super::PageQuery>,
-) -> Result<Json<OrganizationList>, ApiError> {
+) -> Result<Json<super::Page<OrganizationView>>, ApiError> {
     let limit = page_limit(q.limit)?;
     let rows =
-        ra::organizations::list(&state.node.store, &caller, q.after.as_deref(), limit).await?;
-    let next_after = next_cursor(&rows, limit, |r| &r.id);
-    Ok(Json(OrganizationList {
-        organizations: rows.into_iter().map(Into::into).collect(),
-        next_after,
+        ra::organizations::list(&state.node.store, &caller, q.cursor.as_deref(), limit).await?;
+    let next_cursor = next_cursor(&rows, limit, |r| &r.id);
+    Ok(Json(super::Page {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
     }))
 }
 
@@ -111,20 +103,12 @@ impl From<PersonRow> for PersonView {
     }
 }
 
-/// A page of people.
-#[derive(Serialize)]
-pub struct PersonList {
-    people: Vec<PersonView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_after: Option<String>,
-}
-
 /// `GET /v1/people` query: a page, optionally of one organization.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeopleQuery {
     limit: Option<u32>,
-    after: Option<String>,
+    cursor: Option<String>,
     organization: Option<String>,
 }
 
@@ -138,25 +122,25 @@ pub async fn create_person(
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
-/// `GET /v1/people?organization=&after=&limit=` (admin).
+/// `GET /v1/people?organization=&cursor=&limit=` (admin).
 pub async fn list_people(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<PeopleQuery>,
-) -> Result<Json<PersonList>, ApiError> {
+) -> Result<Json<super::Page<PersonView>>, ApiError> {
     let limit = page_limit(q.limit)?;
     let rows = ra::organizations::list_people(
         &state.node.store,
         &caller,
         q.organization.as_deref(),
-        q.after.as_deref(),
+        q.cursor.as_deref(),
         limit,
     )
     .await?;
-    let next_after = next_cursor(&rows, limit, |r| &r.id);
-    Ok(Json(PersonList {
-        people: rows.into_iter().map(Into::into).collect(),
-        next_after,
+    let next_cursor = next_cursor(&rows, limit, |r| &r.id);
+    Ok(Json(super::Page {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
     }))
 }
 

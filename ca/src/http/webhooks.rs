@@ -84,12 +84,16 @@ pub async fn list(
     let rows = state
         .node
         .store
-        .webhooks(caller.org_filter(), q.after.as_deref().unwrap_or(""), limit)
+        .webhooks(
+            caller.org_filter(),
+            q.cursor.as_deref().unwrap_or(""),
+            limit,
+        )
         .await
         .map_err(CaError::from)?;
-    let next = super::next_cursor(&rows, limit, |r| &r.id);
+    let next_cursor = super::next_cursor(&rows, limit, |r| &r.id);
     let items: Vec<WebhookView> = rows.into_iter().map(|r| view(r, None)).collect();
-    Ok(Json(json!({"items": items, "next_after": next})))
+    Ok(Json(json!(super::Page { items, next_cursor })))
 }
 
 /// `GET /v1/webhooks/{id}`.
@@ -153,30 +157,22 @@ fn delivery_view(d: DeliveryRow) -> DeliveryView {
     }
 }
 
-/// `?limit=&before=`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeliveryQuery {
-    limit: Option<u32>,
-    before: Option<i64>,
-}
-
 /// `GET /v1/webhooks/{id}/deliveries`: newest first.
 pub async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiQuery(q): ApiQuery<DeliveryQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(READERS)?;
     let store = &state.node.store;
     crate::ra::tenant::webhook(store, &caller, &id).await?;
     let limit = page_limit(q.limit)?;
     let rows = store
-        .webhook_deliveries(&id, super::before_cursor(q.before)?, limit)
+        .webhook_deliveries(&id, super::number_cursor(q.cursor.as_deref(), 0, 1)?, limit)
         .await
         .map_err(CaError::from)?;
-    let next = super::next_before(&rows, limit, |r| r.id);
+    let next_cursor = super::next_number_cursor(&rows, limit, |r| r.id);
     let items: Vec<DeliveryView> = rows.into_iter().map(delivery_view).collect();
-    Ok(Json(json!({"items": items, "next_before": next})))
+    Ok(Json(json!(super::Page { items, next_cursor })))
 }

@@ -363,7 +363,7 @@ async fn agent_sections(
         .iter()
         .map(|c| {
             Ok(
-                json!({"serial": c.serial, "status": c.status, "mandate_version": c.mandate_version,
+                json!({"serial_number": c.serial, "status": c.status, "mandate_version": c.mandate_version,
                    "profile": c.profile, "issuer_id": c.issuer_id, "sha256": c.sha256,
                    "chain": chain_of(c.issuer_id),
                    "not_before": rfc3339(c.not_before), "not_after": rfc3339(c.not_after),
@@ -379,9 +379,9 @@ async fn agent_sections(
         .iter()
         .filter(|c| c.revoked_at.is_some())
         .map(|c| {
-            json!({"serial": c.serial, "revoked_at": c.revoked_at.map(rfc3339),
-                   "reason": c.revocation_reason.map(super::sections::reason_name),
-                   "reason_code": c.revocation_reason, "revoked_by": c.revoked_by})
+            json!({"serial_number": c.serial, "revoked_at": c.revoked_at.map(rfc3339),
+                   "revocation_reason": c.revocation_reason.map(super::sections::reason_name),
+                   "revocation_reason_code": c.revocation_reason, "revoked_by": c.revoked_by})
         })
         .collect();
     let baselines: Vec<Value> = store

@@ -168,7 +168,7 @@ pub fn render(bundle: &Value) -> Vec<u8> {
         digests.push_str(&format!(
             "cert  {}\n      serial {}\n",
             text(&c["sha256"]),
-            text(&c["serial"])
+            text(&c["serial_number"])
         ));
     }
     blocks.push(Block::Mono(digests));
@@ -202,7 +202,7 @@ fn agent_blocks(blocks: &mut Vec<Block>, people: &Value, a: &Value) {
         .flatten()
         .map(|c| {
             vec![
-                text(&c["serial"]),
+                text(&c["serial_number"]),
                 text(&c["profile"]),
                 format!("{} (v{})", text(&c["status"]), text(&c["mandate_version"])),
                 format!("{} to {}", text(&c["not_before"]), text(&c["not_after"])),

@@ -155,7 +155,7 @@ def test_the_strategy_trades_within_its_mandate_and_halts_on_the_kill_switch_web
     try:
         st.ft_bot_start()  # what Freqtrade calls: bot_start() through its safe wrapper
         assert st.mandate_ready and not st.mandate_halted
-        certs = daemon.operator.list_certificates(agent_id).certificates
+        certs = daemon.operator.list_certificates(agent_id).items
         assert [c.serial_number for c in certs] == [st.mandate_serial]
         key_file = cert_dir / f"{agent_id}.key"
         assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
@@ -284,7 +284,7 @@ def test_a_restarted_bot_reuses_its_cached_certificate(
     second.ft_bot_start()
     assert second.mandate_serial == serial and second.mandate_ready
     assert "using cached certificate" in caplog.text
-    assert [c.serial_number for c in daemon.operator.list_certificates(agent_id).certificates] == [serial]
+    assert [c.serial_number for c in daemon.operator.list_certificates(agent_id).items] == [serial]
     assert entry(second, 0.01) is True
 
     # Without a webhook, the periodic status check notices a revocation.
@@ -299,7 +299,7 @@ def test_a_restarted_bot_reuses_its_cached_certificate(
     third.ft_bot_start()
     assert third.mandate_ready and third.mandate_serial != serial
     assert (cert_dir / f"{agent_id}.key").read_bytes() != old_key
-    certs = daemon.operator.list_certificates(agent_id).certificates
+    certs = daemon.operator.list_certificates(agent_id).items
     assert {c.serial_number: c.revoked for c in certs} == {third.mandate_serial: False, serial: True}
     assert entry(third, 0.01) is True
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 import time
 import datetime as dt
 import os
@@ -29,6 +30,7 @@ from mandate_client import (
     OutOfMandate,
     RiskBand,
     generate_key_and_csr,
+    parse_time,
     save_private_key,
 )
 
@@ -114,7 +116,7 @@ def test_the_whole_lifecycle(daemon: Daemon, agent_id: str, tmp_path: Path) -> N
 
     record = bot.get_certificate(issued.serial_number)
     assert (record.status, record.agent_id, record.revoked) == ("issued", agent_id, False)
-    assert [c.serial_number for c in bot.list_certificates(agent_id).certificates] == [issued.serial_number]
+    assert [c.serial_number for c in bot.list_certificates(agent_id).items] == [issued.serial_number]
     full = load_chain(bot.download_certificate(issued.serial_number))
     assert [c.fingerprint(hashes.SHA256()) for c in full] == [
         c.fingerprint(hashes.SHA256()) for c in (leaf, intermediate, root)
@@ -144,9 +146,10 @@ def test_the_whole_lifecycle(daemon: Daemon, agent_id: str, tmp_path: Path) -> N
 
     # Revocation (by the bot itself, for a compromised key): idempotent, and the check says so.
     revoked = bot.revoke_certificate(issued.serial_number, "keyCompromise", comment="key leaked")
-    assert (revoked.status, revoked.revocation_reason, revoked.newly_revoked) == ("revoked", "keyCompromise", True)
+    assert (revoked.status, revoked.revocation_reason, revoked.revocation_reason_code, revoked.newly_revoked) == (
+        "revoked", "keyCompromise", 1, True)
     again = op.revoke_certificate(issued.serial_number, "superseded")
-    assert (again.newly_revoked, again.revocation_reason) == (False, "keyCompromise")
+    assert (again.newly_revoked, again.revocation_reason, again.revocation_reason_code) == (False, "keyCompromise", 1)
     d = bot.preflight(agent_id, TRADE)
     assert not d.allowed and not d.fail_closed
     assert d.codes[0] == "certificate_revoked"
@@ -219,7 +222,8 @@ def test_custodial_signing_and_verification(daemon: Daemon, agent_id: str) -> No
     key.verify(signed.signature_bytes, signed.payload_bytes, ec.ECDSA(hashes.SHA256()))
     # ... or ask the daemon.
     v = bot.verify_signed_order(signed)
-    assert (v.valid, v.agent_id, v.serial, v.reasons) == (True, agent_id, issued.serial_number, [])
+    assert (v.valid, v.agent_id, v.serial_number, v.reasons) == (True, agent_id, issued.serial_number, [])
+    assert v.not_after == issued.expires_at
     assert v.revocation == {"status": "good"}
     tampered = base64.b64encode(signed.payload_bytes.replace(b"1000", b"9000")).decode()
     v = bot.verify(signed.certificate_pem + signed.chain_pem, signed.signature, tampered)
@@ -239,7 +243,10 @@ def test_the_kill_switch_suspends_and_compliance_reinstates(daemon: Daemon, agen
     assert (kill.scope, kill.target, kill.agents_suspended) == ("agent", agent_id, [agent_id])
     assert sorted(kill.certificates_revoked) == sorted([first.serial_number, second.serial_number])
     assert daemon.operator.get_agent(agent_id).status == "suspended"
-    assert daemon.operator.get_certificate(first.serial_number).revocation_reason == "privilegeWithdrawn"
+    killed = daemon.operator.get_certificate(first.serial_number)
+    assert (killed.revocation_reason, killed.revocation_reason_code) == ("privilegeWithdrawn", 9)
+    walked = [(c.serial_number, c.revocation_reason_code) for c in daemon.operator.iter_certificates(agent_id, page_size=1)]
+    assert sorted(walked) == sorted([(second.serial_number, 9), (first.serial_number, 9)])
     assert daemon.operator.preflight(agent_id, TRADE).codes[0] == "certificate_revoked"
     with pytest.raises(MandateError) as e:
         daemon.operator.enroll(agent_id)
@@ -305,7 +312,7 @@ def test_api_keys_and_listings(daemon: Daemon, agent_id: str) -> None:
     assert (created.person, created.agent_id) == (staff.id, None)
     auditor = daemon.admin.with_key(created.api_key)
     assert agent_id in [a.agent_id for a in auditor.iter_agents(page_size=2)]
-    assert ORG in [o.id for o in auditor.list_organizations().organizations]
+    assert ORG in [o.id for o in auditor.list_organizations().items]
     with pytest.raises(MandateError) as e:
         auditor.register_agent("nope", "n", desk_mandate(), organization=ORG)
     assert e.value.status == 403
@@ -316,19 +323,30 @@ def test_api_keys_and_listings(daemon: Daemon, agent_id: str) -> None:
     own = org_auditor.call("GET", "/v1/audit", query={"limit": 100})
     assert isinstance(own, dict) and own["items"]
     assert all(r["organization"] == ORG for r in own["items"])
+    # The audit log pages like every list, and its times are RFC 3339 with milliseconds.
+    first = auditor.call("GET", "/v1/audit", query={"limit": 2})
+    assert set(first) == {"items", "next_cursor"} and len(first["items"]) == 2
+    assert isinstance(first["next_cursor"], str)
+    second = auditor.call("GET", "/v1/audit", query={"limit": 2, "cursor": first["next_cursor"]})
+    assert second["items"][0]["seq"] > first["items"][-1]["seq"]
+    for record in first["items"] + second["items"]:
+        assert "at_ms" not in record
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["at"]), record["at"]
+        assert parse_time(record["at"]).tzinfo is not None
     # Without a person, only agent keys can be made.
     with pytest.raises(MandateError) as e:
         daemon.admin.create_api_key("auditor", "nobody's")
     assert (e.value.status, e.value.code) == (400, "invalid-request")
     keys: dict[str, ApiKey] = {}
-    after = None
+    cursor = None
     while True:
-        page = daemon.admin.list_api_keys(limit=100, after=after)
-        keys |= {k.id: k for k in page.api_keys}
-        assert all(k.api_key is None for k in page.api_keys)
-        if not page.next_after:
+        page = daemon.admin.list_api_keys(limit=2, cursor=cursor)
+        keys |= {k.id: k for k in page.items}
+        assert all(k.api_key is None for k in page.items)
+        if page.next_cursor is None:
             break
-        after = page.next_after
+        cursor = page.next_cursor
+    assert {k.id for k in daemon.admin.iter_api_keys(page_size=3)} == set(keys)
     assert {created.id, daemon.operator_key_id, daemon.compliance_key_id} <= set(keys)
     assert (keys[created.id].person, keys[daemon.operator_key_id].person, keys[daemon.compliance_key_id].person) == (
         staff.id, daemon.operator_person, daemon.compliance_person)
@@ -343,6 +361,9 @@ def test_api_keys_and_listings(daemon: Daemon, agent_id: str) -> None:
     assert daemon.client().health() == {"status": "ok"}
     eab = daemon.operator.create_eab(agent_id)
     assert eab.agent_id == agent_id and eab.key_id.startswith("eab_")
+    assert isinstance(eab.raw["expires_at"], str) and eab.raw["expires_at"].endswith("Z")
+    to_expiry = eab.expires_at - dt.datetime.now(dt.timezone.utc)
+    assert dt.timedelta(days=6, hours=23) < to_expiry <= dt.timedelta(days=7)
 
 
 def test_order_quantity_and_type_limits_hard_and_soft(daemon: Daemon, agent_id: str) -> None:

@@ -204,3 +204,97 @@ def test_float_sizes_go_as_plain_decimals_the_daemon_takes() -> None:
     j = o.to_json()
     assert j["size"] == "0.00001" and j["quantity"] == "0.00001" and j["price"] == "40000.5"
     assert re.search(r"\d[eE][+-]?\d", json.dumps(j)) is None
+
+
+# --- the v1 dialect: one page shape, RFC 3339 times, reason names with codes, plain numbers ---
+
+
+def test_every_page_is_items_and_an_opaque_next_cursor() -> None:
+    from mandate_client import (
+        AgentPage,
+        ApiKeyPage,
+        CertificatePage,
+        IncidentPage,
+        OrganizationPage,
+        Page,
+        PersonPage,
+        WebhookDeliveryPage,
+        WebhookPage,
+    )
+
+    empty: dict[str, Any] = {"items": [], "next_cursor": None}
+    for page_type in (AgentPage, ApiKeyPage, CertificatePage, IncidentPage, OrganizationPage, PersonPage,
+                      WebhookDeliveryPage, WebhookPage):
+        page = page_type.from_json(empty)
+        assert isinstance(page, Page) and (page.items, page.next_cursor) == ([], None)
+        # The older shapes are not read as empty pages.
+        older: dict[str, Any]
+        for older in ({"agents": [], "next_after": None}, {"next_before": 7}):
+            with pytest.raises(MandateProtocolError):
+                page_type.from_json(older)
+        # A cursor is text, never a number (the audit, incidents and deliveries' were).
+        with pytest.raises(MandateProtocolError, match="next_cursor"):
+            page_type.from_json({"items": [], "next_cursor": 42})
+    incidents = IncidentPage.from_json({"items": [{
+        "id": 7, "agent_id": "bot", "kind": "warning", "status": "open", "risk_score": 0.8,
+        "threshold": 0.75, "contributions": [], "created_at": "2026-12-07T18:00:00Z"}], "next_cursor": "7"})
+    assert ([i.id for i in incidents.items], incidents.next_cursor) == ([7], "7")
+    assert incidents.items[0].created_at == dt.datetime(2026, 12, 7, 18, tzinfo=dt.timezone.utc)
+
+
+def test_certificates_carry_the_reason_name_and_code_and_eab_expiry_is_a_time() -> None:
+    from mandate_client import Certificate, EabCredentials
+
+    cert = Certificate.from_json({
+        "serial_number": "41cf", "agent_id": "bot", "mandate_version": 1, "status": "revoked",
+        "not_before": "2026-12-07T18:00:00Z", "not_after": "2026-12-14T18:00:00Z",
+        "revoked_at": "2026-12-08T09:30:00Z", "revocation_reason": "keyCompromise", "revocation_reason_code": 1})
+    assert (cert.revocation_reason, cert.revocation_reason_code, cert.revoked) == ("keyCompromise", 1, True)
+    older = Certificate.from_json({"serial_number": "41cf", "agent_id": "bot", "mandate_version": 1, "status": "issued"})
+    assert older.revocation_reason_code is None
+    eab = EabCredentials.from_json({"key_id": "eab_1", "hmac_key": "aGk", "agent_id": "bot",
+                                    "expires_at": "2026-12-14T18:00:00Z"})
+    assert eab.expires_at == dt.datetime(2026, 12, 14, 18, tzinfo=dt.timezone.utc)
+    with pytest.raises(MandateProtocolError, match="expires_at"):
+        EabCredentials.from_json({**eab.raw, "expires_at": 1797271200})
+
+
+def test_parse_time_reads_rfc_3339_and_nothing_else() -> None:
+    from mandate_client import parse_time
+
+    utc = dt.timezone.utc
+    assert parse_time("2026-12-07T18:00:00Z") == dt.datetime(2026, 12, 7, 18, tzinfo=utc)
+    assert parse_time("2026-12-07T18:00:00.123Z") == dt.datetime(2026, 12, 7, 18, 0, 0, 123000, tzinfo=utc)
+    assert parse_time("2026-12-07t18:00:00.123456789z") == dt.datetime(2026, 12, 7, 18, 0, 0, 123456, tzinfo=utc)
+    assert parse_time("2026-12-07T19:30:00+01:30") == dt.datetime(2026, 12, 7, 18, tzinfo=utc)
+    assert parse_time("2026-12-07T13:00:00.5-05:00") == dt.datetime(2026, 12, 7, 18, 0, 0, 500000, tzinfo=utc)
+    for bad in ("2026-12-07", "2026-12-07T18:00:00", "1797271200", "2026-12-07T18:00Z", "2026-13-07T18:00:00Z",
+                "2026-12-07T18:00:00.Z", "2026-12-07T18:00:00ZZ", ""):
+        with pytest.raises(ValueError):
+            parse_time(bad)
+
+
+def test_floats_go_out_as_plain_decimal_numbers() -> None:
+    from mandate_client.client import encode_json
+
+    body = {"price": 1e-05, "big": 1e22, "neg_zero": -0.0, "pnl": -12.5, "n": 3, "ok": True, "none": None,
+            "d": Decimal("1E-7"), "at": dt.datetime(2026, 12, 7, 18, tzinfo=dt.timezone.utc),
+            "list": [0.1, (2.5e-3,)], "é": "ü"}
+    text = encode_json(body).decode()
+    assert text == ('{"price":0.00001,"big":10000000000000000000000,"neg_zero":0,"pnl":-12.5,"n":3,"ok":true,'
+                    '"none":null,"d":"0.0000001","at":"2026-12-07T18:00:00Z","list":[0.1,[0.0025]],'
+                    '"\\u00e9":"\\u00fc"}')
+    assert json.loads(text)["price"] == 1e-05
+    # An order's float sizes go as decimal strings, the events built from it too.
+    order = Order(market="BTC_EUR", size=1e-05, currency="EUR", quantity=2.5e-7, price=40000.0)
+    assert order.to_json() == {"action": "trade_execution", "market": "BTC_EUR", "size": "0.00001",
+                               "currency": "EUR", "quantity": "0.00000025", "price": "40000.0"}
+    assert order.to_event(realised_pnl=-1e-06)["metadata"]["realised_pnl"] == "-0.000001"
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            encode_json({"x": bad})
+    with pytest.raises(TypeError):
+        encode_json({"x": object()})
+    naive = dt.datetime(2026, 12, 7, 18)
+    with pytest.raises(TypeError):
+        encode_json({"at": naive})

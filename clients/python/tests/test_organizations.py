@@ -28,24 +28,29 @@ def problem_of(call: Any) -> tuple[int | None, str | None]:
 
 def every_organization(client: MandateClient) -> list[Organization]:
     out: list[Organization] = []
-    after = None
+    cursor = None
     while True:
-        page = client.list_organizations(limit=1, after=after)
-        out += page.organizations
-        if not page.next_after:
-            return out
-        after = page.next_after
+        page = client.list_organizations(limit=1, cursor=cursor)
+        out += page.items
+        if page.next_cursor is None:
+            break
+        assert isinstance(page.next_cursor, str) and page.items
+        cursor = page.next_cursor
+    assert [o.id for o in client.iter_organizations(page_size=2)] == [o.id for o in out]
+    return out
 
 
 def every_person(client: MandateClient, organization: str | None = None) -> list[Person]:
     out: list[Person] = []
-    after = None
+    cursor = None
     while True:
-        page = client.list_people(organization=organization, limit=2, after=after)
-        out += page.people
-        if not page.next_after:
-            return out
-        after = page.next_after
+        page = client.list_people(organization=organization, limit=2, cursor=cursor)
+        out += page.items
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert [p.id for p in client.iter_people(organization, page_size=3)] == [p.id for p in out]
+    return out
 
 
 def test_organizations_and_people_are_created_and_listed(daemon: Daemon) -> None:
@@ -91,7 +96,7 @@ def test_organizations_and_people_are_created_and_listed(daemon: Daemon) -> None
     assert (key.role, key.person, key.agent_id, key.label) == ("operator", alice.id, None, "globex desk 1")
     assert key.api_key
     globex = admin.with_key(key.api_key)
-    assert [o.id for o in globex.list_organizations().organizations] == [org_id]
+    assert [o.id for o in globex.list_organizations().items] == [org_id]
     assert globex.get_organization(org_id).legal_name == "Globex Capital Ltd"
     assert problem_of(lambda: globex.get_organization(ORG)) == (404, "not-found")
     assert problem_of(lambda: daemon.operator.get_organization(org_id)) == (404, "not-found")
@@ -226,4 +231,4 @@ def test_the_readmes_organizations_people_and_keys(
     exec(compile(code, "README.md", "exec"), ns)
     agent = daemon.admin.get_agent(agent_id)
     assert (agent.organization, agent.status, agent.mandate["operator"]) == (org, "active", "Acme FX Ltd")
-    assert daemon.admin.list_people(organization=org).people[0].disabled
+    assert daemon.admin.list_people(organization=org).items[0].disabled

@@ -44,7 +44,7 @@ def test_the_keeper_uses_the_daemons_renewal_information(daemon: Daemon, agent_i
     key, crt = tmp_path / "bot.key", tmp_path / "bot.crt"
     keeper = CertificateKeeper(bot, agent_id, key, crt)
     first = keeper.ensure()
-    assert [c.serial_number for c in daemon.operator.list_certificates(agent_id).certificates] == [first.serial_number]
+    assert [c.serial_number for c in daemon.operator.list_certificates(agent_id).items] == [first.serial_number]
     assert keeper.ensure() == first  # ARI asked: not due
     w = keeper.window
     assert w is not None and w.source == "ari", w  # the daemon knew our certID
@@ -61,7 +61,7 @@ def test_the_keeper_uses_the_daemons_renewal_information(daemon: Daemon, agent_i
     restarted = CertificateKeeper(bot, agent_id, key, crt)
     second = restarted.ensure()
     assert second.serial_number != first.serial_number
-    certs = {c.serial_number: c for c in daemon.operator.list_certificates(agent_id).certificates}
+    certs = {c.serial_number: c for c in daemon.operator.list_certificates(agent_id).items}
     assert (certs[second.serial_number].revoked, certs[first.serial_number].revoked) == (False, True)
     assert not (tmp_path / "bot.key.next").exists()
     assert bot.preflight(agent_id, ORDER).allowed
@@ -183,7 +183,7 @@ def test_a_bot_on_20_second_certificates_renews_three_times_without_a_refused_tr
         window = wait_for("the newest certificate's renewal window", lambda: keeper.window)
         assert window.source == "ari", window  # the daemon answered for every certID
         # Every replaced certificate was revoked as superseded, and that never halted the bot.
-        certs = {c.serial_number: c for c in daemon.operator.list_certificates(agent_id).certificates}
+        certs = {c.serial_number: c for c in daemon.operator.list_certificates(agent_id).items}
         assert [s for s in serials[:-1] if certs[s].revocation_reason != "superseded"] == []
         wait_for("their webhooks arrived, and were ignored", lambda: "an older certificate of" in caplog.text)
         keeper.stop()  # no renewal in progress while the directory is looked at

@@ -86,9 +86,15 @@ def test_risk_bands_follow_behaviour_against_an_approved_baseline(daemon: Daemon
     assert incident.risk_score is not None and incident.risk_score >= 0.85
     assert [c.value for c in incident.contributions if c.feature == "size"] == [1.0]
     assert op.get_agent(rogue).status == "suspended"
-    assert all(c.revoked for c in op.list_certificates(rogue).certificates)
+    assert all(c.revoked for c in op.list_certificates(rogue).items)
     assert op.preflight(rogue, ORDER).codes[0] == "certificate_revoked"
     assert op.risk_band(rogue) is RiskBand.HIGH
     assert [i.id for i in op.list_incidents(agent_id=rogue, status="open").items] == [incident.id]
+    # Incidents page by the same opaque cursor as every list, newest first.
+    first = op.list_incidents(limit=1)
+    assert len(first.items) == 1 and isinstance(first.next_cursor, str)
+    rest = op.list_incidents(limit=100, cursor=first.next_cursor)
+    assert [i.id for i in op.iter_incidents(page_size=1)] == [i.id for i in first.items + rest.items]
+    assert rest.items and rest.items[0].id < first.items[0].id
     acknowledged = op.acknowledge_incident(incident.id)
     assert acknowledged.status == "acknowledged" and acknowledged.acknowledged_by == daemon.operator_key_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email.message
 import hashlib
 import hmac
@@ -16,15 +17,28 @@ import pytest
 from mandate_client import WebhookListener, WebhookReceiver, WebhookVerificationError, verify_webhook
 
 SECRET = "whsec_" + "ab" * 32
-NOW = 1_795_428_904
+NOW = 1_795_428_904  # 2026-11-23T10:15:04Z
 
 
-def delivery(sent_at: int = NOW, secret: str = SECRET, **extra: Any) -> tuple[bytes, dict[str, str]]:
+def rfc3339(unix: int) -> str:
+    """A time as the daemon signs it: RFC 3339 UTC, whole seconds."""
+    return dt.datetime.fromtimestamp(unix, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def delivery(sent_at: int | str = NOW, secret: str = SECRET, **extra: Any) -> tuple[bytes, dict[str, str]]:
+    """A signed delivery as the daemon sends it; ``sent_at`` in unix seconds or as the text."""
+    sent = rfc3339(sent_at) if isinstance(sent_at, int) else sent_at
     event = {
         "attempt": 1,
-        "data": {"agent_id": "bot-a", "serial_number": "41cf", "reason_code": 9},
+        "data": {
+            "agent_id": "bot-a",
+            "serial_number": "41cf",
+            "revocation_reason": "privilegeWithdrawn",
+            "revocation_reason_code": 9,
+            "revoked_at": "2026-11-23T10:15:02Z",
+        },
         "id": "evt_42",
-        "sent_at": sent_at,
+        "sent_at": sent,
         "timestamp": "2026-11-23T10:15:02Z",
         "type": "certificate.revoked",
         **extra,
@@ -32,7 +46,7 @@ def delivery(sent_at: int = NOW, secret: str = SECRET, **extra: Any) -> tuple[by
     body = json.dumps(event, separators=(",", ":")).encode()
     headers = {
         "X-Mandate-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
-        "X-Mandate-Timestamp": str(sent_at),
+        "X-Mandate-Timestamp": sent,
         "X-Mandate-Event": "certificate.revoked",
         "X-Mandate-Delivery": "118",
     }
@@ -50,6 +64,7 @@ def test_a_good_delivery_verifies_and_returns_the_event() -> None:
     event = WebhookReceiver.verify(body, headers, SECRET, now=NOW)
     assert event["type"] == "certificate.revoked"
     assert event["data"]["agent_id"] == "bot-a"
+    assert event["sent_at"] == headers["X-Mandate-Timestamp"] == "2026-11-23T10:15:04Z"
     assert verify_webhook(body, headers, SECRET, now=NOW + 299) == event
 
 
@@ -91,6 +106,10 @@ def test_a_stale_or_future_delivery_is_refused() -> None:
     assert reason_of(body, headers, now=NOW + 301) == "stale"
     assert reason_of(body, headers, now=NOW - 301) == "stale"
     assert reason_of(body, headers, now=NOW + 61, tolerance=60) == "stale"
+    with pytest.raises(WebhookVerificationError, match=r"2026-11-23T10:15:04Z is 400 s behind this clock"):
+        WebhookReceiver.verify(body, headers, SECRET, now=NOW + 400)
+    with pytest.raises(WebhookVerificationError, match=r"is 400 s ahead of this clock; the window is ±300 s"):
+        WebhookReceiver.verify(body, headers, SECRET, now=NOW - 400)
     assert WebhookReceiver.verify(body, headers, SECRET, tolerance=60, now=NOW + 60)["id"] == "evt_42"
     # Without `now`, the clock decides: a delivery signed an hour ago is stale.
     old_body, old = delivery(sent_at=int(time.time()) - 3600)
@@ -102,17 +121,51 @@ def test_a_stale_or_future_delivery_is_refused() -> None:
 
 def test_a_timestamp_header_that_does_not_match_the_signed_body_is_refused() -> None:
     body, headers = delivery()
-    assert reason_of(body, {**headers, "X-Mandate-Timestamp": str(NOW + 1)}) == "timestamp_mismatch"
+    assert reason_of(body, {**headers, "X-Mandate-Timestamp": rfc3339(NOW + 1)}) == "timestamp_mismatch"
     assert reason_of(body, {**headers, "X-Mandate-Timestamp": "soon"}) == "timestamp_mismatch"
+    # The same instant written otherwise is not the signed text: the header must equal it.
+    assert reason_of(body, {**headers, "X-Mandate-Timestamp": str(NOW)}) == "timestamp_mismatch"
+    assert reason_of(body, {**headers, "X-Mandate-Timestamp": "2026-11-23T10:15:04+00:00"}) == "timestamp_mismatch"
+    assert reason_of(body, {**headers, "X-Mandate-Timestamp": "2026-11-23t10:15:04z"}) == "timestamp_mismatch"
+    # Whitespace around a header value is not part of it (HTTP).
+    assert WebhookReceiver.verify(body, {**headers, "X-Mandate-Timestamp": " 2026-11-23T10:15:04Z "}, SECRET, now=NOW)
     no_ts = {k: v for k, v in headers.items() if k != "X-Mandate-Timestamp"}
     assert reason_of(body, no_ts) == "missing_timestamp"
 
 
+def test_sent_at_is_any_rfc_3339_time_the_header_repeats() -> None:
+    # Fractional seconds and offsets are RFC 3339 too: what counts is the header repeating it.
+    for text, at in (
+        ("2026-11-23T10:15:04.123Z", NOW + 0.123),
+        ("2026-11-23T11:15:04+01:00", NOW),
+        ("2026-11-23T05:15:04.5-05:00", NOW + 0.5),
+    ):
+        body, headers = delivery(sent_at=text)
+        assert WebhookReceiver.verify(body, headers, SECRET, tolerance=0.001, now=at)["sent_at"] == text
+        assert reason_of(body, headers, now=at + 301) == "stale"
+
+
 def test_a_signed_body_that_is_not_an_event_is_refused() -> None:
-    for raw in (b"not json", b"[1,2]", b'{"id":"evt_1"}', b'{"sent_at":"1795428904"}', b'{"sent_at":true}'):
+    for raw in (
+        b"not json",
+        b"[1,2]",
+        b'{"id":"evt_1"}',
+        b'{"sent_at":1795428904}',  # unix seconds: the older daemons' form
+        b'{"sent_at":"1795428904"}',
+        b'{"sent_at":true}',
+        b'{"sent_at":"2026-11-23"}',
+        b'{"sent_at":"2026-11-23T10:15:04"}',  # no offset
+        b'{"sent_at":"2026-11-23T25:15:04Z"}',
+        b'{"sent_at":"2026-02-30T10:15:04Z"}',
+    ):
         sig = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
-        headers = {"X-Mandate-Signature": sig, "X-Mandate-Timestamp": str(NOW)}
-        assert reason_of(raw, headers) == "malformed_body", raw
+        stamp = str(json.loads(raw)["sent_at"]) if raw.startswith(b'{"sent_at"') else rfc3339(NOW)
+        headers = {"X-Mandate-Signature": sig, "X-Mandate-Timestamp": stamp}
+        with pytest.raises(WebhookVerificationError) as e:
+            WebhookReceiver.verify(raw, headers, SECRET, now=NOW)
+        assert e.value.reason == "malformed_body", raw
+        if b"sent_at" in raw:
+            assert "sent_at" in str(e.value) and "RFC 3339" in str(e.value), e.value
 
 
 def test_verify_wants_the_raw_bytes() -> None:
@@ -178,8 +231,10 @@ def test_the_listener_answers_204_to_verified_deliveries_and_401_to_bad_ones() -
 def test_halts_names_the_deliveries_that_stop_a_bot() -> None:
     from mandate_client import halts
     suspended = {"type": "agent.suspended", "data": {"agent_id": "bot-a", "cancel_open_orders": True}}
-    revoked = {"type": "certificate.revoked", "data": {"agent_id": "bot-a", "reason_code": 1, "cancel_open_orders": True}}
-    superseded = {"type": "certificate.revoked", "data": {"agent_id": "bot-a", "reason_code": 4, "cancel_open_orders": False}}
+    revoked = {"type": "certificate.revoked", "data": {
+        "agent_id": "bot-a", "revocation_reason": "keyCompromise", "revocation_reason_code": 1, "cancel_open_orders": True}}
+    superseded = {"type": "certificate.revoked", "data": {
+        "agent_id": "bot-a", "revocation_reason": "superseded", "revocation_reason_code": 4, "cancel_open_orders": False}}
     assert halts(suspended, "bot-a") and halts(revoked, "bot-a") and halts(revoked)
     assert not halts(superseded, "bot-a")
     assert not halts(suspended, "bot-b")

@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import Daemon, wait_for
 from helpers import approved_agent, desk_mandate
-from mandate_client import Order, WebhookListener
+from mandate_client import Order, WebhookListener, parse_time
 
 
 def test_a_revocation_arrives_as_a_verified_webhook(daemon: Daemon, agent_id: str) -> None:
@@ -53,8 +53,13 @@ def test_a_revocation_arrives_as_a_verified_webhook(daemon: Daemon, agent_id: st
             revoked = of("certificate.revoked")[0]
             assert revoked["id"].startswith("evt_") and revoked["attempt"] >= 1
             data = revoked["data"]
-            assert (data["serial_number"], data["reason_code"], data["revoked_by"]) == (
-                cert.serial_number, 1, daemon.operator_key_id)
+            assert (data["serial_number"], data["revocation_reason"], data["revocation_reason_code"],
+                    data["revoked_by"]) == (cert.serial_number, "keyCompromise", 1, daemon.operator_key_id)
+            assert "reason_code" not in data
+            record = daemon.operator.get_certificate(cert.serial_number)
+            assert (record.revocation_reason, record.revocation_reason_code) == ("keyCompromise", 1)
+            assert parse_time(data["revoked_at"]) == record.revoked_at
+            assert parse_time(revoked["sent_at"]).tzinfo is not None
             assert daemon.operator.preflight(agent_id, Order(market="BTC_EUR")).codes[0] == "certificate_revoked"
 
             delivered = wait_for(
@@ -63,6 +68,13 @@ def test_a_revocation_arrives_as_a_verified_webhook(daemon: Daemon, agent_id: st
                          if d.event_id == revoked["id"] and d.status == "delivered"],
             )
             assert delivered[0].event_type == "certificate.revoked" and delivered[0].last_status_code == 204
+            # Paged by the same cursor as every list: one delivery a page, newest first.
+            first = daemon.operator.webhook_deliveries(hook.id, limit=1)
+            assert len(first.items) == 1 and isinstance(first.next_cursor, str)
+            second = daemon.operator.webhook_deliveries(hook.id, limit=1, cursor=first.next_cursor)
+            assert second.items[0].id < first.items[0].id
+            walked = [d.id for d in daemon.operator.iter_webhook_deliveries(hook.id, page_size=1)]
+            assert walked == sorted(walked, reverse=True) and walked[:2] == [first.items[0].id, second.items[0].id]
             # The listener with the wrong secret refused: 401, and the daemon will retry.
             refused = wait_for(
                 "a 401 in the delivery log",

@@ -73,7 +73,7 @@ fn can(signed: &Signed, roles: &[Role]) -> bool {
 fn page_query() -> ApiQuery<PageQuery> {
     ApiQuery(PageQuery {
         limit: Some(ROWS),
-        after: None,
+        cursor: None,
     })
 }
 
@@ -105,7 +105,7 @@ pub(crate) async fn overview(
         Ok(v) => v,
         Err(e) => return layout::error_page(Some(&signed), e),
     };
-    let agents = items(&list, "agents");
+    let agents = items(&list, "items");
     let mut rows = Vec::with_capacity(agents.len());
     for a in &agents {
         let id = text(&a["agent_id"]);
@@ -147,7 +147,7 @@ pub(crate) async fn overview(
             a.tile href="/dashboard/approvals" { span.n #pending-count { (pending) } span { "mandates awaiting approval" } }
             a.tile href="/dashboard/incidents" { span.n #open-incidents { (open) } span { "open incidents" } }
         }
-        @if list.get("next_after").is_some_and(|n| !n.is_null()) {
+        @if list.get("next_cursor").is_some_and(|n| !n.is_null()) {
             p.muted { "Showing the first " (ROWS) " agents." }
         }
         table #agents {
@@ -257,7 +257,7 @@ pub(crate) async fn agent(
     let changes = if pending_mandate {
         value(agents::mandates(st(), caller.clone(), ApiPath(id.clone())))
             .await
-            .map(|v| v["versions"][0]["changes"].clone())
+            .map(|v| v["items"][0]["changes"].clone())
     } else {
         Ok(Value::Null)
     };
@@ -387,7 +387,7 @@ pub(crate) async fn agent(
         section.card #baselines {
             h2 { "Behavioural baselines" }
             @match &baselines {
-                Ok(b) => (baseline_table(&signed, &id, &items(b, "versions"), &who)),
+                Ok(b) => (baseline_table(&signed, &id, &items(b, "items"), &who)),
                 Err(e) => (problem(e)),
             }
         }
@@ -395,7 +395,7 @@ pub(crate) async fn agent(
         section.card #certificates {
             h2 { "Certificates" }
             @match &certs {
-                Ok(c) => (certificate_table(&items(c, "certificates"), &who)),
+                Ok(c) => (certificate_table(&items(c, "items"), &who)),
                 Err(e) => (problem(e)),
             }
         }
@@ -766,7 +766,7 @@ pub(crate) async fn approvals(
         Ok(v) => v,
         Err(e) => return layout::error_page(Some(&signed), e),
     };
-    let pending: Vec<Value> = items(&list, "agents")
+    let pending: Vec<Value> = items(&list, "items")
         .into_iter()
         .filter(|a| a["mandate_status"] == "pending_approval")
         .collect();
@@ -1086,7 +1086,7 @@ pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Resp
         Err(e) => return layout::error_page(Some(&signed), crate::CaError::from(e).into()),
     };
     let after = (tip - i64::from(ROWS)).max(0);
-    let q = match from_json(json!({"after": after, "limit": ROWS})) {
+    let q = match from_json(json!({"cursor": after.to_string(), "limit": ROWS})) {
         Ok(q) => q,
         Err(e) => return layout::error_page(Some(&signed), e),
     };
@@ -1231,7 +1231,7 @@ pub(crate) async fn people(State(state): State<AppState>, signed: Signed) -> Res
                     table #organizations {
                         thead { tr { th { "Id" } th { "Legal name" } th { "Other legal entities" } th { "Regulator id" } th { "Approvers" } } }
                         tbody {
-                            @for o in &items(v, "organizations") {
+                            @for o in &items(v, "items") {
                                 tr data-org=(text(&o["id"])) {
                                     td { (text(&o["id"])) }
                                     td { (text(&o["legal_name"])) }
@@ -1253,7 +1253,7 @@ pub(crate) async fn people(State(state): State<AppState>, signed: Signed) -> Res
                     table #people {
                         thead { tr { th { "Id" } th { "Name" } th { "Organization" } th { "Roles" } th { "State" } } }
                         tbody {
-                            @for p in &items(v, "people") {
+                            @for p in &items(v, "items") {
                                 tr data-person=(text(&p["id"])) {
                                     td { (text(&p["id"])) }
                                     td { (text(&p["name"])) }

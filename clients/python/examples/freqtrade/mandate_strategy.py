@@ -119,8 +119,10 @@ HALT_EVENTS = ("certificate.revoked", "agent.suspended")
 #: Every webhook event type the bot acts on: the halts, and ``certificate.superseded`` (a newer
 #: mandate version retires the certificate: renew now). A self-registered webhook asks for these.
 WEBHOOK_EVENTS = HALT_EVENTS + ("certificate.superseded",)
-#: RFC 5280 reason code ``superseded``: a renewal, or a mandate version that narrowed, retired
-#: the certificate. The daemon then answers ``no_valid_certificate`` (renew), never a halt.
+#: RFC 5280 reason code ``superseded`` (a ``certificate.revoked`` webhook's
+#: ``revocation_reason_code``, beside the name ``revocation_reason``): a renewal, or a mandate
+#: version that narrowed, retired the certificate. The daemon then answers
+#: ``no_valid_certificate`` (renew), never a halt.
 SUPERSEDED = 4
 #: The pre-trade check's reasons about the agent's certificates.
 CERTIFICATE_REVOKED = "certificate_revoked"
@@ -918,12 +920,12 @@ class MandateStrategyMixin:
             self._mandate_renew_soon(str(serial), f"webhook certificate.superseded (mandate version "
                                                   f"{data.get('mandate_version')}, retires {data.get('retire_at')})")
         elif self.mandate_serial is not None and serial == self.mandate_serial:
-            if data.get("reason_code") == SUPERSEDED:  # a narrower mandate version: renew, not halt
+            if data.get("revocation_reason_code") == SUPERSEDED:  # a narrower mandate version: renew, not halt
                 self._mandate_renew_soon(str(serial), "webhook certificate.revoked as superseded")
             else:
                 self.mandate_halt(
                     f"webhook certificate.revoked for {serial} "
-                    f"(reason code {data.get('reason_code')}, by {data.get('revoked_by')})"
+                    f"({data.get('revocation_reason')}, by {data.get('revoked_by')})"
                 )
         else:
             log.info("mandate: an older certificate of %s was revoked (%s)", s.agent_id, serial)

@@ -64,6 +64,7 @@ from .models import (
     OrderToTrade,
     Organization,
     OrganizationPage,
+    Page,
     Person,
     PersonPage,
     Reason,
@@ -78,6 +79,7 @@ from .models import (
     WebhookDelivery,
     WebhookDeliveryPage,
     WebhookPage,
+    parse_time,
 )
 from .renewal import CertificateKeeper, HeldCertificate, RenewalWindow, ari_cert_id
 from .webhooks import WebhookListener, WebhookReceiver, halts, verify_webhook
@@ -138,6 +140,7 @@ __all__ = [
     "OrderToTrade",
     "Organization",
     "OrganizationPage",
+    "Page",
     "Person",
     "PersonPage",
     "Reason",
@@ -152,6 +155,7 @@ __all__ = [
     "WebhookDelivery",
     "WebhookDeliveryPage",
     "WebhookPage",
+    "parse_time",
     "WebhookListener",
     "WebhookReceiver",
     "verify_webhook",

@@ -11,6 +11,7 @@ import datetime as _dt
 import http.client
 import json
 import logging
+import math
 import os
 import secrets
 import time
@@ -20,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 from ._version import __version__
 from .errors import MandateError, MandateProtocolError, MandateUnavailable
@@ -46,6 +47,7 @@ from .models import (
     Order,
     Organization,
     OrganizationPage,
+    Page,
     Person,
     PersonPage,
     RenewalInfo,
@@ -55,6 +57,7 @@ from .models import (
     Usage,
     Verification,
     Webhook,
+    WebhookDelivery,
     WebhookDeliveryPage,
     WebhookPage,
     _json_size,
@@ -98,9 +101,64 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _plain_number(value: float) -> str:
+    """A float as a JSON number the daemon takes: plain decimal digits, no exponent form and
+    no ``-0`` (``1e-05`` → ``0.00001``, ``-0.0`` → ``0``)."""
+    if not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a JSON number")
+    if value == 0:
+        return "0"
+    return format(Decimal(repr(value)), "f")
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool):
+        return json.dumps(key)
+    if isinstance(key, int):
+        return int.__repr__(key)
+    if isinstance(key, float):
+        return _plain_number(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+def _encode(value: Any, out: list[str], depth: int = 0) -> None:
+    if depth > 200:
+        raise ValueError("the JSON nests too deep")
+    if value is None or isinstance(value, (str, bool)):
+        out.append(json.dumps(value))
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(_plain_number(value))
+    elif isinstance(value, Mapping):
+        out.append("{")
+        for i, (k, v) in enumerate(value.items()):
+            if i:
+                out.append(",")
+            out.append(json.dumps(_key(k)))
+            out.append(":")
+            _encode(v, out, depth + 1)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for i, v in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(v, out, depth + 1)
+        out.append("]")
+    else:
+        _encode(_json_default(value), out, depth + 1)
+
+
 def encode_json(value: Any) -> bytes:
-    """JSON as the client sends it: ``Decimal`` as a string, aware ``datetime`` as RFC 3339."""
-    return json.dumps(value, default=_json_default, separators=(",", ":")).encode("utf-8")
+    """JSON as the client sends it: ``Decimal`` as a string, aware ``datetime`` as RFC 3339,
+    and every float as a plain decimal number (the daemon refuses exponent forms such as
+    ``1e-05`` and ``-0``; NaN and infinities raise ``ValueError``)."""
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out).encode("utf-8")
 
 
 def _seg(value: str | int) -> str:
@@ -116,6 +174,21 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, float(v))
     except ValueError:
         return None
+
+
+T = TypeVar("T")
+
+
+def _walk(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """The items of every page: ``fetch(cursor)`` from ``None`` on, each time with the page
+    before's ``next_cursor``, until a page has none (or no items)."""
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield from page.items
+        if not page.next_cursor or not page.items:
+            return
+        cursor = page.next_cursor
 
 
 @dataclass(frozen=True)
@@ -328,12 +401,16 @@ class MandateClient:
             body["max_validity_secs"] = max_validity_secs
         return Organization.from_json(self.call("POST", "/v1/organizations", body=body))
 
-    def list_organizations(self, limit: int | None = None, after: str | None = None) -> OrganizationPage:
+    def list_organizations(self, limit: int | None = None, cursor: str | None = None) -> OrganizationPage:
         """``GET /v1/organizations``: one page, by id. CA staff see every organization, everyone
         else their own."""
         return OrganizationPage.from_json(
-            self.call("GET", "/v1/organizations", query={"limit": limit, "after": after})
+            self.call("GET", "/v1/organizations", query={"limit": limit, "cursor": cursor})
         )
+
+    def iter_organizations(self, page_size: int = 100) -> Iterator[Organization]:
+        """Every organization :meth:`list_organizations` shows, page by page."""
+        return _walk(lambda cursor: self.list_organizations(page_size, cursor))
 
     def get_organization(self, id: str) -> Organization:
         """``GET /v1/organizations/{id}`` (another organization than the caller's is a 404)."""
@@ -358,16 +435,20 @@ class MandateClient:
         return Person.from_json(self.call("POST", "/v1/people", body=body))
 
     def list_people(
-        self, organization: str | None = None, limit: int | None = None, after: str | None = None
+        self, organization: str | None = None, limit: int | None = None, cursor: str | None = None
     ) -> PersonPage:
         """``GET /v1/people`` (admin, CA staff): one page, by id, optionally of one organization."""
         return PersonPage.from_json(
             self.call(
                 "GET",
                 "/v1/people",
-                query={"organization": organization, "limit": limit, "after": after},
+                query={"organization": organization, "limit": limit, "cursor": cursor},
             )
         )
+
+    def iter_people(self, organization: str | None = None, page_size: int = 100) -> Iterator[Person]:
+        """Every person (of ``organization``, if given), page by page."""
+        return _walk(lambda cursor: self.list_people(organization, page_size, cursor))
 
     def disable_person(self, id: str) -> Person:
         """``POST /v1/people/{id}/disable`` (admin, CA staff): every key of the person stops at
@@ -396,11 +477,15 @@ class MandateClient:
             body["person"] = person
         return ApiKey.from_json(self.call("POST", "/v1/api-keys", body=body))
 
-    def list_api_keys(self, limit: int | None = None, after: str | None = None) -> ApiKeyPage:
-        """``GET /v1/api-keys`` (admin): one page, revoked keys included, never a secret."""
+    def list_api_keys(self, limit: int | None = None, cursor: str | None = None) -> ApiKeyPage:
+        """``GET /v1/api-keys`` (admin): one page, by id, revoked keys included, never a secret."""
         return ApiKeyPage.from_json(
-            self.call("GET", "/v1/api-keys", query={"limit": limit, "after": after})
+            self.call("GET", "/v1/api-keys", query={"limit": limit, "cursor": cursor})
         )
+
+    def iter_api_keys(self, page_size: int = 100) -> Iterator[ApiKey]:
+        """Every API key, page by page."""
+        return _walk(lambda cursor: self.list_api_keys(page_size, cursor))
 
     def revoke_api_key(self, key_id: str) -> ApiKey:
         """``POST /v1/api-keys/{id}/revoke`` (admin)."""
@@ -433,21 +518,15 @@ class MandateClient:
         """``GET /v1/agents/{id}``."""
         return Agent.from_json(self.call("GET", f"/v1/agents/{_seg(agent_id)}"))
 
-    def list_agents(self, limit: int | None = None, after: str | None = None) -> AgentPage:
+    def list_agents(self, limit: int | None = None, cursor: str | None = None) -> AgentPage:
         """``GET /v1/agents``: one page, ordered by agent id."""
         return AgentPage.from_json(
-            self.call("GET", "/v1/agents", query={"limit": limit, "after": after})
+            self.call("GET", "/v1/agents", query={"limit": limit, "cursor": cursor})
         )
 
     def iter_agents(self, page_size: int = 100) -> Iterator[Agent]:
         """Every agent, page by page."""
-        after: str | None = None
-        while True:
-            page = self.list_agents(limit=page_size, after=after)
-            yield from page.agents
-            if not page.next_after or not page.agents:
-                return
-            after = page.next_after
+        return _walk(lambda cursor: self.list_agents(page_size, cursor))
 
     def submit_mandate(self, agent_id: str, mandate: Mapping[str, Any]) -> Agent:
         """``POST /v1/agents/{id}/mandate`` (operator): the next version, ``pending_approval``."""
@@ -467,9 +546,9 @@ class MandateClient:
         """``GET /v1/agents/{id}/mandates``: every version, newest first; the pending one with
         its field-by-field changes against the approved one (read them before approving)."""
         value = self.call("GET", f"/v1/agents/{_seg(agent_id)}/mandates")
-        if not isinstance(value, dict) or not isinstance(value.get("versions"), list):
-            raise MandateProtocolError(title="Malformed answer", detail="mandates: no versions list")
-        return [MandateVersion.from_json(v) for v in value["versions"]]
+        if not isinstance(value, dict) or not isinstance(value.get("items"), list):
+            raise MandateProtocolError(title="Malformed answer", detail="mandates: no items list")
+        return [MandateVersion.from_json(v) for v in value["items"]]
 
     def approve(self, agent_id: str, version: int, comment: str | None = None) -> Agent:
         """``POST /v1/agents/{id}/approve`` (compliance): approves mandate version ``version``,
@@ -568,16 +647,20 @@ class MandateClient:
         return Enrollment(key_pem, cert, target)
 
     def list_certificates(
-        self, agent_id: str, limit: int | None = None, after: str | None = None
+        self, agent_id: str, limit: int | None = None, cursor: str | None = None
     ) -> CertificatePage:
-        """``GET /v1/agents/{id}/certificates``: newest first."""
+        """``GET /v1/agents/{id}/certificates``: one page, newest first."""
         return CertificatePage.from_json(
             self.call(
                 "GET",
                 f"/v1/agents/{_seg(agent_id)}/certificates",
-                query={"limit": limit, "after": after},
+                query={"limit": limit, "cursor": cursor},
             )
         )
+
+    def iter_certificates(self, agent_id: str, page_size: int = 100) -> Iterator[Certificate]:
+        """Every certificate of the agent, newest first, page by page."""
+        return _walk(lambda cursor: self.list_certificates(agent_id, page_size, cursor))
 
     def get_certificate(self, serial: str) -> Certificate:
         """``GET /v1/certificates/{serial}``."""
@@ -732,9 +815,9 @@ class MandateClient:
     def baselines(self, agent_id: str) -> list[BaselineVersion]:
         """``GET /v1/agents/{id}/baseline``: the versions, newest first."""
         value = self.call("GET", f"/v1/agents/{_seg(agent_id)}/baseline")
-        versions = value.get("versions") if isinstance(value, dict) else None
+        versions = value.get("items") if isinstance(value, dict) else None
         if not isinstance(versions, list):
-            raise MandateProtocolError(title="Malformed answer", detail="baseline: no versions")
+            raise MandateProtocolError(title="Malformed answer", detail="baseline: no items list")
         return [BaselineVersion.from_json(v) for v in versions]
 
     def learn_baseline(self, agent_id: str) -> BaselineVersion:
@@ -758,16 +841,23 @@ class MandateClient:
         agent_id: str | None = None,
         status: str | None = None,
         limit: int | None = None,
-        before: int | None = None,
+        cursor: str | None = None,
     ) -> IncidentPage:
-        """``GET /v1/incidents``: newest first."""
+        """``GET /v1/incidents``: one page, newest first, optionally of one agent and one
+        ``status`` (``open``, ``acknowledged``, ``resolved``)."""
         return IncidentPage.from_json(
             self.call(
                 "GET",
                 "/v1/incidents",
-                query={"agent_id": agent_id, "status": status, "limit": limit, "before": before},
+                query={"agent_id": agent_id, "status": status, "limit": limit, "cursor": cursor},
             )
         )
+
+    def iter_incidents(
+        self, agent_id: str | None = None, status: str | None = None, page_size: int = 100
+    ) -> Iterator[Incident]:
+        """Every incident (of the agent, with the status, if given), newest first."""
+        return _walk(lambda cursor: self.list_incidents(agent_id, status, page_size, cursor))
 
     def get_incident(self, incident_id: int) -> Incident:
         return Incident.from_json(self.call("GET", f"/v1/incidents/{_seg(incident_id)}"))
@@ -803,7 +893,12 @@ class MandateClient:
                 for m, p in prices.items()
             ]
         else:
-            items = [dict(p) for p in prices]
+            items = []
+            for p in prices:
+                item = dict(p)
+                if isinstance(item.get("price"), (float, Decimal)):
+                    item["price"] = _json_size(item["price"])
+                items.append(item)
         body: Json = {"prices": items}
         if organization is not None:
             body["organization"] = organization
@@ -857,10 +952,15 @@ class MandateClient:
             body["operator"] = operator
         return Webhook.from_json(self.call("POST", "/v1/webhooks", body=body))
 
-    def list_webhooks(self, limit: int | None = None, after: str | None = None) -> WebhookPage:
+    def list_webhooks(self, limit: int | None = None, cursor: str | None = None) -> WebhookPage:
+        """``GET /v1/webhooks``: one page, by id, disabled endpoints included."""
         return WebhookPage.from_json(
-            self.call("GET", "/v1/webhooks", query={"limit": limit, "after": after})
+            self.call("GET", "/v1/webhooks", query={"limit": limit, "cursor": cursor})
         )
+
+    def iter_webhooks(self, page_size: int = 100) -> Iterator[Webhook]:
+        """Every webhook endpoint, page by page."""
+        return _walk(lambda cursor: self.list_webhooks(page_size, cursor))
 
     def get_webhook(self, webhook_id: str) -> Webhook:
         return Webhook.from_json(self.call("GET", f"/v1/webhooks/{_seg(webhook_id)}"))
@@ -870,12 +970,17 @@ class MandateClient:
         return Webhook.from_json(self.call("POST", f"/v1/webhooks/{_seg(webhook_id)}/disable", body={}))
 
     def webhook_deliveries(
-        self, webhook_id: str, limit: int | None = None, before: int | None = None
+        self, webhook_id: str, limit: int | None = None, cursor: str | None = None
     ) -> WebhookDeliveryPage:
+        """``GET /v1/webhooks/{id}/deliveries``: one page, newest first."""
         return WebhookDeliveryPage.from_json(
             self.call(
                 "GET",
                 f"/v1/webhooks/{_seg(webhook_id)}/deliveries",
-                query={"limit": limit, "before": before},
+                query={"limit": limit, "cursor": cursor},
             )
         )
+
+    def iter_webhook_deliveries(self, webhook_id: str, page_size: int = 100) -> Iterator[WebhookDelivery]:
+        """Every delivery to the endpoint, newest first, page by page."""
+        return _walk(lambda cursor: self.webhook_deliveries(webhook_id, page_size, cursor))

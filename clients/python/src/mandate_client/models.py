@@ -14,12 +14,13 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Callable, Generic, Literal, TypeVar
 
 from .errors import MandateProtocolError
 
 __all__ = [
     "Json",
+    "Page",
     "Organization",
     "OrganizationPage",
     "Person",
@@ -65,15 +66,28 @@ __all__ = [
 Json = dict[str, Any]
 
 
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+
+
 def parse_time(text: str) -> _dt.datetime:
-    """Parses the API's RFC 3339 UTC times (``2026-11-21T23:44:47Z``) to an aware datetime."""
-    t = text.strip()
-    if t.endswith(("Z", "z")):
-        t = t[:-1] + "+00:00"
-    value = _dt.datetime.fromisoformat(t)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    return value
+    """Parses an RFC 3339 time as the API gives every time (``2026-11-21T23:44:47Z``, audit
+    records with milliseconds: ``2026-12-07T18:00:00.123Z``) to an aware ``datetime``.
+
+    Fractional seconds of any length (kept to the microsecond) and numeric offsets are
+    accepted; a time without an offset, a date alone or other text raises ``ValueError``."""
+    m = _RFC3339.fullmatch(text.strip())
+    if m is None:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    year, month, day, hour, minute, second = (int(g) for g in m.group(1, 2, 3, 4, 5, 6))
+    micro = int((m.group(7) or "0").ljust(6, "0")[:6])
+    if m.group(8):
+        tz = _dt.timezone.utc
+    else:
+        offset = _dt.timedelta(hours=int(m.group(10)), minutes=int(m.group(11)))
+        tz = _dt.timezone(-offset if m.group(9) == "-" else offset)
+    return _dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
 
 
 class _Obj:
@@ -196,6 +210,27 @@ class _Obj:
         return [str(x) for x in items]
 
 
+# --- pages ----------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, the shape every list of the API answers: ``items``, and
+    ``next_cursor``, the opaque text to pass as ``cursor=`` for the next page (``None`` on the
+    last one). The ``list_*`` methods of :class:`MandateClient` answer one page; the
+    ``iter_*`` methods walk them all."""
+
+    items: list[T]
+    next_cursor: str | None
+
+    @classmethod
+    def _parse(cls, value: Any, where: str, item: Callable[[Any], T]) -> tuple[list[T], str | None]:
+        o = _Obj(value, where)
+        return [item(x) for x in o.get_list("items")], o.opt_str("next_cursor")
+
+
 # --- organizations and people ---------------------------------------------------------------
 
 
@@ -231,19 +266,12 @@ class Organization:
         )
 
 
-@dataclass(frozen=True)
-class OrganizationPage:
-    """One page of ``GET /v1/organizations``; pass ``next_after`` as ``after`` for the next."""
-
-    organizations: list[Organization]
-    next_after: str | None
+class OrganizationPage(Page[Organization]):
+    """One page of ``GET /v1/organizations``, by id."""
 
     @classmethod
     def from_json(cls, value: Any) -> OrganizationPage:
-        o = _Obj(value, "organizations")
-        return cls(
-            [Organization.from_json(x) for x in o.get_list("organizations")], o.opt_str("next_after")
-        )
+        return cls(*cls._parse(value, "organizations", Organization.from_json))
 
 
 @dataclass(frozen=True)
@@ -287,17 +315,12 @@ class Person:
         )
 
 
-@dataclass(frozen=True)
-class PersonPage:
-    """One page of ``GET /v1/people``; pass ``next_after`` as ``after`` for the next."""
-
-    people: list[Person]
-    next_after: str | None
+class PersonPage(Page[Person]):
+    """One page of ``GET /v1/people``, by id."""
 
     @classmethod
     def from_json(cls, value: Any) -> PersonPage:
-        o = _Obj(value, "people")
-        return cls([Person.from_json(x) for x in o.get_list("people")], o.opt_str("next_after"))
+        return cls(*cls._parse(value, "people", Person.from_json))
 
 
 # --- API keys -------------------------------------------------------------------------------
@@ -336,15 +359,12 @@ class ApiKey:
         )
 
 
-@dataclass(frozen=True)
-class ApiKeyPage:
-    api_keys: list[ApiKey]
-    next_after: str | None
+class ApiKeyPage(Page[ApiKey]):
+    """One page of ``GET /v1/api-keys``, by id."""
 
     @classmethod
     def from_json(cls, value: Any) -> ApiKeyPage:
-        o = _Obj(value, "api_keys")
-        return cls([ApiKey.from_json(x) for x in o.get_list("api_keys")], o.opt_str("next_after"))
+        return cls(*cls._parse(value, "api_keys", ApiKey.from_json))
 
 
 # --- agents ---------------------------------------------------------------------------------
@@ -479,17 +499,12 @@ class MandateVersion:
         )
 
 
-@dataclass(frozen=True)
-class AgentPage:
-    """One page of ``GET /v1/agents``; pass ``next_after`` as ``after`` for the next one."""
-
-    agents: list[Agent]
-    next_after: str | None
+class AgentPage(Page[Agent]):
+    """One page of ``GET /v1/agents``, by agent id."""
 
     @classmethod
     def from_json(cls, value: Any) -> AgentPage:
-        o = _Obj(value, "agents")
-        return cls([Agent.from_json(x) for x in o.get_list("agents")], o.opt_str("next_after"))
+        return cls(*cls._parse(value, "agents", Agent.from_json))
 
 
 # --- certificates ---------------------------------------------------------------------------
@@ -562,7 +577,10 @@ class RenewalInfo:
 @dataclass(frozen=True)
 class Certificate:
     """A certificate record. ``status``: ``issued``, ``revoked`` or ``reserved`` (signing was
-    interrupted: no PEM). ``newly_revoked`` is set only in the answer of a revocation."""
+    interrupted: no PEM). A revoked one has ``revocation_reason``, the RFC 5280 name (e.g.
+    ``keyCompromise``, ``superseded``), and ``revocation_reason_code``, its CRLReason code
+    (e.g. 1, 4; ``None`` from daemons older than it). ``newly_revoked`` is set only in the
+    answer of a revocation."""
 
     serial_number: str
     agent_id: str
@@ -576,6 +594,7 @@ class Certificate:
     revoked_by: str | None
     certificate_pem: str | None
     newly_revoked: bool | None = None
+    revocation_reason_code: int | None = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -598,21 +617,17 @@ class Certificate:
             revoked_by=o.opt_str("revoked_by"),
             certificate_pem=o.opt_str("certificate_pem"),
             newly_revoked=o.opt_bool("newly_revoked"),
+            revocation_reason_code=o.opt_int("revocation_reason_code"),
             raw=o.d,
         )
 
 
-@dataclass(frozen=True)
-class CertificatePage:
-    certificates: list[Certificate]
-    next_after: str | None
+class CertificatePage(Page[Certificate]):
+    """One page of ``GET /v1/agents/{id}/certificates``, newest first."""
 
     @classmethod
     def from_json(cls, value: Any) -> CertificatePage:
-        o = _Obj(value, "certificates")
-        return cls(
-            [Certificate.from_json(x) for x in o.get_list("certificates")], o.opt_str("next_after")
-        )
+        return cls(*cls._parse(value, "certificates", Certificate.from_json))
 
 
 @dataclass(frozen=True)
@@ -641,18 +656,19 @@ class KillSwitch:
 
 @dataclass(frozen=True)
 class EabCredentials:
-    """ACME external account binding credentials (single use, 7 days; ``expires_at`` unix s)."""
+    """ACME external account binding credentials (single use, unusable after ``expires_at``,
+    7 days on)."""
 
     key_id: str
     hmac_key: str
     agent_id: str
-    expires_at: int
+    expires_at: _dt.datetime
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, value: Any) -> EabCredentials:
         o = _Obj(value, "eab")
-        return cls(o.get_str("key_id"), o.get_str("hmac_key"), o.get_str("agent_id"), o.get_int("expires_at"), o.d)
+        return cls(o.get_str("key_id"), o.get_str("hmac_key"), o.get_str("agent_id"), o.get_time("expires_at"), o.d)
 
 
 # --- orders and decisions -------------------------------------------------------------------
@@ -964,7 +980,8 @@ class Decision:
 
 
 def _unix_or_time(o: _Obj, key: str) -> _dt.datetime:
-    """A time the API gives as unix seconds (events' ``at``) or as RFC 3339 text."""
+    """An RFC 3339 time, or unix seconds as daemons older than the v1 dialect gave some
+    (decisions' events' ``at``, ``/v1/verify``'s ``not_after``)."""
     v = o.d.get(key)
     if isinstance(v, int) and not isinstance(v, bool):
         return _dt.datetime.fromtimestamp(v, _dt.timezone.utc)
@@ -1374,15 +1391,12 @@ class Incident:
         )
 
 
-@dataclass(frozen=True)
-class IncidentPage:
-    items: list[Incident]
-    next_before: int | None
+class IncidentPage(Page[Incident]):
+    """One page of ``GET /v1/incidents``, newest first."""
 
     @classmethod
     def from_json(cls, value: Any) -> IncidentPage:
-        o = _Obj(value, "incidents")
-        return cls([Incident.from_json(x) for x in o.get_list("items")], o.opt_int("next_before"))
+        return cls(*cls._parse(value, "incidents", Incident.from_json))
 
 
 # --- custodial signing and verification -----------------------------------------------------
@@ -1445,12 +1459,15 @@ class SignedOrder:
 @dataclass(frozen=True)
 class Verification:
     """The verdict of ``POST /v1/verify``: ``valid`` exactly when ``reasons`` is empty.
-    ``revocation`` is ``{"status": "good"|"revoked"|"unknown", ...}``."""
+    ``serial_number`` and ``not_after`` are the agent certificate's; ``revocation`` is
+    ``{"status": "good"|"revoked"|"unknown", ...}``, a revoked one with ``revoked_at`` (RFC 3339)
+    and ``revocation_reason`` (name) with ``revocation_reason_code`` beside, as certificates
+    give them."""
 
     valid: bool
     agent_id: str | None
-    serial: str | None
-    not_after: int | None
+    serial_number: str | None
+    not_after: _dt.datetime | None
     revocation: Json | None
     mandate: Json | None
     order: Json | None
@@ -1467,8 +1484,9 @@ class Verification:
         return cls(
             valid=o.get_bool("valid"),
             agent_id=o.opt_str("agent_id"),
-            serial=o.opt_str("serial"),
-            not_after=o.opt_int("not_after"),
+            # ``serial`` and unix seconds: daemons older than the v1 dialect.
+            serial_number=o.opt_str("serial_number") if "serial_number" in o.d else o.opt_str("serial"),
+            not_after=None if o.d.get("not_after") is None else _unix_or_time(o, "not_after"),
             revocation=o.opt_obj("revocation"),
             mandate=o.opt_obj("mandate"),
             order=o.opt_obj("order"),
@@ -1510,15 +1528,12 @@ class Webhook:
         )
 
 
-@dataclass(frozen=True)
-class WebhookPage:
-    items: list[Webhook]
-    next_after: str | None
+class WebhookPage(Page[Webhook]):
+    """One page of ``GET /v1/webhooks``, by id."""
 
     @classmethod
     def from_json(cls, value: Any) -> WebhookPage:
-        o = _Obj(value, "webhooks")
-        return cls([Webhook.from_json(x) for x in o.get_list("items")], o.opt_str("next_after"))
+        return cls(*cls._parse(value, "webhooks", Webhook.from_json))
 
 
 @dataclass(frozen=True)
@@ -1555,13 +1570,9 @@ class WebhookDelivery:
         )
 
 
-@dataclass(frozen=True)
-class WebhookDeliveryPage:
-    items: list[WebhookDelivery]
-    next_before: int | None
+class WebhookDeliveryPage(Page[WebhookDelivery]):
+    """One page of ``GET /v1/webhooks/{id}/deliveries``, newest first."""
 
     @classmethod
     def from_json(cls, value: Any) -> WebhookDeliveryPage:
-        o = _Obj(value, "deliveries")
-        return cls([WebhookDelivery.from_json(x) for x in o.get_list("items")], o.opt_int("next_before"))
-
+        return cls(*cls._parse(value, "deliveries", WebhookDelivery.from_json))

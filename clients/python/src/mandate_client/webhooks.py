@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping, Union
 
 from .errors import WebhookVerificationError
+from .models import parse_time
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -83,9 +84,11 @@ class WebhookReceiver:
 
         * ``X-Mandate-Signature`` must be the hex HMAC-SHA256 of the raw ``body`` keyed with
           the ``whsec_…`` secret text (compared in constant time);
-        * the body must be a JSON object with an integer ``sent_at``;
-        * ``X-Mandate-Timestamp`` must equal ``sent_at``;
-        * ``sent_at`` must be within ``tolerance`` seconds of ``now`` (default: the clock).
+        * the body must be a JSON object whose ``sent_at`` is RFC 3339 text
+          (``2026-12-07T18:00:00Z``);
+        * ``X-Mandate-Timestamp`` must be exactly that text;
+        * the time it names must be within ``tolerance`` seconds of ``now`` (unix seconds;
+          default: the clock).
 
         Raises :class:`WebhookVerificationError` otherwise.
         """
@@ -105,22 +108,29 @@ class WebhookReceiver:
         if not isinstance(event, dict):
             raise WebhookVerificationError("malformed_body", "the body is not a JSON object")
         sent_at = event.get("sent_at")
-        if not isinstance(sent_at, int) or isinstance(sent_at, bool):
-            raise WebhookVerificationError("malformed_body", "sent_at is missing or not an integer")
+        if not isinstance(sent_at, str):
+            raise WebhookVerificationError("malformed_body", "sent_at is missing or not RFC 3339 text")
+        try:
+            sent = parse_time(sent_at).timestamp()
+        except ValueError:
+            raise WebhookVerificationError(
+                "malformed_body", f"sent_at {sent_at!r} is not an RFC 3339 time"
+            ) from None
         stamp = _header(headers, TIMESTAMP_HEADER)
         if stamp is None:
             raise WebhookVerificationError("missing_timestamp", f"no {TIMESTAMP_HEADER} header")
-        if stamp.strip() != str(sent_at):
+        if stamp.strip() != sent_at:
             raise WebhookVerificationError(
                 "timestamp_mismatch",
-                f"{TIMESTAMP_HEADER} {stamp!r} is not the signed sent_at {sent_at}",
+                f"{TIMESTAMP_HEADER} {stamp!r} is not the signed sent_at {sent_at!r}",
             )
         current = time.time() if now is None else now
-        if abs(current - sent_at) > tolerance:
+        if abs(current - sent) > tolerance:
+            ahead = sent > current
             raise WebhookVerificationError(
                 "stale",
-                f"sent_at {sent_at} is {current - sent_at:+.0f} s from now; "
-                f"the window is ±{tolerance:g} s",
+                f"sent_at {sent_at} is {abs(current - sent):.0f} s "
+                f"{'ahead of' if ahead else 'behind'} this clock; the window is ±{tolerance:g} s",
             )
         return event
 

@@ -1,11 +1,41 @@
-//! Functional tests against a real SoftHSM2 token (no mocks). Signatures are checked with
+//! Functional tests against real tokens (no mocks), each test once on SoftHSM2 and once on
+//! Kryoptic (`<test>::softhsm2`, `<test>::kryoptic`): two independent PKCS#11 implementations,
+//! so that nothing here passes only because of one token's habits. Signatures are checked with
 //! RustCrypto's verifiers, which parse the SubjectPublicKeyInfo independently.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use mandate_hsm::testing::SoftHsmHarness;
+use mandate_hsm::testing::{TokenHarness, TokenKind};
 use mandate_hsm::{Hsm, HsmConfig, HsmError, KeyId, KeyInfo, KeyKind, Pin, SignatureAlgorithm};
+
+/// Makes `$name::softhsm2` and `$name::kryoptic`, two tests that run the async function
+/// `$name(TokenKind)` on a runtime of `$threads` worker threads (2 unless given). A token whose
+/// module is missing fails its test, unless `MANDATE_TEST_ALLOW_MISSING_TOKEN=1`.
+macro_rules! on_each_token {
+    ($name:ident) => {
+        on_each_token!($name, 2);
+    };
+    ($name:ident, $threads:literal) => {
+        mod $name {
+            use mandate_hsm::testing::TokenKind;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+            async fn softhsm2() {
+                if !TokenKind::SoftHsm.skip_if_missing() {
+                    super::$name(TokenKind::SoftHsm).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+            async fn kryoptic() {
+                if !TokenKind::Kryoptic.skip_if_missing() {
+                    super::$name(TokenKind::Kryoptic).await;
+                }
+            }
+        }
+    };
+}
 
 const ALL_ALGS: [SignatureAlgorithm; 4] = [
     SignatureAlgorithm::RsaPkcs1Sha256,
@@ -14,8 +44,8 @@ const ALL_ALGS: [SignatureAlgorithm; 4] = [
     SignatureAlgorithm::EcdsaSha384,
 ];
 
-async fn connect(label: &str) -> (SoftHsmHarness, Hsm) {
-    let harness = SoftHsmHarness::new(label).unwrap();
+async fn connect(token: TokenKind, label: &str) -> (TokenHarness, Hsm) {
+    let harness = TokenHarness::new(token, label).unwrap();
     let hsm = Hsm::connect(harness.hsm_config()).await.unwrap();
     (harness, hsm)
 }
@@ -53,8 +83,8 @@ fn verify(key: &KeyInfo, alg: SignatureAlgorithm, msg: &[u8], sig: &[u8]) {
 
 /// Generates a key of `kind`, reads it back, signs with every algorithm that fits and checks
 /// that the others are refused.
-async fn exercise_kind(kind: KeyKind) {
-    let (_harness, hsm) = connect(&format!("kind-{kind}")).await;
+async fn exercise_kind(token: TokenKind, kind: KeyKind) {
+    let (_harness, hsm) = connect(token, &format!("kind-{kind}")).await;
     let label = format!("test {kind}");
     let key = hsm.generate_key(kind, &label).await.unwrap();
     assert_eq!(key.kind, kind);
@@ -97,34 +127,33 @@ async fn exercise_kind(kind: KeyKind) {
     hsm.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ec_p256_generate_sign_verify() {
-    exercise_kind(KeyKind::EcP256).await;
+async fn ec_p256_generate_sign_verify(token: TokenKind) {
+    exercise_kind(token, KeyKind::EcP256).await;
 }
+on_each_token!(ec_p256_generate_sign_verify);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ec_p384_generate_sign_verify() {
-    exercise_kind(KeyKind::EcP384).await;
+async fn ec_p384_generate_sign_verify(token: TokenKind) {
+    exercise_kind(token, KeyKind::EcP384).await;
 }
+on_each_token!(ec_p384_generate_sign_verify);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rsa_2048_generate_sign_verify() {
-    exercise_kind(KeyKind::Rsa2048).await;
+async fn rsa_2048_generate_sign_verify(token: TokenKind) {
+    exercise_kind(token, KeyKind::Rsa2048).await;
 }
+on_each_token!(rsa_2048_generate_sign_verify);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rsa_3072_generate_sign_verify() {
-    exercise_kind(KeyKind::Rsa3072).await;
+async fn rsa_3072_generate_sign_verify(token: TokenKind) {
+    exercise_kind(token, KeyKind::Rsa3072).await;
 }
+on_each_token!(rsa_3072_generate_sign_verify);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rsa_4096_generate_sign_verify() {
-    exercise_kind(KeyKind::Rsa4096).await;
+async fn rsa_4096_generate_sign_verify(token: TokenKind) {
+    exercise_kind(token, KeyKind::Rsa4096).await;
 }
+on_each_token!(rsa_4096_generate_sign_verify);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn list_keys_returns_every_generated_key() {
-    let (_harness, hsm) = connect("list").await;
+async fn list_keys_returns_every_generated_key(token: TokenKind) {
+    let (_harness, hsm) = connect(token, "list").await;
     assert!(hsm.list_keys().await.unwrap().is_empty());
     let b = hsm.generate_key(KeyKind::EcP384, "b-key").await.unwrap();
     let a = hsm.generate_key(KeyKind::EcP256, "a-key").await.unwrap();
@@ -135,10 +164,10 @@ async fn list_keys_returns_every_generated_key() {
         assert!(key.sensitive && !key.extractable && key.never_extractable);
     }
 }
+on_each_token!(list_keys_returns_every_generated_key);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_pin_is_a_permanent_error() {
-    let harness = SoftHsmHarness::new("wrong-pin").unwrap();
+async fn wrong_pin_is_a_permanent_error(token: TokenKind) {
+    let harness = TokenHarness::new(token, "wrong-pin").unwrap();
     let cfg = HsmConfig {
         pin: Pin::new("definitely-not-the-pin".into()),
         ..harness.hsm_config()
@@ -150,10 +179,10 @@ async fn wrong_pin_is_a_permanent_error() {
     // The right PIN still works afterwards.
     Hsm::connect(harness.hsm_config()).await.unwrap();
 }
+on_each_token!(wrong_pin_is_a_permanent_error);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_token_label_is_reported_clearly() {
-    let harness = SoftHsmHarness::new("present").unwrap();
+async fn unknown_token_label_is_reported_clearly(token: TokenKind) {
+    let harness = TokenHarness::new(token, "present").unwrap();
     let cfg = HsmConfig {
         token_label: "no-such-token".into(),
         ..harness.hsm_config()
@@ -169,10 +198,10 @@ async fn unknown_token_label_is_reported_clearly() {
     assert!(err.is_temporary());
     assert!(err.to_string().contains("no-such-token"));
 }
+on_each_token!(unknown_token_label_is_reported_clearly);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_module_and_bad_config_are_reported() {
-    let harness = SoftHsmHarness::new("bad-config").unwrap();
+async fn bad_module_and_bad_config_are_reported(token: TokenKind) {
+    let harness = TokenHarness::new(token, "bad-config").unwrap();
     let err = Hsm::connect(HsmConfig {
         module_path: "/nonexistent/libpkcs11.so".into(),
         ..harness.hsm_config()
@@ -189,10 +218,10 @@ async fn bad_module_and_bad_config_are_reported() {
     .unwrap_err();
     assert!(matches!(err, HsmError::InvalidInput { .. }), "{err}");
 }
+on_each_token!(bad_module_and_bad_config_are_reported);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_key_id_is_not_found() {
-    let (_harness, hsm) = connect("unknown-key").await;
+async fn unknown_key_id_is_not_found(token: TokenKind) {
+    let (_harness, hsm) = connect(token, "unknown-key").await;
     let id: KeyId = "00112233445566778899aabbccddeeff".parse().unwrap();
     let err = hsm.find_key(&id).await.unwrap_err();
     assert!(
@@ -208,10 +237,10 @@ async fn unknown_key_id_is_not_found() {
     // "Not found" must not have been mistaken for a lost session.
     assert_eq!(hsm.recovery_count(), 0);
 }
+on_each_token!(unknown_key_id_is_not_found);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recovers_after_drop_all_sessions() {
-    let (_harness, hsm) = connect("drop-sessions").await;
+async fn recovers_after_drop_all_sessions(token: TokenKind) {
+    let (_harness, hsm) = connect(token, "drop-sessions").await;
     let key = hsm.generate_key(KeyKind::EcP256, "recover").await.unwrap();
     let alg = SignatureAlgorithm::EcdsaSha256;
     verify(
@@ -246,14 +275,14 @@ async fn recovers_after_drop_all_sessions() {
         .unwrap();
     verify(&second, SignatureAlgorithm::EcdsaSha384, b"m", &sig);
 }
+on_each_token!(recovers_after_drop_all_sessions);
 
 /// Logs the token out behind the pool's back, through a separate PKCS#11 context: every pooled
 /// session then answers with "not logged in" or "object handle invalid", and the handle must
 /// re-open, re-login and retry on its own.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recovers_after_external_logout() {
+async fn recovers_after_external_logout(token: TokenKind) {
     use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-    let (harness, hsm) = connect("external-logout").await;
+    let (harness, hsm) = connect(token, "external-logout").await;
     let key = hsm.generate_key(KeyKind::EcP256, "k").await.unwrap();
     let alg = SignatureAlgorithm::EcdsaSha256;
     hsm.sign(&key.id, alg, b"warm the cache").await.unwrap();
@@ -299,10 +328,10 @@ async fn recovers_after_external_logout() {
         .unwrap();
     assert_eq!(hsm.find_key(&key.id).await.unwrap(), key);
 }
+on_each_token!(recovers_after_external_logout);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_signing_survives_dropped_sessions() {
-    let harness = SoftHsmHarness::new("concurrent").unwrap();
+async fn concurrent_signing_survives_dropped_sessions(token: TokenKind) {
+    let harness = TokenHarness::new(token, "concurrent").unwrap();
     let hsm = Hsm::connect(HsmConfig {
         pool_size: 3,
         ..harness.hsm_config()
@@ -334,10 +363,10 @@ async fn concurrent_signing_survives_dropped_sessions() {
     }
     hsm.ping().await.unwrap();
 }
+on_each_token!(concurrent_signing_survives_dropped_sessions, 4);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_refuses_later_calls() {
-    let (harness, hsm) = connect("shutdown").await;
+async fn shutdown_refuses_later_calls(token: TokenKind) {
+    let (harness, hsm) = connect(token, "shutdown").await;
     let key = hsm.generate_key(KeyKind::EcP256, "k").await.unwrap();
     let clone = hsm.clone();
     hsm.shutdown().await;
@@ -353,10 +382,10 @@ async fn shutdown_refuses_later_calls() {
     assert_eq!(again.find_key(&key.id).await.unwrap().id, key.id);
     assert_eq!(again.token_label(), harness.token_label());
 }
+on_each_token!(shutdown_refuses_later_calls);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pin_never_shows_in_debug_output() {
-    let harness = SoftHsmHarness::new("debug-pin").unwrap();
+async fn pin_never_shows_in_debug_output(token: TokenKind) {
+    let harness = TokenHarness::new(token, "debug-pin").unwrap();
     let pin = harness.user_pin();
     let cfg = harness.hsm_config();
     assert_eq!(format!("{:?}", cfg.pin), "Pin(***)");
@@ -365,24 +394,35 @@ async fn pin_never_shows_in_debug_output() {
     let hsm = Hsm::connect(cfg).await.unwrap();
     assert!(!format!("{hsm:?}").contains(&pin));
 }
+on_each_token!(pin_never_shows_in_debug_output);
 
-#[test]
-fn harness_shares_one_config_per_process() {
-    let a = SoftHsmHarness::new("same").unwrap();
-    let b = SoftHsmHarness::new("same").unwrap();
+/// Two tokens in one process share the process's store (one configuration, named by the
+/// kind's variable) and are told apart by label alone; both work side by side.
+async fn harness_shares_one_config_per_process(token: TokenKind) {
+    let a = TokenHarness::new(token, "same").unwrap();
+    let b = TokenHarness::new(token, "same").unwrap();
+    assert_eq!(a.kind(), token);
     assert_eq!(a.conf_path(), b.conf_path());
     assert_ne!(a.token_label(), b.token_label());
     assert_ne!(a.user_pin(), b.user_pin());
     assert_eq!(
-        std::env::var_os("SOFTHSM2_CONF").unwrap(),
+        std::env::var_os(token.conf_env()).unwrap(),
         a.conf_path().as_os_str()
     );
     assert!(a.conf_path().is_file());
+    let (ha, hb) = (
+        Hsm::connect(a.hsm_config()).await.unwrap(),
+        Hsm::connect(b.hsm_config()).await.unwrap(),
+    );
+    let ka = ha.generate_key(KeyKind::EcP256, "a").await.unwrap();
+    assert_eq!(hb.list_keys().await.unwrap(), vec![], "tokens are separate");
+    let err = hb.find_key(&ka.id).await.unwrap_err();
+    assert!(matches!(err, HsmError::KeyNotFound { .. }), "{err}");
 }
+on_each_token!(harness_shares_one_config_per_process);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hmac_keys_stay_in_the_token_and_mac_deterministically() {
-    let (_h, hsm) = connect("hmac").await;
+async fn hmac_keys_stay_in_the_token_and_mac_deterministically(token: TokenKind) {
+    let (_h, hsm) = connect(token, "hmac").await;
     let a = hsm.generate_hmac_key("eab-master").await.unwrap();
     let b = hsm.generate_hmac_key("eab-master").await.unwrap();
     assert_ne!(a, b, "each key gets its own random CKA_ID");
@@ -405,3 +445,130 @@ async fn hmac_keys_stay_in_the_token_and_mac_deterministically() {
     hsm.drop_all_sessions().await.unwrap();
     assert_eq!(m1, hsm.hmac_sha256(&a, b"kid-1").await.unwrap());
 }
+on_each_token!(hmac_keys_stay_in_the_token_and_mac_deterministically);
+
+/// Data objects (the audit anchor's CKO_DATA): private token objects of one application,
+/// read back by label, invisible to other applications, destroyed by label, and still there
+/// after every session is dropped.
+async fn data_objects_keep_values_per_application(token: TokenKind) {
+    let (_h, hsm) = connect(token, "data").await;
+    assert!(hsm.data_objects("app-a").await.unwrap().is_empty());
+    hsm.put_data("app-a", "first", b"one").await.unwrap();
+    hsm.put_data("app-a", "second", &[0u8; 1024]).await.unwrap();
+    hsm.put_data("app-b", "first", b"other").await.unwrap();
+    let mut a = hsm.data_objects("app-a").await.unwrap();
+    a.sort();
+    assert_eq!(
+        a,
+        vec![
+            ("first".to_owned(), b"one".to_vec()),
+            ("second".to_owned(), vec![0u8; 1024])
+        ]
+    );
+    // The largest value mandate keeps fits; a larger one is refused before the token sees it.
+    let big = vec![7u8; mandate_hsm::MAX_DATA_LEN];
+    hsm.put_data("app-c", "big", &big).await.unwrap();
+    assert_eq!(
+        hsm.data_objects("app-c").await.unwrap(),
+        vec![("big".to_owned(), big)]
+    );
+    assert!(
+        hsm.put_data(
+            "app-c",
+            "too-big",
+            &vec![0u8; mandate_hsm::MAX_DATA_LEN + 1]
+        )
+        .await
+        .is_err()
+    );
+    // Data objects are not keys.
+    assert!(hsm.list_keys().await.unwrap().is_empty());
+
+    hsm.drop_all_sessions().await.unwrap();
+    assert_eq!(hsm.data_objects("app-a").await.unwrap().len(), 2);
+    let destroyed = hsm
+        .destroy_data("app-a", &["first".to_owned(), "missing".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(destroyed, 1);
+    assert_eq!(
+        hsm.data_objects("app-a").await.unwrap(),
+        vec![("second".to_owned(), vec![0u8; 1024])]
+    );
+    assert_eq!(
+        hsm.data_objects("app-b").await.unwrap(),
+        vec![("first".to_owned(), b"other".to_vec())]
+    );
+}
+on_each_token!(data_objects_keep_values_per_application);
+
+/// Changes the user PIN of `token` from `from` to `to` through a separate PKCS#11 context
+/// (logging in with `from` unless the process is logged in already), then logs the token out,
+/// as an officer changing the PIN while the daemon runs would leave it. Errors are the token's.
+fn change_pin(token: &TokenHarness, from: &str, to: &str) -> Result<(), cryptoki::error::Error> {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+    let p = Pkcs11::new(token.module_path()).unwrap();
+    // The Hsm already initialised the library in this process; that is expected.
+    let _ = p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = p
+        .get_slots_with_initialized_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| p.get_token_info(*s).unwrap().label() == token.token_label())
+        .unwrap();
+    let session = p.open_rw_session(slot)?;
+    let (from, to) = (AuthPin::from(from), AuthPin::from(to));
+    match session.login(UserType::User, Some(&from)) {
+        Ok(())
+        | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {
+        }
+        Err(e) => return Err(e),
+    }
+    session.set_pin(&from, &to)?;
+    session.logout()
+    // Dropped without C_Finalize: the library belongs to the Hsm.
+}
+
+/// A handle whose PIN the token refused never presents it again. Tokens other than SoftHSM
+/// lock the user PIN after a few wrong tries (Kryoptic after 10): if every new session of the
+/// pool tried the old PIN once more, a PIN changed under a running daemon would lock the token
+/// within a few requests, and the PIN could not even be changed back.
+async fn a_refused_pin_is_never_presented_again(token: TokenKind) {
+    let (harness, hsm) = connect(token, "pin-changed").await;
+    let key = hsm.generate_key(KeyKind::EcP256, "k").await.unwrap();
+    let alg = key.kind.default_signature_algorithm();
+    hsm.sign(&key.id, alg, b"before").await.unwrap();
+    let old = harness.user_pin();
+    let new = format!("{old}-new");
+
+    let h = std::sync::Arc::new(harness);
+    let (h2, o, n) = (h.clone(), old.clone(), new.clone());
+    tokio::task::spawn_blocking(move || change_pin(&h2, &o, &n))
+        .await
+        .unwrap()
+        .unwrap();
+    // More requests than Kryoptic allows wrong tries, each needing a fresh login.
+    for _ in 0..15 {
+        let err = hsm.sign(&key.id, alg, b"after").await.unwrap_err();
+        assert!(matches!(err, HsmError::PinIncorrect), "{err}");
+        assert!(!err.is_temporary());
+        let err = hsm.ping().await.unwrap_err();
+        assert!(matches!(err, HsmError::PinIncorrect), "{err}");
+    }
+    // The token was asked once: the new PIN still opens it, and the old one can be set back.
+    let (h2, o, n) = (h.clone(), old.clone(), new.clone());
+    tokio::task::spawn_blocking(move || change_pin(&h2, &n, &o))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the PIN was locked by repeated tries: {e}"));
+    // The refusing handle stays refused (a restart with the right PIN is the cure); a new
+    // one works.
+    let err = hsm.sign(&key.id, alg, b"still").await.unwrap_err();
+    assert!(matches!(err, HsmError::PinIncorrect), "{err}");
+    let again = Hsm::connect(h.hsm_config()).await.unwrap();
+    let sig = again.sign(&key.id, alg, b"again").await.unwrap();
+    verify(&key, alg, b"again", &sig);
+}
+on_each_token!(a_refused_pin_is_never_presented_again);
