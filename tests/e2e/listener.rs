@@ -77,8 +77,14 @@ fn assert_ocsp_malformed(answer: &(u16, String, Vec<u8>, Duration)) {
 }
 
 fn counter(metrics: &str, reason: &str) -> u64 {
-    let sample =
-        format!("mandate_http_connections_cut_total{{listener=\"http\",reason=\"{reason}\"}} ");
+    listener_counter(metrics, "http", reason)
+}
+
+/// A sample of `mandate_http_connections_cut_total` (0 when absent).
+fn listener_counter(metrics: &str, listener: &str, reason: &str) -> u64 {
+    let sample = format!(
+        "mandate_http_connections_cut_total{{listener=\"{listener}\",reason=\"{reason}\"}} "
+    );
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(&sample))
@@ -226,16 +232,6 @@ async fn the_stand_alone_responder_has_the_same_bounds() {
     assert_eq!(idle.0, 200, "{idle:?}");
 }
 
-fn https_counter(metrics: &str, reason: &str) -> u64 {
-    let sample =
-        format!("mandate_http_connections_cut_total{{listener=\"https\",reason=\"{reason}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&sample))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn tls_handshakes_are_capped_and_timed() {
     let tls_port = crate::harness::free_port();
@@ -284,11 +280,11 @@ async fn tls_handshakes_are_capped_and_timed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(
-        https_counter(&metrics, "refused_handshake_cap") >= 1,
+        listener_counter(&metrics, "https", "refused_handshake_cap") >= 1,
         "{metrics}"
     );
     assert!(
-        https_counter(&metrics, "timed_out_handshake") >= 1,
+        listener_counter(&metrics, "https", "timed_out_handshake") >= 1,
         "{metrics}"
     );
 }

@@ -189,15 +189,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let (parts, body) = req.into_parts();
         let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
             .await
-            .map_err(|rej| {
-                let status = rej.status();
-                let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "body-too-large"
-                } else {
-                    "invalid-request"
-                };
-                ApiError::new(status, kind, rej.body_text())
-            })?;
+            .map_err(bytes_rejection)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -213,6 +205,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         plain_numbers(&bytes)?;
         Ok(ApiJson(value))
     }
+}
+
+/// A body that could not be read: over the limit (413), or cut off or stalled (400).
+fn bytes_rejection(rej: axum::extract::rejection::BytesRejection) -> ApiError {
+    let status = rej.status();
+    let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "body-too-large"
+    } else {
+        "invalid-request"
+    };
+    ApiError::new(status, kind, rej.body_text())
 }
 
 /// The one rule for JSON numbers (no exponent forms, no negative zero), on a body that
@@ -249,15 +252,9 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
-        let body = Bytes::from_request(req, state).await.map_err(|rej| {
-            let status = rej.status();
-            let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "body-too-large"
-            } else {
-                "invalid-request"
-            };
-            ApiError::new(status, kind, rej.body_text())
-        })?;
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(bytes_rejection)?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }

@@ -34,8 +34,14 @@ fn arb_money() -> impl Strategy<Value = Money> {
 }
 
 fn arb_list() -> impl Strategy<Value = Vec<String>> {
+    // Entries compare case-insensitively: a valid list has no two that differ only in case.
     btree_set("[A-Za-z0-9_.:/-]{1,64}", 0..12)
-        .prop_map(Vec::from_iter)
+        .prop_map(|set| {
+            let mut seen = std::collections::BTreeSet::new();
+            set.into_iter()
+                .filter(|e| seen.insert(e.to_ascii_lowercase()))
+                .collect::<Vec<_>>()
+        })
         .prop_shuffle()
 }
 
