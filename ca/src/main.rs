@@ -21,7 +21,17 @@ struct Cli {
     #[arg(long, global = true, env = "MANDATE_CONFIG")]
     config: Option<PathBuf>,
     /// Print the result as JSON (one document on stdout) instead of text for people.
-    #[arg(long, global = true, env = "MANDATE_JSON")]
+    /// MANDATE_JSON takes 1/0, true/false, yes/no, on/off.
+    #[arg(
+        long,
+        global = true,
+        env = "MANDATE_JSON",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
     json: bool,
     #[command(subcommand)]
     command: Command,
@@ -369,13 +379,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     output::set_json(cli.json);
     if let Command::Completions { shell } = cli.command {
         use clap::CommandFactory;
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "mandate",
-            &mut std::io::stdout(),
-        );
-        return Ok(());
+        // Into memory first: clap_complete panics when stdout fails (`| head` closes it).
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "mandate", &mut script);
+        return output::write_stdout(&script);
     }
     let cfg = mandate_config::load(cli.config.as_deref()).context("loading configuration")?;
     mandate_ca::init_logging(&cfg)?;
@@ -944,14 +951,26 @@ mod output {
 
     pub fn emit<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
         let value = serde_json::to_value(value)?;
-        if JSON.load(Ordering::Relaxed) {
-            println!("{}", serde_json::to_string_pretty(&value)?);
+        let out = if JSON.load(Ordering::Relaxed) {
+            format!("{}\n", serde_json::to_string_pretty(&value)?)
         } else {
             let mut out = String::new();
             text(&value, 0, &mut out);
-            print!("{out}");
+            out
+        };
+        write_stdout(out.as_bytes())
+    }
+
+    /// Writes to stdout; a reader that went away (`| head`) ends the output quietly, not with
+    /// a panic or an error.
+    pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 
     fn scalar(v: &Value) -> Option<String> {

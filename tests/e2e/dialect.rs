@@ -135,3 +135,15 @@ async fn every_list_pages_alike_and_every_time_is_rfc3339() {
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
+
+#[tokio::test]
+async fn the_daemon_s_address_in_a_browser_leads_to_the_dashboard() {
+    let d = crate::harness::Daemon::start().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http.get(format!("{}/", d.base)).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(r.headers()["location"], "/dashboard");
+}

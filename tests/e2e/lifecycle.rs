@@ -789,3 +789,41 @@ async fn every_version_2_control_is_accepted_within_its_bounds() {
         "the desk's largest order in 2026"
     );
 }
+
+#[tokio::test]
+async fn json_output_is_asked_for_in_the_usual_words_and_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mandate = || {
+        let mut c = Command::new(BIN);
+        c.env("MANDATE_DATA_DIR", dir.path())
+            .env_remove("MANDATE_CONFIG")
+            .env_remove("MANDATE_JSON")
+            .env("MANDATE_LOG", "warn");
+        c
+    };
+    run(mandate().args(["--json", "init"]));
+    for yes in ["1", "true", "yes", "on", "TRUE"] {
+        let out = run(mandate().env("MANDATE_JSON", yes).args(["people", "list"]));
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{yes}: {e}: {out}"));
+        assert!(v["items"].is_array(), "{v}");
+    }
+    for no in ["0", "false", "no", "off"] {
+        let out = run(mandate().env("MANDATE_JSON", no).args(["people", "list"]));
+        assert!(serde_json::from_str::<Value>(&out).is_err(), "{no}: {out}");
+    }
+    // A reader that stops early (`| head -1`) ends the output quietly, with success.
+    let mut child = mandate()
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

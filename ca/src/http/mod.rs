@@ -60,6 +60,7 @@ const EVENTS_MAX_BODY: usize = 1024 * 1024;
 pub fn router(node: Arc<Node>) -> Router {
     let max_body = node.cfg.http.max_body_bytes;
     Router::new()
+        .route("/", get(root))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::get))
@@ -165,6 +166,11 @@ pub fn router(node: Arc<Node>) -> Router {
         .layer(axum::middleware::from_fn(refusal::documents_only))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(AppState { node })
+}
+
+/// `GET /`: people who open the daemon's address in a browser want the dashboard.
+async fn root() -> axum::response::Redirect {
+    axum::response::Redirect::temporary("/dashboard")
 }
 
 async fn not_found() -> ApiError {
