@@ -320,8 +320,7 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
     );
     reset_hsm_sessions_on_sigusr1(node.hsm.clone());
     let app = crate::http::router(node.clone());
-    gate.open(app.clone());
-    tracing::info!(%local, "mandate ready");
+    // HTTPS listens before the node says it is ready, so that ready means every listener.
     let tls = match node.cfg.http.tls_listen {
         Some(addr) => {
             let config = crate::tls::server_config(&node.cfg, &node.issuer).await?;
@@ -329,7 +328,7 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
             let tls_local = tls.local_addr()?;
             tracing::info!(%tls_local, url = %node.cfg.http.tls_public_url, "mandate listening (HTTPS)");
             // The dashboard marks its cookies Secure on this listener.
-            let app = app.layer(axum::Extension(crate::http::OverTls));
+            let app = app.clone().layer(axum::Extension(crate::http::OverTls));
             Some(tokio::spawn(mandate_listener::serve(
                 tls,
                 app,
@@ -341,6 +340,8 @@ pub async fn serve(cfg: Config) -> Result<(), CaError> {
         }
         None => None,
     };
+    gate.open(app);
+    tracing::info!(%local, "mandate ready");
     finish(http, tls, Some(&node.store)).await
 }
 

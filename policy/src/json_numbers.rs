@@ -10,6 +10,31 @@ enum Frame {
     Array { index: usize },
 }
 
+/// Significant digits an `f64` keeps for any decimal (`DBL_DIG`).
+const EXACT_DIGITS: usize = 15;
+
+/// Whether the typed fields will read this number literal exactly: an integer in `i64` or
+/// `u64` is read as one; anything else goes through an `f64`, which keeps 15 significant
+/// digits (`91999.999999999999` would silently become `92000`).
+fn exact_as_read(literal: &str) -> bool {
+    if literal.parse::<i64>().is_ok() || literal.parse::<u64>().is_ok() {
+        return true;
+    }
+    let digits: String = literal.chars().filter(char::is_ascii_digit).collect();
+    let (whole, fraction) = literal
+        .trim_start_matches('-')
+        .split_once('.')
+        .unwrap_or((literal.trim_start_matches('-'), ""));
+    let significant = if whole.trim_start_matches('0').is_empty() {
+        // 0.000123: the leading zeros of the fraction do not count.
+        fraction.trim_start_matches('0').trim_end_matches('0').len()
+    } else {
+        digits.trim_start_matches('0').len()
+            - (fraction.len() - fraction.trim_end_matches('0').len())
+    };
+    significant <= EXACT_DIGITS
+}
+
 /// Longest key quoted back in a path.
 const MAX_KEY: usize = 64;
 
@@ -109,6 +134,15 @@ pub fn plain_json_numbers(json: &[u8]) -> Result<(), PolicyError> {
                         format!("{}: {text} is a negative zero; write 0", path(&stack)),
                     ));
                 }
+                if !exact_as_read(&text) {
+                    return Err(PolicyError::invalid(
+                        "number",
+                        format!(
+                            "{}: {text} has more than {EXACT_DIGITS} significant digits, more than a JSON number is read exactly with; send it as a string",
+                            path(&stack)
+                        ),
+                    ));
+                }
             }
             _ => i += 1,
         }
@@ -148,5 +182,20 @@ mod tests {
         assert!(refused("-0.000").contains("the body: -0.000"));
         assert!(refused(r#"{"a": 2E5}"#).contains("a: 2E5"));
         assert!(refused(r#"[1, 2, -1e2]"#).contains("[2]: -1e2"));
+        // Beyond what an f64 keeps: refused rather than silently rounded (found by fuzzing).
+        let e = refused(r#"{"size": 91999.999999999999}"#);
+        assert!(
+            e.contains("size: 91999.999999999999 has more than 15"),
+            "{e}"
+        );
+        assert!(refused("99999999999999999999").contains("more than 15"));
+        for ok in [
+            "123456789012.345",
+            "0.00000000000012345",
+            "9223372036854775807",
+            "1.50000000000000000000",
+        ] {
+            assert_eq!(refused(ok), "", "{ok}");
+        }
     }
 }
