@@ -12,6 +12,8 @@ enum Frame {
 
 /// Significant digits an `f64` keeps for any decimal (`DBL_DIG`).
 const EXACT_DIGITS: usize = 15;
+/// Zeros after the point past which a number is below the normal `f64` range (1e-307).
+const MAX_LEADING_ZEROS: usize = 306;
 
 /// Whether the typed fields will read this number literal exactly: an integer in `i64` or
 /// `u64` is read as one; anything else goes through an `f64`, which keeps 15 significant
@@ -26,7 +28,12 @@ fn exact_as_read(literal: &str) -> bool {
         .split_once('.')
         .unwrap_or((literal.trim_start_matches('-'), ""));
     let significant = if whole.trim_start_matches('0').is_empty() {
-        // 0.000123: the leading zeros of the fraction do not count.
+        // 0.000123: the leading zeros of the fraction do not count, unless there are so many
+        // that the number is below what an f64 holds and would read as 0.
+        let leading = fraction.len() - fraction.trim_start_matches('0').len();
+        if leading >= MAX_LEADING_ZEROS && fraction.bytes().any(|b| b != b'0') {
+            return false;
+        }
         fraction.trim_start_matches('0').trim_end_matches('0').len()
     } else {
         digits.trim_start_matches('0').len()
@@ -138,7 +145,7 @@ pub fn plain_json_numbers(json: &[u8]) -> Result<(), PolicyError> {
                     return Err(PolicyError::invalid(
                         "number",
                         format!(
-                            "{}: {text} has more than {EXACT_DIGITS} significant digits, more than a JSON number is read exactly with; send it as a string",
+                            "{}: {text} has more than {EXACT_DIGITS} significant digits, more than a JSON number is read exactly with (amounts may be sent as strings)",
                             path(&stack)
                         ),
                     ));
@@ -189,6 +196,15 @@ mod tests {
             "{e}"
         );
         assert!(refused("99999999999999999999").contains("more than 15"));
+        for bad in [
+            "1000000000.00000001",
+            "0.100000000000000000001",
+            "9007199254740993.5",
+        ] {
+            assert!(refused(bad).contains("more than 15"), "{bad}");
+        }
+        let tiny = format!("0.{}1", "0".repeat(400));
+        assert!(refused(&tiny).contains("more than 15"), "{tiny}");
         for ok in [
             "123456789012.345",
             "0.00000000000012345",

@@ -622,7 +622,7 @@ async fn hostile_inputs_are_refused_by_one_rule_per_kind_naming_the_field_and_wr
                 .to_string()
                 .replace("0.7", "0.30000000000000004"),
             422,
-            "invalid-mandate",
+            "invalid-json",
             "circuitBreakerThreshold",
         ),
         (
