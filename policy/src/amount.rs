@@ -359,6 +359,15 @@ mod tests {
     }
 
     #[test]
+    fn json_numbers_of_15_digits_read_exactly() {
+        // Found by fuzzing: the default float parse read this as 99999999900.09999.
+        let s: SignedAmount = serde_json::from_str("99999999900.1000000").unwrap();
+        assert_eq!(s.to_string(), "99999999900.1");
+        let a: Amount = serde_json::from_str("99999999900.1000000").unwrap();
+        assert_eq!(a.to_string(), "99999999900.1");
+    }
+
+    #[test]
     fn currency_shape() {
         assert_eq!("EUR".parse::<Currency>().unwrap().as_str(), "EUR");
         for bad in ["", "EU", "EURO", "eur", "E1R", "ÉUR", "EU "] {
