@@ -36,8 +36,11 @@ fn exact_as_read(literal: &str) -> bool {
         }
         fraction.trim_start_matches('0').trim_end_matches('0').len()
     } else {
-        digits.trim_start_matches('0').len()
-            - (fraction.len() - fraction.trim_end_matches('0').len())
+        // Saturating: a malformed literal (`0+0.0`, not JSON) must not underflow.
+        digits
+            .trim_start_matches('0')
+            .len()
+            .saturating_sub(fraction.len() - fraction.trim_end_matches('0').len())
     };
     significant <= EXACT_DIGITS
 }
@@ -205,6 +208,8 @@ mod tests {
         }
         let tiny = format!("0.{}1", "0".repeat(400));
         assert!(refused(&tiny).contains("more than 15"), "{tiny}");
+        // Not JSON, but scanned without panicking (found by fuzzing).
+        let _ = plain_json_numbers(b"[0+0.0, 5-0, -.-, 00.000]");
         for ok in [
             "123456789012.345",
             "0.00000000000012345",
