@@ -34,6 +34,14 @@ trap 'scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$pgdir"' EXIT
 MANDATE_TEST_PG_URL=$(scripts/pg.sh start "$pgdir" "$port")
 export MANDATE_TEST_PG_URL
 sqlite_only='test(/^cluster::/) | test(=lifecycle::a_lost_database_never_leads_to_a_silent_second_ceremony)'
+# A server that stops answering (a crash, a full disk) fails every test after it: its log says why.
+pg_report() {
+  df -h "$pgdir" >&2 || true
+  echo "--- the last lines of the test PostgreSQL server's log ---" >&2
+  tail -n 40 "$pgdir/server.log" >&2 || true
+}
+trap 'status=$?; [ "$status" = 0 ] || pg_report; scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$pgdir"' EXIT
+df -h "$pgdir" >&2 || true
 if cargo nextest --version >/dev/null 2>&1; then
   # Same packages and features as the first run, so nothing is rebuilt.
   run --workspace --all-features -E "(binary(backends) | binary(upgrade) | binary(e2e)) and not ($sqlite_only)" "$@"
