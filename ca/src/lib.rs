@@ -54,8 +54,8 @@ pub use ceremony::{CaCertSummary, CeremonyReport, init_ca};
 pub use error::CaError;
 pub use hsm_inventory::{InventoryRow, inventory as hsm_inventory};
 pub use node::{
-    connect_hsm, ensure_dev_token, init_logging, open_store, prepare_dev_token, serve,
-    shutdown_signal,
+    connect_hsm, ensure_dev_token, init_logging, init_logging_at, open_existing_store, open_store,
+    prepare_dev_token, require_database, serve, shutdown_signal,
 };
 pub use recovery::{RecoveryReport, recover};
 pub use report::{

@@ -7,6 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+#[path = "cli/remote.rs"]
+mod remote;
+#[path = "cli/remote_commands.rs"]
+mod remote_commands;
 use mandate_config::Config;
 use mandate_store::Role;
 
@@ -33,6 +38,18 @@ struct Cli {
         default_value = "false"
     )]
     json: bool,
+    /// Act through a running daemon's API at this URL, as the person whose API key is in
+    /// MANDATE_API_KEY, instead of on the data directory (agents, approvals, incidents,
+    /// webhooks, people, orgs, api-keys, revoke).
+    #[arg(long, global = true, env = "MANDATE_URL")]
+    url: Option<String>,
+    /// A PEM root certificate to trust for an https:// --url (e.g. the CA's own root).
+    #[arg(long, global = true, env = "MANDATE_CACERT")]
+    cacert: Option<PathBuf>,
+    /// Log on stderr: -v info, -vv debug. Commands other than `serve` log only warnings
+    /// without it (`serve` follows the `log` setting).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,9 +76,19 @@ enum Command {
     /// Revoke a certificate, or pull the kill switch on an agent or a whole operator.
     #[command(subcommand)]
     Revoke(RevokeCommand),
-    /// Agents: ACME credentials.
+    /// Agents: list, show, register, submit a mandate change, certificates, ACME credentials.
     #[command(subcommand)]
     Agents(AgentsCommand),
+    /// Mandates waiting for compliance: list them with their changes, approve or reject
+    /// (over --url: a decision is a person's).
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Incidents: list, show, acknowledge, resolve (over --url).
+    #[command(subcommand)]
+    Incidents(IncidentsCommand),
+    /// Webhook endpoints: list, show, create, disable, their deliveries (over --url).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// The audit log: check its hash chain, export it.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -176,11 +203,8 @@ enum AuditCommand {
     /// against the root certificate and that it extends the one seen last time (a consistency
     /// proof), then remember it in --state. Fails loudly, keeping the old state, on a log that
     /// shrank or was rewritten. Needs no database, HSM or data dir: for organizations, auditors
-    /// and supervisors. Run it from cron.
+    /// and supervisors. Run it from cron, with --url naming the CA (e.g. https://ca.example.com).
     Witness {
-        /// The CA's public URL (e.g. https://ca.example.com).
-        #[arg(long)]
-        url: String,
         /// Where the last accepted checkpoint is kept (created on the first run).
         #[arg(long)]
         state: PathBuf,
@@ -193,10 +217,170 @@ enum AuditCommand {
 #[derive(Subcommand)]
 enum AgentsCommand {
     /// Make single-use ACME external account binding credentials for an agent and print them
-    /// once (key_id, hmac_key). Uses the HSM.
+    /// once (key_id, hmac_key). Uses the HSM (or the daemon's, over --url).
     Eab {
         /// Agent id.
         id: String,
+    },
+    /// List agents, 100 by id (over --url).
+    List {
+        /// Only agents in this state: pending_approval, active, suspended.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only agents whose id or name contains this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// The next_cursor of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One agent: status, mandate, approvals (over --url).
+    Show {
+        /// Agent id.
+        id: String,
+    },
+    /// Register an agent with its first mandate, which then waits for compliance (operator,
+    /// over --url).
+    Register {
+        /// Agent id (a DNS label).
+        id: String,
+        /// A name for people.
+        #[arg(long)]
+        name: String,
+        /// The mandate, a JSON file (`-`: standard input).
+        #[arg(long)]
+        mandate: PathBuf,
+        /// The organization (CA staff only; people register for their own).
+        #[arg(long)]
+        organization: Option<String>,
+    },
+    /// Submit a new mandate version; it waits for compliance (operator, over --url).
+    Submit {
+        /// Agent id.
+        id: String,
+        /// The mandate, a JSON file (`-`: standard input).
+        #[arg(long)]
+        mandate: PathBuf,
+    },
+    /// Every mandate version, newest first; a pending one with its changes (over --url).
+    Mandates {
+        /// Agent id.
+        id: String,
+    },
+    /// The agent's certificates, newest first (over --url).
+    Certificates {
+        /// Agent id.
+        id: String,
+        /// The next_cursor of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// The agents whose latest mandate waits for approval, each with its changes.
+    List {
+        /// The next_cursor of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Approve an agent's pending mandate (compliance).
+    Approve {
+        /// Agent id.
+        id: String,
+        /// The version you reviewed (`approvals list` shows it): refused if another one is
+        /// pending by now.
+        #[arg(long)]
+        version: i64,
+        /// A note kept with the decision.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject an agent's pending mandate (compliance).
+    Reject {
+        /// Agent id.
+        id: String,
+        /// The version you reviewed.
+        #[arg(long)]
+        version: i64,
+        /// Why, kept with the decision.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum IncidentsCommand {
+    /// Incidents, newest first.
+    List {
+        /// open, acknowledged or resolved.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this agent's.
+        #[arg(long)]
+        agent: Option<String>,
+        /// The next_cursor of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One incident.
+    Show {
+        /// Incident id.
+        id: i64,
+    },
+    /// Say you are on it (operator, compliance, admin).
+    Acknowledge {
+        /// Incident id.
+        id: i64,
+    },
+    /// Sign it off with what was found (compliance).
+    Resolve {
+        /// Incident id.
+        id: i64,
+        /// What was found and why the agent may go on.
+        #[arg(long)]
+        resolution: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Endpoints.
+    List {
+        /// The next_cursor of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One endpoint.
+    Show {
+        /// Endpoint id.
+        id: String,
+    },
+    /// Register an endpoint; its signing secret is printed once.
+    Create {
+        /// Where to POST (https://).
+        #[arg(long)]
+        endpoint: String,
+        /// An event type (repeatable; default: every event).
+        #[arg(long = "event")]
+        events: Vec<String>,
+        /// The organization whose events it receives (CA staff only).
+        #[arg(long)]
+        organization: Option<String>,
+    },
+    /// Stop deliveries to an endpoint.
+    Disable {
+        /// Endpoint id.
+        id: String,
+    },
+    /// An endpoint's deliveries, newest first.
+    Deliveries {
+        /// Endpoint id.
+        id: String,
+        /// The next_cursor of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
     },
 }
 
@@ -341,7 +525,7 @@ enum CaCommand {
 
 /// The store of an initialised CA (refusing before the key ceremony).
 async fn initialised_store(cfg: &mandate_config::Config) -> anyhow::Result<mandate_store::Store> {
-    let store = mandate_ca::open_store(cfg).await?;
+    let store = mandate_ca::open_existing_store(cfg).await?;
     if !store.ca_initialised().await? {
         store.close().await;
         anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
@@ -375,6 +559,51 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Where a command runs: on the data directory, through the API, or either.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Local,
+    Api,
+    Either,
+}
+
+impl Command {
+    fn reach(&self) -> Reach {
+        match self {
+            Command::Approvals(_) | Command::Incidents(_) | Command::Webhooks(_) => Reach::Api,
+            Command::Agents(AgentsCommand::Eab { .. })
+            | Command::Orgs(_)
+            | Command::People(_)
+            | Command::ApiKeys(_)
+            | Command::Revoke(_) => Reach::Either,
+            Command::Agents(_) => Reach::Api,
+            _ => Reach::Local,
+        }
+    }
+
+    /// Its name as typed, for errors.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Serve => "serve",
+            Command::Init => "init",
+            Command::ApiKeys(_) => "api-keys",
+            Command::Orgs(_) => "orgs",
+            Command::People(_) => "people",
+            Command::Ca(_) => "ca",
+            Command::Revoke(_) => "revoke",
+            Command::Agents(_) => "agents",
+            Command::Approvals(_) => "approvals",
+            Command::Incidents(_) => "incidents",
+            Command::Webhooks(_) => "webhooks",
+            Command::Audit(_) => "audit",
+            Command::Recover { .. } => "recover",
+            Command::Hsm(_) => "hsm",
+            Command::Completions { .. } => "completions",
+            Command::Report(_) => "report",
+        }
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     output::set_json(cli.json);
     if let Command::Completions { shell } = cli.command {
@@ -384,11 +613,55 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         clap_complete::generate(shell, &mut Cli::command(), "mandate", &mut script);
         return output::write_stdout(&script);
     }
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+    };
+    let witness = matches!(cli.command, Command::Audit(AuditCommand::Witness { .. }));
+    match (cli.url.as_deref(), cli.command.reach()) {
+        // Over the API the daemon decides: no config, data directory or HSM is used here.
+        (Some(url), Reach::Api | Reach::Either) => {
+            let api = remote::Api::new(url, cli.cacert.as_deref())?;
+            return runtime()?.block_on(remote_commands::dispatch(&api, cli.command));
+        }
+        (None, Reach::Api) => anyhow::bail!(
+            "`mandate {}` works through the daemon's API: give --url (or MANDATE_URL) and set {}",
+            cli.command.name(),
+            remote::KEY_ENV
+        ),
+        // The daemon itself is never a client: a MANDATE_URL meant for tools does not stop it.
+        (Some(_), Reach::Local) if !witness && !matches!(cli.command, Command::Serve) => {
+            anyhow::bail!(
+                "`mandate {}` runs on the data directory, not over --url (unset MANDATE_URL)",
+                cli.command.name()
+            )
+        }
+        _ => {}
+    }
     let cfg = mandate_config::load(cli.config.as_deref()).context("loading configuration")?;
-    mandate_ca::init_logging(&cfg)?;
-    // A witness runs anywhere: it reads the CA over HTTP and keeps only its state file.
-    if !matches!(cli.command, Command::Audit(AuditCommand::Witness { .. })) {
+    let filter = match (&cli.command, cli.verbose) {
+        (Command::Serve, 0) => cfg.log.clone(),
+        (_, 0) => "warn".to_owned(),
+        (_, 1) => "info".to_owned(),
+        _ => "debug".to_owned(),
+    };
+    mandate_ca::init_logging_at(&cfg, &filter)?;
+    let offline = witness
+        || matches!(
+            cli.command,
+            Command::Report(ReportArgs {
+                command: Some(ReportCommand::Verify { .. }),
+                ..
+            }) | Command::Audit(AuditCommand::Verify { file: Some(_), .. })
+        );
+    if matches!(cli.command, Command::Serve | Command::Init) {
         create_data_dir(&cfg)?;
+    } else if !offline {
+        // Only `serve` and `init` make a CA: a mistyped data directory is an error, not a new
+        // empty database (or a new dev token).
+        mandate_ca::require_database(&cfg)?;
     }
     // Only the commands that use the HSM touch it: reading the store must not create a token.
     if matches!(
@@ -412,11 +685,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             mandate_ca::ensure_dev_token(&cfg)?;
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    rt.block_on(dispatch(cli.command, cfg))
+    runtime()?.block_on(dispatch(cli.command, cfg, cli.url))
 }
 
 /// `mandate audit export --organization/--agent`: into a new file next to `out`, renamed over
@@ -474,7 +743,7 @@ fn prepare_hsm(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
+async fn dispatch(command: Command, cfg: Config, url: Option<String>) -> anyhow::Result<()> {
     match command {
         Command::Serve => Ok(mandate_ca::serve(cfg).await?),
         Command::Completions { .. } => Ok(()),
@@ -497,7 +766,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                     "unknown role {role:?}: use admin, operator, compliance, auditor or agent"
                 )
             })?;
-            let store = mandate_ca::open_store(&cfg).await?;
+            let store = mandate_ca::open_existing_store(&cfg).await?;
             if !store.ca_initialised().await? {
                 anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
             }
@@ -567,7 +836,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agents(AgentsCommand::Eab { id }) => {
-            let store = mandate_ca::open_store(&cfg).await?;
+            let store = mandate_ca::open_existing_store(&cfg).await?;
             if !store.ca_initialised().await? {
                 anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
             }
@@ -578,8 +847,14 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             output::emit(&made?)?;
             Ok(())
         }
+        Command::Agents(_)
+        | Command::Approvals(_)
+        | Command::Incidents(_)
+        | Command::Webhooks(_) => {
+            anyhow::bail!("this command works through the daemon's API: give --url")
+        }
         Command::Revoke(cmd) => {
-            let store = mandate_ca::open_store(&cfg).await?;
+            let store = mandate_ca::open_existing_store(&cfg).await?;
             if !store.ca_initialised().await? {
                 anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
             }
@@ -657,12 +932,13 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 } => mandate_ca::verify_audit_file(&file, roots(root)?.unwrap_or_default())?,
                 AuditCommand::Verify { file: None, root } => {
                     let roots = roots(root)?;
-                    let store = mandate_ca::open_store(&cfg).await?;
+                    let store = mandate_ca::open_existing_store(&cfg).await?;
                     let report = mandate_ca::verify_audit(&store, roots).await;
                     store.close().await;
                     report?
                 }
-                AuditCommand::Witness { url, state, root } => {
+                AuditCommand::Witness { state, root } => {
+                    let url = url.context("`mandate audit witness` needs --url: the CA's URL")?;
                     let roots = roots(Some(root))?.unwrap_or_default();
                     let report = mandate_ca::witness_audit(&url, &state, &roots).await?;
                     output::emit(&report)?;
@@ -685,7 +961,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                         (None, Some(a)) => Some(mandate_ca::ProofSubject::Agent(a)),
                         (None, None) => None,
                     };
-                    let store = mandate_ca::open_store(&cfg).await?;
+                    let store = mandate_ca::open_existing_store(&cfg).await?;
                     let n = match &subject {
                         None => mandate_ca::export_audit(&store, &out)
                             .await
@@ -732,7 +1008,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 };
                 evidence.push((path.display().to_string(), der));
             }
-            let store = mandate_ca::open_store(&cfg).await?;
+            let store = mandate_ca::open_existing_store(&cfg).await?;
             if !store.ca_initialised().await? {
                 anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
             }
@@ -744,7 +1020,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Hsm(HsmCommand::Keys) => {
-            let store = mandate_ca::open_store(&cfg).await?;
+            let store = mandate_ca::open_existing_store(&cfg).await?;
             let hsm = mandate_ca::connect_hsm(&cfg).await?;
             let rows = mandate_ca::hsm_inventory(&hsm, &store).await;
             hsm.shutdown().await;
@@ -753,7 +1029,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ca(cmd @ (CaCommand::RotateIntermediate | CaCommand::RolloverRoot)) => {
-            let store = mandate_ca::open_store(&cfg).await?;
+            let store = mandate_ca::open_existing_store(&cfg).await?;
             if !store.ca_initialised().await? {
                 anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
             }
@@ -823,7 +1099,7 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 );
             }
             let period = mandate_ca::Period::parse(&from, &to)?;
-            let store = mandate_ca::open_store(&cfg).await?;
+            let store = mandate_ca::open_existing_store(&cfg).await?;
             if !store.ca_initialised().await? {
                 anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
             }
@@ -862,13 +1138,22 @@ async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ca(CaCommand::Show) => {
-            let store = mandate_ca::open_store(&cfg).await?;
+            let store = mandate_ca::open_existing_store(&cfg).await?;
             let certs = store.ca_certificates().await?;
             store.close().await;
             if certs.is_empty() {
                 anyhow::bail!("{}", mandate_ca::CaError::NotInitialised);
             }
-            output::emit(&certs)?;
+            // Times as everywhere else in v1: RFC 3339 UTC.
+            let mut shown = serde_json::to_value(&certs)?;
+            for cert in shown.as_array_mut().into_iter().flatten() {
+                for key in ["not_before", "not_after"] {
+                    if let Some(secs) = cert[key].as_i64() {
+                        cert[key] = serde_json::Value::String(mandate_ca::rfc3339(secs));
+                    }
+                }
+            }
+            output::emit(&shown)?;
             Ok(())
         }
     }
@@ -949,6 +1234,11 @@ mod output {
         JSON.store(on, Ordering::Relaxed);
     }
 
+    /// Whether `--json` was asked for.
+    pub fn is_json() -> bool {
+        JSON.load(Ordering::Relaxed)
+    }
+
     pub fn emit<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
         let value = serde_json::to_value(value)?;
         let out = if JSON.load(Ordering::Relaxed) {
@@ -958,6 +1248,50 @@ mod output {
             text(&value, 0, &mut out);
             out
         };
+        write_stdout(out.as_bytes())
+    }
+
+    /// A page of a list: with `--json` the page as the API gave it, else a table of `columns`
+    /// (header, member of each item) and the `--cursor` of the next page, if any.
+    pub fn page(page: &Value, columns: &[(&str, &str)]) -> anyhow::Result<()> {
+        if JSON.load(Ordering::Relaxed) {
+            return emit(page);
+        }
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let mut rows: Vec<Vec<String>> = vec![columns.iter().map(|(h, _)| h.to_string()).collect()];
+        for item in &items {
+            rows.push(
+                columns
+                    .iter()
+                    .map(|(_, key)| {
+                        let v = item.pointer(key).unwrap_or(&Value::Null);
+                        scalar(v)
+                            .unwrap_or_else(|| v.to_string())
+                            .replace(['\n', '\r', '\t'], " ")
+                    })
+                    .collect(),
+            );
+        }
+        let mut out = String::new();
+        if items.is_empty() {
+            out.push_str("(none)\n");
+        } else {
+            let widths: Vec<usize> = (0..columns.len())
+                .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+                .collect();
+            for row in &rows {
+                let line: Vec<String> = row
+                    .iter()
+                    .zip(&widths)
+                    .map(|(cell, w)| format!("{cell:w$}"))
+                    .collect();
+                out.push_str(line.join("  ").trim_end());
+                out.push('\n');
+            }
+        }
+        if let Some(next) = page["next_cursor"].as_str() {
+            out.push_str(&format!("more: --cursor {next}\n"));
+        }
         write_stdout(out.as_bytes())
     }
 

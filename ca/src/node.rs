@@ -150,6 +150,24 @@ pub async fn open_store(cfg: &Config) -> Result<Store, CaError> {
     Ok(Store::open(&cfg.database_url).await?)
 }
 
+/// Opens the store named by the config, which must exist: the commands that only read or act on
+/// a CA never create a database (a mistyped data directory is an error, not a new empty CA).
+pub async fn open_existing_store(cfg: &Config) -> Result<Store, CaError> {
+    require_database(cfg)?;
+    Ok(Store::open_existing(&cfg.database_url).await?)
+}
+
+/// Refuses, naming the file, when the configured SQLite database does not exist.
+pub fn require_database(cfg: &Config) -> Result<(), CaError> {
+    match mandate_store::missing_sqlite_file(&cfg.database_url) {
+        Some(file) => Err(CaError::InvalidRequest(format!(
+            "no CA here: {} does not exist (check --config / MANDATE_DATA_DIR, or run `mandate init`)",
+            file.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Connects to the configured token and logs in. The PIN comes from the `hsm.pin_env` variable
 /// when it is set, else from `hsm.pin_file`; the dev token always uses the PIN file it made.
 pub async fn connect_hsm(cfg: &Config) -> Result<Hsm, CaError> {
@@ -451,11 +469,16 @@ async fn finish(
 /// Logs to stderr with the configured filter (`log` / `MANDATE_LOG`), as text (colours on a
 /// terminal only) or JSON lines (`log_format` / `MANDATE_LOG_FORMAT`).
 pub fn init_logging(cfg: &Config) -> Result<(), CaError> {
+    init_logging_at(cfg, &cfg.log)
+}
+
+/// Installs the logger with the filter `directives` instead of the configured one (the CLI's
+/// commands log only warnings unless asked with `-v`).
+pub fn init_logging_at(cfg: &Config, directives: &str) -> Result<(), CaError> {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log).map_err(|e| {
+    let filter = tracing_subscriber::EnvFilter::try_new(directives).map_err(|e| {
         CaError::InvalidRequest(format!(
-            "invalid log filter {:?} (log / MANDATE_LOG), e.g. \"info\" or \"mandate_ca=debug,info\": {e}",
-            cfg.log
+            "invalid log filter {directives:?} (log / MANDATE_LOG), e.g. \"info\" or \"mandate_ca=debug,info\": {e}"
         ))
     })?;
     let builder = tracing_subscriber::fmt()

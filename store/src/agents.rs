@@ -518,14 +518,43 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AgentOverview>, StoreError> {
+        let filter = AgentFilter {
+            organization,
+            ..AgentFilter::default()
+        };
+        self.find_agent_overviews(&filter, after, limit).await
+    }
+
+    /// Agents matching `filter`, with their latest mandate, by id after `after`.
+    pub async fn find_agent_overviews(
+        &self,
+        filter: &AgentFilter<'_>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AgentOverview>, StoreError> {
         let sql = concat!(
             overview_select!(),
-            " WHERE a.id > $1 AND ($3 = '' OR a.organization = $3) ORDER BY a.id LIMIT $2"
+            " WHERE a.id > $1 AND ($3 = '' OR a.organization = $3)
+               AND ($4 = '' OR a.status = $4) AND ($5 = '' OR m.status = $5)
+               AND ($6 = '' OR LOWER(a.id) LIKE $6 ESCAPE '\\' OR LOWER(a.name) LIKE $6 ESCAPE '\\')
+             ORDER BY a.id LIMIT $2"
         );
+        let pattern = match filter.search.map(str::trim) {
+            Some(q) if !q.is_empty() => format!("%{}%", like_escape(&q.to_lowercase())),
+            _ => String::new(),
+        };
         let rows = sqlx::query(sql)
             .bind(after.unwrap_or(""))
             .bind(limit)
-            .bind(organization.unwrap_or(""))
+            .bind(filter.organization.unwrap_or(""))
+            .bind(filter.status.map(AgentStatus::as_str).unwrap_or(""))
+            .bind(
+                filter
+                    .mandate_status
+                    .map(MandateStatus::as_str)
+                    .unwrap_or(""),
+            )
+            .bind(pattern)
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(overview_row).collect()
@@ -674,4 +703,29 @@ pub struct ApprovalRow {
     pub comment: Option<String>,
     /// When (unix s).
     pub at: i64,
+}
+
+/// Which agents a listing shows: every field left empty matches all.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AgentFilter<'a> {
+    /// Only this organization's.
+    pub organization: Option<&'a str>,
+    /// Only agents in this state.
+    pub status: Option<AgentStatus>,
+    /// Only agents whose latest mandate version is in this state (e.g. waiting for approval).
+    pub mandate_status: Option<MandateStatus>,
+    /// Only agents whose id or name contains this text (case-insensitive).
+    pub search: Option<&'a str>,
+}
+
+/// `text` with LIKE's wildcards and the escape character escaped (`ESCAPE '\'`).
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -77,6 +77,18 @@ impl Backend {
     }
 }
 
+/// The file of a SQLite `url` when it does not exist (nothing for PostgreSQL, whose database
+/// is checked on connecting): lets a command that must not create a database refuse before it
+/// touches anything else.
+pub fn missing_sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    (!file.exists()).then(|| file.to_path_buf())
+}
+
 /// The URL without its password, for errors and logs.
 pub fn redact_url(url: &str) -> String {
     // scheme://user:password@host/... -> scheme://user:***@host/...

@@ -35,7 +35,9 @@ mod webhooks;
 mod writer;
 
 pub use acme::{AcmeAccountRow, AcmeOrderRow, EabRow};
-pub use agents::{ApprovalRow, CertificateLimits, Decider, MandateDecision, Retirement};
+pub use agents::{
+    AgentFilter, ApprovalRow, CertificateLimits, Decider, MandateDecision, Retirement,
+};
 pub use audit::{AuditFields, ChainBreak, ChainCheck, GENESIS_HASH, record_hash};
 pub use audit_checkpoints::{AuditSignerRow, CheckpointRow, checkpoint_message, checkpoint_now_ms};
 pub use audit_tree::{SALT_LEN, TreeBuilder, content_hash, leaf_data, leaf_hash, spki_digest};
@@ -46,7 +48,7 @@ pub use behaviour::{
 pub use ca_rotation::{CaRotation, CrossCertRow, NewCrossCert};
 pub use changes::{Change, ChangeListener, Subscriber};
 pub use crls::{RevokedRow, StoredCrl};
-pub use db::{Backend, PoolStats, Store, redact_url};
+pub use db::{Backend, PoolStats, Store, missing_sqlite_file, redact_url};
 pub use decisions::{DecisionRow, LinkedEvent};
 pub use error::StoreError;
 pub use key_uses::KeyUse;

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mandate_store::{
-    AgentStatus, AuditEvent, CaRole, CertStatus, Decider, MandateStatus, NewAgent, NewApiKey,
-    NewCaCert, NewCertificate, Role, Store, StoreError,
+    AgentFilter, AgentStatus, AuditEvent, CaRole, CertStatus, Decider, MandateStatus, NewAgent,
+    NewApiKey, NewCaCert, NewCertificate, Role, Store, StoreError,
 };
 use serde_json::json;
 
@@ -256,6 +256,46 @@ async fn agent_lifecycle_and_versions() {
     assert_eq!(next[0].approved_version, None);
     let one = store.agent_overview("bot-1").await.unwrap().unwrap();
     assert_eq!((one.latest.version, one.approved_version), (2, Some(2)));
+
+    // Filters combine, on both backends: state, the latest version's state, and a search
+    // whose LIKE wildcards are plain characters.
+    let mut odd = agent("odd_bot");
+    odd.name = "Desk 100% Alpha".into();
+    store
+        .create_agent(&odd, &ev("agent.registered", "odd_bot"))
+        .await
+        .unwrap();
+    let ids = |rows: Vec<mandate_store::AgentOverview>| -> Vec<String> {
+        rows.into_iter().map(|r| r.agent.id).collect()
+    };
+    let find = |filter: AgentFilter<'static>| {
+        let store = store.clone();
+        async move { store.find_agent_overviews(&filter, None, 10).await.unwrap() }
+    };
+    let pending = AgentFilter {
+        mandate_status: Some(MandateStatus::PendingApproval),
+        ..AgentFilter::default()
+    };
+    assert_eq!(ids(find(pending).await), ["bot-2", "odd_bot"]);
+    let active = AgentFilter {
+        status: Some(AgentStatus::Active),
+        ..AgentFilter::default()
+    };
+    assert_eq!(ids(find(active).await), ["bot-1"]);
+    let search = |q: &'static str| AgentFilter {
+        search: Some(q),
+        ..AgentFilter::default()
+    };
+    assert_eq!(ids(find(search("BOT-")).await), ["bot-1", "bot-2"]);
+    assert_eq!(ids(find(search("100%")).await), ["odd_bot"]);
+    assert_eq!(ids(find(search("%")).await), ["odd_bot"]);
+    assert_eq!(ids(find(search("_")).await), ["odd_bot"]);
+    assert!(find(search("t_2")).await.is_empty(), "_ is no wildcard");
+    let other_org = AgentFilter {
+        organization: Some("other"),
+        ..AgentFilter::default()
+    };
+    assert!(find(other_org).await.is_empty());
 }
 
 #[tokio::test]

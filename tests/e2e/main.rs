@@ -10,6 +10,7 @@ mod api_keys;
 mod audit;
 mod behaviour;
 mod book_controls;
+mod cli_remote;
 mod cluster;
 mod crl;
 mod dashboard;

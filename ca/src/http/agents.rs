@@ -220,14 +220,59 @@ pub async fn get_one(
     Ok(Json(view_of(&state, o)?))
 }
 
-/// `GET /v1/agents?limit=&cursor=`: the caller's organization's agents (CA staff: all).
+/// The filters and page of `GET /v1/agents`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentQuery {
+    /// Page size (default 50, at most 100).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only agents in this state: pending_approval, active, suspended.
+    pub status: Option<String>,
+    /// Only agents whose latest mandate version is in this state: pending_approval (what waits
+    /// for compliance), approved, rejected, superseded, withdrawn.
+    pub mandate_status: Option<String>,
+    /// Only agents whose id or name contains this text (case-insensitive).
+    pub q: Option<String>,
+}
+
+/// A state named in a query, case-insensitive; an unknown one is `400` naming the parameter.
+fn parse_filter<T: std::str::FromStr>(
+    name: &str,
+    text: Option<&str>,
+) -> Result<Option<T>, ApiError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("{name}: unknown state {t:?}"))),
+    }
+}
+
+/// `GET /v1/agents?limit=&cursor=&status=&mandate_status=&q=`: the caller's organization's
+/// agents (CA staff: all), by id.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<super::PageQuery>,
+    ApiQuery(q): ApiQuery<AgentQuery>,
 ) -> Result<Json<super::Page<AgentView>>, ApiError> {
     let limit = page_limit(q.limit)?;
-    let rows = ra::agents::list(&state.node.store, &caller, q.cursor.as_deref(), limit).await?;
+    let filter = mandate_store::AgentFilter {
+        organization: None,
+        status: parse_filter("status", q.status.as_deref())?,
+        mandate_status: parse_filter("mandate_status", q.mandate_status.as_deref())?,
+        search: q.q.as_deref().filter(|q| !q.trim().is_empty()),
+    };
+    let rows = ra::agents::list(
+        &state.node.store,
+        &caller,
+        filter,
+        q.cursor.as_deref(),
+        limit,
+    )
+    .await?;
     let next_cursor = next_cursor(&rows, limit, |r| &r.agent.id);
     let items = rows
         .into_iter()

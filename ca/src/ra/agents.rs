@@ -406,13 +406,20 @@ pub async fn get(store: &Store, p: &Principal, id: &str) -> Result<AgentOverview
 pub async fn list(
     store: &Store,
     p: &Principal,
+    filter: mandate_store::AgentFilter<'_>,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AgentOverview>, CaError> {
     p.require(READERS)?;
-    Ok(store
-        .list_agent_overviews(p.org_filter(), after, limit)
-        .await?)
+    // The caller's organization bounds the listing whatever the request asked.
+    let filter = mandate_store::AgentFilter {
+        organization: p.org_filter(),
+        ..filter
+    };
+    if filter.search.is_some_and(|q| q.chars().count() > 100) {
+        return Err(CaError::InvalidRequest("q: at most 100 characters".into()));
+    }
+    Ok(store.find_agent_overviews(&filter, after, limit).await?)
 }
 
 /// The organization an agent belongs to.

@@ -88,23 +88,69 @@ fn score_text(v: &Value) -> String {
     })
 }
 
-/// `GET /dashboard`: every agent with its status, mandate, risk and certificates.
+/// `?done=&cursor=&q=` of the agents page.
+#[derive(Deserialize, Default)]
+pub(crate) struct AgentsPage {
+    done: Option<String>,
+    cursor: Option<String>,
+    q: Option<String>,
+}
+
+/// A query of `GET /v1/agents` for a dashboard page.
+fn agent_query(
+    cursor: Option<String>,
+    q: Option<String>,
+    mandate_status: Option<&str>,
+) -> ApiQuery<agents::AgentQuery> {
+    ApiQuery(agents::AgentQuery {
+        limit: Some(ROWS),
+        cursor,
+        status: None,
+        mandate_status: mandate_status.map(str::to_owned),
+        q,
+    })
+}
+
+/// `GET /dashboard?q=&cursor=`: the agents (100 a page, searchable by id or name) with their
+/// status, mandate, risk and certificates.
 pub(crate) async fn overview(
     State(state): State<AppState>,
     signed: Signed,
-    Query(done): Query<Done>,
+    Query(params): Query<AgentsPage>,
 ) -> Response {
     let caller = signed.caller.clone();
+    let search = params.q.clone().filter(|q| !q.trim().is_empty());
     let list = match value(agents::list(
         State(state.clone()),
         caller.clone(),
-        page_query(),
+        agent_query(params.cursor.clone(), search.clone(), None),
     ))
     .await
     {
         Ok(v) => v,
         Err(e) => return layout::error_page(Some(&signed), e),
     };
+    let waiting = value(agents::list(
+        State(state.clone()),
+        caller.clone(),
+        agent_query(None, None, Some("pending_approval")),
+    ))
+    .await
+    .unwrap_or(Value::Null);
+    let pending = match (items(&waiting, "items").len(), waiting.get("next_cursor")) {
+        (n, Some(c)) if !c.is_null() => format!("{n}+"),
+        (n, _) => n.to_string(),
+    };
+    let next = list.get("next_cursor").and_then(Value::as_str).map(|c| {
+        let mut href = format!("/dashboard?cursor={}", layout::query_escape(c));
+        if let Some(q) = &search {
+            href.push_str("&q=");
+            href.push_str(&layout::query_escape(q));
+        }
+        href
+    });
+    let params_cursor_set = params.cursor.is_some();
+    let done = params;
     let agents = items(&list, "items");
     let mut rows = Vec::with_capacity(agents.len());
     for a in &agents {
@@ -124,10 +170,6 @@ pub(crate) async fn overview(
             .unwrap_or((0, 0));
         rows.push((a, risk, certs));
     }
-    let pending = agents
-        .iter()
-        .filter(|a| a["mandate_status"] == "pending_approval")
-        .count();
     let open = value(incidents::list(
         State(state.clone()),
         caller.clone(),
@@ -147,8 +189,14 @@ pub(crate) async fn overview(
             a.tile href="/dashboard/approvals" { span.n #pending-count { (pending) } span { "mandates awaiting approval" } }
             a.tile href="/dashboard/incidents" { span.n #open-incidents { (open) } span { "open incidents" } }
         }
-        @if list.get("next_cursor").is_some_and(|n| !n.is_null()) {
-            p.muted { "Showing the first " (ROWS) " agents." }
+        form.search #agent-search method="get" action="/dashboard" {
+            input type="search" name="q" value=(search.clone().unwrap_or_default())
+                placeholder="Agent id or name" aria-label="Search agents" maxlength="100";
+            button type="submit" { "Search" }
+            @if search.is_some() { " " a href="/dashboard" { "Clear" } }
+        }
+        @if agents.is_empty() && search.is_some() {
+            p.muted #no-match { "No agent matches." }
         }
         table #agents {
             thead { tr {
@@ -187,6 +235,12 @@ pub(crate) async fn overview(
                     }
                 }
             }
+        }
+        @if params_cursor_set {
+            a #first-page href="/dashboard" { "First page" } " "
+        }
+        @if let Some(href) = &next {
+            a #next-page href=(href) { "Next " (ROWS) " agents" }
         }
     };
     layout::page("Agents", &signed, "/dashboard", body)
@@ -759,17 +813,14 @@ pub(crate) async fn approvals(
     let list = match value(agents::list(
         State(state.clone()),
         signed.caller.clone(),
-        page_query(),
+        agent_query(None, None, Some("pending_approval")),
     ))
     .await
     {
         Ok(v) => v,
         Err(e) => return layout::error_page(Some(&signed), e),
     };
-    let pending: Vec<Value> = items(&list, "items")
-        .into_iter()
-        .filter(|a| a["mandate_status"] == "pending_approval")
-        .collect();
+    let pending: Vec<Value> = items(&list, "items");
     let baselines = state
         .node
         .store
