@@ -715,3 +715,86 @@ async fn metrics_expose_issuance_ocsp_hsm_revocation_scoring_webhooks_and_pools(
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(id.len(), 24, "{id}");
 }
+
+#[tokio::test]
+async fn the_agents_page_pages_past_a_hundred_and_searches_by_id_or_name() {
+    let ca = Ca::start().await;
+    // 105 agents: a full first page and five on the second; one with a name to search for.
+    for i in 0..105 {
+        let id = format!("bot-{i:03}");
+        let mut mandate = full_mandate();
+        mandate["agentId"] = json!(id);
+        let name = if i == 104 {
+            "Desk Gamma 100% Alpha".to_owned()
+        } else {
+            format!("Agent {id}")
+        };
+        let r =
+            ca.d.post(
+                &ca.operator,
+                "/v1/agents",
+                &json!({"agent_id": id, "name": name, "mandate": mandate}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    }
+    let base = ca.d.base.clone();
+    let b = Browser::start(&artifacts("dashboard-paging")).await;
+    sign_in(&b, &base, &ca.compliance, "compliance").await;
+    let first = rows(&b).await;
+    assert_eq!(first.len(), 100);
+    assert_eq!(first[0], "bot-000");
+    assert_eq!(first[99], "bot-099");
+    // Every registered agent waits: the tile says more than a page.
+    assert_eq!(text(&b, "#pending-count").await, "100+");
+    b.find("#next-page").await.click().await;
+    b.wait_for("#first-page", WAIT).await;
+    let second = rows(&b).await;
+    assert_eq!(
+        second,
+        ["bot-100", "bot-101", "bot-102", "bot-103", "bot-104"]
+    );
+    assert!(
+        b.try_find("#next-page").await.is_none(),
+        "no page after the last"
+    );
+    b.screenshot("second-page").await;
+
+    // Search by name (the % is a character, not a wildcard) and by part of an id.
+    b.goto(&format!("{base}/dashboard")).await;
+    b.wait_for("#agent-search input[name=q]", WAIT)
+        .await
+        .send_keys("100% alpha")
+        .await;
+    b.find("#agent-search button").await.click().await;
+    b.wait_until("one match", WAIT, async || rows(&b).await.len() == 1)
+        .await;
+    assert_eq!(rows(&b).await, ["bot-104"]);
+    b.goto(&format!("{base}/dashboard?q=BOT-10")).await;
+    b.wait_for("#agents", WAIT).await;
+    assert_eq!(
+        rows(&b).await,
+        ["bot-100", "bot-101", "bot-102", "bot-103", "bot-104"]
+    );
+    b.goto(&format!("{base}/dashboard?q=nothing-like-this"))
+        .await;
+    b.wait_for("#no-match", WAIT).await;
+
+    // The approvals page lists every pending mandate, not those among the first agents only.
+    b.goto(&format!("{base}/dashboard/approvals")).await;
+    b.wait_for("#pending-mandates", WAIT).await;
+    assert_eq!(b.find_all("#pending-mandates tbody tr").await.len(), 100);
+}
+
+/// The agent ids of the agents table, in order (read in one script: a page that is being
+/// replaced cannot leave stale elements half-way).
+async fn rows(b: &Browser) -> Vec<String> {
+    let ids = b
+        .execute(
+            "return Array.from(document.querySelectorAll('#agents tbody tr'))
+                 .map(r => r.dataset.agent);",
+            vec![],
+        )
+        .await;
+    serde_json::from_value(ids).unwrap_or_default()
+}
