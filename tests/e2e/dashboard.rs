@@ -798,3 +798,88 @@ async fn rows(b: &Browser) -> Vec<String> {
         .await;
     serde_json::from_value(ids).unwrap_or_default()
 }
+
+#[tokio::test]
+async fn pages_update_by_themselves_and_webhooks_are_registered_and_disabled_from_the_dashboard() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    std::fs::write(
+        dir.path().join("mandate.toml"),
+        crate::harness::test_config(""),
+    )
+    .unwrap();
+    let db_url = mandate_testkit::database_url(dir.path());
+    let env = vec![("MANDATE_DASHBOARD_LIVE_MS".to_owned(), "300".to_owned())];
+    let ca = Ca::on(Daemon::start_on(dir, db_url, env).await).await;
+    ca.approved_agent("live-bot", full_mandate()).await;
+    let base = ca.d.base.clone();
+    let b = Browser::start(&artifacts("dashboard-live")).await;
+    sign_in(&b, &base, &ca.operator, "operator").await;
+    assert_eq!(text(&b, "#open-incidents").await, "0");
+    // A mark only this page load carries: it survives only if the page is not reloaded.
+    b.execute("window.__sameLoad = 42;", vec![]).await;
+
+    // A breach arrives through the API; the open page shows its incident by itself.
+    let breach = json!({"agent_id": "live-bot", "action_type": "trade_execution",
+        "metadata": {"market": "DOGE_USD", "size": "60000", "currency": "EUR",
+                     "counterparty": "exchange_a", "region": "eu-west-1"}});
+    let r = ca.d.post(&ca.operator, "/v1/events", &breach).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    b.wait_until_text("#open-incidents", "1", WAIT).await;
+    b.wait_until_text("#agents tr[data-agent=live-bot]", "suspended", WAIT)
+        .await;
+    assert_eq!(
+        b.execute("return window.__sameLoad;", vec![]).await,
+        json!(42)
+    );
+    assert!(text(&b, "#live").await.starts_with("updated"));
+
+    // The operator registers an endpoint; its secret is shown once.
+    b.goto(&format!("{base}/dashboard/webhooks")).await;
+    b.wait_for("#no-webhooks", WAIT).await;
+    b.find("#new-webhook summary").await.click().await;
+    b.find("#new-webhook input[name=url]")
+        .await
+        .send_keys("http://127.0.0.1:9/hook")
+        .await;
+    b.find("#new-webhook input[name=events]")
+        .await
+        .send_keys("incident.opened, certificate.revoked")
+        .await;
+    b.find("#create-webhook").await.click().await;
+    let secret = b.wait_for("#webhook-secret", WAIT).await.text().await;
+    assert!(secret.len() >= 32, "{secret}");
+    b.screenshot("webhook-created").await;
+    let hooks = ca.d.get(&ca.operator, "/v1/webhooks").await;
+    let hook = &hooks.body["items"][0];
+    assert_eq!(hook["url"], "http://127.0.0.1:9/hook", "{hooks:?}");
+    assert_eq!(
+        hook["events"],
+        json!(["incident.opened", "certificate.revoked"])
+    );
+    assert_eq!(hook["operator"], "acme-trading");
+    assert!(hook.get("secret").is_none(), "never listed again");
+
+    // ... and disables it.
+    b.find("#webhook-link").await.click().await;
+    b.wait_until_text("#webhook-state", "active", WAIT).await;
+    b.find("#disable-webhook").await.click().await;
+    b.wait_until_text("#notice", "disabled", WAIT).await;
+    b.wait_until_text("#webhook-state", "disabled", WAIT).await;
+    assert!(b.try_find("#disable-webhook").await.is_none());
+    let id = hook["id"].as_str().unwrap();
+    let one = ca.d.get(&ca.operator, &format!("/v1/webhooks/{id}")).await;
+    assert!(
+        one.body["disabled_at"].as_str().unwrap().ends_with('Z'),
+        "{one:?}"
+    );
+
+    // A compliance officer reads webhooks but is offered neither form.
+    b.find("#sign-out").await.click().await;
+    sign_in(&b, &base, &ca.compliance, "compliance").await;
+    b.goto(&format!("{base}/dashboard/webhooks/{id}")).await;
+    b.wait_for("#webhook-state", WAIT).await;
+    assert!(b.try_find("#disable-webhook").await.is_none());
+    b.goto(&format!("{base}/dashboard/webhooks")).await;
+    b.wait_for("#webhooks", WAIT).await;
+    assert!(b.try_find("#new-webhook").await.is_none());
+}

@@ -990,6 +990,18 @@ async fn dashboard_forms_follow_the_same_table() {
             vec![("resolution", "x")],
             403,
         ),
+        (
+            true,
+            format!("/dashboard/webhooks/{}/disable", b.hook),
+            vec![],
+            403,
+        ),
+        (
+            false,
+            "/dashboard/webhooks".to_owned(),
+            vec![("url", "https://hooks.example.com/x")],
+            403,
+        ),
     ];
     for (as_comp, action, fields, status) in &forms {
         let browser = if *as_comp { &mut comp } else { &mut aud };

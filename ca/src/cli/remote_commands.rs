@@ -277,7 +277,7 @@ async fn webhooks(api: &Api, cmd: WebhooksCommand) -> anyhow::Result<()> {
                     ("URL", "/url"),
                     ("ORGANIZATION", "/operator"),
                     ("EVENTS", "/events"),
-                    ("ACTIVE", "/active"),
+                    ("DISABLED", "/disabled_at"),
                 ],
             )
         }
@@ -311,8 +311,8 @@ async fn webhooks(api: &Api, cmd: WebhooksCommand) -> anyhow::Result<()> {
                     ("EVENT", "/event_type"),
                     ("STATUS", "/status"),
                     ("ATTEMPTS", "/attempts"),
-                    ("LAST STATUS", "/last_status"),
-                    ("CREATED", "/created_at"),
+                    ("LAST ATTEMPT", "/last_attempt_at"),
+                    ("ANSWER", "/last_status_code"),
                 ],
             )
         }

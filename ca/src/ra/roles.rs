@@ -16,5 +16,7 @@ pub const ACKNOWLEDGERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Adm
 pub const RESOLVERS: &[Role] = &[Role::Compliance];
 /// May make compliance reports.
 pub const REPORTERS: &[Role] = &[Role::Compliance, Role::Auditor];
+/// May register and disable webhook endpoints.
+pub const WEBHOOK_MANAGERS: &[Role] = &[Role::Operator, Role::Admin];
 /// May read the audit log.
 pub const AUDIT_READERS: &[Role] = &[Role::Auditor, Role::Compliance, Role::Admin];

@@ -12,7 +12,7 @@ use super::{Principal, tenant};
 use crate::CaError;
 
 /// Who may make and disable endpoints.
-pub const MANAGERS: &[Role] = &[Role::Operator, Role::Admin];
+pub const MANAGERS: &[Role] = super::roles::WEBHOOK_MANAGERS;
 const MAX_URL_LEN: usize = 2048;
 
 /// An endpoint to make.

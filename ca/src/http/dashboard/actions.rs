@@ -14,6 +14,7 @@ use super::pages::from_json;
 use super::session::{Signed, check_post};
 use crate::http::{
     ApiError, ApiJson, ApiPath, AppState, OptionalJson, agents, behaviour, incidents, revocation,
+    webhooks,
 };
 
 /// Approve or reject a mandate or a baseline.
@@ -239,4 +240,76 @@ pub(crate) async fn resolve(
     }
     .await;
     outcome(&signed, r, "/dashboard/incidents?done=resolved".into())
+}
+
+/// The new-endpoint form.
+#[derive(Deserialize)]
+pub(crate) struct WebhookForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    url: String,
+    /// Event types separated by commas or spaces; empty: every event.
+    #[serde(default)]
+    events: String,
+    /// The organization (CA staff only); empty: the caller's, or every event for CA staff.
+    #[serde(default)]
+    organization: String,
+}
+
+/// `POST /dashboard/webhooks` (operator, admin): registers the endpoint and shows its signing
+/// secret on the page it answers with, once (a redirect would lose it).
+pub(crate) async fn create_webhook(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Form(form): Form<WebhookForm>,
+) -> Response {
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        let events: Vec<&str> = form
+            .events
+            .split([',', ' ', '\n', '\r', '\t'])
+            .filter(|e| !e.is_empty())
+            .collect();
+        let organization = form.organization.trim();
+        let body = from_json(json!({
+            "url": form.url.trim(),
+            "events": (!events.is_empty()).then_some(events),
+            "operator": (!organization.is_empty()).then_some(organization),
+        }))?;
+        webhooks::create(State(state), signed.caller.clone(), ApiJson(body)).await
+    }
+    .await;
+    match r {
+        Ok((_, axum::Json(created))) => match serde_json::to_value(created) {
+            Ok(v) => super::pages::webhook_created(&signed, &v),
+            Err(e) => layout::error_page(
+                Some(&signed),
+                ApiError::from(crate::CaError::Internal(e.to_string())),
+            ),
+        },
+        Err(e) => outcome::<()>(&signed, Err(e), String::new()),
+    }
+}
+
+/// `POST /dashboard/webhooks/{id}/disable` (operator, admin).
+pub(crate) async fn disable_webhook(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    Form(form): Form<Plain>,
+) -> Response {
+    let to = format!(
+        "/dashboard/webhooks/{}?done=webhook-disabled",
+        layout::query_escape(&id)
+    );
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        let body = OptionalJson(from_json(json!({}))?);
+        webhooks::disable(State(state), signed.caller.clone(), ApiPath(id), body).await
+    }
+    .await;
+    outcome(&signed, r, to)
 }

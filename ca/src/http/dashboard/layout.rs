@@ -24,6 +24,19 @@ const NAV: &[(&str, &str, &[Role])] = &[
     ),
 ];
 
+/// How often a signed-in page looks for changes (ms); `MANDATE_DASHBOARD_LIVE_MS` changes it
+/// (tests make it short).
+fn live_ms() -> u64 {
+    static MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *MS.get_or_init(|| {
+        std::env::var("MANDATE_DASHBOARD_LIVE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|ms| (200..=600_000).contains(ms))
+            .unwrap_or(5000)
+    })
+}
+
 fn shell(title: &str, signed: Option<&Signed>, active: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -33,8 +46,11 @@ fn shell(title: &str, signed: Option<&Signed>, active: &str, body: Markup) -> Ma
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · mandate" }
                 link rel="stylesheet" href="/dashboard/assets/style.css";
+                @if signed.is_some() {
+                    script src="/dashboard/assets/live.js" defer {}
+                }
             }
-            body {
+            body data-live-ms=[signed.map(|_| live_ms())] {
                 header.top {
                     a.brand href="/dashboard" { "mandate" }
                     @if let Some(s) = signed {
@@ -59,6 +75,8 @@ fn shell(title: &str, signed: Option<&Signed>, active: &str, body: Markup) -> Ma
                             span #who-role .role { (s.caller.role.as_str()) }
                             " "
                             span.key title="API key id" { (s.caller.key_id) }
+                            " "
+                            span #live .muted title="The page keeps itself current" { "live" }
                             form.inline method="post" action="/dashboard/logout" {
                                 (csrf(s))
                                 button #sign-out type="submit" { "Sign out" }
@@ -162,6 +180,19 @@ pub(crate) fn when(unix: i64) -> String {
         .map_or_else(|| unix.to_string(), |s| format!("{s} UTC"))
 }
 
+/// A time from a JSON document (RFC 3339 text, or unix seconds) in the one form the dashboard
+/// shows times in, as [`when`] does; anything else as it is.
+pub(crate) fn at(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64().map_or_else(|| n.to_string(), when),
+        serde_json::Value::String(s) => {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map_or_else(|_| s.clone(), |t| when(t.unix_timestamp()))
+        }
+        other => text(other),
+    }
+}
+
 /// A value of a JSON document as text for a cell (strings without their quotes).
 pub(crate) fn text(v: &serde_json::Value) -> String {
     match v {
@@ -183,6 +214,7 @@ pub(crate) fn done_message(code: Option<&str>) -> Option<&'static str> {
         "killed" => "Kill switch pulled: the agent is suspended and its certificates are revoked.",
         "acknowledged" => "Incident acknowledged.",
         "resolved" => "Incident resolved.",
+        "webhook-disabled" => "Endpoint disabled: nothing more is delivered to it.",
         _ => return None,
     })
 }

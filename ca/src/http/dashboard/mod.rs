@@ -33,6 +33,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/dashboard/logout", post(session::logout))
         .route("/dashboard/assets/style.css", get(style))
+        .route("/dashboard/assets/live.js", get(live_script))
         .route("/dashboard/agents/{id}", get(pages::agent))
         .route(
             "/dashboard/agents/{id}/approve",
@@ -64,22 +65,30 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/dashboard/incidents/{id}/resolve", post(actions::resolve))
         .route("/dashboard/revocations", get(pages::revocations))
-        .route("/dashboard/webhooks", get(pages::webhooks))
+        .route(
+            "/dashboard/webhooks",
+            get(pages::webhooks).post(actions::create_webhook),
+        )
         .route("/dashboard/webhooks/{id}", get(pages::webhook))
+        .route(
+            "/dashboard/webhooks/{id}/disable",
+            post(actions::disable_webhook),
+        )
         .route("/dashboard/audit", get(pages::audit))
         .route("/dashboard/people", get(pages::people))
         .layer(axum::middleware::map_response(security_headers))
 }
 
 /// What every dashboard answer carries: no caching of pages with data on them, no framing, no
-/// scripts, no sniffing, no referrer leaving the site.
+/// script but the dashboard's own file (no inline script, nothing from elsewhere), no
+/// sniffing, no referrer leaving the site.
 async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -105,5 +114,17 @@ async fn style() -> impl axum::response::IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("style.css"),
+    )
+}
+
+/// `GET /dashboard/assets/live.js`: keeps a signed-in page current (short polling of the page
+/// itself, which carries the same role and organization checks as loading it).
+async fn live_script() -> impl axum::response::IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("live.js"),
     )
 }

@@ -12,10 +12,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::chart::{Point, risk_timeline};
-use super::layout::{self, badge, csrf, notice, problem, text, when};
+use super::layout::{self, at, badge, csrf, notice, problem, text, when};
 use super::session::Signed;
 use crate::http::roles::{
     ACKNOWLEDGERS, AUDIT_READERS, DECIDERS, READERS, REPORTERS, RESOLVERS, REVOKERS,
+    WEBHOOK_MANAGERS,
 };
 use crate::http::{
     ApiError, ApiPath, ApiQuery, AppState, PageQuery, agents, audit, behaviour, certificates,
@@ -327,7 +328,7 @@ pub(crate) async fn agent(
         }
         p.muted #agent-meta {
             (text(&a["name"])) " · " (text(&a["organization"])) " · " (text(&a["dns_name"]))
-            " · registered by " (by(&who, &text(&a["registered_by"]))) " at " (text(&a["created_at"]))
+            " · registered by " (by(&who, &text(&a["registered_by"]))) " at " (at(&a["created_at"]))
         }
 
         section.card #mandate {
@@ -428,7 +429,7 @@ pub(crate) async fn agent(
                             thead { tr { th { "Limit" } th { "Market" } th { "Value" } th { "Until" } th { "Granted by" } th { "Reason" } } }
                             tbody {
                                 @for o in list {
-                                    tr { td { (text(&o["limit"])) } td { (text(&o["market"])) } td { (o["value"].to_string()) } td { (text(&o["expires_at"])) } td { (o["granted_by"].as_array().map(|g| g.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) } td { (text(&o["reason"])) } }
+                                    tr { td { (text(&o["limit"])) } td { (text(&o["market"])) } td { (o["value"].to_string()) } td { (at(&o["expires_at"])) } td { (o["granted_by"].as_array().map(|g| g.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) } td { (text(&o["reason"])) } }
                                 }
                             }
                         }
@@ -645,8 +646,8 @@ fn baseline_table(
                             td { "v" (text(&b["version"])) }
                             td { (badge(&text(&b["status"]))) }
                             td { (text(&b["baseline"]["events"])) }
-                            td { (text(&b["created_at"])) " by " (by(who, &text(&b["learnt_by"]))) }
-                            td { (text(&b["decided_at"])) " " (by(who, &text(&b["decided_by"]))) }
+                            td { (at(&b["created_at"])) " by " (by(who, &text(&b["learnt_by"]))) }
+                            td { (at(&b["decided_at"])) " " (by(who, &text(&b["decided_by"]))) }
                             td {
                                 @if b["status"] == "pending_approval" && can(signed, DECIDERS) {
                                     (baseline_buttons(signed, agent, b["version"].as_i64().unwrap_or(0)))
@@ -687,10 +688,10 @@ fn certificate_table(certs: &[Value], who: &std::collections::BTreeMap<String, S
                             td.mono { (text(&c["serial_number"])) }
                             td.cert-status { (badge(&text(&c["status"]))) }
                             td { "v" (text(&c["mandate_version"])) }
-                            td { (text(&c["not_after"])) }
+                            td { (at(&c["not_after"])) }
                             td {
                                 @if !c["revoked_at"].is_null() {
-                                    (text(&c["revoked_at"])) " · " (text(&c["revocation_reason"]))
+                                    (at(&c["revoked_at"])) " · " (text(&c["revocation_reason"]))
                                     " · by " (by(who, &text(&c["revoked_by"])))
                                 }
                             }
@@ -725,11 +726,11 @@ fn incident_table(signed: &Signed, rows: &[Value], with_agent: bool) -> Markup {
                                 @if !i["resolution"].is_null() { br; span.muted { (text(&i["resolution"])) } } }
                             @if i["kind"] == "mandate_breach" {
                                 td { "—" }
-                                td { (text(&i["created_at"])) }
+                                td { (at(&i["created_at"])) }
                                 td.explain { (breach_explanation(&i["reasons"], i["revokes"] == true)) }
                             } @else {
                                 td { (score_text(&i["risk_score"])) " ≥ " (score_text(&i["threshold"])) }
-                                td { (text(&i["created_at"])) }
+                                td { (at(&i["created_at"])) }
                                 td.explain { (explanation(&i["contributions"])) }
                             }
                             td {
@@ -856,7 +857,7 @@ pub(crate) async fn approvals(
                                 td { a href={ "/dashboard/agents/" (id) } { (id) } }
                                 td { (text(&a["organization"])) }
                                 td { "v" (text(&a["mandate_version"])) }
-                                td { (text(&a["updated_at"])) " by " (by(&who, &text(&a["registered_by"]))) }
+                                td { (at(&a["updated_at"])) " by " (by(&who, &text(&a["registered_by"]))) }
                                 td {
                                     @if decider && a["approved_mandate_version"].is_number() {
                                         // A change to an approved mandate is read before it is approved.
@@ -1032,18 +1033,34 @@ pub(crate) async fn webhooks(State(state): State<AppState>, signed: Signed) -> R
         page_query(),
     ))
     .await;
+    let manager = can(&signed, WEBHOOK_MANAGERS);
+    let staff = signed.caller.org_filter().is_none();
     let body = html! {
         h1 { "Webhooks" }
+        @if manager {
+            details.card #new-webhook {
+                summary { "Register an endpoint" }
+                form method="post" action="/dashboard/webhooks" {
+                    (csrf(&signed))
+                    label { "URL " input type="url" name="url" required placeholder="https://hooks.example.com/mandate" maxlength="2000"; }
+                    label { "Event types " input type="text" name="events" placeholder="every event; or e.g. certificate.revoked, incident.opened"; }
+                    @if staff {
+                        label { "Organization " input type="text" name="organization" placeholder="every organization"; }
+                    }
+                    button type="submit" #create-webhook { "Register" }
+                }
+            }
+        }
         @match &list {
             Ok(v) => {
                 @let hooks = items(v, "items");
-                @if hooks.is_empty() { p.muted { "No webhook registered (POST /v1/webhooks)." } }
+                @if hooks.is_empty() { p.muted #no-webhooks { "No webhook registered." } }
                 @else {
                     table #webhooks {
                         thead { tr { th { "Id" } th { "URL" } th { "Events" } th { "Operator" } th { "State" } } }
                         tbody {
                             @for h in &hooks {
-                                tr {
+                                tr data-webhook=(text(&h["id"])) {
                                     td { a href={ "/dashboard/webhooks/" (text(&h["id"])) } { (text(&h["id"])) } }
                                     td.mono { (text(&h["url"])) }
                                     td { (h["events"].as_array().map(|e| e.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
@@ -1066,6 +1083,7 @@ pub(crate) async fn webhook(
     State(state): State<AppState>,
     signed: Signed,
     ApiPath(id): ApiPath<String>,
+    Query(done): Query<Done>,
 ) -> Response {
     let hook = value(webhooks::get_one(
         State(state.clone()),
@@ -1088,9 +1106,20 @@ pub(crate) async fn webhook(
         ApiQuery(q),
     ))
     .await;
+    let active = hook["disabled_at"].is_null();
     let body = html! {
+        (notice(done.done.as_deref()))
         h1 { "Webhook " (id) }
         p.mono { (text(&hook["url"])) }
+        p #webhook-state {
+            @if active { (badge("active")) } @else { (badge("disabled")) " since " (at(&hook["disabled_at"])) }
+        }
+        @if active && can(&signed, WEBHOOK_MANAGERS) {
+            form method="post" action={ "/dashboard/webhooks/" (layout::query_escape(&id)) "/disable" } {
+                (csrf(&signed))
+                button.danger type="submit" #disable-webhook { "Disable this endpoint" }
+            }
+        }
         section.card {
             h2 { "Deliveries" }
             @match &deliveries {
@@ -1107,7 +1136,7 @@ pub(crate) async fn webhook(
                                         td { (text(&d["event_type"])) }
                                         td { (badge(&text(&d["status"]))) }
                                         td { (text(&d["attempts"])) }
-                                        td { (text(&d["last_attempt_at"])) }
+                                        td { (at(&d["last_attempt_at"])) }
                                         td { (text(&d["last_status_code"])) " " (text(&d["last_error"])) }
                                     }
                                 }
@@ -1186,7 +1215,7 @@ pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Resp
                             @for r in items(v, "items").iter().rev() {
                                 tr {
                                     td { (text(&r["seq"])) }
-                                    td { (text(&r["at"])) }
+                                    td { (at(&r["at"])) }
                                     td { (text(&r["actor"])) }
                                     td { (text(&r["action"])) }
                                     td { (text(&r["subject"])) }
@@ -1357,4 +1386,19 @@ fn changes_table(changes: &Value) -> Markup {
             }
         }
     }
+}
+
+/// The answer to a new endpoint: its signing secret, shown this once.
+pub(crate) fn webhook_created(signed: &Signed, hook: &Value) -> Response {
+    let id = text(&hook["id"]);
+    let body = html! {
+        h1 { "Endpoint registered" }
+        section.card {
+            p { "Deliveries to " span.mono { (text(&hook["url"])) } " are signed with this secret. "
+                strong { "It is shown this once:" } " keep it where the receiver reads it." }
+            p.mono #webhook-secret { (text(&hook["secret"])) }
+            p { a #webhook-link href={ "/dashboard/webhooks/" (layout::query_escape(&id)) } { "Webhook " (id) } }
+        }
+    };
+    layout::page("Endpoint registered", signed, "/dashboard/webhooks", body)
 }
