@@ -29,6 +29,12 @@ async fn sign_in(b: &Browser, base: &str, key: &str, role: &str) {
     b.wait_until_text("#who-role", role, WAIT).await;
 }
 
+/// Signs out and waits for the sign-in form it lands on.
+async fn sign_out(b: &Browser) {
+    b.find("#sign-out").await.click().await;
+    b.wait_for("#api_key", WAIT).await;
+}
+
 async fn text(b: &Browser, css: &str) -> String {
     b.find(css).await.text().await
 }
@@ -874,7 +880,7 @@ async fn pages_update_by_themselves_and_webhooks_are_registered_and_disabled_fro
     );
 
     // A compliance officer reads webhooks but is offered neither form.
-    b.find("#sign-out").await.click().await;
+    sign_out(&b).await;
     sign_in(&b, &base, &ca.compliance, "compliance").await;
     b.goto(&format!("{base}/dashboard/webhooks/{id}")).await;
     b.wait_for("#webhook-state", WAIT).await;
@@ -882,4 +888,146 @@ async fn pages_update_by_themselves_and_webhooks_are_registered_and_disabled_fro
     b.goto(&format!("{base}/dashboard/webhooks")).await;
     b.wait_for("#webhooks", WAIT).await;
     assert!(b.try_find("#new-webhook").await.is_none());
+}
+
+#[tokio::test]
+async fn an_operator_registers_and_changes_a_mandate_compliance_approves_the_diff_and_an_admin_adds_a_person_with_a_key()
+ {
+    let ca = Ca::start().await;
+    let base = ca.d.base.clone();
+    let b = Browser::start(&artifacts("dashboard-manage")).await;
+
+    // The operator registers an agent from the dashboard, with a mandate typed as JSON.
+    sign_in(&b, &base, &ca.operator, "operator").await;
+    b.find("#register-agent summary").await.click().await;
+    b.find("#register-agent input[name=agent_id]")
+        .await
+        .send_keys("desk-bot")
+        .await;
+    b.find("#register-agent input[name=name]")
+        .await
+        .send_keys("Desk bot")
+        .await;
+    let mandate = b.find("#register-agent textarea[name=mandate]").await;
+    mandate.clear().await;
+    mandate
+        .send_keys(&serde_json::to_string(&full_mandate()).unwrap())
+        .await;
+    b.find("#register").await.click().await;
+    b.wait_until_text("#notice", "waits for a compliance officer", WAIT)
+        .await;
+    let a = ca.d.get(&ca.operator, "/v1/agents/desk-bot").await;
+    assert_eq!(a.body["mandate_status"], "pending_approval", "{a:?}");
+    assert_eq!(a.body["name"], "Desk bot");
+    // A mandate that is not JSON, or has an exponent, is refused by name and registers nothing.
+    b.goto(&format!("{base}/dashboard")).await;
+    b.find("#register-agent summary").await.click().await;
+    b.find("#register-agent input[name=agent_id]")
+        .await
+        .send_keys("bad-bot")
+        .await;
+    b.find("#register-agent input[name=name]")
+        .await
+        .send_keys("Bad")
+        .await;
+    let mandate = b.find("#register-agent textarea[name=mandate]").await;
+    mandate.clear().await;
+    mandate
+        .send_keys(r#"{"maxTransactionSize": {"amount": 1e3, "currency": "EUR"}}"#)
+        .await;
+    b.find("#register").await.click().await;
+    let refusal = b
+        .wait_for(".problem, #problem, .error", WAIT)
+        .await
+        .text()
+        .await;
+    assert!(
+        refusal.contains("mandate") && refusal.contains("exponent"),
+        "{refusal}"
+    );
+    assert_eq!(
+        ca.d.get(&ca.operator, "/v1/agents/bad-bot").await.status,
+        404
+    );
+
+    // Approved by compliance, then the operator asks for a higher limit.
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            "/v1/agents/desk-bot/approve",
+            &json!({"version": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    b.goto(&format!("{base}/dashboard/agents/desk-bot")).await;
+    b.find("#change-mandate summary").await.click().await;
+    let mut v2 = full_mandate();
+    v2["maxTransactionSize"]["amount"] = json!("80000");
+    let area = b.find("#change-mandate textarea").await;
+    area.clear().await;
+    area.send_keys(&serde_json::to_string(&v2).unwrap()).await;
+    b.find("#submit-mandate").await.click().await;
+    b.wait_until_text("#notice", "Mandate change submitted", WAIT)
+        .await;
+
+    // Compliance sees what changes, and approves.
+    sign_out(&b).await;
+    sign_in(&b, &base, &ca.compliance, "compliance").await;
+    assert!(
+        b.try_find("#register-agent").await.is_none(),
+        "compliance registers nothing"
+    );
+    b.goto(&format!("{base}/dashboard/agents/desk-bot")).await;
+    let diff = b.wait_for("#mandate-changes", WAIT).await.text().await;
+    assert!(diff.contains("maxTransactionSize"), "{diff}");
+    assert!(diff.contains("50000") && diff.contains("80000"), "{diff}");
+    assert!(b.try_find("#change-mandate").await.is_none());
+    b.screenshot("mandate-diff").await;
+    b.find("#approve-mandate").await.click().await;
+    b.wait_until_text("#notice", "Mandate approved", WAIT).await;
+    let a = ca.d.get(&ca.operator, "/v1/agents/desk-bot").await;
+    assert_eq!(a.body["approved_mandate_version"], 2, "{a:?}");
+
+    // An admin adds a person of the organization and gives them a key, which works.
+    let admin = ca.d.admin_key();
+    sign_out(&b).await;
+    sign_in(&b, &base, &admin, "admin").await;
+    b.goto(&format!("{base}/dashboard/people")).await;
+    b.find("#new-person input[name=id]")
+        .await
+        .send_keys("carol")
+        .await;
+    b.find("#new-person input[name=name]")
+        .await
+        .send_keys("Carol Ruiz")
+        .await;
+    b.execute(
+        "document.querySelector('#new-person select[name=organization]').value = 'acme-trading';",
+        vec![],
+    )
+    .await;
+    b.find("#new-person input[name=role_auditor]")
+        .await
+        .click()
+        .await;
+    b.find("#create-person").await.click().await;
+    b.wait_until_text("#notice", "Person added", WAIT).await;
+    b.wait_until_text("#people tr[data-person=carol]", "auditor", WAIT)
+        .await;
+    b.execute(
+        "document.querySelector('#new-key select[name=person]').value = 'carol';
+         document.querySelector('#new-key select[name=role]').value = 'auditor';",
+        vec![],
+    )
+    .await;
+    b.find("#new-key input[name=label]")
+        .await
+        .send_keys("laptop")
+        .await;
+    b.find("#create-key").await.click().await;
+    let key = b.wait_for("#new-api-key", WAIT).await.text().await;
+    assert!(key.starts_with("mk_"), "{key}");
+    let r = ca.d.get(&key, "/v1/agents").await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["items"][0]["agent_id"], "desk-bot");
 }

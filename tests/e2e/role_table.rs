@@ -1002,6 +1002,30 @@ async fn dashboard_forms_follow_the_same_table() {
             vec![("url", "https://hooks.example.com/x")],
             403,
         ),
+        (
+            false,
+            "/dashboard/agents".to_owned(),
+            vec![("agent_id", "x-bot"), ("name", "X"), ("mandate", "{}")],
+            403,
+        ),
+        (
+            true,
+            format!("/dashboard/agents/{}/mandate", a.agent),
+            vec![("mandate", "{}")],
+            403,
+        ),
+        (
+            true,
+            "/dashboard/people".to_owned(),
+            vec![("id", "mallory"), ("name", "M"), ("role_admin", "on")],
+            403,
+        ),
+        (
+            false,
+            "/dashboard/api-keys".to_owned(),
+            vec![("person", "mallory"), ("role", "admin"), ("label", "x")],
+            403,
+        ),
     ];
     for (as_comp, action, fields, status) in &forms {
         let browser = if *as_comp { &mut comp } else { &mut aud };

@@ -213,6 +213,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON document typed into a form field (a mandate in the dashboard's text area), read by
+/// the rules a JSON body is read by: `400 invalid-json` when it does not parse, `422
+/// invalid-json` for an exponent form or negative zero, each naming the field.
+pub(crate) fn form_json(field: &str, text: &str) -> Result<serde_json::Value, ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+            format!("{field}: needs a JSON object"),
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+            format!("{field}: not JSON: {e}"),
+        )
+    })?;
+    plain_numbers(text.as_bytes()).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-json",
+            format!("{field}: {}", e.detail),
+        )
+    })?;
+    Ok(value)
+}
+
 /// A body that could not be read: over the limit (413), or cut off or stalled (400).
 fn bytes_rejection(rej: axum::extract::rejection::BytesRejection) -> ApiError {
     let status = rej.status();

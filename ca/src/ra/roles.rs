@@ -16,6 +16,8 @@ pub const ACKNOWLEDGERS: &[Role] = &[Role::Operator, Role::Compliance, Role::Adm
 pub const RESOLVERS: &[Role] = &[Role::Compliance];
 /// May make compliance reports.
 pub const REPORTERS: &[Role] = &[Role::Compliance, Role::Auditor];
+/// May register agents and request mandate changes.
+pub const MANDATE_REQUESTERS: &[Role] = &[Role::Operator];
 /// May register and disable webhook endpoints.
 pub const WEBHOOK_MANAGERS: &[Role] = &[Role::Operator, Role::Admin];
 /// May read the audit log.

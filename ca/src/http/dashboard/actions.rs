@@ -13,8 +13,8 @@ use super::layout;
 use super::pages::from_json;
 use super::session::{Signed, check_post};
 use crate::http::{
-    ApiError, ApiJson, ApiPath, AppState, OptionalJson, agents, behaviour, incidents, revocation,
-    webhooks,
+    ApiError, ApiJson, ApiPath, AppState, OptionalJson, agents, api_keys, behaviour, form_json,
+    incidents, organizations, revocation, webhooks,
 };
 
 /// Approve or reject a mandate or a baseline.
@@ -312,4 +312,168 @@ pub(crate) async fn disable_webhook(
     }
     .await;
     outcome(&signed, r, to)
+}
+
+/// The register form.
+#[derive(Deserialize)]
+pub(crate) struct RegisterForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    agent_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    mandate: String,
+}
+
+/// `POST /dashboard/agents` (operator): registers an agent with its first mandate.
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Form(form): Form<RegisterForm>,
+) -> Response {
+    let id = form.agent_id.trim().to_owned();
+    let to = format!(
+        "/dashboard/agents/{}?done=registered",
+        layout::query_escape(&id)
+    );
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        let mandate = form_json("mandate", &form.mandate)?;
+        let body = from_json(json!({"agent_id": id, "name": form.name, "mandate": mandate}))?;
+        agents::register(State(state), signed.caller.clone(), ApiJson(body)).await
+    }
+    .await;
+    outcome(&signed, r, to)
+}
+
+/// The mandate-change form.
+#[derive(Deserialize)]
+pub(crate) struct MandateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mandate: String,
+}
+
+/// `POST /dashboard/agents/{id}/mandate` (operator): a new version, waiting for compliance.
+pub(crate) async fn submit_mandate(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    Form(form): Form<MandateForm>,
+) -> Response {
+    let to = format!(
+        "/dashboard/agents/{}?done=mandate-submitted",
+        layout::query_escape(&id)
+    );
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        let mandate = form_json("mandate", &form.mandate)?;
+        let body = from_json(json!({ "mandate": mandate }))?;
+        agents::submit_mandate(
+            State(state),
+            signed.caller.clone(),
+            ApiPath(id),
+            ApiJson(body),
+        )
+        .await
+    }
+    .await;
+    outcome(&signed, r, to)
+}
+
+/// The new-person form: one checkbox per role.
+#[derive(Deserialize)]
+pub(crate) struct PersonForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    organization: String,
+    role_operator: Option<String>,
+    role_compliance: Option<String>,
+    role_auditor: Option<String>,
+    #[serde(rename = "role_market-data")]
+    role_market_data: Option<String>,
+    role_admin: Option<String>,
+}
+
+/// `POST /dashboard/people` (admin).
+pub(crate) async fn create_person(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Form(form): Form<PersonForm>,
+) -> Response {
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        let roles: Vec<&str> = [
+            ("operator", &form.role_operator),
+            ("compliance", &form.role_compliance),
+            ("auditor", &form.role_auditor),
+            ("market-data", &form.role_market_data),
+            ("admin", &form.role_admin),
+        ]
+        .into_iter()
+        .filter(|(_, on)| on.is_some())
+        .map(|(r, _)| r)
+        .collect();
+        let optional = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_owned());
+        let body = from_json(json!({
+            "id": form.id.trim(), "name": form.name, "email": optional(&form.email),
+            "organization": optional(&form.organization), "roles": roles,
+        }))?;
+        organizations::create_person(State(state), signed.caller.clone(), ApiJson(body)).await
+    }
+    .await;
+    outcome(&signed, r, "/dashboard/people?done=person-created".into())
+}
+
+/// The new-key form.
+#[derive(Deserialize)]
+pub(crate) struct KeyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    person: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    label: String,
+}
+
+/// `POST /dashboard/api-keys` (admin): the key is shown on the page that answers, once.
+pub(crate) async fn create_key(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Form(form): Form<KeyForm>,
+) -> Response {
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        let body = from_json(json!({
+            "role": form.role.trim(), "label": form.label, "person": form.person.trim(),
+        }))?;
+        api_keys::create(State(state), signed.caller.clone(), ApiJson(body)).await
+    }
+    .await;
+    match r {
+        Ok((_, axum::Json(created))) => match serde_json::to_value(created) {
+            Ok(v) => super::pages::key_created(&signed, &v),
+            Err(e) => layout::error_page(
+                Some(&signed),
+                ApiError::from(crate::CaError::Internal(e.to_string())),
+            ),
+        },
+        Err(e) => outcome::<()>(&signed, Err(e), String::new()),
+    }
 }

@@ -215,6 +215,11 @@ pub(crate) fn done_message(code: Option<&str>) -> Option<&'static str> {
         "acknowledged" => "Incident acknowledged.",
         "resolved" => "Incident resolved.",
         "webhook-disabled" => "Endpoint disabled: nothing more is delivered to it.",
+        "registered" => "Agent registered: its mandate waits for a compliance officer.",
+        "mandate-submitted" => {
+            "Mandate change submitted: it waits for a compliance officer; the approved version stays in force until then."
+        }
+        "person-created" => "Person added. Give them an API key below.",
         _ => return None,
     })
 }

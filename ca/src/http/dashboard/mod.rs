@@ -34,7 +34,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/dashboard/logout", post(session::logout))
         .route("/dashboard/assets/style.css", get(style))
         .route("/dashboard/assets/live.js", get(live_script))
+        .route("/dashboard/agents", post(actions::register))
         .route("/dashboard/agents/{id}", get(pages::agent))
+        .route(
+            "/dashboard/agents/{id}/mandate",
+            post(actions::submit_mandate),
+        )
         .route(
             "/dashboard/agents/{id}/approve",
             post(actions::approve_mandate),
@@ -75,7 +80,11 @@ pub(crate) fn routes() -> Router<AppState> {
             post(actions::disable_webhook),
         )
         .route("/dashboard/audit", get(pages::audit))
-        .route("/dashboard/people", get(pages::people))
+        .route(
+            "/dashboard/people",
+            get(pages::people).post(actions::create_person),
+        )
+        .route("/dashboard/api-keys", post(actions::create_key))
         .layer(axum::middleware::map_response(security_headers))
 }
 

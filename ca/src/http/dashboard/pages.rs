@@ -15,13 +15,25 @@ use super::chart::{Point, risk_timeline};
 use super::layout::{self, at, badge, csrf, notice, problem, text, when};
 use super::session::Signed;
 use crate::http::roles::{
-    ACKNOWLEDGERS, AUDIT_READERS, DECIDERS, READERS, REPORTERS, RESOLVERS, REVOKERS,
-    WEBHOOK_MANAGERS,
+    ACKNOWLEDGERS, AUDIT_READERS, DECIDERS, MANDATE_REQUESTERS, READERS, REPORTERS, RESOLVERS,
+    REVOKERS, WEBHOOK_MANAGERS,
 };
 use crate::http::{
     ApiError, ApiPath, ApiQuery, AppState, PageQuery, agents, audit, behaviour, certificates,
     incidents, organizations, reports, webhooks,
 };
+
+/// The register form's starting point: the shape of a mandate, limits to be edited.
+const MANDATE_TEMPLATE: &str = r#"{
+  "maxTransactionSize": {"amount": "10000", "currency": "EUR"},
+  "maxDailyVolume": {"amount": "100000", "currency": "EUR"},
+  "allowedMarkets": ["BTC_EUR"],
+  "allowedCounterparties": ["exchange_a"],
+  "allowedRegions": ["eu-west-1"],
+  "permittedActions": ["trade_execution"],
+  "circuitBreakerThreshold": 0.7,
+  "autoRevokeThreshold": 0.9
+}"#;
 
 /// Most rows a table shows.
 const ROWS: u32 = 100;
@@ -189,6 +201,22 @@ pub(crate) async fn overview(
             div.tile { span.n #agent-count { (agents.len()) } span { "agents" } }
             a.tile href="/dashboard/approvals" { span.n #pending-count { (pending) } span { "mandates awaiting approval" } }
             a.tile href="/dashboard/incidents" { span.n #open-incidents { (open) } span { "open incidents" } }
+        }
+        @if can(&signed, MANDATE_REQUESTERS) {
+            details.card #register-agent {
+                summary { "Register an agent" }
+                form method="post" action="/dashboard/agents" {
+                    (csrf(&signed))
+                    label { "Agent id " input type="text" name="agent_id" required maxlength="63" pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" placeholder="trading-bot-1"; }
+                    label { "Name " input type="text" name="name" required maxlength="200"; }
+                    label.block { "Mandate (JSON) "
+                        textarea.mono name="mandate" rows="16" spellcheck="false" required {
+                            (MANDATE_TEMPLATE)
+                        }
+                    }
+                    button #register type="submit" { "Register (waits for compliance)" }
+                }
+            }
         }
         form.search #agent-search method="get" action="/dashboard" {
             input type="search" name="q" value=(search.clone().unwrap_or_default())
@@ -366,6 +394,19 @@ pub(crate) async fn agent(
                 }
             }
             (mandate_table(&a["mandate"]))
+            @if can(&signed, MANDATE_REQUESTERS) {
+                details #change-mandate {
+                    summary { "Request a mandate change…" }
+                    form method="post" action={ "/dashboard/agents/" (id) "/mandate" } {
+                        (csrf(&signed))
+                        p.muted { "The new version waits for a compliance officer; until then the agent keeps the approved one." }
+                        textarea.mono name="mandate" rows="18" spellcheck="false" aria-label="Mandate (JSON)" {
+                            (serde_json::to_string_pretty(&a["mandate"]).unwrap_or_default())
+                        }
+                        button #submit-mandate type="submit" { "Submit for approval" }
+                    }
+                }
+            }
         }
 
         section.card #risk {
@@ -1278,7 +1319,11 @@ pub(crate) async fn report(
 
 /// `GET /dashboard/people`: the organizations sharing the CA and the people in them (CA
 /// staff's admins; an organization's people see their organization, and no people list).
-pub(crate) async fn people(State(state): State<AppState>, signed: Signed) -> Response {
+pub(crate) async fn people(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(done): Query<Done>,
+) -> Response {
     let orgs = value(organizations::list(
         State(state.clone()),
         signed.caller.clone(),
@@ -1344,13 +1389,86 @@ pub(crate) async fn people(State(state): State<AppState>, signed: Signed) -> Res
                             }
                         }
                     }
-                    p.muted { "People, their keys and organizations are made with mandate people|orgs|api-keys or the API (POST /v1/people, /v1/organizations, /v1/api-keys)." }
+                    p.muted { "Organizations are made with mandate orgs create or POST /v1/organizations." }
                 }
                 Err(e) => (problem(e)),
             }
         }
     };
+    let org_ids: Vec<String> = orgs
+        .as_ref()
+        .map(|v| items(v, "items").iter().map(|o| text(&o["id"])).collect())
+        .unwrap_or_default();
+    let people_ids: Vec<(String, String)> = people
+        .as_ref()
+        .map(|v| {
+            items(v, "items")
+                .iter()
+                .filter(|p| p["disabled_at"].is_null())
+                .map(|p| (text(&p["id"]), text(&p["name"])))
+                .collect()
+        })
+        .unwrap_or_default();
+    let forms = html! {
+        @if can(&signed, &[Role::Admin]) {
+            section.card #new-person {
+                h2 { "Add a person" }
+                form method="post" action="/dashboard/people" {
+                    (csrf(&signed))
+                    label { "Id " input type="text" name="id" required maxlength="64" placeholder="alice"; }
+                    label { "Name " input type="text" name="name" required maxlength="200"; }
+                    label { "E-mail " input type="email" name="email" maxlength="254"; }
+                    label { "Organization "
+                        select name="organization" {
+                            option value="" { "— CA staff —" }
+                            @for o in &org_ids { option value=(o) { (o) } }
+                        }
+                    }
+                    fieldset.roles {
+                        legend { "Roles" }
+                        @for r in ["operator", "compliance", "auditor", "market-data", "admin"] {
+                            label { input type="checkbox" name={ "role_" (r) } value="on"; " " (r) }
+                        }
+                    }
+                    button #create-person type="submit" { "Add person" }
+                }
+            }
+            section.card #new-key {
+                h2 { "Give a person an API key" }
+                form method="post" action="/dashboard/api-keys" {
+                    (csrf(&signed))
+                    label { "Person "
+                        select name="person" required {
+                            @for (id, name) in &people_ids { option value=(id) { (name) " (" (id) ")" } }
+                        }
+                    }
+                    label { "Role "
+                        select name="role" {
+                            @for r in ["operator", "compliance", "auditor", "market-data", "admin"] { option value=(r) { (r) } }
+                        }
+                    }
+                    label { "Label " input type="text" name="label" required maxlength="200" placeholder="laptop"; }
+                    button #create-key type="submit" { "Create key" }
+                }
+            }
+        }
+    };
+    let body = html! { (notice(done.done.as_deref())) (body) (forms) };
     layout::page("People", &signed, "/dashboard/people", body)
+}
+
+/// The answer to a new API key: the key, shown this once.
+pub(crate) fn key_created(signed: &Signed, key: &Value) -> Response {
+    let body = html! {
+        h1 { "API key created" }
+        section.card {
+            p { "Key " span.mono { (text(&key["id"])) } " acts for " strong { (text(&key["person"])) }
+                " as " (text(&key["role"])) ". " strong { "It is shown this once:" } " hand it over now." }
+            p.mono #new-api-key { (text(&key["api_key"])) }
+            p { a href="/dashboard/people" { "Back to people" } }
+        }
+    };
+    layout::page("API key created", signed, "/dashboard/people", body)
 }
 
 /// A pending mandate version's changes against the approved one, widened limits marked.
