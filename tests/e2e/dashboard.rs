@@ -1031,3 +1031,57 @@ async fn an_operator_registers_and_changes_a_mandate_compliance_approves_the_dif
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert_eq!(r.body["items"][0]["agent_id"], "desk-bot");
 }
+
+#[tokio::test]
+async fn the_docs_page_renders_the_api_reference_from_the_daemon_alone() {
+    let d = Daemon::start().await;
+    let base = d.base.clone();
+    // `/` is for people: it sends them to the dashboard.
+    let r = d.raw().get(format!("{base}/")).send().await.unwrap();
+    assert!(r.status().is_success(), "{r:?}");
+    assert!(r.url().path().starts_with("/dashboard"), "{r:?}");
+    let page = d.raw().get(format!("{base}/docs")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    let missing = d
+        .raw()
+        .get(format!("{base}/docs/assets/0.0.1/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    let b = Browser::start(&artifacts("docs")).await;
+    b.goto(&format!("{base}/docs")).await;
+    b.wait_for(".swagger-ui .info .title", WAIT).await;
+    b.wait_until("the operations", WAIT, async || {
+        b.find_all(".opblock").await.len() > 40
+    })
+    .await;
+    let title = text(&b, ".swagger-ui .info .title").await;
+    assert!(title.contains("mandate"), "{title}");
+    b.screenshot("docs").await;
+    // Everything the page loaded came from the daemon.
+    let loaded = b
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name)
+                 .concat([location.href]);",
+            vec![],
+        )
+        .await;
+    let loaded: Vec<String> = serde_json::from_value(loaded).unwrap();
+    assert!(loaded.len() >= 4, "{loaded:?}");
+    for url in &loaded {
+        assert!(url.starts_with(&format!("{base}/")), "left loopback: {url}");
+    }
+    assert!(
+        loaded.iter().any(|u| u.ends_with("/v1/openapi.json")),
+        "{loaded:?}"
+    );
+}

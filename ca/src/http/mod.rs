@@ -10,6 +10,7 @@ mod behaviour;
 mod certificates;
 mod crl;
 mod dashboard;
+mod docs;
 mod eab;
 mod health;
 mod incidents;
@@ -160,6 +161,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .merge(crate::acme::server::routes())
         .merge(dashboard::routes())
+        .merge(docs::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
