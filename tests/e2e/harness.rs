@@ -354,14 +354,24 @@ impl Daemon {
         path: &str,
         body: Option<&Value>,
     ) -> Reply {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(key) = key {
             req = req.bearer_auth(key);
         }
         if let Some(body) = body {
             req = req.json(body);
         }
-        reply(req.send().await.unwrap()).await
+        let r = reply(req.send().await.unwrap()).await;
+        crate::contract::assert_documented(
+            method.as_str(),
+            path,
+            r.status.as_u16(),
+            &r.content_type,
+            &r.body,
+        );
+        r
     }
 
     pub async fn post(&self, key: &str, path: &str, body: &Value) -> Reply {
@@ -385,7 +395,15 @@ impl Daemon {
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
-        reply(req.send().await.unwrap()).await
+        let r = reply(req.send().await.unwrap()).await;
+        crate::contract::assert_documented(
+            "POST",
+            path,
+            r.status.as_u16(),
+            &r.content_type,
+            &r.body,
+        );
+        r
     }
 
     pub async fn get(&self, key: &str, path: &str) -> Reply {

@@ -12,6 +12,7 @@ mod behaviour;
 mod book_controls;
 mod cli_remote;
 mod cluster;
+mod contract;
 mod crl;
 mod dashboard;
 mod dialect;
