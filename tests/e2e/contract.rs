@@ -170,7 +170,17 @@ pub fn check(
         .into_iter()
         .find(|c| !responses[c].is_null())
         .ok_or_else(|| format!("{method} {tpl}: status {status} not documented"))?;
-    let response = &responses[&code];
+    let mut response = &responses[&code];
+    let mut code_pointer = format!("/paths/{}/{method}/responses/{code}", escape(&tpl));
+    // A response defined once under `components/responses` and referred to.
+    if let Some(r) = response["$ref"].as_str() {
+        let pointer = r.trim_start_matches('#').to_owned();
+        response = CONTRACT
+            .doc
+            .pointer(&pointer)
+            .ok_or_else(|| format!("{method} {tpl}: dangling {r}"))?;
+        code_pointer = pointer;
+    }
     let media = content_type
         .split(';')
         .next()
@@ -184,9 +194,10 @@ pub fn check(
         return Ok(());
     }
     let Some((doc_media, media_obj)) = content.iter().find(|(m, _)| {
-        m.as_str() == media
-            || m.as_str() == "*/*"
-            || (m.ends_with("/*") && media.starts_with(m.trim_end_matches('*')))
+        let base = m.split(';').next().unwrap_or_default().trim();
+        base == media
+            || base == "*/*"
+            || (base.ends_with("/*") && media.starts_with(base.trim_end_matches('*')))
     }) else {
         return Err(format!(
             "{method} {tpl} {status}: answered {media}, documented {:?}",
@@ -196,11 +207,7 @@ pub fn check(
     if !(media == "application/json" || media.ends_with("+json")) || media_obj["schema"].is_null() {
         return Ok(());
     }
-    let pointer = format!(
-        "/paths/{}/{method}/responses/{code}/content/{}/schema",
-        escape(&tpl),
-        escape(doc_media)
-    );
+    let pointer = format!("{code_pointer}/content/{}/schema", escape(doc_media));
     let v = validator(&pointer)?;
     let errors: Vec<String> = v
         .iter_errors(body)
@@ -276,4 +283,83 @@ fn a_body_that_breaks_the_schema_is_caught() {
     );
     let wrong = serde_json::json!({"items": "not a list", "next_cursor": null});
     assert!(check("GET", "/v1/agents", 200, "application/json", &wrong).is_err());
+}
+
+/// The operations no other test drives through the harness, each with an answer that succeeds
+/// and one that is refused, checked against the document like every other answer.
+#[tokio::test]
+async fn the_pki_health_and_oversight_routes_answer_as_documented() {
+    use crate::harness::{Ca, full_mandate};
+    let ca = Ca::start_with_config("[audit]\ncheckpoint_secs = 1\n").await;
+    ca.approved_agent("doc-bot", full_mandate()).await;
+    let d = &ca.d;
+    let auditor = d.key("auditor", None).await;
+    let org_auditor = d.person_key(Some("acme-trading"), "auditor").await;
+    let get = |key: Option<String>, path: &'static str| async move {
+        d.request(reqwest::Method::GET, key.as_deref(), path, None)
+            .await
+    };
+    for path in [
+        "/healthz",
+        "/ca/root.pem",
+        "/ca/root.der",
+        "/ca/intermediate.pem",
+        "/ca/intermediate.der",
+        "/ca/chain.pem",
+        "/v1/openapi.json",
+    ] {
+        let r = get(None, path).await;
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+    }
+    // The first checkpoint is signed on the checkpointer's schedule (here within a second of
+    // the first records): before it, a documented 404.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = get(None, "/v1/audit/checkpoint").await;
+        if r.status == 200 {
+            break;
+        }
+        r.assert_problem(404, "not-found");
+        assert!(std::time::Instant::now() < deadline, "no checkpoint signed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(get(Some(auditor.clone()), "/metrics").await.status, 200);
+    get(Some(org_auditor.clone()), "/metrics")
+        .await
+        .assert_problem(403, "forbidden");
+    get(None, "/ca/issuers/00ff.der")
+        .await
+        .assert_problem(404, "not-found");
+    get(None, "/crl/nothing.crl")
+        .await
+        .assert_problem(404, "not-found");
+    // OCSP refusals are OCSP responses, as documented.
+    let r = get(None, "/ocsp/bm90LW9jc3A").await;
+    assert_eq!(r.content_type, "application/ocsp-response", "{r:?}");
+    let r = get(
+        Some(org_auditor.clone()),
+        "/v1/reports/organizations/acme-trading?from=2026-01-01&to=2026-01-02",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    get(
+        Some(org_auditor.clone()),
+        "/v1/reports/organizations/other-firm?from=2026-01-01&to=2026-01-02",
+    )
+    .await
+    .assert_problem(404, "not-found");
+    d.post(
+        &ca.compliance,
+        "/v1/agents/doc-bot/baseline/reject",
+        &serde_json::json!({}),
+    )
+    .await
+    .assert_problem(409, "wrong-state");
+    d.post(
+        &ca.operator,
+        "/v1/incidents/999999/acknowledge",
+        &serde_json::json!({}),
+    )
+    .await
+    .assert_problem(404, "not-found");
 }
