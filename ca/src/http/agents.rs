@@ -245,6 +245,7 @@ fn parse_filter<T: std::str::FromStr>(
     match text.map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(None),
         Some(t) => t
+            .to_ascii_lowercase()
             .parse()
             .map(Some)
             .map_err(|_| ApiError::bad_request(format!("{name}: unknown state {t:?}"))),

@@ -320,6 +320,13 @@ def test_api_keys_and_listings(daemon: Daemon, agent_id: str) -> None:
     assert isinstance(auditor.call("GET", "/v1/audit"), dict)
     org_auditor = daemon.key_of(daemon.person(["auditor"], stem="py-org-auditor").id, "auditor")
     assert agent_id in [a.agent_id for a in org_auditor.iter_agents(page_size=100)]
+    # Filters: the agent's state, its latest mandate's state, and a search on id or name.
+    assert agent_id in [a.agent_id for a in org_auditor.iter_agents(status="ACTIVE")]
+    assert agent_id not in [a.agent_id for a in org_auditor.iter_agents(mandate_status="pending_approval")]
+    assert [a.agent_id for a in org_auditor.iter_agents(q=agent_id.upper())] == [agent_id]
+    with pytest.raises(MandateError) as e:
+        org_auditor.list_agents(status="sleeping")
+    assert e.value.status == 400
     own = org_auditor.call("GET", "/v1/audit", query={"limit": 100})
     assert isinstance(own, dict) and own["items"]
     assert all(r["organization"] == ORG for r in own["items"])

@@ -518,15 +518,41 @@ class MandateClient:
         """``GET /v1/agents/{id}``."""
         return Agent.from_json(self.call("GET", f"/v1/agents/{_seg(agent_id)}"))
 
-    def list_agents(self, limit: int | None = None, cursor: str | None = None) -> AgentPage:
-        """``GET /v1/agents``: one page, ordered by agent id."""
-        return AgentPage.from_json(
-            self.call("GET", "/v1/agents", query={"limit": limit, "cursor": cursor})
-        )
+    def list_agents(
+        self,
+        limit: int | None = None,
+        cursor: str | None = None,
+        *,
+        status: str | None = None,
+        mandate_status: str | None = None,
+        q: str | None = None,
+    ) -> AgentPage:
+        """``GET /v1/agents``: one page, ordered by agent id; filtered by the agent's
+        ``status``, its latest mandate's ``mandate_status`` (``pending_approval``: what waits
+        for compliance) and ``q`` (id or name contains, case-insensitive)."""
+        query = {
+            "limit": limit,
+            "cursor": cursor,
+            "status": status,
+            "mandate_status": mandate_status,
+            "q": q,
+        }
+        return AgentPage.from_json(self.call("GET", "/v1/agents", query=query))
 
-    def iter_agents(self, page_size: int = 100) -> Iterator[Agent]:
-        """Every agent, page by page."""
-        return _walk(lambda cursor: self.list_agents(page_size, cursor))
+    def iter_agents(
+        self,
+        page_size: int = 100,
+        *,
+        status: str | None = None,
+        mandate_status: str | None = None,
+        q: str | None = None,
+    ) -> Iterator[Agent]:
+        """Every agent (matching the filters), page by page."""
+        return _walk(
+            lambda cursor: self.list_agents(
+                page_size, cursor, status=status, mandate_status=mandate_status, q=q
+            )
+        )
 
     def submit_mandate(self, agent_id: str, mandate: Mapping[str, Any]) -> Agent:
         """``POST /v1/agents/{id}/mandate`` (operator): the next version, ``pending_approval``."""
