@@ -150,11 +150,11 @@ async fn main() {
         // Two days of history around the clock, so that any hour is a usual one.
         let history: Vec<Value> = (0..192)
             .map(|k| {
-                json!({"agent_id": id, "action_type": "trade_execution",
-                       "metadata": {"market": markets[k % 2], "size": format!("{}", 90 + k % 20),
+                json!({"agent_id": id, "action": "trade_execution",
+                       "market": markets[k % 2], "size": format!("{}", 90 + k % 20),
                                     "currency": "EUR", "region": "eu-west-1",
                                     "quantity": "1", "price": "100", "order_type": "limit",
-                                    "timestamp": now - 2 * 86_400 + (k as i64) * 900}})
+                                    "timestamp": now - 2 * 86_400 + (k as i64) * 900})
             })
             .collect();
         bench
@@ -214,12 +214,12 @@ async fn main() {
         // per request by the script.
         let events: Vec<Value> = (0..batch)
             .map(|k| {
-                let mut e = json!({"agent_id": "AGENT", "action_type": "trade_execution",
-                       "metadata": {"market": markets[k % 2], "size": format!("{}", 95 + k % 10),
+                let mut e = json!({"agent_id": "AGENT", "action": "trade_execution",
+                       "market": markets[k % 2], "size": format!("{}", 95 + k % 10),
                                     "currency": "EUR", "side": "buy", "region": "eu-west-1",
-                                    "quantity": "1", "price": "101", "order_type": "limit"}});
+                                    "quantity": "1", "price": "101", "order_type": "limit"});
                 if controls {
-                    let m = &mut e["metadata"];
+                    let m = &mut e;
                     let pair = if batch == 1 { 0 } else { k / 2 };
                     m["market"] = json!(markets[pair % 2]);
                     m["client_order_id"] = json!(format!("SEQ-{pair}"));

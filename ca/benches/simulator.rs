@@ -91,10 +91,10 @@ impl Agent {
         format!("{:.2}", self.median * (0.35 * rng.normal()).exp())
     }
     fn event(&self, at: i64, size: String, market: &str, region: &str) -> Value {
-        json!({"agent_id": self.id, "action_type": "trade_execution",
-               "metadata": {"market": market, "size": size, "currency": "EUR",
+        json!({"agent_id": self.id, "action": "trade_execution",
+               "market": market, "size": size, "currency": "EUR",
                             "side": "buy", "counterparty": "exchange_a", "region": region,
-                            "timestamp": at, "success": true}})
+                            "timestamp": at, "success": true})
     }
     /// A normal day's events from `day_start` (UTC midnight).
     fn normal_day(&self, rng: &mut Rng, day_start: i64) -> Vec<(i64, Value)> {

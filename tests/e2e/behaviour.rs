@@ -75,10 +75,10 @@ pub(crate) fn event(
     region: &str,
     success: bool,
 ) -> Value {
-    json!({"agent_id": agent, "action_type": "trade_execution",
-           "metadata": {"market": market, "size": size, "currency": "EUR", "side": "buy",
+    json!({"agent_id": agent, "action": "trade_execution",
+           "market": market, "size": size, "currency": "EUR", "side": "buy",
                         "counterparty": "exchange_a", "region": region, "timestamp": at,
-                        "success": success}})
+                        "success": success})
 }
 
 /// Unix seconds of a wall-clock time in a zone, via python (an independent clock library).
@@ -1601,18 +1601,18 @@ async fn a_first_out_of_mandate_event_revokes_before_the_answer_without_any_base
     assert_eq!(risk.body["risk_band"], "not_monitored");
     // Inside the mandate: accepted, nothing happens.
     let t = now();
-    let inside = json!({"agent_id": "fresh-bot", "action_type": "trade_execution",
-        "metadata": {"market": "BTC_EUR", "size": "100", "currency": "EUR",
-                     "counterparty": "exchange_a", "region": "eu-west-1"}});
+    let inside = json!({"agent_id": "fresh-bot", "action": "trade_execution",
+        "market": "BTC_EUR", "size": "100", "currency": "EUR",
+                     "counterparty": "exchange_a", "region": "eu-west-1"});
     let r = events(&ca, &ca.operator, inside).await;
     assert_eq!(r["incidents"], json!([]), "{r}");
     assert!(r["events"][0].get("breach").is_none(), "{r}");
     // 60000 EUR (limit 50000) in a market and region the mandate forbids, at a time inside its
     // hours or not: the first such event is a breach, and the kill switch is pulled before
     // the answer comes back.
-    let mut rogue = json!({"agent_id": "fresh-bot", "action_type": "trade_execution",
-        "metadata": {"market": "DOGE_USD", "size": "60000", "currency": "EUR",
-                     "counterparty": "exchange_a", "region": "us-east-1", "timestamp": t}});
+    let mut rogue = json!({"agent_id": "fresh-bot", "action": "trade_execution",
+        "market": "DOGE_USD", "size": "60000", "currency": "EUR",
+                     "counterparty": "exchange_a", "region": "us-east-1", "timestamp": t});
     let r = events(&ca, &ca.operator, rogue.clone()).await;
     assert_eq!(r["events"][0]["score"], Value::Null);
     let breach: Vec<&str> = r["events"][0]["breach"]
@@ -1691,9 +1691,9 @@ async fn a_first_out_of_mandate_event_revokes_before_the_answer_without_any_base
     capped["maxDailyVolume"] = json!({"amount": "60000", "currency": "EUR"});
     ca.approved_agent("capped-bot", capped).await;
     let trade = |size: &str| {
-        json!({"agent_id": "capped-bot", "action_type": "trade_execution",
-            "metadata": {"market": "BTC_EUR", "size": size, "currency": "EUR",
-                         "counterparty": "exchange_a", "region": "eu-west-1"}})
+        json!({"agent_id": "capped-bot", "action": "trade_execution",
+            "market": "BTC_EUR", "size": size, "currency": "EUR",
+                         "counterparty": "exchange_a", "region": "eu-west-1"})
     };
     let r = events(&ca, &ca.operator, trade("40000")).await;
     assert_eq!(r["incidents"], json!([]), "{r}");
@@ -1779,10 +1779,10 @@ async fn order_quantity_and_type_hold_through_preflight_sign_verify_and_events_h
     assert_eq!(v.body["soft_breaches"][0]["limit"], "0.5", "{v:?}");
     // Events: a soft breach opens an incident and revokes nothing; a hard one revokes.
     let event = |market: &str, qty: &str| {
-        json!({"agent_id": "rts-bot", "action_type": "trade_execution",
-               "metadata": {"market": market, "size": "100", "currency": "EUR",
+        json!({"agent_id": "rts-bot", "action": "trade_execution",
+               "market": market, "size": "100", "currency": "EUR",
                             "counterparty": "exchange_a", "region": "eu-west-1",
-                            "quantity": qty, "price": "100", "order_type": "limit"}})
+                            "quantity": qty, "price": "100", "order_type": "limit"})
     };
     let r = events(&ca, &ca.operator, event("BTC_EUR", "0.6")).await;
     assert_eq!(r["events"][0]["breach"][0]["enforcement"], "soft", "{r}");
@@ -1921,9 +1921,9 @@ async fn repeated_executions_disable_the_agent_until_a_named_person_re_enables_i
     ca.certify_new_key("busy-bot", work.path()).await;
     let t = now();
     let fill = |at: i64, side: &str, market: &str| {
-        json!({"agent_id": "busy-bot", "action_type": "trade_execution",
-               "metadata": {"market": market, "size": "10", "currency": "EUR", "side": side,
-                            "counterparty": "exchange_a", "region": "eu-west-1", "timestamp": at}})
+        json!({"agent_id": "busy-bot", "action": "trade_execution",
+               "market": market, "size": "10", "currency": "EUR", "side": side,
+                            "counterparty": "exchange_a", "region": "eu-west-1", "timestamp": at})
     };
     // Two buys and sells, and buys of another market, a minute apart or more: nothing.
     let r = events(
@@ -2030,10 +2030,10 @@ async fn the_day_s_realised_loss_stops_new_orders_at_its_limit_across_a_restart(
     ca.certify_new_key("loss-bot", work.path()).await;
     let t = now();
     let pnl = |p: &str| {
-        json!({"agent_id": "loss-bot", "action_type": "trade_execution",
-               "metadata": {"market": "EUR_USD", "size": "10", "currency": "EUR",
+        json!({"agent_id": "loss-bot", "action": "trade_execution",
+               "market": "EUR_USD", "size": "10", "currency": "EUR",
                             "counterparty": "exchange_a", "region": "eu-west-1",
-                            "timestamp": t, "realised_pnl": p}})
+                            "timestamp": t, "realised_pnl": p})
     };
     let order = json!({"action": "trade_execution", "market": "EUR_USD",
                        "counterparty": "exchange_a", "region": "eu-west-1", "size": "10",

@@ -51,14 +51,15 @@ fn order(market: &str, side: &str, qty: &str, intent: &str, id: &str) -> Value {
 
 /// An order event: `state` of order `id`.
 fn ev(agent: &str, state: &str, id: &str, market: &str, side: &str, extra: Value) -> Value {
-    let mut meta = json!({"market": market, "side": side, "counterparty": "exchange_a",
+    let mut event = json!({"agent_id": agent, "action": "trade_execution",
+                          "market": market, "side": side, "counterparty": "exchange_a",
                           "region": "eu-west-1", "size": "10", "currency": "EUR",
                           "order_state": state, "client_order_id": id, "order_type": "limit",
                           "timestamp": now()});
     for (k, v) in extra.as_object().unwrap() {
-        meta[k] = v.clone();
+        event[k] = v.clone();
     }
-    json!({"agent_id": agent, "action_type": "trade_execution", "metadata": meta})
+    event
 }
 
 async fn preflight(ca: &Ca, agent: &str, order: Value) -> Value {
@@ -525,10 +526,10 @@ async fn a_market_s_own_daily_loss_counts_that_market_and_the_default_every_mark
     )
     .await;
     let pnl = |market: &str, p: &str| {
-        json!({"agent_id": "loss2-bot", "action_type": "trade_execution",
-               "metadata": {"market": market, "size": "10", "currency": "EUR",
+        json!({"agent_id": "loss2-bot", "action": "trade_execution",
+               "market": market, "size": "10", "currency": "EUR",
                             "counterparty": "exchange_a", "region": "eu-west-1",
-                            "timestamp": now(), "realised_pnl": p}})
+                            "timestamp": now(), "realised_pnl": p})
     };
     let r = events(&ca, pnl("BTC_EUR", "-60")).await;
     assert_eq!(

@@ -56,9 +56,9 @@ async fn a_compliance_officers_day_over_the_api_in_text_and_json() {
         assert_eq!(ca.register(id, full_mandate()).await.status, 201);
     }
     ca.approved_agent("bot-c", full_mandate()).await;
-    let breach = json!({"agent_id": "bot-c", "action_type": "trade_execution",
-        "metadata": {"market": "DOGE_USD", "size": "60000", "currency": "EUR",
-                     "counterparty": "exchange_a", "region": "eu-west-1"}});
+    let breach = json!({"agent_id": "bot-c", "action": "trade_execution",
+        "market": "DOGE_USD", "size": "60000", "currency": "EUR",
+                     "counterparty": "exchange_a", "region": "eu-west-1"});
     let r = ca.d.post(&ca.operator, "/v1/events", &breach).await;
     assert_eq!(r.status, 201, "{r:?}");
     let incident = r.body["incidents"][0]["id"].as_i64().unwrap();

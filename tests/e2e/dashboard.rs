@@ -825,9 +825,9 @@ async fn pages_update_by_themselves_and_webhooks_are_registered_and_disabled_fro
     b.execute("window.__sameLoad = 42;", vec![]).await;
 
     // A breach arrives through the API; the open page shows its incident by itself.
-    let breach = json!({"agent_id": "live-bot", "action_type": "trade_execution",
-        "metadata": {"market": "DOGE_USD", "size": "60000", "currency": "EUR",
-                     "counterparty": "exchange_a", "region": "eu-west-1"}});
+    let breach = json!({"agent_id": "live-bot", "action": "trade_execution",
+        "market": "DOGE_USD", "size": "60000", "currency": "EUR",
+                     "counterparty": "exchange_a", "region": "eu-west-1"});
     let r = ca.d.post(&ca.operator, "/v1/events", &breach).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     b.wait_until_text("#open-incidents", "1", WAIT).await;

@@ -92,7 +92,7 @@ async fn every_list_pages_alike_and_every_time_is_rfc3339() {
         (
             ca.operator.clone(),
             "/v1/events".into(),
-            json!({"agent_id": "dialect-bot", "action_type": "trade_execution", "metadata": {"market": "BTC_EUR", "size": "10", "currency": "EUR"}}),
+            json!({"agent_id": "dialect-bot", "action": "trade_execution", "market": "BTC_EUR", "size": "10", "currency": "EUR"}),
         ),
     ];
     for (key, path, body) in posts {

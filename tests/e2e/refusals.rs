@@ -570,7 +570,13 @@ async fn hostile_inputs_are_refused_by_one_rule_per_kind_naming_the_field_and_wr
     let before = crate::harness::footprint(&ca.d);
     let admin = ca.d.admin_key();
     let register = |name: &str, mandate: serde_json::Value| json!({"agent_id": "strict-new", "name": name, "mandate": mandate});
-    let event = |metadata: serde_json::Value| json!({"agent_id": "strict-bot", "action_type": "trade_execution", "metadata": metadata});
+    let event = |fields: serde_json::Value| {
+        let mut e = json!({"agent_id": "strict-bot", "action": "trade_execution"});
+        for (k, v) in fields.as_object().unwrap() {
+            e[k] = v.clone();
+        }
+        e
+    };
     // (key, path, raw JSON body, status, problem type, what the detail must name)
     let cases: Vec<(&str, String, String, u16, &str, &str)> = vec![
         // Amounts: numbers are plain decimals; negative zero is no amount.
@@ -612,7 +618,18 @@ async fn hostile_inputs_are_refused_by_one_rule_per_kind_naming_the_field_and_wr
                 .replace("\"market\"", "\"size\":1E3,\"market\""),
             422,
             "invalid-json",
-            "metadata.size: 1E3",
+            "size: 1E3",
+        ),
+        // Events are flat, named as orders are: the nested form of before says what to send.
+        (
+            &ca.operator,
+            "/v1/events".into(),
+            json!({"agent_id": "strict-bot", "action_type": "trade_execution",
+                   "metadata": {"market": "BTC_EUR"}})
+            .to_string(),
+            422,
+            "invalid-json",
+            "action_type and metadata are gone: send `action`",
         ),
         // Thresholds: one rule, four decimal places, for text and numbers alike.
         (

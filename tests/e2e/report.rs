@@ -134,10 +134,10 @@ async fn a_killed_agents_report_names_who_stopped_it_and_why_and_is_typeset_to_b
         (allowed_market.as_str(), "12"),
         ("XRP_USD", "5"),
     ] {
-        let e = json!({"agent_id": "stopped-bot", "action_type": "trade_execution",
-            "metadata": {"market": market, "size": size, "currency": "EUR", "side": "buy",
+        let e = json!({"agent_id": "stopped-bot", "action": "trade_execution",
+            "market": market, "size": size, "currency": "EUR", "side": "buy",
                          "counterparty": "exchange_a", "region": "eu-west-1", "timestamp": now,
-                         "success": true}});
+                         "success": true});
         let r = ca.d.post(&ca.operator, "/v1/events", &e).await;
         assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     }
@@ -231,7 +231,7 @@ async fn a_killed_agents_report_names_who_stopped_it_and_why_and_is_typeset_to_b
     // Every event in the CSV too.
     let csv = std::fs::read_to_string(out.join("events.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
-    assert!(csv.starts_with("agent_id,id,at,action_type,market"));
+    assert!(csv.starts_with("agent_id,id,at,action,market"));
     // It still verifies offline.
     verifies(&ca, &out, dir);
 

@@ -69,8 +69,8 @@ fn table() -> Vec<Route> {
     use Scope::*;
     let order = json!({"action": "trade_execution", "market": "EUR_USD", "size": "10",
                        "currency": "EUR", "side": "buy"});
-    let event = json!({"agent_id": "{agent}", "action_type": "trade_execution",
-                       "metadata": {"market": "EUR_USD", "size": "10", "currency": "EUR"}});
+    let event = json!({"agent_id": "{agent}", "action": "trade_execution",
+                       "market": "EUR_USD", "size": "10", "currency": "EUR"});
     vec![
         route(
             "POST",

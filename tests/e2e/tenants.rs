@@ -109,9 +109,9 @@ async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing()
         .post(
             &op_b,
             "/v1/events",
-            &json!({"agent_id": "b-bot", "action_type": "trade_execution",
-                    "metadata": {"market": "EUR_USD", "size": "10", "currency": "EUR",
-                             "counterparty": "exchange_a", "region": "eu-west-1"}}),
+            &json!({"agent_id": "b-bot", "action": "trade_execution",
+                    "market": "EUR_USD", "size": "10", "currency": "EUR",
+                             "counterparty": "exchange_a", "region": "eu-west-1"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
@@ -181,9 +181,9 @@ async fn another_organizations_objects_do_not_exist_and_refusals_write_nothing()
         (
             &op_a,
             "/v1/events".into(),
-            json!({"agent_id": "b-bot", "action_type": "trade_execution",
-                "metadata": {"market": "EUR_USD", "size": "10", "currency": "EUR",
-                             "counterparty": "exchange_a", "region": "eu-west-1"}}),
+            json!({"agent_id": "b-bot", "action": "trade_execution",
+                "market": "EUR_USD", "size": "10", "currency": "EUR",
+                             "counterparty": "exchange_a", "region": "eu-west-1"}),
         ),
         (
             &op_a,

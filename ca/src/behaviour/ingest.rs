@@ -23,22 +23,89 @@ const MAX_FUTURE_SECS: i64 = 300;
 /// ... and this far behind it.
 const MAX_AGE_SECS: i64 = 35 * 86_400;
 
-/// One reported event.
+/// One reported event. On the wire it is flat, with an order's names for what an order also
+/// has (`action`, `market`, `size`, `currency`, `side`, `quantity`, `price`, `order_type`,
+/// `client_order_id`, `decision_id`, `timestamp`), beside what only an event has (`success`,
+/// `realised_pnl`, `order_state`, `fill_quantity`, `fill_price`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "WireEvent")]
 pub struct EventInput {
     /// The agent.
     pub agent_id: String,
     /// What it did: a permitted-action name, e.g. `trade_execution`.
-    pub action_type: Action,
+    pub action: Action,
     /// Details.
-    #[serde(default)]
     pub metadata: EventMetadata,
 }
 
-/// What an event carries.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// An event as sent.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct WireEvent {
+    agent_id: String,
+    action: Option<Action>,
+    market: Option<String>,
+    size: Option<Amount>,
+    currency: Option<Currency>,
+    side: Option<Side>,
+    counterparty: Option<String>,
+    region: Option<String>,
+    #[serde(default, deserialize_with = "unix_or_rfc3339")]
+    timestamp: Option<i64>,
+    success: Option<bool>,
+    quantity: Option<Amount>,
+    price: Option<Amount>,
+    order_type: Option<mandate_policy::OrderType>,
+    realised_pnl: Option<mandate_policy::SignedAmount>,
+    order_state: Option<OrderState>,
+    client_order_id: Option<String>,
+    fill_quantity: Option<Amount>,
+    fill_price: Option<Amount>,
+    decision_id: Option<String>,
+    /// The names before v1 had one dialect: refused with what to send instead.
+    action_type: Option<serde::de::IgnoredAny>,
+    metadata: Option<serde::de::IgnoredAny>,
+}
+
+impl TryFrom<WireEvent> for EventInput {
+    type Error = String;
+
+    fn try_from(w: WireEvent) -> Result<EventInput, String> {
+        if w.action_type.is_some() || w.metadata.is_some() {
+            return Err("action_type and metadata are gone: send `action` and the metadata's \
+                        fields at the top level, named as in an order \
+                        ({\"agent_id\": \"bot-1\", \"action\": \"trade_execution\", \"market\": \"BTC_EUR\", ...})"
+                .into());
+        }
+        let action = w.action.ok_or("missing field `action`")?;
+        Ok(EventInput {
+            agent_id: w.agent_id,
+            action,
+            metadata: EventMetadata {
+                market: w.market,
+                size: w.size,
+                currency: w.currency,
+                side: w.side,
+                counterparty: w.counterparty,
+                region: w.region,
+                timestamp: w.timestamp,
+                success: w.success,
+                quantity: w.quantity,
+                price: w.price,
+                order_type: w.order_type,
+                realised_pnl: w.realised_pnl,
+                order_state: w.order_state,
+                client_order_id: w.client_order_id,
+                fill_quantity: w.fill_quantity,
+                fill_price: w.fill_price,
+                decision_id: w.decision_id,
+            },
+        })
+    }
+}
+
+/// What an event carries.
+#[derive(Debug, Clone, Default)]
 pub struct EventMetadata {
     /// Instrument.
     pub market: Option<String>,
@@ -53,7 +120,6 @@ pub struct EventMetadata {
     /// Region.
     pub region: Option<String>,
     /// When it happened (unix seconds or RFC 3339); the time of receipt when absent.
-    #[serde(default, deserialize_with = "unix_or_rfc3339")]
     pub timestamp: Option<i64>,
     /// Whether it succeeded (default true).
     pub success: Option<bool>,
@@ -164,7 +230,7 @@ fn check_name(index: usize, field: &str, v: &Option<String>) -> Result<(), CaErr
                 || s.chars().any(|c| c.is_control() || c.is_whitespace()) =>
         {
             Err(CaError::InvalidRequest(format!(
-                "events[{index}].metadata.{field}: 1 to {MAX_NAME_LEN} characters, no spaces"
+                "events[{index}].{field}: 1 to {MAX_NAME_LEN} characters, no spaces"
             )))
         }
         _ => Ok(()),
@@ -186,7 +252,7 @@ fn validate(index: usize, e: &EventInput, now: i64) -> Result<i64, CaError> {
         && !crate::decision::is_decision_id(d)
     {
         return Err(CaError::InvalidRequest(format!(
-            "events[{index}].metadata.decision_id: not a decision id (dec_ and 32 hex digits)"
+            "events[{index}].decision_id: not a decision id (dec_ and 32 hex digits)"
         )));
     }
     if let Some(state) = m.order_state {
@@ -195,15 +261,12 @@ fn validate(index: usize, e: &EventInput, now: i64) -> Result<i64, CaError> {
                 Ok(())
             } else {
                 Err(CaError::InvalidRequest(format!(
-                    "events[{index}].metadata: an order event ({}) needs {what}",
+                    "events[{index}]: an order event ({}) needs {what}",
                     state.as_str()
                 )))
             }
         };
-        need(
-            e.action_type == Action::TradeExecution,
-            "action_type trade_execution",
-        )?;
+        need(e.action == Action::TradeExecution, "action trade_execution")?;
         need(m.client_order_id.is_some(), "client_order_id")?;
         if matches!(
             state,
@@ -225,13 +288,13 @@ fn validate(index: usize, e: &EventInput, now: i64) -> Result<i64, CaError> {
         }
     } else if m.fill_quantity.is_some() || m.fill_price.is_some() {
         return Err(CaError::InvalidRequest(format!(
-            "events[{index}].metadata: fill_quantity and fill_price belong to an order event: add order_state"
+            "events[{index}]: fill_quantity and fill_price belong to an order event: add order_state"
         )));
     }
     let at = m.timestamp.unwrap_or(now);
     if at > now + MAX_FUTURE_SECS || at < now - MAX_AGE_SECS {
         return Err(CaError::InvalidRequest(format!(
-            "events[{index}].metadata.timestamp: must be within the last 35 days and at most {MAX_FUTURE_SECS} s ahead"
+            "events[{index}].timestamp: must be within the last 35 days and at most {MAX_FUTURE_SECS} s ahead"
         )));
     }
     Ok(at)
@@ -305,7 +368,7 @@ impl Behaviour {
             let m = &e.metadata;
             batch.events.push(NewEvent {
                 agent_id: e.agent_id.clone(),
-                action_type: e.action_type.as_str().to_owned(),
+                action_type: e.action.as_str().to_owned(),
                 market: m.market.clone(),
                 size: m.size.map(|s| s.to_string()),
                 currency: m.currency.as_ref().map(|c| c.as_str().to_owned()),
@@ -419,7 +482,7 @@ impl Behaviour {
             .as_deref()
             .and_then(|md| md.max_daily_volume.as_ref())
             .map(|c| c.currency.clone());
-        let counts = e.action_type == Action::TradeExecution
+        let counts = e.action == Action::TradeExecution
             && success
             && m.is_execution()
             && counts_toward(cap_currency.as_ref(), m.currency.as_ref());
@@ -450,7 +513,7 @@ impl Behaviour {
         if counts && let Some(size) = m.size {
             live.add_volume(day, size);
         }
-        if e.action_type == Action::TradeExecution
+        if e.action == Action::TradeExecution
             && success
             && m.is_execution()
             && let (Some(market), Some(side)) = (&m.market, m.side)
@@ -559,7 +622,7 @@ fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
     };
     let m = &e.metadata;
     let order = mandate_policy::Order {
-        action: e.action_type,
+        action: e.action,
         market: m.market.clone(),
         counterparty: m.counterparty.clone(),
         region: m.region.clone(),
@@ -651,7 +714,7 @@ fn breach_of(live: &AgentLive, e: &EventInput, at: i64) -> Vec<BreachReason> {
         mandate
             .controls_for(m.market.as_deref())
             .repeated_execution_throttle,
-        e.action_type == Action::TradeExecution && m.succeeded() && m.is_execution(),
+        e.action == Action::TradeExecution && m.succeeded() && m.is_execution(),
         m.market.as_deref(),
         m.side,
     ) {

@@ -343,11 +343,7 @@ fn agent_blocks(blocks: &mut Vec<Block>, people: &Value, a: &Value) {
     )));
     blocks.push(table(
         &["Kind", "Events", "Failed"],
-        rows(
-            people,
-            &events["by_kind"],
-            &["action_type", "count", "failed"],
-        ),
+        rows(people, &events["by_kind"], &["action", "count", "failed"]),
         &[3.0, 1.0, 1.0],
     ));
     blocks.push(table(

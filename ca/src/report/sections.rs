@@ -210,7 +210,7 @@ pub(crate) async fn events(
                 *markets.entry(m.clone()).or_default() += 1;
             }
             records.push(
-                json!({"id": e.id, "at": rfc3339(e.at), "action_type": e.action_type,
+                json!({"id": e.id, "at": rfc3339(e.at), "action": e.action_type,
                 "market": e.market, "side": e.side, "size": e.size, "currency": e.currency,
                 "region": e.region, "success": e.success, "score": e.score}),
             );
@@ -223,7 +223,7 @@ pub(crate) async fn events(
     }
     Ok(json!({
         "count": records.len(),
-        "by_kind": by_kind.iter().map(|(k, (n, failed))| json!({"action_type": k, "count": n, "failed": failed})).collect::<Vec<_>>(),
+        "by_kind": by_kind.iter().map(|(k, (n, failed))| json!({"action": k, "count": n, "failed": failed})).collect::<Vec<_>>(),
         "markets": markets.iter().map(|(m, n)| json!({"market": m, "count": n})).collect::<Vec<_>>(),
         "records": records,
     }))
@@ -232,17 +232,8 @@ pub(crate) async fn events(
 /// Every event of a report bundle as CSV (RFC 4180, a header line, CRLF line ends).
 pub fn events_csv(bundle: &Value) -> String {
     const COLUMNS: [&str; 11] = [
-        "agent_id",
-        "id",
-        "at",
-        "action_type",
-        "market",
-        "side",
-        "size",
-        "currency",
-        "region",
-        "success",
-        "score",
+        "agent_id", "id", "at", "action", "market", "side", "size", "currency", "region",
+        "success", "score",
     ];
     fn field(v: &Value) -> String {
         let t = match v {

@@ -66,17 +66,15 @@ def desk_mandate(**changes: Any) -> dict[str, Any]:
 def event(agent: str, at: int, size: str, market: str, region: str, success: bool = True) -> dict[str, Any]:
     return {
         "agent_id": agent,
-        "action_type": "trade_execution",
-        "metadata": {
-            "market": market,
-            "size": size,
-            "currency": "EUR",
-            "side": "buy",
-            "counterparty": "exchange_a",
-            "region": region,
-            "timestamp": at,
-            "success": success,
-        },
+        "action": "trade_execution",
+        "market": market,
+        "size": size,
+        "currency": "EUR",
+        "side": "buy",
+        "counterparty": "exchange_a",
+        "region": region,
+        "timestamp": at,
+        "success": success,
     }
 
 

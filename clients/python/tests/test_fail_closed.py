@@ -244,16 +244,16 @@ def test_the_event_reporter_batches_stamps_and_retries() -> None:
         )
         before = int(time.time())
         for i in range(10):
-            reporter.report({"action_type": "trade_execution", "metadata": {"size": str(i), "currency": "EUR"}})
+            reporter.report({"action": "trade_execution", "size": str(i), "currency": "EUR"})
         assert reporter.flush(timeout=10)
         s = reporter.stats()
         assert (s.sent, s.dropped, s.retries) == (10, 0, 2)
         batches = [json.loads(b) for m, p, b in stub.requests if p == "/v1/events"]
         stored = [e for batch in batches[2:] for e in batch]
         assert all(len(batch) <= 4 for batch in batches)
-        assert [e["metadata"]["size"] for e in stored] == [str(i) for i in range(10)]
+        assert [e["size"] for e in stored] == [str(i) for i in range(10)]
         assert all(e["agent_id"] == "bot" for e in stored)
-        assert all(before <= e["metadata"]["timestamp"] <= int(time.time()) for e in stored)
+        assert all(before <= e["timestamp"] <= int(time.time()) for e in stored)
         reporter.close()
     finally:
         stub.close()

@@ -624,7 +624,7 @@ def test_exit_fills_report_the_realised_pnl_of_freqtrades_accounting_once(
     t = trade(0.03)  # a long position, no fees: the P&L is (exit - entry) x amount
 
     def metadata(order_id: str) -> list[dict[str, Any]]:
-        return [e["metadata"] for e in events if e["metadata"]["client_order_id"] == order_id]
+        return [e for e in events if e.get("client_order_id") == order_id]
 
     def closed(order: FtOrder, status: str = "closed", filled: float | None = None) -> None:
         """The exchange closed ``order``: Freqtrade's accounting, then its ``order_filled``."""
@@ -678,7 +678,7 @@ def test_exit_fills_report_the_realised_pnl_of_freqtrades_accounting_once(
     st.order_filled(pair=PAIR, trade=t, order=t.select_order_by_order_id("sl-1"), current_time=utcnow())
     st.bot_loop_start(current_time=utcnow())
     assert len(events) == count
-    reported = [Decimal(e["metadata"]["realised_pnl"]) for e in events if "realised_pnl" in e["metadata"]]
+    reported = [Decimal(e["realised_pnl"]) for e in events if "realised_pnl" in e]
     assert sum(reported) == Decimal("-34") and len(reported) == 3
 
     # A currency that is not the stake currency the P&L is in: fills, but no P&L.

@@ -462,7 +462,7 @@ def test_a_dry_run_bots_stop_loss_reports_the_loss_it_realised(
         by_order = {o.order_id: o for o in trade.orders}
         pnl: dict[str, list[Any]] = {}
         for e in events:
-            m = e["metadata"]
+            m = e
             if m.get("client_order_id") in by_order and m.get("order_state") in ("filled", "partially_filled"):
                 pnl.setdefault(by_order[m["client_order_id"]].ft_order_side, []).append(m.get("realised_pnl"))
         assert pnl.pop("buy") == [None]  # the entry realised nothing

@@ -128,9 +128,8 @@ def test_the_whole_lifecycle(daemon: Daemon, agent_id: str, tmp_path: Path) -> N
     with EventReporter(bot, agent_id=agent_id, batch_size=2, flush_interval=0.05) as reporter:
         for size in ("300", Decimal("300.00"), "300"):
             assert reporter.report(
-                {"action_type": "trade_execution", "metadata": {"market": "BTC_EUR", "size": size, "currency": "EUR",
-                                                              "side": "buy", "region": "eu-west-1",
-                                                              "counterparty": "exchange_a"}}
+                {"action": "trade_execution", "market": "BTC_EUR", "size": size, "currency": "EUR",
+                 "side": "buy", "region": "eu-west-1", "counterparty": "exchange_a"}
             )
         assert reporter.flush(timeout=15)
         s = reporter.stats()
@@ -393,10 +392,10 @@ def test_order_quantity_and_type_limits_hard_and_soft(daemon: Daemon, agent_id: 
     assert wrong.codes == ["order_type_not_allowed"]
     # An event carries quantity, price and type, not the order's id or intent.
     event = dataclasses.replace(base, quantity="1", intent="new").to_event(agent_id)
-    assert "client_order_id" not in event["metadata"] and event["metadata"]["quantity"] == "1"
+    assert "client_order_id" not in event and event["quantity"] == "1"
     assert daemon.operator.report_events([event]).accepted == 1
     lost = dataclasses.replace(base, quantity="1").to_event(agent_id, realised_pnl=Decimal("-12.5"))
-    assert lost["metadata"]["realised_pnl"] == "-12.5"
+    assert lost["realised_pnl"] == "-12.5"
     assert daemon.operator.report_events([lost]).accepted == 1
 
 

@@ -31,32 +31,33 @@ ORDER = Order(market="BTC_EUR", counterparty="exchange_a", region="eu-west-1", s
 
 def test_an_event_without_order_state_is_what_it_always_was() -> None:
     # Executions reported the older way: the order's id and intent left out, success stated.
+    # Flat, named as the order is.
     assert ORDER.to_event("bot") == {
-        "agent_id": "bot", "action_type": "trade_execution",
-        "metadata": {"market": "BTC_EUR", "counterparty": "exchange_a", "region": "eu-west-1", "size": "4000",
-                     "currency": "EUR", "side": "buy", "quantity": "0.1", "price": "40000", "order_type": "limit",
-                     "success": True}}
-    assert ORDER.to_event(success=False, realised_pnl=Decimal("-12.5"))["metadata"]["success"] is False
-    assert ORDER.to_event(realised_pnl=Decimal("-12.5"))["metadata"]["realised_pnl"] == "-12.5"
+        "agent_id": "bot", "action": "trade_execution",
+        "market": "BTC_EUR", "counterparty": "exchange_a", "region": "eu-west-1", "size": "4000",
+        "currency": "EUR", "side": "buy", "quantity": "0.1", "price": "40000", "order_type": "limit",
+        "success": True}
+    assert ORDER.to_event(success=False, realised_pnl=Decimal("-12.5"))["success"] is False
+    assert ORDER.to_event(realised_pnl=Decimal("-12.5"))["realised_pnl"] == "-12.5"
     # The decision may be named on an execution too.
-    assert ORDER.to_event(decision_id=DEC)["metadata"]["decision_id"] == DEC
+    assert ORDER.to_event(decision_id=DEC)["decision_id"] == DEC
 
 
 def test_order_events_carry_state_client_id_fills_and_decision() -> None:
     new = ORDER.to_event(order_state=OrderState.NEW, decision_id=DEC)
-    md = new["metadata"]
+    md = new
     assert (md["order_state"], md["client_order_id"], md["decision_id"], md["quantity"]) == ("new", "d1", DEC, "0.1")
     assert "success" not in md and "intent" not in md  # the daemon's default: true (false for rejected)
     fill = Order(market="BTC_EUR", side="buy", size=Decimal("800.00"), currency="EUR").to_event(
         order_state="partially_filled", client_order_id="d1", fill_quantity=Decimal("0.02"),
-        fill_price=Decimal("40000"), decision_id=DEC)["metadata"]
+        fill_price=Decimal("40000"), decision_id=DEC)
     assert (fill["order_state"], fill["client_order_id"], fill["fill_quantity"], fill["fill_price"], fill["size"]) == (
         "partially_filled", "d1", "0.02", "40000", "800.00")
     cancelled = Order(market="BTC_EUR").to_event(order_state="cancelled", client_order_id="d1", success=False)
-    assert cancelled["metadata"] == {"market": "BTC_EUR", "order_state": "cancelled", "client_order_id": "d1",
-                                     "success": False}
-    rejected = Order().to_event(order_state=OrderState.REJECTED, client_order_id="x")["metadata"]
-    assert rejected == {"order_state": "rejected", "client_order_id": "x"}
+    assert cancelled == {"action": "trade_execution", "market": "BTC_EUR", "order_state": "cancelled",
+                         "client_order_id": "d1", "success": False}
+    rejected = Order().to_event(order_state=OrderState.REJECTED, client_order_id="x")
+    assert rejected == {"action": "trade_execution", "order_state": "rejected", "client_order_id": "x"}
     assert json.loads(json.dumps(new)) == new  # plain JSON
 
 
@@ -81,9 +82,9 @@ def test_order_event_shape_rules() -> None:
     with pytest.raises(ValueError, match="trade_execution"):
         Order(action="data_access").to_event(order_state="cancelled", client_order_id="a")
     # An amendment names its open quantity; a filled event may leave the fill to the book.
-    assert Order(quantity="2").to_event(order_state="amended", client_order_id="a")["metadata"]["quantity"] == "2"
+    assert Order(quantity="2").to_event(order_state="amended", client_order_id="a")["quantity"] == "2"
     assert "fill_quantity" not in Order(market="BTC_EUR", side="sell").to_event(
-        order_state="filled", client_order_id="a")["metadata"]
+        order_state="filled", client_order_id="a")
 
 
 def test_order_states() -> None:
@@ -289,7 +290,7 @@ def test_floats_go_out_as_plain_decimal_numbers() -> None:
     order = Order(market="BTC_EUR", size=1e-05, currency="EUR", quantity=2.5e-7, price=40000.0)
     assert order.to_json() == {"action": "trade_execution", "market": "BTC_EUR", "size": "0.00001",
                                "currency": "EUR", "quantity": "0.00000025", "price": "40000.0"}
-    assert order.to_event(realised_pnl=-1e-06)["metadata"]["realised_pnl"] == "-0.000001"
+    assert order.to_event(realised_pnl=-1e-06)["realised_pnl"] == "-0.000001"
     for bad in (float("nan"), float("inf")):
         with pytest.raises(ValueError):
             encode_json({"x": bad})

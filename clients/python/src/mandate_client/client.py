@@ -797,7 +797,7 @@ class MandateClient:
         """``GET /v1/decisions/{id}`` (readers, or the agent's own key): a pre-trade decision
         (``Decision.decision_id`` of a preflight, ``SignedOrder.decision_id`` of a signing) with
         the order as checked, every reason with its enforcement, who asked, and the events
-        that followed: those naming the decision (``metadata.decision_id``) and those of the
+        that followed: those naming the decision (``decision_id``) and those of the
         checked order's ``client_order_id``. An unknown id, or another organization's (another
         agent's, for an agent key) is a 404 :class:`MandateError`."""
         return DecisionRecord.from_json(self.call("GET", f"/v1/decisions/{_seg(decision_id)}"))

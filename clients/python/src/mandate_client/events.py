@@ -56,7 +56,7 @@ class EventReporter:
     ``max_queue`` events already.
 
     ``agent_id`` fills in events that have none. With ``stamp_time`` (default), an event whose
-    ``metadata`` has no ``timestamp`` gets the time of :meth:`report` (unix seconds), so batching
+    has no ``timestamp`` gets the time of :meth:`report` (unix seconds), so batching
     and retries do not shift it (the daemon would take the time of receipt, which moves the
     daily volume, the time-of-day and frequency features). With ``close_at_exit``, interpreter
     exit waits up to ``exit_timeout`` seconds to send what is queued.
@@ -116,22 +116,15 @@ class EventReporter:
     # --- the caller's side --------------------------------------------------------------------
 
     def report(self, event: Mapping[str, Any]) -> bool:
-        """Queues one event (``{"agent_id", "action_type", "metadata": {...}}``) and returns at
-        once: ``True`` if queued, ``False`` if dropped. Never raises."""
+        """Queues one event (``{"agent_id", "action", "market", "size", ...}``, flat, named as
+        an order is) and returns at once: ``True`` if queued, ``False`` if dropped. Never
+        raises."""
         try:
             ev = dict(event)
-            md = ev.get("metadata")
-            if isinstance(md, Mapping):
-                md = dict(md)
-                ev["metadata"] = md
             if self._agent_id is not None:
                 ev.setdefault("agent_id", self._agent_id)
-            if self._stamp:
-                if md is None:
-                    md = {}
-                    ev["metadata"] = md
-                if isinstance(md, dict) and md.get("timestamp") is None:
-                    md["timestamp"] = int(time.time())
+            if self._stamp and ev.get("timestamp") is None:
+                ev["timestamp"] = int(time.time())
         except Exception as e:  # noqa: BLE001 - never raise into the trading loop
             with self._cond:
                 self._enqueued += 1

@@ -699,7 +699,7 @@ DECISION_ID = re.compile(r"dec_[0-9a-f]{32}")
 
 
 class OrderState(str, Enum):
-    """What happened to an order, as an order event reports it (``metadata.order_state``).
+    """What happened to an order, as an order event reports it (``order_state``).
 
     The daemon keeps the agent's book from these events alone (it never sees the venue):
     ``NEW`` and ``AMENDED`` orders rest until a ``CANCELLED``, ``REJECTED`` or ``FILLED`` event
@@ -876,7 +876,8 @@ class Order:
             if not DECISION_ID.fullmatch(decision_id):
                 raise ValueError(f"decision_id must be dec_ and 32 lowercase hex digits, not {decision_id!r}")
             metadata["decision_id"] = decision_id
-        event: Json = {"action_type": action, "metadata": metadata}
+        # Flat, named as the order is: the event is the order's fields plus what happened.
+        event: Json = {"action": action, **metadata}
         if agent_id is not None:
             event["agent_id"] = agent_id
         return event
