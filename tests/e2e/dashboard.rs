@@ -786,6 +786,40 @@ async fn the_agents_page_pages_past_a_hundred_and_searches_by_id_or_name() {
         .await;
     b.wait_for("#no-match", WAIT).await;
 
+    // The whole list, not a page of it, as CSV; and as searched.
+    let csv = |path: &'static str| {
+        b.async_execute(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0]).then(r => r.text().then(t => done([r.status,
+                 r.headers.get('content-type'), r.headers.get('content-disposition'), t])));",
+            vec![json!(path)],
+        )
+    };
+    let all = csv("/dashboard/export/agents.csv").await;
+    assert_eq!(all[0], 200, "{all}");
+    assert_eq!(all[1], "text/csv; charset=utf-8");
+    assert_eq!(all[2], "attachment; filename=\"mandate-agents.csv\"");
+    let text = all[3].as_str().unwrap();
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 106, "a header and 105 agents");
+    assert!(
+        lines[0].starts_with("agent_id,name,organization,status"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[105].starts_with("bot-104,Desk Gamma 100% Alpha,acme-trading,"),
+        "{}",
+        lines[105]
+    );
+    let some = csv("/dashboard/export/agents.csv?q=100%25").await;
+    assert_eq!(
+        some[3].as_str().unwrap().matches("\r\n").count(),
+        2,
+        "{some}"
+    );
+    assert_eq!(csv("/dashboard/export/nothing.csv").await[0], 404);
+
     // The approvals page lists every pending mandate, not those among the first agents only.
     b.goto(&format!("{base}/dashboard/approvals")).await;
     b.wait_for("#pending-mandates", WAIT).await;

@@ -88,4 +88,21 @@ mod tests {
             "served but not documented: {missing:?}; documented but not served: {stale:?}"
         );
     }
+
+    #[test]
+    fn every_operation_has_its_own_operation_id() {
+        let doc: serde_json::Value = serde_json::from_str(DOCUMENT).unwrap_or_default();
+        let mut ids = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(
+                    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                    "{method} {path}: operationId {id:?}"
+                );
+                assert!(ids.insert(id.to_owned()), "{id} is used twice");
+            }
+        }
+        assert!(ids.len() > 80, "{ids:?}");
+    }
 }

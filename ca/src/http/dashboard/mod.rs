@@ -10,6 +10,7 @@
 
 mod actions;
 mod chart;
+mod export;
 mod layout;
 mod pages;
 mod session;
@@ -34,6 +35,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/dashboard/logout", post(session::logout))
         .route("/dashboard/assets/style.css", get(style))
         .route("/dashboard/assets/live.js", get(live_script))
+        .route("/dashboard/export/{file}", get(export::csv))
         .route("/dashboard/agents", post(actions::register))
         .route("/dashboard/agents/{id}", get(pages::agent))
         .route(

@@ -196,7 +196,10 @@ pub(crate) async fn overview(
     .unwrap_or(0);
     let body = html! {
         (notice(done.done.as_deref()))
-        h1 { "Agents" }
+        div.title-row {
+            h1 { "Agents" }
+            a.button #export-agents href={ "/dashboard/export/agents.csv" @if let Some(q) = &search { "?q=" (layout::query_escape(q)) } } { "Export CSV" }
+        }
         div.tiles {
             div.tile { span.n #agent-count { (agents.len()) } span { "agents" } }
             a.tile href="/dashboard/approvals" { span.n #pending-count { (pending) } span { "mandates awaiting approval" } }
@@ -977,7 +980,10 @@ pub(crate) async fn incidents(
     .await;
     let body = html! {
         (notice(f.done.as_deref()))
-        h1 { "Incidents" }
+        div.title-row {
+            h1 { "Incidents" }
+            a.button #export-incidents href={ "/dashboard/export/incidents.csv" @if let Some(st) = &status { "?status=" (st) } } { "Export CSV" }
+        }
         p.filters {
             a href="/dashboard/incidents" { "all" } " · "
             a href="/dashboard/incidents?status=open" { "open" } " · "
@@ -1077,7 +1083,10 @@ pub(crate) async fn webhooks(State(state): State<AppState>, signed: Signed) -> R
     let manager = can(&signed, WEBHOOK_MANAGERS);
     let staff = signed.caller.org_filter().is_none();
     let body = html! {
-        h1 { "Webhooks" }
+        div.title-row {
+            h1 { "Webhooks" }
+            a.button #export-webhooks href="/dashboard/export/webhooks.csv" { "Export CSV" }
+        }
         @if manager {
             details.card #new-webhook {
                 summary { "Register an endpoint" }
@@ -1219,7 +1228,10 @@ pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Resp
     .await;
     let report = crate::audit_log::verify_store(&state.node.store, None).await;
     let body = html! {
-        h1 { "Audit log" }
+        div.title-row {
+            h1 { "Audit log" }
+            a.button #export-audit href="/dashboard/export/audit.csv" { "Export CSV" }
+        }
         section.card #verification {
             h2 { "Verification" }
             @match &report {
