@@ -116,9 +116,9 @@ if [ "$what" = test ]; then
     python3 -m venv "$certbot_venv"
     "$certbot_venv/bin/pip" install -q certbot==5.8.0
   fi
-  if ! python3 -c 'import cryptography, pkilint, prometheus_client, asn1tools' 2>/dev/null; then
-    echo "installing python cryptography, pkilint, prometheus_client and asn1tools ..." >&2
-    python3 -m pip install -q cryptography pkilint prometheus_client asn1tools 2>/dev/null \
-      || python3 -m pip install -q --break-system-packages cryptography pkilint prometheus_client asn1tools
+  if ! python3 -c 'import cryptography, pkilint, prometheus_client, asn1tools, openapi_spec_validator' 2>/dev/null; then
+    echo "installing python cryptography, pkilint, prometheus_client, asn1tools and openapi-spec-validator ..." >&2
+    python3 -m pip install -q cryptography pkilint prometheus_client asn1tools openapi-spec-validator==0.9.0 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages cryptography pkilint prometheus_client asn1tools openapi-spec-validator==0.9.0
   fi
 fi

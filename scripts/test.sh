@@ -11,6 +11,8 @@ scripts/deps.sh test
 python3 scripts/check_layers.py
 # The mandate extension's ASN.1 module against the DER the policy crate writes (asn1tools).
 python3 scripts/check_asn1.py
+# The OpenAPI document the daemon serves is valid OpenAPI 3.1 (openapi-spec-validator).
+python3 -c 'from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename; validate(read_from_filename("ca/src/http/openapi.json")[0]); print("openapi.json: valid OpenAPI 3.1")'
 if cargo nextest --version >/dev/null 2>&1; then
   run() { cargo nextest run --locked --no-fail-fast "$@"; }
 else

@@ -798,7 +798,8 @@ impl Store {
         rows.iter().map(event_row).collect()
     }
 
-    /// An agent's newest events, newest first.
+    /// An agent's latest events by the time they happened (not the order they arrived in: a
+    /// batch may report older events late), latest first.
     pub async fn agent_events(
         &self,
         agent_id: &str,
@@ -808,7 +809,7 @@ impl Store {
             "SELECT id, action_type, market, size, currency, side, region, at,
                     CASE WHEN success THEN 1 ELSE 0 END AS ok, received_at_ms, score,
                     contributions
-             FROM events WHERE agent_id = $1 ORDER BY id DESC LIMIT $2",
+             FROM events WHERE agent_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
         )
         .bind(agent_id)
         .bind(limit)

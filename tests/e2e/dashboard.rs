@@ -873,6 +873,28 @@ async fn pages_update_by_themselves_and_webhooks_are_registered_and_disabled_fro
     );
     assert!(text(&b, "#live").await.starts_with("updated"));
 
+    // Events are listed by when they happened: one reported late, an hour old, comes after.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let late = json!({"agent_id": "live-bot", "action": "data_access", "timestamp": now - 3600});
+    let r = ca.d.post(&ca.operator, "/v1/events", &late).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let late_id = r.body["events"][0]["id"].as_i64().unwrap();
+    b.goto(&format!("{base}/dashboard/agents/live-bot")).await;
+    b.wait_for("#events tbody tr", WAIT).await;
+    let order = b
+        .execute(
+            "return Array.from(document.querySelectorAll('#events tbody tr'))
+                 .map(r => Number(r.dataset.event));",
+            vec![],
+        )
+        .await;
+    let order: Vec<i64> = serde_json::from_value(order).unwrap();
+    assert_eq!(order.len(), 2, "{order:?}");
+    assert_eq!(order[1], late_id, "the older event last: {order:?}");
+
     // The operator registers an endpoint; its secret is shown once.
     b.goto(&format!("{base}/dashboard/webhooks")).await;
     b.wait_for("#no-webhooks", WAIT).await;

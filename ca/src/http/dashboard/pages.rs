@@ -517,7 +517,7 @@ pub(crate) async fn agent(
                             thead { tr { th { "When" } th { "Action" } th { "Market" } th { "Size" } th { "Region" } th { "OK" } th { "Score" } } }
                             tbody {
                                 @for e in evs.iter().take(50) {
-                                    tr {
+                                    tr data-event=(e.id) {
                                         td { (when(e.at)) }
                                         td { (e.action_type) }
                                         td { (e.market.as_deref().unwrap_or("")) }
