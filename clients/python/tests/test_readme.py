@@ -36,6 +36,7 @@ def test_the_readme_bot_runs_and_halts_on_revocation(
         "time.sleep(30)": "time.sleep(0.05)",
         "time.sleep(5)": "time.sleep(0.05)",
         '"bot.key"': repr(str(tmp_path / "bot.key")),
+        '"webhook.secret"': repr(str(tmp_path / "webhook.secret")),
     }.items():
         assert old in code, old
         code = code.replace(old, new)
@@ -84,6 +85,21 @@ def test_the_readme_bot_runs_and_halts_on_revocation(
         assert (stats.sent, stats.dropped) == (len(placed), 0), stats
         assert stat.S_IMODE(os.stat(tmp_path / "bot.key").st_mode) == 0o600
         assert all(o.size == 100.0 for o in placed)
+        # A restart reuses the endpoint and its kept secret; with the secret lost, it replaces
+        # the registration: one active endpoint for the bot's URL either way.
+        url = ns["listener"].url
+
+        def active() -> list[Any]:
+            return [w for w in daemon.operator.iter_webhooks() if w.url == url and w.disabled_at is None]
+
+        assert len(active()) == 1
+        assert stat.S_IMODE(os.stat(tmp_path / "webhook.secret").st_mode) == 0o600
+        assert ns["webhook_secret"](url, ["certificate.revoked"]) == ns["listener"].secret
+        assert len(active()) == 1
+        (tmp_path / "webhook.secret").unlink()
+        fresh = ns["webhook_secret"](url, ["certificate.revoked"])
+        assert fresh != ns["listener"].secret and [w.id for w in active()] != []
+        assert len(active()) == 1
     finally:
         listener = ns.get("listener")
         if listener is not None:
