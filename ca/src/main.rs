@@ -86,7 +86,7 @@ enum Command {
     /// Incidents: list, show, acknowledge, resolve (over --url).
     #[command(subcommand)]
     Incidents(IncidentsCommand),
-    /// Webhook endpoints: list, show, create, disable, their deliveries (over --url).
+    /// Webhook endpoints: list, show, create, disable, their deliveries, redeliver (over --url).
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
     /// The audit log: check its hash chain, export it.
@@ -373,6 +373,13 @@ enum WebhooksCommand {
     Disable {
         /// Endpoint id.
         id: String,
+    },
+    /// Deliver a delivery again now (after the receiver was fixed).
+    Redeliver {
+        /// Endpoint id.
+        id: String,
+        /// Delivery id (`webhooks deliveries` lists them).
+        delivery: i64,
     },
     /// An endpoint's deliveries, newest first.
     Deliveries {

@@ -349,6 +349,61 @@ impl Store {
             .await
     }
 
+    /// Makes a delivery that was delivered or given up due again now, for an endpoint still
+    /// in use, with its audit record: one more attempt, then the usual retries while attempts
+    /// remain. `NotFound` if the endpoint has no such delivery; `WrongState` if the endpoint
+    /// is disabled or the delivery is still waiting for an attempt.
+    pub async fn redeliver(
+        &self,
+        webhook_id: &str,
+        delivery_id: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (webhook_id, event) = (webhook_id.to_owned(), event.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row: Option<(String, Option<i64>)> = sqlx::query_as(
+                        "SELECT d.status, w.disabled_at FROM webhook_deliveries d
+                         JOIN webhooks w ON w.id = d.webhook_id
+                         WHERE d.id = $1 AND d.webhook_id = $2",
+                    )
+                    .bind(delivery_id)
+                    .bind(&webhook_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    match row {
+                        None => {
+                            return Err(StoreError::NotFound(format!(
+                                "delivery {delivery_id} of webhook {webhook_id}"
+                            )));
+                        }
+                        Some((_, Some(_))) => {
+                            return Err(StoreError::WrongState(format!(
+                                "webhook {webhook_id} is disabled: nothing is delivered to it"
+                            )));
+                        }
+                        Some((status, None)) if status == "pending" => {
+                            return Err(StoreError::WrongState(format!(
+                                "delivery {delivery_id} is already waiting for its next attempt"
+                            )));
+                        }
+                        Some(_) => {}
+                    }
+                    sqlx::query(
+                        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at_ms = $2
+                         WHERE id = $1 AND status <> 'pending'",
+                    )
+                    .bind(delivery_id)
+                    .bind(now_ms())
+                    .execute(&mut *conn)
+                    .await?;
+                    append(conn, &event).await
+                })
+            })
+            .await
+    }
+
     /// Deliveries to one endpoint, newest first, with ids below `before` (0: from the newest).
     pub async fn webhook_deliveries(
         &self,

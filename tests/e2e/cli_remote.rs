@@ -257,3 +257,112 @@ async fn without_url_the_api_commands_say_what_they_need_and_read_only_commands_
     let err = fails(run(&["--url", "http://127.0.0.1:9", "hsm", "keys"]));
     assert!(err.contains("runs on the data directory"), "{err}");
 }
+
+#[tokio::test]
+async fn a_given_up_delivery_is_redelivered_by_its_organization_after_the_receiver_is_fixed() {
+    use crate::receiver::Receiver;
+    let ca = Ca::start_with_config("[webhooks]\nmax_attempts = 1\n").await;
+    let port = crate::harness::free_port();
+    let receiver = Receiver::start(port).await;
+    let r =
+        ca.d.post(
+            &ca.operator,
+            "/v1/webhooks",
+            &json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["agent.approved"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let hook = r.body["id"].as_str().unwrap().to_owned();
+    let secret = r.body["secret"].as_str().unwrap().to_owned();
+    // The receiver does not know the secret yet: it answers 401, and with one attempt allowed
+    // the delivery is given up.
+    ca.approved_agent("hook-bot", full_mandate()).await;
+    let deliveries = format!("/v1/webhooks/{hook}/deliveries");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let delivery = loop {
+        let page = ca.d.get(&ca.operator, &deliveries).await;
+        if let Some(d) = page.body["items"].as_array().and_then(|a| a.first())
+            && d["status"] == "failed"
+        {
+            assert_eq!(d["last_status_code"], 401, "{d}");
+            break d["id"].as_i64().unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not given up: {page:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(receiver.received.of_type("agent.approved").is_empty());
+
+    // Neither another organization's operator nor a compliance officer may redeliver.
+    ca.d.ensure_org("other-firm", "Other Firm AG").await;
+    let stranger = ca.d.person_key(Some("other-firm"), "operator").await;
+    let path = format!("{deliveries}/{delivery}/redeliver");
+    ca.d.post(&stranger, &path, &json!({}))
+        .await
+        .assert_problem(404, "not-found");
+    ca.d.post(&ca.compliance, &path, &json!({}))
+        .await
+        .assert_problem(403, "forbidden");
+    ca.d.post(
+        &ca.operator,
+        &format!("{deliveries}/999999/redeliver"),
+        &json!({}),
+    )
+    .await
+    .assert_problem(404, "not-found");
+
+    // Fixed, then redelivered from the command line: it arrives, verified.
+    *receiver.secret.lock().unwrap() = secret;
+    let out = ok_json(cli(
+        &ca,
+        &ca.operator,
+        &[
+            "--json",
+            "webhooks",
+            "redeliver",
+            &hook,
+            &delivery.to_string(),
+        ],
+    ));
+    assert_eq!(out["id"], delivery, "{out}");
+    assert_eq!(out["status"], "pending", "{out}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while receiver.received.of_type("agent.approved").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "not redelivered");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = receiver.received.of_type("agent.approved");
+    assert_eq!(got[0]["data"]["agent_id"], "hook-bot");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let page = ca.d.get(&ca.operator, &deliveries).await;
+        let d = &page.body["items"][0];
+        if d["status"] == "delivered" {
+            assert_eq!(d["attempts"], 2, "{d}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{page:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Audited; and a disabled endpoint gets nothing more.
+    let audit = ca.d.get(&ca.d.admin_key(), "/v1/audit?limit=100").await;
+    assert!(
+        audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "webhook.redelivered" && r["subject"] == hook.as_str()),
+        "{audit:?}"
+    );
+    ca.d.post(
+        &ca.operator,
+        &format!("/v1/webhooks/{hook}/disable"),
+        &json!({}),
+    )
+    .await;
+    ca.d.post(&ca.operator, &path, &json!({}))
+        .await
+        .assert_problem(409, "wrong-state");
+}

@@ -406,6 +406,14 @@ fn table() -> Vec<Route> {
         ),
         route(
             "POST",
+            "/v1/webhooks/{hook}/deliveries/{delivery}/redeliver",
+            json!({}),
+            &["operator", "admin"],
+            No,
+            Tenant,
+        ),
+        route(
+            "POST",
             "/v1/webhooks/{hook}/disable",
             json!({}),
             &["operator", "admin"],
@@ -465,6 +473,7 @@ struct Objects {
     serial: String,
     incident: String,
     hook: String,
+    delivery: String,
     decision: String,
     override_id: String,
 }
@@ -482,6 +491,7 @@ fn fill(text: &str, o: &Objects, csr: &str) -> String {
         .replace("{serial}", &o.serial)
         .replace("{incident}", &o.incident)
         .replace("{hook}", &o.hook)
+        .replace("{delivery}", &o.delivery)
         .replace("{decision}", &o.decision)
         .replace("{override}", &o.override_id)
         .replace("{csr}", csr)
@@ -586,6 +596,23 @@ async fn setup_org(d: &Daemon, org: &'static str, legal: &str, agent: &'static s
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let hook = r.body["id"].as_str().unwrap().to_owned();
+    // A delivery to it that was given up, for redelivery.
+    exec_sql(
+        d,
+        &format!(
+            "INSERT INTO webhook_events (type, operator, data, created_at_ms, fanned_out)
+                 VALUES ('incident.opened', '{org}', '{{\"agent_id\": \"{agent}\"}}', 0, TRUE);
+             INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts,
+                 next_attempt_at_ms)
+                 VALUES ('{hook}', (SELECT MAX(id) FROM webhook_events), 'failed', 20, 0)"
+        ),
+        false,
+    );
+    let delivery = query_sql(
+        d,
+        &format!("SELECT MAX(id) FROM webhook_deliveries WHERE webhook_id = '{hook}'"),
+    )[0][0]
+        .clone();
     exec_sql(
         d,
         &format!(
@@ -624,6 +651,7 @@ async fn setup_org(d: &Daemon, org: &'static str, legal: &str, agent: &'static s
         serial,
         incident,
         hook,
+        delivery,
         decision,
         override_id,
     }

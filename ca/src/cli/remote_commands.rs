@@ -297,6 +297,10 @@ async fn webhooks(api: &Api, cmd: WebhooksCommand) -> anyhow::Result<()> {
             let path = format!("/v1/webhooks/{}/disable", seg(&id));
             output::emit(&api.post(&path, None).await?)
         }
+        WebhooksCommand::Redeliver { id, delivery } => {
+            let path = format!("/v1/webhooks/{}/deliveries/{delivery}/redeliver", seg(&id));
+            output::emit(&api.post(&path, None).await?)
+        }
         WebhooksCommand::Deliveries { id, cursor } => {
             let page = api
                 .get(

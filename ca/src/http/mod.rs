@@ -159,6 +159,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/webhooks/{id}", get(webhooks::get_one))
         .route("/v1/webhooks/{id}/disable", post(webhooks::disable))
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
+        )
         .merge(crate::acme::server::routes())
         .merge(dashboard::routes())
         .merge(docs::routes())

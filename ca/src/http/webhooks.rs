@@ -176,3 +176,25 @@ pub async fn deliveries(
     let items: Vec<DeliveryView> = rows.into_iter().map(delivery_view).collect();
     Ok(Json(json!(super::Page { items, next_cursor })))
 }
+
+/// Body of redeliver.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Redeliver {}
+
+/// `POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver` (operator, admin): the delivery is
+/// due again now (`202`): one more attempt, then the usual retries while attempts remain.
+pub async fn redeliver(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, delivery)): ApiPath<(String, String)>,
+    OptionalJson(_): OptionalJson<Redeliver>,
+) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
+    let delivery: i64 = delivery.parse().ok().filter(|d| *d > 0).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "delivery id must be a positive number, not {delivery:?}"
+        ))
+    })?;
+    let row = crate::ra::webhooks::redeliver(&state.node.store, &caller, &id, delivery).await?;
+    Ok((StatusCode::ACCEPTED, Json(delivery_view(row))))
+}

@@ -293,6 +293,34 @@ pub async fn disable(store: &Store, p: &Principal, id: &str) -> Result<WebhookRo
     tenant::webhook(store, p, id).await
 }
 
+/// Delivers a delivery again (operator, admin; the endpoint must be the caller's
+/// organization's, 404 otherwise): after the receiver was fixed, without waiting for a new
+/// event. The delivery as it now stands.
+pub async fn redeliver(
+    store: &Store,
+    p: &Principal,
+    webhook_id: &str,
+    delivery_id: i64,
+) -> Result<mandate_store::DeliveryRow, CaError> {
+    p.require(MANAGERS)?;
+    tenant::webhook(store, p, webhook_id).await?;
+    let mut details = json!({"delivery_id": delivery_id});
+    details["by"] = p.audit_details();
+    store
+        .redeliver(
+            webhook_id,
+            delivery_id,
+            &AuditEvent::new(&p.key_id, "webhook.redelivered", webhook_id, details),
+        )
+        .await?;
+    store
+        .webhook_deliveries(webhook_id, delivery_id + 1, 1)
+        .await?
+        .into_iter()
+        .find(|d| d.id == delivery_id)
+        .ok_or_else(|| CaError::NotFound(format!("delivery {delivery_id}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

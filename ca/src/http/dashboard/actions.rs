@@ -477,3 +477,30 @@ pub(crate) async fn create_key(
         Err(e) => outcome::<()>(&signed, Err(e), String::new()),
     }
 }
+
+/// `POST /dashboard/webhooks/{id}/deliveries/{delivery}/redeliver` (operator, admin).
+pub(crate) async fn redeliver(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    ApiPath((id, delivery)): ApiPath<(String, String)>,
+    Form(form): Form<Plain>,
+) -> Response {
+    let to = format!(
+        "/dashboard/webhooks/{}?done=redelivered",
+        layout::query_escape(&id)
+    );
+    let r = async {
+        check_post(&headers, &signed.csrf, &form.csrf)?;
+        let body = OptionalJson(from_json(json!({}))?);
+        webhooks::redeliver(
+            State(state),
+            signed.caller.clone(),
+            ApiPath((id, delivery)),
+            body,
+        )
+        .await
+    }
+    .await;
+    outcome(&signed, r, to)
+}

@@ -215,6 +215,7 @@ pub(crate) fn done_message(code: Option<&str>) -> Option<&'static str> {
         "acknowledged" => "Incident acknowledged.",
         "resolved" => "Incident resolved.",
         "webhook-disabled" => "Endpoint disabled: nothing more is delivered to it.",
+        "redelivered" => "Delivery due again: it is attempted at once.",
         "registered" => "Agent registered: its mandate waits for a compliance officer.",
         "mandate-submitted" => {
             "Mandate change submitted: it waits for a compliance officer; the approved version stays in force until then."

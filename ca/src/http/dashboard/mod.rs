@@ -81,6 +81,10 @@ pub(crate) fn routes() -> Router<AppState> {
             "/dashboard/webhooks/{id}/disable",
             post(actions::disable_webhook),
         )
+        .route(
+            "/dashboard/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(actions::redeliver),
+        )
         .route("/dashboard/audit", get(pages::audit))
         .route(
             "/dashboard/people",

@@ -1157,6 +1157,7 @@ pub(crate) async fn webhook(
     ))
     .await;
     let active = hook["disabled_at"].is_null();
+    let redeliverable = active && can(&signed, WEBHOOK_MANAGERS);
     let body = html! {
         (notice(done.done.as_deref()))
         h1 { "Webhook " (id) }
@@ -1178,16 +1179,24 @@ pub(crate) async fn webhook(
                     @if rows.is_empty() { p.muted { "Nothing delivered yet." } }
                     @else {
                         table #deliveries {
-                            thead { tr { th { "Event" } th { "Type" } th { "Status" } th { "Attempts" } th { "Last attempt" } th { "Answer" } } }
+                            thead { tr { th { "Event" } th { "Type" } th { "Status" } th { "Attempts" } th { "Last attempt" } th { "Answer" } th {} } }
                             tbody {
                                 @for d in &rows {
-                                    tr {
+                                    tr data-delivery=(text(&d["id"])) {
                                         td { (text(&d["event_id"])) }
                                         td { (text(&d["event_type"])) }
                                         td { (badge(&text(&d["status"]))) }
                                         td { (text(&d["attempts"])) }
                                         td { (at(&d["last_attempt_at"])) }
                                         td { (text(&d["last_status_code"])) " " (text(&d["last_error"])) }
+                                        td {
+                                            @if redeliverable && d["status"] != "pending" {
+                                                form.inline method="post" action={ "/dashboard/webhooks/" (layout::query_escape(&id)) "/deliveries/" (text(&d["id"])) "/redeliver" } {
+                                                    (csrf(&signed))
+                                                    button.redeliver type="submit" { "Redeliver" }
+                                                }
+                                            }
+                                        }
                                     }
                                 }
                             }
