@@ -68,6 +68,14 @@ def test_a_revocation_arrives_as_a_verified_webhook(daemon: Daemon, agent_id: st
                          if d.event_id == revoked["id"] and d.status == "delivered"],
             )
             assert delivered[0].event_type == "certificate.revoked" and delivered[0].last_status_code == 204
+            # Delivered again on request: due at once, then delivered a second time.
+            again = daemon.operator.redeliver(hook.id, delivered[0].id)
+            assert (again.id, again.status) == (delivered[0].id, "pending")
+            wait_for(
+                "redelivered",
+                lambda: [d for d in daemon.operator.webhook_deliveries(hook.id).items
+                         if d.id == again.id and d.status == "delivered" and d.attempts == 2],
+            )
             # Paged by the same cursor as every list: one delivery a page, newest first.
             first = daemon.operator.webhook_deliveries(hook.id, limit=1)
             assert len(first.items) == 1 and isinstance(first.next_cursor, str)

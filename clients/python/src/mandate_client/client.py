@@ -995,6 +995,12 @@ class MandateClient:
         """``POST /v1/webhooks/{id}/disable``: final; pending deliveries are marked failed."""
         return Webhook.from_json(self.call("POST", f"/v1/webhooks/{_seg(webhook_id)}/disable", body={}))
 
+    def redeliver(self, webhook_id: str, delivery_id: int) -> WebhookDelivery:
+        """``POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver`` (operator, admin): a
+        delivered or given-up delivery is due again at once (``status`` ``pending``)."""
+        path = f"/v1/webhooks/{_seg(webhook_id)}/deliveries/{int(delivery_id)}/redeliver"
+        return WebhookDelivery.from_json(self.call("POST", path, body={}))
+
     def webhook_deliveries(
         self, webhook_id: str, limit: int | None = None, cursor: str | None = None
     ) -> WebhookDeliveryPage:
