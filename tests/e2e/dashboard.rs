@@ -820,6 +820,42 @@ async fn the_agents_page_pages_past_a_hundred_and_searches_by_id_or_name() {
     );
     assert_eq!(csv("/dashboard/export/nothing.csv").await[0], 404);
 
+    // Incidents page too: 101 of bot-000's, 100 a page, filtered by agent.
+    let values: Vec<String> = (0..101)
+        .map(|i| {
+            format!(
+                "('bot-000', 'risk_warning', 'open', 0.8, 0.75, '[]', {})",
+                1_000 + i
+            )
+        })
+        .collect();
+    crate::harness::exec_sql(
+        &ca.d,
+        &format!(
+            "INSERT INTO incidents (agent_id, kind, status, score, threshold, contributions,
+                 created_at_ms) VALUES {}",
+            values.join(", ")
+        ),
+        false,
+    );
+    let incidents = async || {
+        b.execute(
+            "return document.querySelectorAll('table.incidents tbody tr[data-incident]').length;",
+            vec![],
+        )
+        .await
+    };
+    b.goto(&format!("{base}/dashboard/incidents")).await;
+    b.wait_for("table.incidents", WAIT).await;
+    assert_eq!(incidents().await, json!(100));
+    b.find("#next-page").await.click().await;
+    b.wait_for("#first-page", WAIT).await;
+    assert_eq!(incidents().await, json!(1));
+    b.goto(&format!("{base}/dashboard/incidents?agent=bot-001"))
+        .await;
+    b.wait_for("#incident-search", WAIT).await;
+    assert_eq!(incidents().await, json!(0));
+
     // The approvals page lists every pending mandate, not those among the first agents only.
     b.goto(&format!("{base}/dashboard/approvals")).await;
     b.wait_for("#pending-mandates", WAIT).await;

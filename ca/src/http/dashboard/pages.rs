@@ -957,6 +957,8 @@ pub(crate) async fn approvals(
 pub(crate) struct IncidentFilter {
     status: Option<String>,
     done: Option<String>,
+    cursor: Option<String>,
+    agent: Option<String>,
 }
 
 /// `GET /dashboard/incidents`.
@@ -968,7 +970,10 @@ pub(crate) async fn incidents(
     let status = f
         .status
         .filter(|s| ["open", "acknowledged", "resolved"].contains(&s.as_str()));
-    let q = match from_json(json!({"status": status, "limit": ROWS})) {
+    let agent = f.agent.clone().filter(|a| !a.trim().is_empty());
+    let q = match from_json(
+        json!({"status": status, "limit": ROWS, "cursor": f.cursor, "agent_id": agent}),
+    ) {
         Ok(q) => q,
         Err(e) => return layout::error_page(Some(&signed), e),
     };
@@ -978,6 +983,21 @@ pub(crate) async fn incidents(
         ApiQuery(q),
     ))
     .await;
+    // The next page keeps the filters.
+    let next = list
+        .as_ref()
+        .ok()
+        .and_then(|v| v["next_cursor"].as_str())
+        .map(|c| {
+            let mut href = format!("/dashboard/incidents?cursor={}", layout::query_escape(c));
+            if let Some(st) = &status {
+                href.push_str(&format!("&status={st}"));
+            }
+            if let Some(a) = &agent {
+                href.push_str(&format!("&agent={}", layout::query_escape(a)));
+            }
+            href
+        });
     let body = html! {
         (notice(f.done.as_deref()))
         div.title-row {
@@ -990,10 +1010,18 @@ pub(crate) async fn incidents(
             a href="/dashboard/incidents?status=acknowledged" { "acknowledged" } " · "
             a href="/dashboard/incidents?status=resolved" { "resolved" }
         }
+        form.search #incident-search method="get" action="/dashboard/incidents" {
+            @if let Some(st) = &status { input type="hidden" name="status" value=(st); }
+            input type="search" name="agent" value=(agent.clone().unwrap_or_default())
+                placeholder="Agent id" aria-label="Incidents of an agent" maxlength="128";
+            button type="submit" { "Filter" }
+        }
         @match &list {
             Ok(v) => (incident_table(&signed, &items(v, "items"), true)),
             Err(e) => (problem(e)),
         }
+        @if f.cursor.is_some() { a #first-page href="/dashboard/incidents" { "Newest" } " " }
+        @if let Some(href) = &next { a #next-page href=(href) { "Older incidents" } }
     };
     layout::page("Incidents", &signed, "/dashboard/incidents", body)
 }
