@@ -126,6 +126,14 @@ impl Store {
         rows.iter().map(signer_row).collect()
     }
 
+    /// The newest audit record's number, chained yet or not (0 for an empty log).
+    pub async fn audit_last_seq(&self) -> Result<i64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_events")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
     /// The newest record's seq and hash, if any.
     pub async fn audit_tip(&self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
         let row = sqlx::query(

@@ -860,6 +860,40 @@ async fn the_agents_page_pages_past_a_hundred_and_searches_by_id_or_name() {
     b.goto(&format!("{base}/dashboard/approvals")).await;
     b.wait_for("#pending-mandates", WAIT).await;
     assert_eq!(b.find_all("#pending-mandates tbody tr").await.len(), 100);
+
+    // The audit log (CA staff) pages back from the newest hundred records.
+    let auditor = ca.auditor().await;
+    sign_out(&b).await;
+    sign_in(&b, &base, &auditor, "auditor").await;
+    b.goto(&format!("{base}/dashboard/audit")).await;
+    b.wait_for("#audit-records", WAIT).await;
+    let seqs = async || -> Vec<i64> {
+        let v = b
+            .execute(
+                "return Array.from(document.querySelectorAll('#audit-records tbody tr'))
+                     .map(r => Number(r.cells[0].textContent));",
+                vec![],
+            )
+            .await;
+        serde_json::from_value(v).unwrap_or_default()
+    };
+    let newest = seqs().await;
+    assert_eq!(newest.len(), 100, "{newest:?}");
+    assert!(b.try_find("#newer-page").await.is_none());
+    b.find("#older-page").await.click().await;
+    b.wait_for("#newer-page", WAIT).await;
+    let older = seqs().await;
+    assert!(!older.is_empty() && older.len() <= 100, "{older:?}");
+    assert_eq!(
+        older.last(),
+        Some(&1),
+        "back to the first record: {older:?}"
+    );
+    assert!(b.try_find("#older-page").await.is_none());
+    assert!(
+        older.iter().max() < newest.iter().min(),
+        "{older:?} / {newest:?}"
+    );
 }
 
 /// The agent ids of the agents table, in order (read in one script: a page that is being

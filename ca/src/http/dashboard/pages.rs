@@ -1239,7 +1239,17 @@ pub(crate) async fn webhook(
 }
 
 /// `GET /dashboard/audit`: the newest records and the verification of the whole chain.
-pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Response {
+/// `?page=` of the audit page: 0 the newest records, 1 the hundred before them, ...
+#[derive(Deserialize, Default)]
+pub(crate) struct AuditPage {
+    page: Option<u32>,
+}
+
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(p): Query<AuditPage>,
+) -> Response {
     // The log is CA-wide: CA staff only (as `GET /v1/audit`).
     if let Err(e) = signed
         .caller
@@ -1248,26 +1258,39 @@ pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Resp
     {
         return layout::error_page(Some(&signed), e.into());
     }
-    let tip = match state.node.store.audit_tip().await {
-        Ok(t) => t.map_or(0, |(seq, _)| seq),
+    // The newest record, whether the chain has reached it yet or not.
+    let tip = match state.node.store.audit_last_seq().await {
+        Ok(seq) => seq,
         Err(e) => return layout::error_page(Some(&signed), crate::CaError::from(e).into()),
     };
-    let after = (tip - i64::from(ROWS)).max(0);
-    let q = match from_json(json!({"cursor": after.to_string(), "limit": ROWS})) {
-        Ok(q) => q,
-        Err(e) => return layout::error_page(Some(&signed), e),
+    let page = i64::from(p.page.unwrap_or(0));
+    let upto = (tip - page * i64::from(ROWS)).max(0);
+    let after = (upto - i64::from(ROWS)).max(0);
+    let records = if upto > after {
+        let q = match from_json(json!({"cursor": after.to_string(), "limit": upto - after})) {
+            Ok(q) => q,
+            Err(e) => return layout::error_page(Some(&signed), e),
+        };
+        value(audit::list(
+            State(state.clone()),
+            signed.caller.clone(),
+            ApiQuery(q),
+        ))
+        .await
+    } else {
+        Ok(json!({"items": [], "next_cursor": null}))
     };
-    let records = value(audit::list(
-        State(state.clone()),
-        signed.caller.clone(),
-        ApiQuery(q),
-    ))
-    .await;
     let report = crate::audit_log::verify_store(&state.node.store, None).await;
     let body = html! {
+        // Verifying the whole chain is work in proportion to the log: not every few seconds.
+        div hidden data-live="off" {}
         div.title-row {
             h1 { "Audit log" }
             a.button #export-audit href="/dashboard/export/audit.csv" { "Export CSV" }
+        }
+        p.pager {
+            @if page > 0 { a #newer-page href={ "/dashboard/audit?page=" (page - 1) } { "Newer records" } " " }
+            @if after > 0 { a #older-page href={ "/dashboard/audit?page=" (page + 1) } { "Older records" } }
         }
         section.card #verification {
             h2 { "Verification" }
