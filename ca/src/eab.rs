@@ -49,10 +49,24 @@ pub async fn create(
     actor: &str,
 ) -> Result<EabCredentials, CaError> {
     let master = master(hsm, store).await?;
-    let mut random = [0u8; 16];
-    getrandom::fill(&mut random).map_err(|e| CaError::Internal(format!("no randomness: {e}")))?;
-    let key_id = format!("eab_{}", B64.encode(random));
-    let hmac = hsm.hmac_sha256(&master, &derivation_input(&key_id)).await?;
+    // One draw in 64 gives a key that starts with `-`, which command-line ACME clients
+    // (certbot, lego) read as an option: draw again (the chance of eight such draws in a row is
+    // 2^-48).
+    let mut drawn = None;
+    for _ in 0..8 {
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random)
+            .map_err(|e| CaError::Internal(format!("no randomness: {e}")))?;
+        let key_id = format!("eab_{}", B64.encode(random));
+        let hmac = hsm.hmac_sha256(&master, &derivation_input(&key_id)).await?;
+        let encoded = B64.encode(hmac);
+        if safe_on_a_command_line(&encoded) {
+            drawn = Some((key_id, encoded));
+            break;
+        }
+    }
+    let (key_id, hmac_key) =
+        drawn.ok_or_else(|| CaError::Internal("eight EAB keys in a row began with '-'".into()))?;
     let now = now_unix();
     let row = EabRow {
         key_id: key_id.clone(),
@@ -71,10 +85,16 @@ pub async fn create(
     store.insert_eab(&row, &event).await?;
     Ok(EabCredentials {
         key_id,
-        hmac_key: B64.encode(hmac),
+        hmac_key,
         agent_id: agent_id.to_owned(),
         expires_at: crate::rfc3339(row.expires_at),
     })
+}
+
+/// Whether a base64url key can be given as a command-line argument of its own: it does not
+/// start with `-`.
+fn safe_on_a_command_line(encoded: &str) -> bool {
+    !encoded.starts_with('-')
 }
 
 /// The HMAC key of usable credentials (known, unused, unexpired), derived again in the HSM;
@@ -93,4 +113,16 @@ pub async fn hmac_key(
     let master = master(hsm, store).await?;
     let key = hsm.hmac_sha256(&master, &derivation_input(key_id)).await?;
     Ok(Some((row, key)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_on_a_command_line;
+
+    #[test]
+    fn a_key_that_reads_as_an_option_is_drawn_again() {
+        assert!(!safe_on_a_command_line("-aXb"));
+        assert!(safe_on_a_command_line("aX-b"));
+        assert!(safe_on_a_command_line("_aXb"));
+    }
 }

@@ -171,7 +171,8 @@ async fn certbot_gets_the_profile_it_prefers() {
         ])
         .args(["--register-unsafely-without-email", "--server"])
         .arg(format!("https://127.0.0.1:{tls_port}/acme/directory"))
-        .args(["--eab-kid", &kid, "--eab-hmac-key", &hmac])
+        .arg(format!("--eab-kid={kid}"))
+        .arg(format!("--eab-hmac-key={hmac}"))
         .args(["--preferred-profile", "shortlived", "--key-type", "ecdsa"])
         // The authorization is valid from the start (EAB is the proof): no challenge is run.
         .args(["--standalone", "--http-01-port", &free_port().to_string()])
@@ -254,7 +255,9 @@ async fn lego_gets_its_organization_s_default_profile_and_rest_certify_takes_one
         .arg("--server")
         .arg(format!("https://127.0.0.1:{tls_port}/acme/directory"))
         .args(["--email", "desk@example.com", "--accept-tos", "--eab"])
-        .args(["--kid", &kid, "--hmac", &hmac, "--key-type", "ec256"])
+        .arg(format!("--kid={kid}"))
+        .arg(format!("--hmac={hmac}"))
+        .args(["--key-type", "ec256"])
         .args(["--domains", dns])
         // The authorization is valid from the start: no challenge is run.
         .args([
