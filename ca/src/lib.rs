@@ -226,6 +226,21 @@ pub async fn pull_kill_switch(
     to_json(k)
 }
 
+/// `text` percent-encoded as one URL path segment or query value: everything but the
+/// unreserved characters (RFC 3986 §2.3) is escaped, so an id, cursor or search text can end
+/// neither the segment nor the parameter.
+pub fn url_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// RFC 3339 UTC text for unix seconds.
 pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)

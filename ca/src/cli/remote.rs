@@ -122,15 +122,7 @@ fn problem_text(status: reqwest::StatusCode, body: &Value, request_id: Option<&s
 
 /// One path segment, percent-encoded (an id cannot reach another route).
 pub fn seg(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    mandate_ca::url_component(value)
 }
 
 fn query_string(query: &[(&str, Option<String>)]) -> String {

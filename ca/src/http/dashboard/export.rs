@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::layout;
-use super::pages::from_json;
+use super::pages::{from_json, value};
 use super::session::Signed;
 use crate::http::{ApiError, ApiPath, ApiQuery, AppState, agents, audit, incidents, webhooks};
 
@@ -181,13 +181,6 @@ async fn rows(
             None => return Ok(items),
         }
     }
-}
-
-async fn value<T: serde::Serialize>(
-    r: impl Future<Output = Result<axum::Json<T>, ApiError>>,
-) -> Result<Value, ApiError> {
-    let axum::Json(v) = r.await?;
-    serde_json::to_value(v).map_err(|e| ApiError::from(crate::CaError::Internal(e.to_string())))
 }
 
 /// RFC 4180: a header line, CRLF line ends, fields quoted when they hold a comma, a quote or a

@@ -234,16 +234,7 @@ pub(crate) fn notice(code: Option<&str>) -> Markup {
     }
 }
 
-/// `value` percent-encoded for a query string: everything but unreserved characters (RFC 3986
-/// §2.3) is escaped, so a cursor or search text cannot end the parameter or the link.
+/// `value` percent-encoded for a query string or path segment of a link.
 pub(crate) fn query_escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::url_component(value)
 }

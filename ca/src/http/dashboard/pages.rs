@@ -45,7 +45,7 @@ pub(crate) struct Done {
 }
 
 /// The JSON a handler answered, or its refusal.
-async fn value<T: serde::Serialize>(
+pub(super) async fn value<T: serde::Serialize>(
     r: impl Future<Output = Result<Json<T>, ApiError>>,
 ) -> Result<Value, ApiError> {
     let Json(v) = r.await?;
