@@ -117,12 +117,17 @@ impl Client {
         let status = r.status();
         let header = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
         let (nonce, location) = (header("replay-nonce"), header("location"));
+        let content_type = header("content-type").unwrap_or_default();
         let bytes = r.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        // ACME answers are held to the OpenAPI document like every other.
+        let path = reqwest::Url::parse(url).unwrap().path().to_owned();
+        crate::contract::assert_documented("POST", &path, status.as_u16(), &content_type, &body);
         Answer {
             status,
             nonce,
             location,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            body,
         }
     }
 
