@@ -47,6 +47,23 @@ fn outcome<T>(signed: &Signed, r: Result<T, ApiError>, to: String) -> Response {
     }
 }
 
+/// What a creation whose answer carries a secret becomes: the page that shows it, once (a
+/// redirect would lose it), or the refusal as a page.
+fn shown_once<T: serde::Serialize>(
+    signed: &Signed,
+    r: Result<(axum::http::StatusCode, axum::Json<T>), ApiError>,
+    page: fn(&Signed, &serde_json::Value) -> Response,
+) -> Response {
+    let created = r.and_then(|(_, axum::Json(created))| {
+        serde_json::to_value(created)
+            .map_err(|e| ApiError::from(crate::CaError::Internal(e.to_string())))
+    });
+    match created {
+        Ok(v) => page(signed, &v),
+        Err(e) => outcome::<()>(signed, Err(e), String::new()),
+    }
+}
+
 /// Checks the form, builds the decision body the API handler takes, and calls it.
 async fn decide<B, R, Fut>(
     signed: &Signed,
@@ -281,16 +298,7 @@ pub(crate) async fn create_webhook(
         webhooks::create(State(state), signed.caller.clone(), ApiJson(body)).await
     }
     .await;
-    match r {
-        Ok((_, axum::Json(created))) => match serde_json::to_value(created) {
-            Ok(v) => super::pages::webhook_created(&signed, &v),
-            Err(e) => layout::error_page(
-                Some(&signed),
-                ApiError::from(crate::CaError::Internal(e.to_string())),
-            ),
-        },
-        Err(e) => outcome::<()>(&signed, Err(e), String::new()),
-    }
+    shown_once(&signed, r, super::pages::webhook_created)
 }
 
 /// `POST /dashboard/webhooks/{id}/disable` (operator, admin).
@@ -466,16 +474,7 @@ pub(crate) async fn create_key(
         api_keys::create(State(state), signed.caller.clone(), ApiJson(body)).await
     }
     .await;
-    match r {
-        Ok((_, axum::Json(created))) => match serde_json::to_value(created) {
-            Ok(v) => super::pages::key_created(&signed, &v),
-            Err(e) => layout::error_page(
-                Some(&signed),
-                ApiError::from(crate::CaError::Internal(e.to_string())),
-            ),
-        },
-        Err(e) => outcome::<()>(&signed, Err(e), String::new()),
-    }
+    shown_once(&signed, r, super::pages::key_created)
 }
 
 /// `POST /dashboard/webhooks/{id}/deliveries/{delivery}/redeliver` (operator, admin).

@@ -28,7 +28,6 @@
     if (document.hidden || busy()) return later();
     var req = new XMLHttpRequest();
     req.open("GET", location.href);
-    req.setRequestHeader("X-Mandate-Live", "1");
     req.responseType = "document";
     req.onload = function () {
       var fresh = req.status === 200 && req.response && req.response.querySelector("main");
