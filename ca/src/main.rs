@@ -113,6 +113,9 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the API document (OpenAPI 3.1) the daemon serves at `/v1/openapi.json`, e.g.
+    /// `mandate openapi > openapi.json` to generate a client.
+    Openapi,
     /// Compliance evidence for one agent over a period: `report --agent ID --from DATE --to DATE
     /// --out DIR` writes a signed JSON bundle (report.json) and a PDF (report.pdf); `report
     /// verify` checks a bundle offline.
@@ -606,6 +609,7 @@ impl Command {
             Command::Recover { .. } => "recover",
             Command::Hsm(_) => "hsm",
             Command::Completions { .. } => "completions",
+            Command::Openapi => "openapi",
             Command::Report(_) => "report",
         }
     }
@@ -619,6 +623,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "mandate", &mut script);
         return output::write_stdout(&script);
+    }
+    if let Command::Openapi = cli.command {
+        let mut text = mandate_ca::openapi_document_text().as_bytes().to_vec();
+        text.push(b'\n');
+        return output::write_stdout(&text);
     }
     let runtime = || {
         tokio::runtime::Builder::new_multi_thread()
@@ -753,7 +762,7 @@ fn prepare_hsm(cfg: &Config) -> anyhow::Result<()> {
 async fn dispatch(command: Command, cfg: Config, url: Option<String>) -> anyhow::Result<()> {
     match command {
         Command::Serve => Ok(mandate_ca::serve(cfg).await?),
-        Command::Completions { .. } => Ok(()),
+        Command::Completions { .. } | Command::Openapi => Ok(()),
         Command::Init => {
             let store = mandate_ca::open_store(&cfg).await?;
             let hsm = mandate_ca::connect_hsm(&cfg).await?;

@@ -27,6 +27,16 @@ macro_rules! text_enum {
                     })
             }
         }
+        // By hand: the derive does not see a `rename` made of a macro's literal.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
         impl $name {
             /// The stored (and JSON) form.
             pub fn as_str(self) -> &'static str {

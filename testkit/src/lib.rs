@@ -8,6 +8,9 @@
 //! their own.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod schema;
+pub use schema::close_objects;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,5 +1,5 @@
 //! Every answer the suite gets through the harness is checked against the OpenAPI document the
-//! daemon serves (`ca/src/http/openapi.json`): its path and method are documented, its status is
+//! daemon serves (`GET /v1/openapi.json`): its path and method are documented, its status is
 //! one the operation lists, its media type is the documented one, and a JSON body validates
 //! against the documented schema (JSON Schema 2020-12, `$ref`s resolved in the document). So
 //! the whole end-to-end suite is the response-validation test: success and error answers of
@@ -10,8 +10,6 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use serde_json::Value;
 
-static DOCUMENT: &str = include_str!("../../ca/src/http/openapi.json");
-
 struct Contract {
     doc: Value,
     /// (template segments, template) of every documented path.
@@ -20,8 +18,8 @@ struct Contract {
 }
 
 static CONTRACT: LazyLock<Contract> = LazyLock::new(|| {
-    let mut doc: Value = serde_json::from_str(DOCUMENT).expect("openapi.json parses");
-    close_objects(&mut doc);
+    let mut doc = mandate_ca::openapi_document().clone();
+    mandate_testkit::close_objects(&mut doc);
     let paths = doc["paths"]
         .as_object()
         .expect("paths")
@@ -34,45 +32,6 @@ static CONTRACT: LazyLock<Contract> = LazyLock::new(|| {
         validators: Mutex::new(HashMap::new()),
     }
 });
-
-/// Makes every object schema that lists its properties closed (`unevaluatedProperties: false`,
-/// unless it says otherwise): a field the daemon sends that the document does not name is a
-/// disagreement too, so a renamed field cannot slip through.
-fn close_objects(v: &mut Value) {
-    close(v, true);
-}
-
-fn close(v: &mut Value, close_here: bool) {
-    match v {
-        Value::Object(map) => {
-            let closable = (map.get("properties").is_some_and(Value::is_object)
-                || map.contains_key("allOf"))
-                && !map.contains_key("additionalProperties")
-                && !map.contains_key("unevaluatedProperties");
-            for (k, child) in map.iter_mut() {
-                match (k.as_str(), child) {
-                    // `properties` holds schemas by field name, never a schema itself.
-                    ("properties", Value::Object(fields)) => {
-                        fields.values_mut().for_each(|f| close(f, true));
-                    }
-                    // An `allOf`'s parts each see only their own fields: the whole is closed
-                    // where they meet, not part by part.
-                    ("allOf", Value::Array(parts)) => {
-                        parts.iter_mut().for_each(|p| close(p, false));
-                    }
-                    // A problem document may carry extension members (RFC 9457 §3.2).
-                    ("Problem", child) => close(child, false),
-                    (_, child) => close(child, true),
-                }
-            }
-            if closable && close_here {
-                map.insert("unevaluatedProperties".into(), Value::Bool(false));
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|i| close(i, true)),
-        _ => {}
-    }
-}
 
 fn segments(path: &str) -> Vec<String> {
     path.trim_start_matches('/')

@@ -23,6 +23,11 @@ use crate::CaError;
 use crate::http::AppState;
 use crate::node::Node;
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 /// Most contact URLs on an account, and longest one.
 const MAX_CONTACTS: usize = 4;
 const MAX_CONTACT_LEN: usize = 256;

@@ -10,6 +10,11 @@ use super::{
 };
 use crate::{CaError, ra};
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterAgent {

@@ -10,6 +10,11 @@ use super::{ApiError, ApiJson, AppState, Caller};
 use crate::ra;
 use crate::ra::api_keys::{CreatedKey, NewKey};
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 /// `POST /v1/api-keys` (admin).
 pub async fn create(
     State(state): State<AppState>,

@@ -5,6 +5,11 @@ use axum::extract::State;
 
 use super::{ApiError, ApiQuery, AppState, Caller, page_limit};
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 /// `GET /v1/audit` (auditor, compliance, admin): CA staff read the whole log, an
 /// organization's people the records that concern their organization.
 pub async fn list(

@@ -12,6 +12,11 @@ use serde::Deserialize;
 use super::{ApiError, ApiQuery, AppState, Caller};
 use crate::audit_proof::ProofSubject;
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 /// `GET /v1/audit/checkpoint`: the newest signed checkpoint, as its C2SP signed note
 /// (`text/plain`), or, asked for `application/json`, with its signer's certificates.
 pub async fn checkpoint(

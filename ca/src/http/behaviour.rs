@@ -12,6 +12,11 @@ use crate::behaviour::{EventInput, IngestOutcome, RiskView};
 use crate::{CaError, ra};
 
 use super::roles::READERS;
+
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
 /// Who may report events or ask for a pre-trade check for any agent.
 const TRADING: &[Role] = &[Role::Operator, Role::Compliance, Role::Admin];
 

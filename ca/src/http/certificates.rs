@@ -12,6 +12,11 @@ use crate::{CaError, ra, x509};
 
 use crate::ra::roles::READERS;
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertifyRequest {

@@ -6,6 +6,11 @@ use axum::response::Response;
 
 use super::{ApiError, ApiPath, AppState};
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 /// Serves the CRL with Cache-Control (max-age at most 10 s, so a revocation is seen within
 /// seconds even through caches), ETag, Last-Modified and Expires; answers 304 to a matching
 /// If-None-Match.

@@ -8,6 +8,11 @@ use axum::response::{IntoResponse, Response};
 use super::{ApiError, ApiPath, AppState, Caller};
 use crate::ra;
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 /// Creates single-use credentials (operator or admin). The HMAC key is in this answer only,
 /// which no cache may keep.
 pub async fn create(

@@ -7,6 +7,11 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /healthz`: the process is up.

@@ -10,6 +10,11 @@ use crate::{CaError, ra};
 
 use super::roles::READERS;
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 /// An incident as the API shows it.
 #[derive(Serialize)]
 pub struct IncidentView {

@@ -11,6 +11,11 @@ use mandate_store::Role;
 use super::{ApiError, AppState, Caller};
 use crate::metrics::{METRICS, gauge, header as family};
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 /// Roles that may scrape: read-only auditors (what Prometheus should be given), operators and
 /// admins.
 const SCRAPERS: &[Role] = &[Role::Auditor, Role::Operator, Role::Admin];

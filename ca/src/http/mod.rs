@@ -17,7 +17,7 @@ mod incidents;
 mod metrics;
 mod observe;
 mod ocsp;
-mod openapi;
+pub(crate) mod openapi;
 pub(crate) mod organizations;
 mod problem;
 pub mod refusal;
@@ -355,11 +355,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
 /// One page of a list: the one shape every v1 list answers with. `next_cursor` is what to
 /// pass as `?cursor=` for the next page, `null` on the last one.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The page's items.
     pub items: Vec<T>,
-    /// The cursor of the next page; `null` on the last.
+    /// Pass as `?cursor=` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }
 
@@ -393,10 +393,12 @@ pub fn next_number_cursor<T>(rows: &[T], limit: i64, id: impl Fn(&T) -> i64) -> 
 }
 
 /// `?cursor=&limit=` of the paged lists.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size (default 50, at most 100).
+    #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

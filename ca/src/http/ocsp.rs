@@ -19,6 +19,11 @@ use super::AppState;
 use crate::metrics::METRICS;
 use std::sync::atomic::Ordering;
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 /// A refusal, counted by its kind.
 fn refuse(why: Refusal) -> Response {
     METRICS.ocsp_requests.inc(&[match why {

@@ -55,6 +55,16 @@ pub fn is_listed(kind: &str, status: StatusCode) -> bool {
         .any(|(k, s)| *k == kind && s.contains(&status.as_u16()))
 }
 
+/// 404 under the tenant rule, for the API document.
+#[derive(utoipa::ToResponse)]
+#[response(
+    description = "not-found: unknown, or another organization's (the tenant rule: a principal \
+        outside CA staff gets exactly the answer of a missing object)",
+    content_type = "application/problem+json"
+)]
+#[expect(dead_code, reason = "a type for the document's sake; never built")]
+pub struct NotFoundOrOtherOrganization(#[to_schema] Body<'static>);
+
 /// An error answer: status, a stable type, a short title and a specific detail.
 #[derive(Debug)]
 pub struct ApiError {
@@ -70,14 +80,21 @@ pub struct ApiError {
     pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// An RFC 9457 problem document; it may carry extension members (§3.2), e.g. `reasons`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub(crate) struct Body<'a> {
+    /// `urn:mandate:problem:<kind>` (REST) or `urn:ietf:params:acme:error:<type>` (ACME).
     #[serde(rename = "type")]
     kind: String,
+    /// Short, the same for every problem of the type.
     title: &'a str,
+    /// The HTTP status.
     status: u16,
+    /// What went wrong this time, naming the field or object.
     detail: &'a str,
     #[serde(flatten)]
+    #[schema(ignore)]
     extensions: &'a serde_json::Map<String, serde_json::Value>,
 }
 

@@ -10,6 +10,11 @@ use super::{ApiError, ApiPath, ApiQuery, AppState, Caller};
 use crate::audit_proof::ProofSubject;
 use crate::report::{Period, ReportOptions, build_report, render_pdf};
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 /// `?from=&to=&format=`: dates (YYYY-MM-DD) or RFC 3339 instants; `json` (default) or `pdf`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -9,6 +9,11 @@ use super::certificates::{CertificateView, view};
 use super::{ApiError, ApiJson, ApiPath, AppState, Caller};
 use crate::revocation::ReasonInput;
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeCertificate {

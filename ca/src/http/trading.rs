@@ -17,6 +17,11 @@ use super::behaviour::{Reason, When, check, reasons, split};
 use super::{ApiError, ApiJson, ApiPath, AppState, Caller};
 use crate::CaError;
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 const SIGNERS: &[Role] = &[Role::Operator, Role::Admin];
 
 /// A signed order.

@@ -14,6 +14,11 @@ use crate::{CaError, ra};
 
 use super::roles::READERS;
 
+/// The operations of this module, for the API document (`GET /v1/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct Doc;
+
 /// `POST /v1/webhooks`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -9,21 +9,27 @@ use super::Principal;
 use crate::CaError;
 
 /// A new organization, as requested.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrganization {
-    /// A DNS label (agents are named under it).
+    /// A DNS label (agents are named under it: `<agent>.<organization>.<agent domain>`).
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     pub id: String,
-    /// The legal entity mandates must name as `operator`.
+    /// The legal entity mandates must name as `operator` (the certificates' O).
+    #[schema(min_length = 1, max_length = 64)]
     pub legal_name: String,
-    /// Further legal entities of the firm its mandates may name.
+    /// Further legal entities of the firm its mandates may name (at most 32, each 1 to 64
+    /// characters).
     #[serde(default)]
+    #[schema(max_items = 32)]
     pub legal_entities: Vec<String>,
     /// E.g. `ESMA-001234`.
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub regulator_id: Option<String>,
-    /// 1 (default) or 2 compliance people must approve.
+    /// 1 (default) or 2 different compliance people must approve a mandate version.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2)]
     pub approvals_required: Option<i64>,
     /// The certificate profile of its agents' requests that name none (default: the CA's).
     #[serde(default)]
@@ -35,21 +41,25 @@ pub struct NewOrganization {
 }
 
 /// A new person, as requested.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
     /// Short id: 1 to 64 of a-z, 0-9, `.`, `_`, `-`.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub id: String,
     /// Full name.
+    #[schema(min_length = 1, max_length = 128)]
     pub name: String,
     /// E-mail address.
     #[serde(default)]
+    #[schema(max_length = 254)]
     pub email: Option<String>,
-    /// The organization; absent for CA staff.
+    /// An existing organization; leave out for CA staff.
     #[serde(default)]
     pub organization: Option<String>,
-    /// One or more roles: operator, compliance, auditor, market-data (CA staff: admin,
-    /// auditor).
+    /// One or more roles: operator, compliance, auditor, market-data (a price feed) for a
+    /// person of an organization; admin, auditor for CA staff (others: 400).
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
 }
 
