@@ -23,6 +23,7 @@ mod problem;
 pub mod refusal;
 mod reports;
 mod revocation;
+mod schemas;
 pub(crate) mod start_gate;
 mod trading;
 mod webhooks;
@@ -173,6 +174,11 @@ pub fn router(node: Arc<Node>) -> Router {
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(AppState { node })
 }
+
+/// `GET /` and `GET /v1/openapi.json`, for the API document.
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub(crate) struct RootDoc;
 
 /// `GET /`: people who open the daemon's address in a browser want the dashboard.
 async fn root() -> axum::response::Redirect {

@@ -27,7 +27,8 @@ fn parts() -> Vec<utoipa::openapi::OpenApi> {
     use super::*;
     vec![
         Common::openapi(),
-        Root::openapi(),
+        RootDoc::openapi(),
+        schemas::Doc::openapi(),
         agents::Doc::openapi(),
         api_keys::Doc::openapi(),
         audit::Doc::openapi(),
@@ -48,11 +49,6 @@ fn parts() -> Vec<utoipa::openapi::OpenApi> {
         crate::acme::server::Doc::openapi(),
     ]
 }
-
-/// `GET /v1/openapi.json` itself and `GET /` (in `http/mod.rs`).
-#[derive(OpenApi)]
-#[openapi()]
-struct Root;
 
 /// References to the schemas still written by hand in `openapi.json`, for fields whose Rust
 /// type is looser than their documented shape (a mandate held as a JSON value). Each moves to
@@ -81,9 +77,97 @@ pub(crate) mod refs {
     pub fn event() -> Ref {
         Ref::from_schema_name("Event")
     }
+    /// `#/components/schemas/Contribution`.
+    pub fn contribution() -> Ref {
+        Ref::from_schema_name("Contribution")
+    }
+    /// `#/components/schemas/PreflightReason`.
+    pub fn preflight_reason() -> Ref {
+        Ref::from_schema_name("PreflightReason")
+    }
+    /// `#/components/schemas/Baseline`.
+    pub fn baseline() -> Ref {
+        Ref::from_schema_name("Baseline")
+    }
+    /// `#/components/schemas/BaselineVersion`.
+    pub fn baseline_version() -> Ref {
+        Ref::from_schema_name("BaselineVersion")
+    }
+    /// `#/components/schemas/RiskScore`.
+    pub fn risk_score() -> Ref {
+        Ref::from_schema_name("RiskScore")
+    }
+    /// `#/components/schemas/Incident`.
+    pub fn incident() -> Ref {
+        Ref::from_schema_name("Incident")
+    }
+    /// `#/components/schemas/Verdict`.
+    pub fn verdict() -> Ref {
+        Ref::from_schema_name("Verdict")
+    }
+    /// `#/components/schemas/Webhook`.
+    pub fn webhook() -> Ref {
+        Ref::from_schema_name("Webhook")
+    }
+    /// `#/components/schemas/WebhookDelivery`.
+    pub fn webhook_delivery() -> Ref {
+        Ref::from_schema_name("WebhookDelivery")
+    }
+    /// `#/components/schemas/WebhookEvent`.
+    pub fn webhook_event() -> Ref {
+        Ref::from_schema_name("WebhookEvent")
+    }
+    /// `#/components/schemas/Organization`.
+    pub fn organization() -> Ref {
+        Ref::from_schema_name("Organization")
+    }
+    /// `#/components/schemas/NewOrganization`.
+    pub fn new_organization() -> Ref {
+        Ref::from_schema_name("NewOrganization")
+    }
+    /// `#/components/schemas/Person`.
+    pub fn person() -> Ref {
+        Ref::from_schema_name("Person")
+    }
+    /// `#/components/schemas/NewPerson`.
+    pub fn new_person() -> Ref {
+        Ref::from_schema_name("NewPerson")
+    }
+    /// `#/components/schemas/ApiKey`.
+    pub fn api_key() -> Ref {
+        Ref::from_schema_name("ApiKey")
+    }
+    /// `#/components/schemas/CreatedApiKey`.
+    pub fn created_api_key() -> Ref {
+        Ref::from_schema_name("CreatedApiKey")
+    }
+    /// `#/components/schemas/Approvals`.
+    pub fn approvals() -> Ref {
+        Ref::from_schema_name("Approvals")
+    }
+    /// `#/components/schemas/Agent`.
+    pub fn agent() -> Ref {
+        Ref::from_schema_name("Agent")
+    }
+    /// `#/components/schemas/MandateChange`.
+    pub fn mandate_change() -> Ref {
+        Ref::from_schema_name("MandateChange")
+    }
+    /// `#/components/schemas/MandateVersion`.
+    pub fn mandate_version() -> Ref {
+        Ref::from_schema_name("MandateVersion")
+    }
+    /// `#/components/schemas/IssuedCertificate`.
+    pub fn issued_certificate() -> Ref {
+        Ref::from_schema_name("IssuedCertificate")
+    }
     /// `#/components/schemas/LimitOverride`.
     pub fn limit_override() -> Ref {
         Ref::from_schema_name("LimitOverride")
+    }
+    /// `#/components/schemas/AuditCheckpoint`.
+    pub fn audit_checkpoint() -> Ref {
+        Ref::from_schema_name("AuditCheckpoint")
     }
 }
 

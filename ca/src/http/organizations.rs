@@ -44,13 +44,16 @@ pub struct OrganizationView {
     /// Further legal entities its mandates may name as operator.
     legal_entities: Vec<String>,
     /// E.g. `ESMA-001234`.
+    #[schema(required = true)]
     regulator_id: Option<String>,
     /// Different compliance people who must approve a mandate version (1 or 2).
     #[schema(minimum = 1, maximum = 2)]
     approvals_required: i64,
     /// The certificate profile of its agents' requests that name none (null: the CA's).
+    #[schema(required = true)]
     default_profile: Option<String>,
     /// The longest lifetime of its agents' certificates, seconds (null: the CA's maximum).
+    #[schema(required = true)]
     max_validity_secs: Option<i64>,
     #[schema(format = DateTime)]
     created_at: String,
@@ -136,14 +139,16 @@ pub async fn get_one(
 pub struct PersonView {
     id: String,
     name: String,
+    #[schema(required = true)]
     email: Option<String>,
     /// null: CA staff.
+    #[schema(required = true)]
     organization: Option<String>,
     roles: Vec<Role>,
     #[schema(format = DateTime)]
     created_at: String,
     /// Set once disabled: every key of the person is refused (401).
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     disabled_at: Option<String>,
 }
 
