@@ -366,6 +366,7 @@ pub struct Page<T> {
     /// The page's items.
     pub items: Vec<T>,
     /// Pass as `?cursor=` for the next page; `null` on the last.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
