@@ -11,21 +11,32 @@ scripts/deps.sh test
 python3 scripts/check_layers.py
 # The mandate extension's ASN.1 module against the DER the policy crate writes (asn1tools).
 python3 scripts/check_asn1.py
-# The OpenAPI document the daemon serves is valid OpenAPI 3.1 (openapi-spec-validator).
-python3 -c 'from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename; validate(read_from_filename("ca/src/http/openapi.json")[0]); print("openapi.json: valid OpenAPI 3.1")'
 if cargo nextest --version >/dev/null 2>&1; then
   run() { cargo nextest run --locked --no-fail-fast "$@"; }
 else
   run() { cargo test --locked --no-fail-fast "$@"; }
 fi
 
-# 1. Everything, on SQLite (the multi-node tests start PostgreSQL servers of their own).
-run --workspace --all-features "$@"
+# 1. Everything, on SQLite (the multi-node tests start PostgreSQL servers of their own). Every
+#    answer the end-to-end tests get is validated against the API document; each checked
+#    answer's operation and status go to $hits.
+hits=$(mktemp /tmp/mandate-contract-hits.XXXXXX)
+MANDATE_CONTRACT_HITS=$hits run --workspace --all-features "$@"
+target_dir=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+
+# 1a. The API document the daemon serves (generated from the code) is valid OpenAPI 3.1
+#     (openapi-spec-validator), and the whole suite saw every operation in it succeed and refuse.
+document=$(mktemp /tmp/mandate-openapi.XXXXXX.json)
+"$target_dir/debug/mandate" openapi > "$document"
+python3 -c 'import sys; from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename; validate(read_from_filename(sys.argv[1])[0]); print("the API document: valid OpenAPI 3.1")' "$document"
+if [ "$#" = 0 ]; then
+  python3 scripts/contract_coverage.py "$document" "$hits"
+fi
+rm -f "$document" "$hits"
 
 # 1b. The Python client (clients/python) and its Freqtrade example, against the daemon binary
 #     the run above built (SoftHSM, SQLite, loopback).
-target_dir=$(cargo metadata --format-version 1 --no-deps \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 (cd clients/python && MANDATE_BIN="$target_dir/debug/mandate" python3 -m pytest -q -p no:cacheprovider)
 
 # 2. The store and the end-to-end suite on PostgreSQL. Left out: the multi-node tests, which

@@ -20,7 +20,7 @@ pub const VALIDITY_SECS: i64 = 7 * 86_400;
 const MASTER_ROLE: &str = "eab-master";
 
 /// New credentials: `hmac_key` is shown once and can be derived again only inside the HSM.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EabCredentials {
     /// The `kid` of the EAB JWS.
     pub key_id: String,
@@ -29,6 +29,7 @@ pub struct EabCredentials {
     /// The agent an account made with it may order for.
     pub agent_id: String,
     /// RFC 3339; unusable after.
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 

@@ -37,6 +37,7 @@ mod report;
 mod retirement;
 mod revocation;
 mod rotation;
+mod schema_refs;
 mod tls;
 mod webhooks;
 mod x509;
@@ -54,7 +55,7 @@ pub use ceremony::{CaCertSummary, CeremonyReport, init_ca};
 pub use error::CaError;
 pub use hsm_inventory::{InventoryRow, inventory as hsm_inventory};
 /// The OpenAPI document of the HTTP API (`GET /v1/openapi.json`), generated from the code.
-pub use http::openapi::{document as openapi_document, document_text as openapi_document_text};
+pub use http::openapi::document as openapi_document;
 pub use node::{
     connect_hsm, ensure_dev_token, init_logging, init_logging_at, open_existing_store, open_store,
     prepare_dev_token, require_database, serve, shutdown_signal,

@@ -625,7 +625,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return output::write_stdout(&script);
     }
     if let Command::Openapi = cli.command {
-        let mut text = mandate_ca::openapi_document_text().as_bytes().to_vec();
+        let mut text = serde_json::to_vec_pretty(mandate_ca::openapi_document())?;
         text.push(b'\n');
         return output::write_stdout(&text);
     }

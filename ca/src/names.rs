@@ -9,13 +9,14 @@ use serde_json::Value;
 use crate::CaError;
 
 /// The person behind a key.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct KeyPerson {
     /// Person id.
     pub person: String,
     /// Full name.
     pub name: String,
     /// Organization; none for CA staff.
+    #[schema(required = true)]
     pub organization: Option<String>,
 }
 

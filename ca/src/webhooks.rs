@@ -24,6 +24,35 @@ use tokio::sync::Notify;
 use crate::CaError;
 use crate::ra::webhooks::{HostRefused, check_host, resolve_host};
 
+/// The body of a delivery: what a receiver verifies the signature over and reads.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookEvent)]
+pub(crate) struct Delivery {
+    /// `evt_<n>`; the same on every attempt: deduplicate on it.
+    pub id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    #[schema(value_type = mandate_store::WebhookEventType, inline)]
+    pub kind: String,
+    /// When the event was written.
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    /// 1 for the first attempt.
+    #[schema(minimum = 1)]
+    pub attempt: i64,
+    /// When this attempt was sent (RFC 3339 UTC); the same text as `X-Mandate-Timestamp`.
+    #[schema(format = DateTime)]
+    pub sent_at: String,
+    /// The organization the event is about; null: the CA's own (e.g. a rotation).
+    #[schema(required = true)]
+    pub organization: Option<String>,
+    /// The people behind the key ids `data` names (`*_by`, `by`), by key id.
+    pub people: std::collections::BTreeMap<String, crate::names::KeyPerson>,
+    /// The event's own fields (docs/API.md, "Webhooks").
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
 /// The role of the HSM key webhook secrets are derived from.
 /// A claimed delivery is left to its node for the attempt's timeout plus this, before another
 /// node (or this one after a restart) may try it.
@@ -229,17 +258,17 @@ impl Worker {
             .unwrap_or_default();
         // The signed time, in the body and in `X-Mandate-Timestamp` alike.
         let sent_at = crate::rfc3339(mandate_store::now_unix());
-        let body = serde_json::json!({
-            "id": format!("evt_{}", d.event_id),
-            "type": d.event_type,
-            "timestamp": crate::rfc3339(d.created_at_ms / 1000),
-            "attempt": attempt,
-            "sent_at": sent_at,
-            "organization": d.organization,
-            "people": people,
-            "data": data,
+        let body = serde_json::to_string(&Delivery {
+            id: format!("evt_{}", d.event_id),
+            kind: d.event_type.clone(),
+            timestamp: crate::rfc3339(d.created_at_ms / 1000),
+            attempt,
+            sent_at: sent_at.clone(),
+            organization: d.organization.clone(),
+            people,
+            data,
         })
-        .to_string();
+        .unwrap_or_default();
         let sig = signature(&secret, body.as_bytes());
         let sent = self
             .client

@@ -230,13 +230,70 @@ impl<'de> Deserialize<'de> for Currency {
 }
 
 /// An amount of a given currency, e.g. `{"amount": "50000", "currency": "EUR"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"amount": "50000", "currency": "EUR"})))]
 pub struct Money {
     /// How much.
     pub amount: Amount,
     /// Of which currency.
     pub currency: Currency,
+}
+
+/// The API document's `Amount`: what [`Amount`]'s serde reads (a decimal string, or a plain
+/// JSON number of at most 15 significant digits) and writes (the canonical string).
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .description(Some(
+                "Non-negative decimal, at most 18 integer and 8 fractional digits; a string, or a \
+                 plain JSON number (no exponent, not -0) with at most 15 significant digits. \
+                 Written back as a string in canonical form (no leading zeros, no trailing \
+                 fractional zeros: \"50000.00\" reads as \"50000\")",
+            ))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,8})?$")),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0))
+                    .exclusive_maximum(Some(1e18)),
+            )
+            .examples(["50000"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Amount {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Amount")
+    }
+}
+
+/// The API document's `Currency`: three uppercase letters, the shape [`Currency`] reads.
+impl utoipa::PartialSchema for Currency {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[A-Z]{3}$"))
+            .description(Some(
+                "ISO 4217-shaped currency code: three uppercase letters (the shape only, not \
+                 the list)",
+            ))
+            .examples(["EUR"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Currency {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Currency")
+    }
 }
 
 impl fmt::Display for Money {
@@ -460,5 +517,38 @@ impl<'de> Deserialize<'de> for SignedAmount {
 impl Serialize for SignedAmount {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+/// The API document's `SignedAmount`: what [`SignedAmount`]'s serde reads (a signed decimal
+/// string, or a JSON number) and writes (the canonical string).
+impl utoipa::PartialSchema for SignedAmount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .description(Some(
+                "Signed decimal: a profit, or (negative) a loss, e.g. \"-120.5\"; the magnitude \
+                 as an Amount (at most 18 integer and 8 fractional digits), not -0. A string, or \
+                 a plain JSON number",
+            ))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,8})?$")),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .exclusive_minimum(Some(-1e18))
+                    .exclusive_maximum(Some(1e18)),
+            )
+            .examples(["-120.5"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for SignedAmount {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("SignedAmount")
     }
 }

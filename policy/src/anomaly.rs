@@ -39,9 +39,10 @@ impl Default for Weights {
 }
 
 /// One feature's part in a score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Contribution {
     /// `size`, `frequency`, `instrument`, `time_of_day` or `geography`.
+    #[schema(pattern = "^(size|frequency|instrument|time_of_day|geography)$")]
     pub feature: String,
     /// How anomalous the feature is, 0 to 1.
     pub value: f64,

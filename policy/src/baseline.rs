@@ -21,20 +21,24 @@ pub struct Observation {
 }
 
 /// An agent's learnt normal behaviour.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Baseline {
     /// Events it was learnt from.
     pub events: u64,
     /// Start of the observation window, unix seconds (JSON: RFC 3339; unix seconds are read
     /// too, as baselines stored before were written).
     #[serde(with = "window_time")]
+    #[schema(value_type = String, format = DateTime)]
     pub window_start: i64,
     /// End of the observation window, unix seconds (JSON as `window_start`).
     #[serde(with = "window_time")]
+    #[schema(value_type = String, format = DateTime)]
     pub window_end: i64,
     /// Median order size, when events carried sizes.
+    #[schema(required = true)]
     pub size_p50: Option<f64>,
     /// 99th percentile of order sizes.
+    #[schema(required = true)]
     pub size_p99: Option<f64>,
     /// Mean number of events per active hour (an hour with at least one event).
     pub hourly_mean: f64,
@@ -43,6 +47,7 @@ pub struct Baseline {
     /// Share of events per market (0 to 1).
     pub markets: BTreeMap<String, f64>,
     /// Share of events per hour of the day, UTC, 24 entries.
+    #[schema(min_items = 24, max_items = 24)]
     pub active_hours: Vec<f64>,
     /// Share of events per region.
     pub regions: BTreeMap<String, f64>,

@@ -14,8 +14,8 @@ use crate::{Amount, Side};
 /// refused (it would be a breach of any `maxOpenOrders`, which is bounded below this).
 pub const MAX_TRACKED_OPEN_ORDERS: usize = 100_000;
 
-/// What an event says happened to an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// What an event says happened to an order (read in any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderState {
     /// The order was placed and rests on the venue.

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::{Action, Mandate, Money, OnBreach, Threshold, TradingHours, Weekday};
 
 /// Which way a field moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// The agent may do less (or the CA reacts harder).
@@ -25,7 +25,8 @@ pub enum Direction {
 }
 
 /// One field that differs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = MandateChange)]
 pub struct FieldChange {
     /// The JSON name, e.g. `maxTransactionSize`.
     pub field: &'static str,
@@ -33,7 +34,7 @@ pub struct FieldChange {
     pub before: String,
     /// The new value as text.
     pub after: String,
-    /// Which way it moved.
+    /// Which way it moved (`changed`: neither contains the other; treated as narrowing).
     pub direction: Direction,
 }
 

@@ -31,6 +31,34 @@ macro_rules! case_insensitive_enum {
     };
 }
 
+/// Implements `utoipa::ToSchema` for `$t` under the name `$name` with the schema of `$shape`, the
+/// type serde reads `$t` through (`#[serde(try_from = "...")]`): the API document then shows
+/// exactly the fields, defaults and closed object that deserialization accepts.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! schema_of {
+    ($t:ty, $name:literal, $shape:ty) => {
+        impl utoipa::PartialSchema for $t {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                <$shape as utoipa::PartialSchema>::schema()
+            }
+        }
+        impl utoipa::ToSchema for $t {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed($name)
+            }
+            fn schemas(
+                schemas: &mut Vec<(
+                    String,
+                    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+                )>,
+            ) {
+                <$shape as utoipa::ToSchema>::schemas(schemas);
+            }
+        }
+    };
+}
+
 mod amount;
 mod anomaly;
 mod baseline;
@@ -66,7 +94,7 @@ pub use der_codec::MAX_DER_LEN;
 pub use error::PolicyError;
 pub use json_numbers::plain_json_numbers;
 pub use mandate::{Action, MAX_LIST_ENTRIES, Mandate, OnBreach, is_dns_label, is_list_name};
-pub use order_json::{MAX_NAME_LEN, OrderJson, Side, TIME_MAX, TIME_MIN, unix_or_rfc3339};
+pub use order_json::{MAX_NAME_LEN, OrderJson, Side, TIME_MAX, TIME_MIN, Time, unix_or_rfc3339};
 pub use overrides::{LimitOverride, OVERRIDABLE};
 pub use preflight::{
     AgentState, DEFAULT_REFERENCE_PRICE_MAX_AGE, Denial, Intent, Order, Reference, decide,

@@ -45,8 +45,8 @@ pub fn is_list_name(s: &str) -> bool {
 
 /// Something an agent may be permitted to do.
 ///
-/// JSON and text form is snake_case: `"trade_execution"`, `"data_access"`, …
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// JSON and text form is snake_case: `"trade_execution"`, `"data_access"`, … (read in any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Placing, amending or cancelling orders.
@@ -120,8 +120,10 @@ impl FromStr for Action {
 
 /// What the CA does when a reported event breaks the approved mandate.
 ///
-/// JSON: `"revoke"` (the default) or `"warn"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+/// JSON: `"revoke"` (the default) or `"warn"` (read in any case).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OnBreach {
     /// Open a `mandate_breach` incident and revoke the agent (the kill switch) at once.
@@ -454,6 +456,73 @@ fn validate_list(field: &'static str, list: Option<&[String]>) -> Result<(), Pol
     Ok(())
 }
 
+/// The schema of `allowedMarkets` and its kin: at most 256 distinct names (see [`is_list_name`]).
+fn names(description: &str, example: &[&str]) -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[A-Za-z0-9_.:/-]{1,64}$")),
+        )
+        .max_items(Some(MAX_LIST_ENTRIES))
+        .unique_items(true)
+        .description(Some(description))
+        .examples([serde_json::json!(example)])
+        .build()
+}
+
+/// The schema of `allowedMarkets`.
+pub(crate) fn market_names() -> utoipa::openapi::schema::Array {
+    names(
+        "Markets the agent may trade, e.g. BTC_EUR: at most 256 names of 1 to 64 of A-Z a-z 0-9 _ . : / -, no duplicates (compared case-insensitively)",
+        &["BTC_EUR", "ETH_EUR"],
+    )
+}
+
+/// The schema of `allowedCounterparties`.
+pub(crate) fn counterparty_names() -> utoipa::openapi::schema::Array {
+    names(
+        "Counterparties the agent may deal with, e.g. exchange_a; as allowedMarkets",
+        &["exchange_a"],
+    )
+}
+
+/// The schema of `allowedRegions`.
+pub(crate) fn region_names() -> utoipa::openapi::schema::Array {
+    names(
+        "Regions the agent may operate in, e.g. eu-west-1; as allowedMarkets",
+        &["eu-west-1"],
+    )
+}
+
+/// The schema of `rationale`: by field name, why the limit is what it is.
+pub(crate) fn rationale() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(64)),
+        ))
+        .additional_properties(Some(AdditionalProperties::RefOr(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(2000))
+                .into(),
+        )))
+        .max_properties(Some(64))
+        .description(Some(
+            "Why each limit is what it is, by field name (e.g. maxOrderQuantity; 1 to 64 bytes): at most 64 entries of 1 to 2000 characters of visible text, line breaks allowed, no other control or bidirectional formatting characters, no leading or trailing spaces. Kept with the mandate version for the approval screen and the report, not in the certificate; written only when not empty",
+        ))
+        .examples([serde_json::json!({"maxOrderQuantity": "Twice the largest order of the back-test"})])
+        .build()
+}
+
 fn default_circuit_breaker() -> Threshold {
     Threshold::DEFAULT_CIRCUIT_BREAKER
 }
@@ -471,45 +540,137 @@ fn default_revocation_timeout() -> u32 {
 }
 
 /// The unchecked JSON shape; `TryFrom` runs [`Mandate::validate`] so that
-/// deserialization alone can never produce an invalid [`Mandate`].
-#[derive(Deserialize)]
+/// deserialization alone can never produce an invalid [`Mandate`]. Its schema is the API
+/// document's `Mandate` (what is read is what is written: a [`Mandate`] serializes to these
+/// names, its defaults written out, absent options left out).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(
+    description = "The agent's authority limits, camelCase (docs/MANDATE.md). Absent optional fields mean no restriction, an empty list allows nothing; list order is kept. Unknown fields are refused, and so is any field out of its bounds (422 invalid-mandate, naming the field). The version-2 controls (maxOrderQuantity to shortSellingAllowed, marketControls) are the RTS 6 pre-trade controls; a numeric one is its value (hard) or {\"value\": ..., \"enforcement\": \"soft\"}. Written back with its defaults filled in",
+    examples(json!({
+        "agentId": "trading-bot-1",
+        "operator": "Acme Trading GmbH",
+        "operatorRegulatorId": "ESMA-001234",
+        "maxTransactionSize": {"amount": "50000", "currency": "EUR"},
+        "maxDailyVolume": {"amount": "1000000", "currency": "EUR"},
+        "allowedMarkets": ["BTC_EUR", "ETH_EUR"],
+        "allowedCounterparties": ["exchange_a"],
+        "allowedRegions": ["eu-west-1"],
+        "tradingHours": {"start": "08:00", "end": "17:00", "timeZone": "Europe/Berlin",
+                         "weekdays": ["mon", "tue", "wed", "thu", "fri"]},
+        "permittedActions": ["trade_execution", "data_access"],
+        "circuitBreakerThreshold": 0.75,
+        "autoRevokeThreshold": 0.85,
+        "maxConsecutiveFailures": 3,
+        "revocationTimeout": 15,
+        "maxOrderQuantity": "2",
+        "priceCollar": {"value": {"buyBps": 500, "sellBps": 500}, "enforcement": "soft"},
+        "maxOpenOrders": 20,
+        "maxDailyLoss": {"amount": "10000", "currency": "EUR"},
+        "allowedOrderTypes": ["market", "limit"],
+        "marketControls": [{"market": "ETH_EUR", "controls": {"maxOrderQuantity": "30"}}],
+        "rationale": {"maxOrderQuantity": "Twice the largest order of the back-test"}
+    }))
+)]
 struct RawMandate {
+    /// The agent's identifier, the leftmost label of its certificate's DNS name: 1 to 63 of
+    /// `a-z 0-9 -`, not starting or ending with `-`.
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     agent_id: String,
+    /// The legal entity operating the agent: 1 to 256 characters of visible text, one line,
+    /// no leading or trailing spaces, no control or bidirectional formatting characters.
+    #[schema(min_length = 1, max_length = 256)]
     operator: String,
+    /// The operator's regulator registration, e.g. `ESMA-001234`: 1 to 64 printable ASCII
+    /// characters, not starting or ending with a space.
+    #[schema(pattern = "^[!-~]([ -~]{0,62}[!-~])?$")]
     operator_regulator_id: Option<String>,
+    /// Largest single transaction; at most `maxDailyVolume` when both are in one currency.
     max_transaction_size: Option<Money>,
+    /// Largest total traded per trading day.
     max_daily_volume: Option<Money>,
+    /// Markets the agent may trade, e.g. `BTC_EUR`: at most 256 names of 1 to 64 of
+    /// `A-Z a-z 0-9 _ . : / -`, no duplicates (compared case-insensitively).
+    #[schema(schema_with = crate::mandate::market_names)]
     allowed_markets: Option<Vec<String>>,
+    /// Counterparties the agent may deal with, e.g. `exchange_a`; as `allowedMarkets`.
+    #[schema(schema_with = crate::mandate::counterparty_names)]
     allowed_counterparties: Option<Vec<String>>,
+    /// Regions the agent may operate in, e.g. `eu-west-1`; as `allowedMarkets`.
+    #[schema(schema_with = crate::mandate::region_names)]
     allowed_regions: Option<Vec<String>>,
+    /// When the agent may act.
     trading_hours: Option<TradingHours>,
+    /// What the agent may do; no duplicates.
     permitted_actions: Option<Vec<Action>>,
+    /// Loss/error ratio at which the agent's activity is halted.
     #[serde(default = "default_circuit_breaker")]
+    #[schema(default = 0.75)]
     circuit_breaker_threshold: Threshold,
+    /// Ratio at which the agent's certificate is revoked automatically; at least
+    /// `circuitBreakerThreshold`.
     #[serde(default = "default_auto_revoke")]
+    #[schema(default = 0.85)]
     auto_revoke_threshold: Threshold,
+    /// Consecutive failures tolerated before the circuit breaker trips.
     #[serde(default = "default_max_consecutive_failures")]
+    #[schema(default = 3, minimum = 1, maximum = 1000)]
     max_consecutive_failures: u32,
+    /// Seconds within which a triggered revocation must take effect.
     #[serde(default = "default_revocation_timeout", rename = "revocationTimeout")]
+    #[schema(default = 15, minimum = 1, maximum = 86400)]
     revocation_timeout_secs: u32,
+    /// What the CA does when a reported event breaks this mandate: `revoke` (the kill switch)
+    /// or `warn` (an incident and a webhook only). Not in the certificate; written only when
+    /// `warn`.
     #[serde(default)]
+    #[schema(default = "revoke")]
     on_breach: OnBreach,
+    /// Version 2: largest quantity of one order, in the instrument's unit.
+    #[schema(schema_with = crate::controls::max_order_quantity)]
     max_order_quantity: Option<Limit<Amount>>,
+    /// Version 2: largest deviation of an order's price from the reference price.
+    #[schema(schema_with = crate::controls::price_collar)]
     price_collar: Option<Limit<PriceCollar>>,
+    /// Version 2: oldest reference price a collar or a position value is checked against,
+    /// seconds (absent: 60); older fails closed.
+    #[schema(minimum = 1, maximum = 86400)]
     reference_price_max_age: Option<u32>,
+    /// Version 2: most orders open at once.
+    #[schema(schema_with = crate::controls::max_open_orders)]
     max_open_orders: Option<Limit<u32>>,
+    /// Version 2: largest net position, long or short.
+    #[schema(schema_with = crate::controls::max_net_position)]
     max_net_position: Option<Limit<PositionLimit>>,
+    /// Version 2: largest realised loss in a trading day.
+    #[schema(schema_with = crate::controls::max_daily_loss)]
     max_daily_loss: Option<Limit<Money>>,
+    /// Version 2: most order messages (new, amend, cancel) in any one second.
+    #[schema(schema_with = crate::controls::max_messages_per_second)]
     max_messages_per_second: Option<Limit<u32>>,
+    /// Version 2: largest order-to-trade ratio over a window.
+    #[schema(schema_with = crate::controls::max_order_to_trade_ratio)]
     max_order_to_trade_ratio: Option<Limit<OrderToTradeRatio>>,
+    /// Version 2: repeated executions that disable the agent.
+    #[schema(schema_with = crate::controls::repeated_execution_throttle)]
     repeated_execution_throttle: Option<Limit<ExecutionThrottle>>,
+    /// Version 2: the order types allowed (absent: any; empty: none); no duplicates.
     allowed_order_types: Option<Vec<OrderType>>,
+    /// Version 2: whether selling more than is held is allowed (absent: no restriction).
     short_selling_allowed: Option<bool>,
+    /// Version 2: controls of single markets, each replacing the default in its market: at
+    /// most 256, each market once (compared case-insensitively), each setting a control.
+    #[schema(max_items = 256)]
     market_controls: Option<Vec<MarketControls>>,
+    /// Why each limit is what it is, by field name (e.g. `maxOrderQuantity`): at most 64
+    /// entries, each 1 to 2000 characters of visible text (line breaks allowed). Kept with the
+    /// mandate version, not in the certificate; written only when not empty.
     #[serde(default)]
+    #[schema(schema_with = crate::mandate::rationale)]
     rationale: BTreeMap<String, String>,
 }
+
+crate::schema_of!(Mandate, "Mandate", RawMandate);
 
 impl TryFrom<RawMandate> for Mandate {
     type Error = PolicyError;

@@ -9,8 +9,8 @@ use crate::{Action, Amount, Currency, Intent, Money, Order, OrderType, PolicyErr
 /// Longest market, counterparty or region name accepted.
 pub const MAX_NAME_LEN: usize = 64;
 
-/// Buy or sell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// Buy or sell (read in any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     /// Buying.
@@ -37,19 +37,42 @@ impl Side {
 /// optional. `size` is a decimal (string or number), `timestamp` unix seconds or RFC 3339 text.
 /// Serialized, the fields come in a fixed order and `timestamp` as unix seconds: that is the
 /// canonical payload the custodial signer signs ([`OrderJson::canonical_bytes`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    as = Order,
+    description = "An order: the body of a pre-trade check and of custodial signing, and the signed payload. Serialized in this field order without spaces, with the timestamp as unix seconds, it is the canonical payload the custodial signer signs. The names market, counterparty, region and client_order_id are 1 to 64 bytes without spaces or control characters",
+    examples(json!({"action": "trade_execution", "market": "BTC_EUR", "counterparty": "exchange_a",
+                    "region": "eu-west-1", "size": "25000", "currency": "EUR", "side": "buy",
+                    "quantity": "0.5", "price": "50000", "order_type": "limit",
+                    "client_order_id": "ord-42"}))
+)]
 pub struct OrderJson {
     /// What the agent wants to do.
     pub action: Action,
-    /// Instrument, e.g. `BTC_EUR`.
+    /// Instrument, e.g. `BTC_EUR`; no spaces or control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub market: Option<String>,
-    /// Counterparty or venue, e.g. `exchange_a`.
+    /// Counterparty or venue, e.g. `exchange_a`; no spaces or control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub counterparty: Option<String>,
-    /// Region, e.g. `eu-west-1`.
+    /// Region, e.g. `eu-west-1`; no spaces or control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub region: Option<String>,
     /// Order size (needs `currency`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,12 +83,17 @@ pub struct OrderJson {
     /// Buy or sell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub side: Option<Side>,
-    /// When the order is (to be) placed, unix seconds; the time of the check when absent.
+    /// When the client means the order (unix seconds or RFC 3339; written as unix seconds);
+    /// the time of the check when absent. Orders are decided at the daemon's clock: more than
+    /// `policy.max_clock_skew_secs` (default 30 s) away, sign refuses it (422 invalid-order),
+    /// verify answers `order_time_skew` and preflight answers a what-if for that time
+    /// (`hypothetical: true`).
     #[serde(
         default,
         deserialize_with = "unix_or_rfc3339",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<Time>)]
     pub timestamp: Option<i64>,
     /// Quantity, in the instrument's unit (a decimal, string or number).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,14 +106,59 @@ pub struct OrderJson {
     pub order_type: Option<OrderType>,
     /// The client's id of the order, 1 to 64 characters, no spaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub client_order_id: Option<String>,
-    /// `new` (the default), `amend` or `cancel`.
+    /// `new` (the default), `amend` or `cancel`; a cancellation is not held to the order's own
+    /// version-2 limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<Intent>,
-    /// The pre-trade decision that let a signed order through: the daemon writes it into the
-    /// payload it signs; a request to check or sign an order leaves it out.
+    /// The pre-trade decision that let a signed order through (`dec_` and 32 hex digits): the
+    /// daemon writes it into the payload it signs; a request to check or sign an order leaves
+    /// it out (422 invalid-order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^dec_[0-9a-f]{32}$")]
     pub decision_id: Option<String>,
+}
+
+/// The API document's `Time`: how orders and events carry a time, unix seconds or RFC 3339
+/// text, from 1970-01-01T00:00:00Z to 9999-12-30T00:00:00Z (read by [`unix_or_rfc3339`]). A
+/// name for the schema only, never a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Time {}
+
+impl utoipa::PartialSchema for Time {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        OneOfBuilder::new()
+            .description(Some(
+                "Unix seconds or RFC 3339 text, from 1970-01-01T00:00:00Z (0) to 9999-12-30T00:00:00Z (253402128000)",
+            ))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(TIME_MIN))
+                    .maximum(Some(TIME_MAX)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .examples([serde_json::json!(1_796_637_600), serde_json::json!("2026-12-07T10:00:00Z")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Time {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Time")
+    }
 }
 
 /// Deserializes an optional time given as unix seconds or RFC 3339 text into unix seconds

@@ -58,8 +58,8 @@ pub enum Reference {
 /// How old a reference price may be when the mandate does not say (`referencePriceMaxAge`).
 pub const DEFAULT_REFERENCE_PRICE_MAX_AGE: u32 = 60;
 
-/// What an order message does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+/// What an order message does (read in any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Intent {
     /// A new order.

@@ -67,6 +67,25 @@ impl FromStr for TimeOfDay {
     }
 }
 
+/// The API document's `TimeOfDay`: `"HH:MM"`, 00:00 to 23:59.
+impl utoipa::PartialSchema for TimeOfDay {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^([01][0-9]|2[0-3]):[0-5][0-9]$"))
+            .description(Some("A wall-clock time, \"HH:MM\" (00:00 to 23:59)"))
+            .examples(["08:00"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TimeOfDay {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("TimeOfDay")
+    }
+}
+
 impl Serialize for TimeOfDay {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
@@ -80,8 +99,8 @@ impl<'de> Deserialize<'de> for TimeOfDay {
     }
 }
 
-/// A day of the week; JSON and text form `"mon"` … `"sun"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// A day of the week; JSON and text form `"mon"` … `"sun"` (read in any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Weekday {
     /// Monday.
@@ -247,14 +266,29 @@ fn is_time_zone_name(s: &str) -> bool {
         })
 }
 
-#[derive(Deserialize)]
+/// When the agent may act: from `start` (inclusive) to `end` (exclusive) in local time of
+/// `timeZone`, on `weekdays`. `start` after `end` crosses midnight, and `weekdays` then names
+/// the days on which the window opens; `start` equal to `end` is refused.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(examples(json!({"start": "08:00", "end": "17:00", "timeZone": "Europe/Berlin",
+                         "weekdays": ["mon", "tue", "wed", "thu", "fri"]})))]
 struct RawTradingHours {
+    /// When the window opens (inclusive).
     start: TimeOfDay,
+    /// When it closes (exclusive); before `start` if the window crosses midnight.
     end: TimeOfDay,
+    /// IANA time zone name, e.g. `Europe/Berlin`: 1 to 64 of `A-Z a-z 0-9 _ + / -`, no empty
+    /// `/`-separated segment. Registering or changing a mandate also needs the zone to exist
+    /// in the daemon's tz database.
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")]
     time_zone: String,
+    /// Days on which the window opens: at least one, no duplicates.
+    #[schema(min_items = 1, max_items = 7)]
     weekdays: Vec<Weekday>,
 }
+
+crate::schema_of!(TradingHours, "TradingHours", RawTradingHours);
 
 impl TryFrom<RawTradingHours> for TradingHours {
     type Error = PolicyError;

@@ -98,6 +98,31 @@ impl FromStr for Threshold {
     }
 }
 
+/// The API document's `Threshold`: a JSON number in `[0, 1]`, at most four decimal places by its
+/// shortest decimal form (JSON Schema's `multipleOf` on binary fractions would refuse `0.3`, so
+/// the places are said in words).
+impl utoipa::PartialSchema for Threshold {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(0))
+            .maximum(Some(1))
+            .description(Some(
+                "A fraction in [0, 1] with at most four decimal places, by the number's shortest \
+                 decimal form (0.3 is taken; 0.30000000000000004 and 0.12345 are not)",
+            ))
+            .examples([0.75])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Threshold {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Threshold")
+    }
+}
+
 impl Serialize for Threshold {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_f64(self.as_f64())

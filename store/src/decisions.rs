@@ -33,31 +33,41 @@ pub struct DecisionRow {
 }
 
 /// An event that refers to a decision, or to the order it decided.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct LinkedEvent {
     /// The event's id.
     pub id: i64,
     /// When it happened (unix s).
     pub at: i64,
     /// `new`, `filled`, ... (none for an event without an order state).
+    #[schema(required = true)]
     pub order_state: Option<String>,
     /// The agent's id of the order.
+    #[schema(required = true)]
     pub client_order_id: Option<String>,
     /// The market.
+    #[schema(required = true)]
     pub market: Option<String>,
     /// `buy` or `sell`.
+    #[schema(required = true)]
     pub side: Option<String>,
     /// Decimal text.
+    #[schema(required = true)]
     pub quantity: Option<String>,
     /// Decimal text.
+    #[schema(required = true)]
     pub price: Option<String>,
     /// Decimal text.
+    #[schema(required = true)]
     pub fill_quantity: Option<String>,
     /// Decimal text.
+    #[schema(required = true)]
     pub fill_price: Option<String>,
     /// The decision it names, if it names one.
+    #[schema(required = true)]
     pub decision_id: Option<String>,
     /// The profit (or, negative, loss) it realised, signed decimal text.
+    #[schema(required = true)]
     pub realised_pnl: Option<String>,
 }
 

@@ -63,7 +63,8 @@ pub use overrides::{MAX_ACTIVE_OVERRIDES, OverrideRow};
 pub use people::{KeyHolder, OrganizationRow, PersonRow};
 pub use revocation::{KillScope, KillSwitch, KillSwitchRow, Revocation};
 pub use webhooks::{
-    AttemptOutcome, DeliveryRow, DueDelivery, WEBHOOK_EVENT_TYPES, WebhookBacklog, WebhookRow,
+    AttemptOutcome, DeliveryRow, DueDelivery, WEBHOOK_EVENT_TYPES, WebhookBacklog,
+    WebhookEventType, WebhookRow,
 };
 
 /// The current time in unix seconds, as the store records it.

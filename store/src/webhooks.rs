@@ -27,6 +27,19 @@ pub const WEBHOOK_EVENT_TYPES: &[&str] = &[
     "certificate.superseded",
 ];
 
+/// An event type, for the API document: one of [`WEBHOOK_EVENT_TYPES`].
+pub struct WebhookEventType;
+
+impl utoipa::PartialSchema for WebhookEventType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(WEBHOOK_EVENT_TYPES.iter().copied()))
+            .into()
+    }
+}
+impl utoipa::ToSchema for WebhookEventType {}
+
 /// A webhook endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRow {

@@ -78,6 +78,7 @@ impl Client {
     async fn nonce(&self) -> String {
         let r = self.http.head(self.url("newNonce")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
+        crate::contract::assert_documented("HEAD", "/acme/new-nonce", 200, "", &Value::Null);
         r.headers()["replay-nonce"].to_str().unwrap().to_owned()
     }
 
@@ -185,6 +186,7 @@ async fn directory_and_nonces() {
     );
     let get = c.http.get(c.url("newNonce")).send().await.unwrap();
     assert_eq!(get.status(), StatusCode::NO_CONTENT);
+    crate::contract::assert_documented("GET", "/acme/new-nonce", 204, "", &Value::Null);
     assert_ne!(
         get.headers()["replay-nonce"],
         head.headers()["replay-nonce"]
@@ -433,6 +435,7 @@ async fn order_finalize_download_and_every_refusal() {
         .send()
         .await
         .unwrap();
+    crate::contract::assert_documented_raw("POST", &got);
     assert_eq!(
         got.headers()["content-type"],
         "application/pem-certificate-chain"

@@ -632,6 +632,7 @@ async fn an_export_holds_one_subjects_records_with_proofs_that_verify_offline_an
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    crate::contract::assert_documented_raw("GET", &r);
     let body = r.text().await.unwrap();
     assert!(!body.contains("beta-") && !body.contains("org-b"), "{body}");
     let file = dir.join("api-export.jsonl");

@@ -349,6 +349,23 @@ async fn observed(ca: &Ca, agent: &str) {
     )
     .await
     .assert_problem(403, "forbidden");
+    // A rejected baseline is learnt again before one is approved.
+    let r =
+        ca.d.post(
+            &ca.compliance,
+            &format!("/v1/agents/{agent}/baseline/reject"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r =
+        ca.d.post(
+            &ca.operator,
+            &format!("/v1/agents/{agent}/baseline"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let r =
         ca.d.post(
             &ca.compliance,
@@ -567,6 +584,15 @@ async fn a_rogue_agent_is_revoked_automatically_a_normal_one_is_not_and_a_warnin
     ca.d.post(&ca.compliance, "/v1/agents/rogue-bot/reinstate", &json!({}))
         .await
         .assert_problem(409, "wrong-state");
+    let r =
+        ca.d.post(
+            &ca.operator,
+            &format!("/v1/incidents/{incident}/acknowledge"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["status"], "acknowledged");
     ca.d.post(
         &ca.operator,
         &format!("/v1/incidents/{incident}/resolve"),

@@ -346,6 +346,10 @@ async fn a_given_up_delivery_is_redelivered_by_its_organization_after_the_receiv
         assert!(std::time::Instant::now() < deadline, "{page:?}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    // A delivered delivery may be sent again (a receiver that lost it).
+    let again = ca.d.post(&ca.operator, &path, &json!({})).await;
+    assert_eq!(again.status, reqwest::StatusCode::ACCEPTED, "{again:?}");
+    assert_eq!(again.body["status"], "pending", "{again:?}");
     // Audited; and a disabled endpoint gets nothing more.
     let audit = ca.d.get(&ca.d.admin_key(), "/v1/audit?limit=100").await;
     assert!(

@@ -322,3 +322,113 @@ async fn the_pki_health_and_oversight_routes_answer_as_documented() {
     .await
     .assert_problem(404, "not-found");
 }
+
+/// Checks an answer whose body is not JSON (PEM, DER, JSON Lines) against the document: its
+/// path and method, status and media type.
+#[track_caller]
+pub fn assert_documented_raw(method: &str, r: &reqwest::Response) {
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let status = r.status().as_u16();
+    assert_documented(method, r.url().path(), status, &content_type, &Value::Null);
+}
+
+/// A path template with its parameters filled by values no object has.
+fn unknown_object(template: &str) -> String {
+    template
+        .split('/')
+        .map(|s| match s {
+            "{file}" if template.starts_with("/crl/") => "nope.crl",
+            "{file}" => "nope.der",
+            // Not base64 DER: the answer is the refusal of a malformed request.
+            "{request}" | "{cert_id}" => "%FF",
+            s if s.starts_with('{') => "zz-unknown",
+            s => s,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every documented operation is called the way an attacker or a broken client would (no key,
+/// an unknown object, a body that is not what it takes): each answer is as documented, and
+/// every operation that documents a refusal refuses. With the rest of the suite's answers
+/// (successes, and the refusals of real state), `scripts/contract_coverage.py` then checks that
+/// every route was seen answering both ways.
+#[tokio::test]
+async fn every_documented_operation_refuses_a_stranger_as_documented() {
+    let d = crate::harness::Daemon::start().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let doc = mandate_ca::openapi_document();
+    let mut refused = 0;
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let path = unknown_object(template);
+            let url = format!("{}{path}", d.base);
+            let request = match method.as_str() {
+                "get" => http.get(&url),
+                "head" => http.head(&url),
+                "post" if template.starts_with("/acme/") => http
+                    .post(&url)
+                    .header("content-type", "application/jose+json")
+                    .body("{}"),
+                "post" if template == "/ocsp" => http
+                    .post(&url)
+                    .header("content-type", "application/ocsp-request")
+                    .body("not DER"),
+                "post" => http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(r#"{"unexpected": true}"#),
+                other => panic!("{other} {template}: a method this walk does not know"),
+            };
+            let documents_refusal = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.starts_with('4'));
+            // What a stranger can be refused for: a key it lacks, an object that is not there,
+            // a body the operation does not take. An operation that takes none of these (a
+            // public file, a probe) is refused only by the listener: a header over its bound.
+            let provokable = op["security"].as_array().is_some_and(|s| !s.is_empty())
+                || template.contains('{')
+                || method == "post";
+            let request = if documents_refusal && !provokable {
+                request.header("x-filler", "x".repeat(40 * 1024))
+            } else {
+                request
+            };
+            let r = request.send().await.unwrap();
+            let status = r.status().as_u16();
+            let content_type = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            let bytes = r.bytes().await.unwrap();
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            assert_documented(
+                &method.to_ascii_uppercase(),
+                &path,
+                status,
+                &content_type,
+                &body,
+            );
+            // OCSP refuses inside a 200 OCSP response (RFC 6960 §2.3).
+            if documents_refusal && !template.starts_with("/ocsp") {
+                assert!(
+                    (400..500).contains(&status),
+                    "{method} {path}: answered {status}, not a refusal: {body}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused >= 60, "only {refused} operations refused");
+}

@@ -980,6 +980,8 @@ async fn pages_update_by_themselves_and_webhooks_are_registered_and_disabled_fro
     b.find("#create-webhook").await.click().await;
     let secret = b.wait_for("#webhook-secret", WAIT).await.text().await;
     assert!(secret.len() >= 32, "{secret}");
+    // The page answers a form: it keeps the secret (it is not refreshed from its address).
+    assert!(b.try_find("main [data-live=off]").await.is_some());
     b.screenshot("webhook-created").await;
     let hooks = ca.d.get(&ca.operator, "/v1/webhooks").await;
     let hook = &hooks.body["items"][0];
@@ -1152,6 +1154,7 @@ async fn an_operator_registers_and_changes_a_mandate_compliance_approves_the_dif
         .await;
     b.find("#create-key").await.click().await;
     let key = b.wait_for("#new-api-key", WAIT).await.text().await;
+    assert!(b.try_find("main [data-live=off]").await.is_some());
     assert!(key.starts_with("mk_"), "{key}");
     let r = ca.d.get(&key, "/v1/agents").await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
@@ -1210,4 +1213,76 @@ async fn the_docs_page_renders_the_api_reference_from_the_daemon_alone() {
         loaded.iter().any(|u| u.ends_with("/v1/openapi.json")),
         "{loaded:?}"
     );
+}
+
+/// The serials of the agent page's certificates table, in order.
+async fn certificate_rows(b: &Browser) -> Vec<String> {
+    let serials = b
+        .execute(
+            "return Array.from(document.querySelectorAll('#certificates tbody tr'))
+                 .map(r => r.dataset.serial);",
+            vec![],
+        )
+        .await;
+    serde_json::from_value(serials).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_agent_s_certificates_page_past_a_hundred_and_any_certificate_is_found_by_serial() {
+    let ca = Ca::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    ca.approved_agent("busy-bot", full_mandate()).await;
+    // 103 certificates: a full page and three more (one key, as a renewing bot might).
+    let csr = crate::harness::csr(dir.path(), "ec-p256", "/CN=busy-bot", None);
+    let mut serials = Vec::new();
+    for _ in 0..103 {
+        let r = ca.certify(&ca.operator, "busy-bot", &csr).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        serials.push(r.body["serial_number"].as_str().unwrap().to_owned());
+    }
+    let base = ca.d.base.clone();
+    let b = Browser::start(&artifacts("dashboard-certificates")).await;
+    sign_in(&b, &base, &ca.compliance, "compliance").await;
+    b.goto(&format!("{base}/dashboard/agents/busy-bot")).await;
+    b.wait_for("#certificates", WAIT).await;
+    let first = certificate_rows(&b).await;
+    assert_eq!(first.len(), 100);
+    scroll_to(&b, "#older-certificates").await;
+    b.find("#older-certificates").await.click().await;
+    b.wait_until("the older page", WAIT, async || {
+        certificate_rows(&b).await.len() == 3
+    })
+    .await;
+    // The two pages hold every certificate once.
+    let mut shown: Vec<String> = first
+        .into_iter()
+        .chain(certificate_rows(&b).await)
+        .collect();
+    shown.sort();
+    let mut all = serials.clone();
+    all.sort();
+    assert_eq!(shown, all);
+    assert!(b.try_find("#older-certificates").await.is_none());
+    b.screenshot("older-certificates").await;
+
+    // Any certificate by its serial (in any case), and a clear refusal for what is not one.
+    b.goto(&format!(
+        "{base}/dashboard/revocations?serial={}",
+        serials[7].to_uppercase()
+    ))
+    .await;
+    b.wait_for("#find-certificate", WAIT).await;
+    let found = b
+        .execute(
+            "return Array.from(document.querySelectorAll('#find-certificate tbody tr'))
+                 .map(r => r.dataset.serial);",
+            vec![],
+        )
+        .await;
+    assert_eq!(found, json!([serials[7]]));
+    b.goto(&format!("{base}/dashboard/revocations?serial=zzz"))
+        .await;
+    b.wait_for("#find-certificate", WAIT).await;
+    let shown = text(&b, "#find-certificate").await;
+    assert!(shown.contains("hex"), "{shown}");
 }

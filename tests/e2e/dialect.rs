@@ -146,4 +146,5 @@ async fn the_daemon_s_address_in_a_browser_leads_to_the_dashboard() {
     let r = http.get(format!("{}/", d.base)).send().await.unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::TEMPORARY_REDIRECT);
     assert_eq!(r.headers()["location"], "/dashboard");
+    crate::contract::assert_documented("GET", "/", 307, "", &serde_json::Value::Null);
 }

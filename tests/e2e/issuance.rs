@@ -107,6 +107,12 @@ async fn check_issuance(ca: Ca) {
                 parsed["aki"].as_str().unwrap()
             )])
         );
+        // Both are served as documented: the issuer's certificate and its CRL.
+        for url in [&parsed["ca_issuers"][0], &parsed["crl"][0]] {
+            let r = ca.d.raw().get(url.as_str().unwrap()).send().await.unwrap();
+            assert_eq!(r.status(), reqwest::StatusCode::OK, "{url}");
+            crate::contract::assert_documented_raw("GET", &r);
+        }
         assert!(parsed["validity_days"].as_f64().unwrap() <= 365.0);
         assert_eq!(parsed["mandate_critical"], false);
 

@@ -687,7 +687,10 @@ async fn a_wider_mandate_lets_the_older_certificates_run_out_a_grace_while_ari_s
                 .send()
                 .await
                 .unwrap();
+        let (status, path) = (r.status().as_u16(), r.url().path().to_owned());
+        let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
         let v: Value = r.json().await.unwrap();
+        crate::contract::assert_documented("GET", &path, status, &content_type, &v);
         let end = v["suggestedWindow"]["end"].as_str().unwrap().to_owned();
         time::OffsetDateTime::parse(&end, &time::format_description::well_known::Rfc3339)
             .unwrap()

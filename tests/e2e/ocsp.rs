@@ -243,6 +243,8 @@ async fn garbage_oversize_multi_certificate_and_foreign_issuers_get_ocsp_refusal
                 .await
                 .unwrap();
             assert_eq!(r.status(), StatusCode::OK, "OCSP refusals are HTTP 200");
+            let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
+            crate::contract::assert_documented("POST", "/ocsp", 200, &content_type, &Value::Null);
             r.bytes().await.unwrap().to_vec()
         }
     };

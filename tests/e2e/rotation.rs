@@ -96,6 +96,7 @@ async fn download(ca: &Ca, serial: &str) -> String {
             .await
             .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    crate::contract::assert_documented_raw("GET", &r);
     r.text().await.unwrap()
 }
 

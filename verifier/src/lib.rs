@@ -183,9 +183,13 @@ pub struct Evidence<'a> {
 pub const DEFAULT_MAX_CLOCK_SKEW: u32 = 30;
 
 /// One reason the order is refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = VerifyReason)]
 pub struct Reason {
-    /// Machine-readable code, e.g. `untrusted_chain` or `exceeds_scope_size`.
+    /// Machine-readable code: a check of the certificate or the signature
+    /// (`untrusted_chain`, `wrong_purpose`, `certificate_expired`, `certificate_revoked`,
+    /// `revocation_unknown`, `signature_invalid`, `payload_invalid`, `order_time_skew`, …) or
+    /// one of the pre-trade codes of `PreflightReason` (`exceeds_scope_size`, …).
     pub code: String,
     /// What exactly is wrong, for people.
     pub detail: String,
@@ -218,24 +222,30 @@ impl Reason {
 }
 
 /// The outcome of [`verify`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Verdict {
     /// True if and only if `reasons` is empty: the order may be accepted.
     pub valid: bool,
     /// The agent, from the mandate in the certificate.
+    #[schema(required = true)]
     pub agent_id: Option<String>,
     /// The certificate serial number as the CA stores it: the DER INTEGER content bytes
     /// (a leading `00` included if present), lowercase hex. JSON: `serial_number`.
     #[serde(rename = "serial_number")]
+    #[schema(required = true)]
     pub serial: Option<String>,
     /// The agent certificate's notAfter, unix seconds; JSON: RFC 3339.
     #[serde(with = "json_time")]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub not_after: Option<i64>,
     /// The revocation status as established.
+    #[schema(value_type = RevocationJson)]
     pub revocation: RevocationStatus,
     /// The mandate from the certificate, if it decoded.
+    #[schema(required = true)]
     pub mandate: Option<Mandate>,
     /// The order from the payload, if it parsed.
+    #[schema(required = true)]
     pub order: Option<OrderJson>,
     /// Every reason for a refusal; empty if valid.
     pub reasons: Vec<Reason>,
@@ -603,13 +613,20 @@ fn crl_reason_name(code: u8) -> &'static str {
 
 /// `RevocationStatus` in JSON, as the rest of mandate's JSON: RFC 3339 times, the reason by
 /// its RFC 5280 name with the code beside.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = RevocationStatus)]
 struct RevocationJson {
+    /// `good`, `revoked` or `unknown` (not established).
+    #[schema(pattern = "^(good|revoked|unknown)$")]
     status: String,
+    /// When (revoked only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     revoked_at: Option<String>,
+    /// RFC 5280 CRLReason name, e.g. `keyCompromise` (revoked only).
     #[serde(default)]
     revocation_reason: Option<String>,
+    /// Its RFC 5280 code (revoked only).
     #[serde(default)]
     revocation_reason_code: Option<u8>,
 }

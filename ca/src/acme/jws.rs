@@ -55,11 +55,20 @@ pub enum KeyRef {
     Kid(String),
 }
 
-#[derive(Deserialize)]
+/// A flattened JWS (RFC 7515 §7.2.2), the body of every ACME POST (RFC 8555 §6.2).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Flattened {
+#[schema(as = AcmeJws)]
+pub(crate) struct Flattened {
+    /// The protected header, base64url JSON: `alg`, `nonce`, `url`, and exactly one of `jwk`
+    /// (a new key) and `kid` (an account URL).
+    #[schema(pattern = "^[A-Za-z0-9_-]+$")]
     protected: String,
+    /// The payload, base64url JSON; empty for POST-as-GET.
+    #[schema(pattern = "^[A-Za-z0-9_-]*$")]
     payload: String,
+    /// The signature, base64url.
+    #[schema(pattern = "^[A-Za-z0-9_-]+$")]
     signature: String,
 }
 

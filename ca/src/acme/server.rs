@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use mandate_store::{AcmeAccountRow, AcmeOrderRow, StoreError, now_unix};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::jws::{self, Jwk, KeyRef, MAX_JWS_BYTES};
@@ -25,8 +25,375 @@ use crate::node::Node;
 
 /// The operations of this module, for the API document (`GET /v1/openapi.json`).
 #[derive(utoipa::OpenApi)]
-#[openapi()]
+#[openapi(paths(
+    directory,
+    new_nonce,
+    new_nonce_head,
+    new_account,
+    account,
+    orders,
+    new_order,
+    order,
+    finalize,
+    authz,
+    certificate,
+    revoke_cert,
+    key_change,
+    renewal_info
+))]
 pub struct Doc;
+
+/// The ACME base URL of the examples.
+const EXAMPLE_BASE: &str = "https://ca.example.com/acme";
+/// An example nonce.
+const EXAMPLE_NONCE: &str = "oFvnlFP1wIhRlYS2jTaXbA";
+/// An example account id.
+const EXAMPLE_ACCOUNT: &str = "hV3kP0qZ7mXw2RtY9sLc4A";
+/// An example order id.
+const EXAMPLE_ORDER: &str = "Qm9rT2xWc3pYa0J1eUdOcA";
+/// An example certificate serial.
+const EXAMPLE_SERIAL: &str = "4f1c9a0b7d2e63a85b10c4e9f2d7a631";
+/// The description of a JWS-signed operation: what it does, then what every one shares.
+macro_rules! signed {
+    ($what:literal) => {
+        concat!(
+            $what,
+            " RFC 8555; JWS body (application/jose+json); errors are \
+             urn:ietf:params:acme:error:* problems. Every answer carries a fresh Replay-Nonce \
+             and a Link to the directory."
+        )
+    };
+}
+
+/// An example request: a flattened JWS to `path` (under the ACME base) with `payload` (none:
+/// POST-as-GET), signed by the example account, or by a new key when `jwk`.
+fn example_jws(path: &str, payload: Option<Value>, jwk: bool) -> Value {
+    let url = format!("{EXAMPLE_BASE}/{path}");
+    let mut protected = json!({"alg": "ES256", "nonce": EXAMPLE_NONCE, "url": url});
+    if jwk {
+        protected["jwk"] = json!({"kty": "EC", "crv": "P-256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+    } else {
+        protected["kid"] = json!(format!("{EXAMPLE_BASE}/acct/{EXAMPLE_ACCOUNT}"));
+    }
+    json!({
+        "protected": B64.encode(protected.to_string()),
+        "payload": payload.map(|p| B64.encode(p.to_string())).unwrap_or_default(),
+        "signature": "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
+    })
+}
+
+/// An example `newAccount` payload, with its external account binding (RFC 8555 §7.3.4).
+fn example_new_account() -> Value {
+    let url = format!("{EXAMPLE_BASE}/new-account");
+    let eab = json!({"alg": "HS256", "kid": "eab_3Jx9Qm2VtKp7", "url": url});
+    let jwk = json!({"kty": "EC", "crv": "P-256",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+    json!({
+        "termsOfServiceAgreed": true,
+        "contact": ["mailto:ops@acme.example"],
+        "externalAccountBinding": {
+            "protected": B64.encode(eab.to_string()),
+            "payload": B64.encode(jwk.to_string()),
+            "signature": "s6kD2n9lQW0mZ4yXc7VbR1tHf8JuE3aPo5GiLqNwKxA"
+        }
+    })
+}
+
+/// An example `keyChange` payload: the inner JWS, signed by the new key (RFC 8555 §7.3.5).
+fn example_key_change() -> Value {
+    let url = format!("{EXAMPLE_BASE}/key-change");
+    let protected = json!({"alg": "ES256", "url": url, "jwk": {"kty": "EC", "crv": "P-256",
+        "x": "b2yK0x6a4LQ8pRsmU1vNq3tWfXhJcZ9eDgA7iTlOu5E",
+        "y": "Vr5sT0nL2kM8qP4jX7cY1wZ9bH3fD6gA0eU5iO8lKcQ"}});
+    let payload = json!({"account": format!("{EXAMPLE_BASE}/acct/{EXAMPLE_ACCOUNT}"),
+        "oldKey": {"kty": "EC", "crv": "P-256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}});
+    json!({
+        "protected": B64.encode(protected.to_string()),
+        "payload": B64.encode(payload.to_string()),
+        "signature": "N0tVj8rX2qL5mZ9cW3yB6hF1dS4gK7pA0eT8uI2oRxQvC5nJ1lM3kH6wY9zD4bG7fE0aP2sU8tO5rL1qN3jWe2"
+    })
+}
+
+/// An example certificate chain: the agent's certificate, then its issuer's.
+const EXAMPLE_CHAIN: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIICBDCCAaugAwIBAgIQTxyaC30uY6hbEMTp8temMTAKBggqhkjOPQQDAjAxMRAw\n\
+DgYDVQQKDAdNYW5kYXRlMR0wGwYDVQQDDBRNYW5kYXRlIElzc3VpbmcgQ0EgMTAe\n\
+Fw0yNjEyMDcyMzA0MjlaFw0yNjEyMTQyMzA0MjlaMEMxGTAXBgNVBAoMEEFjbWUg\n\
+Q2FwaXRhbCBMdGQxJjAkBgNVBAMMHWJvdC0xLmFjbWUuYWdlbnRzLmV4YW1wbGUu\n\
+Y29tMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEBE0ODweCGToVl2QEgIuHzAqZ\n\
+ggVUDeOEHHtSIXAv88qEZoB2LL2MB97+N7FEjqYOH9qASWBpw7ispZwKjqNpIKOB\n\
+kjCBjzAoBgNVHREEITAfgh1ib3QtMS5hY21lLmFnZW50cy5leGFtcGxlLmNvbTAT\n\
+BgNVHSUEDDAKBggrBgEFBQcDAjAOBgNVHQ8BAf8EBAMCB4AwHQYDVR0OBBYEFE5y\n\
+xMZS1LcotI1ksCNgvxj0PZ4OMB8GA1UdIwQYMBaAFI5RNMMN7eFjeL/KNV1yxdPL\n\
+VQYnMAoGCCqGSM49BAMCA0cAMEQCICcQRwwT5LFeh6ieJMNCCzSCwOw5TDQ+BXi4\n\
+4qwVE0GtAiBxGbwFGt8Vjy/tiuMaTZBjkK8vdW1O8BBPmJYRIm0WOA==\n\
+-----END CERTIFICATE-----\n\
+-----BEGIN CERTIFICATE-----\n\
+MIIBtzCCAV2gAwIBAgIUJIM8rpFkVmrwZMmU33BbpDJyI+UwCgYIKoZIzj0EAwIw\n\
+MTEQMA4GA1UECgwHTWFuZGF0ZTEdMBsGA1UEAwwUTWFuZGF0ZSBJc3N1aW5nIENB\n\
+IDEwHhcNMjYxMjA3MjMwNDI5WhcNMzYxMjA0MjMwNDI5WjAxMRAwDgYDVQQKDAdN\n\
+YW5kYXRlMR0wGwYDVQQDDBRNYW5kYXRlIElzc3VpbmcgQ0EgMTBZMBMGByqGSM49\n\
+AgEGCCqGSM49AwEHA0IABHpTTv01x2nk+betnV+xGsDUcyErzSHaVB3rkgvKC2q2\n\
+rXyiLILUbR39Sd9YlpHgP8k7wJs69gaEwcs7r8dwd5ijUzBRMB0GA1UdDgQWBBSO\n\
+UTTDDe3hY3i/yjVdcsXTy1UGJzAfBgNVHSMEGDAWgBSOUTTDDe3hY3i/yjVdcsXT\n\
+y1UGJzAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCICG4uiJeYrnk\n\
+tRfKz1Yi+VDZtHxTgiVND92zP84jRbufAiEApeP8e8lDxvxIlgGJdYOIkKEZ+Ajd\n\
+Rserfn+yoITuLj4=\n\
+-----END CERTIFICATE-----\n\
+";
+
+/// An example CSR for the agent's DNS name, base64url DER.
+const EXAMPLE_CSR: &str = "MIIBHjCBxQIBADAoMSYwJAYDVQQDDB1ib3QtMS5hY21lLmFnZW50cy5leGFtcGxlLmNvbTBZMBMGByqGSM49AgEGCC\
+    qGSM49AwEHA0IABARNDg8Hghk6FZdkBICLh8wKmYIFVA3jhBx7UiFwL_PKhGaAdiy9jAfe_jexRI6mDh_agElgacO4\
+    rKWcCo6jaSCgOzA5BgkqhkiG9w0BCQ4xLDAqMCgGA1UdEQQhMB-CHWJvdC0xLmFjbWUuYWdlbnRzLmV4YW1wbGUuY2\
+    9tMAoGCCqGSM49BAMCA0gAMEUCIDsL_lLWVFGOId-2UWW1fztic7oYPyBz0pdq5KR-xk-vAiEAzATzo5Zn3Sz1HB_9\
+    Osud6BROHOG4qTTKBHKrNPbmhOY";
+
+/// The example certificate, base64url DER.
+const EXAMPLE_CERTIFICATE: &str = "MIICBDCCAaugAwIBAgIQTxyaC30uY6hbEMTp8temMTAKBggqhkjOPQQDAjAxMRAwDgYDVQQKDAdNYW5kYXRlMR0wGw\
+    YDVQQDDBRNYW5kYXRlIElzc3VpbmcgQ0EgMTAeFw0yNjEyMDcyMzA0MjlaFw0yNjEyMTQyMzA0MjlaMEMxGTAXBgNV\
+    BAoMEEFjbWUgQ2FwaXRhbCBMdGQxJjAkBgNVBAMMHWJvdC0xLmFjbWUuYWdlbnRzLmV4YW1wbGUuY29tMFkwEwYHKo\
+    ZIzj0CAQYIKoZIzj0DAQcDQgAEBE0ODweCGToVl2QEgIuHzAqZggVUDeOEHHtSIXAv88qEZoB2LL2MB97-N7FEjqYO\
+    H9qASWBpw7ispZwKjqNpIKOBkjCBjzAoBgNVHREEITAfgh1ib3QtMS5hY21lLmFnZW50cy5leGFtcGxlLmNvbTATBg\
+    NVHSUEDDAKBggrBgEFBQcDAjAOBgNVHQ8BAf8EBAMCB4AwHQYDVR0OBBYEFE5yxMZS1LcotI1ksCNgvxj0PZ4OMB8G\
+    A1UdIwQYMBaAFI5RNMMN7eFjeL_KNV1yxdPLVQYnMAoGCCqGSM49BAMCA0cAMEQCICcQRwwT5LFeh6ieJMNCCzSCwO\
+    w5TDQ-BXi44qwVE0GtAiBxGbwFGt8Vjy_tiuMaTZBjkK8vdW1O8BBPmJYRIm0WOA";
+
+/// An example account.
+fn example_account() -> Value {
+    json!({"status": "valid", "contact": ["mailto:ops@acme.example"],
+        "orders": format!("{EXAMPLE_BASE}/acct/{EXAMPLE_ACCOUNT}/orders")})
+}
+
+/// An example order in `status`, with its certificate once `valid`.
+fn example_order(status: &str) -> Value {
+    let mut order = json!({
+        "status": status, "expires": "2026-12-14T09:30:00Z",
+        "identifiers": [{"type": "dns", "value": "bot-1.acme.agents.example.com"}],
+        "authorizations": [format!("{EXAMPLE_BASE}/authz/{EXAMPLE_ORDER}")],
+        "finalize": format!("{EXAMPLE_BASE}/order/{EXAMPLE_ORDER}/finalize"),
+        "profile": "agent"
+    });
+    if status == "valid" {
+        order["certificate"] = json!(format!("{EXAMPLE_BASE}/cert/{EXAMPLE_SERIAL}"));
+    }
+    order
+}
+
+/// The ACME directory (RFC 8555 §7.1.1): the URL of each resource, and what this CA asks.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AcmeDirectory)]
+struct Directory {
+    /// Where to get a fresh nonce.
+    #[schema(format = "uri")]
+    new_nonce: String,
+    /// Where to make an account.
+    #[schema(format = "uri")]
+    new_account: String,
+    /// Where to order a certificate.
+    #[schema(format = "uri")]
+    new_order: String,
+    /// Where to revoke a certificate.
+    #[schema(format = "uri")]
+    revoke_cert: String,
+    /// Where to change an account's key.
+    #[schema(format = "uri")]
+    key_change: String,
+    /// RFC 9773: the base of the renewal information URLs (`/<certID>` appended).
+    #[schema(format = "uri")]
+    renewal_info: String,
+    /// What the CA says of itself.
+    meta: DirectoryMeta,
+}
+
+/// What the directory says of the CA.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AcmeDirectoryMeta)]
+struct DirectoryMeta {
+    /// Always true: a new account needs external account binding credentials (made with
+    /// `POST /v1/agents/{id}/eab`).
+    external_account_required: bool,
+    /// The CA's public URL.
+    #[schema(format = "uri")]
+    website: String,
+    /// draft-ietf-acme-profiles: the certificate profiles an order may name, each with its
+    /// description.
+    profiles: std::collections::BTreeMap<String, String>,
+}
+
+/// The states of an account.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[schema(as = AcmeAccountStatus)]
+#[expect(
+    dead_code,
+    reason = "a type for the document's sake; the state is stored as text"
+)]
+enum AccountStatus {
+    /// In use.
+    Valid,
+    /// Deactivated by its holder: refused from then on.
+    Deactivated,
+    /// Revoked by the CA.
+    Revoked,
+}
+
+/// An ACME account (RFC 8555 §7.1.2), bound to one agent by its external account binding.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AcmeAccount)]
+struct AccountView {
+    /// Its state.
+    #[schema(value_type = AccountStatus)]
+    status: String,
+    /// `mailto:` URLs (at most 4, of at most 256 characters each).
+    #[schema(max_items = 4)]
+    contact: Vec<String>,
+    /// Where its orders are listed.
+    #[schema(format = "uri")]
+    orders: String,
+}
+
+/// The states of an order.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[schema(as = AcmeOrderStatus)]
+#[expect(
+    dead_code,
+    reason = "a type for the document's sake; the state is stored as text"
+)]
+enum OrderStatus {
+    /// Ready to finalize (authorized from the start).
+    Ready,
+    /// Being issued.
+    Processing,
+    /// Issued: `certificate` is set.
+    Valid,
+    /// Failed for good.
+    Invalid,
+}
+
+/// The only identifier type.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[schema(as = AcmeIdentifierType)]
+#[expect(dead_code, reason = "a type for the document's sake; always `dns`")]
+enum IdentifierType {
+    /// A DNS name.
+    Dns,
+}
+
+/// An identifier: always the agent's own DNS name.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AcmeIdentifier)]
+struct IdentifierView {
+    /// Always `dns`.
+    #[serde(rename = "type")]
+    #[schema(value_type = IdentifierType)]
+    kind: &'static str,
+    /// `<agent>.<organization>.<agent domain>`.
+    #[schema(format = Hostname)]
+    value: String,
+}
+
+/// An ACME order (RFC 8555 §7.1.3) for the agent's own DNS name.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AcmeOrder)]
+struct OrderView {
+    /// Its state.
+    #[schema(value_type = OrderStatus)]
+    status: String,
+    /// When it stops being usable (7 days after it was made).
+    #[schema(format = DateTime)]
+    expires: String,
+    /// Exactly one: the agent's DNS name.
+    #[schema(min_items = 1, max_items = 1)]
+    identifiers: Vec<IdentifierView>,
+    /// Its one authorization, valid from the start.
+    #[schema(min_items = 1, max_items = 1)]
+    authorizations: Vec<String>,
+    /// Where to send the CSR.
+    #[schema(format = "uri")]
+    finalize: String,
+    /// The certificate, once issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = "uri", nullable = false)]
+    certificate: Option<String>,
+    /// RFC 9773: the certID of the certificate this order renews.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    replaces: Option<String>,
+    /// draft-ietf-acme-profiles: the certificate profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    profile: Option<String>,
+}
+
+/// The only authorization state.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[schema(as = AcmeAuthorizationStatus)]
+#[expect(dead_code, reason = "a type for the document's sake; always `valid`")]
+enum AuthorizationStatus {
+    /// Valid from the start.
+    Valid,
+}
+
+/// An authorization (RFC 8555 §7.1.4): valid from the start, with no challenge to solve (the
+/// external account binding proved that the account speaks for the agent).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AcmeAuthorization)]
+struct AuthorizationView {
+    /// Always `valid`.
+    #[schema(value_type = AuthorizationStatus)]
+    status: &'static str,
+    /// The order's expiry.
+    #[schema(format = DateTime)]
+    expires: String,
+    /// The agent's DNS name.
+    identifier: IdentifierView,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>, max_items = 0)]
+    challenges: Vec<Value>,
+}
+
+/// An account's orders (RFC 8555 §7.1.2.1).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AcmeOrderList)]
+struct OrderList {
+    /// Their URLs, newest first (up to 100).
+    #[schema(max_items = 100)]
+    orders: Vec<String>,
+}
+
+/// RFC 9773 renewal information.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AcmeRenewalInfo)]
+struct RenewalInfo {
+    /// When to renew: from two thirds to five sixths of the validity; already past for a
+    /// revoked certificate, or one retiring because a newer mandate version was approved.
+    #[serde(rename = "suggestedWindow")]
+    suggested_window: RenewalWindow,
+}
+
+/// A time window.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AcmeRenewalWindow)]
+struct RenewalWindow {
+    /// Its start.
+    #[schema(format = DateTime)]
+    start: String,
+    /// Its end.
+    #[schema(format = DateTime)]
+    end: String,
+}
 
 /// Most contact URLs on an account, and longest one.
 const MAX_CONTACTS: usize = 4;
@@ -36,7 +403,7 @@ const MAX_CONTACT_LEN: usize = 256;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/acme/directory", get(directory))
-        .route("/acme/new-nonce", get(new_nonce).head(new_nonce))
+        .route("/acme/new-nonce", get(new_nonce).head(new_nonce_head))
         .route("/acme/new-account", post(new_account))
         .route("/acme/acct/{id}", post(account))
         .merge(order_routes())
@@ -76,36 +443,91 @@ fn internal(e: CaError) -> AcmeError {
 }
 
 /// `GET /acme/directory`.
+#[utoipa::path(get, path = "/acme/directory", operation_id = "acmeDirectory", tag = "acme",
+    summary = "ACME directory",
+    description = "No key, no JWS. RFC 8555 §7.1.1: the URL of every ACME resource; `meta` says \
+        that a new account needs external account binding and names the certificate profiles \
+        an order may ask for.",
+    security(),
+    responses(
+        (status = 200, description = "directory", body = Directory, example = json!({
+            "newNonce": format!("{EXAMPLE_BASE}/new-nonce"),
+            "newAccount": format!("{EXAMPLE_BASE}/new-account"),
+            "newOrder": format!("{EXAMPLE_BASE}/new-order"),
+            "revokeCert": format!("{EXAMPLE_BASE}/revoke-cert"),
+            "keyChange": format!("{EXAMPLE_BASE}/key-change"),
+            "renewalInfo": format!("{EXAMPLE_BASE}/renewal-info"),
+            "meta": {"externalAccountRequired": true, "website": "https://ca.example.com",
+                "profiles": {"agent": "Agent certificate, 7 days (the default)",
+                    "shortlived": "Short-lived agent certificate, 24 hours"}}})),
+        (status = "4XX", description = "RFC 8555 problem: `malformed`, for a request the \
+            listener refuses (a header too large or too slow, a URI too long)",
+            body = super::problem::Body<'static>, content_type = "application/problem+json"),
+        (status = "5XX", description = "503 when the daemon holds as many connections as it \
+            serves (`urn:mandate:problem:overloaded`)", body = super::problem::Body<'static>,
+            content_type = "application/problem+json")))]
 async fn directory(State(state): State<AppState>) -> Response {
     let b = base(&state.node);
-    let body = json!({
-        "newNonce": format!("{b}/new-nonce"),
-        "newAccount": format!("{b}/new-account"),
-        "newOrder": format!("{b}/new-order"),
-        "revokeCert": format!("{b}/revoke-cert"),
-        "keyChange": format!("{b}/key-change"),
-        "renewalInfo": format!("{b}/renewal-info"),
-        "meta": {
-            "externalAccountRequired": true,
-            "website": state.node.cfg.ca.public_url,
+    let body = Directory {
+        new_nonce: format!("{b}/new-nonce"),
+        new_account: format!("{b}/new-account"),
+        new_order: format!("{b}/new-order"),
+        revoke_cert: format!("{b}/revoke-cert"),
+        key_change: format!("{b}/key-change"),
+        renewal_info: format!("{b}/renewal-info"),
+        meta: DirectoryMeta {
+            external_account_required: true,
+            website: state.node.cfg.ca.public_url.clone(),
             // draft-ietf-acme-profiles: name → description.
-            "profiles": state.node.cfg.ca.all_profiles().into_iter()
-                .map(|(name, p)| (name, json!(p.description)))
-                .collect::<serde_json::Map<String, serde_json::Value>>(),
-        }
-    });
+            profiles: state
+                .node
+                .cfg
+                .ca
+                .all_profiles()
+                .into_iter()
+                .map(|(name, p)| (name, p.description))
+                .collect(),
+        },
+    };
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
-/// `HEAD` (200) and `GET` (204) `/acme/new-nonce`.
-async fn new_nonce(State(state): State<AppState>, method: axum::http::Method) -> Response {
-    let status = if method == axum::http::Method::HEAD {
-        StatusCode::OK
-    } else {
-        StatusCode::NO_CONTENT
-    };
+/// `GET /acme/new-nonce`: 204 with a fresh nonce.
+#[utoipa::path(get, path = "/acme/new-nonce", operation_id = "acmeNewNonce", tag = "acme",
+    summary = "A fresh nonce (204)",
+    description = "No key, no JWS. RFC 8555 §7.2: the nonce is in Replay-Nonce, good for one \
+        request within 10 minutes.",
+    security(),
+    responses(
+        (status = 204, description = "Replay-Nonce header", headers(
+            ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+            ("Cache-Control" = String, description = "no-store"),
+            ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`"))),
+        (status = "5XX", response = inline(super::problem::Failure))))]
+async fn new_nonce(State(state): State<AppState>) -> Response {
+    nonce(&state.node, StatusCode::NO_CONTENT)
+}
+
+/// `HEAD /acme/new-nonce`: 200 with a fresh nonce.
+#[utoipa::path(head, path = "/acme/new-nonce", operation_id = "acmeNewNonceHead", tag = "acme",
+    summary = "A fresh nonce",
+    description = "No key, no JWS. RFC 8555 §7.2: the nonce is in Replay-Nonce, good for one \
+        request within 10 minutes.",
+    security(),
+    responses(
+        (status = 200, description = "Replay-Nonce header", headers(
+            ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+            ("Cache-Control" = String, description = "no-store"),
+            ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`"))),
+        (status = "5XX", response = inline(super::problem::Failure))))]
+async fn new_nonce_head(State(state): State<AppState>) -> Response {
+    nonce(&state.node, StatusCode::OK)
+}
+
+/// An answer with no body but a fresh nonce, never cached.
+fn nonce(node: &Node, status: StatusCode) -> Response {
     finish(
-        &state.node,
+        node,
         (status, [(header::CACHE_CONTROL, "no-store")]).into_response(),
     )
 }
@@ -235,13 +657,13 @@ struct NewAccount {
     external_account_binding: Option<Value>,
 }
 
-fn account_body(node: &Node, a: &AcmeAccountRow) -> Value {
-    let contact: Value = serde_json::from_str(&a.contact).unwrap_or_else(|_| json!([]));
-    json!({
-        "status": a.status,
-        "contact": contact,
-        "orders": format!("{}/acct/{}/orders", base(node), a.id),
-    })
+fn account_body(node: &Node, a: &AcmeAccountRow) -> AccountView {
+    AccountView {
+        status: a.status.clone(),
+        // Stored as the JSON text of the list it was given.
+        contact: serde_json::from_str(&a.contact).unwrap_or_default(),
+        orders: format!("{}/acct/{}/orders", base(node), a.id),
+    }
 }
 
 fn with_location(node: &Node, status: StatusCode, a: &AcmeAccountRow) -> Response {
@@ -255,6 +677,29 @@ fn with_location(node: &Node, status: StatusCode, a: &AcmeAccountRow) -> Respons
 }
 
 /// `POST /acme/new-account`.
+#[utoipa::path(post, path = "/acme/new-account", operation_id = "acmeNewAccount", tag = "acme",
+    summary = "Create or find an account (external account binding required)",
+    description = signed!("Signed by the account's key (jwk). A key that has an account gets \
+        it back (200); otherwise externalAccountBinding (RFC 8555 §7.3.4, HS256 with \
+        credentials from POST /v1/agents/{id}/eab, single use) binds the new account to the \
+        agent (201). `onlyReturnExisting` looks up without making one."),
+    security(),
+    request_body(content = super::jws::Flattened, content_type = "application/jose+json",
+        example = json!(example_jws("new-account", Some(example_new_account()), true))),
+    responses(
+        (status = 200, description = "the account of this key, which existed already",
+            body = AccountView, headers(
+                ("Location" = String, description = "the account's URL (its kid)"),
+                ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+                ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`")),
+            example = json!(example_account())),
+        (status = 201, description = "created", body = AccountView, headers(
+                ("Location" = String, description = "the account's URL (its kid)"),
+                ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+                ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`")),
+            example = json!(example_account())),
+        (status = "4XX", response = inline(super::problem::Refusal)),
+        (status = "5XX", response = inline(super::problem::Failure))))]
 async fn new_account(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let node = Arc::clone(&state.node);
     let answer = create_account(&node, &headers, body).await;
@@ -358,6 +803,23 @@ async fn create_account(
 }
 
 /// `POST /acme/acct/{id}`: POST-as-GET (or an empty update) returns the account.
+#[utoipa::path(post, path = "/acme/acct/{id}", operation_id = "acmeAccount", tag = "acme",
+    summary = "Account: POST-as-GET, contact update, deactivation",
+    description = signed!("Signed by the account itself (kid). An empty payload reads the \
+        account; `contact` replaces its mailto: URLs; `status: deactivated` ends it for good."),
+    security(),
+    params(("id" = String, Path, description = "account id (the end of its kid URL)")),
+    request_body(content = super::jws::Flattened, content_type = "application/jose+json",
+        example = json!(example_jws(&format!("acct/{EXAMPLE_ACCOUNT}"),
+            Some(json!({"contact": ["mailto:ops@acme.example"]})), false))),
+    responses(
+        (status = 200, description = "the account", body = AccountView, headers(
+                ("Location" = String, description = "the account's URL (its kid)"),
+                ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+                ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`")),
+            example = json!(example_account())),
+        (status = "4XX", response = inline(super::problem::Refusal)),
+        (status = "5XX", response = inline(super::problem::Failure))))]
 async fn account(
     State(state): State<AppState>,
     AcmePath(id): AcmePath<String>,
@@ -431,25 +893,21 @@ pub fn order_routes() -> Router<AppState> {
         .route("/acme/renewal-info/{cert_id}", get(renewal_info))
 }
 
-fn order_body(node: &Node, o: &AcmeOrderRow) -> Value {
+fn order_body(node: &Node, o: &AcmeOrderRow) -> OrderView {
     let b = base(node);
-    let mut body = json!({
-        "status": o.status,
-        "expires": crate::rfc3339(o.expires_at),
-        "identifiers": [{"type": "dns", "value": o.identifier}],
-        "authorizations": [format!("{b}/authz/{}", o.id)],
-        "finalize": format!("{b}/order/{}/finalize", o.id),
-    });
-    if let Some(serial) = &o.cert_serial {
-        body["certificate"] = json!(format!("{b}/cert/{serial}"));
+    OrderView {
+        status: o.status.clone(),
+        expires: crate::rfc3339(o.expires_at),
+        identifiers: vec![IdentifierView {
+            kind: "dns",
+            value: o.identifier.clone(),
+        }],
+        authorizations: vec![format!("{b}/authz/{}", o.id)],
+        finalize: format!("{b}/order/{}/finalize", o.id),
+        certificate: o.cert_serial.as_ref().map(|s| format!("{b}/cert/{s}")),
+        replaces: o.replaces.clone(),
+        profile: o.profile.clone(),
     }
-    if let Some(replaces) = &o.replaces {
-        body["replaces"] = json!(replaces);
-    }
-    if let Some(profile) = &o.profile {
-        body["profile"] = json!(profile);
-    }
-    body
 }
 
 /// The lifetime an order's certificate gets, as an ACME problem when refused: an unknown
@@ -554,6 +1012,26 @@ struct Identifier {
 }
 
 /// `POST /acme/new-order`: only the account's agent's own DNS name.
+#[utoipa::path(post, path = "/acme/new-order", operation_id = "acmeNewOrder", tag = "acme",
+    summary = "Order the agent's own DNS name",
+    description = signed!("Signed by an account (kid). Exactly one identifier, dns \
+        `<agent>.<organization>.<agent domain>`; the agent needs an approved mandate. \
+        `profile` names one of the directory's profiles; `replaces` (RFC 9773) the certID of \
+        the agent's certificate this one renews; notBefore/notAfter are refused (the \
+        validity comes from the CA's policy). The order is ready at once."),
+    security(),
+    request_body(content = super::jws::Flattened, content_type = "application/jose+json",
+        example = json!(example_jws("new-order", Some(json!({
+            "identifiers": [{"type": "dns", "value": "bot-1.acme.agents.example.com"}],
+            "profile": "agent"})), false))),
+    responses(
+        (status = 201, description = "created", body = OrderView, headers(
+                ("Location" = String, description = "the order's URL"),
+                ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+                ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`")),
+            example = json!(example_order("ready"))),
+        (status = "4XX", response = inline(super::problem::Refusal)),
+        (status = "5XX", response = inline(super::problem::Failure))))]
 async fn new_order(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let url = format!("{}/new-order", base(&state.node));
     with_account(&state, headers, body, url, |node, v, account| async move {
@@ -608,6 +1086,20 @@ async fn new_order(State(state): State<AppState>, headers: HeaderMap, body: Body
 }
 
 /// `POST /acme/order/{id}` (POST-as-GET).
+#[utoipa::path(post, path = "/acme/order/{id}", operation_id = "acmeOrder", tag = "acme",
+    summary = "Order (POST-as-GET)",
+    description = signed!("Signed by the account that made the order (kid), empty payload."),
+    security(),
+    params(("id" = String, Path, description = "order id")),
+    request_body(content = super::jws::Flattened, content_type = "application/jose+json",
+        example = json!(example_jws(&format!("order/{EXAMPLE_ORDER}"), None, false))),
+    responses(
+        (status = 200, description = "the order", body = OrderView, headers(
+                ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+                ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`")),
+            example = json!(example_order("valid"))),
+        (status = "4XX", response = inline(super::problem::Refusal)),
+        (status = "5XX", response = inline(super::problem::Failure))))]
 async fn order(
     State(state): State<AppState>,
     AcmePath(id): AcmePath<String>,
@@ -624,6 +1116,24 @@ async fn order(
 
 /// `POST /acme/authz/{id}` (POST-as-GET): valid from the start, with no challenge to solve —
 /// the external account binding proved that the account speaks for this agent.
+#[utoipa::path(post, path = "/acme/authz/{id}", operation_id = "acmeAuthorization", tag = "acme",
+    summary = "Authorization (valid at once; no challenge)",
+    description = signed!("Signed by the account that made the order (kid), empty payload. \
+        Valid from the start with no challenge to solve: the external account binding proved \
+        that the account speaks for the agent."),
+    security(),
+    params(("id" = String, Path, description = "authorization id (its order's)")),
+    request_body(content = super::jws::Flattened, content_type = "application/jose+json",
+        example = json!(example_jws(&format!("authz/{EXAMPLE_ORDER}"), None, false))),
+    responses(
+        (status = 200, description = "the authorization", body = AuthorizationView, headers(
+                ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+                ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`")),
+            example = json!({"status": "valid", "expires": "2026-12-14T09:30:00Z",
+                "identifier": {"type": "dns", "value": "bot-1.acme.agents.example.com"},
+                "challenges": []})),
+        (status = "4XX", response = inline(super::problem::Refusal)),
+        (status = "5XX", response = inline(super::problem::Failure))))]
 async fn authz(
     State(state): State<AppState>,
     AcmePath(id): AcmePath<String>,
@@ -635,12 +1145,15 @@ async fn authz(
         let o = own_order(&node, &account, &id).await?;
         Ok((
             StatusCode::OK,
-            axum::Json(json!({
-                "status": "valid",
-                "expires": crate::rfc3339(o.expires_at),
-                "identifier": {"type": "dns", "value": o.identifier},
-                "challenges": [],
-            })),
+            axum::Json(AuthorizationView {
+                status: "valid",
+                expires: crate::rfc3339(o.expires_at),
+                identifier: IdentifierView {
+                    kind: "dns",
+                    value: o.identifier,
+                },
+                challenges: Vec::new(),
+            }),
         )
             .into_response())
     })
@@ -649,6 +1162,28 @@ async fn authz(
 
 /// `POST /acme/order/{id}/finalize` `{csr}`: issues through the same pipeline as the REST API
 /// (approved mandate, CSR checks, HSM), so the certificate carries the agent's mandate.
+#[utoipa::path(post, path = "/acme/order/{id}/finalize", operation_id = "acmeFinalize",
+    tag = "acme", summary = "Finalize with a CSR",
+    description = signed!("Signed by the account that made the order (kid); payload `csr`, \
+        base64url DER. Issues through the same pipeline as POST /v1/agents/{id}/certify \
+        (approved mandate, CSR checks, HSM), so the certificate carries the agent's mandate; \
+        answers the valid order with its certificate URL. A refused CSR (badCSR) leaves the \
+        order ready for a better one."),
+    security(),
+    params(("id" = String, Path, description = "order id")),
+    request_body(content = super::jws::Flattened, content_type = "application/jose+json",
+        example = json!(example_jws(&format!("order/{EXAMPLE_ORDER}/finalize"), Some(json!({
+            "csr": EXAMPLE_CSR})),
+            false))),
+    responses(
+        (status = 200, description = "the order, valid, with its certificate", body = OrderView,
+            headers(
+                ("Location" = String, description = "the order's URL"),
+                ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+                ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`")),
+            example = json!(example_order("valid"))),
+        (status = "4XX", response = inline(super::problem::Refusal)),
+        (status = "5XX", response = inline(super::problem::Failure))))]
 async fn finalize(
     State(state): State<AppState>,
     AcmePath(id): AcmePath<String>,
@@ -743,6 +1278,23 @@ async fn finalize(
 }
 
 /// `POST /acme/cert/{serial}` (POST-as-GET): the certificate and its chain, PEM.
+#[utoipa::path(post, path = "/acme/cert/{serial}", operation_id = "acmeCertificate", tag = "acme",
+    summary = "Certificate chain, PEM (POST-as-GET)",
+    description = signed!("Signed by the account whose order issued it (kid), empty payload. \
+        The certificate, then its issuer's chain."),
+    security(),
+    params(("serial" = String, Path,
+        description = "the serial as the order's `certificate` URL gives it: lowercase hex")),
+    request_body(content = super::jws::Flattened, content_type = "application/jose+json",
+        example = json!(example_jws(&format!("cert/{EXAMPLE_SERIAL}"), None, false))),
+    responses(
+        (status = 200, description = "the certificate and its chain", body = String,
+            content_type = "application/pem-certificate-chain", headers(
+                ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+                ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`")),
+            example = json!(EXAMPLE_CHAIN)),
+        (status = "4XX", response = inline(super::problem::Refusal)),
+        (status = "5XX", response = inline(super::problem::Failure))))]
 async fn certificate(
     State(state): State<AppState>,
     AcmePath(serial): AcmePath<String>,
@@ -776,6 +1328,21 @@ async fn certificate(
 }
 
 /// `POST /acme/acct/{id}/orders` (POST-as-GET): the account's orders, newest first (up to 100).
+#[utoipa::path(post, path = "/acme/acct/{id}/orders", operation_id = "acmeAccountOrders",
+    tag = "acme", summary = "The account's orders",
+    description = signed!("Signed by the account itself (kid), empty payload. Newest first, up \
+        to 100."),
+    security(),
+    params(("id" = String, Path, description = "account id (the end of its kid URL)")),
+    request_body(content = super::jws::Flattened, content_type = "application/jose+json",
+        example = json!(example_jws(&format!("acct/{EXAMPLE_ACCOUNT}/orders"), None, false))),
+    responses(
+        (status = 200, description = "the order URLs", body = OrderList, headers(
+                ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+                ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`")),
+            example = json!({"orders": [format!("{EXAMPLE_BASE}/order/{EXAMPLE_ORDER}")]})),
+        (status = "4XX", response = inline(super::problem::Refusal)),
+        (status = "5XX", response = inline(super::problem::Failure))))]
 async fn orders(
     State(state): State<AppState>,
     AcmePath(id): AcmePath<String>,
@@ -796,8 +1363,8 @@ async fn orders(
             .await
             .map_err(|e| internal(e.into()))?;
         let b = base(&node);
-        let urls: Vec<String> = ids.iter().map(|i| format!("{b}/order/{i}")).collect();
-        Ok((StatusCode::OK, axum::Json(json!({"orders": urls}))).into_response())
+        let orders: Vec<String> = ids.iter().map(|i| format!("{b}/order/{i}")).collect();
+        Ok((StatusCode::OK, axum::Json(OrderList { orders })).into_response())
     })
     .await
 }
@@ -805,6 +1372,24 @@ async fn orders(
 /// `POST /acme/revoke-cert` `{certificate, reason?}`: signed by an account of the certificate's
 /// agent (kid), or by the certificate's own key (jwk). Visible in OCSP and the CRL at once,
 /// like every revocation.
+#[utoipa::path(post, path = "/acme/revoke-cert", operation_id = "acmeRevokeCertificate",
+    tag = "acme", summary = "Revoke a certificate",
+    description = signed!("Signed by an account of the certificate's agent (kid), or by the \
+        certificate's own key (jwk). Payload `certificate` (base64url DER) and `reason` (RFC \
+        5280 CRLReason: 0 unspecified, the default; 1 keyCompromise; 4 superseded; 5 \
+        cessationOfOperation; 3 and 9 are for operators and compliance, through the REST \
+        API: badRevocationReason). Seen in OCSP and the CRL at once."),
+    security(),
+    request_body(content = super::jws::Flattened, content_type = "application/jose+json",
+        example = json!(example_jws("revoke-cert", Some(json!({
+            "certificate": EXAMPLE_CERTIFICATE,
+            "reason": 4})), false))),
+    responses(
+        (status = 200, description = "revoked (no body)", headers(
+            ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+            ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`"))),
+        (status = "4XX", response = inline(super::problem::Refusal)),
+        (status = "5XX", response = inline(super::problem::Failure))))]
 async fn revoke_cert(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let node = Arc::clone(&state.node);
     let answer = async {
@@ -898,6 +1483,32 @@ async fn verify_any(
 
 /// `POST /acme/key-change` (RFC 8555 §7.3.5): the outer JWS is signed by the account's key, the
 /// inner one (its payload) by the new key, and names the account and the old key.
+#[utoipa::path(post, path = "/acme/key-change", operation_id = "acmeKeyChange", tag = "acme",
+    summary = "Change the account key",
+    description = signed!("RFC 8555 §7.3.5: the outer JWS is signed by the account (kid); its \
+        payload is a JWS signed by the new key (jwk, no nonce, the same url) whose payload \
+        names the account and its old key. A new key that another account has answers 409 \
+        with that account in Location."),
+    security(),
+    request_body(content = super::jws::Flattened, content_type = "application/jose+json",
+        example = json!(example_jws("key-change", Some(example_key_change()), false))),
+    responses(
+        (status = 200, description = "the account, with its new key", body = AccountView,
+            headers(
+                ("Location" = String, description = "the account's URL (its kid)"),
+                ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+                ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`")),
+            example = json!(example_account())),
+        (status = 409, description = "another account uses the new key (a `malformed` \
+            problem with status 409)", body = super::problem::Body<'static>,
+            content_type = "application/problem+json", headers(
+                ("Location" = String, description = "the account that has the key"),
+                ("Replay-Nonce" = String, description = "A fresh nonce for the next request"),
+                ("Link" = String, description = "The directory: `<https://…/acme/directory>;rel=\"index\"`")),
+            example = json!({"type": "urn:ietf:params:acme:error:malformed", "status": 409,
+                "detail": "another account uses the new key"})),
+        (status = "4XX", response = inline(super::problem::Refusal)),
+        (status = "5XX", response = inline(super::problem::Failure))))]
 async fn key_change(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let url = format!("{}/key-change", base(&state.node));
     let outer_url = url.clone();
@@ -940,15 +1551,19 @@ async fn key_change(State(state): State<AppState>, headers: HeaderMap, body: Bod
                     .await
                     .map_err(|e| internal(e.into()))?;
                 Ok::<_, AcmeError>(other.map(|o| {
+                    let problem = super::problem::Body {
+                        kind: "urn:ietf:params:acme:error:malformed".to_owned(),
+                        title: None,
+                        status: 409,
+                        detail: "another account uses the new key",
+                    };
                     (
                         StatusCode::CONFLICT,
                         [
                             (header::LOCATION, format!("{node_base}/acct/{}", o.id)),
                             (header::CONTENT_TYPE, "application/problem+json".to_owned()),
                         ],
-                        json!({"type": "urn:ietf:params:acme:error:malformed", "status": 409,
-                               "detail": "another account uses the new key"})
-                        .to_string(),
+                        serde_json::to_string(&problem).unwrap_or_default(),
                     )
                         .into_response()
                 }))
@@ -1044,6 +1659,29 @@ impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> 
 /// `GET /acme/renewal-info/{certID}` (RFC 9773): when to renew. The window runs from two
 /// thirds to five sixths of the validity; for a revoked certificate, or one retiring because a
 /// newer mandate version was approved, it is already past, so the client renews at once.
+#[utoipa::path(get, path = "/acme/renewal-info/{cert_id}", operation_id = "acmeRenewalInfo",
+    tag = "acme", summary = "ACME renewal information (RFC 9773)",
+    description = "No key, no JWS. When to renew: from two thirds to five sixths of the \
+        validity; for a revoked certificate, or one retiring because a newer mandate version \
+        was approved, a window already past, so the client renews at once. Errors are \
+        urn:ietf:params:acme:error:* problems (`malformed` for a certID this CA did not issue).",
+    security(),
+    params(("cert_id" = String, Path,
+        description = "RFC 9773 certID: base64url(AKI keyIdentifier) \".\" base64url(serial)",
+        example = "W3e9XyCQG2S1rPJ5xwHk7DQkpHU.Txyagt9LmOoWxDE6fLXpjE")),
+    responses(
+        (status = 200, description = "suggestedWindow", body = RenewalInfo, headers(
+            ("Retry-After" = String, description = "seconds before asking again: a tenth of \
+                the validity, at most 6 hours")),
+            example = json!({"suggestedWindow": {"start": "2026-12-12T09:30:00Z",
+                "end": "2026-12-13T05:30:00Z"}})),
+        (status = "4XX", description = "RFC 8555 problem: 400 `malformed`",
+            body = super::problem::Body<'static>, content_type = "application/problem+json",
+            example = json!({"type": "urn:ietf:params:acme:error:malformed", "status": 400,
+                "detail": "no certificate of this CA has that certID"})),
+        (status = "5XX", description = "RFC 8555 problem: 500 `serverInternal`; 503 \
+            `urn:mandate:problem:overloaded`", body = super::problem::Body<'static>,
+            content_type = "application/problem+json")))]
 async fn renewal_info(
     State(state): State<AppState>,
     AcmePath(cert_id): AcmePath<String>,
@@ -1067,10 +1705,12 @@ async fn renewal_info(
             (
                 StatusCode::OK,
                 [(header::RETRY_AFTER, retry_after.to_string())],
-                axum::Json(json!({"suggestedWindow": {
-                    "start": crate::rfc3339(start),
-                    "end": crate::rfc3339(end),
-                }})),
+                axum::Json(RenewalInfo {
+                    suggested_window: RenewalWindow {
+                        start: crate::rfc3339(start),
+                        end: crate::rfc3339(end),
+                    },
+                }),
             )
                 .into_response(),
         )

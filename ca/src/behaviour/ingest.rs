@@ -38,34 +38,91 @@ pub struct EventInput {
     pub metadata: EventMetadata,
 }
 
-/// An event as sent.
-#[derive(Deserialize)]
+/// An event as sent; its schema is the API document's `Event`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    description = "One event an agent reports: flat, with an order's names for what an order also has (action, market, size, currency, side, counterparty, region, quantity, price, order_type, client_order_id, decision_id, timestamp), beside what only an event has (success, realised_pnl, order_state, fill_quantity, fill_price). The nested action_type/metadata form of before v1 is refused (422 invalid-json) with what to send instead",
+    examples(json!({"agent_id": "trading-bot-1", "action": "trade_execution", "market": "BTC_EUR",
+                    "size": "25000", "currency": "EUR", "side": "buy", "quantity": "0.5",
+                    "price": "50000", "order_type": "limit", "order_state": "filled",
+                    "client_order_id": "ord-42", "fill_quantity": "0.5", "fill_price": "50000",
+                    "timestamp": "2026-12-07T10:00:00Z"}))
+)]
 struct WireEvent {
+    /// The agent that did it: 1 to 128 bytes.
+    #[schema(min_length = 1, max_length = 128)]
     agent_id: String,
+    /// What it did.
+    #[schema(required = true, value_type = Action)]
     action: Option<Action>,
+    /// Instrument, e.g. `BTC_EUR`: 1 to 64 bytes, no spaces or control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     market: Option<String>,
+    /// Size, in `currency`.
     size: Option<Amount>,
+    /// ISO 4217 currency of `size` and `realised_pnl`.
     currency: Option<Currency>,
+    /// Buy or sell.
     side: Option<Side>,
+    /// Counterparty or venue: 1 to 64 bytes, no spaces or control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     counterparty: Option<String>,
+    /// Region: 1 to 64 bytes, no spaces or control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     region: Option<String>,
+    /// When it happened: within the last 35 days and at most 300 s ahead; the time of receipt
+    /// when absent.
     #[serde(default, deserialize_with = "unix_or_rfc3339")]
+    #[schema(value_type = Option<mandate_policy::Time>)]
     timestamp: Option<i64>,
+    /// Whether it succeeded (absent: true, but false for `order_state` `rejected`).
     success: Option<bool>,
+    /// Quantity, in the instrument's unit (version-2 controls); an order event's open quantity.
     quantity: Option<Amount>,
+    /// Price (version-2 controls).
     price: Option<Amount>,
+    /// The order's type (version-2 controls).
     order_type: Option<mandate_policy::OrderType>,
+    /// Realised profit, or (negative) loss, in `currency`; counts towards `maxDailyLoss`.
     realised_pnl: Option<mandate_policy::SignedAmount>,
+    /// What happened to an order; needs action `trade_execution` and `client_order_id`
+    /// (docs/API.md says what each state needs).
     order_state: Option<OrderState>,
+    /// The agent's id of the order: 1 to 64 bytes, no spaces or control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     client_order_id: Option<String>,
+    /// What this execution filled; only with `order_state`.
     fill_quantity: Option<Amount>,
+    /// The price it filled at; only with `order_state`.
     fill_price: Option<Amount>,
+    /// The `decision_id` of the preflight or signing that let the order through.
+    #[schema(pattern = "^dec_[0-9a-f]{32}$")]
     decision_id: Option<String>,
     /// The names before v1 had one dialect: refused with what to send instead.
+    #[schema(ignore)]
     action_type: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     metadata: Option<serde::de::IgnoredAny>,
 }
+
+mandate_policy::schema_of!(EventInput, "Event", WireEvent);
 
 impl TryFrom<WireEvent> for EventInput {
     type Error = String;

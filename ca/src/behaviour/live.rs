@@ -473,23 +473,58 @@ pub(crate) fn band(score: f64, warning: f64) -> &'static str {
     }
 }
 
+/// One feature's part in a score, each as `#/components/schemas/Contribution`.
+pub(crate) fn contributions() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::schema_refs::contribution())
+        .build()
+}
+
+/// Limit overrides, each as `#/components/schemas/LimitOverride`.
+pub(crate) fn limit_overrides() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::schema_refs::limit_override())
+        .build()
+}
+
+/// low below 0.5, medium below the warning threshold, high from it; not_monitored before a
+/// baseline is approved.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[expect(
+    dead_code,
+    reason = "a type for the document's sake: the band is text at run time"
+)]
+enum RiskBand {
+    Low,
+    Medium,
+    High,
+    NotMonitored,
+}
+
 /// `GET /v1/agents/{id}/risk-score`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = RiskScore)]
 pub struct RiskView {
     /// The agent.
     pub agent_id: String,
-    /// 0 to 1, decayed to now; none before a baseline is approved (not monitored: there is
+    /// 0 to 1, decayed to now; null before a baseline is approved (not monitored: there is
     /// nothing to compare behaviour with, which is not the same as low risk).
     #[serde(serialize_with = "crate::ser_opt_score")]
+    #[schema(required = true, minimum = 0, maximum = 1)]
     pub risk_score: Option<f64>,
     /// `low`, `medium` or `high`; `not_monitored` before a baseline is approved.
+    #[schema(schema_with = <RiskBand as utoipa::PartialSchema>::schema)]
     pub risk_band: &'static str,
     /// Each feature's part in the score that set it.
     #[serde(serialize_with = "ser_rounded")]
+    #[schema(schema_with = contributions)]
     pub contributions: Value,
     /// When the score was set (RFC 3339), if ever.
+    #[schema(format = DateTime, required = true)]
     pub computed_at: Option<String>,
     /// The approved baseline scored against.
+    #[schema(required = true)]
     pub baseline_version: Option<i64>,
     /// The mandate's warning (circuit breaker) threshold.
     pub warning_threshold: f64,
@@ -498,63 +533,86 @@ pub struct RiskView {
 }
 
 /// `GET /v1/agents/{id}/usage`: what the agent has used of its stateful limits now.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UsageView {
     /// The agent.
     pub agent_id: String,
     /// The start of the current trading day (the mandate's time zone; UTC without one).
+    #[schema(format = DateTime)]
     pub trading_day_start: String,
     /// Volume traded today, in the currency of `maxDailyVolume`.
     pub daily_volume: String,
     /// `maxDailyVolume`, if set.
+    #[schema(required = true)]
     pub max_daily_volume: Option<String>,
     /// Net realised loss today, in the currency of `maxDailyLoss`.
     pub daily_loss: String,
     /// `maxDailyLoss`, if set.
+    #[schema(required = true)]
     pub max_daily_loss: Option<String>,
     /// Order messages let through in the last second (every market).
     pub messages_last_second: u64,
     /// `maxMessagesPerSecond` (the default), if set.
+    #[schema(required = true)]
     pub max_messages_per_second: Option<u32>,
     /// Failed events in a row.
     pub consecutive_failures: i64,
     /// Orders open now (every market), from the order events.
     pub open_orders: usize,
     /// `maxOpenOrders` (the default), if set.
+    #[schema(required = true)]
     pub max_open_orders: Option<u32>,
     /// The net position per market (long positive), from the fills; flat markets left out.
     pub net_positions: BTreeMap<String, String>,
     /// Order messages and trades within the default `maxOrderToTradeRatio`'s window (every
     /// market), if it is set.
+    #[schema(required = true, inline)]
     pub order_to_trade: Option<OrderToTradeUsage>,
     /// The limit overrides in force now; the limits above include them.
+    #[schema(schema_with = limit_overrides)]
     pub overrides: Vec<OverrideView>,
 }
 
 /// A limit override, as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(
+    as = LimitOverride,
+    examples(json!({"id": 7, "agent_id": "trading-bot-1", "limit": "maxOrderQuantity",
+                    "market": null, "value": "4", "reason": "Index rebalancing until the close",
+                    "granted_by": ["carol", "dave"],
+                    "starts_at": "2026-12-07T10:00:00Z", "expires_at": "2026-12-07T16:00:00Z",
+                    "ended_at": null, "ended_by": null, "in_force": true}))
+)]
 pub struct OverrideView {
     /// Its id.
     pub id: i64,
     /// The agent.
     pub agent_id: String,
-    /// The limit's JSON name.
+    /// The limit's JSON name (one of `maxOrderQuantity`, `priceCollar`,
+    /// `referencePriceMaxAge`, `maxOpenOrders`, `maxNetPosition`, `maxDailyLoss`,
+    /// `maxMessagesPerSecond`, `maxOrderToTradeRatio`).
     pub limit: String,
     /// The market whose own value it sets; none: the default.
+    #[schema(required = true)]
     pub market: Option<String>,
     /// The value in force meanwhile, as the mandate writes it.
+    #[schema(value_type = serde_json::Value)]
     pub value: Value,
     /// Why.
     pub reason: String,
     /// The people who granted it, in order.
     pub granted_by: Vec<String>,
     /// From (RFC 3339).
+    #[schema(format = DateTime)]
     pub starts_at: String,
     /// Until (RFC 3339), unless ended before.
+    #[schema(format = DateTime)]
     pub expires_at: String,
     /// When it was ended early.
+    #[schema(format = DateTime, required = true)]
     pub ended_at: Option<String>,
     /// Who ended it early.
+    #[schema(required = true)]
     pub ended_by: Option<String>,
     /// Whether it is in force now.
     pub in_force: bool,
@@ -580,7 +638,7 @@ impl From<&mandate_store::OverrideRow> for OverrideView {
 }
 
 /// The order flow within the window of `maxOrderToTradeRatio`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderToTradeUsage {
     /// Order messages (new, amended, cancelled) reported within the window.
     pub orders: u64,

@@ -16,5 +16,6 @@ pub(crate) use ingest::auto_revoke;
 pub use ingest::{EventInput, IngestOutcome};
 pub use learner::{learn_baseline, start_learner};
 pub use live::{Behaviour, OverrideView, RiskView, Touched, UsageView};
-pub(crate) use pretrade::Decided;
+pub(crate) use live::{contributions, limit_overrides};
 pub use pretrade::When;
+pub(crate) use pretrade::{Decided, DecidedReason, EnforcementDoc, ReasonCode};

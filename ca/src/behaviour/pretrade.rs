@@ -172,3 +172,66 @@ impl Behaviour {
         Ok((denials, hypothetical))
     }
 }
+
+/// The machine-readable code of the refusal or breach (the pre-trade check's `Denial` codes).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[expect(
+    dead_code,
+    reason = "a type for the document's sake: the codes are texts at run time"
+)]
+pub(crate) enum ReasonCode {
+    CertificateRevoked,
+    NoValidCertificate,
+    ActionNotPermitted,
+    CurrencyMismatch,
+    ExceedsScopeSize,
+    ExceedsOrderQuantity,
+    OrderTypeNotAllowed,
+    PriceOutsideCollar,
+    ReferencePriceStale,
+    MessageRateExceeded,
+    DailyLossLimitReached,
+    MaxOpenOrdersReached,
+    OrderToTradeRatioExceeded,
+    ExceedsNetPosition,
+    ShortSellingNotAllowed,
+    MarketNotAllowed,
+    CounterpartyNotAllowed,
+    RegionNotAllowed,
+    DailyVolumeCapExceeded,
+    OutsideTradingHours,
+    CircuitBreakerActive,
+    TooManyConsecutiveFailures,
+    /// A reported event's breach only: the mandate's `repeatedExecutionThrottle`.
+    RepeatedExecutionThrottle,
+}
+
+/// hard: refused; soft: allowed, flagged.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[expect(
+    dead_code,
+    reason = "a type for the document's sake: `mandate_policy::Enforcement`"
+)]
+pub(crate) enum EnforcementDoc {
+    Hard,
+    Soft,
+}
+
+/// A reason with its enforcement, as a decision records it and an event's breach shows it.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a type for the document's sake: the reasons are JSON at run time"
+)]
+pub(crate) struct DecidedReason {
+    #[schema(inline)]
+    code: ReasonCode,
+    /// The limit, as text, e.g. 50000 EUR.
+    limit: String,
+    /// What was asked, as text.
+    requested: String,
+    #[schema(inline)]
+    enforcement: EnforcementDoc,
+}

@@ -8,12 +8,42 @@ use super::{ApiError, ApiPath, AppState};
 
 /// The operations of this module, for the API document (`GET /v1/openapi.json`).
 #[derive(utoipa::OpenApi)]
-#[openapi()]
+#[openapi(paths(get))]
 pub struct Doc;
+
+/// A DER document, for the API document.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[expect(dead_code, reason = "a type for the document's sake; never built")]
+struct Der(Vec<u8>);
 
 /// Serves the CRL with Cache-Control (max-age at most 10 s, so a revocation is seen within
 /// seconds even through caches), ETag, Last-Modified and Expires; answers 304 to a matching
 /// If-None-Match.
+#[utoipa::path(get, path = "/crl/{file}", operation_id = "getCrl", tag = "pki",
+    summary = "CRL of an issuer: <issuer key id hex>.crl (304 for a matching If-None-Match)",
+    description = "No key. The issuer's current CRL, DER, as certificates name it in their CRL \
+        distribution point. Cacheable for at most 10 seconds (never past nextUpdate), so a \
+        revocation is seen within seconds even through caches.",
+    security(),
+    params(("file" = String, Path, description = "`<issuer key id, hex>.crl` (any case)",
+        pattern = "^[0-9A-Fa-f]+\\.crl$", example = "5b0c6f1e2d7a94c3b8e1f06a2d5c9b7e4f1a3c8d.crl")),
+    responses(
+        (status = 200, description = "DER CRL", body = inline(Der),
+            content_type = "application/pkix-crl", headers(
+                ("Cache-Control" = String, description = "public, max-age (at most 10 s), \
+                    no-transform, must-revalidate"),
+                ("ETag" = String, description = "for If-None-Match"),
+                ("Last-Modified" = String, description = "the CRL's thisUpdate"),
+                ("Expires" = String, description = "when the max-age runs out"))),
+        (status = 304, description = "Not Modified: If-None-Match named the current CRL's ETag \
+            (no body)"),
+        (status = "4XX", description = "RFC 9457 problem: 404 `not-found` for an unknown \
+            issuer", body = super::problem::Body<'static>, content_type = "application/problem+json",
+            example = json!({"type": "urn:mandate:problem:not-found", "title": "Not Found",
+                "status": 404, "detail": "no such CRL"})),
+        (status = "5XX", description = "RFC 9457 problem", body = super::problem::Body<'static>,
+            content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<AppState>,
     ApiPath(file): ApiPath<String>,

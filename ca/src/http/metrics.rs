@@ -13,14 +13,43 @@ use crate::metrics::{METRICS, gauge, header as family};
 
 /// The operations of this module, for the API document (`GET /v1/openapi.json`).
 #[derive(utoipa::OpenApi)]
-#[openapi()]
+#[openapi(paths(get))]
 pub struct Doc;
+
+/// Part of a scrape, for the API document.
+const EXAMPLE: &str = "\
+# HELP mandate_build_info The running version.
+# TYPE mandate_build_info gauge
+mandate_build_info{version=\"0.1.0\"} 1
+# HELP mandate_hsm_session_recoveries_total Lost HSM sessions replaced since start.
+# TYPE mandate_hsm_session_recoveries_total counter
+mandate_hsm_session_recoveries_total 0
+# HELP mandate_db_pool_connections Database connections by pool and state.
+# TYPE mandate_db_pool_connections gauge
+mandate_db_pool_connections{pool=\"writer\",state=\"in_use\"} 1
+mandate_db_pool_connections{pool=\"writer\",state=\"idle\"} 0
+";
 
 /// Roles that may scrape: read-only auditors (what Prometheus should be given), operators and
 /// admins.
 const SCRAPERS: &[Role] = &[Role::Auditor, Role::Operator, Role::Admin];
 
 /// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "ops",
+    summary = "Prometheus metrics (text exposition format 0.0.4)",
+    description = "Issuance count and latency, OCSP requests and cache hits, HSM signature \
+        latency and errors by kind, revocation propagation, scoring latency, webhook backlog, \
+        database pools, HTTP requests by route, committed changes applied. Roles: auditor (give \
+        Prometheus a CA-staff auditor key), operator, admin; CA staff only (an organization's \
+        people get 403). CA-wide figures: no series names an agent or an organization.",
+    security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "the metrics", body = String,
+            content_type = "text/plain; version=0.0.4", example = json!(EXAMPLE)),
+        (status = "4XX", description = "RFC 9457 problem", body = super::problem::Body<'static>,
+            content_type = "application/problem+json"),
+        (status = "5XX", description = "RFC 9457 problem", body = super::problem::Body<'static>,
+            content_type = "application/problem+json")))]
 pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     // CA-wide figures: CA staff only.
     caller.require(SCRAPERS)?;

@@ -177,10 +177,24 @@ pub fn router(node: Arc<Node>) -> Router {
 
 /// `GET /` and `GET /v1/openapi.json`, for the API document.
 #[derive(utoipa::OpenApi)]
-#[openapi()]
+#[openapi(paths(root, openapi::get))]
 pub(crate) struct RootDoc;
 
 /// `GET /`: people who open the daemon's address in a browser want the dashboard.
+#[utoipa::path(get, path = "/", operation_id = "redirectToDashboard",
+    summary = "Redirects to the dashboard",
+    description = "For people who open the daemon's address in a browser. No key.",
+    security(),
+    responses(
+        (status = 307, description = "to /dashboard",
+            headers(("Location" = String, description = "`/dashboard`"))),
+        (status = "5XX", description = "RFC 9457 problem: 503 `overloaded` when the daemon \
+            holds as many connections as it serves", body = problem::Body<'static>,
+            content_type = "application/problem+json",
+            example = json!({"type": "urn:mandate:problem:overloaded",
+                "title": "Service Unavailable", "status": 503,
+                "detail": "this server has its maximum of 512 connections open \
+                    (http.max_connections); retry shortly"}))))]
 async fn root() -> axum::response::Redirect {
     axum::response::Redirect::temporary("/dashboard")
 }

@@ -21,8 +21,18 @@ use std::sync::atomic::Ordering;
 
 /// The operations of this module, for the API document (`GET /v1/openapi.json`).
 #[derive(utoipa::OpenApi)]
-#[openapi()]
+#[openapi(paths(post, get))]
 pub struct Doc;
+
+/// A DER document, for the API document.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[expect(dead_code, reason = "a type for the document's sake; never built")]
+struct Der(Vec<u8>);
+
+/// The smallest OCSP response, base64 for the document: the unsigned `malformedRequest`
+/// refusal (`30 03 0a 01 01`).
+const EXAMPLE_REFUSAL: &str = "MAMKAQE=";
 
 /// A refusal, counted by its kind.
 fn refuse(why: Refusal) -> Response {
@@ -35,6 +45,23 @@ fn refuse(why: Refusal) -> Response {
 }
 
 /// `POST /ocsp`.
+#[utoipa::path(post, path = "/ocsp", operation_id = "ocspPost", tag = "pki",
+    summary = "OCSP (RFC 6960, RFC 5019 profile); refusals are OCSP responses with HTTP 200",
+    description = "No key. One certificate per request. A request with a nonce gets a response \
+        signed for it alone (never cached); without, a cached response with Cache-Control, \
+        ETag, Last-Modified and Expires, and 304 for a matching If-None-Match. A request that \
+        does not parse, names an issuer this CA does not have, or comes while the responder \
+        cannot sign gets an unsigned refusal (malformedRequest, unauthorized, tryLater), \
+        still HTTP 200.",
+    security(),
+    request_body(content = inline(Der), content_type = "application/ocsp-request",
+        description = "DER OCSPRequest"),
+    responses(
+        (status = 200, description = "OCSP response, DER (the example, in base64: the \
+            malformedRequest refusal)", body = inline(Der),
+            content_type = "application/ocsp-response", example = json!(EXAMPLE_REFUSAL)),
+        (status = 304, description = "Not Modified: If-None-Match named the cached response's \
+            ETag (no body)")))]
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match read_post(body).await {
         Ok(der) => answer(&state, &der, &headers).await,
@@ -44,6 +71,20 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body)
 
 /// `GET /ocsp/{base64}`. A path that does not decode (not even as UTF-8) is an OCSP
 /// `malformedRequest`, like any other bad request: OCSP clients read OCSP responses.
+#[utoipa::path(get, path = "/ocsp/{request}", operation_id = "ocspGet", tag = "pki",
+    summary = "OCSP GET: base64 of the DER request in the path",
+    description = "No key. As POST /ocsp, for a request small enough for a URL (RFC 5019 \
+        §5): cacheable by HTTP caches.",
+    security(),
+    params(("request" = String, Path, description = "base64 (standard or URL-safe alphabet) \
+        of the DER OCSPRequest, URL-encoded",
+        example = "MFEwTzBNMEswSTAJBgUrDgMCGgUABBTQnLIGNFXOG4oIxFS0GY5jZO7YrQQUJnCHFZxFArbfQW9tFWtkPsD8xXACEE8cmgt9LmOoWxDE6fLXpjE%3D")),
+    responses(
+        (status = 200, description = "OCSP response, DER (the example, in base64: the \
+            malformedRequest refusal)", body = inline(Der),
+            content_type = "application/ocsp-response", example = json!(EXAMPLE_REFUSAL)),
+        (status = 304, description = "Not Modified: If-None-Match named the cached response's \
+            ETag (no body)")))]
 pub async fn get(
     State(state): State<AppState>,
     request: Result<Path<String>, PathRejection>,

@@ -3,9 +3,8 @@
 //!
 //! Generated from the code: each handler carries its operation (`#[utoipa::path]`: id, roles,
 //! parameters, answers, an example) and the types it reads and writes derive their schemas
-//! (`ToSchema`), so a field renamed in Rust is renamed in the document. The operations not yet
-//! annotated come from the hand-written `openapi.json`, which shrinks as they move; the
-//! end-to-end suite validates every answer it receives against the result either way.
+//! (`ToSchema`), so a field renamed in Rust is renamed in the document. The end-to-end suite
+//! validates every answer it receives against the result.
 
 use std::sync::LazyLock;
 
@@ -14,13 +13,77 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
-/// The operations and schemas not generated yet.
-const WRITTEN: &str = include_str!("openapi.json");
-
-/// What every part shares.
+/// What every part shares: the document's head, the problem schema, the key scheme, and the
+/// webhook delivery a subscribed endpoint receives.
 #[derive(OpenApi)]
-#[openapi(components(schemas(super::problem::Body)))]
+#[openapi(
+    info(
+        title = "mandate",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "Certificate authority for autonomous agents: REST API, ACME, OCSP and \
+            CRLs. Prose reference: docs/API.md."
+    ),
+    servers((url = "/")),
+    paths(webhook_delivery),
+    components(
+        schemas(super::problem::Body),
+        responses(super::problem::NotFoundOrOtherOrganization)
+    ),
+    modifiers(&ApiKeyScheme)
+)]
 struct Common;
+
+/// The `apiKey` security scheme every keyed operation names.
+struct ApiKeyScheme;
+
+impl utoipa::Modify for ApiKeyScheme {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("mk_<id>_<secret> API key"))
+            .build();
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("apiKey", SecurityScheme::Http(scheme));
+    }
+}
+
+/// Where [`webhook_delivery`] is declared among the paths before it moves to `webhooks`.
+const WEBHOOK_PATH: &str = "/webhook-receiver";
+
+/// A delivery to a subscribed endpoint (declared as an operation, documented under the
+/// document's top-level `webhooks` as `event`; the daemon sends it, nobody calls it).
+#[utoipa::path(post, path = "/webhook-receiver", operation_id = "webhookEvent", tag = "webhooks",
+    summary = "A delivery to a subscribed endpoint (at least once; deduplicate on id)",
+    description = "POSTed to the endpoint URL. Any 2xx answer counts as delivered; anything else \
+        (redirects are not followed), or no answer within webhooks.timeout_ms, is retried after \
+        webhooks.retry_base_ms doubled per attempt, capped at webhooks.retry_max_ms, times a \
+        random 0.5 to 1.0, until webhooks.max_attempts attempts. See docs/API.md#webhooks.",
+    security(()),
+    params(
+        ("X-Mandate-Signature" = String, Header, pattern = "^[0-9a-f]{64}$",
+            description = "hex HMAC-SHA256 over the raw body, keyed with the secret's text (whsec_...)"),
+        ("X-Mandate-Timestamp" = String, Header,
+            description = "sent_at of the body (RFC 3339 UTC), the same text"),
+        ("X-Mandate-Event" = String, Header, description = "the event type"),
+        ("X-Mandate-Delivery" = String, Header,
+            description = "the delivery id (as in GET /v1/webhooks/{id}/deliveries)"),
+    ),
+    request_body(content = crate::webhooks::Delivery, example = json!({
+        "id": "evt_42", "type": "certificate.revoked", "timestamp": "2026-12-07T10:00:00Z",
+        "attempt": 1, "sent_at": "2026-12-07T10:00:01Z", "organization": "acme",
+        "people": {"key_7f3a9c": {"person": "carol", "name": "Carol Compliance",
+            "organization": "acme"}},
+        "data": {"agent_id": "bot-1", "serial_number": "5f0e3c", "reason": "keyCompromise",
+            "reason_code": 1, "revoked_by": "key_7f3a9c"}
+    })),
+    responses((status = "2XX", description = "delivered")))]
+#[expect(
+    dead_code,
+    reason = "the daemon sends this request; it declares the document's webhook"
+)]
+fn webhook_delivery() {}
 
 /// The parts of the API, each listing its handlers' operations.
 fn parts() -> Vec<utoipa::openapi::OpenApi> {
@@ -50,131 +113,11 @@ fn parts() -> Vec<utoipa::openapi::OpenApi> {
     ]
 }
 
-/// References to the schemas still written by hand in `openapi.json`, for fields whose Rust
-/// type is looser than their documented shape (a mandate held as a JSON value). Each moves to
-/// a derived schema of the same name without its users changing.
-#[allow(dead_code, reason = "each is used once its users are annotated")]
-pub(crate) mod refs {
-    use utoipa::openapi::Ref;
-
-    /// `#/components/schemas/Mandate`.
-    pub fn mandate() -> Ref {
-        Ref::from_schema_name("Mandate")
-    }
-    /// `#/components/schemas/Amount`.
-    pub fn amount() -> Ref {
-        Ref::from_schema_name("Amount")
-    }
-    /// `#/components/schemas/Time`.
-    pub fn time() -> Ref {
-        Ref::from_schema_name("Time")
-    }
-    /// `#/components/schemas/Order`.
-    pub fn order() -> Ref {
-        Ref::from_schema_name("Order")
-    }
-    /// `#/components/schemas/Event`.
-    pub fn event() -> Ref {
-        Ref::from_schema_name("Event")
-    }
-    /// `#/components/schemas/Contribution`.
-    pub fn contribution() -> Ref {
-        Ref::from_schema_name("Contribution")
-    }
-    /// `#/components/schemas/PreflightReason`.
-    pub fn preflight_reason() -> Ref {
-        Ref::from_schema_name("PreflightReason")
-    }
-    /// `#/components/schemas/Baseline`.
-    pub fn baseline() -> Ref {
-        Ref::from_schema_name("Baseline")
-    }
-    /// `#/components/schemas/BaselineVersion`.
-    pub fn baseline_version() -> Ref {
-        Ref::from_schema_name("BaselineVersion")
-    }
-    /// `#/components/schemas/RiskScore`.
-    pub fn risk_score() -> Ref {
-        Ref::from_schema_name("RiskScore")
-    }
-    /// `#/components/schemas/Incident`.
-    pub fn incident() -> Ref {
-        Ref::from_schema_name("Incident")
-    }
-    /// `#/components/schemas/Verdict`.
-    pub fn verdict() -> Ref {
-        Ref::from_schema_name("Verdict")
-    }
-    /// `#/components/schemas/Webhook`.
-    pub fn webhook() -> Ref {
-        Ref::from_schema_name("Webhook")
-    }
-    /// `#/components/schemas/WebhookDelivery`.
-    pub fn webhook_delivery() -> Ref {
-        Ref::from_schema_name("WebhookDelivery")
-    }
-    /// `#/components/schemas/WebhookEvent`.
-    pub fn webhook_event() -> Ref {
-        Ref::from_schema_name("WebhookEvent")
-    }
-    /// `#/components/schemas/Organization`.
-    pub fn organization() -> Ref {
-        Ref::from_schema_name("Organization")
-    }
-    /// `#/components/schemas/NewOrganization`.
-    pub fn new_organization() -> Ref {
-        Ref::from_schema_name("NewOrganization")
-    }
-    /// `#/components/schemas/Person`.
-    pub fn person() -> Ref {
-        Ref::from_schema_name("Person")
-    }
-    /// `#/components/schemas/NewPerson`.
-    pub fn new_person() -> Ref {
-        Ref::from_schema_name("NewPerson")
-    }
-    /// `#/components/schemas/ApiKey`.
-    pub fn api_key() -> Ref {
-        Ref::from_schema_name("ApiKey")
-    }
-    /// `#/components/schemas/CreatedApiKey`.
-    pub fn created_api_key() -> Ref {
-        Ref::from_schema_name("CreatedApiKey")
-    }
-    /// `#/components/schemas/Approvals`.
-    pub fn approvals() -> Ref {
-        Ref::from_schema_name("Approvals")
-    }
-    /// `#/components/schemas/Agent`.
-    pub fn agent() -> Ref {
-        Ref::from_schema_name("Agent")
-    }
-    /// `#/components/schemas/MandateChange`.
-    pub fn mandate_change() -> Ref {
-        Ref::from_schema_name("MandateChange")
-    }
-    /// `#/components/schemas/MandateVersion`.
-    pub fn mandate_version() -> Ref {
-        Ref::from_schema_name("MandateVersion")
-    }
-    /// `#/components/schemas/IssuedCertificate`.
-    pub fn issued_certificate() -> Ref {
-        Ref::from_schema_name("IssuedCertificate")
-    }
-    /// `#/components/schemas/LimitOverride`.
-    pub fn limit_override() -> Ref {
-        Ref::from_schema_name("LimitOverride")
-    }
-    /// `#/components/schemas/AuditCheckpoint`.
-    pub fn audit_checkpoint() -> Ref {
-        Ref::from_schema_name("AuditCheckpoint")
-    }
-}
-
 /// The whole document, built once.
 static DOCUMENT: LazyLock<(Value, String)> = LazyLock::new(|| {
     let doc = build();
-    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    // Compact on the wire (a third of the pretty form); `mandate openapi` prints it pretty.
+    let text = serde_json::to_string(&doc).unwrap_or_default();
     (doc, text)
 });
 
@@ -189,6 +132,15 @@ pub fn document_text() -> &'static str {
 }
 
 /// `GET /v1/openapi.json` (no key).
+#[utoipa::path(get, path = "/v1/openapi.json", operation_id = "getOpenApi", tag = "ops",
+    summary = "This document",
+    description = "No key. OpenAPI 3.1: every route of the daemon (REST, ACME, OCSP, CRL, PKI \
+        and health), generated from the code.",
+    security(),
+    responses((status = 200, description = "OpenAPI 3.1", body = Object,
+        example = json!({"openapi": "3.1.0", "info": {"title": "mandate", "version": "0.1.0"},
+            "paths": {"/healthz": {"get": {"operationId": "healthz", "summary": "Liveness",
+                "responses": {"200": {"description": "ok"}}}}}}))))]
 pub async fn get() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -197,26 +149,26 @@ pub async fn get() -> impl IntoResponse {
 }
 
 fn build() -> Value {
-    let mut doc: Value = serde_json::from_str(WRITTEN).unwrap_or_else(|_| json!({}));
-    let mut generated = utoipa::openapi::OpenApi::default();
-    for part in parts() {
+    let mut parts = parts().into_iter();
+    let mut generated = parts.next().unwrap_or_default();
+    for part in parts {
         generated.merge(part);
     }
-    let generated = serde_json::to_value(&generated).unwrap_or_default();
-    for (path, item) in generated["paths"].as_object().into_iter().flatten() {
-        for (method, op) in item.as_object().into_iter().flatten() {
-            let mut op = op.clone();
-            finish(path, &mut op);
-            doc["paths"][path][method] = op;
-        }
+    let mut doc = serde_json::to_value(&generated).unwrap_or_default();
+    if let Some(paths) = doc["paths"].as_object_mut()
+        && let Some(delivery) = paths.remove(WEBHOOK_PATH)
+    {
+        doc["webhooks"] = json!({ "event": delivery });
     }
-    for section in ["schemas", "responses"] {
-        for (name, value) in generated["components"][section]
-            .as_object()
-            .into_iter()
-            .flatten()
-        {
-            doc["components"][section][name] = value.clone();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            for op in item
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|m| m.values_mut())
+            {
+                finish(path, op);
+            }
         }
     }
     doc
@@ -393,7 +345,12 @@ mod tests {
                     };
                     examples += 1;
                     let mut root = doc.clone();
-                    let fragment = pointer.replace('{', "%7B").replace('}', "%7D");
+                    // A URI fragment: characters it may not hold, percent-encoded.
+                    let fragment = pointer
+                        .replace('%', "%25")
+                        .replace('{', "%7B")
+                        .replace('}', "%7D")
+                        .replace(' ', "%20");
                     root["$ref"] = Value::String(format!("#{fragment}/schema"));
                     let validator = jsonschema::options()
                         .with_draft(jsonschema::Draft::Draft202012)
@@ -418,5 +375,37 @@ mod tests {
             }
         }
         assert!(checked >= generated.len(), "{checked} examples checked");
+    }
+
+    fn dangling(v: &Value, doc: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(r) = map.get("$ref").and_then(Value::as_str) {
+                    let found = r
+                        .strip_prefix('#')
+                        .and_then(|pointer| doc.pointer(pointer))
+                        .is_some();
+                    if !found {
+                        out.push(r.to_owned());
+                    }
+                }
+                map.values().for_each(|c| dangling(c, doc, out));
+            }
+            Value::Array(items) => items.iter().for_each(|c| dangling(c, doc, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_names_a_component_of_the_document() {
+        let doc = document();
+        let mut out = Vec::new();
+        dangling(doc, doc, &mut out);
+        assert!(out.is_empty(), "references to nothing: {out:?}");
+        assert!(doc["components"]["schemas"]["Mandate"].is_object());
+        assert!(doc["components"]["securitySchemes"]["apiKey"].is_object());
+        let delivery = &doc["webhooks"]["event"]["post"];
+        assert_eq!(delivery["operationId"], "webhookEvent");
+        assert!(doc["paths"].get(super::WEBHOOK_PATH).is_none());
     }
 }

@@ -19,22 +19,41 @@ use crate::CaError;
 
 /// The operations of this module, for the API document (`GET /v1/openapi.json`).
 #[derive(utoipa::OpenApi)]
-#[openapi()]
+#[openapi(paths(sign, verify, reference_prices))]
 pub struct Doc;
 
 const SIGNERS: &[Role] = &[Role::Operator, Role::Admin];
 
+/// The signature algorithm of a custodial signature.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a type for the document's sake: the name is text at run time"
+)]
+enum SignatureAlgorithm {
+    #[serde(rename = "ecdsa-with-SHA256")]
+    EcdsaSha256,
+    #[serde(rename = "ecdsa-with-SHA384")]
+    EcdsaSha384,
+    #[serde(rename = "sha256WithRSAEncryption")]
+    RsaSha256,
+    #[serde(rename = "sha384WithRSAEncryption")]
+    RsaSha384,
+}
+
 /// A signed order.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Signed {
-    /// The decision that let it through (also in the signed payload).
+    /// The decision that let the order through; the signed payload carries it too.
+    #[schema(pattern = "^dec_[0-9a-f]{32}$")]
     decision_id: String,
+    /// Always true: a refused order answers 403.
     allowed: bool,
     /// The canonical order bytes that were signed, base64.
     payload: String,
     /// The signature, base64: ECDSA as DER, RSA PKCS#1 v1.5.
     signature: String,
-    /// `ecdsa-with-SHA256`, `ecdsa-with-SHA384` or `sha256WithRSAEncryption`.
+    #[schema(value_type = SignatureAlgorithm, inline)]
     algorithm: &'static str,
     /// The certificate whose key signed, and whose chain the exchange checks.
     certificate_serial: String,
@@ -42,9 +61,26 @@ pub struct Signed {
     certificate_pem: String,
     /// Intermediate and root, PEM.
     chain_pem: String,
-    /// Soft limits the order breaks: signed all the same, flagged.
+    /// Soft limits the order breaks: signed all the same, flagged (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     soft_breaches: Vec<Reason>,
+}
+
+/// A refused signing: the problem with the pre-trade check's verdict.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a type for the document's sake: the answer is an ApiError"
+)]
+struct OutOfMandate {
+    #[serde(flatten)]
+    problem: super::problem::Body<'static>,
+    /// Always false (out-of-mandate only).
+    #[schema(required = false)]
+    allowed: bool,
+    /// Every reason the order is refused (out-of-mandate only).
+    #[schema(required = false)]
+    reasons: Vec<Reason>,
 }
 
 /// The agent's current certificate whose key lives in the HSM, with that key.
@@ -96,6 +132,30 @@ async fn custodial_key(
 
 /// `POST /v1/agents/{id}/sign`: runs the pre-trade check, and only if the order is allowed
 /// signs its canonical bytes with the agent's key in the HSM.
+#[utoipa::path(post, path = "/v1/agents/{id}/sign", operation_id = "signOrder", tag = "trading",
+    summary = "Custodial signing: run the pre-trade check and, only if the order is allowed, \
+        sign its canonical bytes with the agent's key in the HSM",
+    description = "Roles: operator, admin, or the agent's own key. Another organization's object \
+        answers 404, as an unknown one.",
+    security(("apiKey" = [])), params(("id" = String, Path, description = "agent id")),
+    request_body = inline(super::behaviour::OrderBody),
+    responses(
+        (status = 200, description = "signed", body = inline(Signed),
+            example = json!({
+                "decision_id": super::behaviour::EXAMPLE_DECISION, "allowed": true,
+                "payload": "eyJhY3Rpb24iOiJ0cmFkZV9leGVjdXRpb24iLCJtYXJrZXQiOiJCVENfRVVSIn0=",
+                "signature": "MEUCIQDx0m6Y2d1n4kZc3mJ8y2hVq1s0b9m2Jw8k4Jt2Qp3xZwIgVv3E1sQk2r7h0P9y2f8c1wJq3m5k7n9p1r3t5v7x9z0=",
+                "algorithm": "ecdsa-with-SHA256",
+                "certificate_serial": "4f1c2a9be0d3c7a5e6f8091a2b3c4d5e",
+                "certificate_pem": "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n",
+                "chain_pem": "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n"
+            })),
+        (status = 403, description = "out-of-mandate (with allowed and reasons), or forbidden",
+            body = inline(OutOfMandate), content_type = "application/problem+json"),
+        (status = 404, response = super::problem::NotFoundOrOtherOrganization),
+        (status = 409, description = "no-custodial-key (no valid certificate for a key held in \
+            the HSM) or mandate-not-approved", body = super::problem::Body,
+            content_type = "application/problem+json")))]
 pub async fn sign(
     State(state): State<AppState>,
     caller: Caller,
@@ -161,16 +221,16 @@ pub async fn sign(
 }
 
 /// `POST /v1/verify`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The agent certificate, PEM, optionally followed by its intermediate(s).
     certificate: String,
-    /// The signature over `payload`, base64 (standard or URL-safe).
+    /// The signature over the payload, base64 (standard or URL-safe).
     signature: String,
     /// The signed order bytes, base64.
     payload: String,
-    /// An OCSP response the agent stapled, base64 DER; by default the CA's own records say.
+    /// A stapled OCSP response, base64 DER; without it the CA's own records give the status.
     ocsp_response: Option<String>,
 }
 
@@ -183,6 +243,22 @@ fn b64(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
 
 /// `POST /v1/verify` (any role): chain to our root, revocation, signature over the payload and
 /// the order against the mandate, in one answer with every reason.
+#[utoipa::path(post, path = "/v1/verify", operation_id = "verifyOrder", tag = "trading",
+    summary = "Verify a signed order as an exchange would: chain to this CA's root, revocation, \
+        signature over the payload and the order against the certificate's mandate; every \
+        reason in one answer",
+    description = "Roles: any (admin, operator, compliance, auditor, market-data, agent).",
+    security(("apiKey" = [])), request_body = inline(VerifyRequest),
+    responses((status = 200, description = "verdict (also when the order is refused)",
+        body = Verdict,
+        example = json!({
+            "valid": false, "agent_id": null,
+            "serial_number": "4f1c2a9be0d3c7a5e6f8091a2b3c4d5e",
+            "not_after": "2026-12-08T09:30:00Z", "revocation": {"status": "good"},
+            "mandate": null, "order": null,
+            "reasons": [{"code": "signature_invalid",
+                         "detail": "the signature does not verify over the payload"}]
+        }))))]
 pub async fn verify(
     State(state): State<AppState>,
     _caller: Caller,
@@ -266,23 +342,44 @@ pub async fn verify(
 }
 
 /// `POST /v1/reference-prices`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferencePricesRequest {
     /// The organization (CA staff must name it; a person of one posts for their own).
     organization: Option<String>,
-    /// The prices.
+    /// The prices (1 to 1000).
+    #[schema(min_items = 1, max_items = 1000)]
     prices: Vec<crate::ra::market_data::Price>,
+}
+
+/// How many reference prices were taken.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    /// Prices taken: all of them (a refusal takes none).
+    accepted: usize,
 }
 
 /// `POST /v1/reference-prices` (operator, market-data, admin): the latest price of markets, which price
 /// collars are checked against.
+#[utoipa::path(post, path = "/v1/reference-prices", operation_id = "postReferencePrices",
+    tag = "trading",
+    summary = "Post reference prices (the latest price of markets), which price collars are \
+        checked against",
+    description = "Roles: operator or market-data (for the caller's organization), admin (CA \
+        staff, naming organization). Body {organization?, prices: [{market, price, at?}]} (1 to \
+        1000; at is unix seconds or RFC 3339, default now; not older than a day nor further \
+        ahead than policy.max_clock_skew_secs). Kept in memory per node: a collar without a \
+        fresh reference price fails closed (reference_price_stale). Another organization \
+        answers 404.",
+    security(("apiKey" = [])), request_body = inline(ReferencePricesRequest),
+    responses((status = 200, description = "accepted", body = inline(Accepted),
+        example = json!({"accepted": 2}))))]
 pub async fn reference_prices(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<ReferencePricesRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Accepted>, ApiError> {
     let n =
         crate::ra::market_data::post(&state.node, &caller, req.organization, req.prices).await?;
-    Ok(Json(json!({ "accepted": n })))
+    Ok(Json(Accepted { accepted: n }))
 }

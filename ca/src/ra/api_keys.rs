@@ -7,34 +7,40 @@ use serde_json::json;
 use super::Principal;
 use crate::{CaError, api_key};
 
-/// A key to create.
-#[derive(Debug, Deserialize)]
+/// A key to create: for a person, with one of that person's roles, or for an agent.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewApiKey)]
 pub struct NewKey {
     /// The role: one of the person's, or `agent`.
     pub role: Role,
     /// A name for people, e.g. `desk 1`.
+    #[schema(min_length = 1, max_length = 128)]
     pub label: String,
-    /// The person it acts for (every role but agent).
+    /// The person the key acts for: required for every role but agent, refused for agent; the
+    /// role must be one of theirs.
     #[serde(default)]
     pub person: Option<String>,
-    /// The agent it belongs to (role agent).
+    /// The agent it belongs to: required for role agent, refused otherwise.
     #[serde(default)]
     pub agent_id: Option<String>,
 }
 
 /// The new key: `api_key` is shown here once and never again.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedApiKey)]
 pub struct CreatedKey {
     /// Public id.
     pub id: String,
-    /// The whole key; only in this answer.
+    /// The whole key, `mk_<id>_<secret>`; only in this answer.
     pub api_key: String,
     /// Its role.
     pub role: Role,
-    /// The person it acts for.
+    /// The person it acts for; null for an agent key.
+    #[schema(required = true)]
     pub person: Option<String>,
-    /// The agent it belongs to.
+    /// The agent it belongs to; null for a person's key.
+    #[schema(required = true)]
     pub agent_id: Option<String>,
     /// Its label.
     pub label: String,

@@ -17,15 +17,19 @@ pub const FEEDERS: &[Role] = &[Role::Operator, Role::MarketData, Role::Admin];
 pub const MAX_PRICES: usize = 1000;
 
 /// One reference price.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
-    /// The market, e.g. `BTC_EUR` (compared case-insensitively).
+    /// The market, e.g. `BTC_EUR` (compared case-insensitively): 1 to 64 characters of A-Z,
+    /// a-z, 0-9 and `_ . : / -`.
+    #[schema(pattern = "^[A-Za-z0-9_.:/-]{1,64}$")]
     pub market: String,
-    /// The price.
+    /// The price, above 0.
+    #[schema(schema_with = crate::schema_refs::amount)]
     pub price: Amount,
     /// When it was taken (unix seconds or RFC 3339); the time of receipt when absent.
     #[serde(default, deserialize_with = "mandate_policy::unix_or_rfc3339")]
+    #[schema(schema_with = crate::schema_refs::time)]
     pub at: Option<i64>,
 }
 

@@ -20,21 +20,43 @@ pub const MIN_DURATION_SECS: u32 = 1;
 /// Longest override, seconds: a day; longer is a mandate change.
 pub const MAX_DURATION_SECS: u32 = 86_400;
 
+/// The limit, by its JSON name: one of the numeric version-2 controls
+/// ([`mandate_policy::OVERRIDABLE`]).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(
+    dead_code,
+    reason = "a type for the document's sake: the limit is text at run time"
+)]
+enum OverridableLimit {
+    MaxOrderQuantity,
+    PriceCollar,
+    ReferencePriceMaxAge,
+    MaxOpenOrders,
+    MaxNetPosition,
+    MaxDailyLoss,
+    MaxMessagesPerSecond,
+    MaxOrderToTradeRatio,
+}
+
 /// `POST /v1/agents/{id}/overrides`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OverrideRequest {
     /// The limit's JSON name, e.g. `maxOrderQuantity`.
+    #[schema(schema_with = <OverridableLimit as utoipa::PartialSchema>::schema)]
     pub limit: String,
     /// The market whose own value it sets; absent: the default.
     #[serde(default)]
     pub market: Option<String>,
-    /// The value meanwhile, as the mandate writes it (e.g. `"20"`, or `{"value": "20",
+    /// The value meanwhile, as the mandate writes the limit (e.g. `"20"`, or `{"value": "20",
     /// "enforcement": "soft"}`).
     pub value: Value,
     /// For how long, seconds (1 to 86400).
+    #[schema(minimum = 1, maximum = 86400)]
     pub duration_secs: u32,
     /// Why (1 to 1000 printable characters): the record a supervisor reads.
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,
 }
 

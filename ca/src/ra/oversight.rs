@@ -176,28 +176,48 @@ pub async fn resolve(
 
 /// A pre-trade decision with the events that followed it: the order it let through (events
 /// naming it), and that order's fills and cancellation (events with its `client_order_id`).
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct DecisionView {
-    /// `dec_…`.
+    /// `dec_` and 32 hex digits.
+    #[schema(pattern = "^dec_[0-9a-f]{32}$")]
     pub decision_id: String,
     /// The agent.
     pub agent_id: String,
     /// When it was decided (RFC 3339, milliseconds).
+    #[schema(format = DateTime)]
     pub decided_at: String,
     /// `preflight` or `sign`.
+    #[schema(schema_with = <DecidedVia as utoipa::PartialSchema>::schema)]
     pub via: String,
     /// Whether the order was allowed.
     pub allowed: bool,
     /// A what-if for another time: never a permission.
     pub hypothetical: bool,
     /// The order as asked (for `sign`: the signed payload).
+    #[schema(schema_with = crate::schema_refs::order)]
     pub order: serde_json::Value,
     /// Every reason, hard and soft, with its enforcement.
+    #[schema(value_type = Vec<crate::behaviour::DecidedReason>, inline)]
     pub reasons: serde_json::Value,
     /// The API key that asked.
     pub decided_by: String,
     /// The events that refer to it, oldest first.
+    #[schema(inline)]
     pub events: Vec<mandate_store::LinkedEvent>,
+}
+
+/// How the decision was asked for: `POST /v1/agents/{id}/preflight` or `.../sign`.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[expect(
+    dead_code,
+    reason = "a type for the document's sake: `via` is text at run time"
+)]
+enum DecidedVia {
+    /// `POST /v1/agents/{id}/preflight`.
+    Preflight,
+    /// `POST /v1/agents/{id}/sign`.
+    Sign,
 }
 
 /// The decision `id`, if `p` may see its agent (readers, or the agent's own key); another

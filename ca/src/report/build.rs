@@ -310,19 +310,59 @@ pub async fn build(
             &super::signed_message(&report)?,
         )
         .await?;
-    let mut bundle = json!({
-        "format": super::FORMAT,
-        "report": null,
-        "signature": {
-            "algorithm": "ecdsa-with-SHA256",
-            "value": B64.encode(&signature),
-            "signed_at": rfc3339(signed_at),
-            "signer_certificate": cert_pem(&signer.der)?,
-            "signer_issuer_id": signer.issuer_id,
+    let bundle = Bundle {
+        format: super::FORMAT,
+        report,
+        signature: BundleSignature {
+            algorithm: "ecdsa-with-SHA256",
+            signed_at: rfc3339(signed_at),
+            signer_certificate: cert_pem(&signer.der)?,
+            signer_issuer_id: signer.issuer_id,
+            value: B64.encode(&signature),
         },
-    });
-    bundle["report"] = report;
+    };
     serde_json::to_vec(&bundle).map_err(|e| CaError::Internal(e.to_string()))
+}
+
+/// A compliance report and its signature: one JSON document in canonical form (keys sorted,
+/// no whitespace; so the fields below are in that order), checked offline with
+/// `mandate report verify` and the root certificate alone.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ReportBundle)]
+pub struct Bundle {
+    /// `mandate-compliance-report-v2`.
+    #[schema(value_type = String, pattern = "^mandate-compliance-report-v2$")]
+    format: &'static str,
+    /// The report: `id`, `subject`, `period`, `organization`, `generated_at`, `generated_by`,
+    /// `people` (by key and id), `root`, `sign_off`, `ca_certificates`, `cross_certificates`
+    /// and `audit` (the records in the period, each with its inclusion proof, and the
+    /// checkpoint signed for the report); for one agent its sections at the top level
+    /// (`agent`, `mandates`, `certificates`, `revocations`, `baselines`, `incidents`,
+    /// `kill_switches`, `overrides`, `events`, `pretrade`, `webhook_deliveries`, `orders`), for
+    /// an organization one such section per agent in `agents`.
+    #[schema(value_type = Object)]
+    report: Value,
+    /// The audit signer's signature over the report.
+    signature: BundleSignature,
+}
+
+/// The signature of a report: ECDSA P-256 over a domain tag and the SHA-256 of the canonical
+/// report, by the audit signer (a key in the HSM, certified for audit signing).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ReportSignature)]
+pub struct BundleSignature {
+    /// `ecdsa-with-SHA256`.
+    #[schema(value_type = String, pattern = "^ecdsa-with-SHA256$")]
+    algorithm: &'static str,
+    /// When, RFC 3339 UTC.
+    #[schema(format = DateTime)]
+    signed_at: String,
+    /// The audit signer's certificate, PEM.
+    signer_certificate: String,
+    /// The intermediate that issued the signer (an id among `ca_certificates`).
+    signer_issuer_id: i64,
+    /// The signature, base64.
+    value: String,
 }
 
 /// Everything about one agent in the period: registration, mandate versions, certificates,

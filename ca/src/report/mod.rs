@@ -15,7 +15,7 @@ mod pdf;
 mod sections;
 mod verify;
 
-pub use build::{Period, ReportOptions, build as build_report};
+pub use build::{Bundle, Period, ReportOptions, build as build_report};
 pub use pdf::render as render_pdf;
 pub use sections::events_csv;
 pub use verify::{ReportCheck, verify as verify_report};

@@ -124,6 +124,8 @@ pub(crate) fn login(nonce: &str, error: Option<&str>) -> Html<String> {
 pub(crate) fn error_page(signed: Option<&Signed>, e: ApiError) -> Response {
     let status = e.status;
     let body = html! {
+        // An error may answer a form: loading its address again would show something else.
+        div hidden data-live="off" {}
         section.card {
             h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("Error")) }
             (problem(&e))

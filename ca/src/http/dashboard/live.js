@@ -7,7 +7,8 @@
   var main = document.querySelector("main");
   var every = Number(document.body.getAttribute("data-live-ms")) || 5000;
   if (!main || !document.body.hasAttribute("data-live-ms")) return;
-  // A page whose every load is heavy (the audit log's verification) opts out.
+  // A page whose every load is heavy (the audit log's verification) opts out, and so does
+  // one that answers a form (a secret shown once, an error): its address shows another page.
   if (main.querySelector('[data-live="off"]')) return;
   var state = document.getElementById("live");
 

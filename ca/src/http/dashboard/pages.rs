@@ -38,10 +38,12 @@ const MANDATE_TEMPLATE: &str = r#"{
 /// Most rows a table shows.
 const ROWS: u32 = 100;
 
-/// `?done=` after a form post.
+/// `?done=` after a form post; on the agent page also `?certs=`, the cursor of its
+/// certificates' page.
 #[derive(Deserialize, Default)]
 pub(crate) struct Done {
     done: Option<String>,
+    certs: Option<String>,
 }
 
 /// The JSON a handler answered, or its refusal.
@@ -312,9 +314,23 @@ pub(crate) async fn agent(
         st(),
         caller.clone(),
         ApiPath(id.clone()),
-        page_query(),
+        ApiQuery(PageQuery {
+            limit: Some(ROWS),
+            cursor: done.certs.clone().filter(|c| !c.is_empty()),
+        }),
     ))
     .await;
+    let older_certs = certs
+        .as_ref()
+        .ok()
+        .and_then(|c| c["next_cursor"].as_str())
+        .map(|c| {
+            format!(
+                "/dashboard/agents/{}?certs={}#certificates",
+                layout::query_escape(&id),
+                layout::query_escape(c)
+            )
+        });
     let incidents = match from_json(json!({"agent_id": id, "limit": 20})) {
         Ok(q) => value(incidents::list(st(), caller.clone(), ApiQuery(q))).await,
         Err(e) => Err(e),
@@ -493,10 +509,12 @@ pub(crate) async fn agent(
 
         section.card #certificates {
             h2 { "Certificates" }
+            @if done.certs.is_some() { p { a href={ "/dashboard/agents/" (layout::query_escape(&id)) "#certificates" } { "Newest certificates" } } }
             @match &certs {
                 Ok(c) => (certificate_table(&items(c, "items"), &who)),
                 Err(e) => (problem(e)),
             }
+            @if let Some(href) = &older_certs { a #older-certificates href=(href) { "Older certificates" } }
         }
 
         section.card #agent-incidents {
@@ -1026,11 +1044,37 @@ pub(crate) async fn incidents(
     layout::page("Incidents", &signed, "/dashboard/incidents", body)
 }
 
-/// `GET /dashboard/revocations`: revoked certificates and kill switches, newest first.
-pub(crate) async fn revocations(State(state): State<AppState>, signed: Signed) -> Response {
+/// `?serial=` of the revocations page: a certificate to look up.
+#[derive(Deserialize, Default)]
+pub(crate) struct FindCertificate {
+    serial: Option<String>,
+}
+
+/// `GET /dashboard/revocations`: revoked certificates and kill switches, newest first, and
+/// any certificate found by its serial (`?serial=`).
+pub(crate) async fn revocations(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(find): Query<FindCertificate>,
+) -> Response {
     if let Err(e) = signed.caller.require(READERS) {
         return layout::error_page(Some(&signed), e.into());
     }
+    let serial = find
+        .serial
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    let found = match &serial {
+        Some(s) => Some(
+            value(certificates::get_one(
+                State(state.clone()),
+                signed.caller.clone(),
+                ApiPath(s.clone()),
+            ))
+            .await,
+        ),
+        None => None,
+    };
     let store = &state.node.store;
     let org = signed.caller.org_filter();
     let certs = store.recent_revocations(org, i64::from(ROWS)).await;
@@ -1052,6 +1096,21 @@ pub(crate) async fn revocations(State(state): State<AppState>, signed: Signed) -
     .await;
     let body = html! {
         h1 { "Revocations" }
+        section.card #find-certificate {
+            h2 { "Find a certificate" }
+            form.inline method="get" action="/dashboard/revocations" {
+                label { "Serial (hex) " input type="search" name="serial" value=(serial.as_deref().unwrap_or("")); }
+                button type="submit" { "Find" }
+            }
+            @match &found {
+                Some(Ok(c)) => {
+                    p { "Agent " a href={ "/dashboard/agents/" (text(&c["agent_id"])) } { (text(&c["agent_id"])) } }
+                    (certificate_table(std::slice::from_ref(c), &who))
+                }
+                Some(Err(e)) => (problem(e)),
+                None => {}
+            }
+        }
         section.card {
             h2 { "Revoked certificates" }
             @if certs.is_empty() { p.muted { "Nothing revoked." } }
@@ -1532,6 +1591,9 @@ pub(crate) async fn people(
 /// The answer to a new API key: the key, shown this once.
 pub(crate) fn key_created(signed: &Signed, key: &Value) -> Response {
     let body = html! {
+        // The answer to a form, with a secret shown once: loading the address again (as the
+        // live updates do) would replace it with the people page.
+        div hidden data-live="off" {}
         h1 { "API key created" }
         section.card {
             p { "Key " span.mono { (text(&key["id"])) } " acts for " strong { (text(&key["person"])) }
@@ -1582,6 +1644,8 @@ fn changes_table(changes: &Value) -> Markup {
 pub(crate) fn webhook_created(signed: &Signed, hook: &Value) -> Response {
     let id = text(&hook["id"]);
     let body = html! {
+        // As for a new key: the secret must stay on the page.
+        div hidden data-live="off" {}
         h1 { "Endpoint registered" }
         section.card {
             p { "Deliveries to " span.mono { (text(&hook["url"])) } " are signed with this secret. "
