@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Compares the generated API document with the hand-written one it replaces.
+"""Compares two API documents operation by operation: e.g. the one a change generates with
+the one before it (`mandate openapi` at each commit), to review what a change does to the API.
 
-Usage: scripts/openapi_compare.py WRITTEN.json GENERATED.json [PATH_PREFIX...]
+Usage: scripts/openapi_compare.py BEFORE.json AFTER.json [PATH_PREFIX...]
 
-For every operation of GENERATED (or those under the prefixes) prints what differs from
-WRITTEN: operationId, summary, tags, security, parameters (name, in, required), request body
-media types, response statuses and media types, and for each JSON schema (refs resolved) the
-property names, required lists, types and enums, recursively. A migration that loses nothing
-prints only lines it explains.
+For every operation of AFTER (or those under the prefixes) prints what differs from BEFORE:
+operationId, summary, tags, security, parameters (name, in, required), request body media
+types, response statuses and media types, and for each JSON schema (refs resolved) the
+property names, required lists, types, enums and bounds, recursively. It served to hold each
+operation to the hand-written document when the document became generated from the code.
 """
 import json
 import sys
