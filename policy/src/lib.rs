@@ -94,7 +94,9 @@ pub use der_codec::MAX_DER_LEN;
 pub use error::PolicyError;
 pub use json_numbers::plain_json_numbers;
 pub use mandate::{Action, MAX_LIST_ENTRIES, Mandate, OnBreach, is_dns_label, is_list_name};
-pub use order_json::{MAX_NAME_LEN, OrderJson, Side, TIME_MAX, TIME_MIN, Time, unix_or_rfc3339};
+pub use order_json::{
+    MAX_NAME_LEN, OrderJson, OrderName, Side, TIME_MAX, TIME_MIN, Time, unix_or_rfc3339,
+};
 pub use overrides::{LimitOverride, OVERRIDABLE};
 pub use preflight::{
     AgentState, DEFAULT_REFERENCE_PRICE_MAX_AGE, Denial, Intent, Order, Reference, decide,

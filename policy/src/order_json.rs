@@ -52,27 +52,15 @@ pub struct OrderJson {
     pub action: Action,
     /// Instrument, e.g. `BTC_EUR`; no spaces or control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
-    )]
+    #[schema(value_type = Option<OrderName>)]
     pub market: Option<String>,
     /// Counterparty or venue, e.g. `exchange_a`; no spaces or control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
-    )]
+    #[schema(value_type = Option<OrderName>)]
     pub counterparty: Option<String>,
     /// Region, e.g. `eu-west-1`; no spaces or control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
-    )]
+    #[schema(value_type = Option<OrderName>)]
     pub region: Option<String>,
     /// Order size (needs `currency`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,11 +94,7 @@ pub struct OrderJson {
     pub order_type: Option<OrderType>,
     /// The client's id of the order, 1 to 64 characters, no spaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
-    )]
+    #[schema(value_type = Option<OrderName>)]
     pub client_order_id: Option<String>,
     /// `new` (the default), `amend` or `cancel`; a cancellation is not held to the order's own
     /// version-2 limits.
@@ -122,6 +106,32 @@ pub struct OrderJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^dec_[0-9a-f]{32}$")]
     pub decision_id: Option<String>,
+}
+
+/// The API document's `OrderName`: a market, counterparty, region or client order id in an order
+/// or an event, 1 to [`MAX_NAME_LEN`] characters, none a space or a control character (the rule
+/// the order and event checks apply). A name for the schema only, never a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderName {}
+
+impl utoipa::PartialSchema for OrderName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_NAME_LEN))
+            .pattern(Some(
+                r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for OrderName {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("OrderName")
+    }
 }
 
 /// The API document's `Time`: how orders and events carry a time, unix seconds or RFC 3339

@@ -57,11 +57,7 @@ struct WireEvent {
     #[schema(required = true, value_type = Action)]
     action: Option<Action>,
     /// Instrument, e.g. `BTC_EUR`: 1 to 64 bytes, no spaces or control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
-    )]
+    #[schema(value_type = Option<mandate_policy::OrderName>)]
     market: Option<String>,
     /// Size, in `currency`.
     size: Option<Amount>,
@@ -70,18 +66,10 @@ struct WireEvent {
     /// Buy or sell.
     side: Option<Side>,
     /// Counterparty or venue: 1 to 64 bytes, no spaces or control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
-    )]
+    #[schema(value_type = Option<mandate_policy::OrderName>)]
     counterparty: Option<String>,
     /// Region: 1 to 64 bytes, no spaces or control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
-    )]
+    #[schema(value_type = Option<mandate_policy::OrderName>)]
     region: Option<String>,
     /// When it happened: within the last 35 days and at most 300 s ahead; the time of receipt
     /// when absent.
@@ -102,11 +90,7 @@ struct WireEvent {
     /// (docs/API.md says what each state needs).
     order_state: Option<OrderState>,
     /// The agent's id of the order: 1 to 64 bytes, no spaces or control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
-    )]
+    #[schema(value_type = Option<mandate_policy::OrderName>)]
     client_order_id: Option<String>,
     /// What this execution filled; only with `order_state`.
     fill_quantity: Option<Amount>,
