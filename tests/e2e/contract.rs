@@ -110,7 +110,9 @@ pub fn check(
             .append(true)
             .open(file)
         {
-            let _ = writeln!(f, "{method} {tpl} {status}");
+            // One write per line: the suite's test processes append to one file at once, and
+            // `writeln!` on a file writes piece by piece, so lines could interleave.
+            let _ = f.write_all(format!("{method} {tpl} {status}\n").as_bytes());
         }
     }
     let op = &CONTRACT.doc["paths"][&tpl][&method];
@@ -206,7 +208,7 @@ pub fn assert_documented(
                     .append(true)
                     .open(file)
                 {
-                    let _ = writeln!(f, "{}", e.replace('\n', " | "));
+                    let _ = f.write_all(format!("{}\n", e.replace('\n', " | ")).as_bytes());
                 }
             }
             Err(_) => panic!("the answer disagrees with openapi.json: {e}"),
